@@ -13,6 +13,7 @@ This is Packetbeat's ``protos`` contract in Python (DESIGN.md, "Plugin API").
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from shared.confutil import Duration
 from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
 
 # Transport numbers are the IP protocol numbers.
@@ -59,14 +60,26 @@ class Packet:
     payload: memoryview     # application bytes only
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProtocolCommon:
-    """Options every protocol has (embedded in each ``<Proto>Config``)."""
+    """Options every protocol has. Each ``<Proto>Config`` is a frozen dataclass
+    deriving from this one (one level, no deeper), built from the YAML entry
+    with ``shared.confutil.build`` so unknown keys and wrong types are errors
+    naming the key path."""
     ports: list[int] = field(default_factory=list)
     send_request: bool = False
     send_response: bool = False
-    transaction_timeout: float = 10.0   # seconds
+    transaction_timeout: Duration = 10.0   # seconds
     enabled: bool = True
+    # Publishing options Packetbeat accepts on every protocol; the worker
+    # applies tags/fields to the protocol's events, the others are accepted
+    # for configuration compatibility.
+    tags: list[str] = field(default_factory=list)
+    fields: dict[str, Any] = field(default_factory=dict)
+    fields_under_root: bool = False
+    keep_null: bool = False
+    index: str = ""
+    processors: list[Any] = field(default_factory=list)
 
 
 Emit = Callable[[dict], None]

@@ -1,0 +1,44 @@
+"""Entry point of every child process: ``python -m coordinator.child ROLE ...``.
+
+Children are separate interpreters started by the coordinator (never forked
+copies): each one reads the resolved settings JSON written by the coordinator,
+sets up its own logging and creates its own ZeroMQ context.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shared.config import load_settings_json
+from shared.log import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="packetbeat-child")
+    ap.add_argument("role", choices=("capture", "worker", "publisher"))
+    ap.add_argument("--index", type=int, default=0)
+    ap.add_argument("--settings", required=True)
+    ap.add_argument("--run-dir", required=True)
+    ap.add_argument("--file", default="")
+    ap.add_argument("--loops", type=int, default=1)
+    ap.add_argument("--no-publish", action="store_true")
+    ap.add_argument("--stderr", action="store_true")
+    ap.add_argument("--selectors", default="")
+    a = ap.parse_args(argv)
+    with open(a.settings, encoding="utf-8") as fh:
+        settings = load_settings_json(fh.read())
+    role = a.role if a.role == "publisher" else "%s-%d" % (a.role, a.index)
+    setup_logging(settings.logging, role, a.stderr, [s for s in a.selectors.split(",") if s])
+    if a.role == "capture":
+        from coordinator.capture.process import run_capture
+        return run_capture(settings, a.index, a.run_dir, a.file, a.loops)
+    if a.role == "worker":
+        from worker.process import run_worker
+        from worker.protos.registry import load_registry
+        return run_worker(settings, a.index, a.run_dir, load_registry())
+    from coordinator.publisher.process import run_publisher
+    return run_publisher(settings, a.run_dir, publish=not a.no_publish)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

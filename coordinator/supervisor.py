@@ -1,0 +1,171 @@
+"""Start, watch and drain the child processes of one run (circus-like loop).
+
+Order: the coordinator binds its stats PULL, starts the publisher, the
+workers, then the capture(s). Each tick it reaps children
+(``Popen.poll``) and reads stats. Signal handlers only queue a request; the
+loop turns the first SIGINT/SIGTERM into an orderly drain (captures stop
+reading and send end-of-stream, everything read is still analysed and
+published) and a second one into an immediate stop.
+
+File mode has nothing to restart from: a worker or publisher that dies
+takes its shard's state with it, so the run stops with an error that says so
+instead of pretending to be complete.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import zmq
+
+from shared import endpoints
+from shared.wire import WireError, decode_batch
+
+log = logging.getLogger("packetbeat.coordinator")
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str]):
+        self.name = name
+        self.argv = argv
+        self.proc: subprocess.Popen | None = None
+        self.rc: int | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.argv, start_new_session=False)
+
+    def poll(self) -> int | None:
+        if self.rc is None and self.proc is not None:
+            self.rc = self.proc.poll()
+        return self.rc
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.rc is None:
+            try:
+                self.proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+
+
+class Supervisor:
+    def __init__(self, settings, file: str, loops: int = 1, publish: bool = True,
+                 stderr: bool = False, selectors: list[str] | None = None):
+        self.settings = settings
+        self.file = file
+        self.loops = loops
+        self.publish = publish
+        self.stderr = stderr
+        self.selectors = selectors or []
+        self.totals: collections.Counter = collections.Counter()
+        self.errors: list[str] = []
+        self._requests: list[str] = []
+
+    # -- signals only queue -------------------------------------------------
+    def _on_signal(self, signum, frame) -> None:
+        self._requests.append("quit")
+
+    def _child_argv(self, role: str, index: int, run_dir: str, settings_path: str) -> list[str]:
+        argv = [sys.executable, "-m", "coordinator.child", role, "--index", str(index),
+                "--settings", settings_path, "--run-dir", run_dir]
+        if self.stderr:
+            argv.append("--stderr")
+        if self.selectors:
+            argv += ["--selectors", ",".join(self.selectors)]
+        if role == "capture":
+            argv += ["--file", self.file, "--loops", str(self.loops)]
+        if role == "publisher" and not self.publish:
+            argv.append("--no-publish")
+        return argv
+
+    def run(self) -> int:
+        cluster = self.settings.cluster
+        own_dir = not cluster.get("run_dir")
+        run_dir = tempfile.mkdtemp(prefix="pb-") if own_dir else cluster["run_dir"]
+        os.makedirs(run_dir, exist_ok=True)
+        settings_path = os.path.join(run_dir, "settings.json")
+        with open(settings_path, "w", encoding="utf-8") as fh:
+            fh.write(self.settings.to_json())
+        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        ctx = zmq.Context()
+        stats = ctx.socket(zmq.PULL)
+        stats.bind(endpoints.coordinator(run_dir))
+        publisher = Child("publisher", self._child_argv("publisher", 0, run_dir, settings_path))
+        workers = [Child("worker-%d" % i, self._child_argv("worker", i, run_dir, settings_path))
+                   for i in range(cluster["workers"])]
+        captures = [Child("capture-%d" % i, self._child_argv("capture", i, run_dir, settings_path))
+                    for i in range(1)]
+        children = [publisher] + workers + captures
+        rc = 0
+        try:
+            for c in children:
+                c.start()
+            rc = self._loop(children, captures, stats)
+        finally:
+            for c in children:
+                c.signal(signal.SIGKILL)
+                if c.proc is not None:
+                    c.proc.wait()
+            self._drain_stats(stats, 0)
+            stats.close(linger=0)
+            ctx.term()
+            for s, h in old.items():
+                signal.signal(s, h)
+            if own_dir:
+                shutil.rmtree(run_dir, ignore_errors=True)
+        return rc
+
+    def _loop(self, children, captures, stats) -> int:
+        quitting = 0
+        while True:
+            self._drain_stats(stats, 100)
+            while self._requests:
+                self._requests.pop()
+                quitting += 1
+                if quitting == 1:
+                    log.info("stopping: draining what was already read")
+                    for c in captures:
+                        c.signal(signal.SIGTERM)
+                else:
+                    log.warning("second stop request: stopping now")
+                    return 130
+            done = True
+            for c in children:
+                rc = c.poll()
+                if rc is None:
+                    done = False
+                elif rc != 0 and c not in captures:
+                    self.errors.append("%s exited with code %d; the run is incomplete" % (c.name, rc))
+                    log.error(self.errors[-1])
+                    return 1
+            if done:
+                break
+        failed = [c for c in children if c.rc]
+        if failed:
+            return 1
+        return 0
+
+    def _drain_stats(self, sock, timeout_ms: int) -> None:
+        deadline = time.monotonic() + timeout_ms / 1000.0
+        while True:
+            left = max(0, int((deadline - time.monotonic()) * 1000))
+            if not sock.poll(left):
+                return
+            try:
+                header, body = decode_batch(sock.recv_multipart())
+            except WireError:
+                continue
+            if header["kind"] == "stats" and body and isinstance(body[0], dict):
+                for k, v in body[0].items():
+                    if k == "error":
+                        self.errors.append(str(v))
+                    elif isinstance(v, int):
+                        self.totals[k] += v
+            timeout_ms = 0
+            deadline = time.monotonic()

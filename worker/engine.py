@@ -1,0 +1,104 @@
+"""One shard's analysis engine, free of I/O: packets in, events out.
+
+``Engine`` decodes each packet record, hands TCP segments to the
+:class:`~worker.tcp.TcpTracker` and UDP datagrams to the
+:class:`~worker.udp.UdpDispatcher`, and collects the events the protocol
+plugins emit. The worker process (``worker/process.py``) feeds it batches from
+ZeroMQ; benchmarks and tests feed it directly.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+from typing import Callable
+
+from shared.confutil import build
+from shared.decode import decode
+from worker.tcp import TcpTracker
+from worker.udp import UdpDispatcher
+
+log = logging.getLogger("packetbeat.worker")
+
+
+def _decorator(entry_cfg) -> Callable[[dict], dict] | None:
+    """Per-protocol tags/fields (Packetbeat's per-protocol publishing options)."""
+    tags = list(entry_cfg.tags)
+    fields = dict(entry_cfg.fields)
+    under_root = entry_cfg.fields_under_root
+    if not tags and not fields:
+        return None
+
+    def decorate(ev: dict) -> dict:
+        if tags:
+            ev["tags"] = list(dict.fromkeys(list(ev.get("tags") or []) + tags))
+        if fields:
+            if under_root:
+                ev.update(fields)
+            else:
+                ev.setdefault("fields", {}).update(fields)
+        return ev
+    return decorate
+
+
+class Engine:
+    def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None):
+        self.counters = counters if counters is not None else collections.Counter()
+        self.events: list[dict] = []
+        tcp_ports: dict[int, object] = {}
+        udp_ports: dict[int, object] = {}
+        idle = 10.0
+        for i, entry in enumerate(protocols):
+            spec = registry.get(entry["type"])
+            if spec is None or not spec.implemented:
+                continue
+            cfg = build(spec.config_class, entry, "packetbeat.protocols[%d]" % i, ignore=("type",))
+            plugin = spec.factory(cfg, self._emitter(_decorator(cfg)))
+            for port in plugin.ports():
+                if "tcp" in spec.transports:
+                    tcp_ports[port] = plugin
+                if "udp" in spec.transports:
+                    udp_ports[port] = plugin
+            idle = max(idle, float(cfg.transaction_timeout))
+        self.tcp = TcpTracker(tcp_ports, self.counters, default_idle_timeout=idle)
+        self.udp = UdpDispatcher(udp_ports, self.counters)
+        self.last_ts = 0
+
+    def _emitter(self, decorate):
+        events = self.events
+        if decorate is None:
+            return events.append
+        return lambda ev: events.append(decorate(ev))
+
+    def handle(self, records: list) -> None:
+        """Process one batch of ``[ts_ns, linktype, raw]`` records."""
+        tcp = self.tcp.process
+        udp = self.udp.process
+        counters = self.counters
+        ts = self.last_ts
+        for ts, linktype, raw in records:
+            dec = decode(linktype, raw)
+            if dec is None:
+                counters["worker.undecodable"] += 1
+                continue
+            t = dec[0]
+            if t == 6:
+                tcp(ts, dec, raw)
+            elif t == 17:
+                udp(ts, dec, raw)
+            else:
+                counters["worker.other_transport"] += 1
+        counters["worker.packets"] += len(records)
+        if ts > self.last_ts:
+            self.last_ts = ts
+            self.tcp.expire(ts)
+            self.udp.expire(ts)
+
+    def finish(self) -> None:
+        """End of stream: flush every open connection and transaction."""
+        self.tcp.flush_all(self.last_ts)
+        self.udp.flush_all(self.last_ts)
+
+    def take_events(self) -> list[dict]:
+        out = self.events[:]
+        self.events.clear()
+        return out

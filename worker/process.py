@@ -1,0 +1,77 @@
+"""The worker process: PULL packet batches for one shard, PUSH event batches.
+
+It creates its own ZeroMQ context after it starts. It binds its shard
+endpoint (captures connect to it) and connects to the publisher. When every
+capture has sent its end-of-stream marker, it flushes all open state, sends
+the remaining events and its own ``eos`` to the publisher, reports its
+counters to the coordinator and exits.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import signal
+
+import zmq
+
+from shared import endpoints
+from shared.wire import WireError, decode_batch, encode_batch
+from worker.engine import Engine
+
+log = logging.getLogger("packetbeat.worker")
+
+
+def run_worker(settings, index: int, run_dir: str, registry) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)     # the coordinator drives shutdown through eos
+    cluster = settings.cluster
+    name = "worker-%d" % index
+    counters: collections.Counter = collections.Counter()
+    engine = Engine(settings.protocols, registry, counters)
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
+    pull.bind(endpoints.shard(run_dir, index))
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.SNDHWM, cluster["hwm"])
+    push.connect(endpoints.publisher(run_dir))
+    coord = ctx.socket(zmq.PUSH)
+    coord.connect(endpoints.coordinator(run_dir))
+    seq = 0
+    eos_needed = cluster["captures"]
+    event_batch = cluster["event_batch"]
+
+    def ship(final: bool = False) -> None:
+        nonlocal seq
+        events = engine.events
+        while len(events) >= event_batch or (final and events):
+            chunk = events[:event_batch]
+            del events[:event_batch]
+            push.send_multipart(encode_batch("events", name, seq, chunk))
+            counters["worker.events"] += len(chunk)
+            seq += 1
+
+    try:
+        while eos_needed:
+            frames = pull.recv_multipart()
+            try:
+                header, body = decode_batch(frames)
+            except WireError as exc:
+                counters["worker.bad_frames"] += 1
+                log.error("%s: dropped a bad frame: %s", name, exc)
+                continue
+            kind = header["kind"]
+            if kind == "pkts":
+                engine.handle(body)
+                ship()
+            elif kind == "eos":
+                eos_needed -= 1
+        engine.finish()
+        ship(final=True)
+        push.send_multipart(encode_batch("eos", name, seq, []))
+        coord.send_multipart(encode_batch("stats", name, 0, [dict(counters)]))
+    finally:
+        for s in (pull, push, coord):
+            s.close(linger=-1)
+        ctx.term()
+    log.debug("%s done: %s", name, dict(counters))
+    return 0
