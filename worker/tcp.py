@@ -1,0 +1,443 @@
+"""TCP stream tracking for one worker: sequence numbers, reordering, gaps, close.
+
+Theory of operation
+-------------------
+A port of the logic of Packetbeat's ``packetbeat/protos/tcp/tcp.go`` with a
+bounded out-of-order buffer added (Packetbeat has none: it declares a gap at
+the first hole).
+
+- **Connections.** The side whose port is a configured protocol port is the
+  server. The key is client-oriented ``(client_ip, client_port, server_ip,
+  server_port)`` (address bytes), so both directions find the same
+  :class:`Conn`; direction 0 (``DIR_ORIGINAL``) is client -> server. Text
+  addresses, the per-direction ``IpPortTuple`` and the ``TcpTuple`` are built
+  once, when the connection is created.
+- **Sequence numbers.** Each direction keeps ``nxt``, the next expected
+  sequence number as an *unbounded* integer: an incoming 32-bit ``seq`` is
+  placed by its signed 32-bit distance from ``nxt`` (wraparound safe), so the
+  buffer can be ordered by plain integers. A SYN consumes one number; so does
+  a FIN. The first segment seen in a direction initialises it (mid-stream
+  start). Segments wholly before ``nxt`` are retransmissions (dropped,
+  counted); segments straddling ``nxt`` are trimmed (counted).
+- **Reordering.** A segment after a hole is held (up to ``ooo_max_segments``
+  per direction and ``max_stream_bytes`` buffered bytes). When the hole is
+  filled the held segments are delivered in order, each with its own
+  timestamp. When the segment bound overflows, or a FIN arrives with a hole
+  outstanding, or the connection closes / expires, the hole is declared a
+  gap: ``plugin.gap_in_stream(tcptuple, dir, nbytes, state) -> (state, drop)``
+  and delivery resumes after it. Going over ``max_stream_bytes`` drops the
+  stream: the plugin is flushed and the connection forgotten.
+- **Close.** A FIN (once in order) calls ``plugin.received_fin``. When both
+  sides have sent FIN, or on RST, the plugin is flushed
+  (``plugin.flush(tcptuple, state, ts)``) and the connection forgotten; its
+  key is remembered for a while (a bounded "closed" table) so that the last
+  ACK or a late retransmission does not resurrect it. A SYN on such a key
+  starts a new connection, and so does a client SYN with a new initial
+  sequence number on an open connection.
+- **Idle timeout** follows packet time. Connections live in one
+  ``OrderedDict`` per distinct timeout, ordered by last activity
+  (``move_to_end`` on every packet), so :meth:`TcpTracker.expire` pops expired
+  connections from the front and stops at the first live one.
+- **Plugin boundary.** ``ParseError`` (the base of every parser's error) from
+  any callback drops the plugin state (``None``) and counts
+  ``tcp.parse_errors``; any other exception is logged once per protocol with
+  its traceback, counts ``tcp.plugin_errors`` and drops the state. Nothing
+  escapes :meth:`TcpTracker.process`.
+
+``plugin.flush`` is called only for a connection whose plugin state is not
+``None`` (a ``None`` state has nothing left to publish).
+"""
+from __future__ import annotations
+
+import collections
+import logging
+from bisect import insort
+from operator import itemgetter
+from typing import Any
+
+from shared.addr import ip_text
+from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, TCP, IpPortTuple, Packet, ParseError, TcpTuple
+
+FIN = 0x01
+SYN = 0x02
+RST = 0x04
+
+_M32 = 0xFFFFFFFF
+_HALF = 0x80000000
+_WRAP = 0x100000000
+_NS = 1_000_000_000
+
+# Keys of connections closed by FIN/RST are remembered this long (packet
+# time) and at most this many, so stray packets after close are ignored.
+_CLOSED_LINGER_NS = 30 * _NS
+_CLOSED_MAX = 65536
+
+_seg_start = itemgetter(0)
+
+
+class Conn:
+    """One tracked TCP connection (both directions)."""
+
+    __slots__ = ("key", "table", "plugin", "name", "tcptuple", "tup", "state",
+                 "nxt", "fin", "ooo", "ooo_bytes", "last_ts", "closing")
+
+    def __init__(self, key: tuple, table: collections.OrderedDict, plugin: Any, name: str,
+                 tcptuple: TcpTuple, ts: int):
+        self.key = key
+        self.table = table
+        self.plugin = plugin
+        self.name = name
+        self.tcptuple = tcptuple
+        fwd = tcptuple.ip_port()
+        self.tup = (fwd, fwd.reverse())          # IpPortTuple per direction
+        self.state: Any = None                   # opaque plugin state
+        self.nxt: list = [None, None]            # next expected seq (unbounded int) per direction
+        self.fin = [False, False]                # FIN delivered per direction
+        # Held segments per direction, sorted by start:
+        # (start, ts, flags, raw, off, end); start is unbounded like nxt.
+        self.ooo: list = [[], []]
+        self.ooo_bytes = [0, 0]
+        self.last_ts = ts
+        self.closing = False
+
+
+class TcpTracker:
+    """Tracks the TCP connections of one worker and feeds their plugins."""
+
+    def __init__(self, plugins_by_port: dict[int, Any], counters: collections.Counter, *,
+                 max_stream_bytes: int = 10 * 1024 * 1024, ooo_max_segments: int = 64,
+                 default_idle_timeout: float = 10.0, log: logging.Logger | None = None):
+        self._counters = counters
+        self._max_stream_bytes = int(max_stream_bytes)
+        self._ooo_max = max(0, int(ooo_max_segments))
+        self._log = log if log is not None else logging.getLogger("packetbeat.tcp")
+        self._logged: set[str] = set()
+        self._next_id = 0
+        # One OrderedDict per distinct idle timeout (ns), ordered by last activity.
+        self._tables: dict[int, collections.OrderedDict] = {}
+        # port -> (plugin, table, timeout_ns, protocol name)
+        self._ports: dict[int, tuple] = {}
+        for port, plugin in plugins_by_port.items():
+            timeout = plugin.connection_timeout()
+            if not timeout or timeout <= 0:
+                timeout = default_idle_timeout
+            timeout_ns = int(round(timeout * _NS))
+            table = self._tables.setdefault(timeout_ns, collections.OrderedDict())
+            name = getattr(plugin, "name", None) or type(plugin).__name__
+            self._ports[int(port)] = (plugin, table, timeout_ns, str(name))
+        self._closed: collections.OrderedDict = collections.OrderedDict()   # key -> forget-at ns
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self._tables.values())
+
+    # ------------------------------------------------------------------ hot path
+
+    def process(self, ts: int, dec: tuple, raw: bytes) -> None:
+        """Handle one decoded TCP packet (see ``shared.decode``)."""
+        src = dec[1]
+        dst = dec[2]
+        sport = dec[3]
+        dport = dec[4]
+        flags = dec[5]
+        off = dec[8]
+        end = dec[9]
+        counters = self._counters
+        counters["tcp.packets"] += 1
+        ports = self._ports
+        ent = ports.get(dport)
+        if ent is not None:
+            d = DIR_ORIGINAL
+            key = (src, sport, dst, dport)
+        else:
+            ent = ports.get(sport)
+            if ent is None:
+                counters["tcp.no_protocol"] += 1
+                return
+            d = DIR_REVERSE
+            key = (dst, dport, src, sport)
+        n = end - off
+        if n > 0:
+            counters["tcp.payload_bytes"] += n
+        table = ent[1]
+        conn = table.get(key)
+        if conn is None:
+            conn, d = self._lookup_miss(ts, key, d, flags, n, ent, sport, dport)
+            if conn is None:
+                return
+        else:
+            table.move_to_end(key)
+        conn.last_ts = ts
+        if flags & 0x07:
+            self._control(conn, d, ts, dec[6], flags, raw, off, end)
+            return
+        if n == 0:
+            return                                   # empty ACK: activity only
+        nxt = conn.nxt[d]
+        if nxt is not None and (nxt & _M32) == dec[6] and not conn.ooo[d]:
+            # In order, nothing held: the common case.
+            conn.nxt[d] = nxt + n
+            try:
+                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw)[off:end]),
+                                               conn.tcptuple, d, conn.state)
+            except Exception as exc:  # noqa: BLE001 - the plugin boundary
+                self._plugin_failed(conn, exc)
+            return
+        self._segment(conn, d, ts, dec[6], flags, raw, off, end)
+
+    def _lookup_miss(self, ts: int, key: tuple, d: int, flags: int, n: int, ent: tuple,
+                     sport: int, dport: int):
+        """No connection under ``key``: try the other orientation (both ports
+        configured), then decide whether this packet opens a new connection."""
+        ports = self._ports
+        if sport in ports and dport in ports:
+            other = ports[sport] if d == DIR_ORIGINAL else ports[dport]
+            rkey = (key[2], key[3], key[0], key[1])
+            conn = other[1].get(rkey)
+            if conn is not None:
+                other[1].move_to_end(rkey)
+                return conn, 1 - d
+        closed = self._closed
+        if key in closed:
+            if not flags & SYN:
+                if n > 0:
+                    self._counters["tcp.retransmits"] += 1
+                return None, d
+            del closed[key]
+        if n == 0 and not flags & SYN:
+            return None, d                           # bare ACK/FIN/RST of an unknown connection
+        plugin, table, _timeout, name = ent
+        self._next_id += 1
+        tcptuple = TcpTuple(ip_text(key[0]), key[1], ip_text(key[2]), key[3], self._next_id)
+        conn = Conn(key, table, plugin, name, tcptuple, ts)
+        table[key] = conn
+        self._counters["tcp.connections"] += 1
+        return conn, d
+
+    # ------------------------------------------------------------------ slow path
+
+    def _control(self, conn: Conn, d: int, ts: int, seq: int, flags: int,
+                 raw: bytes, off: int, end: int) -> None:
+        """A packet with SYN, FIN or RST set."""
+        if flags & RST:
+            self._counters["tcp.rst"] += 1
+            self._close(conn, ts)
+            self._remember_closed(conn, ts)
+            return
+        if flags & SYN:
+            isn_next = (seq + 1) & _M32
+            nxt = conn.nxt[d]
+            if nxt is not None and (nxt & _M32) != isn_next:
+                if d == DIR_ORIGINAL and not flags & 0x10:
+                    # A client SYN with a new ISN: the port pair was reused.
+                    self._close(conn, ts)
+                    ent = self._ports[conn.key[3]]
+                    conn, d = self._lookup_miss(ts, conn.key, d, flags, end - off, ent,
+                                                conn.key[1], conn.key[3])
+                    if conn is None:
+                        return
+                else:
+                    # A SYN-ACK that does not match what we tracked: restart that side.
+                    conn.ooo[d] = []
+                    conn.ooo_bytes[d] = 0
+                    conn.fin[d] = False
+            if conn.nxt[d] is None or (conn.nxt[d] & _M32) != isn_next:
+                conn.nxt[d] = isn_next
+            if end == off and not flags & FIN:
+                return
+            seq = isn_next                           # data on a SYN starts after it
+        self._segment(conn, d, ts, seq, flags, raw, off, end)
+
+    def _segment(self, conn: Conn, d: int, ts: int, seq: int, flags: int,
+                 raw: bytes, off: int, end: int) -> None:
+        """Place one segment (payload and/or FIN) relative to ``nxt``."""
+        n = end - off
+        fin = flags & FIN
+        if n == 0 and not fin:
+            return
+        if conn.fin[d]:
+            if n > 0:
+                self._counters["tcp.retransmits"] += 1  # after our FIN: stale
+            return
+        nxt = conn.nxt[d]
+        if nxt is None:
+            nxt = conn.nxt[d] = seq                  # mid-stream start
+        diff = (seq - nxt) & _M32
+        if diff >= _HALF:
+            diff -= _WRAP
+        start = nxt + diff
+        if diff > 0:
+            self._hold(conn, d, (start, ts, flags, raw, off, end), n)
+            return
+        if not self._accept(conn, d, ts, start, fin, raw, off, end):
+            return
+        if conn.ooo[d]:
+            self._drain(conn, d)
+
+    def _accept(self, conn: Conn, d: int, ts: int, start: int, fin: int,
+                raw: bytes, off: int, end: int) -> bool:
+        """Deliver a segment that starts at or before ``nxt``. Returns False if
+        the connection went away while doing so."""
+        nxt = conn.nxt[d]
+        stop = start + (end - off)
+        if start < nxt:
+            if stop < nxt or (stop == nxt and not fin):
+                self._counters["tcp.retransmits"] += 1
+                return True
+            trim = nxt - start
+            if off + trim < end:
+                self._counters["tcp.overlaps_trimmed"] += 1
+            off += trim
+        if off < end:
+            conn.nxt[d] = stop
+            try:
+                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw)[off:end]),
+                                               conn.tcptuple, d, conn.state)
+            except Exception as exc:  # noqa: BLE001 - the plugin boundary
+                self._plugin_failed(conn, exc)
+        if fin:
+            return self._fin(conn, d, ts)
+        return True
+
+    def _fin(self, conn: Conn, d: int, ts: int) -> bool:
+        """An in-order FIN in direction ``d``."""
+        conn.nxt[d] += 1
+        conn.fin[d] = True
+        self._counters["tcp.fin"] += 1
+        if conn.ooo[d]:
+            conn.ooo[d] = []                         # nothing is valid after a FIN
+            conn.ooo_bytes[d] = 0
+        try:
+            conn.state = conn.plugin.received_fin(conn.tcptuple, d, conn.state)
+        except Exception as exc:  # noqa: BLE001 - the plugin boundary
+            self._plugin_failed(conn, exc)
+        if conn.fin[1 - d] and not conn.closing:
+            self._close(conn, ts)
+            self._remember_closed(conn, ts)
+            return False
+        return True
+
+    def _hold(self, conn: Conn, d: int, seg: tuple, n: int) -> None:
+        """Buffer a segment that lies after a hole; enforce the bounds."""
+        counters = self._counters
+        counters["tcp.ooo_segments"] += 1
+        held = conn.ooo[d]
+        insort(held, seg, key=_seg_start)
+        conn.ooo_bytes[d] += n
+        if conn.ooo_bytes[d] > self._max_stream_bytes:
+            counters["tcp.stream_dropped"] += 1
+            self._close(conn, seg[1], drain=False)
+            return
+        if seg[2] & FIN:
+            self._force_drain(conn, d)               # FIN with a hole outstanding
+        elif len(held) > self._ooo_max:
+            self._gap(conn, d)
+            if not conn.closing:
+                self._drain(conn, d)
+
+    def _drain(self, conn: Conn, d: int) -> None:
+        """Deliver held segments that have become contiguous with ``nxt``."""
+        held = conn.ooo[d]
+        while held and held[0][0] <= conn.nxt[d]:
+            start, ts, flags, raw, off, end = held.pop(0)
+            conn.ooo_bytes[d] -= end - off
+            if not self._accept(conn, d, ts, start, flags & FIN, raw, off, end):
+                return
+            held = conn.ooo[d]
+
+    def _gap(self, conn: Conn, d: int) -> None:
+        """Declare the hole before the first held segment lost."""
+        nbytes = conn.ooo[d][0][0] - conn.nxt[d]
+        counters = self._counters
+        counters["tcp.gaps"] += 1
+        counters["tcp.gap_bytes"] += nbytes
+        conn.nxt[d] += nbytes
+        try:
+            state, drop = conn.plugin.gap_in_stream(conn.tcptuple, d, nbytes, conn.state)
+        except Exception as exc:  # noqa: BLE001 - the plugin boundary
+            self._plugin_failed(conn, exc)
+            return
+        if drop:
+            # As Packetbeat: forget the application state and give the stream
+            # a new id, so analysers keyed by it do not mix old and new.
+            conn.state = None
+            self._next_id += 1
+            conn.tcptuple = conn.tcptuple._replace(conn_id=self._next_id)
+        else:
+            conn.state = state
+
+    def _force_drain(self, conn: Conn, d: int) -> None:
+        """Declare every outstanding hole a gap and deliver all held data."""
+        while conn.ooo[d]:                      # _fin and _close empty it
+            if conn.ooo[d][0][0] > conn.nxt[d]:
+                self._gap(conn, d)
+            self._drain(conn, d)
+
+    # ------------------------------------------------------------------ closing
+
+    def _close(self, conn: Conn, ts: int, drain: bool = True) -> None:
+        """Flush the plugin and forget ``conn`` (it may still be referenced by
+        the caller, which must not use it afterwards)."""
+        if conn.closing:
+            return
+        conn.closing = True
+        conn.table.pop(conn.key, None)
+        if drain:
+            for d in (DIR_ORIGINAL, DIR_REVERSE):
+                if conn.ooo[d]:
+                    self._force_drain(conn, d)
+        conn.ooo = [[], []]
+        conn.ooo_bytes = [0, 0]
+        if conn.state is not None:
+            try:
+                conn.plugin.flush(conn.tcptuple, conn.state, ts)
+            except Exception as exc:  # noqa: BLE001 - the plugin boundary
+                self._plugin_failed(conn, exc)
+            conn.state = None
+
+    def _remember_closed(self, conn: Conn, ts: int) -> None:
+        closed = self._closed
+        closed[conn.key] = ts + _CLOSED_LINGER_NS
+        closed.move_to_end(conn.key)
+        while len(closed) > _CLOSED_MAX:
+            closed.popitem(last=False)
+
+    def _plugin_failed(self, conn: Conn, exc: Exception) -> None:
+        conn.state = None
+        if isinstance(exc, ParseError):
+            self._counters["tcp.parse_errors"] += 1
+            return
+        self._counters["tcp.plugin_errors"] += 1
+        if conn.name not in self._logged:
+            self._logged.add(conn.name)
+            self._log.error("protocol %s raised %s on %s; dropping its stream state "
+                            "(logged once per protocol)", conn.name, type(exc).__name__,
+                            conn.tcptuple, exc_info=exc)
+
+    # ------------------------------------------------------------------ time
+
+    def expire(self, now: int) -> None:
+        """Flush and forget connections idle for their timeout at packet time ``now``."""
+        counters = self._counters
+        for timeout_ns, table in self._tables.items():
+            limit = now - timeout_ns
+            while table:
+                conn = next(iter(table.values()))
+                if conn.last_ts > limit:
+                    break
+                table.popitem(last=False)
+                counters["tcp.timeouts"] += 1
+                self._close(conn, now)
+        closed = self._closed
+        while closed:
+            key, until = next(iter(closed.items()))
+            if until > now:
+                break
+            closed.popitem(last=False)
+
+    def flush_all(self, now: int) -> None:
+        """End of stream: flush every connection and forget them all."""
+        for table in self._tables.values():
+            while table:
+                _key, conn = table.popitem(last=False)
+                self._close(conn, now)
+        self._closed.clear()
