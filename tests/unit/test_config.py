@@ -1,0 +1,126 @@
+"""Configuration loading: dotted keys, -E overrides, both protocol forms, errors with key paths."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from shared.config import ConfigError, expand_dotted, load_config
+
+
+def write(tmp_path, text: str) -> str:
+    p = tmp_path / "packetbeat.yml"
+    p.write_text(textwrap.dedent(text))
+    return str(p)
+
+
+BASE = """
+packetbeat.interfaces.device: any
+packetbeat.protocols:
+- type: http
+  ports: [80, 8080]
+  send_all_headers: true
+output.file:
+  path: /tmp/pb-out
+  filename: events
+"""
+
+
+def test_dotted_and_nested_mix(tmp_path):
+    s = load_config(write(tmp_path, BASE + "output.file.rotate_every_kb: 5\noutput.elasticsearch.enabled: false\n"))
+    assert s.output == {"file": {**s.output["file"], "path": "/tmp/pb-out", "filename": "events", "rotate_every_kb": 5}}
+    assert s.protocols == [{"type": "http", "ports": [80, 8080], "send_all_headers": True}]
+    assert s.interfaces[0]["device"] == "any"
+
+
+def test_expand_dotted_conflict():
+    with pytest.raises(ConfigError) as e:
+        expand_dotted({"a.b": 1, "a": {"b": 2}})
+    assert "a.b" in str(e.value)
+
+
+def test_map_form_of_protocols(tmp_path):
+    s = load_config(write(tmp_path, """
+        packetbeat.protocols.http:
+          ports: [8000]
+        packetbeat.protocols:
+          dns: {ports: [53]}
+        output.console.pretty: true
+    """))
+    assert sorted(p["type"] for p in s.protocols) == ["dns", "http"]
+    assert s.output["console"]["pretty"] is True
+
+
+def test_overrides(tmp_path):
+    s = load_config(write(tmp_path, BASE), ["packetbeat.protocols.http.ports=[81, 82]", "cluster.workers=3",
+                                            "tags=[a, b]", "packetbeat.protocols.0.send_request=true"])
+    assert s.protocols[0]["ports"] == [81, 82]
+    assert s.protocols[0]["send_request"] is True
+    assert s.cluster["workers"] == 3
+    assert s.tags == ["a", "b"]
+
+
+def test_env_expansion(tmp_path, monkeypatch):
+    monkeypatch.setenv("PB_OUT", "/tmp/from-env")
+    s = load_config(write(tmp_path, BASE + "output.file.path: ${PB_OUT}\ncluster.workers: ${PB_W:4}\n"
+                          .replace("output.file.path: ${PB_OUT}\n", "")),
+                    ["output.file.path=${PB_OUT}"])
+    assert s.output["file"]["path"] == "/tmp/from-env"
+    assert s.cluster["workers"] == 4
+
+
+@pytest.mark.parametrize("extra, where", [
+    ("packetbeat.protocols:\n- type: http\n  ports: [80]\n  bogus: 1\n", "packetbeat.protocols[0].bogus"),
+    ("packetbeat.protocols:\n- type: http\n  ports: [eighty]\n", "packetbeat.protocols[0].ports[0]"),
+    ("packetbeat.protocols:\n- type: http\n  send_request: maybe\n", "packetbeat.protocols[0].send_request"),
+    ("packetbeat.protocols:\n- type: gopher\n", "packetbeat.protocols[0].type"),
+    ("packetbeat.protocols:\n- type: http\n  ports: [80]\n- type: redis\n  ports: [80]\n", "packetbeat.protocols[1].ports"),
+    ("packetbeat.flows.timeout: soon\n", "packetbeat.flows.timeout"),
+    ("packetbeat.interfaces.snaplen: big\n", "packetbeat.interfaces.snaplen"),
+    ("packetbeat.colour: blue\n", "packetbeat.colour"),
+    ("outputs.file.path: x\n", "outputs"),
+    ("cluster.workers: -1\n", "cluster.workers"),
+    ("logging.level: loud\n", "logging.level"),
+])
+def test_errors_name_the_key(tmp_path, extra, where):
+    text = "output.console.enabled: true\n" + extra
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert str(e.value).startswith(where), str(e.value)
+
+
+def test_exactly_one_output(tmp_path):
+    with pytest.raises(ConfigError, match="exactly one output"):
+        load_config(write(tmp_path, "output.console: {}\noutput.file.path: /tmp/x\n"))
+    with pytest.raises(ConfigError, match="no output"):
+        load_config(write(tmp_path, "packetbeat.interfaces.device: any\n"))
+    with pytest.raises(ConfigError, match="output.elasticsearch"):
+        load_config(write(tmp_path, "output.elasticsearch.hosts: [localhost:9200]\n"))
+
+
+def test_disabled_protocol_is_validated_but_dropped(tmp_path):
+    s = load_config(write(tmp_path, """
+        output.console.enabled: true
+        packetbeat.protocols:
+        - type: dns
+          enabled: false
+          ports: []
+        - type: http
+          ports: [53]
+    """))
+    assert [p["type"] for p in s.protocols] == ["http"]
+
+
+def test_missing_and_broken_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(str(tmp_path / "nope.yml"))
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(write(tmp_path, "a: [unclosed\n"))
+
+
+def test_shipped_config_is_valid():
+    import pathlib
+    root = pathlib.Path(__file__).resolve().parents[2]
+    s = load_config(str(root / "packetbeat.yml"))
+    assert s.output["file"]["filename"] == "packetbeat"
+    assert s.protocols[0]["type"] == "http"
