@@ -172,6 +172,7 @@ class ConsoleOutput:
         self._stream = stream if stream is not None else sys.stdout
         self._closed = False
         self.stats = OutputStats()
+        self.bulk_max_size = 2048     # suggested chunk_size (option bulk_max_size)
 
     def publish_batch(self, events: Sequence[dict],
                       lines: Sequence[bytes | None] | None = None) -> list[Result]:
@@ -256,6 +257,7 @@ class FileOutput:
         self._size = 0
         self._closed = False
         self.stats = OutputStats()
+        self.bulk_max_size = 2048     # suggested chunk_size (option bulk_max_size)
         existing = self._existing()
         # Continue from the newest file, as libbeat's dateRotator does.
         self.active = existing[-1][2] if existing else self._name(self._today(), 0)
@@ -458,6 +460,7 @@ class ConsoleConfig:
     enabled: bool = True
     pretty: bool = False
     codec: CodecConfig = dataclasses.field(default_factory=CodecConfig)
+    bulk_max_size: int = 2048
 
 
 @dataclasses.dataclass
@@ -470,6 +473,7 @@ class FileConfig:
     permissions: int | str = 0o600
     rotate_on_startup: bool = True
     codec: CodecConfig = dataclasses.field(default_factory=CodecConfig)
+    bulk_max_size: int = 2048
 
     def validate(self, path: str) -> None:
         if not self.path:
@@ -501,7 +505,9 @@ def make_output(cfg: Mapping, path: str = "output", *, clock: Callable[[], float
 
     Keys are Packetbeat's option names. Outputs with ``enabled: false`` are
     skipped; exactly one must remain. Errors are ConfigError naming the key.
-    ``stream`` (console) and ``clock`` (file names) are for tests.
+    ``bulk_max_size`` (default 2048; <= 0 means the default) is kept on the
+    output as the suggested ``Chunker`` chunk_size. ``stream`` (console) and
+    ``clock`` (file names) are for tests.
     """
     if not isinstance(cfg, Mapping):
         raise ConfigError(path, "expected a mapping of output type to options")
@@ -526,6 +532,12 @@ def make_output(cfg: Mapping, path: str = "output", *, clock: Callable[[], float
     if kind not in _TYPES:
         raise ConfigError(sub, "output type not built here (make_output knows: %s)" % ", ".join(_TYPES))
     conf = build(_TYPES[kind], dict(raw), sub)
+    out = _construct(kind, conf, clock, stream)
+    out.bulk_max_size = conf.bulk_max_size if conf.bulk_max_size > 0 else 2048
+    return out
+
+
+def _construct(kind: str, conf, clock, stream) -> ConsoleOutput | FileOutput:
     if kind == "console":
         return ConsoleOutput(pretty=conf.pretty or conf.codec.json.pretty,
                              escape_html=conf.codec.json.escape_html, stream=stream)

@@ -362,6 +362,21 @@ def test_make_output_picks_the_enabled_one(tmp_path):
     assert isinstance(make_output({"console": None}), ConsoleOutput)
 
 
+def test_make_output_accepts_the_config_loaders_mapping(tmp_path):
+    # shared/config.py validates output.* and hands over dataclasses.asdict() of its tables
+    import dataclasses
+    from shared.config import ConsoleOutputConfig, FileOutputConfig
+    from shared.confutil import build
+    raw = {"path": str(tmp_path), "permissions": "0640", "rotate_every_kb": 3, "bulk_max_size": 50}
+    loaded = dataclasses.asdict(build(FileOutputConfig, raw, "output.file"))
+    out = make_output({"file": loaded})
+    assert (out.max_bytes, out.permissions, out.bulk_max_size) == (3 * 1024, 0o640, 50)
+    loaded = dataclasses.asdict(build(ConsoleOutputConfig, {"codec": {"json": {"pretty": True}}},
+                                      "output.console"))
+    out = make_output({"console": loaded})
+    assert out.codec.pretty and out.bulk_max_size == 2048
+
+
 @pytest.mark.parametrize("cfg, where", [
     ({"console": {"prety": True}}, "output.console.prety"),
     ({"console": {"pretty": "yes"}}, "output.console.pretty"),
