@@ -1,0 +1,445 @@
+"""HTTP transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/http/http.go: newTransaction`` and ``event.go``).
+
+Messages come in as bytes (``HttpMessage``); strings are made here. Nothing
+here mutates a message: redaction and body decoding work on copies.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+import zlib
+from urllib.parse import quote_from_bytes, quote_plus, urlsplit
+
+from worker.ecs import transaction_event
+from worker.protos.http.config import HttpConfig
+from worker.protos.http.parser import HttpMessage
+
+_AUTH_LINE = re.compile(rb"(?im)^((?:proxy-)?authorization:)([^\r\n]*)")
+_HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig, tcptuple) -> dict:
+    """One event for a transaction; either side may be None (unmatched)."""
+    status = "OK"
+    req_notes = list(req.notes) if req is not None else []
+    resp_notes = list(resp.notes) if resp is not None else []
+    if resp is None:
+        status = "Error"
+        req_notes.append("Unmatched request")
+    elif resp.status_code >= 400:
+        status = "Error"
+    if req is None:
+        status = "Error"
+        resp_notes.append("Unmatched response")
+
+    http: dict = {}
+    extra: dict = {}
+    related_ip: list[str] = []
+    related_hosts: list[str] = []
+    dst_domain = ""
+    dport = tcptuple[3]
+
+    if req is not None:
+        body, note = _decoded_body(req, cfg)
+        if note:
+            req_notes.append(note)
+        path, params = extract_parameters(req.uri, req, body, cfg.secret_keys)
+        host, port = extract_host_header(_s(req.headers.get(b"host", b"")))
+        if host:
+            if _is_ip(host):
+                related_ip.append(host)
+            else:
+                dst_domain = host
+                related_hosts.append(host)
+        if port == 0:
+            port = dport
+        elif port != dport:
+            req_notes.append("Host header port number mismatch")
+        real_ip = real_ip_of(req, cfg)
+        if real_ip:
+            extra["network.forwarded_ip"] = real_ip
+            related_ip.append(real_ip)
+
+        request: dict = {"method": _s(req.method), "bytes": req.size}
+        referrer = req.headers.get(b"referer")
+        if referrer:
+            request["referrer"] = _s(referrer)
+            rhost = urlsplit(_s(referrer)).hostname if b"//" in referrer else None
+            if rhost:
+                related_hosts.append(rhost)
+        _put_body(request, req, body)
+        headers, raw = _headers_and_raw(req, cfg)
+        request["headers"] = headers
+        if req.version:
+            http["version"] = _s(req.version)
+        http["request"] = request
+
+        extra["url"] = make_url(host, port, path, params)
+        ua = req.headers.get(b"user-agent")
+        if ua:
+            extra["user_agent"] = {"original": _s(ua)}
+        if cfg.send_request:
+            extra["request"] = _s(raw + body if req.send_body else raw)
+        extra["method"] = _s(req.method)
+        extra["query"] = "%s %s" % (_s(req.method), path)
+        user = basic_auth_user(req.headers.get(b"authorization", b""))
+        if user:
+            extra["user"] = {"name": user}
+
+    if resp is not None:
+        body, note = _decoded_body(resp, cfg)
+        if note:
+            resp_notes.append(note)
+        response: dict = {"status_code": resp.status_code, "bytes": resp.size}
+        if resp.status_phrase:
+            response["status_phrase"] = _s(resp.status_phrase).lower()
+        _put_body(response, resp, body)
+        headers, raw = _headers_and_raw(resp, cfg)
+        response["headers"] = headers
+        http["response"] = response
+        if "version" not in http and resp.version:
+            http["version"] = _s(resp.version)
+        if cfg.send_response:
+            extra["response"] = _s(raw + body if resp.send_body else raw)
+
+    ev = transaction_event(
+        "http", tcptuple,
+        start=req.ts if req is not None else None,
+        end=resp.ts if resp is not None else None,
+        bytes_in=req.size if req is not None else 0,
+        bytes_out=resp.size if resp is not None else 0,
+        status=status,
+        notes=req_notes + resp_notes,
+    )
+    if dst_domain:
+        ev["destination"]["domain"] = dst_domain
+        ev["server"]["domain"] = dst_domain
+    fwd = extra.pop("network.forwarded_ip", None)
+    if fwd:
+        ev["network"]["forwarded_ip"] = fwd
+    for ip in related_ip:
+        if ip not in ev["related"]["ip"]:
+            ev["related"]["ip"].append(ip)
+    hosts = list(dict.fromkeys(related_hosts))
+    if hosts:
+        ev["related"]["hosts"] = hosts
+    if "user" in extra:
+        ev["related"]["user"] = [extra["user"]["name"]]
+    ev.update(extra)
+    ev["http"] = http
+    return ev
+
+
+# --------------------------------------------------------------- headers
+
+def _headers_and_raw(msg: HttpMessage, cfg: HttpConfig) -> tuple[dict, bytes]:
+    """The exported header map and the raw header text, redacted as
+    configured. ``content-length`` (and ``content-type`` when present) are
+    always exported, as Packetbeat does."""
+    out: dict = {"content-length": msg.content_length}
+    if msg.content_type:
+        out["content-type"] = _s(msg.content_type)
+    raw = msg.raw_headers
+    redact_auth = cfg.redact_authorization and msg.is_request
+    if redact_auth:
+        raw = _AUTH_LINE.sub(lambda m: m.group(1) + b"*" * len(m.group(2)), raw)
+    if cfg.sends_headers:
+        cookie = b"cookie" if msg.is_request else b"set-cookie"
+        names = cfg.header_names
+        for name, value in msg.headers.items():
+            if name in (b"content-length", b"content-type"):
+                continue
+            sname = _s(name)
+            if not cfg.all_headers and sname not in names:
+                continue
+            if name in cfg.redacted_headers:
+                value = b"REDACTED"
+            if redact_auth and name in (b"authorization", b"proxy-authorization") and value:
+                value = b"*"
+            if cfg.split_cookie and name == cookie:
+                out[sname] = split_cookies(_s(value))
+            else:
+                out[sname] = _s(value)
+    return out, raw
+
+
+def split_cookies(value: str) -> dict[str, str]:
+    """``a=1; b="2"`` -> {"a": "1", "b": "2"} (names lower-cased, quotes removed)."""
+    cookies: dict[str, str] = {}
+    for part in value.split(";"):
+        name, eq, val = part.partition("=")
+        if not eq:
+            continue
+        val = val.strip()
+        if len(val) > 1 and val[0] == '"' and val[-1] == '"':
+            val = val[1:-1]
+        cookies[name.strip().lower()] = val
+    return cookies
+
+
+def basic_auth_user(value: bytes) -> str:
+    """User name of an ``Authorization: Basic ...`` value, or ""."""
+    if len(value) < 6 or value[:6].lower() != b"basic ":
+        return ""
+    token = value[6:].strip()
+    try:
+        raw = base64.b64decode(token + b"=" * (-len(token) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return ""
+    user, colon, _ = raw.partition(b":")
+    return _s(user) if colon else ""
+
+
+def real_ip_of(msg: HttpMessage, cfg: HttpConfig) -> str:
+    """First address of the configured real-IP header (``a, b, c`` -> ``a``)."""
+    if not cfg.real_ip_name:
+        return ""
+    value = msg.headers.get(cfg.real_ip_name)
+    if not value:
+        return ""
+    return _s(value.split(b",", 1)[0].strip(b" \t"))
+
+
+# ------------------------------------------------------------------ body
+
+def _put_body(side: dict, msg: HttpMessage, body: bytes) -> None:
+    shown = msg.send_body and bool(body)
+    nbytes = len(body) if shown else msg.content_length
+    out: dict = {}
+    if nbytes:
+        out["bytes"] = nbytes
+    if shown:
+        out["content"] = _s(body)
+    if out:
+        side["body"] = out
+    if msg.save_body and body:
+        side["mime_type"] = sniff_mime(body)
+
+
+def _decoded_body(msg: HttpMessage, cfg: HttpConfig) -> tuple[bytes, str]:
+    if not (msg.save_body and msg.body and cfg.decode_body and msg.encodings):
+        return msg.body, ""
+    return decode_body(msg.body, msg.encodings, cfg.max_message_size)
+
+
+def decode_body(body: bytes, encodings: list[bytes], max_size: int) -> tuple[bytes, str]:
+    """Undo content/transfer codings (applied left to right, undone right to
+    left). Returns (body, note); on failure the note says why and the body is
+    what could be decoded (empty if an outer coding failed)."""
+    for idx in range(len(encodings) - 1, -1, -1):
+        coding = encodings[idx]
+        try:
+            body = _decode_one(body, coding, max_size)
+        except (zlib.error, ValueError) as e:
+            if idx != 0:
+                body = b""
+            return body, "unable to decode body using %s encoding: %s" % (_s(coding), e)
+    return body, ""
+
+
+def _decode_one(body: bytes, coding: bytes, max_size: int) -> bytes:
+    if coding in (b"gzip", b"x-gzip"):
+        return _inflate(body, 16 + zlib.MAX_WBITS, max_size)
+    if coding == b"deflate":
+        try:
+            return _inflate(body, zlib.MAX_WBITS, max_size)       # zlib wrapper (RFC 9110)
+        except zlib.error:
+            return _inflate(body, -zlib.MAX_WBITS, max_size)      # raw deflate, as many servers send
+    raise ValueError("unsupported content encoding")
+
+
+def _inflate(data: bytes, wbits: int, max_size: int) -> bytes:
+    d = zlib.decompressobj(wbits)
+    out = d.decompress(data, max_size)
+    # a body cut at max_message_size is a valid prefix: keep what inflated
+    return out
+
+
+_SNIFF = (
+    (b"%PDF-", "application/pdf"),
+    (b"%!PS-Adobe-", "application/postscript"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"BM", "image/bmp"),
+    (b"\x00\x00\x01\x00", "image/x-icon"),
+    (b"OggS\x00", "application/ogg"),
+    (b"ID3", "audio/mpeg"),
+    (b"\x1f\x8b\x08", "application/x-gzip"),
+    (b"PK\x03\x04", "application/zip"),
+    (b"Rar!\x1a\x07", "application/x-rar-compressed"),
+    (b"\x00asm", "application/wasm"),
+    (b"wOFF", "font/woff"),
+    (b"wOF2", "font/woff2"),
+)
+_HTML_TAGS = (b"<!DOCTYPE HTML", b"<HTML", b"<HEAD", b"<SCRIPT", b"<IFRAME", b"<H1", b"<DIV",
+              b"<FONT", b"<TABLE", b"<A", b"<STYLE", b"<TITLE", b"<B", b"<BODY", b"<BR", b"<P", b"<!--")
+_BINARY = frozenset(list(range(0x00, 0x09)) + [0x0B, 0x0E, 0x0F] + list(range(0x10, 0x1B)) + list(range(0x1C, 0x20)))
+
+
+def sniff_mime(body: bytes) -> str:
+    """MIME type from the first bytes (a subset of the WHATWG sniffing table
+    that Go's ``http.DetectContentType`` implements)."""
+    head = body[:512]
+    for magic, mime in _SNIFF:
+        if head.startswith(magic):
+            return mime
+    if head[:4] == b"RIFF" and head[8:14] == b"WEBPVP":
+        return "image/webp"
+    text = head.lstrip(b"\t\n\x0c\r ")
+    upper = text[:16].upper()
+    for tag in _HTML_TAGS:
+        if upper.startswith(tag) and len(text) > len(tag) and text[len(tag)] in b" >":
+            return "text/html; charset=utf-8"
+    if text.startswith(b"<?xml"):
+        return "text/xml; charset=utf-8"
+    if head.startswith((b"\xfe\xff", b"\xff\xfe")):
+        return "text/plain; charset=utf-16"
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "text/plain; charset=utf-8"
+    if any(c in _BINARY for c in head):
+        return "application/octet-stream"
+    return "text/plain; charset=utf-8"
+
+
+# ------------------------------------------------------- url and params
+
+def _unescape(s: bytes, plus: bool) -> bytes | None:
+    """Percent-decoding as Go's url.(Query|Path)Unescape; None when malformed."""
+    if plus:
+        s = s.replace(b"+", b" ")
+    if b"%" not in s:
+        return s
+    out = bytearray()
+    i, n = 0, len(s)
+    while i < n:
+        c = s[i]
+        if c == 0x25:
+            if i + 2 >= n or s[i + 1] not in _HEXDIGITS or s[i + 2] not in _HEXDIGITS:
+                return None
+            out.append(int(s[i + 1:i + 3], 16))
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    return bytes(out)
+
+
+def _parse_query(q: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
+    """Go's url.ParseQuery: pairs in order, and whether any pair was bad
+    (pairs with ';' or a malformed escape are skipped)."""
+    pairs: list[tuple[bytes, bytes]] = []
+    bad = False
+    for part in q.split(b"&"):
+        if not part:
+            continue
+        if b";" in part:
+            bad = True
+            continue
+        k, _, v = part.partition(b"=")
+        k2, v2 = _unescape(k, True), _unescape(v, True)
+        if k2 is None or v2 is None:
+            bad = True
+            continue
+        pairs.append((k2, v2))
+    return pairs, bad
+
+
+def _group(pairs, secret_keys) -> dict[bytes, list[bytes]]:
+    values: dict[bytes, list[bytes]] = {}
+    for k, v in pairs:
+        values.setdefault(k, []).append(b"xxxxx" if k.lower() in secret_keys else v)
+    return values
+
+
+def _encode(values: dict[bytes, list[bytes]]) -> str:
+    return "&".join("%s=%s" % (quote_plus(k, safe=""), quote_plus(v, safe=""))
+                    for k in sorted(values) for v in values[k])
+
+
+def _split_target(uri: bytes) -> tuple[bytes, bytes]:
+    """(escaped path, raw query) of a request target."""
+    target = uri.split(b"#", 1)[0]
+    if target.startswith(b"/") or target == b"*":
+        path, _, query = target.partition(b"?")
+        return path, query
+    m = re.match(rb"^[A-Za-z][A-Za-z0-9+.-]*://[^/?]*", target)
+    if m:
+        path, _, query = target[m.end():].partition(b"?")
+        return path, query
+    return b"", b""       # authority form (CONNECT host:port) or opaque
+
+
+def extract_parameters(uri: bytes, msg: HttpMessage, body: bytes, secret_keys) -> tuple[str, str]:
+    """(path, params): the unescaped path, and the query-string parameters
+    plus the fields of a url-encoded form body, with the values of secret
+    keys replaced by ``xxxxx``, re-encoded with sorted keys."""
+    raw_path, raw_query = _split_target(uri)
+    path = _unescape(raw_path, False)
+    if path is None:
+        return "", ""
+    pairs, _ = _parse_query(raw_query)
+    values = _group(pairs, secret_keys)
+    if msg.content_length > 0 and msg.save_body and b"urlencoded" in msg.content_type:
+        form, bad = _parse_query(body)
+        if bad:
+            return _s(path), ""
+        values.update(_group(form, secret_keys))
+    return _s(path), _encode(values)
+
+
+def extract_host_header(header: str) -> tuple[str, int]:
+    """``host[:port]`` -> (host, port or 0); IPv6 brackets removed."""
+    if not header or _is_ip(header):
+        return header, 0
+    port = 0
+    pos = header.rfind(":")
+    if pos != -1:
+        tail = header[pos + 1:]
+        if tail.isdigit() and 0 < int(tail) < 65536:
+            header, port = header[:pos], int(tail)
+    if len(header) > 1 and header[0] == "[" and header[-1] == "]" and _is_ip(header[1:-1]):
+        header = header[1:-1]
+    return header, port
+
+
+def _is_ip(s: str) -> bool:
+    try:
+        ipaddress.ip_address(s)
+        return True
+    except ValueError:
+        return False
+
+
+def make_url(domain: str, port: int, path: str, query: str) -> dict:
+    url: dict = {"scheme": "http"}
+    if domain:
+        url["domain"] = domain
+    if port and port != 80:
+        url["port"] = port
+    if path:
+        url["path"] = path
+        last = path.rsplit("/", 1)[-1]
+        if "." in last and not last.endswith("."):
+            url["extension"] = last.rsplit(".", 1)[1]
+    if query:
+        url["query"] = query
+    if domain and port > 0:
+        host = domain
+        if port != 80:
+            host = "[%s]:%d" % (domain, port) if ":" in domain else "%s:%d" % (domain, port)
+        elif ":" in domain:
+            host = "[%s]" % domain
+        p = quote_from_bytes(path.encode("utf-8", "surrogateescape"), safe="$&+,/:;=@") if path else ""
+        if p and not p.startswith("/"):
+            p = "/" + p
+        url["full"] = "http://%s%s%s" % (host, p, "?" + query if query else "")
+    return url

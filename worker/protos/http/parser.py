@@ -1,0 +1,546 @@
+"""HTTP/1.0 and HTTP/1.1 message parser (RFC 9112, message syntax and framing).
+
+Theory of operation
+-------------------
+One :class:`HttpParser` reads one direction of a TCP connection. ``feed``
+appends bytes to a buffer and returns every message that is complete; the
+rest stays buffered. The state machine is a table from :class:`State` to a
+step method; a step consumes bytes and moves on, or reports that it needs
+more data. Lines end with CRLF (a bare LF is tolerated).
+
+Framing (RFC 9112 section 6.3, with Packetbeat's choices):
+
+- a response to HEAD, and 1xx, 204 and 304 responses end with the header
+  section; the parser learns request methods through
+  :meth:`HttpParser.push_request_method` (the plugin calls it with each
+  request seen in the other direction);
+- ``Transfer-Encoding`` ending in ``chunked``: chunks, then trailer fields;
+- ``Content-Length``: that many bytes;
+- a request with neither has no body;
+- a response with neither is delimited by the connection close
+  (:meth:`HttpParser.on_fin`).
+
+Bodies are saved only when the plugin wants them (content type matches an
+``include_*body_for`` entry, or a url-encoded form whose fields become the
+request parameters), and only up to ``max_message_size`` bytes of message;
+bigger messages are cut, not lost: the rest is counted, not stored.
+
+A gap (lost bytes) inside a length-delimited or close-delimited body, or
+inside one chunk, is survivable (:meth:`HttpParser.on_gap` notes the loss on
+the message); anywhere else the parser cannot find the next message boundary.
+
+Correlation key: none; HTTP/1.x answers requests in order, so the plugin pairs
+requests and responses with two FIFOs (``trans.py``).
+
+Only :class:`ParseError` is raised.
+"""
+from __future__ import annotations
+
+import enum
+from collections import deque
+from dataclasses import dataclass, field
+
+from worker.plugin import ParseError as _BaseParseError
+
+MAX_PENDING_METHODS = 1024
+
+
+class ParseError(_BaseParseError):
+    """The bytes are not HTTP/1.x. ``messages`` holds the messages that were
+    complete before the error was found (they are valid)."""
+
+    def __init__(self, msg: str, messages: list | None = None):
+        super().__init__(msg)
+        self.messages = messages if messages is not None else []
+
+
+@dataclass(slots=True)
+class HttpMessage:
+    ts: int                                  # ns, packet where the message began
+    is_request: bool
+    size: int = 0                            # bytes on the wire, framing included
+    notes: list[str] = field(default_factory=list)
+    version: bytes = b""                     # b"1.1"
+    method: bytes = b""
+    uri: bytes = b""
+    status_code: int = 0
+    status_phrase: bytes = b""
+    headers: dict[bytes, bytes] = field(default_factory=dict)   # lower-case names; repeats joined by ", "
+    raw_headers: bytes = b""                 # start line .. empty line
+    body: bytes = b""                        # saved body (de-chunked, possibly cut)
+    content_length: int = 0                  # declared length, or body bytes counted
+    has_content_length: bool = False
+    content_type: bytes = b""
+    encodings: list[bytes] = field(default_factory=list)   # content codings, then transfer codings
+    chunked: bool = False
+    connection: bytes = b""
+    save_body: bool = False                  # body bytes were kept
+    send_body: bool = False                  # content type matched include_*body_for
+    body_truncated: bool = False             # saved body cut at max_message_size
+
+
+class State(enum.IntEnum):
+    START = 0
+    HEADERS = 1
+    BODY_LENGTH = 2
+    BODY_CLOSE = 3
+    CHUNK_SIZE = 4
+    CHUNK_DATA = 5
+    CHUNK_END = 6
+    TRAILERS = 7
+
+
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_NO_BODY_STATUS = (204, 304)
+
+
+def _is_token(b: bytes) -> bool:
+    return bool(b) and all(c in _TOKEN for c in b)
+
+
+def _parse_version(v: bytes) -> bytes:
+    # HTTP-version = "HTTP/" DIGIT "." DIGIT
+    if len(v) == 8 and v[:5] == b"HTTP/" and v[5:6].isdigit() and v[6:7] == b"." and v[7:8].isdigit():
+        return v[5:]
+    raise ParseError("bad HTTP version %r" % v[:16])
+
+
+def _comma_list(value: bytes) -> list[bytes]:
+    return [p.strip().lower() for p in value.split(b",") if p.strip()]
+
+
+class HttpParser:
+    """Sans-I/O parser of one direction of an HTTP/1.x connection."""
+
+    def __init__(self, max_message_size: int = 10 * 1024 * 1024,
+                 request_body_for: tuple[bytes, ...] = (),
+                 response_body_for: tuple[bytes, ...] = ()):
+        self.max_message_size = max_message_size
+        self.request_body_for = request_body_for
+        self.response_body_for = response_body_for
+        self._steps = {
+            State.START: self._start,
+            State.HEADERS: self._headers,
+            State.BODY_LENGTH: self._body_length,
+            State.BODY_CLOSE: self._body_close,
+            State.CHUNK_SIZE: self._chunk_size,
+            State.CHUNK_DATA: self._chunk_data,
+            State.CHUNK_END: self._chunk_end,
+            State.TRAILERS: self._trailers,
+        }
+        self._methods: deque[bytes] = deque(maxlen=MAX_PENDING_METHODS)
+        self._ready: list[HttpMessage] = []
+        self._reset_stream()
+
+    # ------------------------------------------------------------------ API
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def reset(self) -> None:
+        """Forget buffered bytes, the message in progress and the pending
+        request methods (resynchronise after an error or a lost header)."""
+        self._methods.clear()
+        self._ready = []
+        self._reset_stream()
+
+    def push_request_method(self, method: bytes) -> None:
+        """A request was seen in the other direction: its response comes in
+        this one, in order (a response to HEAD has no body)."""
+        self._methods.append(bytes(method))
+
+    def feed(self, data, ts: int) -> list[HttpMessage]:
+        """Append ``data`` (bytes or memoryview) captured at ``ts`` (ns) and
+        return every message it completes."""
+        out = self._ready
+        self._ready = out2 = []
+        if data:
+            self._buf += data
+        self._ts = ts
+        try:
+            while self._pos < len(self._buf):
+                if not self._steps[self._state]():
+                    break
+        except ParseError as e:
+            e.messages = out + out2
+            raise
+        finally:
+            self._compact()
+        out.extend(out2)
+        self._ready = []
+        if len(self._buf) > self.max_message_size:
+            raise ParseError("incomplete message part larger than max_message_size (%d bytes)"
+                             % self.max_message_size, out)
+        return out
+
+    def on_gap(self, nbytes: int) -> bool:
+        """``nbytes`` were lost. True: the parser goes on (the loss is noted
+        on the message; a message the gap completes is returned by the next
+        :meth:`drain` or ``feed``). False: the message boundary is lost and
+        the caller should :meth:`reset`."""
+        st = self._state
+        msg = self._msg
+        if st == State.START:
+            return True        # between messages: nothing in progress
+        if st == State.BODY_LENGTH:
+            self._note_loss()
+            take = min(nbytes, msg.content_length - self._body_seen)
+            self._body_seen += take
+            msg.size += take
+            self._hole_in_body()
+            if self._body_seen >= msg.content_length:
+                self._finish()
+            return True
+        if st == State.BODY_CLOSE:
+            self._note_loss()
+            msg.content_length += nbytes
+            msg.size += nbytes
+            self._hole_in_body()
+            return True
+        if st == State.CHUNK_DATA and nbytes < self._chunk_left:
+            self._note_loss()
+            self._chunk_left -= nbytes
+            msg.content_length += nbytes
+            msg.size += nbytes
+            self._hole_in_body()
+            return True
+        if st != State.HEADERS:
+            self._note_loss()   # inside chunk framing: the message is kept, cut here
+        return False
+
+    def on_fin(self) -> list[HttpMessage]:
+        """The sender closed its side: a close-delimited body ends here, and
+        any message whose header section was complete is returned as it is."""
+        if self._state not in (State.START, State.HEADERS):
+            self._finish()
+        out = self._ready
+        self._ready = []
+        self._reset_stream()
+        return out
+
+    def flush(self) -> list[HttpMessage]:
+        """The connection is forgotten: same as :meth:`on_fin`."""
+        return self.on_fin()
+
+    def drain(self) -> list[HttpMessage]:
+        """Messages completed outside ``feed`` (by :meth:`on_gap`)."""
+        out = self._ready
+        self._ready = []
+        return out
+
+    # ------------------------------------------------------------ internals
+
+    def _reset_stream(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0          # parse offset in _buf
+        self._scan = 0         # where the next line-end search resumes
+        self._ts = 0
+        self._new_message()
+
+    def _new_message(self) -> None:
+        self._state = State.START
+        self._msg = HttpMessage(ts=0, is_request=True)
+        self._msg_start = 0     # offset in _buf of the start line (HEADERS state)
+        self._first_line = True
+        self._fields: list[tuple[bytes, bytes]] = []
+        self._body_seen = 0
+        self._chunk_left = 0
+        self._saved = bytearray()
+        self._save_limit = 0
+
+    def _compact(self) -> None:
+        # keep the unfinished header section whole: it becomes raw_headers
+        keep = self._msg_start if self._state == State.HEADERS else self._pos
+        if keep:
+            del self._buf[:keep]
+            self._pos -= keep
+            self._scan = max(0, self._scan - keep)
+            self._msg_start = 0
+
+    def _line(self) -> tuple[int, int] | None:
+        """(end of the line's content, start of the next line), or None."""
+        buf = self._buf
+        i = buf.find(b"\n", max(self._scan, self._pos))
+        if i < 0:
+            self._scan = len(buf)
+            return None
+        self._scan = i + 1
+        end = i - 1 if i > self._pos and buf[i - 1] == 0x0D else i
+        return end, i + 1
+
+    def _note_loss(self) -> None:
+        note = ("Packet loss while capturing the request" if self._msg.is_request
+                else "Packet loss while capturing the response")
+        if note not in self._msg.notes:
+            self._msg.notes.append(note)
+
+    def _hole_in_body(self) -> None:
+        if self._msg.save_body:          # lost bytes cannot be stored
+            self._msg.body_truncated = True
+
+    def _save(self, data) -> None:
+        room = self._save_limit - len(self._saved)
+        if len(data) > room:
+            self._msg.body_truncated = True
+            data = data[:max(room, 0)]
+        if len(data):
+            self._saved += data
+
+    def _finish(self) -> None:
+        msg = self._msg
+        if msg.save_body:
+            msg.body = bytes(self._saved)
+        self._ready.append(msg)
+        self._new_message()
+
+    # ---------------------------------------------------------------- steps
+
+    def _start(self) -> bool:
+        buf = self._buf
+        # RFC 9112 2.2: empty lines before a start line are ignored
+        while self._pos < len(buf) and buf[self._pos] in (0x0D, 0x0A):
+            self._pos += 1
+        if self._pos >= len(buf):
+            return False
+        self._msg = HttpMessage(ts=self._ts, is_request=True)
+        self._msg_start = self._scan = self._pos
+        self._state = State.HEADERS
+        return True
+
+    def _headers(self) -> bool:
+        got = self._line()
+        if got is None:
+            return False
+        end, nxt = got
+        line = bytes(self._buf[self._pos:end])
+        self._pos = nxt
+        if self._first_line:
+            self._first_line = False
+            self._start_line(line)
+        elif not line:
+            self._end_of_headers()
+        else:
+            self._field_line(line, self._fields)
+        return True
+
+    def _start_line(self, line: bytes) -> None:
+        msg = self._msg
+        if line.startswith(b"HTTP/"):
+            msg.is_request = False
+            parts = line.split(b" ", 2)
+            msg.version = _parse_version(parts[0])
+            if len(parts) < 2 or len(parts[1]) != 3 or not parts[1].isdigit():
+                raise ParseError("bad status line %r" % line[:64])
+            msg.status_code = int(parts[1])
+            msg.status_phrase = parts[2].strip(b" \t") if len(parts) == 3 else b""
+            return
+        sp1 = line.find(b" ")
+        sp2 = line.rfind(b" ")
+        if sp1 <= 0 or sp2 == sp1:
+            raise ParseError("not an HTTP start line: %r" % line[:64])
+        method = line[:sp1]
+        if not _is_token(method):
+            raise ParseError("bad method %r" % method[:32])
+        uri = line[sp1 + 1:sp2].strip(b" ")
+        if not uri or any(c <= 0x20 or c == 0x7F for c in uri):
+            raise ParseError("bad request target %r" % uri[:64])
+        msg.method = method
+        msg.uri = uri
+        msg.version = _parse_version(line[sp2 + 1:])
+
+    @staticmethod
+    def _field_line(line: bytes, fields: list[tuple[bytes, bytes]]) -> None:
+        if line[0] in (0x20, 0x09):
+            # obs-fold (RFC 9112 5.2): continuation of the previous value
+            if not fields:
+                raise ParseError("folded line before any header field")
+            name, value = fields[-1]
+            cont = line.strip(b" \t")
+            fields[-1] = (name, value + b" " + cont if value and cont else value or cont)
+            return
+        colon = line.find(b":")
+        if colon <= 0:
+            raise ParseError("header line without a name: %r" % line[:64])
+        name = line[:colon].rstrip(b" \t")
+        if not _is_token(name):
+            raise ParseError("bad header name %r" % name[:64])
+        fields.append((name.lower(), line[colon + 1:].strip(b" \t")))
+
+    def _end_of_headers(self) -> None:
+        msg = self._msg
+        msg.raw_headers = bytes(self._buf[self._msg_start:self._pos])
+        msg.size = len(msg.raw_headers)
+        self._msg_start = self._pos
+        te_present = self._apply_fields(self._fields)
+        self._fields = []
+        self._pick_body_mode(te_present)
+
+    def _apply_fields(self, fields: list[tuple[bytes, bytes]]) -> bool:
+        msg = self._msg
+        headers = msg.headers
+        content_codings: list[bytes] = []
+        transfer_codings: list[bytes] = []
+        te_present = False
+        for name, value in fields:
+            headers[name] = headers[name] + b", " + value if name in headers else value
+            if name == b"content-length":
+                self._content_length(value)
+            elif name == b"content-type":
+                msg.content_type = value
+            elif name == b"transfer-encoding":
+                te_present = True
+                transfer_codings.extend(_comma_list(value))
+            elif name == b"content-encoding":
+                content_codings.extend(_comma_list(value))
+            elif name == b"connection":
+                msg.connection = value.lower()
+        if transfer_codings and transfer_codings[-1] == b"chunked":
+            msg.chunked = True
+            transfer_codings.pop()
+        # content codings were applied first, transfer codings after them
+        msg.encodings = [c for c in content_codings + transfer_codings if c != b"identity"]
+        return te_present
+
+    def _content_length(self, value: bytes) -> None:
+        msg = self._msg
+        vals = {v.strip(b" \t") for v in value.split(b",")}
+        v = vals.pop() if len(vals) == 1 else b""
+        if not v.isdigit() or len(v) > 18:
+            raise ParseError("bad Content-Length %r" % value[:64])
+        n = int(v)
+        if msg.has_content_length and n != msg.content_length:
+            raise ParseError("conflicting Content-Length headers")
+        msg.content_length = n
+        msg.has_content_length = True
+
+    def _pick_body_mode(self, te_present: bool) -> None:
+        msg = self._msg
+        if not msg.is_request:
+            code = msg.status_code
+            interim = 100 <= code < 200 and code != 101
+            method = self._methods.popleft() if not interim and self._methods else b""
+            if (100 <= code < 200 or code in _NO_BODY_STATUS or method == b"HEAD"
+                    or (method == b"CONNECT" and 200 <= code < 300)):
+                self._finish()
+                return
+        body_for = self.request_body_for if msg.is_request else self.response_body_for
+        ctype = msg.content_type
+        msg.send_body = any(s in ctype for s in body_for)
+        msg.save_body = msg.send_body or (b"urlencoded" in ctype and msg.is_request)
+        if msg.save_body:
+            self._save_limit = max(0, self.max_message_size - len(msg.raw_headers))
+        if msg.chunked:
+            msg.content_length = 0        # counts the chunk data from now on
+            self._state = State.CHUNK_SIZE
+        elif te_present:
+            if msg.is_request:
+                raise ParseError("request with a Transfer-Encoding other than chunked")
+            msg.content_length = 0
+            self._state = State.BODY_CLOSE
+        elif msg.has_content_length:
+            if msg.content_length == 0:
+                self._finish()
+            else:
+                self._state = State.BODY_LENGTH
+        elif msg.is_request:
+            self._finish()
+        else:
+            self._state = State.BODY_CLOSE
+
+    def _body_length(self) -> bool:
+        msg = self._msg
+        take = min(len(self._buf) - self._pos, msg.content_length - self._body_seen)
+        if msg.save_body:
+            self._save(memoryview(self._buf)[self._pos:self._pos + take])
+        self._pos += take
+        self._body_seen += take
+        msg.size += take
+        if self._body_seen >= msg.content_length:
+            self._finish()
+            return True
+        return False
+
+    def _body_close(self) -> bool:
+        msg = self._msg
+        take = len(self._buf) - self._pos
+        if msg.save_body:
+            self._save(memoryview(self._buf)[self._pos:])
+        self._pos += take
+        msg.content_length += take
+        msg.size += take
+        return False
+
+    def _chunk_size(self) -> bool:
+        got = self._line()
+        if got is None:
+            if len(self._buf) - self._pos > 4096:
+                raise ParseError("chunk size line too long")
+            return False
+        end, nxt = got
+        line = bytes(self._buf[self._pos:end])
+        digits = line.split(b";", 1)[0].strip(b" \t")
+        if not digits or len(digits) > 15 or any(c not in _HEX for c in digits):
+            raise ParseError("bad chunk size line %r" % line[:64])
+        size = int(digits, 16)
+        self._msg.size += nxt - self._pos
+        self._pos = nxt
+        if size == 0:
+            self._state = State.TRAILERS
+        else:
+            self._chunk_left = size
+            self._state = State.CHUNK_DATA
+        return True
+
+    def _chunk_data(self) -> bool:
+        msg = self._msg
+        take = min(len(self._buf) - self._pos, self._chunk_left)
+        if msg.save_body:
+            self._save(memoryview(self._buf)[self._pos:self._pos + take])
+        self._pos += take
+        self._chunk_left -= take
+        msg.content_length += take
+        msg.size += take
+        if self._chunk_left == 0:
+            self._state = State.CHUNK_END
+            return True
+        return False
+
+    def _chunk_end(self) -> bool:
+        buf = self._buf
+        p = self._pos
+        if buf[p] == 0x0A:
+            n = 1
+        elif buf[p] == 0x0D:
+            if p + 1 >= len(buf):
+                return False
+            if buf[p + 1] != 0x0A:
+                raise ParseError("chunk data not followed by CRLF")
+            n = 2
+        else:
+            raise ParseError("chunk data not followed by CRLF")
+        self._pos += n
+        self._msg.size += n
+        self._scan = self._pos
+        self._state = State.CHUNK_SIZE
+        return True
+
+    def _trailers(self) -> bool:
+        got = self._line()
+        if got is None:
+            return False
+        end, nxt = got
+        line = bytes(self._buf[self._pos:end])
+        self._msg.size += nxt - self._pos
+        self._pos = nxt
+        if line:
+            self._field_line(line, self._fields)
+            return True
+        # trailer fields join the header map; they never change the framing
+        headers = self._msg.headers
+        for name, value in self._fields:
+            headers[name] = headers[name] + b", " + value if name in headers else value
+        self._fields = []
+        self._finish()
+        return True
