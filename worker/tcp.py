@@ -44,6 +44,10 @@ the first hole).
   its traceback, counts ``tcp.plugin_errors`` and drops the state. Nothing
   escapes :meth:`TcpTracker.process`.
 
+Counters: ``tcp.packets`` and ``tcp.payload_bytes`` (every packet) are kept
+as ints and added to the shared ``Counter`` by ``expire()`` / ``flush_all()``;
+every other counter is updated immediately.
+
 ``plugin.flush`` is called only for a connection whose plugin state is not
 ``None`` (a ``None`` state has nothing left to publish).
 """
@@ -126,6 +130,11 @@ class TcpTracker:
             name = getattr(plugin, "name", None) or type(plugin).__name__
             self._ports[int(port)] = (plugin, table, timeout_ns, str(name))
         self._closed: collections.OrderedDict = collections.OrderedDict()   # key -> forget-at ns
+        # The two per-packet counters are plain ints, folded into ``counters``
+        # by expire() / flush_all() (once per batch): a Counter update costs
+        # several times an attribute increment.
+        self._n_packets = 0
+        self._n_bytes = 0
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -134,15 +143,8 @@ class TcpTracker:
 
     def process(self, ts: int, dec: tuple, raw: bytes) -> None:
         """Handle one decoded TCP packet (see ``shared.decode``)."""
-        src = dec[1]
-        dst = dec[2]
-        sport = dec[3]
-        dport = dec[4]
-        flags = dec[5]
-        off = dec[8]
-        end = dec[9]
-        counters = self._counters
-        counters["tcp.packets"] += 1
+        _t, src, dst, sport, dport, flags, seq, _a, off, end, _l3 = dec
+        self._n_packets += 1
         ports = self._ports
         ent = ports.get(dport)
         if ent is not None:
@@ -151,13 +153,13 @@ class TcpTracker:
         else:
             ent = ports.get(sport)
             if ent is None:
-                counters["tcp.no_protocol"] += 1
+                self._counters["tcp.no_protocol"] += 1
                 return
             d = DIR_REVERSE
             key = (dst, dport, src, sport)
         n = end - off
         if n > 0:
-            counters["tcp.payload_bytes"] += n
+            self._n_bytes += n
         table = ent[1]
         conn = table.get(key)
         if conn is None:
@@ -168,12 +170,12 @@ class TcpTracker:
             table.move_to_end(key)
         conn.last_ts = ts
         if flags & 0x07:
-            self._control(conn, d, ts, dec[6], flags, raw, off, end)
+            self._control(conn, d, ts, seq, flags, raw, off, end)
             return
         if n == 0:
             return                                   # empty ACK: activity only
         nxt = conn.nxt[d]
-        if nxt is not None and (nxt & _M32) == dec[6] and not conn.ooo[d]:
+        if nxt is not None and (nxt & _M32) == seq and not conn.ooo[d]:
             # In order, nothing held: the common case.
             conn.nxt[d] = nxt + n
             try:
@@ -182,7 +184,7 @@ class TcpTracker:
             except Exception as exc:  # noqa: BLE001 - the plugin boundary
                 self._plugin_failed(conn, exc)
             return
-        self._segment(conn, d, ts, dec[6], flags, raw, off, end)
+        self._segment(conn, d, ts, seq, flags, raw, off, end)
 
     def _lookup_miss(self, ts: int, key: tuple, d: int, flags: int, n: int, ent: tuple,
                      sport: int, dport: int):
@@ -415,8 +417,19 @@ class TcpTracker:
 
     # ------------------------------------------------------------------ time
 
+    def _fold_counters(self) -> None:
+        counters = self._counters
+        if self._n_packets:
+            counters["tcp.packets"] += self._n_packets
+            self._n_packets = 0
+        if self._n_bytes:
+            counters["tcp.payload_bytes"] += self._n_bytes
+            self._n_bytes = 0
+
     def expire(self, now: int) -> None:
-        """Flush and forget connections idle for their timeout at packet time ``now``."""
+        """Flush and forget connections idle for their timeout at packet time
+        ``now``; also brings ``tcp.packets`` / ``tcp.payload_bytes`` up to date."""
+        self._fold_counters()
         counters = self._counters
         for timeout_ns, table in self._tables.items():
             limit = now - timeout_ns
@@ -436,6 +449,7 @@ class TcpTracker:
 
     def flush_all(self, now: int) -> None:
         """End of stream: flush every connection and forget them all."""
+        self._fold_counters()
         for table in self._tables.values():
             while table:
                 _key, conn = table.popitem(last=False)

@@ -10,6 +10,9 @@ packet.
 The exception boundary matches ``worker/tcp.py``: ``ParseError`` from a
 plugin counts ``udp.parse_errors``; any other exception is logged once per
 protocol with its traceback and counts ``udp.plugin_errors``; nothing escapes.
+``udp.packets`` is kept as an int and added to the shared ``Counter`` by
+``expire()`` / ``flush_all()`` (once per batch), as ``worker/tcp.py`` does for
+``tcp.packets``; the other counters are updated immediately.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ class UdpDispatcher:
         self._log = log if log is not None else logging.getLogger("packetbeat.udp")
         self._logged: set[str] = set()
         self._addr: dict[bytes, str] = {}
+        self._n_packets = 0      # folded into counters["udp.packets"] by expire()/flush_all()
 
     def _text(self, addr: bytes) -> str:
         cache = self._addr
@@ -47,15 +51,14 @@ class UdpDispatcher:
 
     def process(self, ts: int, dec: tuple, raw: bytes) -> None:
         """Handle one decoded UDP datagram (see ``shared.decode``)."""
-        counters = self._counters
-        counters["udp.packets"] += 1
+        self._n_packets += 1
         sport = dec[3]
         dport = dec[4]
         plugin = self._ports.get(dport)
         if plugin is None:
             plugin = self._ports.get(sport)
             if plugin is None:
-                counters["udp.no_protocol"] += 1
+                self._counters["udp.no_protocol"] += 1
                 return
         addr = self._addr
         src = addr.get(dec[1]) or self._text(dec[1])
@@ -67,7 +70,9 @@ class UdpDispatcher:
             self._failed(plugin, exc)
 
     def expire(self, now: int) -> None:
-        """Let every plugin publish transactions that timed out by ``now`` (ns)."""
+        """Let every plugin publish transactions that timed out by ``now`` (ns);
+        also brings ``udp.packets`` up to date."""
+        self._fold_counters()
         for plugin in self._plugins:
             try:
                 plugin.expire(now)
@@ -76,11 +81,17 @@ class UdpDispatcher:
 
     def flush_all(self, now: int) -> None:
         """End of stream: every plugin publishes what is still open."""
+        self._fold_counters()
         for plugin in self._plugins:
             try:
                 plugin.flush_all(now)
             except Exception as exc:  # noqa: BLE001 - the plugin boundary
                 self._failed(plugin, exc)
+
+    def _fold_counters(self) -> None:
+        if self._n_packets:
+            self._counters["udp.packets"] += self._n_packets
+            self._n_packets = 0
 
     def _failed(self, plugin: Any, exc: Exception) -> None:
         if isinstance(exc, ParseError):

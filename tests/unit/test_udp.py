@@ -58,6 +58,8 @@ def test_dispatch_both_directions():
         ("parse", 5, IpPortTuple(17, "10.1.1.1", 33000, "10.1.1.53", 53), b"query"),
         ("parse", 6, IpPortTuple(17, "10.1.1.53", 53, "10.1.1.1", 33000), b"answer"),
     ]
+    assert c["udp.packets"] == 0           # folded in once per batch
+    ud.expire(7)
     assert c["udp.packets"] == 2 and c["udp.no_protocol"] == 0
 
 
@@ -77,7 +79,9 @@ def test_destination_port_wins():
 def test_unknown_ports_counted():
     ud, p, c = make()
     ud.process(1, *dgram(CLI, SRV, 1111, 2222, b"zz"))
-    assert p.calls == [] and c["udp.no_protocol"] == 1 and c["udp.packets"] == 1
+    ud.flush_all(2)
+    assert p.calls == [("flush_all", 2)]
+    assert c["udp.no_protocol"] == 1 and c["udp.packets"] == 1
 
 
 def test_parse_error_counted_and_next_packet_still_dispatched():
