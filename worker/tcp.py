@@ -33,7 +33,8 @@ the first hole).
   key is remembered for a while (a bounded "closed" table) so that the last
   ACK or a late retransmission does not resurrect it. A SYN on such a key
   starts a new connection, and so does a client SYN with a new initial
-  sequence number on an open connection.
+  sequence number on an open connection (a duplicate of the SYN already
+  seen, or a SYN-ACK, arriving after data is ignored).
 - **Idle timeout** follows packet time. Connections live in one
   ``OrderedDict`` per distinct timeout, ordered by last activity
   (``move_to_end`` on every packet), so :meth:`TcpTracker.expire` pops expired
@@ -65,6 +66,7 @@ from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, TCP, IpPortTuple, Packet, P
 FIN = 0x01
 SYN = 0x02
 RST = 0x04
+ACK = 0x10
 
 _M32 = 0xFFFFFFFF
 _HALF = 0x80000000
@@ -83,7 +85,7 @@ class Conn:
     """One tracked TCP connection (both directions)."""
 
     __slots__ = ("key", "table", "plugin", "name", "tcptuple", "tup", "state",
-                 "nxt", "fin", "ooo", "ooo_bytes", "last_ts", "closing")
+                 "nxt", "fin", "ooo", "ooo_bytes", "last_ts", "closing", "syn_seq")
 
     def __init__(self, key: tuple, table: collections.OrderedDict, plugin: Any, name: str,
                  tcptuple: TcpTuple, ts: int):
@@ -103,6 +105,7 @@ class Conn:
         self.ooo_bytes = [0, 0]
         self.last_ts = ts
         self.closing = False
+        self.syn_seq: int | None = None          # seq of the client SYN, when seen
 
 
 class TcpTracker:
@@ -229,21 +232,19 @@ class TcpTracker:
             isn_next = (seq + 1) & _M32
             nxt = conn.nxt[d]
             if nxt is not None and (nxt & _M32) != isn_next:
-                if d == DIR_ORIGINAL and not flags & 0x10:
-                    # A client SYN with a new ISN: the port pair was reused.
-                    self._close(conn, ts)
-                    ent = self._ports[conn.key[3]]
-                    conn, d = self._lookup_miss(ts, conn.key, d, flags, end - off, ent,
-                                                conn.key[1], conn.key[3])
-                    if conn is None:
-                        return
-                else:
-                    # A SYN-ACK that does not match what we tracked: restart that side.
-                    conn.ooo[d] = []
-                    conn.ooo_bytes[d] = 0
-                    conn.fin[d] = False
-            if conn.nxt[d] is None or (conn.nxt[d] & _M32) != isn_next:
+                if d != DIR_ORIGINAL or flags & ACK or conn.syn_seq == seq:
+                    return                           # SYN / SYN-ACK retransmitted after data
+                # A client SYN with a new ISN: the port pair was reused.
+                self._close(conn, ts)
+                ent = self._ports[conn.key[3]]
+                conn, d = self._lookup_miss(ts, conn.key, d, flags, end - off, ent,
+                                            conn.key[1], conn.key[3])
+                if conn is None:
+                    return
+            if conn.nxt[d] is None:
                 conn.nxt[d] = isn_next
+            if d == DIR_ORIGINAL and not flags & ACK:
+                conn.syn_seq = seq
             if end == off and not flags & FIN:
                 return
             seq = isn_next                           # data on a SYN starts after it

@@ -288,6 +288,19 @@ def test_syn_consumes_one_and_syn_retransmit_ignored():
     assert c["tcp.connections"] == 1 and c["tcp.gaps"] == 0
 
 
+def test_late_duplicate_syn_and_syn_ack_after_data_ignored():
+    tr, p, c = make()
+    cs, ss = handshake(tr, cisn=1000, sisn=5000)
+    feed(tr, 10, 0, cs, b"req")
+    feed(tr, 11, 1, ss, b"resp")
+    feed(tr, 12, 0, 1000, flags=SYN)            # the same SYN again, late
+    feed(tr, 13, 1, 5000, flags=SYN | ACK)      # the same SYN-ACK again, late
+    feed(tr, 14, 0, cs + 3, b"more")
+    feed(tr, 15, 1, ss + 4, b"data")
+    assert p.data() == [b"req", b"resp", b"more", b"data"]
+    assert "flush" not in p.kinds() and c["tcp.connections"] == 1 and c["tcp.gaps"] == 0
+
+
 def test_data_on_syn_starts_after_it():
     tr, p, _ = make()
     feed(tr, 1, 0, 1000, b"fast", SYN)
@@ -332,6 +345,17 @@ def test_fin_each_side_then_flush_and_forget():
     feed(tr, 30, 0, 7000, flags=SYN)
     feed(tr, 31, 0, 7001, b"again")
     assert len(tr) == 1 and p.calls[-1][2] == b"again" and p.calls[-1][5].conn_id == 2
+
+
+def test_segments_beyond_fin_are_discarded():
+    tr, p, c = make()
+    cs, _ = handshake(tr)
+    feed(tr, 10, 0, cs + 10, b"junk")          # held, beyond where the FIN will be
+    feed(tr, 11, 0, cs, b"data", FIN | ACK)
+    feed(tr, 12, 0, cs + 20, b"late")          # after our FIN: stale
+    tr.flush_all(20)
+    assert p.kinds() == ["parse", "fin", "flush"] and p.data() == [b"data"]
+    assert c["tcp.gaps"] == 0
 
 
 def test_rst_flushes_and_forgets():
