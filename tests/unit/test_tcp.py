@@ -9,8 +9,10 @@ from __future__ import annotations
 import collections
 import logging
 import socket
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, IpPortTuple, ParseError, TcpTuple
 from worker.tcp import TcpTracker
@@ -556,7 +558,7 @@ def test_scapy_frames_through_decoder():
 
 # ---------------------------------------------------------------- conformance captures (read in place)
 
-CONFORMANCE = __import__("pathlib").Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
+CONFORMANCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "conformance"
 
 
 class StreamRecorder(Recorder):
@@ -615,3 +617,56 @@ def test_conformance_http_10_connection_close_pcap():
         for line in head.split(b"\r\n"):
             if line.lower().startswith(b"content-length:"):
                 assert len(body) == int(line.split(b":")[1])
+
+
+# ---------------------------------------------------------------- properties
+
+@st.composite
+def segmented_stream(draw):
+    data = draw(st.binary(min_size=1, max_size=400))
+    isn = draw(st.sampled_from([0, 1000, 2**31 - 5, 2**32 - 150, 2**32 - 1]) | st.integers(0, 2**32 - 1))
+    cuts = sorted(set(draw(st.lists(st.integers(1, len(data) - 1), max_size=20)))) if len(data) > 1 else []
+    bounds = list(zip([0] + cuts, cuts + [len(data)]))
+    segs = [(a, data[a:b]) for a, b in bounds]
+    # duplicates and overlapping re-sends
+    for _ in range(draw(st.integers(0, 4))):
+        a = draw(st.integers(0, len(data) - 1))
+        b = draw(st.integers(a + 1, len(data)))
+        segs.append((a, data[a:b]))
+    order = draw(st.permutations(range(len(segs))))
+    lost = draw(st.sets(st.integers(0, len(bounds) - 1), max_size=3))
+    return data, isn, [segs[i] for i in order], {bounds[i][0] for i in lost}
+
+
+@settings(max_examples=150, deadline=None)
+@given(segmented_stream())
+def test_reordered_duplicated_stream_is_delivered_exactly(case):
+    data, isn, segs, _lost = case
+    tr, p, c = make(ooo_max_segments=1000)
+    feed(tr, 0, 0, isn, flags=SYN)
+    for i, (rel, payload) in enumerate(segs):
+        feed(tr, i + 1, 0, isn + 1 + rel, payload)
+    assert b"".join(p.data()) == data
+    assert c["tcp.gaps"] == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(segmented_stream(), st.integers(0, 8))
+def test_losses_are_accounted_as_gaps_at_fin(case, ooo_max):
+    data, isn, segs, lost = case
+    # lose every copy of the chosen original segments, then close with a FIN
+    tr, p, c = make(ooo_max_segments=ooo_max)
+    feed(tr, 0, 0, isn, flags=SYN)
+    kept = [(rel, pl) for rel, pl in segs if rel not in lost]
+    for i, (rel, payload) in enumerate(kept):
+        feed(tr, i + 1, 0, isn + 1 + rel, payload)
+    feed(tr, 10_000, 0, isn + 1 + len(data), flags=FIN | ACK)
+    delivered = b"".join(p.data())
+    assert len(delivered) + c["tcp.gap_bytes"] == len(data)
+    assert [k for k in p.kinds() if k != "parse" and k != "gap"] == ["fin"]
+    # whatever was delivered is a subsequence of the stream, in order
+    pos = 0
+    for chunk in p.data():
+        pos = data.find(chunk, pos)
+        assert pos >= 0
+        pos += len(chunk)
