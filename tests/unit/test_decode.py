@@ -19,6 +19,11 @@ from shared.decode import (
     LINKTYPE_LINUX_SLL2, LINKTYPE_LOOP, LINKTYPE_NULL, LINKTYPE_RAW, decode, vlan_ids,
 )
 
+
+def eth():
+    """An Ethernet header with fixed addresses (no scapy address resolution)."""
+    return Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+
 V4A, V4B = "192.0.2.1", "198.51.100.7"
 V6A, V6B = "2001:db8::1", "2001:db8:ffff::2"
 A4 = bytes([192, 0, 2, 1])
@@ -46,12 +51,12 @@ def check_tcp(res, raw, l3off, src=A4, dst=B4, payload=PAYLOAD):
 # -- link layers ------------------------------------------------------------
 
 def test_ethernet_ipv4_tcp():
-    raw = bytes(Ether() / tcp4())
+    raw = bytes(eth() / tcp4())
     check_tcp(decode(LINKTYPE_ETHERNET, raw), raw, 14)
 
 
 def test_ethernet_trailer_padding_is_stripped():
-    raw = bytes(Ether() / IP(src=V4A, dst=V4B) / TCP(sport=40000, dport=80, flags="A"))
+    raw = bytes(eth() / IP(src=V4A, dst=V4B) / TCP(sport=40000, dport=80, flags="A"))
     padded = raw + b"\xaa" * 6          # the 60-byte Ethernet minimum
     res = decode(LINKTYPE_ETHERNET, padded)
     assert res[0] == 6 and res[5] == 0x10
@@ -59,14 +64,14 @@ def test_ethernet_trailer_padding_is_stripped():
 
 
 def test_ethernet_udp_and_trailer():
-    raw = bytes(Ether() / IP(src=V4A, dst=V4B) / UDP(sport=5353, dport=53) / Raw(b"q"))
+    raw = bytes(eth() / IP(src=V4A, dst=V4B) / UDP(sport=5353, dport=53) / Raw(b"q"))
     res = decode(LINKTYPE_ETHERNET, raw + b"\0" * 17)
     assert res[:8] == (17, A4, B4, 5353, 53, 0, 0, 0)
     assert (raw + b"\0" * 17)[res[8]:res[9]] == b"q"
 
 
 def test_captured_length_shorter_than_ip_length():
-    raw = bytes(Ether() / tcp4())
+    raw = bytes(eth() / tcp4())
     cut = raw[:-5]                        # snaplen cut the payload
     res = decode(LINKTYPE_ETHERNET, cut)
     assert cut[res[8]:res[9]] == PAYLOAD[:-5]
@@ -78,7 +83,7 @@ def test_captured_length_shorter_than_ip_length():
     [Dot1Q(vlan=1, type=0x9100), Dot1Q(vlan=2, type=0x8100), Dot1Q(vlan=3)],
 ])
 def test_vlan_and_qinq(tags):
-    l2 = Ether()
+    l2 = eth()
     for t in tags:
         l2 = l2 / t
     raw = bytes(l2 / tcp4())
@@ -88,7 +93,7 @@ def test_vlan_and_qinq(tags):
 
 
 def test_vlan_ids_untagged_and_other_linktypes():
-    raw = bytes(Ether() / tcp4())
+    raw = bytes(eth() / tcp4())
     assert vlan_ids(LINKTYPE_ETHERNET, raw) == []
     assert vlan_ids(LINKTYPE_RAW, bytes(tcp4())) == []
     assert vlan_ids(LINKTYPE_ETHERNET, b"\0" * 5) == []
@@ -147,14 +152,14 @@ def test_raw_linktype_version_mismatch():
 
 
 def test_unknown_linktype_and_non_ip():
-    assert decode(9999, bytes(Ether() / tcp4())) is None
+    assert decode(9999, bytes(eth() / tcp4())) is None
     assert decode(LINKTYPE_ETHERNET, bytes(Ether(type=0x0806) / Raw(b"\0" * 28))) is None
 
 
 # -- IPv4 ---------------------------------------------------------------------
 
 def test_ipv4_options():
-    pkt = Ether() / IP(src=V4A, dst=V4B, options=[IPOption_RR(routers=["1.2.3.4"])]) / \
+    pkt = eth() / IP(src=V4A, dst=V4B, options=[IPOption_RR(routers=["1.2.3.4"])]) / \
         TCP(sport=40000, dport=80, seq=0xDEADBEEF, ack=0x01020304, flags="PA") / Raw(PAYLOAD)
     raw = bytes(pkt)
     assert raw[14] & 15 > 5
@@ -162,7 +167,7 @@ def test_ipv4_options():
 
 
 def test_tcp_options():
-    pkt = Ether() / IP(src=V4A, dst=V4B) / TCP(sport=40000, dport=80, seq=0xDEADBEEF, ack=0x01020304,
+    pkt = eth() / IP(src=V4A, dst=V4B) / TCP(sport=40000, dport=80, seq=0xDEADBEEF, ack=0x01020304,
                                                flags="PA", options=[("MSS", 1460), ("NOP", None),
                                                                     ("WScale", 7)]) / Raw(PAYLOAD)
     raw = bytes(pkt)
@@ -172,24 +177,24 @@ def test_tcp_options():
 
 
 def test_icmp4():
-    raw = bytes(Ether() / IP(src=V4A, dst=V4B) / ICMP(type=8, id=7, seq=1) / Raw(b"ping"))
+    raw = bytes(eth() / IP(src=V4A, dst=V4B) / ICMP(type=8, id=7, seq=1) / Raw(b"ping"))
     res = decode(LINKTYPE_ETHERNET, raw)
     assert res[:8] == (1, A4, B4, 0, 0, 0, 0, 0)
     assert raw[res[8]:res[9]] == bytes(ICMP(type=8, id=7, seq=1) / Raw(b"ping"))
 
 
 def test_ipv4_tso_zero_total_length():
-    raw = bytearray(bytes(Ether() / tcp4()))
+    raw = bytearray(bytes(eth() / tcp4()))
     raw[16:18] = b"\0\0"
     check_tcp(decode(LINKTYPE_ETHERNET, bytes(raw)), bytes(raw), 14)
 
 
 def test_other_ip_protocol_is_none():
-    assert decode(LINKTYPE_ETHERNET, bytes(Ether() / IP(proto=47) / Raw(b"x" * 20))) is None
+    assert decode(LINKTYPE_ETHERNET, bytes(eth() / IP(proto=47) / Raw(b"x" * 20))) is None
 
 
 def test_ipv4_fragments():
-    frags = fragment(Ether() / IP(src=V4A, dst=V4B, id=77) / UDP(sport=1, dport=2) / Raw(b"z" * 100),
+    frags = fragment(eth() / IP(src=V4A, dst=V4B, id=77) / UDP(sport=1, dport=2) / Raw(b"z" * 100),
                      fragsize=32)
     assert len(frags) > 2
     for i, f in enumerate(frags):
@@ -203,10 +208,10 @@ def test_ipv4_fragments():
 # -- IPv6 ---------------------------------------------------------------------
 
 def test_ipv6_udp_icmpv6():
-    raw = bytes(Ether() / IPv6(src=V6A, dst=V6B) / UDP(sport=53, dport=33000) / Raw(b"answer"))
+    raw = bytes(eth() / IPv6(src=V6A, dst=V6B) / UDP(sport=53, dport=33000) / Raw(b"answer"))
     res = decode(LINKTYPE_ETHERNET, raw)
     assert res[:8] == (17, A6, B6, 53, 33000, 0, 0, 0) and raw[res[8]:res[9]] == b"answer"
-    raw = bytes(Ether() / IPv6(src=V6A, dst=V6B) / ICMPv6EchoRequest(id=1, seq=2, data=b"hi"))
+    raw = bytes(eth() / IPv6(src=V6A, dst=V6B) / ICMPv6EchoRequest(id=1, seq=2, data=b"hi"))
     res = decode(LINKTYPE_ETHERNET, raw)
     assert res[:8] == (58, A6, B6, 0, 0, 0, 0, 0)
     assert (res[8], res[9]) == (54, len(raw)) and raw[54] == 128 and raw[res[9] - 2:res[9]] == b"hi"
@@ -214,7 +219,7 @@ def test_ipv6_udp_icmpv6():
 
 def test_ipv6_extension_headers():
     ext = IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting(addresses=["2001:db8::9"]) / IPv6ExtHdrDestOpt()
-    pkt = Ether() / IPv6(src=V6A, dst=V6B) / ext / TCP(sport=40000, dport=80, seq=0xDEADBEEF,
+    pkt = eth() / IPv6(src=V6A, dst=V6B) / ext / TCP(sport=40000, dport=80, seq=0xDEADBEEF,
                                                        ack=0x01020304, flags="PA") / Raw(PAYLOAD)
     raw = bytes(pkt)
     check_tcp(decode(LINKTYPE_ETHERNET, raw), raw, 14, A6, B6)
@@ -228,8 +233,8 @@ def test_ipv6_ah():
 
 
 def test_ipv6_no_next_header_and_fragment():
-    assert decode(LINKTYPE_ETHERNET, bytes(Ether() / IPv6(nh=59))) is None
-    raw = bytes(Ether() / IPv6(src=V6A, dst=V6B) / IPv6ExtHdrFragment(id=5, m=1, offset=0) /
+    assert decode(LINKTYPE_ETHERNET, bytes(eth() / IPv6(nh=59))) is None
+    raw = bytes(eth() / IPv6(src=V6A, dst=V6B) / IPv6ExtHdrFragment(id=5, m=1, offset=0) /
                 UDP(sport=1, dport=2) / Raw(b"x" * 16))
     res = decode(LINKTYPE_ETHERNET, raw)
     assert res[:8] == (FRAGMENT, A6, B6, 0, 0, 0, 0, 0)
@@ -237,7 +242,7 @@ def test_ipv6_no_next_header_and_fragment():
 
 
 def test_ipv6_trailer_stripped():
-    raw = bytes(Ether() / IPv6(src=V6A, dst=V6B) / UDP(sport=1, dport=2) / Raw(b"x"))
+    raw = bytes(eth() / IPv6(src=V6A, dst=V6B) / UDP(sport=1, dport=2) / Raw(b"x"))
     res = decode(LINKTYPE_ETHERNET, raw + b"\xff" * 9)
     assert res[9] == len(raw)
 
@@ -246,8 +251,8 @@ def test_ipv6_trailer_stripped():
 
 def test_every_truncation_of_valid_frames_is_none_or_sane():
     frames = [
-        (LINKTYPE_ETHERNET, bytes(Ether() / Dot1Q(vlan=3) / tcp4())),
-        (LINKTYPE_ETHERNET, bytes(Ether() / IPv6(src=V6A, dst=V6B) / IPv6ExtHdrHopByHop() /
+        (LINKTYPE_ETHERNET, bytes(eth() / Dot1Q(vlan=3) / tcp4())),
+        (LINKTYPE_ETHERNET, bytes(eth() / IPv6(src=V6A, dst=V6B) / IPv6ExtHdrHopByHop() /
                                   UDP(sport=1, dport=2) / Raw(b"abc"))),
         (LINKTYPE_LINUX_SLL, bytes(CookedLinux() / tcp4())),
         (LINKTYPE_NULL, struct.pack("<I", 2) + bytes(tcp4())),
@@ -261,7 +266,7 @@ def test_every_truncation_of_valid_frames_is_none_or_sane():
 
 
 def test_bad_header_lengths():
-    raw = bytearray(bytes(Ether() / tcp4()))
+    raw = bytearray(bytes(eth() / tcp4()))
     bad = bytearray(raw)
     bad[14] = 0x44                                  # IHL 4 < 5
     assert decode(LINKTYPE_ETHERNET, bytes(bad)) is None
@@ -271,7 +276,7 @@ def test_bad_header_lengths():
     bad = bytearray(raw)
     bad[16:18] = struct.pack("!H", 10)              # total length < IHL
     assert decode(LINKTYPE_ETHERNET, bytes(bad)) is None
-    udp = bytearray(bytes(Ether() / IP() / UDP(sport=1, dport=2) / Raw(b"abcd")))
+    udp = bytearray(bytes(eth() / IP() / UDP(sport=1, dport=2) / Raw(b"abcd")))
     udp[38:40] = struct.pack("!H", 5)               # UDP length 1..7 is invalid
     assert decode(LINKTYPE_ETHERNET, bytes(udp)) is None
     udp[38:40] = struct.pack("!H", 10)              # shorter than the IP payload: honoured
