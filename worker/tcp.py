@@ -11,7 +11,9 @@ the first hole).
   server_port)`` (address bytes), so both directions find the same
   :class:`Conn`; direction 0 (``DIR_ORIGINAL``) is client -> server. Text
   addresses, the per-direction ``IpPortTuple`` and the ``TcpTuple`` are built
-  once, when the connection is created.
+  once, when the connection is created. A packet with neither payload nor
+  SYN does not open a connection (Packetbeat's would; here a bare ACK/FIN/RST
+  of an unknown connection has nothing to feed a plugin).
 - **Sequence numbers.** Each direction keeps ``nxt``, the next expected
   sequence number as an *unbounded* integer: an incoming 32-bit ``seq`` is
   placed by its signed 32-bit distance from ``nxt`` (wraparound safe), so the
@@ -25,7 +27,8 @@ the first hole).
   timestamp. When the segment bound overflows, or a FIN arrives with a hole
   outstanding, or the connection closes / expires, the hole is declared a
   gap: ``plugin.gap_in_stream(tcptuple, dir, nbytes, state) -> (state, drop)``
-  and delivery resumes after it. Going over ``max_stream_bytes`` drops the
+  and delivery resumes after it (``drop=True``: state ``None`` and, as in
+  Packetbeat, a new ``conn_id`` in the ``TcpTuple``). Going over ``max_stream_bytes`` drops the
   stream: the plugin is flushed and the connection forgotten.
 - **Close.** A FIN (once in order) calls ``plugin.received_fin``. When both
   sides have sent FIN, or on RST, the plugin is flushed
@@ -61,7 +64,7 @@ from operator import itemgetter
 from typing import Any
 
 from shared.addr import ip_text
-from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, TCP, IpPortTuple, Packet, ParseError, TcpTuple
+from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, Packet, ParseError, TcpTuple
 
 FIN = 0x01
 SYN = 0x02

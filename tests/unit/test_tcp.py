@@ -670,3 +670,36 @@ def test_losses_are_accounted_as_gaps_at_fin(case, ooo_max):
         pos = data.find(chunk, pos)
         assert pos >= 0
         pos += len(chunk)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1),                       # direction
+                          st.sampled_from([ACK, ACK | PSH, SYN, SYN | ACK, FIN | ACK, RST, RST | ACK,
+                                           FIN | ACK | PSH]),
+                          st.integers(-40, 40),                    # seq offset from a base
+                          st.binary(max_size=12),
+                          st.integers(0, 3)),                      # client port choice
+                max_size=60),
+       st.integers(0, 2**32 - 1), st.integers(0, 3), st.integers(1, 40))
+def test_arbitrary_packet_sequences_never_raise(pkts, base, ooo_max, max_bytes):
+    p = Recorder()
+    p.raise_on = b"\x00\x00"          # some payloads make the plugin raise ParseError
+    counters = collections.Counter()
+    tr = TcpTracker({SPORT: p}, counters, ooo_max_segments=ooo_max, max_stream_bytes=max_bytes)
+    for i, (d, flags, delta, payload, cp) in enumerate(pkts):
+        raw = HDR + payload
+        seq = (base + delta) & 0xFFFFFFFF
+        if d == 0:
+            dec = (6, CLI, SRV, CPORT + cp, SPORT, flags, seq, 0, len(HDR), len(raw), 14)
+        else:
+            dec = (6, SRV, CLI, SPORT, CPORT + cp, flags, seq, 0, len(HDR), len(raw), 14)
+        tr.process(i * NS, dec, raw)
+        if i % 7 == 0:
+            tr.expire(i * NS)
+    tr.flush_all(10**12)
+    assert len(tr) == 0
+    assert counters["tcp.plugin_errors"] == 0
+    assert counters["tcp.packets"] == len(pkts)
+    # every connection that had state was flushed exactly once per conn_id
+    flushed = [x[1].conn_id for x in p.calls if x[0] == "flush"]
+    assert len(flushed) == len(set(flushed))
