@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from worker.plugin import ParseError as _BaseParseError
 
 MAX_PENDING_METHODS = 1024
+MAX_CHUNK_LINE = 4096          # chunk size plus extensions
 
 
 class ParseError(_BaseParseError):
@@ -170,9 +171,6 @@ class HttpParser:
             self._compact()
         out.extend(out2)
         self._ready = []
-        if len(self._buf) > self.max_message_size:
-            raise ParseError("incomplete message part larger than max_message_size (%d bytes)"
-                             % self.max_message_size, out)
         return out
 
     def on_gap(self, nbytes: int) -> bool:
@@ -259,13 +257,20 @@ class HttpParser:
             self._scan = max(0, self._scan - keep)
             self._msg_start = 0
 
-    def _line(self) -> tuple[int, int] | None:
-        """(end of the line's content, start of the next line), or None."""
+    def _line(self, origin: int, limit: int) -> tuple[int, int] | None:
+        """(end of the line's content, start of the next line), or None.
+        ParseError when the bytes from ``origin`` to the end of the line (or
+        of the data, for an incomplete line) exceed ``limit``: the rule does
+        not depend on how the bytes were split."""
         buf = self._buf
         i = buf.find(b"\n", max(self._scan, self._pos))
         if i < 0:
             self._scan = len(buf)
+            if len(buf) - origin > limit:
+                raise ParseError("line or header section longer than %d bytes" % limit)
             return None
+        if i + 1 - origin > limit:
+            raise ParseError("line or header section longer than %d bytes" % limit)
         self._scan = i + 1
         end = i - 1 if i > self._pos and buf[i - 1] == 0x0D else i
         return end, i + 1
@@ -310,7 +315,7 @@ class HttpParser:
         return True
 
     def _headers(self) -> bool:
-        got = self._line()
+        got = self._line(self._msg_start, self.max_message_size)
         if got is None:
             return False
         end, nxt = got
@@ -473,10 +478,8 @@ class HttpParser:
         return False
 
     def _chunk_size(self) -> bool:
-        got = self._line()
+        got = self._line(self._pos, MAX_CHUNK_LINE)
         if got is None:
-            if len(self._buf) - self._pos > 4096:
-                raise ParseError("chunk size line too long")
             return False
         end, nxt = got
         line = bytes(self._buf[self._pos:end])
@@ -527,7 +530,7 @@ class HttpParser:
         return True
 
     def _trailers(self) -> bool:
-        got = self._line()
+        got = self._line(self._pos, self.max_message_size)
         if got is None:
             return False
         end, nxt = got
