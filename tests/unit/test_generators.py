@@ -73,9 +73,9 @@ def _streams(pkts) -> dict[tuple, bytes]:
 
 def _check_truth_against_capture(pcap: Path, truth: dict) -> None:
     """Per client: the request lines and status lines on the wire are the truth's."""
-    pkts = defragment(rdpcap(str(pcap)))
-    assert len(rdpcap(str(pcap))) == truth["packets"]
-    streams = _streams(pkts)
+    pkts = rdpcap(str(pcap))
+    assert len(pkts) == truth["packets"]
+    streams = _streams(defragment(pkts))
     clients = {(t["client_ip"], t["client_port"], t["server_ip"], t["server_port"]) for t in truth["transactions"]}
     for cip, cport, sip, sport in clients:
         txns = [t for t in truth["transactions"] if (t["client_ip"], t["client_port"]) == (cip, cport)]

@@ -85,8 +85,8 @@ class TcpConv:
     link: str = "eth"
     vlan_id: int = 0
     mss: int = 1460
-    seq: list[int] = field(default_factory=list)
-    _ip_id: list[int] = field(default_factory=list)
+    seq: list[int] = field(init=False)            # next sequence number, [CLIENT, SERVER]
+    _ip_id: list[int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.seq = [self.isn[0] & 0xFFFFFFFF, self.isn[1] & 0xFFFFFFFF]

@@ -62,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
     def _reply(self, status: int, body: bytes = b"", ctype: str = "text/plain; charset=utf-8",
                headers: list[tuple[str, str]] = (), send_body: bool = True, length: bool = True) -> None:
         self.send_response(status)
-        if body or ctype and status not in (204, 304):
+        if status not in (204, 304) and (body or ctype):
             self.send_header("Content-Type", ctype)
         for k, v in headers:
             self.send_header(k, v)
@@ -169,7 +169,7 @@ class Recorder:
                              list(notes)))
 
 
-def keepalive_session(rec: Recorder, case: str, steps: list[tuple], ) -> None:
+def keepalive_session(rec: Recorder, case: str, steps: list[tuple]) -> None:
     """Several requests on one ``http.client`` connection; each step is
     (method, target, body, headers, notes)."""
     conn = http.client.HTTPConnection(HOST, rec.port, timeout=10)
@@ -317,10 +317,16 @@ def drive_clients(rec: Recorder) -> None:
 
 
 # --------------------------------------------------------------------------- capture
-def start_tcpdump(pcap: Path, port: int) -> subprocess.Popen:
-    exe = shutil.which("tcpdump")
+def find_tcpdump() -> str:
+    exe = shutil.which("tcpdump") or next((p for p in ("/usr/sbin/tcpdump", "/usr/bin/tcpdump")
+                                            if Path(p).exists()), None)
     if exe is None:
-        sys.exit("http_real.py: tcpdump is not installed (Debian/Ubuntu: apt-get install -y tcpdump)")
+        sys.exit("http_real.py: tcpdump is not installed, so nothing can be captured.\n"
+                 "Install it (Debian/Ubuntu: apt-get install -y tcpdump) and run this script as root.")
+    return exe
+
+
+def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
     proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "-s", "0", "-w", str(pcap), f"tcp port {port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     line = proc.stderr.readline().decode(errors="replace")     # "listening on lo, link-type ..."
@@ -370,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "pcaps")
     ap.add_argument("--port", type=int, default=8080)
     args = ap.parse_args(argv)
+    tcpdump = find_tcpdump()
     args.out.mkdir(parents=True, exist_ok=True)
     server = ThreadingHTTPServer((HOST, args.port), Handler)
     server.daemon_threads = True
@@ -379,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_pcap = Path(tmp) / "http_real.pcap"
         Path(tmp).chmod(0o777)            # tcpdump may drop root privileges before writing
-        dump = start_tcpdump(tmp_pcap, args.port)
+        dump = start_tcpdump(tcpdump, tmp_pcap, args.port)
         try:
             drive_clients(rec)
         finally:
