@@ -76,7 +76,8 @@ class CaptureReader:
     Single pass: iterating twice continues where the first iteration stopped.
     ``counters`` holds ``records``, ``bytes`` (captured bytes yielded),
     ``skipped_blocks`` (pcapng blocks that carry no packet), ``sections`` and
-    ``interfaces`` (pcapng).
+    ``interfaces`` (pcapng). ``records`` and ``bytes`` are brought up to date at
+    every chunk read and when the iteration ends (not per packet: hot path).
     """
 
     def __init__(self, path: str, fileobj, kind: str, head: bytes):
@@ -110,9 +111,11 @@ class CaptureReader:
 
     # -- helpers ----------------------------------------------------------
 
-    def _error(self, what: str, offset: int) -> CaptureFileError:
-        return CaptureFileError("%s: %s at offset %d (packet %d)"
-                                % (self.path, what, offset, self.counters["records"] + 1))
+    def _error(self, what: str, offset: int, records: int | None = None) -> CaptureFileError:
+        """The error for the record after ``records`` (default: the counters)."""
+        if records is None:
+            records = self.counters["records"]
+        return CaptureFileError("%s: %s at offset %d (packet %d)" % (self.path, what, offset, records + 1))
 
     def _refill(self, buf: bytes, pos: int, need: int) -> bytes:
         """Return a buffer that starts at file offset ``base + pos`` and holds at
@@ -192,108 +195,137 @@ class CaptureReader:
         buf = self._buf
         self._buf = b""
         counters = self.counters
+        records = 0
+        nbytes = 0
         pos = 0
         n = len(buf)
         order = "<"
         hdr = Struct("<II").unpack_from
         u32 = Struct("<I").unpack_from
-        epb = Struct("<IIIII").unpack_from
+        epb_hdr = Struct("<IIIIII").unpack_from    # type, length, interface, ts high, ts low, caplen
         pb = Struct("<HHIIII").unpack_from
         ifaces: list[tuple[int, int, int, int, int]] = []  # linktype, snaplen, mul, div, offset_ns
+        nif = 0
         last_ts = 0     # a Simple Packet Block has no timestamp: it gets the previous one
-        while True:
-            if pos + 12 > n:
-                buf = self._refill(buf, pos, 12)
-                pos = 0
-                n = len(buf)
-                if n == 0:
-                    return
-                if n < 12:
-                    raise self._error("truncated block header", self._base)
-            btype = u32(buf, pos)[0]
-            if btype == _PCAPNG_SHB:
-                bom = _LE_U32.unpack_from(buf, pos + 8)[0]
-                if bom == _BOM:
-                    order = "<"
-                elif bom == 0x4D3C2B1A:
-                    order = ">"
+        try:
+            while True:
+                if pos + 28 <= n:
+                    # Fast path: a whole, well-formed Enhanced Packet Block in the buffer.
+                    btype, blen, ifid, hi, lo, incl = epb_hdr(buf, pos)
+                    if (btype == _BT_EPB and 32 <= blen <= n - pos and not blen & 3
+                            and incl <= blen - 32 and ifid < nif and u32(buf, pos + blen - 4)[0] == blen):
+                        linktype, _snap, mul, div, tsoff = ifaces[ifid]
+                        records += 1
+                        nbytes += incl
+                        last_ts = (hi << 32 | lo) * mul // div + tsoff
+                        yield (last_ts, linktype, buf[pos + 28:pos + 28 + incl])
+                        pos += blen
+                        continue
+                elif pos + 12 > n:
+                    counters["records"] = records
+                    counters["bytes"] = nbytes
+                    buf = self._refill(buf, pos, 12)
+                    pos = 0
+                    n = len(buf)
+                    if n == 0:
+                        return
+                    if n < 12:
+                        raise self._error("truncated block header", self._base, records)
+                    continue
+                btype = u32(buf, pos)[0]
+                if btype == _PCAPNG_SHB:          # palindromic: same in both byte orders
+                    bom = _LE_U32.unpack_from(buf, pos + 8)[0]
+                    if bom == _BOM:
+                        order = "<"
+                    elif bom == 0x4D3C2B1A:
+                        order = ">"
+                    else:
+                        raise self._error("bad byte-order magic in section header", self._base + pos, records)
+                    hdr = Struct(order + "II").unpack_from
+                    u32 = Struct(order + "I").unpack_from
+                    epb_hdr = Struct(order + "IIIIII").unpack_from
+                    pb = Struct(order + "HHIIII").unpack_from
+                btype, blen = hdr(buf, pos)
+                if blen < 12 or blen & 3 or blen > MAX_RECORD_LIMIT:
+                    raise self._error("bogus block length %d" % blen, self._base + pos, records)
+                if pos + blen > n:
+                    if self._base + pos + blen > self._size:
+                        raise self._error("truncated block (%d bytes announced, %d left)"
+                                          % (blen, self._size - self._base - pos), self._base + pos, records)
+                    counters["records"] = records
+                    counters["bytes"] = nbytes
+                    buf = self._refill(buf, pos, blen)
+                    pos = 0
+                    n = len(buf)
+                    if blen > n:
+                        raise self._error("truncated block", self._base, records)
+                    continue
+                if u32(buf, pos + blen - 4)[0] != blen:
+                    raise self._error("block length mismatch", self._base + pos, records)
+                if btype == _BT_EPB:
+                    if blen < 32:
+                        raise self._error("enhanced packet block too short", self._base + pos, records)
+                    _t, _l, ifid, hi, lo, incl = epb_hdr(buf, pos)
+                    if incl > blen - 32:
+                        raise self._error("packet length %d exceeds block" % incl, self._base + pos, records)
+                    if ifid >= nif:
+                        raise self._error("packet for undeclared interface %d" % ifid, self._base + pos,
+                                          records)
+                    # (a well-formed EPB normally takes the fast path above)
+                    linktype, _snap, mul, div, tsoff = ifaces[ifid]
+                    records += 1
+                    nbytes += incl
+                    last_ts = (hi << 32 | lo) * mul // div + tsoff
+                    yield (last_ts, linktype, buf[pos + 28:pos + 28 + incl])
+                elif btype == _BT_SPB:
+                    if blen < 16:
+                        raise self._error("simple packet block too short", self._base + pos, records)
+                    if not ifaces:
+                        raise self._error("simple packet block before any interface", self._base + pos,
+                                          records)
+                    linktype, snap, _mul, _div, _off = ifaces[0]
+                    incl = min(u32(buf, pos + 8)[0], blen - 16)
+                    if snap:
+                        incl = min(incl, snap)
+                    records += 1
+                    nbytes += incl
+                    yield (last_ts, linktype, buf[pos + 12:pos + 12 + incl])
+                elif btype == _BT_PB:
+                    if blen < 32:
+                        raise self._error("packet block too short", self._base + pos, records)
+                    ifid, _drops, hi, lo, incl, _orig = pb(buf, pos + 8)
+                    if incl > blen - 32:
+                        raise self._error("packet length %d exceeds block" % incl, self._base + pos, records)
+                    if ifid >= nif:
+                        raise self._error("packet for undeclared interface %d" % ifid, self._base + pos,
+                                          records)
+                    linktype, _snap, mul, div, tsoff = ifaces[ifid]
+                    records += 1
+                    nbytes += incl
+                    last_ts = (hi << 32 | lo) * mul // div + tsoff
+                    yield (last_ts, linktype, buf[pos + 28:pos + 28 + incl])
+                elif btype == _BT_IDB:
+                    if blen < 20:
+                        raise self._error("interface description block too short", self._base + pos,
+                                          records)
+                    ifaces.append(self._idb(buf, pos, blen, order))
+                    nif = len(ifaces)
+                    counters["interfaces"] += 1
+                elif btype == _PCAPNG_SHB:
+                    if blen < 28:
+                        raise self._error("section header block too short", self._base + pos, records)
+                    major = Struct(order + "H").unpack_from(buf, pos + 12)[0]
+                    if major != 1:
+                        raise self._error("unsupported pcapng version %d" % major, self._base + pos, records)
+                    ifaces = []
+                    nif = 0
+                    counters["sections"] += 1
                 else:
-                    raise self._error("bad byte-order magic in section header", self._base + pos)
-                hdr = Struct(order + "II").unpack_from
-                u32 = Struct(order + "I").unpack_from
-                epb = Struct(order + "IIIII").unpack_from
-                pb = Struct(order + "HHIIII").unpack_from
-            btype, blen = hdr(buf, pos)
-            if blen < 12 or blen & 3 or blen > MAX_RECORD_LIMIT:
-                raise self._error("bogus block length %d" % blen, self._base + pos)
-            if pos + blen > n:
-                if self._base + pos + blen > self._size:
-                    raise self._error("truncated block (%d bytes announced, %d left)"
-                                      % (blen, self._size - self._base - pos), self._base + pos)
-                buf = self._refill(buf, pos, blen)
-                pos = 0
-                n = len(buf)
-                if blen > n:
-                    raise self._error("truncated block", self._base)
-            if u32(buf, pos + blen - 4)[0] != blen:
-                raise self._error("block length mismatch", self._base + pos)
-            if btype == _BT_EPB:
-                if blen < 32:
-                    raise self._error("enhanced packet block too short", self._base + pos)
-                ifid, hi, lo, incl, _orig = epb(buf, pos + 8)
-                if incl > blen - 32:
-                    raise self._error("packet length %d exceeds block" % incl, self._base + pos)
-                if ifid >= len(ifaces):
-                    raise self._error("packet for undeclared interface %d" % ifid, self._base + pos)
-                linktype, _snap, mul, div, tsoff = ifaces[ifid]
-                start = pos + 28
-                counters["records"] += 1
-                counters["bytes"] += incl
-                last_ts = (hi << 32 | lo) * mul // div + tsoff
-                yield (last_ts, linktype, buf[start:start + incl])
-            elif btype == _BT_SPB:
-                if blen < 16:
-                    raise self._error("simple packet block too short", self._base + pos)
-                if not ifaces:
-                    raise self._error("simple packet block before any interface", self._base + pos)
-                linktype, snap, _mul, _div, _off = ifaces[0]
-                incl = min(u32(buf, pos + 8)[0], blen - 16)
-                if snap:
-                    incl = min(incl, snap)
-                start = pos + 12
-                counters["records"] += 1
-                counters["bytes"] += incl
-                yield (last_ts, linktype, buf[start:start + incl])
-            elif btype == _BT_PB:
-                if blen < 32:
-                    raise self._error("packet block too short", self._base + pos)
-                ifid, _drops, hi, lo, incl, _orig = pb(buf, pos + 8)
-                if incl > blen - 32:
-                    raise self._error("packet length %d exceeds block" % incl, self._base + pos)
-                if ifid >= len(ifaces):
-                    raise self._error("packet for undeclared interface %d" % ifid, self._base + pos)
-                linktype, _snap, mul, div, tsoff = ifaces[ifid]
-                start = pos + 28
-                counters["records"] += 1
-                counters["bytes"] += incl
-                last_ts = (hi << 32 | lo) * mul // div + tsoff
-                yield (last_ts, linktype, buf[start:start + incl])
-            elif btype == _BT_IDB:
-                if blen < 20:
-                    raise self._error("interface description block too short", self._base + pos)
-                ifaces.append(self._idb(buf, pos, blen, order))
-                counters["interfaces"] += 1
-            elif btype == _PCAPNG_SHB:
-                if blen < 28:
-                    raise self._error("section header block too short", self._base + pos)
-                major = Struct(order + "H").unpack_from(buf, pos + 12)[0]
-                if major != 1:
-                    raise self._error("unsupported pcapng version %d" % major, self._base + pos)
-                ifaces = []
-                counters["sections"] += 1
-            else:
-                counters["skipped_blocks"] += 1
-            pos += blen
+                    counters["skipped_blocks"] += 1
+                pos += blen
+        finally:
+            counters["records"] = records
+            counters["bytes"] = nbytes
 
     def _idb(self, buf: bytes, pos: int, blen: int, order: str) -> tuple[int, int, int, int, int]:
         """Parse an Interface Description Block -> (linktype, snaplen, mul, div, offset_ns).
