@@ -412,6 +412,8 @@ def extract_host_header(header: str) -> tuple[str, int]:
 
 
 def _is_ip(s: str) -> bool:
+    if not s or not (s[0].isdigit() or ":" in s):
+        return False            # cheap: host names rarely start with a digit
     try:
         ipaddress.ip_address(s)
         return True

@@ -37,6 +37,7 @@ Only :class:`ParseError` is raised.
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -91,13 +92,17 @@ class State(enum.IntEnum):
     TRAILERS = 7
 
 
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_END_OF_SECTION = re.compile(rb"\n\r?\n")
+_LINE_SPLIT = re.compile(rb"\r?\n")
+_FIRST_WORD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z/]*")   # a method, or HTTP/x.y
+MAX_FIRST_WORD = 32
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _NO_BODY_STATUS = (204, 304)
 
 
 def _is_token(b: bytes) -> bool:
-    return bool(b) and all(c in _TOKEN for c in b)
+    return _TOKEN.fullmatch(b) is not None
 
 
 def _parse_version(v: bytes) -> bytes:
@@ -241,7 +246,7 @@ class HttpParser:
         self._state = State.START
         self._msg = HttpMessage(ts=0, is_request=True)
         self._msg_start = 0     # offset in _buf of the start line (HEADERS state)
-        self._first_line = True
+        self._start_done = False
         self._fields: list[tuple[bytes, bytes]] = []
         self._body_seen = 0
         self._chunk_left = 0
@@ -315,19 +320,43 @@ class HttpParser:
         return True
 
     def _headers(self) -> bool:
-        got = self._line(self._msg_start, self.max_message_size)
-        if got is None:
+        # The start line is judged as soon as it is complete (its first word
+        # even before), the header fields once the whole section is there.
+        # Each check looks at a prefix that is the same however the bytes
+        # were split, so the outcome never depends on segmentation.
+        buf = self._buf
+        start = self._msg_start
+        limit = self.max_message_size
+        if not self._start_done:
+            i = buf.find(b"\n", max(self._scan, start))
+            if i < 0:
+                self._scan = len(buf)
+                word = bytes(buf[start:start + MAX_FIRST_WORD + 1]).split(b" ", 1)[0]
+                if len(word) > MAX_FIRST_WORD or not _FIRST_WORD.fullmatch(word):
+                    raise ParseError("not an HTTP start line: %r" % word[:32])
+                if len(buf) - start > limit:
+                    raise ParseError("start line longer than %d bytes" % limit)
+                return False
+            line = bytes(buf[start:i])
+            self._start_line(line[:-1] if line.endswith(b"\r") else line)
+            self._start_done = True
+            self._scan = i
+        m = _END_OF_SECTION.search(buf, max(self._scan - 2, start))
+        if m is None:
+            self._scan = len(buf)
+            if len(buf) - start > limit:
+                raise ParseError("header section longer than %d bytes" % limit)
             return False
-        end, nxt = got
-        line = bytes(self._buf[self._pos:end])
-        self._pos = nxt
-        if self._first_line:
-            self._first_line = False
-            self._start_line(line)
-        elif not line:
-            self._end_of_headers()
-        else:
+        end = m.end()
+        if end - start > limit:
+            raise ParseError("header section longer than %d bytes" % limit)
+        section = bytes(buf[start:m.start()])
+        if section.endswith(b"\r"):
+            section = section[:-1]
+        for line in _LINE_SPLIT.split(section)[1:]:
             self._field_line(line, self._fields)
+        self._pos = self._scan = end
+        self._end_of_headers()
         return True
 
     def _start_line(self, line: bytes) -> None:
@@ -346,7 +375,7 @@ class HttpParser:
         if sp1 <= 0 or sp2 == sp1:
             raise ParseError("not an HTTP start line: %r" % line[:64])
         method = line[:sp1]
-        if not _is_token(method):
+        if len(method) > MAX_FIRST_WORD or not _is_token(method):
             raise ParseError("bad method %r" % method[:32])
         uri = line[sp1 + 1:sp2].strip(b" ")
         if not uri or any(c <= 0x20 or c == 0x7F for c in uri):
