@@ -59,7 +59,6 @@ _AF_INET6 = frozenset((24, 28, 30))  # NetBSD/OpenBSD, FreeBSD, Darwin
 
 _RAW_LINKTYPES = frozenset((LINKTYPE_RAW, DLT_RAW_12, DLT_RAW_14, LINKTYPE_IPV4, LINKTYPE_IPV6))
 
-_U16 = Struct("!H")
 _U32LE = Struct("<I")
 _U32BE = Struct("!I")
 _TCP = Struct("!HHIIBB")          # sport dport seq ack data-offset flags
@@ -73,7 +72,6 @@ _IP6_ADDRS = Struct("16s16s")     # src, dst (at +8)
 _IP6_EXT_GENERIC = frozenset((0, 43, 60))
 _IP6_FRAG = 44
 _IP6_AH = 51
-_IP6_NONE = 59
 
 
 def decode(linktype: int, raw: bytes) -> tuple | None:
