@@ -222,6 +222,7 @@ def test_parse_error_carries_the_messages_completed_before():
     with pytest.raises(ParseError) as ei:
         p.feed(b"GET /ok HTTP/1.1\r\n\r\nBROKEN LINE\r\n\r\n", TS)
     assert [m.uri for m in ei.value.messages] == [b"/ok"]
+    assert p.drain() == []
     p.reset()
     [m] = p.feed(b"GET /again HTTP/1.1\r\n\r\n", TS)
     assert m.uri == b"/again"

@@ -171,6 +171,7 @@ class HttpParser:
                     break
         except ParseError as e:
             e.messages = out + out2
+            self._ready = []
             raise
         finally:
             self._compact()
