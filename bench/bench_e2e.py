@@ -1,0 +1,58 @@
+"""End to end: the real CLI (coordinator, capture, N workers, publisher, file output).
+
+    python bench/bench_e2e.py [--packets N] [--workers W]
+Counts the events written and fails if any transaction is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, env_line, http_capture  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=500_000)
+    ap.add_argument("--workers", type=int, default=2)
+    a = ap.parse_args()
+    path, transactions = http_capture(a.packets)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = {"packetbeat.protocols": [{"type": "http", "ports": [80, 8080]}],
+               "output.file": {"path": os.path.join(tmp, "out"), "filename": "events",
+                               "rotate_every_kb": 1024 * 1024},
+               "cluster.workers": a.workers, "logging.to_stderr": True}
+        cp = os.path.join(tmp, "pb.yml")
+        with open(cp, "w") as fh:
+            yaml.safe_dump(cfg, fh)
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, "-m", "coordinator", "-c", cp, "-I", str(path)],
+                           cwd=str(ROOT), capture_output=True, text=True)
+        dt = time.perf_counter() - t0
+        if p.returncode != 0:
+            print(p.stderr[-3000:])
+            sys.exit(1)
+        events = 0
+        for dp, _, fns in os.walk(os.path.join(tmp, "out")):
+            for fn in fns:
+                with open(os.path.join(dp, fn), "rb") as fh:
+                    events += sum(1 for _ in fh)
+    packets = int(subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); "
+                                  "from bench.common import read_records; print(len(read_records(%r)))"
+                                  % (str(ROOT), str(path))], capture_output=True, text=True).stdout)
+    print("end to end (%d workers): %d packets in %.2f s = %.0f packets/s; events %d of %d transactions, lost %d  [%s]"
+          % (a.workers, packets, dt, packets / dt, events, transactions, transactions - events, env_line()))
+    if events != transactions:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""One worker's engine on HTTP: decode + TCP reassembly + HTTP plugin (no sockets).
+
+    python bench/bench_worker.py [--packets N]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from bench.common import env_line, http_capture, read_records  # noqa: E402
+from worker.engine import Engine  # noqa: E402
+from worker.protos.registry import load_registry  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=500_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", action="store_true")
+    a = ap.parse_args()
+    path, transactions = http_capture(a.packets)
+    records = [list(r) for r in read_records(path)]
+    batches = [records[i:i + 128] for i in range(0, len(records), 128)]
+    reg = load_registry()
+    best = None
+    for _ in range(a.repeat):
+        eng = Engine([{"type": "http", "ports": [80, 8080]}], reg)
+        events = 0
+        t0 = time.perf_counter()
+        if a.profile:
+            import cProfile
+            import pstats
+            prof = cProfile.Profile()
+            prof.enable()
+        for b in batches:
+            eng.handle(b)
+            events += len(eng.take_events())
+        eng.finish()
+        events += len(eng.take_events())
+        dt = time.perf_counter() - t0
+        if a.profile:
+            prof.disable()
+            pstats.Stats(prof).sort_stats("tottime").print_stats(15)
+        rate = len(records) / dt
+        best = rate if best is None or rate > best else best
+    print("worker (http): %d packets, %d events (%d transactions generated): best %.0f packets/s  [%s]"
+          % (len(records), events, transactions, best, env_line()))
+    if events != transactions:
+        print("MISMATCH: events %d != transactions %d" % (events, transactions))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Shared pieces of the benchmarks: the large generated HTTP capture, timing."""
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+
+
+def http_capture(packets: int, connections: int = 500) -> tuple[pathlib.Path, int]:
+    """Path of a generated HTTP capture with about ``packets`` packets, and its transaction count."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / ("http_%d_%d.pcap" % (packets, connections))
+    meta = path.with_suffix(".transactions")
+    if not path.exists() or not meta.exists():
+        p = subprocess.run([sys.executable, str(ROOT / "bench" / "gen_http_pcap.py"), str(path),
+                            "--packets", str(packets), "--connections", str(connections), "--seed", "1"],
+                           capture_output=True, text=True, check=True)
+        n = _transactions(p.stdout)
+        meta.write_text(str(n))
+    return path, int(meta.read_text())
+
+
+def _transactions(text: str) -> int:
+    for line in text.splitlines():
+        low = line.lower()
+        if "transaction" in low:
+            nums = [int(t) for t in low.replace(",", " ").replace("=", " ").replace(":", " ").split() if t.isdigit()]
+            if nums:
+                return nums[-1] if "packets" not in low else nums[-1]
+    raise RuntimeError("generator did not report its transaction count: %r" % text)
+
+
+def read_records(path) -> list:
+    from coordinator.capture.pcapfile import open_capture
+    r = open_capture(str(path))
+    try:
+        return list(r)
+    finally:
+        r.close()
+
+
+def cpu_info() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown cpu"
+
+
+def env_line() -> str:
+    return "%s, %d cores, Python %s" % (cpu_info(), os.cpu_count() or 1, sys.version.split()[0])
