@@ -53,8 +53,12 @@ def test_events_match_truth(name, tmp_path):
             continue
         assert ev["query"] == "%s %s" % (t["method"], t["path"])
         if t["query"]:
-            assert sorted(parse_qsl(ev["url"]["query"], keep_blank_values=True)) == \
-                sorted(parse_qsl(t["query"], keep_blank_values=True))
+            # url.query also carries the fields of a url-encoded form body (as Packetbeat 8.x)
+            got = parse_qsl(ev["url"]["query"], keep_blank_values=True)
+            want = parse_qsl(t["query"], keep_blank_values=True)
+            assert all(p in got for p in want), (got, want)
+            if ev["method"] == "GET":
+                assert sorted(got) == sorted(want)
         if t["status"] is None:
             assert ev["status"] == "Error" and "Unmatched request" in str(ev["error"]["message"])
             assert "duration" not in ev["event"]
