@@ -75,6 +75,7 @@ class Reassembler:
         self.timeout_ns = timeout_ns
         self.max_bytes = max_bytes
         self.max_fragments = max_fragments
+        self.completed_ts = 0   # capture time of the first piece of the datagram add() last returned
         self._table: dict[tuple, _Datagram] = {}
         self.counters: Counter = Counter()
 
@@ -149,6 +150,8 @@ class Reassembler:
             self.counters["bad"] += 1
             return None
         self.counters["reassembled"] += 1
+        # the datagram began when its first piece arrived: that is its time
+        self.completed_ts = dg.first_ts
         return frame
 
     def expire(self, now: int) -> None:

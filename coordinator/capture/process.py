@@ -62,6 +62,7 @@ class Sharder:
                 raw = self.reasm.add(linktype, raw, dec[10], ts)
                 if raw is None:
                     continue
+                ts = self.reasm.completed_ts
                 dec = decode(linktype, raw)
                 if dec is None or dec[0] == FRAGMENT:
                     undecodable += 1
