@@ -222,3 +222,16 @@ def test_checksum_helper_matches_scapy():
     hdr = bytes(IP(src="10.9.8.7", dst="1.2.3.4", id=999, ttl=3))[:20]
     zeroed = hdr[:10] + b"\0\0" + hdr[12:]
     assert _ip4_checksum(zeroed) == struct.unpack("!H", hdr[10:12])[0]
+
+
+def test_completed_datagram_carries_first_fragment_time():
+    orig, frames = v4_frames(seed=3)
+    r = Reassembler()
+    out = None
+    for i, raw in enumerate(frames):
+        res = decode(LINKTYPE_ETHERNET, raw)
+        got = r.add(LINKTYPE_ETHERNET, raw, res[10], 5 * SEC + i * 1000)
+        if got is not None:
+            out = got
+    assert out == orig
+    assert r.completed_ts == 5 * SEC
