@@ -87,6 +87,10 @@ def _run(settings, args, selectors: list[str]) -> int:
         sys.stderr.write("Exiting: capture file %s not found\n" % path)
         return 1
     loops = args.loop if args.loop is not None else iface.get("loop", 1)
+    if settings.cluster["captures"] != 1:
+        log.info("file mode reads the file with one capture process (cluster.captures=%d applies to live capture)",
+                 settings.cluster["captures"])
+        settings.cluster["captures"] = 1
     from worker.protos.registry import load_registry
     registry = load_registry()
     for entry in settings.protocols:
