@@ -13,7 +13,9 @@ import logging
 from typing import Callable
 
 from shared.confutil import build
+from shared.addr import ip_text
 from shared.decode import decode
+from worker.plugin import IpPortTuple, Packet, ParseError
 from worker.tcp import TcpTracker
 from worker.udp import UdpDispatcher
 
@@ -46,6 +48,7 @@ class Engine:
         self.events: list[dict] = []
         tcp_ports: dict[int, object] = {}
         udp_ports: dict[int, object] = {}
+        self.icmp = None          # the ICMP analyser (transport "icmp"), at most one
         idle = 10.0
         for i, entry in enumerate(protocols):
             spec = registry.get(entry["type"])
@@ -53,7 +56,9 @@ class Engine:
                 continue
             cfg = build(spec.config_class, entry, "packetbeat.protocols[%d]" % i, ignore=("type",))
             plugin = spec.factory(cfg, self._emitter(_decorator(cfg)))
-            for port in plugin.ports():
+            if "icmp" in spec.transports:
+                self.icmp = plugin
+            for port in (plugin.ports() if ("tcp" in spec.transports or "udp" in spec.transports) else ()):
                 if "tcp" in spec.transports:
                     tcp_ports[port] = plugin
                 if "udp" in spec.transports:
@@ -62,6 +67,8 @@ class Engine:
         self.tcp = TcpTracker(tcp_ports, self.counters, default_idle_timeout=idle)
         self.udp = UdpDispatcher(udp_ports, self.counters)
         self.last_ts = 0
+        self._icmp_tuples: dict = {}
+        self._icmp_logged = False
 
     def _emitter(self, decorate):
         events = self.events
@@ -85,6 +92,8 @@ class Engine:
                 tcp(ts, dec, raw)
             elif t == 17:
                 udp(ts, dec, raw)
+            elif (t == 1 or t == 58) and self.icmp is not None:
+                self._icmp(ts, dec, raw)
             else:
                 counters["worker.other_transport"] += 1
         counters["worker.packets"] += len(records)
@@ -92,11 +101,37 @@ class Engine:
             self.last_ts = ts
             self.tcp.expire(ts)
             self.udp.expire(ts)
+            if self.icmp is not None:
+                self._guard("expire", self.icmp.expire, ts)
+
+    def _icmp(self, ts: int, dec: tuple, raw: bytes) -> None:
+        key = (dec[1], dec[2])
+        tup = self._icmp_tuples.get(key)
+        if tup is None:
+            if len(self._icmp_tuples) > 65536:
+                self._icmp_tuples.clear()
+            tup = self._icmp_tuples[key] = IpPortTuple(dec[0], ip_text(dec[1]), 0, ip_text(dec[2]), 0)
+        self.counters["icmp.packets"] += 1
+        self._guard("parse_icmp", self.icmp.parse_icmp, Packet(ts, tup, memoryview(raw)[dec[8]:dec[9]]))
+
+    def _guard(self, what: str, fn, arg) -> None:
+        """The dispatch boundary for the ICMP analyser (TCP/UDP have their own)."""
+        try:
+            fn(arg)
+        except ParseError:
+            self.counters["icmp.parse_errors"] += 1
+        except Exception:
+            self.counters["icmp.plugin_errors"] += 1
+            if not self._icmp_logged:
+                self._icmp_logged = True
+                log.exception("icmp analyser failed in %s; the packet is dropped", what)
 
     def finish(self) -> None:
         """End of stream: flush every open connection and transaction."""
         self.tcp.flush_all(self.last_ts)
         self.udp.flush_all(self.last_ts)
+        if self.icmp is not None:
+            self._guard("flush_all", self.icmp.flush_all, self.last_ts)
 
     def take_events(self) -> list[dict]:
         out = self.events[:]

@@ -120,5 +120,18 @@ class UdpPlugin(Protocol):
         """End of stream: publish everything still open."""
 
 
+@runtime_checkable
+class IcmpPlugin(Protocol):
+    """The ICMP analyser (registered with transports ("icmp",); it has no ports).
+    ``pkt.tuple.transport`` is 1 (ICMPv4) or 58 (ICMPv6), ports are 0, and
+    ``pkt.payload`` is the ICMP header and body."""
+
+    def parse_icmp(self, pkt: Packet) -> None: ...
+
+    def expire(self, now: int) -> None: ...
+
+    def flush_all(self, now: int) -> None: ...
+
+
 class ParseError(Exception):
     """Base class for the one exception type each parser raises."""

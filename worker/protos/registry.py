@@ -11,6 +11,7 @@ by :func:`load_registry` and passed to whoever needs it.
 """
 from __future__ import annotations
 
+import importlib
 import logging
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -34,15 +35,32 @@ class ProtocolSpec:
         return self.factory is not None
 
 
-def _http() -> ProtocolSpec:
-    from worker.protos.http import HttpPlugin
-    return ProtocolSpec("http", HttpPlugin.config_class, HttpPlugin, ("tcp",))
-
-
-# name -> loader of its spec (imported lazily so a broken plugin cannot break the others)
-BUILTIN: dict[str, Callable[[], ProtocolSpec]] = {
-    "http": _http,
+# name -> "module:Class" of the built-in analysers. A plugin class carries its
+# ``config_class`` and ``transports``. Modules are imported when a registry is
+# built, so a broken plugin is reported by name.
+BUILTIN: dict[str, str] = {
+    "http": "worker.protos.http:HttpPlugin",
+    "dns": "worker.protos.dns:DnsPlugin",
+    "icmp": "worker.protos.icmp:IcmpPlugin",
+    "redis": "worker.protos.redis:RedisPlugin",
+    "memcache": "worker.protos.memcache:MemcachePlugin",
+    "mysql": "worker.protos.mysql:MysqlPlugin",
+    "pgsql": "worker.protos.pgsql:PgsqlPlugin",
 }
+
+
+def _load_builtin(name: str, target: str) -> ProtocolSpec | None:
+    """The spec of a built-in analyser, or None while its package is not in
+    this build (the protocol then stays a validated-but-ignored entry)."""
+    module, _, attr = target.partition(":")
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
+    cls = getattr(mod, attr)
+    return ProtocolSpec(name, cls.config_class, cls, tuple(getattr(cls, "transports", ("tcp",))))
 
 
 class Registry:
@@ -72,8 +90,10 @@ def load_registry(with_entry_points: bool = True) -> Registry:
     reg = Registry()
     for name, (cfg_cls, transports) in PENDING.items():
         reg.register(name, ProtocolSpec(name, cfg_cls, None, transports))
-    for name, loader in BUILTIN.items():
-        reg.register(name, loader())
+    for name, target in BUILTIN.items():
+        spec = _load_builtin(name, target)
+        if spec is not None:
+            reg.register(name, spec)
     if with_entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
