@@ -1,0 +1,98 @@
+"""ICMP transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/icmp/icmp.go: publishTransaction``).
+
+Fields: ``type``/``event.dataset`` ``icmp``, ``path`` (the responder's
+address), ``status`` (Error when Packetbeat's ``HasError`` says so),
+``icmp.version``, ``icmp.request`` / ``icmp.response`` ``{message, type,
+code}``, ``source.bytes`` / ``destination.bytes`` (bytes after the ICMP
+header of the request / response), ``network.transport`` ``icmp`` or
+``ipv6-icmp``, ``event.type`` ``["connection"]``, ``event.start`` /
+``event.end`` / ``event.duration`` (reply start - request start, ns), and the
+Community ID computed with the ICMP type and code in place of the ports.
+
+``message`` is the human-readable type and code as Packetbeat prints it
+(gopacket's ``ICMPv4TypeCode`` / ``ICMPv6TypeCode`` text): ``Type(CodeName)``
+when the code has a name, ``Type(code)`` otherwise, ``type(code)`` for an
+unknown type: ``EchoRequest(0)``, ``DestinationUnreachable(Port)``.
+"""
+from __future__ import annotations
+
+import functools
+
+from worker.ecs import community_id, transaction_event
+from worker.plugin import ICMP, ICMPV6
+from worker.protos.icmp.trans import IcmpTransaction
+
+_V4_TYPES = {
+    0: "EchoReply", 3: "DestinationUnreachable", 4: "SourceQuench", 5: "Redirect",
+    8: "EchoRequest", 9: "RouterAdvertisement", 10: "RouterSolicitation", 11: "TimeExceeded",
+    12: "ParameterProblem", 13: "TimestampRequest", 14: "TimestampReply", 15: "InfoRequest",
+    16: "InfoReply", 17: "AddressMaskRequest", 18: "AddressMaskReply",
+}
+_V4_CODES = {
+    3: {0: "Net", 1: "Host", 2: "Protocol", 3: "Port", 4: "FragmentationNeeded",
+        5: "SourceRoutingFailed", 6: "NetUnknown", 7: "HostUnknown", 8: "SourceIsolated",
+        9: "NetAdminProhibited", 10: "HostAdminProhibited", 11: "NetTOS", 12: "HostTOS",
+        13: "CommAdminProhibited", 14: "HostPrecedence", 15: "PrecedenceCutoff"},
+    11: {0: "TTLExceeded", 1: "FragmentReassemblyTimeExceeded"},
+    12: {0: "PointerIndicatesError", 1: "MissingOption", 2: "BadLength"},
+    5: {0: "Net", 1: "Host", 2: "TOS+Net", 3: "TOS+Host"},
+}
+_V6_TYPES = {
+    1: "DestinationUnreachable", 2: "PacketTooBig", 3: "TimeExceeded", 4: "ParameterProblem",
+    128: "EchoRequest", 129: "EchoReply", 133: "RouterSolicitation", 134: "RouterAdvertisement",
+    135: "NeighborSolicitation", 136: "NeighborAdvertisement", 137: "Redirect",
+}
+_V6_CODES = {
+    1: {0: "NoRouteToDst", 1: "AdminProhibited", 2: "BeyondScopeOfSrc", 3: "AddressUnreachable",
+        4: "PortUnreachable", 5: "SrcAddressFailedPolicy", 6: "RejectRouteToDst"},
+    3: {0: "HopLimitExceeded", 1: "FragmentReassemblyTimeExceeded"},
+    4: {0: "ErroneousHeaderField", 1: "UnrecognizedNextHeader", 2: "UnrecognizedIPv6Option"},
+}
+_NAMES = {4: (_V4_TYPES, _V4_CODES), 6: (_V6_TYPES, _V6_CODES)}
+_TRANSPORT = {4: ICMP, 6: ICMPV6}
+
+
+@functools.lru_cache(maxsize=4096)
+def message_text(version: int, typ: int, code: int) -> str:
+    """Packetbeat's human-readable ``icmp.*.message`` for a type and code."""
+    types, codes = _NAMES[version]
+    name = types.get(typ)
+    if name is None:
+        return "%d(%d)" % (typ, code)
+    code_name = codes.get(typ, {}).get(code)
+    return "%s(%s)" % (name, code_name if code_name is not None else code)
+
+
+def to_event(trans: IcmpTransaction) -> dict:
+    req, resp = trans.request, trans.response
+    version = trans.version
+    transport = _TRANSPORT[version]
+    src, dst = trans.src_ip, trans.dst_ip
+    ev = transaction_event(
+        "icmp", (transport, src, 0, dst, 0),
+        req.ts if req is not None else None,
+        resp.ts if resp is not None else None,
+        req.size if req is not None else 0,
+        resp.size if resp is not None else 0,
+        "Error" if trans.has_error else "OK",
+        trans.notes,
+        transport,
+    )
+    icmp: dict = {"version": version}
+    if req is not None:
+        icmp["request"] = {"message": message_text(version, req.type, req.code),
+                           "type": req.type, "code": req.code}
+        first = req
+    else:
+        first = resp
+    if resp is not None:
+        icmp["response"] = {"message": message_text(version, resp.type, resp.code),
+                            "type": resp.type, "code": resp.code}
+    ev["event"]["type"] = ["connection"]
+    cid = community_id(transport, src, first.type, dst, first.code)
+    if cid:
+        ev["network"]["community_id"] = cid
+    ev["path"] = dst
+    ev["icmp"] = icmp
+    return ev

@@ -1,0 +1,55 @@
+"""ICMP plugin: the engine's ICMP callbacks glued to the parser, correlator
+and event builder (Packetbeat's ``icmp.go`` ProcessICMPv4/ProcessICMPv6 and
+its expiring transaction cache).
+
+The engine calls :meth:`IcmpPlugin.parse_icmp` for every ICMPv4 (transport 1)
+and ICMPv6 (58) datagram of its shard (capture hashes ICMP by address pair,
+so a request and its reply reach the same worker), :meth:`expire` once per
+batch with the newest packet time and :meth:`flush_all` at end of stream.
+"""
+from __future__ import annotations
+
+from shared.confutil import build
+from worker.plugin import Emit, Packet
+from worker.protos.icmp.config import MAX_OPEN_REQUESTS, IcmpConfig
+from worker.protos.icmp.event import to_event
+from worker.protos.icmp.parser import IcmpParser
+from worker.protos.icmp.trans import Correlator
+
+_NS = 1_000_000_000
+
+
+class IcmpPlugin:
+    """Satisfies :class:`worker.plugin.IcmpPlugin`."""
+    config_class = IcmpConfig
+    transports = ("icmp",)
+
+    def __init__(self, config: IcmpConfig | dict | None, emit: Emit, max_open: int = MAX_OPEN_REQUESTS):
+        if not isinstance(config, IcmpConfig):
+            config = build(IcmpConfig, config, "icmp", ignore=("type",))
+        self.cfg = config
+        self.emit = emit
+        self.parser = IcmpParser()
+        self.correlator = Correlator(int(round(float(config.transaction_timeout) * _NS)), max_open)
+
+    def ports(self) -> list[int]:
+        return []           # ICMP has no ports
+
+    def parse_icmp(self, pkt: Packet) -> None:
+        """One ICMP datagram. Raises the parser's ParseError for a message
+        shorter than its header (the engine counts it and carries on)."""
+        if not self.cfg.enabled:
+            return
+        t = pkt.tuple
+        msg = self.parser.parse(pkt.payload, pkt.ts, t.transport)
+        for trans in self.correlator.add(t.src_ip, t.dst_ip, msg):
+            self.emit(to_event(trans))
+
+    def expire(self, now: int) -> None:
+        if self.correlator.open:
+            for trans in self.correlator.expire(now):
+                self.emit(to_event(trans))
+
+    def flush_all(self, now: int) -> None:
+        for trans in self.correlator.flush():
+            self.emit(to_event(trans))
