@@ -1,0 +1,95 @@
+"""Redis transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/redis/redis.go: newTransaction``).
+
+``method`` is the command in upper case, ``resource`` the key (the argument
+after the command), ``query`` the command line as sent (elements joined by
+spaces), ``redis.return_value`` or ``redis.error`` the rendered reply,
+``event.action`` ``redis.<command>`` (lower case) and ``event.outcome``
+``failure`` for an error reply. Packetbeat takes two words as the command
+when the pair is in its table (``CONFIG GET``, ``CLIENT SETNAME``, ...) and
+the first word alone is not; here the container commands Redis 7 added
+(``CLIENT SETINFO``, ``CLUSTER INFO``, ``XINFO STREAM``...) are read the same
+way, and any command is a command (Packetbeat only recognises the commands
+of its table and takes anything else for a reply).
+"""
+from __future__ import annotations
+
+from worker.ecs import transaction_event
+from worker.protos.redis.config import RedisConfig
+from worker.protos.redis.parser import RedisMessage
+
+# Commands that take a subcommand: the two words are the method. This covers
+# every two-word entry of Packetbeat's table (CLIENT GETNAME, CONFIG GET,
+# DEBUG OBJECT, SCRIPT LOAD, ...) and the containers Redis added since.
+# Packetbeat's table has OBJECT, PUBSUB and SLOWLOG as one-word commands:
+# they stay so (``OBJECT ENCODING k``: method OBJECT, resource ENCODING).
+_CONTAINERS = frozenset((
+    b"ACL", b"CLIENT", b"CLUSTER", b"COMMAND", b"CONFIG", b"DEBUG", b"FUNCTION", b"LATENCY",
+    b"MEMORY", b"MODULE", b"SCRIPT", b"XGROUP", b"XINFO",
+))
+
+
+def split_command(args: list[bytes]) -> tuple[bytes, bytes]:
+    """(method as sent, resource) of a request's elements."""
+    first = args[0]
+    n = len(args)
+    if n == 1:
+        return first, b""
+    if first.upper() in _CONTAINERS:
+        return first + b" " + args[1], (args[2] if n > 2 else b"")
+    return first, args[1]
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def to_event(req: RedisMessage | None, resp: RedisMessage | None, cfg: RedisConfig, tcptuple) -> dict:
+    """One event for a transaction; either side may be None (unmatched)."""
+    notes: list[str] = []
+    status = "OK"
+    if req is not None:
+        notes.extend(req.notes)
+        if resp is None:
+            status = "Error"
+            if not any(n.startswith(("Unmatched", "no response")) for n in req.notes):
+                notes.append("Unmatched request")
+    if resp is not None:
+        notes.extend(resp.notes)
+        if req is None:
+            status = "Error"
+            notes.append("Unmatched response")
+        elif resp.is_error:
+            status = "Error"
+    ev = transaction_event(
+        "redis", tcptuple,
+        req.ts if req is not None else None,
+        resp.ts if resp is not None else None,
+        req.size if req is not None else 0,
+        resp.size if resp is not None else 0,
+        status,
+        notes,
+    )
+    if req is not None:
+        method, resource = split_command(req.args)
+        method_s = _s(method).upper()
+        ev["event"]["action"] = "redis." + method_s.lower()
+        ev["method"] = method_s
+        if resource:
+            ev["resource"] = _s(resource)
+        query = _s(req.message)
+        ev["query"] = query
+        if cfg.send_request:
+            ev["request"] = query
+    redis: dict = {}
+    if resp is not None:
+        value = _s(resp.message)
+        if resp.is_error:
+            redis["error"] = value
+            ev["event"]["outcome"] = "failure"
+        else:
+            redis["return_value"] = value
+        if cfg.send_response:
+            ev["response"] = value
+    ev["redis"] = redis
+    return ev
