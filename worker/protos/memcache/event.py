@@ -1,0 +1,190 @@
+"""Memcache transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/memcache/memcache.go: newTransaction / Event``, the
+serialisers of ``text.go`` / ``binary.go`` / ``commands.go``).
+
+As in Packetbeat (5.x and 8.x alike), ``source.bytes`` holds the *response*
+size and ``destination.bytes`` the *request* size (``applayer.Transaction``
+``BytesIn``/``BytesOut``). Values are base64 text. A transaction with only a
+response starts and ends at the response (duration 0), as Packetbeat's.
+"""
+from __future__ import annotations
+
+import base64
+
+from worker.ecs import transaction_event
+from worker.protos.memcache.parser import OPCODE_NAMES, STATUS_NAMES, MemcacheMessage
+
+OK = "OK"
+ERROR = "Error"
+CLIENT_ERROR = "Client Error"
+SERVER_ERROR = "Server Error"
+
+_CLIENT_FAILS = frozenset(("CLIENT_ERROR", "SAME"))
+_SERVER_FAILS = frozenset(("SERVER_ERROR", "BUSY", "BADCLASS", "NOSPARE", "NOTFULL", "UNSAFE"))
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def status_of(req: MemcacheMessage | None, resp: MemcacheMessage | None) -> str:
+    """Packetbeat's ``computeTransactionStatus``."""
+    if req is None:
+        return CLIENT_ERROR if resp is not None else ERROR
+    if resp is None:
+        if req.is_quiet or req.noreply or req.cmd.name == "quit":
+            return OK
+        return SERVER_ERROR
+    if req.is_binary:
+        if resp.status == 0:
+            return OK
+        return SERVER_ERROR if resp.status > 0x80 else ERROR
+    if resp.cmd.typ != "Fail":
+        return OK
+    name = resp.cmd.name
+    if name in _CLIENT_FAILS:
+        return CLIENT_ERROR
+    if name in _SERVER_FAILS:
+        return SERVER_ERROR
+    return ERROR
+
+
+def to_event(req: MemcacheMessage | None, resp: MemcacheMessage | None, tuple_, transport: int = 6) -> dict:
+    """One event for a transaction; either side may be None. ``tuple_`` is an
+    IpPortTuple or TcpTuple oriented client -> server."""
+    notes: list[str] = []
+    if req is not None:
+        notes.extend(req.notes)
+        start = req.ts
+        end = resp.ts if resp is not None else None
+    else:
+        start = end = resp.ts
+    if resp is not None:
+        notes.extend(resp.notes)
+    ev = transaction_event(
+        "memcache", tuple_, start, end,
+        resp.size if resp is not None else 0,     # bytes_in: the response (sic, Packetbeat)
+        req.size if req is not None else 0,       # bytes_out: the request
+        status_of(req, resp), notes, transport,
+    )
+    mc: dict = {}
+    first = req if req is not None else resp
+    mc["protocol_type"] = "binary" if first.is_binary else "text"
+    if req is not None:
+        mc["request"] = message_fields(req)
+        ev["event"]["action"] = "memcache." + req.cmd.typ.lower()
+    if resp is not None:
+        mc["response"] = message_fields(resp)
+        if resp.status == 0:
+            ev["event"]["outcome"] = "success"
+    ev["memcache"] = mc
+    return ev
+
+
+def message_fields(msg: MemcacheMessage) -> dict:
+    """The ``memcache.request`` / ``memcache.response`` object of one message."""
+    return _binary_fields(msg) if msg.is_binary else _text_fields(msg)
+
+
+def _keys(msg: MemcacheMessage) -> list[str]:
+    return [_s(k) for k in msg.keys] if msg.keys else []
+
+
+def _stats(msg: MemcacheMessage) -> list[dict]:
+    return [{"name": _s(n), "value": _s(v)} for n, v in (msg.stats or ())]
+
+
+def _text_fields(msg: MemcacheMessage) -> dict:
+    cmd = msg.cmd
+    kind = cmd.kind
+    if kind == "unknown":
+        return {"line": _s(msg.command_line), "command": "UNKNOWN", "type": "UNKNOWN"}
+    if kind == "counter":
+        return {"command": cmd.name, "type": "Counter", "value": msg.value}
+    out: dict = {"command": cmd.name, "type": cmd.typ}
+    if kind == "data":
+        out["count_values"] = msg.count_values
+        if msg.count_values and msg.data is not None:
+            out["values"] = _b64(msg.data)
+    elif kind == "resp_data":
+        out["count_values"] = msg.count_values
+        if msg.count_values and msg.values:
+            out["values"] = [_b64(v) for v in msg.values]
+    for name in cmd.args:
+        if name[-1] == "?":
+            name = name[:-1]
+        if name == "key" or name == "keys":
+            out["keys"] = _keys(msg)
+        elif name == "noreply":
+            out["noreply"] = msg.noreply
+        elif name == "flags":
+            out["flags"] = msg.flags
+        elif name == "exptime":
+            out["exptime"] = msg.exptime
+        elif name == "bytes":
+            out["bytes"] = msg.bytes
+        elif name == "cas":
+            out["cas_unique"] = msg.cas_unique
+        elif name == "raw":
+            out["raw_args"] = _s(msg.raw_args)
+        elif name == "stat":
+            out["stats"] = _stats(msg)
+        elif name == "errmsg":
+            out["error_msg"] = _s(msg.error_msg or b"")
+        elif name == "source_class":
+            out["source_class"] = msg.ivalue
+        elif name == "dest_class":
+            out["dest_class"] = msg.ivalue2
+        elif name == "automove":
+            out["automove"] = {0: "standby", 1: "slow", 2: "aggressive"}.get(msg.value, str(msg.value))
+        else:   # delta, sleep_us, value, verbosity
+            out[name] = msg.value
+    return out
+
+
+def _binary_fields(msg: MemcacheMessage) -> dict:
+    cmd = msg.cmd
+    out: dict = {
+        "command": cmd.name,
+        "type": cmd.typ,
+        "opcode": OPCODE_NAMES.get(msg.opcode, ""),
+        "opcode_value": msg.opcode,
+        "opaque": msg.opaque,
+    }
+    if msg.keys:
+        out["keys"] = _keys(msg)
+    if msg.is_cas:
+        out["cas_unique"] = msg.cas_unique
+    if msg.count_values:
+        out["count_values"] = msg.count_values
+        if msg.values:
+            out["values"] = [_b64(v) for v in msg.values]
+        out["bytes"] = msg.bytes
+    if msg.version is not None:
+        out["version"] = _s(msg.version)
+    if msg.is_request:
+        out["quiet"] = msg.is_quiet
+        out["vbucket"] = msg.vbucket
+        args = cmd.args
+    else:
+        out["status"] = STATUS_NAMES.get(msg.status, "")
+        out["status_code"] = msg.status
+        if cmd.typ == "Counter":
+            out["value"] = msg.value
+        args = cmd.resp_args
+    for name in args:
+        if name == "flags":
+            out["flags"] = msg.flags
+        elif name == "exptime":
+            out["exptime"] = msg.exptime
+        elif name == "initial":
+            out["initial"] = msg.value2
+        elif name == "statsvalue":
+            out["stats"] = _stats(msg)
+        else:   # delta, verbosity
+            out[name] = msg.value
+    return out

@@ -1,0 +1,655 @@
+"""Sans-I/O memcache parser: text and binary protocols, one parser per direction.
+
+Specs: memcached ``doc/protocol.txt`` (text protocol) and "Memcache Binary
+Protocol" (``BinaryProtocolRevamped``); Packetbeat 8.x
+``packetbeat/protos/memcache/{parse,text,binary,commands,codes}.go`` for what
+is reported and how.
+
+Framing
+-------
+A message starts with its first byte: ``0x80`` (binary request) or ``0x81``
+(binary response) selects the binary protocol, anything else the text
+protocol (two bytes are needed before deciding, as Packetbeat does).
+
+- Text: a command line ending in CRLF. The first word names the command;
+  requests are lower case (``get``, ``set``...), responses upper case
+  (``VALUE``, ``STORED``...) or a decimal number (incr/decr result). Storage
+  requests (``set/add/replace/append/prepend/cas``) and ``VALUE`` responses
+  carry ``<bytes>`` of data followed by CRLF. ``VALUE``/``STAT`` responses are
+  single messages here; the correlator merges them up to ``END``.
+- Binary: a 24-byte header (magic, opcode, key length, extras length, data
+  type, vbucket/status, total body length, opaque, CAS), then extras, key and
+  value. The value of counter, version and stat responses is read whole; any
+  other value is streamed, keeping at most ``value_keep`` bytes.
+
+Data bytes are never buffered beyond what is kept, so a large value costs no
+memory; a command line, or a binary header with its extras and key, may not
+exceed ``max_buffer`` bytes (``ParseError``).
+
+Correlation key (``trans.py``): text messages pair in order; binary messages
+pair by (opaque, opcode); over UDP by the frame header's request id.
+
+Every message's ``ts`` is the time of the packet where its first byte came.
+The parser raises only :class:`ParseError`; messages completed before the
+error travel in ``ParseError.messages``.
+"""
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from worker.plugin import ParseError as _BaseParseError
+
+MAGIC_REQUEST = 0x80
+MAGIC_RESPONSE = 0x81
+HEADER_SIZE = 24
+_HEADER = struct.Struct("!BBHBBHIIQ")
+_U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
+_M64 = (1 << 64) - 1
+_M32 = (1 << 32) - 1
+
+DEFAULT_MAX_BUFFER = 10 * 1024 * 1024
+
+
+class ParseError(_BaseParseError):
+    """Bytes that are not memcache. ``messages`` holds the messages completed
+    in the same ``feed`` call before the error."""
+
+    def __init__(self, msg: str, messages: list | None = None):
+        super().__init__(msg)
+        self.messages = messages if messages is not None else []
+
+
+class Cmd(NamedTuple):
+    """One command definition. ``name`` is what the event calls it, ``typ``
+    its class (Load, Store, ...). ``args``: text arguments, or binary request
+    extras; ``resp_args``: binary response extras. ``kind`` selects the body
+    handling; ``sub`` holds the sub-commands of ``slabs``/``lru_crawler``."""
+    name: str
+    typ: str
+    args: tuple = ()
+    kind: str = "msg"
+    resp_args: tuple = ()
+    sub: dict | None = None
+
+
+# ------------------------------------------------------------------ text tables
+# Argument names (parse and serialise, see event.py); a trailing "?" marks an
+# optional argument.
+_TEXT_STORE = ("key", "flags", "exptime", "bytes", "noreply?")
+
+
+def _text_table() -> dict[bytes, Cmd]:
+    t: dict[bytes, Cmd] = {}
+    for n in ("get", "gets"):
+        t[n.encode()] = Cmd(n, "Load", ("keys",))
+    for n in ("set", "add", "replace", "append", "prepend"):
+        t[n.encode()] = Cmd(n, "Store", _TEXT_STORE, "data")
+    t[b"cas"] = Cmd("cas", "Store", ("key", "flags", "exptime", "bytes", "cas", "noreply?"), "data")
+    for n in ("incr", "decr"):
+        t[n.encode()] = Cmd(n, "Counter", ("key", "delta", "noreply?"))
+    t[b"touch"] = Cmd("touch", "Store", ("key", "exptime", "noreply?"))
+    t[b"delete"] = Cmd("delete", "Delete", ("key", "noreply?"))
+    t[b"flush_all"] = Cmd("flush_all", "Delete", ("exptime?",))
+    t[b"slabs"] = Cmd("slabs", "SlabCtrl", (), "sub", sub={
+        b"reassign": Cmd("slabs reassign", "SlabCtrl", ("source_class", "dest_class")),
+        b"automove": Cmd("slabs automove", "SlabCtrl", ("automove",)),
+    })
+    t[b"lru_crawler"] = Cmd("lru_crawler", "LRUCrawler", (), "sub", sub={
+        b"enable": Cmd("lru_crawler enable", "LRUCrawler"),
+        b"disable": Cmd("lru_crawler disable", "LRUCrawler"),
+        b"sleep": Cmd("lru_crawler sleep", "LRUCrawler", ("sleep_us",)),
+        b"tocrawl": Cmd("lru_crawler tocrawl", "LRUCrawler", ("value",)),
+        b"crawl": Cmd("lru_crawler tocrawl", "LRUCrawler", ("raw",)),   # sic, as Packetbeat
+    })
+    t[b"stats"] = Cmd("stats", "Stats", ("raw",))
+    t[b"verbosity"] = Cmd("verbosity", "Info", ("verbosity",))
+    t[b"version"] = Cmd("version", "Info")
+    t[b"quit"] = Cmd("quit", "Info", ("noreply?",))
+    return t
+
+
+def _text_responses() -> dict[bytes, Cmd]:
+    t: dict[bytes, Cmd] = {
+        b"VALUE": Cmd("VALUE", "Load", ("key", "flags", "bytes", "cas?"), "resp_data"),
+        b"END": Cmd("END", "Load"),
+        b"STAT": Cmd("STAT", "Stats", ("stat",)),
+        b"VERSION": Cmd("VERSION", "Info"),
+    }
+    for n in ("STORED", "EXISTS", "TOUCHED", "DELETED", "OK"):
+        t[n.encode()] = Cmd(n, "Success")
+    for n in ("NOT_STORED", "NOT_FOUND", "ERROR"):
+        t[n.encode()] = Cmd(n, "Fail")
+    for n in ("CLIENT_ERROR", "SERVER_ERROR", "BUSY", "BADCLASS", "NOSPARE", "NOTFULL", "UNSAFE", "SAME"):
+        t[n.encode()] = Cmd(n, "Fail", ("errmsg",))
+    return t
+
+
+TEXT_REQUESTS = _text_table()
+TEXT_RESPONSES = _text_responses()
+COUNTER_RESPONSE = Cmd("<counter_op_res>", "Counter", (), "counter")
+UNKNOWN_TEXT = Cmd("UNKNOWN", "UNKNOWN", (), "unknown")
+
+# ---------------------------------------------------------------- binary tables
+OPCODE_NAMES = {
+    0x00: "Get", 0x01: "Set", 0x02: "Add", 0x03: "Replace", 0x04: "Delete",
+    0x05: "Increment", 0x06: "Decrement", 0x07: "Quit", 0x08: "Flush", 0x09: "GetQ",
+    0x0A: "No-op", 0x0B: "Version", 0x0C: "GetK", 0x0D: "GetKQ", 0x0E: "Append",
+    0x0F: "Prepend", 0x10: "Stat", 0x11: "SetQ", 0x12: "AddQ", 0x13: "ReplaceQ",
+    0x14: "DeleteQ", 0x15: "IncrementQ", 0x16: "DecrementQ", 0x17: "QuitQ",
+    0x18: "FlushQ", 0x19: "AppendQ", 0x1A: "PrependQ", 0x1B: "Verbosity",
+    0x1C: "Touch", 0x1D: "GAT", 0x1E: "GATQ", 0x20: "SASL list mechs",
+    0x21: "SASL Auth", 0x22: "SASL Step", 0x23: "GatK", 0x24: "GatKQ",
+    0x30: "RGet", 0x31: "RSet", 0x32: "RSetQ", 0x33: "RAppend", 0x34: "RAppendQ",
+    0x35: "RPrepend", 0x36: "RPrependQ", 0x37: "RDelete", 0x38: "RDeleteQ",
+    0x39: "RIncr", 0x3A: "RIncrQ", 0x3B: "RDecr", 0x3C: "RDecrQ",
+    0x3D: "Set VBucket", 0x3E: "Get VBucket", 0x3F: "Del VBucket",
+    0x40: "TAP Connect", 0x41: "TAP Mutation", 0x42: "TAP Delete", 0x43: "TAP Flush",
+    0x44: "TAP Opaque", 0x45: "TAP VBucket Set", 0x46: "TAP Checkpoint Start",
+    0x47: "TAP Checkpoint End",
+}
+QUIET_OPCODES = frozenset((0x09, 0x0D, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18,
+                           0x19, 0x1A, 0x1E, 0x24, 0x32, 0x34, 0x36, 0x38, 0x3A, 0x3C))
+OPCODE_STAT = 0x10
+OPCODE_QUITQ = 0x17
+
+STATUS_NAMES = {
+    0x00: "Success", 0x01: "Key not found", 0x02: "Key exists", 0x03: "Value too large",
+    0x04: "Invalid arguments", 0x05: "Item not stored", 0x06: "Incr/Decr on non-numeric value.",
+    0x07: "The vbucket belongs to another server", 0x20: "Authentication error",
+    0x21: "Authentication continue", 0x81: "Unknown command", 0x82: "Out of memory",
+    0x83: "Not supported", 0x84: "Internal error", 0x85: "Busy", 0x86: "Temporary failure",
+}
+
+
+def _binary_table() -> dict[int, Cmd]:
+    t: dict[int, Cmd] = {}
+
+    def put(codes, cmd):
+        for c in codes:
+            t[c] = cmd
+    put((0x00, 0x0C, 0x0D, 0x09), Cmd("get", "Load", (), "data", ("flags",)))
+    put((0x04, 0x14), Cmd("delete", "Delete", (), "data"))
+    put((0x08, 0x18), Cmd("delete", "Delete", ("exptime",), "data"))      # flush, sic
+    put((0x01, 0x11), Cmd("set", "Store", ("flags", "exptime"), "data"))
+    put((0x02, 0x12), Cmd("add", "Store", ("flags", "exptime"), "data"))
+    put((0x03, 0x13), Cmd("replace", "Store", ("flags", "exptime"), "data"))
+    put((0x0E, 0x19), Cmd("append", "Store", (), "data"))
+    put((0x0F, 0x1A), Cmd("prepend", "Store", (), "data"))
+    put((0x0A,), Cmd("noop", "Info", (), "data"))
+    put((0x05, 0x15), Cmd("incr", "Counter", ("delta", "initial", "exptime"), "counter"))
+    put((0x06, 0x16), Cmd("decr", "Counter", ("delta", "initial", "exptime"), "counter"))
+    put((0x07, 0x17), Cmd("quit", "Info", (), "data"))
+    put((0x0B,), Cmd("version", "Info", (), "version"))
+    put((0x1C,), Cmd("touch", "Store", ("exptime",), "data"))
+    put((0x1B,), Cmd("verbosity", "Info", ("verbosity",), "data"))
+    put((0x20,), Cmd("sasl_list", "Auth", (), "data"))
+    put((0x21,), Cmd("sasl_auth", "Auth", (), "data"))
+    put((0x22,), Cmd("sasl_step", "Auth", (), "data"))
+    put((0x10,), Cmd("stats", "Stats", (), "stat", ("statsvalue",)))
+    return t
+
+
+BINARY_COMMANDS = _binary_table()
+UNKNOWN_BINARY = Cmd("UNKNOWN", "UNKNOWN", (), "data")
+_EXTRA_SIZE = {"flags": 4, "exptime": 4, "verbosity": 4, "delta": 8, "initial": 8, "statsvalue": 0}
+
+
+@dataclass(slots=True, eq=True)
+class MemcacheMessage:
+    ts: int
+    is_request: bool
+    is_binary: bool
+    cmd: Cmd
+    size: int = 0
+    notes: list = field(default_factory=list)
+    # text
+    command_line: bytes = b""
+    raw_args: bytes = b""
+    noreply: bool = False
+    # binary
+    opcode: int = 0
+    status: int = 0
+    vbucket: int = 0
+    opaque: int = 0
+    is_quiet: bool = False
+    # values
+    keys: list | None = None
+    flags: int = 0
+    exptime: int = 0
+    value: int = 0
+    value2: int = 0
+    ivalue: int = 0
+    ivalue2: int = 0
+    version: bytes | None = None
+    error_msg: bytes | None = None
+    data: bytes | None = None            # the (last) value kept, text requests
+    values: list | None = None           # values kept (maxvalues)
+    bytes: int = 0                       # value byte count
+    bytes_lost: int = 0
+    count_values: int = 0
+    stats: list | None = None            # [(name, value)]
+    cas_unique: int = 0
+    is_cas: bool = False
+    is_complete: bool = True             # False: VALUE/STAT waiting for more
+
+
+class State(enum.IntEnum):
+    COMMAND = 0      # next message's first bytes
+    TEXT_DATA = 1    # data block of a text message
+    TEXT_CRLF = 2    # CRLF after a text data block
+    BIN_DATA = 3     # value of a binary message
+
+
+class MemcacheParser:
+    """One direction of a memcache stream. ``feed`` returns complete messages."""
+
+    __slots__ = ("value_keep", "max_values", "parse_unknown", "max_buffer",
+                 "_buf", "_pos", "_scan", "_state", "_msg", "_msg_ts", "_need", "_kept")
+
+    def __init__(self, value_keep: int = 0, max_values: int = 0, parse_unknown: bool = False,
+                 max_buffer: int = DEFAULT_MAX_BUFFER):
+        self.value_keep = value_keep          # bytes kept per value (0: values not kept)
+        self.max_values = max_values
+        self.parse_unknown = parse_unknown
+        self.max_buffer = max_buffer
+        self._buf = bytearray()
+        self._pos = 0
+        self._scan = 0
+        self._state = State.COMMAND
+        self._msg: MemcacheMessage | None = None
+        self._msg_ts = 0
+        self._need = 0                        # data bytes still to come
+        self._kept: bytearray | None = None
+
+    # ---------------------------------------------------------------- public
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def pending(self) -> MemcacheMessage | None:
+        """The message being read (header or command line done), if any."""
+        return self._msg
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buf) - self._pos
+
+    def reset(self) -> None:
+        self._buf = bytearray()
+        self._pos = self._scan = 0
+        self._state = State.COMMAND
+        self._msg = None
+        self._need = 0
+        self._kept = None
+
+    def feed(self, data, ts: int) -> list[MemcacheMessage]:
+        buf = self._buf
+        if self._pos == len(buf):
+            if self._pos:
+                buf.clear()
+                self._pos = self._scan = 0
+            if self._msg is None:
+                self._msg_ts = ts
+        buf += data
+        out: list[MemcacheMessage] = []
+        try:
+            while True:
+                st = self._state
+                if st == State.COMMAND:
+                    if len(buf) - self._pos < 2:
+                        break
+                    b = buf[self._pos]
+                    msg = self._binary() if b == MAGIC_REQUEST or b == MAGIC_RESPONSE else self._text()
+                elif st == State.TEXT_DATA or st == State.BIN_DATA:
+                    msg = self._data()
+                else:
+                    msg = self._text_crlf()
+                if msg is None:
+                    break
+                out.append(msg)
+                self._msg_ts = ts
+        except ParseError as e:
+            e.messages = out
+            raise
+        # compact once per call: keep only unconsumed bytes
+        if self._pos:
+            if self._pos == len(buf):
+                buf.clear()
+                self._scan = 0
+            else:
+                del buf[:self._pos]
+                self._scan = max(0, self._scan - self._pos)
+            self._pos = 0
+        return out
+
+    def on_gap(self, nbytes: int) -> bool:
+        """``nbytes`` were lost. True when they fall inside the data block being
+        read (parsing resumes after it; call :meth:`drain`); False when the
+        stream cannot resynchronise."""
+        msg = self._msg
+        if msg is None:
+            return False
+        msg.notes.append("Packet loss while capturing the request" if msg.is_request
+                         else "Packet loss while capturing the response")
+        if (self._state == State.TEXT_DATA or self._state == State.BIN_DATA) and nbytes <= self._need:
+            self._need -= nbytes
+            msg.bytes_lost += nbytes
+            return True
+        return False
+
+    def drain(self) -> list[MemcacheMessage]:
+        """Messages that are complete without further bytes (after a gap that
+        ended a binary value exactly)."""
+        return self.feed(b"", self._msg_ts)
+
+    # ------------------------------------------------------------------ text
+    def _text(self) -> MemcacheMessage | None:
+        buf = self._buf
+        pos = self._pos
+        end = buf.find(b"\r\n", max(self._scan, pos))
+        if end < 0:
+            if len(buf) - pos > self.max_buffer:
+                raise ParseError("command line longer than %d bytes" % self.max_buffer)
+            self._scan = max(pos, len(buf) - 1)
+            return None
+        line = bytes(buf[pos:end])
+        self._pos = end + 2
+        self._scan = self._pos
+        size = end + 2 - pos
+        sp = line.find(b" ")
+        if sp < 0:
+            command, args = line, b""
+        else:
+            command, args = line[:sp], line[sp + 1:]
+        if not command:
+            # leading spaces: Packetbeat skips them before the command word
+            stripped = line.lstrip(b" ")
+            if not stripped:
+                raise ParseError("empty command line")
+            sp = stripped.find(b" ")
+            command, args = (stripped, b"") if sp < 0 else (stripped[:sp], stripped[sp + 1:])
+        c0 = command[0]
+        is_request = 0x61 <= c0 <= 0x7A
+        if is_request:
+            cmd = TEXT_REQUESTS.get(command)
+        else:
+            cmd = TEXT_RESPONSES.get(command)
+            if cmd is None and 0x30 <= c0 <= 0x39:
+                cmd = COUNTER_RESPONSE
+        if cmd is None:
+            if not self.parse_unknown:
+                raise ParseError("unknown memcache command %r" % command[:32])
+            cmd = UNKNOWN_TEXT
+        msg = MemcacheMessage(self._msg_ts, is_request, False, cmd, size)
+        msg.command_line = line
+        msg.raw_args = args
+        kind = cmd.kind
+        if kind == "sub":
+            sub, _, rest = args.lstrip(b" ").partition(b" ")
+            if not sub:
+                raise ParseError("%s without a sub-command" % cmd.name)
+            cmd = cmd.sub.get(sub)
+            if cmd is None:
+                if not self.parse_unknown:
+                    raise ParseError("unknown memcache sub-command %r" % sub[:32])
+                cmd = UNKNOWN_TEXT
+            msg.cmd = cmd
+            msg.raw_args = rest
+            kind = cmd.kind
+        if kind == "counter":
+            digits = command
+            n = 0
+            while n < len(digits) and 0x30 <= digits[n] <= 0x39:
+                n += 1
+            msg.value = int(digits[:n]) & _M64
+            return msg
+        if kind == "unknown":
+            return msg
+        _text_args(msg, cmd.args, msg.raw_args)
+        if kind == "data" or kind == "resp_data":
+            self._msg = msg
+            self._need = msg.bytes
+            self._kept = bytearray() if self.value_keep else None
+            self._state = State.TEXT_DATA
+            return self._data()
+        return msg
+
+    def _text_crlf(self) -> MemcacheMessage | None:
+        buf = self._buf
+        pos = self._pos
+        if len(buf) - pos < 2:
+            return None
+        if buf[pos] != 0x0D or buf[pos + 1] != 0x0A:
+            raise ParseError("data block not followed by CRLF")
+        self._pos = self._scan = pos + 2
+        self._msg.size += 2
+        return self._finish_data()
+
+    # ---------------------------------------------------------------- binary
+    def _binary(self) -> MemcacheMessage | None:
+        buf = self._buf
+        pos = self._pos
+        avail = len(buf) - pos
+        if avail < HEADER_SIZE:
+            return None
+        magic, opcode, key_len, extra_len, _dtype, vb_status, total, opaque, cas = \
+            _HEADER.unpack_from(buf, pos)
+        head = HEADER_SIZE + extra_len + key_len
+        if head > self.max_buffer:
+            raise ParseError("binary header of %d bytes" % head)
+        if avail < head:
+            return None
+        cmd = BINARY_COMMANDS.get(opcode, UNKNOWN_BINARY)
+        is_request = magic == MAGIC_REQUEST
+        msg = MemcacheMessage(self._msg_ts, is_request, True, cmd)
+        msg.opcode = opcode
+        msg.is_quiet = opcode in QUIET_OPCODES
+        if is_request:
+            msg.vbucket = vb_status
+        else:
+            msg.status = vb_status
+        if cas:
+            msg.cas_unique = cas
+            msg.is_cas = True
+        msg.opaque = opaque
+        if total == 0:
+            # no extras, key or value
+            self._pos = pos + HEADER_SIZE
+            msg.size = HEADER_SIZE
+            return msg
+        value_len = total - extra_len - key_len
+        if value_len < 0:
+            raise ParseError("binary length fields disagree (total %d < extras %d + key %d)"
+                             % (total, extra_len, key_len))
+        whole = cmd.kind != "data" and value_len > 0 and not is_request
+        if whole:
+            if total > self.max_buffer:
+                raise ParseError("binary value of %d bytes" % value_len)
+            if avail < HEADER_SIZE + total:
+                return None
+        p = pos + HEADER_SIZE
+        if extra_len:
+            args = cmd.args if is_request and cmd.args else cmd.resp_args
+            if args:
+                _binary_extras(msg, args, bytes(buf[p:p + extra_len]))
+            p += extra_len
+        if key_len:
+            msg.keys = [bytes(buf[p:p + key_len])]
+            p += key_len
+        self._pos = p
+        msg.size = p - pos
+        if value_len == 0:
+            return msg
+        msg.bytes = value_len
+        if whole:
+            value = bytes(buf[p:p + value_len])
+            self._pos = p + value_len
+            msg.size += value_len
+            kind = cmd.kind
+            if kind == "counter":
+                if value_len < 8:
+                    raise ParseError("counter response value of %d bytes" % value_len)
+                msg.value = _U64.unpack_from(value)[0]
+            elif kind == "version":
+                msg.version = value
+            else:   # stat
+                if not msg.keys:
+                    raise ParseError("stat response with a value but no key")
+                msg.stats = [(msg.keys[0], value)]
+            return msg
+        self._msg = msg
+        self._need = value_len
+        self._kept = bytearray() if self.value_keep else None
+        self._state = State.BIN_DATA
+        return self._data()
+
+    # ------------------------------------------------------------------ data
+    def _data(self) -> MemcacheMessage | None:
+        buf = self._buf
+        pos = self._pos
+        take = min(len(buf) - pos, self._need)
+        if take:
+            kept = self._kept
+            if kept is not None and len(kept) < self.value_keep:
+                room = self.value_keep - len(kept)
+                kept += buf[pos:pos + min(take, room)]
+            self._pos = self._scan = pos + take
+            self._need -= take
+            self._msg.size += take
+        if self._need:
+            return None
+        if self._state == State.TEXT_DATA:
+            self._state = State.TEXT_CRLF
+            return self._text_crlf()
+        return self._finish_data()
+
+    def _finish_data(self) -> MemcacheMessage:
+        msg = self._msg
+        msg.count_values += 1
+        if not msg.bytes_lost and self.max_values != 0:
+            data = bytes(self._kept) if self._kept is not None else b""
+            msg.data = data
+            if msg.values is None:
+                msg.values = [data]
+            else:
+                msg.values.append(data)
+        self._msg = None
+        self._kept = None
+        self._state = State.COMMAND
+        return msg
+
+
+# ------------------------------------------------------------------ arguments
+
+def _uint(tok: bytes, what: str) -> int:
+    if not tok.isdigit():
+        raise ParseError("expected a number for %s, got %r" % (what, tok[:32]))
+    return int(tok) & _M64
+
+
+def _int(tok: bytes, what: str) -> int:
+    t = tok[1:] if tok[:1] == b"-" else tok
+    if not t.isdigit():
+        raise ParseError("expected a number for %s, got %r" % (what, tok[:32]))
+    v = int(t)
+    return -v if tok[:1] == b"-" else v
+
+
+def _text_args(msg: MemcacheMessage, names: tuple, raw: bytes) -> None:
+    """Parse the text arguments ``names`` from ``raw`` into ``msg``."""
+    if not names:
+        return
+    toks = [t for t in raw.split(b" ") if t] if raw else []
+    i = 0
+    n = len(toks)
+    for name in names:
+        optional = name[-1] == "?"
+        if optional:
+            name = name[:-1]
+        if name == "keys":
+            if i >= n:
+                raise ParseError("message has no keys")
+            msg.keys = toks[i:]
+            i = n
+            continue
+        if name == "errmsg":
+            msg.error_msg = raw
+            continue
+        if name == "raw":
+            continue
+        if i >= n:
+            if optional:
+                continue
+            if name == "stat":
+                raise ParseError("STAT line without a name")
+            raise ParseError("no more command arguments (expected %s)" % name)
+        tok = toks[i]
+        i += 1
+        if name == "key":
+            msg.keys = [tok]
+        elif name == "noreply":
+            if not tok.startswith(b"noreply"):
+                raise ParseError("expected noreply in argument list, got %r" % tok[:32])
+            msg.noreply = True
+        elif name == "flags":
+            msg.flags = _uint(tok, name) & _M32
+        elif name == "exptime":
+            msg.exptime = _uint(tok, name) & _M32
+        elif name == "bytes":
+            msg.bytes = _uint(tok, name) & _M32
+        elif name == "cas":
+            msg.cas_unique = _uint(tok, name)
+            msg.is_cas = True
+        elif name == "source_class":
+            msg.ivalue = _int(tok, name)
+        elif name == "dest_class":
+            msg.ivalue2 = _int(tok, name)
+        elif name == "stat":
+            value = toks[i] if i < n else b""
+            i += 1
+            msg.stats = [(tok, value)]
+        else:   # delta, sleep_us, value, verbosity, automove
+            msg.value = _uint(tok, name)
+
+
+def _binary_extras(msg: MemcacheMessage, names: tuple, extras: bytes) -> None:
+    """Binary extras; a short extras block is a note, as Packetbeat does."""
+    off = 0
+    for name in names:
+        size = _EXTRA_SIZE[name]
+        if not size:
+            continue
+        if off + size > len(extras):
+            msg.notes.append("no more bytes for extra %s" % name)
+            return
+        if size == 4:
+            v = _U32.unpack_from(extras, off)[0]
+        else:
+            v = _U64.unpack_from(extras, off)[0]
+        off += size
+        if name == "flags":
+            msg.flags = v
+        elif name == "exptime":
+            msg.exptime = v
+        elif name == "initial":
+            msg.value2 = v
+        else:   # delta, verbosity
+            msg.value = v
+
+
+def parse_datagram(payload: bytes, ts: int, value_keep: int = 0, max_values: int = 0,
+                   parse_unknown: bool = False) -> list[MemcacheMessage]:
+    """Every message of one reassembled UDP payload; an incomplete message at
+    the end is a ParseError (as Packetbeat's ``errUDPIncompleteMessage``)."""
+    p = MemcacheParser(value_keep, max_values, parse_unknown, max_buffer=max(len(payload), 64))
+    msgs = p.feed(payload, ts)
+    if p.pending is not None or p.buffered:
+        raise ParseError("incomplete message in UDP payload", msgs)
+    if not msgs:
+        raise ParseError("no message in UDP payload")
+    return msgs

@@ -1,0 +1,199 @@
+"""Memcache plugin: TCP and UDP callbacks glued to the parser, correlator and
+event builder (Packetbeat's ``plugin_tcp.go`` / ``plugin_udp.go``).
+
+UDP datagrams start with an 8-byte frame header (request id, sequence
+number, datagram count, reserved); a message spread over several datagrams
+is reassembled before it is parsed. UDP transactions time out by packet
+time (``udptransactiontimeout``) through :meth:`MemcachePlugin.expire`.
+"""
+from __future__ import annotations
+
+import struct
+
+from shared.confutil import build
+from worker.plugin import UDP, Emit, IpPortTuple, Packet, TcpTuple
+from worker.protos.memcache.config import MAX_MESSAGE_SIZE, MemcacheConfig
+from worker.protos.memcache.event import to_event
+from worker.protos.memcache.parser import MemcacheMessage, MemcacheParser, ParseError, parse_datagram
+from worker.protos.memcache.trans import (TcpCorrelator, UdpMessage, UdpTransaction, UdpTransactions,
+                                          expects_response, try_merge, udp_half_notes)
+
+_UDP_HEADER = struct.Struct("!HHHH")
+_NS = 1_000_000_000
+
+NOTE_UDP_COUNT = "datagram count changed within a UDP message: incomplete transaction"
+NOTE_UDP_PARSE = "unparsable UDP message from the other side: no response"
+
+
+class MemcacheConnection:
+    """Per-TCP-connection state: one parser per direction and the correlator."""
+    __slots__ = ("parsers", "correlator")
+
+    def __init__(self, cfg: MemcacheConfig):
+        keep = cfg.value_keep
+        self.parsers = (
+            MemcacheParser(keep, cfg.maxvalues, cfg.parseunknown, MAX_MESSAGE_SIZE),
+            MemcacheParser(keep, cfg.maxvalues, cfg.parseunknown, MAX_MESSAGE_SIZE),
+        )
+        self.correlator = TcpCorrelator(cfg.maxvalues)
+
+
+class MemcachePlugin:
+    """Satisfies :class:`worker.plugin.TcpPlugin` and :class:`worker.plugin.UdpPlugin`."""
+    config_class = MemcacheConfig
+    transports = ("tcp", "udp")
+
+    def __init__(self, config: MemcacheConfig | dict | None, emit: Emit):
+        if not isinstance(config, MemcacheConfig):
+            config = build(MemcacheConfig, config, "memcache", ignore=("type",))
+        self.cfg = config
+        self.emit = emit
+        self._udp = UdpTransactions(int(round(config.udptransactiontimeout * _NS)))
+        self.parse_errors = 0        # TCP streams dropped, UDP messages not parsed
+        self.gap_drops = 0           # TCP streams given up after a gap outside a value
+
+    def ports(self) -> list[int]:
+        return list(self.cfg.ports)
+
+    def connection_timeout(self) -> float:
+        return float(self.cfg.transaction_timeout)
+
+    # ------------------------------------------------------------------ TCP
+    def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
+        conn = state if state is not None else MemcacheConnection(self.cfg)
+        try:
+            msgs = conn.parsers[direction].feed(pkt.payload, pkt.ts)
+        except ParseError as e:
+            # As Packetbeat: publish what is pending, then drop both streams
+            # (the TCP layer counts the error and forgets the state).
+            self.parse_errors += 1
+            self._handle(conn, tcptuple, e.messages)
+            self.flush(tcptuple, conn, pkt.ts)
+            raise
+        if msgs:
+            self._handle(conn, tcptuple, msgs)
+        return conn
+
+    def received_fin(self, tcptuple: TcpTuple, direction: int, state):
+        # As Packetbeat: what is still open is published when the TCP layer
+        # forgets the connection (flush).
+        return state
+
+    def gap_in_stream(self, tcptuple: TcpTuple, direction: int, nbytes: int, state):
+        if state is None:
+            return None, False
+        parser = state.parsers[direction]
+        if parser.on_gap(nbytes):
+            self._handle(state, tcptuple, parser.drain())
+            return state, False
+        self.gap_drops += 1
+        self.flush(tcptuple, state, 0)
+        return None, True
+
+    def flush(self, tcptuple: TcpTuple, state, ts: int) -> None:
+        if state is None:
+            return
+        emit = self.emit
+        for req, resp in state.correlator.flush():
+            emit(to_event(req, resp, tcptuple))
+
+    def _handle(self, conn: MemcacheConnection, tcptuple: TcpTuple, msgs: list[MemcacheMessage]) -> None:
+        add = conn.correlator.add
+        emit = self.emit
+        for msg in msgs:
+            for req, resp in add(msg):
+                emit(to_event(req, resp, tcptuple))
+
+    # ------------------------------------------------------------------ UDP
+    def parse_udp(self, pkt: Packet) -> None:
+        payload = pkt.payload
+        if len(payload) < 8:
+            self.parse_errors += 1
+            raise ParseError("UDP datagram of %d bytes: no memcache frame header" % len(payload))
+        request_id, seq, total, _reserved = _UDP_HEADER.unpack_from(payload, 0)
+        tup = pkt.tuple
+        udp = self._udp
+        key = (tup.src_ip, tup.src_port, tup.dst_ip, tup.dst_port, request_id)
+        side = 0
+        t = udp.open.get(key)
+        if t is None:
+            rkey = (tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port, request_id)
+            if rkey in udp.open:
+                key, side = rkey, 1
+        t, evicted = udp.get(key, tup, pkt.ts)
+        for old in evicted:
+            self._publish_udp(old)
+        um = t.messages[side]
+        if um is not None and um.complete:
+            # this side already sent its message: a new exchange reuses the id
+            udp.remove(t)
+            self._publish_udp(t)
+            t, _ = udp.get(key, tup, pkt.ts)
+            um = None
+        if um is None:
+            um = t.messages[side] = UdpMessage(total, pkt.ts)
+        elif um.total != total:
+            udp.remove(t)
+            for m in (t.request, t.response):
+                if m is not None:
+                    m.notes.append(NOTE_UDP_COUNT)
+            self._publish_udp(t)
+            self.parse_errors += 1
+            raise ParseError("datagram count changed within a UDP message")
+        data = um.add(seq, bytes(payload[8:]))
+        if data is None:
+            return
+        cfg = self.cfg
+        try:
+            msgs = parse_datagram(data, um.ts, cfg.value_keep, cfg.maxvalues, cfg.parseunknown)
+        except ParseError:
+            udp.remove(t)
+            for m in (t.request, t.response):
+                if m is not None:
+                    m.notes.append(NOTE_UDP_PARSE)
+            self._publish_udp(t)
+            self.parse_errors += 1
+            raise
+        msg = msgs[0]
+        for more in msgs[1:]:
+            # a reply of several messages in one payload (VALUE ... END, STATs)
+            if msg.is_request or not try_merge(msg, more, cfg.maxvalues):
+                break
+        if msg.is_request:
+            if t.request is not None:
+                # second request on one id: publish the first alone
+                udp.remove(t)
+                self._publish_udp(t)
+                t, _ = udp.get(key, tup, pkt.ts)
+                t.messages[side] = um
+            t.request = msg
+            t.tuple = tup
+            if not expects_response(msg):
+                udp.remove(t)
+                self._publish_udp(t)
+                return
+        else:
+            t.response = msg
+        if t.request is not None and t.response is not None:
+            udp.remove(t)
+            self._publish_udp(t)
+
+    def expire(self, now: int) -> None:
+        for t in self._udp.expire(now):
+            self._publish_udp(t)
+
+    def flush_all(self, now: int) -> None:
+        for t in self._udp.flush():
+            self._publish_udp(t)
+
+    def _publish_udp(self, t: UdpTransaction) -> None:
+        req, resp = t.request, t.response
+        if req is None and resp is None:
+            return
+        udp_half_notes(t)
+        tup = t.tuple
+        if req is None:
+            # only the answer was seen: orient the event client -> server
+            tup = IpPortTuple(UDP, tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port) \
+                if tup.src_port in self.cfg.ports and tup.dst_port not in self.cfg.ports else tup
+        self.emit(to_event(req, resp, tup, UDP))
