@@ -1,0 +1,94 @@
+"""PostgreSQL transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/pgsql/pgsql.go: publishTransaction``).
+
+Root ``method`` (the statement's first word, upper-cased), ``query`` (the
+statement text), ``status`` (``Error`` when the server answered with an
+ErrorResponse, or when one side is missing), and ``pgsql.num_rows``,
+``pgsql.num_fields`` and, on errors only, ``pgsql.error_code`` (SQLSTATE
+text), ``pgsql.error_message``, ``pgsql.error_severity``. ``request`` (the
+statement) and ``response`` (the kept rows as CSV, Packetbeat's
+``DumpInCSVFormat``) only with ``send_request`` / ``send_response``.
+"""
+from __future__ import annotations
+
+from worker.ecs import transaction_event
+from worker.protos.pgsql.config import PgsqlConfig
+from worker.protos.pgsql.parser import PgsqlMessage
+
+NOTE_NO_RESPONSE = "no response"
+NOTE_UNMATCHED = "Unmatched response"
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def query_method(query: str) -> str:
+    """The first word of a statement, upper-cased (Packetbeat's getQueryMethod,
+    splitting on any white space rather than only on a blank)."""
+    parts = query.split(None, 1)
+    return parts[0].upper() if parts else ""
+
+
+def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConfig, tcptuple) -> dict:
+    """One event for a transaction; either side may be None (unmatched)."""
+    notes: list[str] = []
+    status = "OK"
+    if req is not None:
+        notes.extend(req.notes)
+        if resp is None:
+            status = "Error"
+            notes.append(NOTE_NO_RESPONSE)
+    if resp is not None:
+        notes.extend(resp.notes)
+        if req is None:
+            status = "Error"
+            notes.append(NOTE_UNMATCHED)
+        elif resp.is_error:
+            status = "Error"
+    ev = transaction_event(
+        "pgsql", tcptuple,
+        req.ts if req is not None else None,
+        resp.ts if resp is not None else None,
+        req.size if req is not None else 0,
+        resp.size if resp is not None else 0,
+        status, notes)
+    if req is not None:
+        query = _s(req.query)
+        ev["query"] = query
+        method = query_method(query)
+        if method:
+            ev["method"] = method
+        if cfg.send_request:
+            ev["request"] = query
+    if resp is not None:
+        pg = {"num_rows": resp.num_rows, "num_fields": resp.num_fields}
+        if resp.is_error:
+            pg["error_code"] = _s(resp.error_code)
+            pg["error_message"] = _s(resp.error_message)
+            pg["error_severity"] = _s(resp.error_severity)
+        ev["pgsql"] = pg
+        if cfg.send_response:
+            ev["response"] = dump_csv(resp.fields, resp.rows)
+    return ev
+
+
+def dump_csv(fields: list[bytes], rows: list[list[bytes]]) -> str:
+    """Column names, then the kept rows, as Go's ``encoding/csv`` writes them
+    (Packetbeat's ``DumpInCSVFormat``): new lines in names become ``\\n``,
+    CR and LF in values ``\\r`` / ``\\n``; a field is quoted when it holds a
+    comma, a quote or a line break, or starts with white space."""
+    lines: list[str] = []
+    if fields:
+        lines.append(",".join(_csv_field(_s(f).replace("\n", "\\n")) for f in fields))
+    for row in rows:
+        lines.append(",".join(_csv_field(_s(v).replace("\n", "\\n").replace("\r", "\\r")) for v in row))
+    return "".join(line + "\n" for line in lines)
+
+
+def _csv_field(s: str) -> str:
+    if not s:
+        return s
+    if s == "\\." or s[0].isspace() or '"' in s or "," in s or "\r" in s or "\n" in s:
+        return '"' + s.replace('"', '""') + '"'
+    return s
