@@ -1,0 +1,293 @@
+"""DNS transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/dns/dns.go``: ``publishTransaction``,
+``addDNSToMapStr``, ``optToMapStr``, ``rrToMapStr``, ``dnsToString``).
+
+The ``dns`` object describes the response when there is one, else the query.
+Names lose their trailing root dot (not NSEC's next domain name, as 8.x).
+Record TTLs are strings, as Packetbeat writes them. ``method``, ``query`` and
+``resource`` come from the query (the response when the query was not seen).
+"""
+from __future__ import annotations
+
+import base64
+import socket
+import time
+
+from worker.ecs import transaction_event
+from worker.protos.dns import parser as p
+from worker.protos.dns.config import DnsConfig
+from worker.protos.dns.names import (algorithm_text, class_text, hash_text, opcode_text, rcode_text,
+                                     rdata_text, salt_text, trim_dot, txt_text, type_bits_text,
+                                     type_text)
+from worker.protos.dns.trans import Transaction
+
+_FLAG_NAMES = ((p.AA, "AA", "aa"), (p.TC, "TC", "tc"), (p.RD, "RD", "rd"), (p.RA, "RA", "ra"),
+               (p.AD, "AD", "ad"), (p.CD, "CD", "cd"))
+
+
+def to_event(trans: Transaction, cfg: DnsConfig, psl) -> dict:
+    """One event for a transaction; ``psl`` is a
+    :class:`~worker.protos.dns.publicsuffix.PublicSuffixList`."""
+    req = trans.request
+    resp = trans.response
+    status = "OK" if req is not None and resp is not None and resp.rcode == 0 else "Error"
+    tup = trans.tuple
+    ev = transaction_event(
+        "dns", tup,
+        req.ts if req is not None else None,
+        resp.ts if resp is not None else None,
+        req.size if req is not None else 0,
+        resp.size if resp is not None else 0,
+        status, trans.notes, tup[0])
+    first = req if req is not None else resp
+    if first.questions:
+        qname, qtype, qclass = first.questions[0]
+        qname = trim_dot(qname)
+        ev["method"] = opcode_text(first.opcode)
+        ev["query"] = "class %s, type %s, %s" % (class_text(qclass), type_text(qtype), qname)
+        ev["resource"] = qname
+    else:
+        ev["method"] = opcode_text(first.opcode)
+    dns = {"type": "answer" if resp is not None else "query"}
+    ips = _add_message(dns, resp if resp is not None else req, cfg, psl)
+    ev["dns"] = dns
+    if ips:
+        related = ev["related"]["ip"]
+        for ip in ips:
+            if ip not in related:
+                related.append(ip)
+    if cfg.send_request and req is not None:
+        ev["request"] = message_text(req)
+    if cfg.send_response and resp is not None:
+        ev["response"] = message_text(resp)
+    return ev
+
+
+def _add_message(d: dict, msg: p.DnsMessage, cfg: DnsConfig, psl) -> list[str]:
+    bits = msg.bits
+    d["id"] = msg.id
+    d["op_code"] = opcode_text(msg.opcode)
+    d["flags"] = {
+        "authoritative": bool(bits & p.AA),
+        "truncated_response": bool(bits & p.TC),
+        "recursion_desired": bool(bits & p.RD),
+        "recursion_available": bool(bits & p.RA),
+        "authentic_data": bool(bits & p.AD),
+        "checking_disabled": bool(bits & p.CD),
+    }
+    d["response_code"] = rcode_text(msg.rcode)
+    opt = msg.opt
+    hf = [up for bit, up, _ in _FLAG_NAMES if bits & bit]
+    if opt is not None and opt[4][3]:
+        hf.append("DO")
+    if hf:
+        d["header_flags"] = hf
+    if msg.questions:
+        name, qtype, qclass = msg.questions[0]
+        d["question"] = question(trim_dot(name), qtype, qclass, psl)
+    if opt is not None:
+        d["opt"] = opt_fields(opt[4])
+    ips: list[str] = []
+    d["answers_count"] = len(msg.answers)
+    if msg.answers:
+        rrs = records(msg.answers, ips)
+        if rrs:
+            d["answers"] = rrs
+        if ips:
+            d["resolved_ip"] = ips
+    d["authorities_count"] = len(msg.authorities)
+    if cfg.include_authorities and msg.authorities:
+        rrs = records(msg.authorities, None)
+        if rrs:
+            d["authorities"] = rrs
+    extra = msg.additionals
+    d["additionals_count"] = len(extra) - 1 if opt is not None else len(extra)
+    if cfg.include_additionals and extra:
+        rrs = records(extra, None)
+        if rrs:
+            d["additionals"] = rrs
+    return ips
+
+
+def question(name: str, qtype: int, qclass: int, psl) -> dict:
+    q = {"name": name, "type": type_text(qtype), "class": class_text(qclass)}
+    etld1 = psl.registered_domain(name)
+    if etld1:
+        q["etld_plus_one"] = etld1
+        q["registered_domain"] = etld1
+        dot = etld1.find(".")
+        if dot >= 0:
+            q["top_level_domain"] = etld1[dot + 1:]
+        sub = (name[:-len(etld1)] if name.endswith(etld1) else name).rstrip(".")
+        if sub:
+            q["subdomain"] = sub
+    elif name.count(".") == 1:
+        tld = name.split(".")[1]
+        if tld:
+            q["top_level_domain"] = tld
+        q["registered_domain"] = name
+    return q
+
+
+def records(rrs: list, ips: list | None) -> list[dict]:
+    out = []
+    for rr in rrs:
+        fields = rdata_fields(rr)
+        if not fields:
+            continue                # OPT, or an address record without an address
+        if ips is not None and (rr[1] == p.T_A or rr[1] == p.T_AAAA):
+            ips.append(fields["data"])
+        fields["name"] = trim_dot(rr[0])
+        fields["type"] = type_text(rr[1])
+        fields["class"] = class_text(rr[2])
+        fields["ttl"] = str(rr[3])
+        out.append(fields)
+    return out
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def _time(t: int) -> str:
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(t))
+
+
+def rdata_fields(rr) -> dict:
+    """The RDATA of one record as Packetbeat's ``rrToMapStr`` (no header
+    fields); empty for OPT and for an A/AAAA record without an address."""
+    rtype = rr[1]
+    data = rr[4]
+    if rtype == p.T_A or rtype == p.T_AAAA:
+        return {"data": data} if data is not None else {}
+    if rtype == p.T_CNAME or rtype == p.T_NS or rtype == p.T_PTR:
+        return {"data": trim_dot(data)}
+    if rtype == p.T_MX:
+        return {"preference": data[0], "data": trim_dot(data[1])}
+    if rtype == p.T_TXT:
+        return {"data": " ".join(txt_text(s) for s in data)}
+    if rtype == p.T_SOA:
+        return {"rname": trim_dot(data[1]), "serial": data[2], "refresh": data[3], "retry": data[4],
+                "expire": data[5], "minimum": data[6], "data": trim_dot(data[0])}
+    if rtype == p.T_SRV:
+        return {"priority": data[0], "weight": data[1], "port": data[2], "data": trim_dot(data[3])}
+    if rtype == p.T_OPT:
+        return {}
+    if rtype == p.T_DNSKEY:
+        return {"flags": str(data[0]), "protocol": str(data[1]), "algorithm": algorithm_text(data[2]),
+                "data": _b64(data[3])}
+    if rtype == p.T_DS:
+        return {"key_tag": str(data[0]), "algorithm": algorithm_text(data[1]),
+                "digest_type": hash_text(data[2]), "data": data[3].hex().upper()}
+    if rtype == p.T_RRSIG:
+        return {"type_covered": type_text(data[0]), "algorithm": algorithm_text(data[1]),
+                "labels": str(data[2]), "original_ttl": str(data[3]), "expiration": _time(data[4]),
+                "inception": _time(data[5]), "key_tag": str(data[6]), "signer_name": trim_dot(data[7]),
+                "data": _b64(data[8])}
+    if rtype == p.T_NSEC:
+        return {"type_bits": type_bits_text(data[1]), "data": data[0]}
+    if rtype == p.T_NSEC3:
+        return {"hash": hash_text(data[0]), "flags": str(data[1]), "iterations": str(data[2]),
+                "salt": salt_text(data[3]), "type_bits": type_bits_text(data[5]),
+                "data": base64.b32hexencode(data[4]).decode("ascii").rstrip("=")}
+    if rtype == p.T_NSEC3PARAM:
+        return {"hash": hash_text(data[0]), "flags": str(data[1]), "iterations": str(data[2]),
+                "data": salt_text(data[3])}
+    return {"data": rdata_text(data)}
+
+
+# EDNS option codes (RFC 6891 registry) and how the 8.x event shows them.
+_OPT_LLQ, _OPT_UL, _OPT_NSID, _OPT_DAU, _OPT_DHU, _OPT_N3U = 1, 2, 3, 5, 6, 7
+_OPT_SUBNET, _OPT_EXPIRE, _OPT_COOKIE = 8, 9, 10
+_OPT_SILENT = frozenset((11, 12, 15))     # keepalive, padding, extended error: not shown
+
+
+def opt_fields(opt: tuple) -> dict:
+    udp_size, ext, version, do, options = opt
+    out = {"do": do, "version": str(version), "udp_size": udp_size, "ext_rcode": rcode_text(ext << 4)}
+    for code, data in options:
+        if code in _OPT_SILENT:
+            continue
+        key, text = _option(code, data)
+        if key:
+            out[key] = text
+    return out
+
+
+def _option(code: int, data: bytes) -> tuple[str, str]:
+    if code == _OPT_NSID:
+        return "nsid", data.hex()
+    if code == _OPT_COOKIE:
+        return "cookie", data.hex()
+    if code == _OPT_SUBNET:
+        return "subnet", _subnet(data)
+    if code == _OPT_UL:
+        if len(data) == 4:
+            return "ul", str(int.from_bytes(data, "big"))
+        if len(data) == 8:
+            lease, key = int.from_bytes(data[:4], "big"), int.from_bytes(data[4:], "big")
+            return "ul", str(lease) + ("," + str(key) if key else "")
+        return "", ""
+    if code == _OPT_LLQ:
+        if len(data) != 18:
+            return "", ""
+        return "llq", "%d %d %d %d %d" % (int.from_bytes(data[0:2], "big"), int.from_bytes(data[2:4], "big"),
+                                          int.from_bytes(data[4:6], "big"), int.from_bytes(data[6:14], "big"),
+                                          int.from_bytes(data[14:18], "big"))
+    if code == _OPT_DAU:
+        return "dau", "".join(" " + algorithm_text(b) for b in data)
+    if code == _OPT_DHU:
+        return "dhu", "".join(" " + hash_text(b) for b in data)
+    if code == _OPT_N3U:
+        return "n3u", "".join(" " + hash_text(b) for b in data)
+    if code == _OPT_EXPIRE:
+        # 8.x files EXPIRE under "local"
+        return "local", str(int.from_bytes(data, "big")) if len(data) == 4 else ""
+    return "local", "%d:0x%s" % (code, data.hex())
+
+
+def _subnet(data: bytes) -> str:
+    if len(data) < 4:
+        return "<nil>"
+    family = int.from_bytes(data[:2], "big")
+    src, scope = data[2], data[3]
+    addr = data[4:]
+    if family == 1:
+        text = socket.inet_ntop(socket.AF_INET, (addr + bytes(4))[:4])
+    elif family == 2:
+        raw = (addr + bytes(16))[:16]
+        text = p._ipv6_text(raw)
+        if ":" in text:
+            text = "[" + text + "]"
+    elif family == 0:
+        text = "0.0.0.0"
+    else:
+        text = "<nil>"
+    return "%s/%d/%d" % (text, src, scope)
+
+
+# ----------------------------------------------------------- request/response text
+
+def message_text(msg: p.DnsMessage) -> str:
+    """The raw ``request``/``response`` text (``dnsToString``)."""
+    bits = msg.bits
+    flags = " ".join(low for bit, _, low in _FLAG_NAMES if bits & bit)
+    parts = ["ID %d; QR %s; OPCODE %s; FLAGS %s; RCODE %s" % (
+        msg.id, "query" if msg.is_request else "response", opcode_text(msg.opcode), flags,
+        rcode_text(msg.rcode))]
+    if msg.questions:
+        parts.append("QUESTION " + "; ".join(
+            "class %s, type %s, %s" % (class_text(c), type_text(t), trim_dot(n)) for n, t, c in msg.questions))
+    for title, rrs in (("ANSWER", msg.answers), ("AUTHORITY", msg.authorities), ("ADDITIONAL", msg.additionals)):
+        if rrs:
+            parts.append(title + " " + "; ".join(_rr_text(rr) for rr in rrs))
+    return "; ".join(parts)
+
+
+def _rr_text(rr) -> str:
+    fields = rdata_fields(rr)
+    data = fields.pop("data", None)
+    text = "".join("%s %s, " % (k, fields[k]) for k in sorted(fields) if isinstance(fields[k], str))
+    if data is None:
+        return text[:-2] if text.endswith(", ") else text
+    return text + data
