@@ -1,0 +1,112 @@
+"""MySQL transaction -> event dict, with Packetbeat 8.x field names
+(``packetbeat/protos/mysql/mysql.go: publishTransaction``).
+
+Root fields ``method``, ``query``, ``path`` (the tables of the result, when
+any), ``params`` (prepared-statement parameters), ``status``; the ``mysql``
+object holds ``affected_rows``, ``insert_id``, ``num_rows``, ``num_fields``
+and, on error only, ``error_code`` and ``error_message``
+(``"<SQLSTATE>: <message>"``). ``request`` (the query text) and ``response``
+(the result rows as CSV, ``max_rows`` rows of at most ``max_row_length``
+bytes, Go ``encoding/csv`` quoting) only with ``send_request`` /
+``send_response``.
+"""
+from __future__ import annotations
+
+from worker.ecs import transaction_event
+from worker.protos.mysql.config import MysqlConfig
+from worker.protos.mysql.parser import COM_INIT_DB, COM_STMT_EXECUTE, MysqlMessage
+
+_TRIM = " \r\n\t"
+_SPACE_START = frozenset(" \t\n\v\f\r\x85\xa0")
+
+
+def _s(b: bytes) -> str:
+    return b.decode("utf-8", "replace")
+
+
+def method_and_query(req: MysqlMessage) -> tuple[str, str, str]:
+    """(method, query, raw request text) of a command, as Packetbeat derives
+    them: the query trimmed of blanks, its first word upper-cased."""
+    if req.command == COM_INIT_DB:
+        db = _s(req.query)
+        return "USE", "USE " + db, db
+    raw = _s(req.query)
+    if req.command == COM_STMT_EXECUTE and not req.query:
+        return "EXECUTE", "Request Execute Statement", ""
+    query = raw.strip(_TRIM)
+    cut = len(query)
+    for ch in _TRIM:
+        i = query.find(ch)
+        if 0 <= i < cut:
+            cut = i
+    return query[:cut].upper(), query, raw
+
+
+def _csv_field(s: str) -> str:
+    if not s:
+        return s
+    if s == "\\." or "," in s or '"' in s or "\r" in s or "\n" in s or s[0] in _SPACE_START \
+            or (s[0] > "\x7f" and s[0].isspace()):
+        return '"' + s.replace('"', '""') + '"'
+    return s
+
+
+def csv_text(fields: list[bytes], rows: list[list[bytes]]) -> str:
+    """Packetbeat's ``DumpInCSVFormat``: a header line of column names, then
+    the rows; newlines in values written as ``\\n``/``\\r``."""
+    lines = []
+    if fields:
+        lines.append(",".join(_csv_field(_s(f).replace("\n", "\\n")) for f in fields))
+    for row in rows:
+        lines.append(",".join(_csv_field(_s(v).replace("\n", "\\n").replace("\r", "\\r")) for v in row))
+    return "".join(line + "\n" for line in lines)
+
+
+def to_event(req: MysqlMessage | None, resp: MysqlMessage | None, cfg: MysqlConfig, tcptuple) -> dict:
+    """One event for a transaction; either side may be None (unmatched)."""
+    status = "OK"
+    notes: list[str] = []
+    mysql: dict = {}
+    if req is not None:
+        notes.extend(req.notes)
+        method, query, raw = method_and_query(req)
+        if resp is None:
+            status = "Error"
+            notes.append("Unmatched request")
+    if resp is not None:
+        notes.extend(resp.notes)
+        if req is None:
+            status = "Error"
+            notes.append("Unmatched response")
+        mysql["affected_rows"] = resp.affected_rows
+        mysql["insert_id"] = resp.insert_id
+        mysql["num_rows"] = resp.num_rows
+        mysql["num_fields"] = resp.num_fields
+        if resp.is_error:
+            status = "Error"
+            mysql["error_code"] = resp.error_code
+            msg = _s(resp.error_message)
+            mysql["error_message"] = (_s(resp.sql_state) + ": " + msg) if resp.sql_state else msg
+    ev = transaction_event(
+        "mysql", tcptuple,
+        req.ts if req is not None else None,
+        resp.ts if resp is not None else None,
+        req.size if req is not None else 0,
+        resp.size if resp is not None else 0,
+        status,
+        notes,
+    )
+    if req is not None:
+        ev["method"] = method
+        ev["query"] = query
+        if req.params:
+            ev["params"] = list(req.params)
+        if cfg.send_request:
+            ev["request"] = raw
+    if resp is not None:
+        if resp.tables:
+            ev["path"] = ", ".join(resp.tables)
+        if cfg.send_response:
+            ev["response"] = csv_text(resp.fields, resp.rows) if resp.fields else ""
+    ev["mysql"] = mysql
+    return ev
