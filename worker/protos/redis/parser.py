@@ -110,6 +110,7 @@ class RedisMessage:
     push: bool = False                       # reply is a RESP3 push ('>')
     kind: bytes = b""                        # reply: pub/sub shape (b"message", b"subscribe", ...)
     count: int = -1                          # reply: the subscription count of a (un)subscribe confirmation
+    channel: bytes = b""                     # reply: the channel or pattern a confirmation names
 
 
 def _number(buf: bytearray, a: int, b: int) -> int:
@@ -443,6 +444,7 @@ class RedisParser:
                 msg.kind = kind
                 if kind in PUBSUB_CONFIRMS and len(items) == 3 and items[2].isdigit():
                     msg.count = int(items[2])
+                    msg.channel = items[1]
         out.append(msg)
         return None
 

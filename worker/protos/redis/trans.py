@@ -34,13 +34,18 @@ Pair = tuple[RedisMessage | None, RedisMessage | None]
 _SUBSCRIBE_CMDS = frozenset((b"SUBSCRIBE", b"PSUBSCRIBE", b"SSUBSCRIBE"))
 _UNSUBSCRIBE_CMDS = frozenset((b"UNSUBSCRIBE", b"PUNSUBSCRIBE", b"SUNSUBSCRIBE"))
 
+MAX_TRACKED_CHANNELS = 100_000
+# confirmation kind -> (family, is an unsubscribe)
+_CONFIRM_FAMILY = {b"subscribe": (b"", False), b"unsubscribe": (b"", True),
+                   b"psubscribe": (b"p", False), b"punsubscribe": (b"p", True),
+                   b"ssubscribe": (b"s", False), b"sunsubscribe": (b"s", True)}
 NOTE_EVICTED = "Unmatched request (evicted: more requests waiting than queue_max_messages/queue_max_bytes)"
 NOTE_NO_REPLY = "no response: replies switched off by CLIENT REPLY"
 
 
 class Correlator:
     __slots__ = ("requests", "max_bytes", "max_messages", "queued_bytes",
-                 "confirms_left", "confirm_kind", "subscribed", "monitoring",
+                 "confirms_left", "confirm_kind", "subscribed", "subs", "subs_before", "monitoring",
                  "reply_mode", "pushes", "monitor_lines", "evicted")
 
     def __init__(self, queue_max_bytes: int = 0, queue_max_messages: int = 0) -> None:
@@ -49,10 +54,14 @@ class Correlator:
         self.max_messages = queue_max_messages if queue_max_messages > 0 else 1 << 62
         self.queued_bytes = 0
         # extra (un)subscribe confirmations still expected for the last
-        # answered (UN)SUBSCRIBE: a count, or -1 = until the count reaches 0
+        # answered (UN)SUBSCRIBE
         self.confirms_left = 0
         self.confirm_kind = b""
         self.subscribed = False       # RESP2 subscribed mode: message arrays are pushes
+        # names subscribed per family (b"", b"p", b"s"), from the confirmations:
+        # an UNSUBSCRIBE of every channel is answered once per channel
+        self.subs: dict[bytes, set[bytes]] = {}
+        self.subs_before = 0
         self.monitoring = False       # after MONITOR: +lines are the monitor stream
         self.reply_mode = b"ON"       # CLIENT REPLY ON / OFF / SKIP
         self.pushes = 0
@@ -107,16 +116,17 @@ class Correlator:
                 self.pushes += 1
                 return []
             if kind in PUBSUB_CONFIRMS and msg.count >= 0:
-                if msg.count == 0:
-                    self.subscribed = False
-                elif kind in (b"subscribe", b"psubscribe", b"ssubscribe"):
-                    self.subscribed = True
+                self.subscribed = msg.count > 0
+                family, unsub = _CONFIRM_FAMILY[kind]
+                names = self.subs.setdefault(family, set())
+                self.subs_before = len(names)
+                if unsub:
+                    names.discard(msg.channel)
+                elif len(names) < MAX_TRACKED_CHANNELS:
+                    names.add(msg.channel)
                 if self.confirms_left and kind == self.confirm_kind:
                     # a further confirmation of the (un)subscribe already answered
-                    if self.confirms_left > 0:
-                        self.confirms_left -= 1
-                    elif msg.count == 0:
-                        self.confirms_left = 0
+                    self.confirms_left -= 1
                     self.pushes += 1
                     return []
         elif msg.push:
@@ -141,8 +151,9 @@ class Correlator:
             channels = len(req.args) - 1
             if channels > 1:
                 self.confirms_left = channels - 1
-            elif channels == 0 and resp.count > 0:
-                self.confirms_left = -1          # UNSUBSCRIBE all: until the count is 0
+            elif channels == 0:
+                # UNSUBSCRIBE of every channel: one confirmation per channel
+                self.confirms_left = max(0, self.subs_before - 1)
             self.confirm_kind = resp.kind
         elif cmd == b"MONITOR" and not resp.is_error:
             self.monitoring = True
