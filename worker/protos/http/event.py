@@ -26,49 +26,50 @@ def _s(b: bytes) -> str:
 
 
 def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig, tcptuple) -> dict:
-    """One event for a transaction; either side may be None (unmatched)."""
+    """One event for a transaction; either side may be None (unmatched).
+
+    Runs once per transaction: the common case (no body decoding, no header
+    export, plain ASCII target) takes no detour through generic helpers.
+    Keys are inserted in the order Packetbeat writes them."""
     status = "OK"
-    req_notes = list(req.notes) if req is not None else []
-    resp_notes = list(resp.notes) if resp is not None else []
-    if resp is None:
-        status = "Error"
-        req_notes.append("Unmatched request")
-    elif resp.status_code >= 400:
-        status = "Error"
-    if req is None:
-        status = "Error"
-        resp_notes.append("Unmatched response")
-
+    notes: list[str] = []           # the request's notes, then the response's
     http: dict = {}
-    extra: dict = {}
-    related_ip: list[str] = []
-    related_hosts: list[str] = []
-    dst_domain = ""
-    dport = tcptuple[3]
-
     if req is not None:
-        body, note = _decoded_body(req, cfg)
-        if note:
-            req_notes.append(note)
+        if req.notes:
+            notes.extend(req.notes)
+        if resp is None:
+            status = "Error"
+            notes.append("Unmatched request")
+        body = req.body
+        if body and req.save_body and cfg.decode_body and req.encodings:
+            body, note = decode_body(body, req.encodings, cfg.max_message_size)
+            if note:
+                notes.append(note)
         path, params = extract_parameters(req.uri, req, body, cfg.secret_keys)
-        host, port = extract_host_header(_s(req.headers.get(b"host", b"")))
+        rh = req.headers
+        host_value = rh.get(b"host")
+        host, port = extract_host_header(host_value.decode("utf-8", "replace")) if host_value else ("", 0)
+        dst_domain = ""
+        related_ip: list[str] = []
+        related_hosts: list[str] = []
         if host:
             if _is_ip(host):
                 related_ip.append(host)
             else:
                 dst_domain = host
                 related_hosts.append(host)
+        dport = tcptuple[3]
         if port == 0:
             port = dport
         elif port != dport:
-            req_notes.append("Host header port number mismatch")
-        real_ip = real_ip_of(req, cfg)
+            notes.append("Host header port number mismatch")
+        real_ip = real_ip_of(req, cfg) if cfg.real_ip_name else ""
         if real_ip:
-            extra["network.forwarded_ip"] = real_ip
             related_ip.append(real_ip)
 
-        request: dict = {"method": _s(req.method), "bytes": req.size}
-        referrer = req.headers.get(b"referer")
+        method = req.method.decode("utf-8", "replace")
+        request: dict = {"method": method, "bytes": req.size}
+        referrer = rh.get(b"referer")
         if referrer:
             request["referrer"] = _s(referrer)
             rhost = urlsplit(_s(referrer)).hostname if b"//" in referrer else None
@@ -78,61 +79,73 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         headers, raw = _headers_and_raw(req, cfg)
         request["headers"] = headers
         if req.version:
-            http["version"] = _s(req.version)
+            http["version"] = req.version.decode("utf-8", "replace")
         http["request"] = request
-
-        extra["url"] = make_url(host, port, path, params)
-        ua = req.headers.get(b"user-agent")
-        if ua:
-            extra["user_agent"] = {"original": _s(ua)}
-        if cfg.send_request:
-            extra["request"] = _s(raw + body if req.send_body else raw)
-        extra["method"] = _s(req.method)
-        extra["query"] = "%s %s" % (_s(req.method), path)
-        user = basic_auth_user(req.headers.get(b"authorization", b""))
-        if user:
-            extra["user"] = {"name": user}
-
+        url = make_url(host, port, path, params)
+        ua = rh.get(b"user-agent")
+        raw_request = _s(raw + body if req.send_body else raw) if cfg.send_request else None
+        auth = rh.get(b"authorization")
+        user = basic_auth_user(auth) if auth else ""
     if resp is not None:
-        body, note = _decoded_body(resp, cfg)
-        if note:
-            resp_notes.append(note)
+        if resp.notes:
+            notes.extend(resp.notes)
+        if req is None:
+            status = "Error"
+            notes.append("Unmatched response")
+        elif resp.status_code >= 400:
+            status = "Error"
+        body = resp.body
+        if body and resp.save_body and cfg.decode_body and resp.encodings:
+            body, note = decode_body(body, resp.encodings, cfg.max_message_size)
+            if note:
+                notes.append(note)
         response: dict = {"status_code": resp.status_code, "bytes": resp.size}
         if resp.status_phrase:
-            response["status_phrase"] = _s(resp.status_phrase).lower()
+            response["status_phrase"] = resp.status_phrase.decode("utf-8", "replace").lower()
         _put_body(response, resp, body)
         headers, raw = _headers_and_raw(resp, cfg)
         response["headers"] = headers
         http["response"] = response
         if "version" not in http and resp.version:
-            http["version"] = _s(resp.version)
-        if cfg.send_response:
-            extra["response"] = _s(raw + body if resp.send_body else raw)
+            http["version"] = resp.version.decode("utf-8", "replace")
+        raw_response = _s(raw + body if resp.send_body else raw) if cfg.send_response else None
 
     ev = transaction_event(
         "http", tcptuple,
-        start=req.ts if req is not None else None,
-        end=resp.ts if resp is not None else None,
-        bytes_in=req.size if req is not None else 0,
-        bytes_out=resp.size if resp is not None else 0,
-        status=status,
-        notes=req_notes + resp_notes,
+        req.ts if req is not None else None,
+        resp.ts if resp is not None else None,
+        req.size if req is not None else 0,
+        resp.size if resp is not None else 0,
+        status,
+        notes,
     )
-    if dst_domain:
-        ev["destination"]["domain"] = dst_domain
-        ev["server"]["domain"] = dst_domain
-    fwd = extra.pop("network.forwarded_ip", None)
-    if fwd:
-        ev["network"]["forwarded_ip"] = fwd
-    for ip in related_ip:
-        if ip not in ev["related"]["ip"]:
-            ev["related"]["ip"].append(ip)
-    hosts = list(dict.fromkeys(related_hosts))
-    if hosts:
-        ev["related"]["hosts"] = hosts
-    if "user" in extra:
-        ev["related"]["user"] = [extra["user"]["name"]]
-    ev.update(extra)
+    if req is not None:
+        if dst_domain:
+            ev["destination"]["domain"] = dst_domain
+            ev["server"]["domain"] = dst_domain
+        if real_ip:
+            ev["network"]["forwarded_ip"] = real_ip
+        related = ev["related"]
+        if related_ip:
+            rips = related["ip"]
+            for ip in related_ip:
+                if ip not in rips:
+                    rips.append(ip)
+        if related_hosts:
+            related["hosts"] = list(dict.fromkeys(related_hosts))
+        if user:
+            related["user"] = [user]
+        ev["url"] = url
+        if ua:
+            ev["user_agent"] = {"original": ua.decode("utf-8", "replace")}
+        if raw_request is not None:
+            ev["request"] = raw_request
+        ev["method"] = method
+        ev["query"] = method + " " + path
+        if user:
+            ev["user"] = {"name": user}
+    if resp is not None and raw_response is not None:
+        ev["response"] = raw_response
     ev["http"] = http
     return ev
 
@@ -345,29 +358,43 @@ def _parse_query(q: bytes) -> tuple[list[tuple[bytes, bytes]], bool]:
             bad = True
             continue
         k, _, v = part.partition(b"=")
-        k2, v2 = _unescape(k, True), _unescape(v, True)
-        if k2 is None or v2 is None:
-            bad = True
-            continue
-        pairs.append((k2, v2))
+        if b"%" in part or b"+" in part:
+            k, v = _unescape(k, True), _unescape(v, True)
+            if k is None or v is None:
+                bad = True
+                continue
+        pairs.append((k, v))
     return pairs, bad
 
 
 def _group(pairs, secret_keys) -> dict[bytes, list[bytes]]:
     values: dict[bytes, list[bytes]] = {}
     for k, v in pairs:
-        values.setdefault(k, []).append(b"xxxxx" if k.lower() in secret_keys else v)
+        if secret_keys and k.lower() in secret_keys:
+            v = b"xxxxx"
+        if k in values:
+            values[k].append(v)
+        else:
+            values[k] = [v]
     return values
 
 
+# Bytes quote_plus() leaves alone (urllib's always-safe set; safe="").
+_PLAIN_PARAM = re.compile(rb"[A-Za-z0-9_.~-]*\Z")
+
+
+def _quote_param(b: bytes) -> str:
+    return b.decode("ascii") if _PLAIN_PARAM.match(b) else quote_plus(b, safe="")
+
+
 def _encode(values: dict[bytes, list[bytes]]) -> str:
-    return "&".join("%s=%s" % (quote_plus(k, safe=""), quote_plus(v, safe=""))
-                    for k in sorted(values) for v in values[k])
+    quote = _quote_param
+    return "&".join([quote(k) + "=" + quote(v) for k in sorted(values) for v in values[k]])
 
 
 def _split_target(uri: bytes) -> tuple[bytes, bytes]:
     """(escaped path, raw query) of a request target."""
-    target = uri.split(b"#", 1)[0]
+    target = uri.split(b"#", 1)[0] if b"#" in uri else uri
     if target.startswith(b"/") or target == b"*":
         path, _, query = target.partition(b"?")
         return path, query
@@ -386,8 +413,11 @@ def extract_parameters(uri: bytes, msg: HttpMessage, body: bytes, secret_keys) -
     path = _unescape(raw_path, False)
     if path is None:
         return "", ""
-    pairs, _ = _parse_query(raw_query)
-    values = _group(pairs, secret_keys)
+    if raw_query:
+        pairs, _ = _parse_query(raw_query)
+        values = _group(pairs, secret_keys)
+    else:
+        values = {}
     if msg.content_length > 0 and msg.save_body and b"urlencoded" in msg.content_type:
         form, bad = _parse_query(body)
         if bad:
@@ -421,6 +451,10 @@ def _is_ip(s: str) -> bool:
         return False
 
 
+# Text quote_from_bytes(..., safe="$&+,/:;=@") leaves alone.
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9_.~$&+,/:;=@-]*\Z")
+
+
 def make_url(domain: str, port: int, path: str, query: str) -> dict:
     url: dict = {"scheme": "http"}
     if domain:
@@ -440,7 +474,12 @@ def make_url(domain: str, port: int, path: str, query: str) -> dict:
             host = "[%s]:%d" % (domain, port) if ":" in domain else "%s:%d" % (domain, port)
         elif ":" in domain:
             host = "[%s]" % domain
-        p = quote_from_bytes(path.encode("utf-8", "surrogateescape"), safe="$&+,/:;=@") if path else ""
+        if not path:
+            p = ""
+        elif _PLAIN_PATH.match(path):
+            p = path                  # what quote_from_bytes would return
+        else:
+            p = quote_from_bytes(path.encode("utf-8", "surrogateescape"), safe="$&+,/:;=@")
         if p and not p.startswith("/"):
             p = "/" + p
         url["full"] = "http://%s%s%s" % (host, p, "?" + query if query else "")

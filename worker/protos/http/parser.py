@@ -37,6 +37,7 @@ Only :class:`ParseError` is raised.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -98,6 +99,10 @@ _LINE_SPLIT = re.compile(rb"\r?\n")
 _FIRST_WORD = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z/]*")   # a method, or HTTP/x.y
 MAX_FIRST_WORD = 32
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
+_KNOWN_METHODS = frozenset((b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH",
+                            b"CONNECT", b"TRACE"))          # tokens: no need to check them
+_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
 _NO_BODY_STATUS = (204, 304)
 
 
@@ -105,8 +110,34 @@ def _is_token(b: bytes) -> bool:
     return _TOKEN.fullmatch(b) is not None
 
 
+@functools.lru_cache(maxsize=1024)
+def _field_name(raw: bytes) -> bytes | None:
+    """Lower-cased field name of the bytes before a colon, or None when they
+    are not a token (memoised: a capture repeats a handful of names)."""
+    name = raw.rstrip(b" \t")
+    return name.lower() if _TOKEN.fullmatch(name) is not None else None
+
+
+# Field names that change how the message is framed or described.
+_CONTENT_LENGTH = 1
+_CONTENT_TYPE = 2
+_TRANSFER_ENCODING = 3
+_CONTENT_ENCODING = 4
+_CONNECTION = 5
+_SPECIAL_FIELDS = {
+    b"content-length": _CONTENT_LENGTH,
+    b"content-type": _CONTENT_TYPE,
+    b"transfer-encoding": _TRANSFER_ENCODING,
+    b"content-encoding": _CONTENT_ENCODING,
+    b"connection": _CONNECTION,
+}
+
+
 def _parse_version(v: bytes) -> bytes:
     # HTTP-version = "HTTP/" DIGIT "." DIGIT
+    known = _VERSIONS.get(v)
+    if known is not None:
+        return known
     if len(v) == 8 and v[:5] == b"HTTP/" and v[5:6].isdigit() and v[6:7] == b"." and v[7:8].isdigit():
         return v[5:]
     raise ParseError("bad HTTP version %r" % v[:16])
@@ -160,22 +191,22 @@ class HttpParser:
     def feed(self, data, ts: int) -> list[HttpMessage]:
         """Append ``data`` (bytes or memoryview) captured at ``ts`` (ns) and
         return every message it completes."""
-        out = self._ready
-        self._ready = out2 = []
+        out = self._ready          # may hold messages completed by on_gap
         if data:
             self._buf += data
         self._ts = ts
+        buf = self._buf
+        steps = self._steps
         try:
-            while self._pos < len(self._buf):
-                if not self._steps[self._state]():
+            while self._pos < len(buf):
+                if not steps[self._state]():
                     break
         except ParseError as e:
-            e.messages = out + out2
+            e.messages = out
             self._ready = []
             raise
         finally:
             self._compact()
-        out.extend(out2)
         self._ready = []
         return out
 
@@ -245,19 +276,23 @@ class HttpParser:
 
     def _new_message(self) -> None:
         self._state = State.START
-        self._msg = HttpMessage(ts=0, is_request=True)
+        self._msg: HttpMessage | None = None     # made by _start
         self._msg_start = 0     # offset in _buf of the start line (HEADERS state)
         self._start_done = False
         self._fields: list[tuple[bytes, bytes]] = []
         self._body_seen = 0
         self._chunk_left = 0
-        self._saved = bytearray()
+        self._saved: bytearray | None = None     # made when the body is kept
         self._save_limit = 0
 
     def _compact(self) -> None:
         # keep the unfinished header section whole: it becomes raw_headers
         keep = self._msg_start if self._state == State.HEADERS else self._pos
         if keep:
+            if keep >= len(self._buf):          # everything consumed (the common case)
+                self._buf.clear()
+                self._pos = self._scan = self._msg_start = 0
+                return
             del self._buf[:keep]
             self._pos -= keep
             self._scan = max(0, self._scan - keep)
@@ -310,15 +345,18 @@ class HttpParser:
 
     def _start(self) -> bool:
         buf = self._buf
+        pos = self._pos
+        n = len(buf)
         # RFC 9112 2.2: empty lines before a start line are ignored
-        while self._pos < len(buf) and buf[self._pos] in (0x0D, 0x0A):
-            self._pos += 1
-        if self._pos >= len(buf):
+        while pos < n and buf[pos] in (0x0D, 0x0A):
+            pos += 1
+        self._pos = pos
+        if pos >= n:
             return False
-        self._msg = HttpMessage(ts=self._ts, is_request=True)
-        self._msg_start = self._scan = self._pos
+        self._msg = HttpMessage(self._ts, True)
+        self._msg_start = self._scan = pos
         self._state = State.HEADERS
-        return True
+        return self._headers()
 
     def _headers(self) -> bool:
         # The start line is judged as soon as it is complete (its first word
@@ -338,6 +376,8 @@ class HttpParser:
                 if len(buf) - start > limit:
                     raise ParseError("start line longer than %d bytes" % limit)
                 return False
+            if i > start and buf[i - 1] == 0x0D and self._whole_section(i):
+                return True
             line = bytes(buf[start:i])
             self._start_line(line[:-1] if line.endswith(b"\r") else line)
             self._start_done = True
@@ -360,6 +400,39 @@ class HttpParser:
         self._end_of_headers()
         return True
 
+    def _whole_section(self, i: int) -> bool:
+        """Fast path: the whole header section is buffered and every line of
+        it ends with CRLF (the common case). Same checks, in the same order,
+        as the general path; False (nothing consumed) when it does not apply.
+        ``i`` is the offset of the LF ending the start line."""
+        buf = self._buf
+        start = self._msg_start
+        e = buf.find(b"\r\n\r\n", i - 1)
+        if e < 0:
+            return False
+        section = bytes(buf[start:e])          # start line .. last field line
+        lines = section.split(b"\r\n")
+        if section.count(b"\n") != len(lines) - 1:
+            return False                       # a bare LF somewhere: general path
+        self._start_line(lines[0])
+        self._start_done = True
+        end = e + 4
+        if end - start > self.max_message_size:
+            raise ParseError("header section longer than %d bytes" % self.max_message_size)
+        fields = self._fields
+        field_name = _field_name
+        for k in range(1, len(lines)):
+            line = lines[k]
+            colon = line.find(b":")
+            name = field_name(line[:colon]) if colon > 0 and line[0] not in (0x20, 0x09) else None
+            if name is None:
+                self._field_line(line, fields)   # folded line, or the error it raises
+            else:
+                fields.append((name, line[colon + 1:].strip(b" \t")))
+        self._pos = self._scan = end
+        self._end_of_headers()
+        return True
+
     def _start_line(self, line: bytes) -> None:
         msg = self._msg
         if line.startswith(b"HTTP/"):
@@ -376,10 +449,10 @@ class HttpParser:
         if sp1 <= 0 or sp2 == sp1:
             raise ParseError("not an HTTP start line: %r" % line[:64])
         method = line[:sp1]
-        if len(method) > MAX_FIRST_WORD or not _is_token(method):
+        if method not in _KNOWN_METHODS and (len(method) > MAX_FIRST_WORD or not _is_token(method)):
             raise ParseError("bad method %r" % method[:32])
         uri = line[sp1 + 1:sp2].strip(b" ")
-        if not uri or any(c <= 0x20 or c == 0x7F for c in uri):
+        if not uri or _BAD_TARGET.search(uri) is not None:
             raise ParseError("bad request target %r" % uri[:64])
         msg.method = method
         msg.uri = uri
@@ -418,30 +491,41 @@ class HttpParser:
         content_codings: list[bytes] = []
         transfer_codings: list[bytes] = []
         te_present = False
+        special = _SPECIAL_FIELDS.get
         for name, value in fields:
-            headers[name] = headers[name] + b", " + value if name in headers else value
-            if name == b"content-length":
+            if name in headers:
+                headers[name] = headers[name] + b", " + value
+            else:
+                headers[name] = value
+            kind = special(name)
+            if kind is None:
+                continue
+            if kind == _CONTENT_LENGTH:
                 self._content_length(value)
-            elif name == b"content-type":
+            elif kind == _CONTENT_TYPE:
                 msg.content_type = value
-            elif name == b"transfer-encoding":
+            elif kind == _TRANSFER_ENCODING:
                 te_present = True
                 transfer_codings.extend(_comma_list(value))
-            elif name == b"content-encoding":
+            elif kind == _CONTENT_ENCODING:
                 content_codings.extend(_comma_list(value))
-            elif name == b"connection":
+            else:
                 msg.connection = value.lower()
         if transfer_codings and transfer_codings[-1] == b"chunked":
             msg.chunked = True
             transfer_codings.pop()
-        # content codings were applied first, transfer codings after them
-        msg.encodings = [c for c in content_codings + transfer_codings if c != b"identity"]
+        if content_codings or transfer_codings:
+            # content codings were applied first, transfer codings after them
+            msg.encodings = [c for c in content_codings + transfer_codings if c != b"identity"]
         return te_present
 
     def _content_length(self, value: bytes) -> None:
         msg = self._msg
-        vals = {v.strip(b" \t") for v in value.split(b",")}
-        v = vals.pop() if len(vals) == 1 else b""
+        if value.isdigit():
+            v = value                          # the common case: one plain number
+        else:
+            vals = {v.strip(b" \t") for v in value.split(b",")}
+            v = vals.pop() if len(vals) == 1 else b""
         if not v.isdigit() or len(v) > 18:
             raise ParseError("bad Content-Length %r" % value[:64])
         n = int(v)
@@ -462,10 +546,13 @@ class HttpParser:
                 return
         body_for = self.request_body_for if msg.is_request else self.response_body_for
         ctype = msg.content_type
-        msg.send_body = any(s in ctype for s in body_for)
-        msg.save_body = msg.send_body or (b"urlencoded" in ctype and msg.is_request)
+        if body_for and any(s in ctype for s in body_for):
+            msg.send_body = msg.save_body = True
+        elif msg.is_request and b"urlencoded" in ctype:
+            msg.save_body = True
         if msg.save_body:
             self._save_limit = max(0, self.max_message_size - len(msg.raw_headers))
+            self._saved = bytearray()
         if msg.chunked:
             msg.content_length = 0        # counts the chunk data from now on
             self._state = State.CHUNK_SIZE
