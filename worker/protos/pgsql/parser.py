@@ -112,7 +112,7 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True)
 class PgsqlMessage:
     ts: int                                   # ns, packet where the message began
     is_request: bool
@@ -403,11 +403,16 @@ class PgsqlParser:
             if length < 4 or length > MAX_LENGTH:
                 raise ParseError("invalid message length %d" % length)
             end = off + 1 + length
-            if end > n:
-                if length + 1 > MAX_MESSAGE_SIZE:
-                    # too big to buffer: keep a prefix, skip the rest
-                    self._big = [t, length, mts, bytes(buf[off + 5:off + 5 + KEEP_PREFIX]), end - n, False]
+            if length >= MAX_MESSAGE_SIZE:
+                # too big to buffer: keep a prefix, skip the rest (whatever the segmentation)
+                self._big = [t, length, mts, bytes(buf[off + 5:min(end, off + 5 + KEEP_PREFIX)]),
+                             max(0, end - n), False]
+                if end > n:
                     return n
+                self._finish_big()
+                off = end
+                continue
+            if end > n:
                 break
             handle(t, buf, off + 5, end, mts, False)
             off = end
