@@ -1,7 +1,7 @@
 """MySQL analyser on fresh traffic from the real MariaDB server on this machine.
 
 Runs ``tests/golden/gen/mysql_real.py --big`` into a temporary folder (real
-clients, tcpdump on loopback; ``--big`` adds a 2^24-byte query and a row of
+clients, tcpdump on loopback; ``--big`` adds a query and a row of exactly
 0xffffff bytes, the 16 MiB continuation in both directions), then the whole
 pipeline over the fresh capture, and checks the events against the fresh truth
 file exactly as the committed-capture test does. Skips, saying why, when the
@@ -64,7 +64,7 @@ def test_mysql_live_capture_matches_truth(tmp_path):
     events = run_capture(tmp_path, out / "mysql_live.pcap", PORT)
     check_events(events, truth)
     big = [e for e in events if e["query"].startswith("SELECT LENGTH('yyy")]
-    assert len(big) == 1 and big[0]["source"]["bytes"] == (1 << 24) + 4 + 4
+    assert len(big) == 1 and big[0]["source"]["bytes"] == 0xFFFFFF + 4 + 4
     assert "Query truncated" in str(big[0]["error"]["message"])
     row = [e for e in events if e["query"].startswith("SELECT REPEAT('z'")]
     assert row[0]["destination"]["bytes"] > 0xFFFFFF and row[0]["mysql"]["num_rows"] == 1

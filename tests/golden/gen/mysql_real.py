@@ -18,9 +18,10 @@ Starts ``tcpdump -i lo -nn -U -s 0 -w FILE 'tcp port PORT'``, drives
   parameters; the same statement executed twice) / CLOSE, a PREPARE that fails,
   an EXECUTE that fails (duplicate key);
 - mysql-connector-python with ``compress=True`` (CLIENT_COMPRESS);
-- with ``--big`` (not for the committed capture): a COM_QUERY of exactly
-  2^24 bytes (a 0xffffff packet plus a 1-byte continuation) and a row of
-  exactly 0xffffff bytes (continued by an empty packet);
+- with ``--big`` (not for the committed capture): a COM_QUERY and a row of
+  exactly 0xffffff payload bytes, each sent as a full packet and the empty
+  packet that ends it (the 16 MiB rule; a larger one needs max_allowed_packet
+  above MariaDB's 16 MiB default);
 
 stops tcpdump with SIGINT (it must report 0 drops) and writes ``NAME.pcap`` and
 ``NAME.truth.json``: one record per command the analyser publishes (COM_QUERY,
@@ -293,18 +294,21 @@ def connector_compressed(rec: Recorder, case: list[str], host: str, port: int) -
 
 
 def big_packets(rec: Recorder, case: list[str], host: str, port: int) -> None:
-    """A 2^24-byte COM_QUERY and a 0xffffff-byte row (needs max_allowed_packet >= 16 MiB)."""
+    """A COM_QUERY and a row of 0xffffff bytes (max_allowed_packet 16 MiB suffices)."""
     import pymysql
     case[0] = "big_packets"
     conn = pymysql.connect(host=host, port=port, user="root", password="", database="test", autocommit=True)
     cur = conn.cursor()
     head, tail = "SELECT LENGTH('", "') AS n"
-    filler = (1 << 24) - 1 - len(head) - len(tail)      # payload = 1 command byte + query = 2^24
+    # payload = command byte + query = 0xffffff: the largest max_allowed_packet (16 MiB) lets
+    # through, sent as a full 0xffffff packet and an empty one that ends it
+    filler = 0xFFFFFF - 1 - len(head) - len(tail)
     _run(rec, conn, cur, head + "y" * filler + tail)
     r = rec.last(conn._sock.getsockname()[1], COM_QUERY)
+    r["query_prefix"] = r["query"][:40]
     r["query"] = None                                   # too long to keep in the truth file
-    r["query_bytes"] = (1 << 24) - 1
-    r["notes"].append("request of 2^24 bytes")
+    r["query_bytes"] = 0xFFFFFF - 1
+    r["notes"].append("request of 0xffffff bytes")
     _run(rec, conn, cur, "SELECT REPEAT('z', 16777211) AS big")
     rec.last(conn._sock.getsockname()[1], COM_QUERY)["notes"].append("row packet of 0xffffff bytes")
     conn.close()
@@ -329,7 +333,7 @@ def find_tcpdump() -> str:
 
 
 def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "--immediate-mode", "-s", "0", "-w", str(pcap),
+    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "--immediate-mode", "-B", "131072", "-s", "0", "-w", str(pcap),
                              f"tcp port {port}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     line = proc.stderr.readline().decode(errors="replace")

@@ -9,8 +9,9 @@ from worker.plugin import ProtocolCommon
 
 DEFAULT_PORTS = (3306, 3307)
 # Bytes kept of one request packet (query text, execute parameters); longer
-# ones are cut (the event notes it) but counted. Packetbeat's per-stream cap.
-MAX_REQUEST_BYTES = 10 * 1024 * 1024
+# ones are cut (the event notes it) but counted, so an event stays well under
+# an output's size limit (Packetbeat instead drops streams over 10 MB).
+MAX_REQUEST_BYTES = 1024 * 1024
 # Bytes kept of one response packet (a row, a column definition); the rest of
 # a longer row is counted and skipped (the response text shows max_row_length).
 MAX_RESPONSE_PACKET_BYTES = 1024 * 1024
