@@ -361,9 +361,11 @@ def decode_text_row(p, max_len: int) -> list[bytes]:
             off = end
         else:
             try:
-                text, off = read_lenenc_str(p, off)
+                length, start = read_lenenc(p, off)
             except ParseError:
-                break                    # a kept prefix of a huge row: what we have
+                break
+            off = start + (length or 0)
+            text = bytes(p[start:off])   # of a huge row only a prefix is kept: what there is
         if taken < max_len:
             if taken + len(text) > max_len:
                 text = text[:max_len - taken]
