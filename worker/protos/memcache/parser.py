@@ -466,7 +466,9 @@ class MemcacheParser:
         if value_len < 0:
             raise ParseError("binary length fields disagree (total %d < extras %d + key %d)"
                              % (total, extra_len, key_len))
-        whole = cmd.kind != "data" and value_len > 0 and not is_request
+        # counter/version/stat values are read whole; an error status carries
+        # a message text instead (Packetbeat would read it as a counter)
+        whole = cmd.kind != "data" and value_len > 0 and not is_request and vb_status == 0
         if whole:
             if total > self.max_buffer:
                 raise ParseError("binary value of %d bytes" % value_len)

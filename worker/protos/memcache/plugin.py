@@ -16,7 +16,8 @@ from worker.protos.memcache.config import MAX_MESSAGE_SIZE, MemcacheConfig
 from worker.protos.memcache.event import to_event
 from worker.protos.memcache.parser import MemcacheMessage, MemcacheParser, ParseError, parse_datagram
 from worker.protos.memcache.trans import (TcpCorrelator, UdpMessage, UdpTransaction, UdpTransactions,
-                                          expects_response, try_merge, udp_half_notes)
+                                          check_complete, expects_response, try_merge,
+                                          udp_half_notes)
 
 _UDP_HEADER = struct.Struct("!HHHH")
 _NS = 1_000_000_000
@@ -115,33 +116,40 @@ class MemcachePlugin:
         udp = self._udp
         key = (tup.src_ip, tup.src_port, tup.dst_ip, tup.dst_port, request_id)
         side = 0
-        t = udp.open.get(key)
-        if t is None:
+        if key not in udp.open:
             rkey = (tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port, request_id)
             if rkey in udp.open:
                 key, side = rkey, 1
         t, evicted = udp.get(key, tup, pkt.ts)
         for old in evicted:
-            self._publish_udp(old)
+            self._publish_udp(old, True)
         um = t.messages[side]
-        if um is not None and um.complete:
-            # this side already sent its message: a new exchange reuses the id
-            udp.remove(t)
-            self._publish_udp(t)
-            t, _ = udp.get(key, tup, pkt.ts)
-            um = None
-        if um is None:
+        if um is None or um.complete:
+            if um is not None and not (t.response is not None and not t.response.is_complete
+                                       and t.resp_side == side):
+                # this side already sent its message: a new exchange reuses the id
+                udp.remove(t)
+                self._publish_udp(t, True)
+                t, _ = udp.get(key, tup, pkt.ts)
+            # memcached numbers the datagrams of each response message (each
+            # VALUE of a multi-get, END) separately: a new message may continue
+            # an incomplete response
             um = t.messages[side] = UdpMessage(total, pkt.ts)
         elif um.total != total:
             udp.remove(t)
             for m in (t.request, t.response):
                 if m is not None:
                     m.notes.append(NOTE_UDP_COUNT)
-            self._publish_udp(t)
+            self._publish_udp(t, True)
             self.parse_errors += 1
             raise ParseError("datagram count changed within a UDP message")
         data = um.add(seq, bytes(payload[8:]))
         if data is None:
+            return
+        if not data:
+            # memcached answers quiet/noreply commands over UDP with an empty
+            # message: nothing to parse, the exchange stays open
+            t.messages[side] = None
             return
         cfg = self.cfg
         try:
@@ -151,46 +159,60 @@ class MemcachePlugin:
             for m in (t.request, t.response):
                 if m is not None:
                     m.notes.append(NOTE_UDP_PARSE)
-            self._publish_udp(t)
+            self._publish_udp(t, True)
             self.parse_errors += 1
             raise
         msg = msgs[0]
-        for more in msgs[1:]:
-            # a reply of several messages in one payload (VALUE ... END, STATs)
-            if msg.is_request or not try_merge(msg, more, cfg.maxvalues):
-                break
         if msg.is_request:
             if t.request is not None:
-                # second request on one id: publish the first alone
+                # a second request on one id: publish the first alone
                 udp.remove(t)
-                self._publish_udp(t)
+                self._publish_udp(t, True)
                 t, _ = udp.get(key, tup, pkt.ts)
                 t.messages[side] = um
             t.request = msg
             t.tuple = tup
             if not expects_response(msg):
                 udp.remove(t)
-                self._publish_udp(t)
+                self._publish_udp(t, False)
                 return
         else:
+            msg.is_complete = check_complete(msg)
+            resp = t.response
+            if resp is not None and not resp.is_complete and try_merge(resp, msg, cfg.maxvalues):
+                msg = resp
+            elif resp is not None:
+                # a second answer on one id: publish what was there
+                udp.remove(t)
+                self._publish_udp(t, True)
+                t, _ = udp.get(key, tup, pkt.ts)
+                t.messages[side] = um
             t.response = msg
-        if t.request is not None and t.response is not None:
+            t.resp_side = side
+            for more in msgs[1:]:
+                # several messages in one payload (VALUE ... END, STATs)
+                if not try_merge(msg, more, cfg.maxvalues):
+                    break
+        if t.request is not None and t.response is not None and t.response.is_complete:
             udp.remove(t)
-            self._publish_udp(t)
+            self._publish_udp(t, False)
 
     def expire(self, now: int) -> None:
         for t in self._udp.expire(now):
-            self._publish_udp(t)
+            self._publish_udp(t, True)
 
     def flush_all(self, now: int) -> None:
         for t in self._udp.flush():
-            self._publish_udp(t)
+            self._publish_udp(t, True)
 
-    def _publish_udp(self, t: UdpTransaction) -> None:
+    def _publish_udp(self, t: UdpTransaction, cut_short: bool) -> None:
+        """Emit ``t``; ``cut_short``: it ends before its exchange completed
+        (timeout, end of capture, replaced), so a missing half gets a note."""
         req, resp = t.request, t.response
         if req is None and resp is None:
             return
-        udp_half_notes(t)
+        if cut_short:
+            udp_half_notes(t)
         tup = t.tuple
         if req is None:
             # only the answer was seen: orient the event client -> server

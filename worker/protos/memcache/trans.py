@@ -191,12 +191,13 @@ class UdpMessage:
 
 
 class UdpTransaction:
-    __slots__ = ("key", "request", "response", "messages", "tuple", "deadline", "merged")
+    __slots__ = ("key", "request", "response", "resp_side", "messages", "tuple", "deadline")
 
     def __init__(self, key: tuple, tup):
         self.key = key
         self.request: MemcacheMessage | None = None
         self.response: MemcacheMessage | None = None
+        self.resp_side = -1                      # flow direction the response came from
         self.messages: list = [None, None]       # UdpMessage per flow direction
         self.tuple = tup                         # endpoints of the first datagram
         self.deadline = 0
