@@ -136,6 +136,10 @@ class PgsqlMessage:
     ssl: bytes = b""                          # SSL_ANSWER: b"N", b"S" or b"G"
 
 
+_SYNC_MARK = PgsqlMessage(0, True, SYNC)          # markers carry nothing: shared
+_READY_MARK = PgsqlMessage(0, False, READY)
+
+
 # --------------------------------------------------------------------------- SQL text
 
 _SQL_SPECIAL = re.compile(rb"""[;'"]|--|/\*|\$(?:[A-Za-z_\x80-\xff][A-Za-z_0-9\x80-\xff]*)?\$""")
@@ -307,8 +311,7 @@ class PgsqlParser:
             buf += data
         else:
             carry = 0
-            buf = self._buf = bytearray(data)
-            self._buf_ts = ts
+            buf = bytes(data)
         try:
             off = self._parse(buf, carry, ts)
         except ParseError as e:
@@ -316,10 +319,14 @@ class PgsqlParser:
             raise
         except (IndexError, struct.error, ValueError) as e:     # malformed body
             raise ParseError("malformed message: %s" % e, out) from None
-        if off:
-            del buf[:off]
-            if buf:
-                self._buf_ts = ts
+        if carry:
+            if off:
+                del buf[:off]
+                if buf:
+                    self._buf_ts = ts
+        elif off < len(buf) and not self._encrypted:
+            self._buf = bytearray(buf[off:])
+            self._buf_ts = ts
         return out
 
     def on_gap(self, nbytes: int) -> bool:
@@ -363,27 +370,27 @@ class PgsqlParser:
 
     # ------------------------------------------------------------------ framing
 
-    def _parse(self, buf: bytearray, carry: int, ts: int) -> int:
+    def _parse(self, buf, carry: int, ts: int) -> int:
         off = 0
         n = len(buf)
+        if self._expect_ssl and n:
+            self._expect_ssl = False
+            t = buf[0]
+            if t in b"NSG":
+                self._out.append(PgsqlMessage(ts, False, SSL_ANSWER, 1, ssl=bytes((t,))))
+                if t != 78:                     # S or G: encrypted from here on
+                    self._encrypted = True
+                    return n
+                off = 1
         client = self.client
         valid = _FRONTEND_TYPES if client else _BACKEND_TYPES
         handle = self._frontend if client else self._backend
-        while n - off >= 5 or (self._expect_ssl and n > off):
+        unpack = _HDR.unpack_from
+        buf_ts = self._buf_ts
+        while n - off >= 5:
+            t, length = unpack(buf, off)
             # the first message may have begun in an earlier packet
-            mts = self._buf_ts if off < carry else ts
-            t = buf[off]
-            if self._expect_ssl and not client:
-                self._expect_ssl = False
-                if t in b"NSG":
-                    self._out.append(PgsqlMessage(mts, False, SSL_ANSWER, 1, ssl=bytes((t,))))
-                    off += 1
-                    if t != 78:                 # S or G: encrypted from here on
-                        self._encrypted = True
-                        return n
-                    continue
-                if n - off < 5:
-                    break
+            mts = buf_ts if off < carry else ts
             if t == 0:
                 if not client:
                     raise ParseError("backend message without a type")
@@ -397,7 +404,6 @@ class PgsqlParser:
                 self._untyped(code, mts, length)
                 off += length
                 continue
-            length = _U32.unpack_from(buf, off + 1)[0]
             if t not in valid:
                 raise ParseError("invalid message type %r" % chr(t))
             if length < 4 or length > MAX_LENGTH:
@@ -442,7 +448,7 @@ class PgsqlParser:
         if code == _SSL_CODE or code == _GSSENC_CODE:
             self._out.append(PgsqlMessage(ts, True, SSL_REQUEST, length))
         elif code >> 16 == 3:                   # StartupMessage, protocol 3.x
-            self._out.append(PgsqlMessage(ts, True, SYNC, length))
+            self._out.append(_SYNC_MARK)
         elif code != _CANCEL_CODE:
             raise ParseError("unknown startup code %d" % code)
 
@@ -469,7 +475,7 @@ class PgsqlParser:
                     target = m
             self._copy_target = target or out[-1]
             self._bump = None
-            out.append(PgsqlMessage(ts, True, SYNC))
+            out.append(_SYNC_MARK)
             return
         if t == 100 or t == 99 or t == 102:             # d/c/f: CopyData, CopyDone, CopyFail
             target = self._copy_target
@@ -538,7 +544,7 @@ class PgsqlParser:
                 if t == 83:
                     self._bump = None
             if t == 83:
-                out.append(PgsqlMessage(ts, True, SYNC))
+                out.append(_SYNC_MARK)
             return
         if t == 68 or t == 67:                          # D: Describe, C: Close
             if not self._group_size:
@@ -550,7 +556,7 @@ class PgsqlParser:
             self._bump = None
             return
         if t == 70:                                     # F: FunctionCall, answered by ReadyForQuery
-            out.append(PgsqlMessage(ts, True, SYNC))
+            out.append(_SYNC_MARK)
             self._bump = None
             return
         # X Terminate, p password/SASL: nothing to report
@@ -574,7 +580,7 @@ class PgsqlParser:
             return
         if t == 90:                                     # Z: ReadyForQuery
             resp, self._resp = self._resp, None
-            self._out.append(PgsqlMessage(ts, False, READY, partial=resp))
+            self._out.append(_READY_MARK if resp is None else PgsqlMessage(ts, False, READY, partial=resp))
             return
         resp = self._resp
         if resp is None:

@@ -47,9 +47,9 @@ class Correlator:
 
     def add_response(self, msg: PgsqlMessage) -> list[Pair]:
         q = self.queue
-        if q and q[0] is not _SYNC:
+        if q and q[0] is not _SYNC and q[0].ts <= msg.ts:
             return [(q.popleft(), msg)]
-        return [(None, msg)]
+        return [(None, msg)]        # nothing asked, or it began before the request: not its answer
 
     def ready(self, partial: PgsqlMessage | None) -> list[Pair]:
         """ReadyForQuery: close the oldest request cycle. ``partial`` is an
@@ -64,8 +64,11 @@ class Correlator:
             if req is _SYNC:
                 self.syncs -= 1
                 break
-            out.append((req, partial))
-            partial = None
+            if partial is not None and partial.ts >= req.ts:
+                out.append((req, partial))
+                partial = None
+            else:
+                out.append((req, None))
         return out
 
     def flush(self) -> list[Pair]:
