@@ -10,7 +10,8 @@ multi-statement Query, or of a pipeline, after an error) and are published
 with the note ``no response``. A response that finds a marker at the head of
 the FIFO (or nothing) answers no captured statement (an authentication
 error, a capture that began mid-conversation) and is published alone with
-``Unmatched response``.
+``Unmatched response``; so is a response that began before the request at
+the head of the FIFO (it cannot be its answer).
 
 Hidden requests (a prepare with no Execute, ``SET`` through the extended
 protocol) are paired like the others but published only when the answer is
