@@ -130,6 +130,7 @@ def _text_responses() -> dict[bytes, Cmd]:
 
 TEXT_REQUESTS = _text_table()
 TEXT_RESPONSES = _text_responses()
+_STAT = TEXT_RESPONSES[b"STAT"]
 COUNTER_RESPONSE = Cmd("<counter_op_res>", "Counter", (), "counter")
 UNKNOWN_TEXT = Cmd("UNKNOWN", "UNKNOWN", (), "unknown")
 
@@ -361,6 +362,15 @@ class MemcacheParser:
         self._pos = end + 2
         self._scan = self._pos
         size = end + 2 - pos
+        if line[:5] == b"STAT ":
+            # fast path: stats replies are long runs of these
+            parts = line.split(b" ")
+            if len(parts) >= 2 and parts[1]:
+                msg = MemcacheMessage(self._msg_ts, False, False, _STAT, size)
+                msg.command_line = line
+                msg.raw_args = line[5:]
+                msg.stats = [(parts[1], parts[2] if len(parts) > 2 else b"")]
+                return msg
         sp = line.find(b" ")
         if sp < 0:
             command, args = line, b""

@@ -71,7 +71,10 @@ def try_merge(prev: MemcacheMessage, msg: MemcacheMessage, max_values: int) -> b
         prev.bytes += msg.bytes
         prev.bytes_lost += msg.bytes_lost
         if msg.keys:
-            prev.keys = (prev.keys or []) + msg.keys
+            if prev.keys is None:
+                prev.keys = list(msg.keys)
+            else:
+                prev.keys.extend(msg.keys)
         prev.notes.extend(msg.notes)
         prev.count_values += msg.count_values
         if msg.values:
@@ -89,9 +92,13 @@ def try_merge(prev: MemcacheMessage, msg: MemcacheMessage, max_values: int) -> b
 
 
 def _merge_stats(prev: MemcacheMessage, msg: MemcacheMessage) -> bool:
-    prev.notes.extend(msg.notes)
+    if msg.notes:
+        prev.notes.extend(msg.notes)
     if msg.stats:
-        prev.stats = (prev.stats or []) + msg.stats
+        if prev.stats is None:
+            prev.stats = list(msg.stats)
+        else:
+            prev.stats.extend(msg.stats)
     prev.size += msg.size
     prev.is_complete = prev.is_complete or msg.is_complete
     return True
