@@ -636,6 +636,8 @@ class MysqlParser:
                 self._part = bytearray()
                 handle(part, self._lp_seq, self._lp_size, self._lp_ts, self._lp_trunc)
                 continue
+            if self.state == State.ROWS and not self._render:
+                off = self._skip_rows(buf, off, n)
             if n - off < 4:
                 break
             length = buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16)
@@ -665,6 +667,35 @@ class MysqlParser:
             if off >= chunk_start:
                 self._carry_ts = ts
             del buf[:off]
+
+    def _skip_rows(self, buf: bytearray, off: int, n: int) -> int:
+        """Hot path: rows that are only counted (no response text wanted) are
+        stepped over in place, without a call or a copy per row. Stops at a
+        packet it cannot decide alone (EOF/OK/ERR, incomplete, oversized)."""
+        msg = self._msg
+        keep = self.keep
+        rows = 0
+        size = msg.size
+        long_size = msg.long_size
+        while n - off >= 5:
+            length = buf[off] | (buf[off + 1] << 8) | (buf[off + 2] << 16)
+            end = off + 4 + length
+            if end > n or length > keep or length >= MAX_PAYLOAD or not length:
+                break
+            first = buf[off + 4]
+            if first == 0xFE or first == 0xFF:
+                break
+            rows += 1
+            size += 4 + length
+            if not long_size and size > LONG_RESPONSE:
+                long_size = size
+            off = end
+        if rows:
+            msg.num_rows += rows
+            msg.size = size
+            msg.long_size = long_size
+            self._eof_pending = False
+        return off
 
     # ------------------------------------------------------------ client side
 
