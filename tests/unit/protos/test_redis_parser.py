@@ -71,8 +71,8 @@ def test_request_fields_and_inline_flag():
     assert a.is_request and a.args == [b"CONFIG", b"GET", b"maxmemory"] and not a.inline
     assert b.args == [b"get", b"k"] and b.inline
     assert p.skipped == 0
-    p.feed(b"*0\r\n\r\n", 6)
-    assert p.skipped == 2
+    p.feed(b"*0\r\n\r\n*?\r\n.\r\n", 6)
+    assert p.skipped == 3
 
 
 def test_pubsub_shapes():

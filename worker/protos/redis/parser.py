@@ -115,13 +115,13 @@ class RedisMessage:
 
 def _number(buf: bytearray, a: int, b: int) -> int:
     """The decimal integer in ``buf[a:b]`` (a length or a count)."""
-    s = bytes(buf[a:b])
+    s = buf[a:b]
     if 0 < len(s) <= MAX_NUMBER_LINE:
         if s.isdigit():
             return int(s)
         if s[0] == 0x2D and s[1:].isdigit():
             return -int(s[1:])
-    raise ParseError("bad length or count %r" % s[:MAX_NUMBER_LINE + 2])
+    raise ParseError("bad length or count %r" % bytes(s[:MAX_NUMBER_LINE + 2]))
 
 
 def _render(t: int, items: list[bytes]) -> bytes:
@@ -233,11 +233,20 @@ class RedisParser:
         messages it completes."""
         if not data:
             return []
+        out: list[RedisMessage] = []
+        buf = self._buf
+        if not buf:
+            # Nothing pending: whole simple messages are taken straight from
+            # the segment; the general parser gets what is left, if anything.
+            data = bytes(data)
+            pos = self._fast(data, ts, out)
+            if pos == len(data):
+                return out
+            if pos:
+                data = data[pos:]
         if self._ts is None:
             self._ts = ts
-        buf = self._buf
         buf += data
-        out: list[RedisMessage] = []
         if len(buf) >= self._need:
             try:
                 self._run(ts, out)
@@ -253,6 +262,78 @@ class RedisParser:
             self._need = max(0, self._need - self._start)
             self._start = 0
         return out
+
+    def _fast(self, data: bytes, ts: int, out: list) -> int:
+        """Complete common messages at the start of ``data`` (requests that
+        are arrays of bulk strings; replies that are simple strings, errors,
+        integers or bulk strings). Returns the offset of the first byte not
+        consumed: anything else, or an incomplete message, is left to the
+        general parser, which starts over at that message."""
+        pos = 0
+        n = len(data)
+        find = data.find
+        if self.is_request:
+            while pos < n and data[pos] == 0x2A:
+                eol = find(b"\r\n", pos)
+                if eol < 0:
+                    return pos
+                cnt = data[pos + 1:eol]
+                if not cnt.isdigit() or len(cnt) > 9 or cnt == b"0":
+                    return pos
+                p = eol + 2
+                args = []
+                for _ in range(int(cnt)):
+                    if p >= n or data[p] != 0x24:
+                        return pos
+                    e = find(b"\r\n", p)
+                    if e < 0:
+                        return pos
+                    ln = data[p + 1:e]
+                    if not ln.isdigit() or len(ln) > 9:
+                        return pos
+                    start = e + 2
+                    end = start + int(ln)
+                    if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
+                        return pos
+                    args.append(data[start:end])
+                    p = end + 2
+                msg = RedisMessage(ts, True, p - pos)
+                msg.args = args
+                msg.message = b" ".join(args)
+                out.append(msg)
+                pos = p
+            return pos
+        while pos < n:
+            t = data[pos]
+            eol = find(b"\r\n", pos)
+            if eol < 0:
+                return pos
+            if t == _SIMPLE or t == _INT or t == _ERROR:
+                msg = RedisMessage(ts, False, eol + 2 - pos)
+                msg.message = data[pos + 1:eol]
+                if t == _ERROR:
+                    msg.is_error = True
+                pos = eol + 2
+            elif t == _BULK:
+                ln = data[pos + 1:eol]
+                if ln == b"-1":
+                    msg = RedisMessage(ts, False, eol + 2 - pos)
+                    msg.message = NIL
+                    pos = eol + 2
+                else:
+                    if not ln.isdigit() or len(ln) > 9:
+                        return pos
+                    start = eol + 2
+                    end = start + int(ln)
+                    if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
+                        return pos
+                    msg = RedisMessage(ts, False, end + 2 - pos)
+                    msg.message = data[start:end]
+                    pos = end + 2
+            else:
+                return pos
+            out.append(msg)
+        return pos
 
     # ------------------------------------------------------------------ parsing
 
@@ -433,7 +514,10 @@ class RedisParser:
         if stack:
             return _render(t, items)
         if self.is_request:
-            out.append(self._request(items, pos))
+            if items:
+                out.append(self._request(items, pos))
+            else:
+                self.skipped += 1            # an empty streamed array: no command
             return None
         msg = RedisMessage(self._ts, False, pos - self._start)
         msg.message = _render(t, items)
