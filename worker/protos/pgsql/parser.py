@@ -243,7 +243,7 @@ class PgsqlParser:
     __slots__ = ("client", "max_rows", "max_row_length", "_buf", "_buf_ts", "_out",
                  "_encrypted", "_expect_ssl", "_big", "_resp",
                  "_statements", "_portals", "_group_size", "_group_ts", "_group_query",
-                 "_group_notes", "_bump", "_copy_target", "_pending_notes")
+                 "_bump", "_copy_target", "_pending_notes")
 
     def __init__(self, client: bool, max_rows: int = 10, max_row_length: int = 1024):
         self.client = client
@@ -264,7 +264,6 @@ class PgsqlParser:
         self._group_size = 0        # bytes of Parse/Bind/Describe/Close not yet executed
         self._group_ts = 0
         self._group_query = b""     # text of the last Parse of the group
-        self._group_notes: list[str] = []
         self._bump: PgsqlMessage | None = None      # request a following Sync/Flush belongs to
         self._copy_target: PgsqlMessage | None = None
         self._pending_notes: list[str] = []
@@ -293,7 +292,6 @@ class PgsqlParser:
         self._resp = None
         self._group_size = 0
         self._group_query = b""
-        self._group_notes = []
         self._bump = None
         self._copy_target = None
 
