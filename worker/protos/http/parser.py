@@ -132,6 +132,14 @@ _SPECIAL_FIELDS = {
     b"connection": _CONNECTION,
 }
 
+# Field lines of a CRLF-only header section, each matched from the CRLF that
+# starts it: the names (in the lower-cased section) and the values without
+# surrounding blanks. When both find one match per line, they are the fields;
+# otherwise the section has a line these do not describe (fold, bad name,
+# stray CR) and the line-by-line path judges it.
+_FIELD_NAMES = re.compile(rb"\r\n([!#$%&'*+\-.^_`|~0-9a-z]+)[ \t]*:")
+_FIELD_VALUES = re.compile(rb"\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*:[ \t]*((?:[^\r\n]*[^\r\n \t])?)[ \t]*(?=\r\n|\Z)")
+
 
 def _parse_version(v: bytes) -> bytes:
     # HTTP-version = "HTTP/" DIGIT "." DIGIT
@@ -192,9 +200,12 @@ class HttpParser:
         """Append ``data`` (bytes or memoryview) captured at ``ts`` (ns) and
         return every message it completes."""
         out = self._ready          # may hold messages completed by on_gap
+        self._ts = ts
+        if not self._buf and self._state >= State.BODY_LENGTH and self._body_only(len(data)):
+            self._ready = []
+            return out
         if data:
             self._buf += data
-        self._ts = ts
         buf = self._buf
         steps = self._steps
         try:
@@ -209,6 +220,30 @@ class HttpParser:
             self._compact()
         self._ready = []
         return out
+
+    def _body_only(self, n: int) -> bool:
+        """Fast path: ``n`` new bytes, nothing buffered, inside a body that is
+        not kept, and they do not reach the end of the body (or of the chunk):
+        count them without buffering. False (nothing done) otherwise."""
+        msg = self._msg
+        if msg.save_body:
+            return False
+        st = self._state
+        if st == State.BODY_LENGTH:
+            if n >= msg.content_length - self._body_seen:
+                return False
+            self._body_seen += n
+        elif st == State.CHUNK_DATA:
+            if n >= self._chunk_left:
+                return False
+            self._chunk_left -= n
+            msg.content_length += n
+        elif st == State.BODY_CLOSE:
+            msg.content_length += n
+        else:
+            return False
+        msg.size += n
+        return True
 
     def on_gap(self, nbytes: int) -> bool:
         """``nbytes`` were lost. True: the parser goes on (the loss is noted
@@ -411,24 +446,30 @@ class HttpParser:
         if e < 0:
             return False
         section = bytes(buf[start:e])          # start line .. last field line
-        lines = section.split(b"\r\n")
-        if section.count(b"\n") != len(lines) - 1:
+        nfields = section.count(b"\r\n")
+        if section.count(b"\n") != nfields:
             return False                       # a bare LF somewhere: general path
-        self._start_line(lines[0])
+        nl = section.find(b"\r\n") if nfields else len(section)
+        self._start_line(section[:nl])
         self._start_done = True
         end = e + 4
         if end - start > self.max_message_size:
             raise ParseError("header section longer than %d bytes" % self.max_message_size)
-        fields = self._fields
-        field_name = _field_name
-        for k in range(1, len(lines)):
-            line = lines[k]
-            colon = line.find(b":")
-            name = field_name(line[:colon]) if colon > 0 and line[0] not in (0x20, 0x09) else None
-            if name is None:
-                self._field_line(line, fields)   # folded line, or the error it raises
+        if nfields:
+            names = _FIELD_NAMES.findall(section.lower(), nl)
+            values = _FIELD_VALUES.findall(section, nl) if len(names) == nfields else ()
+            if len(values) == nfields:
+                self._fields = list(zip(names, values))
             else:
-                fields.append((name, line[colon + 1:].strip(b" \t")))
+                fields = self._fields
+                field_name = _field_name
+                for line in section[nl + 2:].split(b"\r\n"):
+                    colon = line.find(b":")
+                    name = field_name(line[:colon]) if colon > 0 and line[0] not in (0x20, 0x09) else None
+                    if name is None:
+                        self._field_line(line, fields)   # folded line, or the error it raises
+                    else:
+                        fields.append((name, line[colon + 1:].strip(b" \t")))
         self._pos = self._scan = end
         self._end_of_headers()
         return True
@@ -487,6 +528,12 @@ class HttpParser:
 
     def _apply_fields(self, fields: list[tuple[bytes, bytes]]) -> bool:
         msg = self._msg
+        if not fields:
+            return False
+        headers = dict(fields)
+        if len(headers) == len(fields):
+            msg.headers = headers              # no repeated name: nothing to join
+            return self._framing(headers)
         headers = msg.headers
         content_codings: list[bytes] = []
         transfer_codings: list[bytes] = []
@@ -518,6 +565,31 @@ class HttpParser:
             # content codings were applied first, transfer codings after them
             msg.encodings = [c for c in content_codings + transfer_codings if c != b"identity"]
         return te_present
+
+    def _framing(self, headers: dict[bytes, bytes]) -> bool:
+        """_apply_fields for a header map without repeated names."""
+        msg = self._msg
+        v = headers.get(b"content-length")
+        if v is not None:
+            self._content_length(v)
+        v = headers.get(b"content-type")
+        if v is not None:
+            msg.content_type = v
+        v = headers.get(b"connection")
+        if v is not None:
+            msg.connection = v.lower()
+        te = headers.get(b"transfer-encoding")
+        ce = headers.get(b"content-encoding")
+        if te is None and ce is None:
+            return False
+        transfer_codings = _comma_list(te) if te is not None else []
+        if transfer_codings and transfer_codings[-1] == b"chunked":
+            msg.chunked = True
+            transfer_codings.pop()
+        content_codings = _comma_list(ce) if ce is not None else []
+        if content_codings or transfer_codings:
+            msg.encodings = [c for c in content_codings + transfer_codings if c != b"identity"]
+        return te is not None
 
     def _content_length(self, value: bytes) -> None:
         msg = self._msg

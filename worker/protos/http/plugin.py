@@ -56,7 +56,8 @@ class HttpPlugin:
             msgs = e.messages
             parser.reset()
             self.parse_errors += 1
-        self._handle(conn, tcptuple, direction, msgs)
+        if msgs:
+            self._handle(conn, tcptuple, direction, msgs)
         return conn
 
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
