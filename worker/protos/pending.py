@@ -12,20 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-from shared.confutil import Duration
 from worker.plugin import ProtocolCommon
-
-
-@dataclass(frozen=True)
-class IcmpConfig(ProtocolCommon):
-    pass
-
-
-@dataclass(frozen=True)
-class DnsConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [53])
-    include_authorities: bool = False
-    include_additionals: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,37 +31,6 @@ class CassandraConfig(ProtocolCommon):
     send_response_header: bool = False
     ignored_ops: list[str] = field(default_factory=list)
     compressor: str = ""
-
-
-@dataclass(frozen=True)
-class MemcacheConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [11211])
-    parseunknown: bool = False
-    maxvalues: int = 0
-    maxbytespervalue: int = 100
-    udptransactiontimeout: Duration = 0.2
-
-
-@dataclass(frozen=True)
-class MysqlConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [3306, 3307])
-    max_rows: int = 10
-    max_row_length: int = 1024
-    statement_timeout: Duration = 3600.0
-
-
-@dataclass(frozen=True)
-class PgsqlConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [5432])
-    max_rows: int = 10
-    max_row_length: int = 1024
-
-
-@dataclass(frozen=True)
-class RedisConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [6379])
-    queue_max_bytes: int = 1024 * 1024
-    queue_max_messages: int = 20000
 
 
 @dataclass(frozen=True)
@@ -126,14 +82,8 @@ class SipConfig(ProtocolCommon):
 
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
-    "icmp": (IcmpConfig, ("icmp",)),
-    "dns": (DnsConfig, ("udp", "tcp")),
     "amqp": (AmqpConfig, ("tcp",)),
     "cassandra": (CassandraConfig, ("tcp",)),
-    "memcache": (MemcacheConfig, ("tcp", "udp")),
-    "mysql": (MysqlConfig, ("tcp",)),
-    "pgsql": (PgsqlConfig, ("tcp",)),
-    "redis": (RedisConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
     "nfs": (NfsConfig, ("tcp", "udp")),
