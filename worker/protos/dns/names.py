@@ -86,24 +86,21 @@ del _c
 # bytes -> str tables for bytes.translate-free escaping of the rare odd byte
 _TXT_MAP = [_TXT_ESCAPES.get(b, chr(b)) for b in range(256)]
 _LABEL_MAP = [_LABEL_ESCAPES.get(b, chr(b)) for b in range(256)]
-_PLAIN_LABEL = frozenset(b for b in range(256) if b not in _LABEL_ESCAPES)
-_PLAIN_TXT = frozenset(b for b in range(256) if b not in _TXT_ESCAPES)
+# bytes.translate(None, PLAIN) deletes the plain bytes: empty result = nothing to escape
+_PLAIN_LABEL = bytes(b for b in range(256) if b not in _LABEL_ESCAPES)
+_PLAIN_TXT = bytes(b for b in range(256) if b not in _TXT_ESCAPES)
 
 
 def label_text(label: bytes) -> str:
     """One name label in presentation form (``a\\.b``, ``\\000``)."""
-    try:
-        text = label.decode("ascii")
-    except UnicodeDecodeError:
-        return "".join(_LABEL_MAP[b] for b in label)
-    if text.isalnum() or all(b in _PLAIN_LABEL for b in label):
-        return text
+    if not label.translate(None, _PLAIN_LABEL):
+        return label.decode("ascii")
     return "".join(_LABEL_MAP[b] for b in label)
 
 
 def txt_text(s: bytes) -> str:
     """One character-string of a TXT record in presentation form, unquoted."""
-    if all(b in _PLAIN_TXT for b in s):
+    if not s.translate(None, _PLAIN_TXT):
         return s.decode("ascii")
     return "".join(_TXT_MAP[b] for b in s)
 
