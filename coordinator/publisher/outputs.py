@@ -19,6 +19,13 @@ trailing newline. ``bytes`` values (events should be msgpack-native ``str``)
 are decoded as UTF-8 with U+FFFD replacement; sets become lists. NaN,
 infinities, cycles and other unencodable values raise :class:`EncodeError`.
 
+It is the publisher's hot spot, so when ``orjson`` is installed it writes the
+text (about six times faster than the stdlib encoder) and the stdlib encoder
+is the reference: it takes over whenever orjson fails (large integers,
+non-string keys, lone surrogates, cycles...) or its text could differ from
+the stdlib's (``null``, which may stand for NaN; small floats written without
+an exponent). Either way the bytes are those of ``json.JSONEncoder``.
+
 ``Chunker`` (chunker.py) encodes each event with it once, to measure the
 batch's size, and hands the lines along (``Batch.lines``). An output whose
 codec is the compact one writes those lines as they are (``escape_html`` is a
@@ -47,6 +54,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from shared.confutil import ConfigError, build
+
+try:
+    import orjson
+except ImportError:          # optional: the stdlib encoder does the same, slower
+    orjson = None
 
 DATE_FORMAT = "%Y%m%d"
 EXTENSION = ".ndjson"
@@ -105,8 +117,39 @@ def _encode_with(encoder: json.JSONEncoder, event) -> bytes:
         raise EncodeError("cannot encode event as JSON: %s" % e) from None
 
 
+def _maybe_different(line: bytes) -> bool:
+    """Whether orjson's text may differ from the stdlib's: "null" (NaN and
+    infinities become null), or a small float, which the stdlib writes with a
+    two-digit exponent (1e-05, 2.5e-07) and orjson without (0.00001, 2.5e-7).
+    A string that merely contains such text is re-encoded too (harmless)."""
+    if b"null" in line or b"0.0000" in line:
+        return True
+    i = line.find(b"e-")
+    while i > 0:
+        if 0x30 <= line[i - 1] <= 0x39:
+            return True
+        i = line.find(b"e-", i + 2)
+    return False
+
+
+if orjson is not None:
+    _ORJSON_DUMPS = orjson.dumps
+    _ORJSON_OPTS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
+else:
+    _ORJSON_DUMPS = None
+    _ORJSON_OPTS = 0
+
+
 def encode_event(event: dict) -> bytes:
     """The canonical compact JSON line of ``event`` (no newline); EncodeError."""
+    if _ORJSON_DUMPS is not None:
+        try:
+            line = _ORJSON_DUMPS(event, default=_default, option=_ORJSON_OPTS)
+        except (TypeError, ValueError):       # orjson.JSONEncodeError is a TypeError
+            pass
+        else:
+            if not _maybe_different(line):
+                return line
     return _encode_with(_COMPACT, event)
 
 
@@ -128,7 +171,7 @@ class JsonCodec:
         return not self.pretty
 
     def encode(self, event: dict) -> bytes:
-        data = _encode_with(_PRETTY if self.pretty else _COMPACT, event)
+        data = _encode_with(_PRETTY, event) if self.pretty else encode_event(event)
         return _escape_html(data) if self.escape_html else data
 
     def adapt(self, line: bytes) -> bytes:
