@@ -1,0 +1,498 @@
+"""A strict, in-process Elasticsearch test server (the HTTP API subset we use).
+
+No Elasticsearch can be installed here, so this speaks what the official
+``elasticsearch`` 8.x client sends for our use:
+
+- ``GET /`` / ``HEAD /``: cluster info; every response carries
+  ``X-Elastic-Product: Elasticsearch`` (the client refuses a server without it).
+- ``POST /_bulk`` and ``/<index>/_bulk``: NDJSON, gzip bodies accepted; actions
+  ``index`` / ``create`` / ``update`` / ``delete`` with ``_index``, ``_id``,
+  ``op_type``, ``pipeline``; ``create`` on an existing id gives 409
+  ``version_conflict_engine_exception``, as ES does. Dynamic mapping is kept
+  per index: a value whose type conflicts with the mapped one gets 400
+  ``mapper_parsing_exception``.
+- ``PUT/GET/HEAD/DELETE /_index_template/<name>``, ``PUT/GET /_ilm/policy/<name>``,
+  ``PUT /<index>``, ``HEAD /<index>``, ``/<index>/_count``,
+  ``GET /<index>/_doc/<id>``, ``/<index>/_search`` (``ids``, ``term`` on
+  ``_id``, ``match_all``), ``/<index>/_refresh``.
+
+Faults (``server.faults``, changed at any time from the test):
+``reject_429`` (fraction of index/create items answered 429), ``fail_500``
+(the next N requests get 500), ``delay`` (seconds before each answer),
+``drop_bulk`` (the next N bulk requests are applied and then the connection is
+closed without an answer), and ``refuse_for(seconds)`` / ``stop()`` /
+``start()``: the port is closed, so connections are refused.
+
+Use ``with EsServer() as es: es.url``. ``es.docs(index_pattern)`` gives the
+stored documents.
+"""
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import gzip
+import http.server
+import json
+import random
+import socket
+import threading
+import time
+import urllib.parse
+import uuid
+
+PRODUCT = {"X-Elastic-Product": "Elasticsearch"}
+VERSION = "8.15.0"
+
+
+@dataclasses.dataclass
+class Faults:
+    reject_429: float = 0.0     # fraction of index/create items answered 429
+    fail_500: int = 0           # next N requests answered 500
+    delay: float = 0.0          # seconds slept before answering each request
+    drop_bulk: int = 0          # next N bulk requests applied, then the connection dropped
+    seed: int = 1
+
+
+class _Index:
+    def __init__(self, name: str):
+        self.name = name
+        self.docs: dict[str, dict] = {}
+        self.versions: dict[str, int] = {}
+        self.mapping: dict[str, str] = {}     # dotted path -> type
+        self.seq = 0
+
+
+def _vtype(v) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int):
+        return "long"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, dict):
+        return "object"
+    return "keyword"
+
+
+_COMPATIBLE = {("long", "float"), ("float", "long"), ("keyword", "long"), ("keyword", "float"),
+               ("keyword", "boolean")}
+
+
+class _Store:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.indices: dict[str, _Index] = {}
+        self.templates: dict[str, dict] = {}
+        self.policies: dict[str, dict] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.bulk_items = 0
+
+    def index(self, name: str, create: bool = True) -> _Index | None:
+        idx = self.indices.get(name)
+        if idx is None and create:
+            idx = self.indices[name] = _Index(name)
+        return idx
+
+    def match(self, pattern: str) -> list[_Index]:
+        if pattern in ("", "_all", "*"):
+            return list(self.indices.values())
+        out = []
+        for p in pattern.split(","):
+            out += [i for n, i in self.indices.items() if fnmatch.fnmatchcase(n, p) and i not in out]
+        return out
+
+    def check_mapping(self, idx: _Index, doc: dict) -> str:
+        """'' when doc fits idx's dynamic mapping (updated), else the reason."""
+        found: dict[str, str] = {}
+
+        def walk(obj, prefix):
+            for k, v in obj.items():
+                path = prefix + k
+                if isinstance(v, list):
+                    for x in v:
+                        if isinstance(x, dict):
+                            found.setdefault(path, "object")
+                            walk(x, path + ".")
+                        elif x is not None:
+                            found.setdefault(path, _vtype(x))
+                elif isinstance(v, dict):
+                    found[path] = "object"
+                    walk(v, path + ".")
+                elif v is not None:
+                    found.setdefault(path, _vtype(v))
+
+        walk(doc, "")
+        for path, t in found.items():
+            have = idx.mapping.get(path)
+            if have is None or have == t:
+                continue
+            if (have, t) in _COMPATIBLE and not (have == "keyword" and t == "object"):
+                continue
+            if have == "object" or t == "object":
+                return "can't merge a non object mapping [%s] with an object mapping" % path
+            return "failed to parse field [%s] of type [%s] in document" % (path, have)
+        for path, t in found.items():
+            idx.mapping.setdefault(path, t)
+        return ""
+
+
+def _error(status: int, etype: str, reason: str, **extra) -> dict:
+    err = {"type": etype, "reason": reason}
+    err.update(extra)
+    return {"error": {"root_cause": [dict(err)], **err}, "status": status}
+
+
+class _DropConnection(Exception):
+    pass
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "esserver"
+
+    def log_message(self, fmt, *args):      # quiet
+        pass
+
+    # -- plumbing -------------------------------------------------------------
+    def _body(self) -> bytes:
+        n = int(self.headers.get("Content-Length") or 0)
+        data = self.rfile.read(n) if n else b""
+        if self.headers.get("Content-Encoding", "").lower() == "gzip" and data:
+            data = gzip.decompress(data)
+        return data
+
+    def _send(self, status: int, obj=None, head: bool = False) -> None:
+        data = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        for k, v in PRODUCT.items():
+            self.send_header(k, v)
+        self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
+        self.send_header("Content-Length", "0" if head else str(len(data)))
+        self.end_headers()
+        if not head and data:
+            self.wfile.write(data)
+
+    def _dispatch(self, method: str) -> None:
+        es: EsServer = self.server.es          # type: ignore[attr-defined]
+        url = urllib.parse.urlsplit(self.path)
+        params = dict(urllib.parse.parse_qsl(url.query))
+        parts = [urllib.parse.unquote(p) for p in url.path.split("/") if p]
+        body = self._body()
+        with es.store.lock:
+            es.store.requests.append((method, url.path))
+        f = es.faults
+        if f.delay:
+            time.sleep(f.delay)
+        with es.store.lock:
+            if f.fail_500 > 0:
+                f.fail_500 -= 1
+                fail = True
+            else:
+                fail = False
+        if fail:
+            self._send(500, _error(500, "internal_server_error", "injected failure"))
+            return
+        try:
+            status, obj = es.route(method, parts, params, body)
+        except _DropConnection:
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        except (ValueError, KeyError, TypeError) as e:
+            status, obj = 400, _error(400, "parse_exception", "bad request: %s" % e)
+        self._send(status, obj, head=(method == "HEAD"))
+
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_PUT(self):
+        self._dispatch("PUT")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def do_HEAD(self):
+        self._dispatch("HEAD")
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class EsServer:
+    """The test server; ``start()`` picks a free port on 127.0.0.1 (kept across restarts)."""
+
+    def __init__(self, port: int = 0):
+        self.port = port
+        self.faults = Faults()
+        self.store = _Store()
+        self._rng = random.Random(self.faults.seed)
+        self._httpd: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._refuse_timer: threading.Timer | None = None
+
+    # -- lifecycle ----------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self) -> "EsServer":
+        if self._httpd is not None:
+            return self
+        for _ in range(50):
+            try:
+                httpd = _HTTPServer(("127.0.0.1", self.port), _Handler)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise OSError("cannot bind 127.0.0.1:%d" % self.port)
+        httpd.es = self                         # type: ignore[attr-defined]
+        self.port = httpd.server_address[1]
+        self._httpd = httpd
+        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="esserver", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        httpd, self._httpd = self._httpd, None
+        if httpd is not None:
+            httpd.shutdown()
+            httpd.server_close()
+            self._thread.join()
+
+    def refuse_for(self, seconds: float) -> None:
+        """Close the port now (connections refused) and reopen it after ``seconds``."""
+        self.stop()
+        self._refuse_timer = threading.Timer(seconds, self.start)
+        self._refuse_timer.daemon = True
+        self._refuse_timer.start()
+
+    def __enter__(self) -> "EsServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        if self._refuse_timer is not None:
+            self._refuse_timer.cancel()
+        self.stop()
+
+    # -- inspection ---------------------------------------------------------------
+    def docs(self, pattern: str = "*") -> dict[tuple[str, str], dict]:
+        with self.store.lock:
+            return {(i.name, k): v for i in self.store.match(pattern) for k, v in i.docs.items()}
+
+    def count(self, pattern: str = "*") -> int:
+        with self.store.lock:
+            return sum(len(i.docs) for i in self.store.match(pattern))
+
+    # -- routing ------------------------------------------------------------------
+    def route(self, method: str, parts: list[str], params: dict, body: bytes):
+        st = self.store
+        if not parts:
+            if method in ("GET", "HEAD"):
+                return 200, {"name": "esserver", "cluster_name": "test", "cluster_uuid": "esserver-uuid",
+                             "version": {"number": VERSION, "build_flavor": "default",
+                                         "lucene_version": "9.11.1",
+                                         "minimum_wire_compatibility_version": "7.17.0",
+                                         "minimum_index_compatibility_version": "7.0.0"},
+                             "tagline": "You Know, for Search"}
+            return 405, _error(405, "method_not_allowed", "%s / is not allowed" % method)
+        if parts[-1] == "_bulk" and method in ("POST", "PUT"):
+            return self._bulk(parts[0] if len(parts) == 2 else None, params, body)
+        if parts[0] == "_index_template" and len(parts) == 2:
+            return self._named(st.templates, "index_template", method, parts[1], body,
+                               lambda n, v: {"index_templates": [{"name": n, "index_template": v}]})
+        if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
+            return self._named(st.policies, "policy", method, parts[2], body,
+                               lambda n, v: {n: {"version": 1, "policy": v.get("policy", v)}})
+        if parts[0] in ("_refresh", "_count", "_search"):
+            parts = ["_all"] + parts
+        name = parts[0]
+        if name.startswith("_"):
+            return 400, _error(400, "illegal_argument_exception", "unsupported endpoint /%s" % "/".join(parts))
+        with st.lock:
+            if len(parts) == 1:
+                if method == "PUT":
+                    if st.index(name, create=False) is not None:
+                        return 400, _error(400, "resource_already_exists_exception",
+                                           "index [%s] already exists" % name, index=name)
+                    st.index(name)
+                    return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+                if method == "HEAD":
+                    return (200 if st.match(name) else 404), None
+                if method == "DELETE":
+                    found = st.match(name)
+                    for i in found:
+                        del st.indices[i.name]
+                    return (200, {"acknowledged": True}) if found else (
+                        404, _error(404, "index_not_found_exception", "no such index [%s]" % name))
+            op = parts[1]
+            if op == "_refresh":
+                return 200, {"_shards": {"total": 1, "successful": 1, "failed": 0}}
+            if op == "_count":
+                hits = self._query(name, body)
+                return 200, {"count": len(hits), "_shards": {"total": 1, "successful": 1, "failed": 0}}
+            if op == "_search":
+                q = json.loads(body) if body else {}
+                size = int(params.get("size", q.get("size", 10)))
+                hits = self._query(name, body)
+                return 200, {"took": 1, "timed_out": False,
+                             "hits": {"total": {"value": len(hits), "relation": "eq"},
+                                      "hits": [{"_index": i, "_id": k, "_score": 1.0, "_source": d}
+                                               for i, k, d in hits[:size]]}}
+            if op == "_doc" and len(parts) == 3 and method in ("GET", "HEAD"):
+                idx = st.index(name, create=False)
+                doc = idx.docs.get(parts[2]) if idx else None
+                if doc is None:
+                    return 404, {"_index": name, "_id": parts[2], "found": False}
+                return 200, {"_index": name, "_id": parts[2], "_version": idx.versions[parts[2]],
+                             "found": True, "_source": doc}
+        return 400, _error(400, "illegal_argument_exception", "unsupported: %s /%s" % (method, "/".join(parts)))
+
+    def _named(self, table: dict, what: str, method: str, name: str, body: bytes, render):
+        with self.store.lock:
+            if method == "PUT" or method == "POST":
+                table[name] = json.loads(body)
+                return 200, {"acknowledged": True}
+            if name not in table:
+                return 404, _error(404, "resource_not_found_exception", "%s [%s] not found" % (what, name))
+            if method == "GET":
+                return 200, render(name, table[name])
+            if method == "HEAD":
+                return 200, None
+            if method == "DELETE":
+                del table[name]
+                return 200, {"acknowledged": True}
+        return 405, _error(405, "method_not_allowed", method)
+
+    def _query(self, pattern: str, body: bytes) -> list[tuple[str, str, dict]]:
+        q = (json.loads(body) if body else {}).get("query") or {"match_all": {}}
+        hits = [(i.name, k, d) for i in self.store.match(pattern) for k, d in i.docs.items()]
+        if "match_all" in q:
+            return hits
+        if "ids" in q:
+            want = set(q["ids"]["values"])
+            return [h for h in hits if h[1] in want]
+        if "term" in q and "_id" in q["term"]:
+            v = q["term"]["_id"]
+            v = v.get("value") if isinstance(v, dict) else v
+            return [h for h in hits if h[1] == v]
+        raise ValueError("query not supported by the test server: %s" % list(q))
+
+    # -- bulk -----------------------------------------------------------------
+    def _bulk(self, default_index: str | None, params: dict, body: bytes):
+        lines = iter(body.split(b"\n"))
+        items = []
+        drop = False
+        with self.store.lock:
+            if self.faults.drop_bulk > 0:
+                self.faults.drop_bulk -= 1
+                drop = True
+            for raw in lines:
+                if not raw.strip():
+                    continue
+                action = json.loads(raw)
+                if not isinstance(action, dict) or len(action) != 1:
+                    raise ValueError("malformed action/metadata line")
+                (op, meta), = action.items()
+                if op not in ("index", "create", "update", "delete"):
+                    raise ValueError("unknown action [%s]" % op)
+                source = None
+                if op != "delete":
+                    src = next(lines, b"")
+                    source = json.loads(src) if src.strip() else None
+                    if not isinstance(source, dict):
+                        raise ValueError("action [%s] needs a source line" % op)
+                items.append({op: self._apply(op, meta, source, default_index)})
+                self.store.bulk_items += 1
+        if drop:
+            raise _DropConnection()
+        errors = any(v["status"] >= 300 for it in items for v in it.values())
+        return 200, {"took": 1, "errors": errors, "items": items}
+
+    def _apply(self, op: str, meta: dict, source: dict | None, default_index: str | None) -> dict:
+        name = meta.get("_index") or default_index
+        if not name:
+            return {"status": 400, "error": {"type": "action_request_validation_exception",
+                                             "reason": "Validation Failed: 1: index is missing;"}}
+        if op == "index" and meta.get("op_type") == "create":
+            op = "create"
+        doc_id = meta.get("_id")
+        res = {"_index": name, "_id": doc_id}
+        if op in ("index", "create") and self.faults.reject_429 and self._rng.random() < self.faults.reject_429:
+            res.update(status=429, error={"type": "es_rejected_execution_exception",
+                                          "reason": "rejected execution (injected)"})
+            return res
+        idx = self.store.index(name)
+        if op in ("index", "create"):
+            if doc_id is None:
+                doc_id = res["_id"] = uuid.uuid4().hex[:20]
+            if op == "create" and doc_id in idx.docs:
+                res.update(status=409, error={
+                    "type": "version_conflict_engine_exception",
+                    "reason": "[%s]: version conflict, document already exists (current version [%d])"
+                              % (doc_id, idx.versions[doc_id]), "index": name})
+                return res
+            reason = self.store.check_mapping(idx, source)
+            if reason:
+                res.update(status=400, error={"type": "mapper_parsing_exception", "reason": reason})
+                return res
+            existed = doc_id in idx.docs
+            idx.docs[doc_id] = source
+            idx.versions[doc_id] = idx.versions.get(doc_id, 0) + 1
+            idx.seq += 1
+            res.update(_version=idx.versions[doc_id], result="updated" if existed else "created",
+                       status=200 if existed else 201, _seq_no=idx.seq, _primary_term=1,
+                       _shards={"total": 1, "successful": 1, "failed": 0})
+            return res
+        if doc_id is None:
+            res.update(status=400, error={"type": "action_request_validation_exception",
+                                          "reason": "Validation Failed: 1: id is missing;"})
+            return res
+        if op == "delete":
+            if doc_id not in idx.docs:
+                res.update(status=404, result="not_found", _version=idx.versions.get(doc_id, 0) + 1)
+                return res
+            del idx.docs[doc_id]
+            idx.versions[doc_id] += 1
+            res.update(status=200, result="deleted", _version=idx.versions[doc_id])
+            return res
+        # update
+        doc = source.get("doc") or {}
+        if doc_id not in idx.docs:
+            upsert = doc if source.get("doc_as_upsert") else source.get("upsert")
+            if upsert is None:
+                res.update(status=404, error={"type": "document_missing_exception",
+                                              "reason": "[%s]: document missing" % doc_id, "index": name})
+                return res
+            new = dict(upsert)
+        else:
+            new = _deep_merge(dict(idx.docs[doc_id]), doc)
+        reason = self.store.check_mapping(idx, new)
+        if reason:
+            res.update(status=400, error={"type": "mapper_parsing_exception", "reason": reason})
+            return res
+        existed = doc_id in idx.docs
+        idx.docs[doc_id] = new
+        idx.versions[doc_id] = idx.versions.get(doc_id, 0) + 1
+        res.update(status=200 if existed else 201, result="updated" if existed else "created",
+                   _version=idx.versions[doc_id])
+        return res
+
+
+def _deep_merge(dst: dict, src: dict) -> dict:
+    for k, v in src.items():
+        if isinstance(v, dict) and isinstance(dst.get(k), dict):
+            dst[k] = _deep_merge(dict(dst[k]), v)
+        else:
+            dst[k] = v
+    return dst
+

@@ -1,0 +1,158 @@
+"""The test Elasticsearch server, driven by the official client.
+
+With ``ES_URL`` set the API tests run against that real cluster instead
+(fault injection tests are skipped there), so the server's answers can be
+checked against Elasticsearch itself.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from elasticsearch import ApiError, Elasticsearch
+from elasticsearch.helpers import streaming_bulk
+
+from tests.esserver import EsServer
+
+ES_URL = os.environ.get("ES_URL", "")
+
+
+@pytest.fixture
+def server():
+    if ES_URL:
+        yield None
+        return
+    with EsServer() as es:
+        yield es
+
+
+@pytest.fixture
+def client(server):
+    es = Elasticsearch(ES_URL or server.url, request_timeout=5, max_retries=0)
+    yield es
+    es.close()
+
+
+@pytest.fixture
+def index(client):
+    name = "pbtest-%s" % uuid.uuid4().hex[:8]
+    yield name
+    client.options(ignore_status=404).indices.delete(index=name)
+
+
+def local(server):
+    if server is None:
+        pytest.skip("fault injection needs the local test server (ES_URL is set)")
+    return server
+
+
+def test_info_and_product_header(client):
+    info = client.info()
+    assert info["version"]["number"].startswith("8.")
+
+
+def test_bulk_every_action_form(client, index):
+    body = [
+        {"index": {"_index": index, "_id": "a"}}, {"n": 1},
+        {"create": {"_index": index, "_id": "b"}}, {"n": 2},
+        {"create": {"_index": index, "_id": "a"}}, {"n": 3},            # exists: 409
+        {"update": {"_index": index, "_id": "b"}}, {"doc": {"m": "x"}},
+        {"update": {"_index": index, "_id": "zz"}}, {"doc": {"m": "x"}},  # missing: 404
+        {"update": {"_index": index, "_id": "c"}}, {"doc": {"n": 4}, "doc_as_upsert": True},
+        {"delete": {"_index": index, "_id": "c"}},
+        {"delete": {"_index": index, "_id": "nope"}},
+        {"index": {"_index": index}}, {"n": 5},                           # generated id
+        {"index": {"_index": index, "_id": "a"}}, {"n": 6},               # overwrite
+    ]
+    resp = client.bulk(operations=body, refresh=True)
+    statuses = [next(iter(it.values()))["status"] for it in resp["items"]]
+    assert statuses == [201, 201, 409, 200, 404, 201, 200, 404, 201, 200]
+    assert resp["errors"] is True
+    conflict = resp["items"][2]["create"]["error"]
+    assert conflict["type"] == "version_conflict_engine_exception"
+    assert client.get(index=index, id="a")["_source"] == {"n": 6}
+    assert client.get(index=index, id="b")["_source"] == {"n": 2, "m": "x"}
+    assert client.count(index=index)["count"] == 3
+    with pytest.raises(ApiError) as exc:
+        client.get(index=index, id="c")
+    assert exc.value.meta.status == 404
+
+
+def test_bulk_default_index_and_op_type(client, index):
+    resp = client.bulk(index=index, operations=[{"index": {"_id": "x", "op_type": "create"}}, {"v": 1},
+                                                {"index": {"_id": "x", "op_type": "create"}}, {"v": 2}],
+                       refresh=True)
+    assert [it["index"]["status"] if "index" in it else it["create"]["status"] for it in resp["items"]] \
+        == [201, 409]
+    assert client.get(index=index, id="x")["_source"] == {"v": 1}
+
+
+def test_mapping_conflict_is_400(client, index):
+    resp = client.bulk(operations=[{"create": {"_index": index, "_id": "1"}}, {"f": {"g": 1}},
+                                   {"create": {"_index": index, "_id": "2"}}, {"f": "text"}], refresh=True)
+    assert [it["create"]["status"] for it in resp["items"]] == [201, 400]
+    assert resp["items"][1]["create"]["error"]["type"] == "mapper_parsing_exception"
+
+
+def test_search_by_id_and_count(client, index):
+    client.bulk(operations=[{"create": {"_index": index, "_id": str(i)}} if j == 0 else {"i": i}
+                            for i in range(5) for j in (0, 1)], refresh=True)
+    hits = client.search(index=index, query={"ids": {"values": ["1", "3"]}})["hits"]["hits"]
+    assert sorted(h["_id"] for h in hits) == ["1", "3"]
+    hits = client.search(index=index, query={"term": {"_id": "4"}})["hits"]["hits"]
+    assert [h["_source"] for h in hits] == [{"i": 4}]
+    assert client.count(index=index)["count"] == 5
+
+
+def test_templates_and_ilm(client):
+    name = "pbtest-tpl-%s" % uuid.uuid4().hex[:6]
+    client.indices.put_index_template(name=name, index_patterns=[name + "-*"],
+                                      template={"mappings": {"properties": {"a": {"type": "long"}}}})
+    got = client.indices.get_index_template(name=name)["index_templates"][0]
+    assert got["name"] == name and got["index_template"]["index_patterns"] == [name + "-*"]
+    assert client.indices.exists_index_template(name=name)
+    client.ilm.put_lifecycle(name=name, policy={"phases": {"hot": {"actions": {}}}})
+    assert "hot" in client.ilm.get_lifecycle(name=name)[name]["policy"]["phases"]
+    client.indices.delete_index_template(name=name)
+    assert not client.indices.exists_index_template(name=name)
+    client.ilm.delete_lifecycle(name=name)
+
+
+def test_gzip_bodies(server, index):
+    es = Elasticsearch(ES_URL or server.url, http_compress=True)
+    ok = [ok for ok, _ in streaming_bulk(es, ({"_index": index, "_id": str(i), "v": i} for i in range(50)))]
+    assert all(ok) and len(ok) == 50
+    es.indices.refresh(index=index)
+    assert es.count(index=index)["count"] == 50
+    es.close()
+
+
+def test_faults_429_fraction(server, client, index):
+    es = local(server)
+    es.faults.reject_429 = 0.3
+    resp = client.bulk(operations=[x for i in range(200) for x in ({"create": {"_index": index, "_id": str(i)}},
+                                                                  {"i": i})])
+    statuses = [it["create"]["status"] for it in resp["items"]]
+    assert 20 < statuses.count(429) < 110 and statuses.count(201) == 200 - statuses.count(429)
+    assert es.count(index) == statuses.count(201)
+
+
+def test_faults_500_drop_and_refuse(server, client, index):
+    es = local(server)
+    es.faults.fail_500 = 1
+    with pytest.raises(ApiError) as exc:
+        client.info()
+    assert exc.value.meta.status == 500
+    assert client.info()["tagline"]
+    es.faults.drop_bulk = 1
+    from elastic_transport import ConnectionError as TransportConnectionError
+    with pytest.raises(TransportConnectionError):
+        client.bulk(operations=[{"create": {"_index": index, "_id": "d"}}, {"v": 1}])
+    assert es.count(index) == 1          # applied before the connection was dropped
+    port = es.port
+    es.stop()
+    with pytest.raises(TransportConnectionError):
+        client.info()
+    es.start()
+    assert es.port == port and client.info()["tagline"]
