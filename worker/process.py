@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections
 import logging
 import signal
+import time
 
 import zmq
 
@@ -20,8 +21,12 @@ from worker.engine import Engine
 
 log = logging.getLogger("packetbeat.worker")
 
+_TICK_MS = 1000
 
-def run_worker(settings, index: int, run_dir: str, registry) -> int:
+
+def run_worker(settings, index: int, run_dir: str, registry, live: bool = False) -> int:
+    """``live``: time-outs follow the clock; when no batch arrives for
+    ``_TICK_MS`` the engine's tables are expired at the current time."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the coordinator drives shutdown through eos
     cluster = settings.cluster
     name = "worker-%d" % index
@@ -52,6 +57,10 @@ def run_worker(settings, index: int, run_dir: str, registry) -> int:
 
     try:
         while eos_needed:
+            if live and not pull.poll(_TICK_MS):
+                _tick(engine, time.time_ns())
+                ship()
+                continue
             frames = pull.recv_multipart()
             try:
                 header, body = decode_batch(frames)
@@ -75,3 +84,18 @@ def run_worker(settings, index: int, run_dir: str, registry) -> int:
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))
     return 0
+
+
+def _tick(engine, now: int) -> None:
+    """Live mode, idle: advance the engine's clock to ``now`` (wall clock, ns)
+    and expire what timed out, as a batch of packets stamped ``now`` would."""
+    if now <= engine.last_ts:
+        return
+    engine.last_ts = now
+    engine.tcp.expire(now)
+    engine.udp.expire(now)
+    if engine.icmp is not None:
+        engine._guard("expire", engine.icmp.expire, now)
+    flows = getattr(engine, "flows", None)
+    if flows is not None:
+        flows.tick(now)
