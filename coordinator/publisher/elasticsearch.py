@@ -1,0 +1,381 @@
+"""``output.elasticsearch``: bulk indexing through the official client, idempotently.
+
+Every event is written with ``op_type: create`` and a deterministic ``_id``
+(:func:`event_id`: sha1 of the event's origin and of its JSON text without
+``agent.ephemeral_id``). A retry after a timeout, a dropped connection or a
+publisher crash therefore never makes a duplicate: Elasticsearch answers 409
+for an id it already holds, and 409 on create counts as success.
+
+``publish_batch(events, lines=None, ids=None)`` bulks through
+``elasticsearch.helpers.streaming_bulk`` (``raise_on_error=False``,
+``raise_on_exception=False``, the helper's own retries off) and reads the
+per-item results:
+
+- 2xx, and 409 on create: done;
+- 429, 5xx and transport errors (refused, timeout, dropped connection): only
+  those items are sent again, with capped exponential backoff
+  (``backoff.init`` doubling to ``backoff.max``), at most ``max_retries``
+  times in one call; items still failing come back as
+  ``Result(ok=False, retry=True)`` and the caller (the spool) keeps them;
+- other 4xx (mapping errors...): logged with the document's key fields,
+  counted in ``stats.errors`` and returned as ``Result(ok=False)``; they are
+  not retried.
+
+Items that succeeded are never sent again. Several ``hosts`` are load
+balanced by the client's node pool, which backs failed hosts off
+(``dead_node_backoff_factor``/``max_dead_node_backoff``). ``worker`` > 1 sends
+that many bulk requests per host at once. ``compression_level`` > 0 turns
+on gzip request bodies (the client has no level setting).
+
+``index`` is expanded per event: ``%{[a.b]}`` is the event's field,
+``%{+yyyy.MM.dd}`` (any of ``yyyy``, ``MM``, ``dd``, ``HH``) the UTC date of
+its ``@timestamp``.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import hashlib
+import logging
+import re
+import time
+from collections.abc import Callable, Sequence
+
+from coordinator.publisher.outputs import OK, EncodeError, OutputStats, Result, encode_event
+from shared.confutil import ConfigError, Duration
+
+log = logging.getLogger("packetbeat.output.elasticsearch")
+
+DEFAULT_INDEX = "packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}"
+
+
+# --- configuration -----------------------------------------------------------
+
+@dataclasses.dataclass
+class SslConfig:
+    enabled: bool = True
+    certificate_authorities: list[str] = dataclasses.field(default_factory=list)
+    verification_mode: str = "full"        # full | strict | certificate | none
+
+    def validate(self, path: str) -> None:
+        if self.verification_mode not in ("full", "strict", "certificate", "none"):
+            raise ConfigError(path + ".verification_mode",
+                              "must be full, strict, certificate or none, got %r" % self.verification_mode)
+
+
+@dataclasses.dataclass
+class BackoffConfig:
+    init: Duration = Duration(1.0)
+    max: Duration = Duration(60.0)
+
+
+@dataclasses.dataclass
+class ElasticsearchConfig:
+    enabled: bool = True
+    hosts: list[str] = dataclasses.field(default_factory=lambda: ["localhost:9200"])
+    protocol: str = ""
+    path: str = ""
+    username: str = ""
+    password: str = ""
+    api_key: str = ""
+    ssl: SslConfig = dataclasses.field(default_factory=SslConfig)
+    index: str = DEFAULT_INDEX
+    bulk_max_size: int = 1600
+    worker: int = 1
+    compression_level: int = 1
+    timeout: Duration = Duration(90.0)
+    backoff: BackoffConfig = dataclasses.field(default_factory=BackoffConfig)
+    max_retries: int = 3
+    pipeline: str = ""
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    params: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def validate(self, path: str) -> None:
+        if not self.hosts:
+            raise ConfigError(path + ".hosts", "at least one host is required")
+        for i, h in enumerate(self.hosts):
+            if not h or " " in h:
+                raise ConfigError("%s.hosts[%d]" % (path, i), "not a host: %r" % h)
+            if "://" in h and not h.startswith(("http://", "https://")):
+                raise ConfigError("%s.hosts[%d]" % (path, i), "scheme must be http or https: %r" % h)
+        if self.protocol not in ("", "http", "https"):
+            raise ConfigError(path + ".protocol", "must be http or https, got %r" % self.protocol)
+        if self.path and not self.path.startswith("/"):
+            self.path = "/" + self.path
+        if self.password and not self.username:
+            raise ConfigError(path + ".password", "a password needs a username")
+        if self.api_key and self.username:
+            raise ConfigError(path + ".api_key", "use either api_key or username/password, not both")
+        if self.api_key and ":" not in self.api_key:
+            raise ConfigError(path + ".api_key", "expected id:api_key")
+        if not self.index:
+            raise ConfigError(path + ".index", "must not be empty")
+        try:
+            IndexFormat(self.index)
+        except ValueError as e:
+            raise ConfigError(path + ".index", str(e)) from None
+        if self.bulk_max_size < 0:
+            raise ConfigError(path + ".bulk_max_size", "must not be negative")
+        if not 1 <= self.worker <= 64:
+            raise ConfigError(path + ".worker", "must be between 1 and 64")
+        if not 0 <= self.compression_level <= 9:
+            raise ConfigError(path + ".compression_level", "must be between 0 and 9")
+        if self.timeout <= 0:
+            raise ConfigError(path + ".timeout", "must be positive")
+        if self.backoff.init <= 0:
+            raise ConfigError(path + ".backoff.init", "must be positive")
+        if self.backoff.max < self.backoff.init:
+            raise ConfigError(path + ".backoff.max", "must be at least backoff.init")
+        if self.max_retries < 0:
+            raise ConfigError(path + ".max_retries", "must not be negative")
+
+
+# --- index names -----------------------------------------------------------------
+
+_FIELD = re.compile(r"%\{\[([^\]]+)\]\}|%\{\+([^}]+)\}")
+_DATE_TOKENS = {"yyyy": (0, 4), "MM": (5, 7), "dd": (8, 10), "HH": (11, 13)}
+_DATE_TOKEN = re.compile(r"yyyy|MM|dd|HH")
+
+
+class IndexFormat:
+    """``index`` option expansion for one event; ValueError on a bad format."""
+
+    def __init__(self, fmt: str):
+        self.fmt = fmt
+        self._parts: list[tuple[str, object]] = []
+        pos = 0
+        for m in _FIELD.finditer(fmt):
+            if m.start() > pos:
+                self._parts.append(("lit", fmt[pos:m.start()]))
+            if m.group(1):
+                self._parts.append(("field", m.group(1).split(".")))
+            else:
+                date = m.group(2)
+                if not _DATE_TOKEN.search(date):
+                    raise ValueError("date format %r has none of yyyy, MM, dd, HH" % date)
+                self._parts.append(("date", date))
+            pos = m.end()
+        rest = fmt[pos:]
+        if "%{" in rest:
+            raise ValueError("unterminated or unknown %%{...} in %r" % fmt)
+        if rest:
+            self._parts.append(("lit", rest))
+        self.static = all(k == "lit" for k, _ in self._parts)
+
+    def __call__(self, event: dict) -> str:
+        if self.static:
+            return self.fmt
+        out = []
+        for kind, val in self._parts:
+            if kind == "lit":
+                out.append(val)
+            elif kind == "field":
+                v = event
+                for k in val:
+                    v = v.get(k) if isinstance(v, dict) else None
+                if v is None:
+                    raise KeyError("index: event has no field %s" % ".".join(val))
+                out.append(str(v))
+            else:
+                ts = event.get("@timestamp")
+                if not isinstance(ts, str) or len(ts) < 13:
+                    raise KeyError("index: event has no @timestamp")
+                out.append(_DATE_TOKEN.sub(lambda m: ts[slice(*_DATE_TOKENS[m.group()])], val))
+        return "".join(out).lower()
+
+
+# --- ids -----------------------------------------------------------------------
+
+def event_id(origin: str, line: bytes, ephemeral_id: str = "") -> str:
+    """Deterministic document id: sha1 over the origin (e.g. ``worker-0:17:3``)
+    and the event's JSON text with its ``agent.ephemeral_id`` value blanked
+    (that one changes when the publisher restarts)."""
+    h = hashlib.sha1(origin.encode())
+    h.update(b"\0")
+    h.update(line.replace(ephemeral_id.encode(), b"") if ephemeral_id else line)
+    return h.hexdigest()
+
+
+# --- output --------------------------------------------------------------------
+
+_KEY_FIELDS = ("@timestamp", "type", "status", "source.ip", "source.port", "destination.ip",
+               "destination.port")
+
+
+def _key_fields(event: dict) -> str:
+    out = []
+    for f in _KEY_FIELDS:
+        v = event
+        for k in f.split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        if v is not None:
+            out.append("%s=%s" % (f, v))
+    return " ".join(out)
+
+
+def _host_url(host: str, cfg: ElasticsearchConfig) -> str:
+    if "://" not in host:
+        scheme = cfg.protocol or "http"
+        host = "%s://%s" % (scheme, host)
+    if ":" not in host.split("://", 1)[1].split("/", 1)[0]:
+        host = host.rstrip("/") + ":9200"
+    if cfg.path and host.count("/") == 2:
+        host += cfg.path
+    return host
+
+
+def make_client(cfg: ElasticsearchConfig):
+    from elasticsearch import Elasticsearch
+    kw: dict = {
+        "hosts": [_host_url(h, cfg) for h in cfg.hosts],
+        "request_timeout": float(cfg.timeout),
+        "max_retries": 0,                 # retries are ours, per item
+        "retry_on_timeout": False,
+        "http_compress": cfg.compression_level > 0,
+        "connections_per_node": max(10, cfg.worker * 2),
+        "dead_node_backoff_factor": float(cfg.backoff.init),
+        "max_dead_node_backoff": float(cfg.backoff.max),
+    }
+    if cfg.headers:
+        kw["headers"] = dict(cfg.headers)
+    if cfg.username:
+        kw["basic_auth"] = (cfg.username, cfg.password)
+    if cfg.api_key:
+        kw["api_key"] = tuple(cfg.api_key.split(":", 1))
+    if any(u.startswith("https://") for u in kw["hosts"]):
+        if cfg.ssl.certificate_authorities:
+            kw["ca_certs"] = cfg.ssl.certificate_authorities[0]
+        if cfg.ssl.verification_mode == "none":
+            kw["verify_certs"] = False
+            kw["ssl_show_warn"] = False
+        elif cfg.ssl.verification_mode == "certificate":
+            kw["ssl_assert_hostname"] = False
+    return Elasticsearch(**kw)
+
+
+class ElasticsearchOutput:
+    """See the module docstring. ``sleep`` is injectable for tests."""
+
+    def __init__(self, cfg: ElasticsearchConfig, client=None, sleep: Callable[[float], None] = time.sleep):
+        self.cfg = cfg
+        self.client = client if client is not None else make_client(cfg)
+        self.index = IndexFormat(cfg.index)
+        self.stats = OutputStats()
+        self.bulk_max_size = cfg.bulk_max_size if cfg.bulk_max_size > 0 else 1600
+        self.retried = 0            # item sends beyond the first
+        self.conflicts = 0          # 409 on create: already indexed
+        self._sleep = sleep
+        self._closed = False
+        self._pool = (concurrent.futures.ThreadPoolExecutor(cfg.worker * len(cfg.hosts))
+                      if cfg.worker * len(cfg.hosts) > 1 else None)
+
+    # one bulk request ------------------------------------------------------------
+    def _bulk(self, items: list[tuple[int, str, str, bytes]]) -> list[tuple[int, int, str]]:
+        """Send items (pos, index, id, line); [(pos, status, error)] in order."""
+        from elastic_transport import TransportError
+        from elasticsearch.helpers import streaming_bulk
+        pipeline = self.cfg.pipeline or None
+
+        def expand(item):
+            _, index, doc_id, line = item
+            meta = {"_index": index, "_id": doc_id}
+            if pipeline:
+                meta["pipeline"] = pipeline
+            return {"create": meta}, line
+
+        out = []
+        it = streaming_bulk(self.client, items, chunk_size=len(items) or 1, max_chunk_bytes=1 << 62,
+                            expand_action_callback=expand, raise_on_error=False,
+                            raise_on_exception=False, max_retries=0, yield_ok=True,
+                            params=dict(self.cfg.params) or None)
+        try:
+            for (pos, *_), (ok, res) in zip(items, it):
+                info = next(iter(res.values()))
+                status = info.get("status", 0)
+                if not isinstance(status, int):          # "N/A": transport error
+                    status = 0
+                err = info.get("error") or info.get("exception") or ""
+                if isinstance(err, dict):
+                    err = "%s: %s" % (err.get("type"), err.get("reason"))
+                out.append((pos, status, str(err)))
+        except TransportError as e:       # refused, timeout, dropped: the helper re-raises these
+            msg = "%s: %s" % (type(e).__name__, e)
+            out += [(pos, 0, msg) for pos, *_ in items[len(out):]]
+        return out
+
+    def _send(self, items):
+        n = len(items)
+        parts = self.cfg.worker * len(self.cfg.hosts)
+        if self._pool is None or n < 2 * parts:
+            return self._bulk(items)
+        size = -(-n // parts)
+        futs = [self._pool.submit(self._bulk, items[i:i + size]) for i in range(0, n, size)]
+        out = []
+        for f in futs:
+            out += f.result()
+        return out
+
+    # the contract -------------------------------------------------------------------
+    def publish_batch(self, events: Sequence[dict], lines: Sequence[bytes | None] | None = None,
+                      ids: Sequence[str] | None = None) -> list[Result]:
+        results: list = [OK] * len(events)
+        if self._closed:
+            self.stats.errors += len(events)
+            return [Result(False, "elasticsearch output: output closed")] * len(events)
+        if lines is None:
+            lines = getattr(events, "lines", None)
+        pending = []
+        for i, ev in enumerate(events):
+            line = lines[i] if lines is not None else None
+            try:
+                if line is None:
+                    line = encode_event(ev)
+                index = self.index(ev)
+            except (EncodeError, KeyError) as e:
+                results[i] = Result(False, "elasticsearch output: %s" % (e.args[0] if e.args else e))
+                continue
+            doc_id = ids[i] if ids is not None else event_id("", line)
+            pending.append((i, index, doc_id, line))
+        delay = float(self.cfg.backoff.init)
+        attempt = 0
+        while pending:
+            retry = []
+            for pos, status, err in self._send(pending):
+                if 200 <= status < 300:
+                    continue
+                if status == 409:
+                    self.conflicts += 1
+                    continue
+                if status == 429 or status >= 500 or status == 0:
+                    retry.append(pos)
+                    results[pos] = Result(False, "elasticsearch output: %s %s" % (status or "error", err),
+                                          retry=True)
+                    continue
+                results[pos] = Result(False, "elasticsearch output: %d %s" % (status, err))
+                log.error("event dropped by Elasticsearch (%d %s): %s", status, err, _key_fields(events[pos]))
+            if not retry or attempt >= self.cfg.max_retries:
+                break
+            attempt += 1
+            self.retried += len(retry)
+            keep = set(retry)
+            pending = [p for p in pending if p[0] in keep]
+            self._sleep(delay)
+            delay = min(delay * 2, float(self.cfg.backoff.max))
+            for pos in keep:
+                results[pos] = OK
+        bad = sum(1 for r in results if not r.ok)
+        self.stats.errors += sum(1 for r in results if not r.ok and not r.retry)
+        self.stats.events += len(results) - bad
+        return results
+
+    def ping(self) -> dict:
+        """Cluster info (``packetbeat test output``); raises the client's errors."""
+        return dict(self.client.info())
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+        self.client.close()
