@@ -71,9 +71,11 @@ class EncodeError(ValueError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Result:
-    """Outcome of one event: ``ok``, else ``error`` says why."""
+    """Outcome of one event: ``ok``, else ``error`` says why; ``retry``: a
+    temporary failure (the event may be sent again later)."""
     ok: bool
     error: str = ""
+    retry: bool = False
 
 
 OK = Result(True)
@@ -572,8 +574,12 @@ def make_output(cfg: Mapping, path: str = "output", *, clock: Callable[[], float
         raise ConfigError(path, "exactly one output may be enabled, found: %s"
                           % ", ".join(k for k, _, _ in chosen))
     kind, raw, sub = chosen[0]
+    if kind == "elasticsearch":
+        from coordinator.publisher.elasticsearch import ElasticsearchConfig, ElasticsearchOutput
+        return ElasticsearchOutput(build(ElasticsearchConfig, dict(raw), sub))
     if kind not in _TYPES:
-        raise ConfigError(sub, "output type not built here (make_output knows: %s)" % ", ".join(_TYPES))
+        raise ConfigError(sub, "output type not built here (make_output knows: %s)"
+                          % ", ".join(list(_TYPES) + ["elasticsearch"]))
     conf = build(_TYPES[kind], dict(raw), sub)
     out = _construct(kind, conf, clock, stream)
     out.bulk_max_size = conf.bulk_max_size if conf.bulk_max_size > 0 else 2048

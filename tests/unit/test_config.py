@@ -94,8 +94,8 @@ def test_exactly_one_output(tmp_path):
         load_config(write(tmp_path, "output.console: {}\noutput.file.path: /tmp/x\n"))
     with pytest.raises(ConfigError, match="no output"):
         load_config(write(tmp_path, "packetbeat.interfaces.device: any\n"))
-    with pytest.raises(ConfigError, match="output.elasticsearch"):
-        load_config(write(tmp_path, "output.elasticsearch.hosts: [localhost:9200]\n"))
+    with pytest.raises(ConfigError, match="output.elasticsearch.hosts"):
+        load_config(write(tmp_path, "output.elasticsearch.hosts: []\n"))
 
 
 def test_disabled_protocol_is_validated_but_dropped(tmp_path):
