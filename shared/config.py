@@ -139,6 +139,7 @@ class ClusterConfig:
     run_dir: str = ""                   # where ipc:// endpoints live; empty: a private temp dir
     max_restarts: int = 5
     restart_window: Duration = 60.0
+    run_as_user: str = ""               # live capture: drop root to this user once the sockets are open
 
     def validate(self, path: str) -> None:
         for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm"):
