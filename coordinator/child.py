@@ -24,18 +24,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-publish", action="store_true")
     ap.add_argument("--stderr", action="store_true")
     ap.add_argument("--selectors", default="")
+    ap.add_argument("--live", action="store_true")
+    ap.add_argument("--dump", default="")
     a = ap.parse_args(argv)
     with open(a.settings, encoding="utf-8") as fh:
         settings = load_settings_json(fh.read())
     role = a.role if a.role == "publisher" else "%s-%d" % (a.role, a.index)
     setup_logging(settings.logging, role, a.stderr, [s for s in a.selectors.split(",") if s])
+    if a.live and a.role != "capture":
+        from coordinator.capture.live import drop_privileges   # only captures need root, and only to open
+        drop_privileges(settings.cluster.get("run_as_user") or "")
+    if a.role == "capture" and a.live:
+        from coordinator.capture.live import run_live_capture
+        from worker.protos.registry import load_registry
+        return run_live_capture(settings, a.index, a.run_dir, load_registry(), a.dump)
     if a.role == "capture":
         from coordinator.capture.process import run_capture
         return run_capture(settings, a.index, a.run_dir, a.file, a.loops)
     if a.role == "worker":
         from worker.process import run_worker
         from worker.protos.registry import load_registry
-        return run_worker(settings, a.index, a.run_dir, load_registry())
+        return run_worker(settings, a.index, a.run_dir, load_registry(), live=a.live)
     from coordinator.publisher.process import run_publisher
     return run_publisher(settings, a.run_dir, publish=not a.no_publish)
 
