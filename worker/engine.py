@@ -14,7 +14,9 @@ from typing import Callable
 
 from shared.confutil import build
 from shared.addr import ip_text
+from shared.config import FlowsConfig
 from shared.decode import decode
+from worker.flows import FlowTable
 from worker.plugin import IpPortTuple, Packet, ParseError
 from worker.tcp import TcpTracker
 from worker.udp import UdpDispatcher
@@ -43,7 +45,8 @@ def _decorator(entry_cfg) -> Callable[[dict], dict] | None:
 
 
 class Engine:
-    def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None):
+    def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None,
+                 flows: dict | None = None):
         self.counters = counters if counters is not None else collections.Counter()
         self.events: list[dict] = []
         tcp_ports: dict[int, object] = {}
@@ -69,6 +72,10 @@ class Engine:
         self.last_ts = 0
         self._icmp_tuples: dict = {}
         self._icmp_logged = False
+        self.flows = None         # FlowTable when packetbeat.flows is enabled (settings.flows)
+        if flows is not None:
+            fc = build(FlowsConfig, flows, "packetbeat.flows")
+            self.flows = FlowTable(float(fc.timeout), float(fc.period), self.events.append, _decorator(fc))
 
     def _emitter(self, decorate):
         events = self.events
@@ -82,11 +89,14 @@ class Engine:
         udp = self.udp.process
         counters = self.counters
         ts = self.last_ts
+        flow = self.flows.add if self.flows is not None else None
         for ts, linktype, raw in records:
             dec = decode(linktype, raw)
             if dec is None:
                 counters["worker.undecodable"] += 1
                 continue
+            if flow is not None:
+                flow(ts, linktype, raw, dec)
             t = dec[0]
             if t == 6:
                 tcp(ts, dec, raw)
@@ -103,6 +113,8 @@ class Engine:
             self.udp.expire(ts)
             if self.icmp is not None:
                 self._guard("expire", self.icmp.expire, ts)
+            if self.flows is not None:
+                self.flows.tick(ts)
 
     def _icmp(self, ts: int, dec: tuple, raw: bytes) -> None:
         key = (dec[1], dec[2])
@@ -132,6 +144,8 @@ class Engine:
         self.udp.flush_all(self.last_ts)
         if self.icmp is not None:
             self._guard("flush_all", self.icmp.flush_all, self.last_ts)
+        if self.flows is not None:
+            self.flows.flush_all(self.last_ts)
 
     def take_events(self) -> list[dict]:
         out = self.events[:]
