@@ -31,7 +31,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     cluster = settings.cluster
     name = "worker-%d" % index
     counters: collections.Counter = collections.Counter()
-    engine = Engine(settings.protocols, registry, counters)
+    engine = Engine(settings.protocols, registry, counters, flows=settings.flows)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])

@@ -5,7 +5,8 @@ flow ownership). File mode never drops: sends block while a worker is behind.
 IPv4/IPv6 fragments are reassembled here, before hashing, so that every
 fragment of a datagram reaches the worker that owns its flow. TCP packets
 with no payload and no SYN/FIN/RST carry nothing for the analysers and are
-skipped (counted). At the end of the file every worker gets an ``eos``.
+skipped (counted), unless flows are on (flows count every packet). At the
+end of the file every worker gets an ``eos``.
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ _SYN_FIN_RST = 0x07
 class Sharder:
     """Decode + shard + batch, free of I/O (``send(i, records)`` does the I/O)."""
 
-    def __init__(self, n: int, send, batch_packets: int = 128, counters=None):
+    def __init__(self, n: int, send, batch_packets: int = 128, counters=None, keep_empty_tcp: bool = False):
         self.n = n
+        self.keep_empty_tcp = keep_empty_tcp    # flows count every packet (packetbeat.flows)
         self.send = send
         self.batch_packets = batch_packets
         self.batches: list[list] = [[] for _ in range(n)]
@@ -47,6 +49,7 @@ class Sharder:
         send = self.send
         counters = self.counters
         skipped = undecodable = 0
+        skip_empty = not self.keep_empty_tcp
         ts = 0
         last_age = time.monotonic()
         count = 0
@@ -68,7 +71,7 @@ class Sharder:
                     undecodable += 1
                     continue
                 t = dec[0]
-            if t == 6 and dec[8] == dec[9] and not dec[5] & _SYN_FIN_RST:
+            if t == 6 and dec[8] == dec[9] and not dec[5] & _SYN_FIN_RST and skip_empty:
                 skipped += 1
                 continue
             if n == 1:
@@ -130,7 +133,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         seqs[i] += 1
         counters["capture.batches"] += 1
 
-    sharder = Sharder(n, send, cluster["batch_packets"], counters)
+    sharder = Sharder(n, send, cluster["batch_packets"], counters, keep_empty_tcp=settings.flows is not None)
     rc = 0
     error = ""
     shift = 0
