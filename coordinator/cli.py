@@ -1,6 +1,8 @@
 """The ``packetbeat`` command line (Packetbeat's flags and sub-commands).
 
-    packetbeat [run] [-c FILE] [-E k=v]... [-e] [-d SEL] [-N] [-I FILE] [-t] [-l N] [--workers N]
+    packetbeat [run] [-c FILE] [-E k=v]... [-e] [-d SEL] [-N] [-I FILE | -i DEVICE] [-t] [-l N]
+               [--dump FILE] [--workers N]
+    packetbeat devices
     packetbeat version
     packetbeat test config [-c FILE] [-E k=v]...
     packetbeat export config [-c FILE] [-E k=v]...
@@ -34,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", dest="verbose", action="store_true", help="log at info level")
     ap.add_argument("-N", dest="no_publish", action="store_true", help="disable actual publishing")
     ap.add_argument("-I", dest="read_file", default="", metavar="FILE", help="read packets from a pcap/pcapng file")
+    ap.add_argument("-i", dest="device", default="", metavar="DEVICE",
+                    help="capture live on DEVICE (name, 'any', or an index from 'packetbeat devices')")
+    ap.add_argument("--dump", dest="dump", default="", metavar="FILE", help="write the captured packets to a pcap file")
     ap.add_argument("-t", dest="top_speed", action="store_true",
                     help="read the file as fast as possible (the default for files)")
     ap.add_argument("-l", dest="loop", type=int, default=None, metavar="N",
@@ -47,10 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     cmd = args.command or ["run"]
     selectors = [s for group in args.selectors for s in group.split(",") if s]
+    if cmd == ["devices"]:
+        from coordinator.capture.devices import format_devices, list_devices
+        sys.stdout.write(format_devices(list_devices()))
+        return 0
     if cmd == ["version"]:
         print("packetbeat version %s (%s), python %s" % (VERSION, platform.machine(), platform.python_version()))
         return 0
     overrides = list(args.overrides)
+    if args.device:
+        overrides.append("packetbeat.interfaces.device=%s" % args.device)
     if args.workers is not None:
         overrides.append("cluster.workers=%d" % args.workers)
     config_path = args.config
@@ -80,9 +91,7 @@ def _run(settings, args, selectors: list[str]) -> int:
     iface = settings.interfaces[0]
     path = args.read_file or iface.get("file") or ""
     if not path:
-        sys.stderr.write("Exiting: live capture is not available in this version; "
-                         "read a capture with -I FILE or packetbeat.interfaces.file\n")
-        return 1
+        return _run_live(settings, args, selectors)
     if not os.path.isfile(path):
         sys.stderr.write("Exiting: capture file %s not found\n" % path)
         return 1
@@ -104,6 +113,58 @@ def _run(settings, args, selectors: list[str]) -> int:
     from coordinator.supervisor import Supervisor
     sup = Supervisor(settings, path, loops=loops, publish=not args.no_publish,
                      stderr=args.stderr, selectors=selectors)
+    rc = sup.run()
+    log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
+    for err in sup.errors:
+        sys.stderr.write("Exiting: %s\n" % err)
+    if rc == 0 and sup.errors:
+        rc = 1
+    return rc
+
+
+def _run_live(settings, args, selectors: list[str]) -> int:
+    """Check what would make every capture fail (permission, device, filter,
+    user) once, with a clear message, then run the live pipeline."""
+    import pwd
+    import socket
+    from coordinator.capture.afpacket import CaptureError, cooked_device, if_hwtype
+    from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filter
+    from coordinator.capture.devices import resolve_device
+    from coordinator.capture.live import interface_filter
+    from worker.protos.registry import load_registry
+    registry = load_registry()
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except PermissionError:
+        sys.stderr.write("Exiting: live capture needs root or CAP_NET_RAW (opening an AF_PACKET socket: "
+                         "operation not permitted); read a capture with -I FILE instead\n")
+        return 1
+    try:
+        for iface in settings.interfaces:
+            if iface.get("type") == "pcap":
+                log.info("interfaces.type pcap: reading with the AF_PACKET ring")
+            device = resolve_device(iface.get("device") or "any")
+            iface["device"] = device
+            if device != "any":
+                if_hwtype(device)
+            compile_filter(interface_filter(settings, iface, registry),
+                           DLT_RAW if cooked_device(device) else DLT_EN10MB, iface.get("snaplen", 65535))
+    except (ValueError, CaptureError, BpfError) as exc:
+        sys.stderr.write("Exiting: %s\n" % exc)
+        return 1
+    user = settings.cluster.get("run_as_user") or ""
+    if user:
+        try:
+            pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        except KeyError:
+            sys.stderr.write("Exiting: cluster.run_as_user: no such user %r\n" % user)
+            return 1
+    if not settings.output:
+        sys.stderr.write("Exiting: no output configured\n")
+        return 1
+    from coordinator.supervisor import Supervisor
+    sup = Supervisor(settings, "", publish=not args.no_publish, stderr=args.stderr, selectors=selectors,
+                     live=True, dump=args.dump or settings.interfaces[0].get("dumpfile") or "")
     rc = sup.run()
     log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
     for err in sup.errors:

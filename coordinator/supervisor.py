@@ -10,6 +10,14 @@ published) and a second one into an immediate stop.
 File mode has nothing to restart from: a worker or publisher that dies
 takes its shard's state with it, so the run stops with an error that says so
 instead of pretending to be complete.
+
+Live mode (``live=True``) runs ``cluster.captures`` capture processes and
+restarts a child that exits unasked, after a back-off (0.5 s doubling, at
+most 10 s); a child restarted ``cluster.max_restarts`` times within
+``cluster.restart_window`` seconds ends the run with an error. A capture that
+exits with code 2 (bad device or filter, no permission) is not restarted.
+When ``cluster.run_as_user`` is set, the run directory and the coordinator's
+socket are handed to that user, since the children drop to it.
 """
 from __future__ import annotations
 
@@ -37,8 +45,12 @@ class Child:
         self.argv = argv
         self.proc: subprocess.Popen | None = None
         self.rc: int | None = None
+        self.restarts: list[float] = []         # monotonic times of restarts (live mode)
+        self.due: float | None = None           # a restart is scheduled for this time
 
     def start(self) -> None:
+        self.rc = None
+        self.due = None
         self.proc = subprocess.Popen(self.argv, start_new_session=False)
 
     def poll(self) -> int | None:
@@ -56,7 +68,10 @@ class Child:
 
 class Supervisor:
     def __init__(self, settings, file: str, loops: int = 1, publish: bool = True,
-                 stderr: bool = False, selectors: list[str] | None = None):
+                 stderr: bool = False, selectors: list[str] | None = None,
+                 live: bool = False, dump: str = ""):
+        self.live = live
+        self.dump = dump
         self.settings = settings
         self.file = file
         self.loops = loops
@@ -78,7 +93,11 @@ class Supervisor:
             argv.append("--stderr")
         if self.selectors:
             argv += ["--selectors", ",".join(self.selectors)]
-        if role == "capture":
+        if self.live:
+            argv.append("--live")
+            if role == "capture" and self.dump:
+                argv += ["--dump", self.dump]
+        elif role == "capture":
             argv += ["--file", self.file, "--loops", str(self.loops)]
         if role == "publisher" and not self.publish:
             argv.append("--no-publish")
@@ -96,17 +115,20 @@ class Supervisor:
         ctx = zmq.Context()
         stats = ctx.socket(zmq.PULL)
         stats.bind(endpoints.coordinator(run_dir))
+        user = cluster.get("run_as_user") or ""
+        if self.live and user:
+            _hand_over(run_dir, user)
         publisher = Child("publisher", self._child_argv("publisher", 0, run_dir, settings_path))
         workers = [Child("worker-%d" % i, self._child_argv("worker", i, run_dir, settings_path))
                    for i in range(cluster["workers"])]
         captures = [Child("capture-%d" % i, self._child_argv("capture", i, run_dir, settings_path))
-                    for i in range(1)]
+                    for i in range(cluster["captures"] if self.live else 1)]
         children = [publisher] + workers + captures
         rc = 0
         try:
             for c in children:
                 c.start()
-            rc = self._loop(children, captures, stats)
+            rc = self._live_loop(children, captures, stats) if self.live else self._loop(children, captures, stats)
         finally:
             for c in children:
                 c.signal(signal.SIGKILL)
@@ -151,6 +173,60 @@ class Supervisor:
             return 1
         return 0
 
+    def _live_loop(self, children, captures, stats) -> int:
+        cluster = self.settings.cluster
+        window = float(cluster["restart_window"])
+        quitting = 0
+        while True:
+            self._drain_stats(stats, 100)
+            while self._requests:
+                self._requests.pop()
+                quitting += 1
+                if quitting == 1:
+                    log.info("stopping: draining what was already captured")
+                    for c in captures:
+                        c.due = None
+                        c.signal(signal.SIGTERM)
+                else:
+                    log.warning("second stop request: stopping now")
+                    return 130
+            now = time.monotonic()
+            done = True
+            for c in children:
+                if c.due is not None:
+                    if quitting:
+                        c.due = None
+                        continue
+                    done = False
+                    if now >= c.due:
+                        log.info("restarting %s", c.name)
+                        c.start()
+                    continue
+                rc = c.poll()
+                if rc is None:
+                    done = False
+                    continue
+                if quitting:
+                    continue
+                if c in captures and rc == 2:
+                    self.errors.append("%s cannot capture (see above); not restarting it" % c.name)
+                    log.error(self.errors[-1])
+                    return 1
+                c.restarts = [t for t in c.restarts if now - t < window] + [now]
+                if len(c.restarts) > cluster["max_restarts"]:
+                    self.errors.append("%s exited (code %d) %d times within %.0f s; giving up"
+                                       % (c.name, rc, len(c.restarts), window))
+                    log.error(self.errors[-1])
+                    return 1
+                delay = min(10.0, 0.5 * 2 ** (len(c.restarts) - 1))
+                log.warning("%s exited with code %d; restarting in %.1f s", c.name, rc, delay)
+                self.totals["coordinator.restarts"] += 1
+                c.due = now + delay
+                done = False
+            if done:
+                break
+        return 1 if any(c.rc for c in children if c not in captures) else 0
+
     def _drain_stats(self, sock, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000.0
         while True:
@@ -169,3 +245,16 @@ class Supervisor:
                         self.totals[k] += v
             timeout_ms = 0
             deadline = time.monotonic()
+
+
+def _hand_over(run_dir: str, user: str) -> None:
+    """Let ``user`` (the children's identity after dropping root) create and
+    reach the run's ipc endpoints."""
+    import pwd
+    try:
+        pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        return                     # the capture reports the unknown user
+    os.chown(run_dir, pw.pw_uid, pw.pw_gid)
+    for name in os.listdir(run_dir):
+        os.chown(os.path.join(run_dir, name), pw.pw_uid, pw.pw_gid)

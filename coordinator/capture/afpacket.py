@@ -89,6 +89,12 @@ def if_hwtype(name: str) -> int:
         raise CaptureError("no such network device: %r" % name) from None
 
 
+def cooked_device(device: str) -> bool:
+    """Whether ``device`` is read with SOCK_DGRAM (Linux SLL records; its BPF
+    filter sees the network header first) rather than as Ethernet frames."""
+    return device in ("any", "") or if_hwtype(device) not in (ARPHRD_ETHER, ARPHRD_LOOPBACK)
+
+
 class AfPacketSource:
     """One AF_PACKET TPACKET_V3 ring on ``device`` (``"any"``: every device).
 
@@ -102,20 +108,26 @@ class AfPacketSource:
                  block_size: int = BLOCK_SIZE):
         self.device = device
         self.snaplen = max(64, int(snaplen))
-        self.ignore_outgoing = ignore_outgoing
+        # on loopback every packet is seen leaving and arriving: keep one copy (as libpcap does)
+        self.ignore_outgoing = ignore_outgoing or (device not in ("any", "") and if_hwtype(device) == ARPHRD_LOOPBACK)
         self.kernel_packets = 0
         self.kernel_drops = 0
         self.outgoing_skipped = 0
         any_dev = device in ("any", "")
-        hw = 0 if any_dev else if_hwtype(device)
-        self.cooked = any_dev or hw not in (ARPHRD_ETHER, ARPHRD_LOOPBACK)
+        try:
+            self._lo_index = socket.if_nametoindex("lo")
+        except OSError:
+            self._lo_index = -2
+        self.cooked = cooked_device(device)
         self.linktype = LINKTYPE_LINUX_SLL if self.cooked else LINKTYPE_ETHERNET
         while block_size < self.snaplen + 128:
             block_size <<= 1
         self.block_size = block_size
         self.block_nr = max(2, (int(buffer_size_mb) << 20) // block_size)
         try:
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM if self.cooked else socket.SOCK_RAW, 0)
+            # "any" cannot be bound by name: its socket listens to every device from creation
+            sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM if self.cooked else socket.SOCK_RAW,
+                                 socket.htons(ETH_P_ALL) if any_dev else 0)
         except PermissionError:
             raise CaptureError("live capture on %r needs root or CAP_NET_RAW (socket: permission denied)"
                                % device) from None
@@ -149,10 +161,11 @@ class AfPacketSource:
                                % (self.block_size * self.block_nr >> 20, exc.strerror)) from None
         self.ring = mmap.mmap(sock.fileno(), self.block_size * self.block_nr,
                               mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        try:
-            sock.bind(("" if any_dev else self.device, ETH_P_ALL))
-        except OSError as exc:
-            raise CaptureError("cannot bind to device %r: %s" % (self.device, exc.strerror)) from None
+        if not any_dev:
+            try:
+                sock.bind((self.device, ETH_P_ALL))
+            except OSError as exc:
+                raise CaptureError("cannot bind to device %r: %s" % (self.device, exc.strerror)) from None
         if fanout_group is not None:
             arg = (int(fanout_group) & 0xFFFF) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16)
             try:
@@ -191,34 +204,38 @@ class AfPacketSource:
         out = []
         append = out.append
         pos = base + off
+        lo = self._lo_index
         for _ in range(num):
             nxt, sec, nsec, caplen, _wirelen, st, mac, net, _h, tci, tpid = unpack(ring, pos)
-            if skip_out and ring[pos + _SLL_AT + 10] == PACKET_OUTGOING:
-                self.outgoing_skipped += 1
+            if cooked:
+                _fam, proto, ifindex, hatype, pkttype, halen, addr = _SOCKADDR_LL.unpack_from(ring, pos + _SLL_AT)
             else:
-                if caplen > snaplen:
-                    caplen = snaplen
-                if cooked:
-                    raw = self._sll(ring, pos, st, tci, tpid) + ring[pos + net:pos + net + caplen]
-                elif st & TP_STATUS_VLAN_VALID:
-                    a = pos + mac
-                    raw = b"".join((ring[a:a + 12],
-                                    _VLAN.pack(tpid if st & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100, tci),
-                                    ring[a + 12:a + caplen]))
+                pkttype = ring[pos + _SLL_AT + 10]
+                ifindex = -1
+            if pkttype == PACKET_OUTGOING and (skip_out or ifindex == lo):
+                self.outgoing_skipped += 1
+                pos += nxt
+                continue
+            if caplen > snaplen:
+                caplen = snaplen
+            if cooked:
+                proto = socket.ntohs(proto)
+                if st & TP_STATUS_VLAN_VALID:
+                    tag = tpid if st & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
+                    head = _SLL_HDR.pack(pkttype, hatype, halen, addr, tag) + _VLAN.pack(tci, proto)
                 else:
-                    raw = ring[pos + mac:pos + mac + caplen]
-                append((sec * 1_000_000_000 + nsec, linktype, raw))
+                    head = _SLL_HDR.pack(pkttype, hatype, halen, addr, proto)
+                raw = head + ring[pos + net:pos + net + caplen]
+            elif st & TP_STATUS_VLAN_VALID:
+                a = pos + mac
+                raw = b"".join((ring[a:a + 12],
+                                _VLAN.pack(tpid if st & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100, tci),
+                                ring[a + 12:a + caplen]))
+            else:
+                raw = ring[pos + mac:pos + mac + caplen]
+            append((sec * 1_000_000_000 + nsec, linktype, raw))
             pos += nxt
         return out
-
-    @staticmethod
-    def _sll(ring, pos: int, st: int, tci: int, tpid: int) -> bytes:
-        _fam, proto, _ifi, hatype, pkttype, halen, addr = _SOCKADDR_LL.unpack_from(ring, pos + _SLL_AT)
-        proto = socket.ntohs(proto)
-        if st & TP_STATUS_VLAN_VALID:
-            tag_type = tpid if st & TP_STATUS_VLAN_TPID_VALID and tpid else 0x8100
-            return _SLL_HDR.pack(pkttype, hatype, halen, addr, tag_type) + _VLAN.pack(tci, proto)
-        return _SLL_HDR.pack(pkttype, hatype, halen, addr, proto)
 
     def kernel_stats(self) -> tuple[int, int]:
         """Cumulative ``(packets, drops)`` seen by the kernel for this socket."""

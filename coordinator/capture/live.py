@@ -1,0 +1,249 @@
+"""The capture process, live mode: AF_PACKET rings -> Sharder -> PUSH, dropping rather than growing.
+
+One capture process reads every configured interface (one TPACKET_V3 ring
+each). With ``cluster.captures: N`` the N processes join one
+PACKET_FANOUT_HASH group per interface, so the kernel splits the load, and
+each still shards by the same 5-tuple hash, so a flow keeps its worker.
+
+Differences from file mode:
+
+- sends use ``NOBLOCK``: when a worker's queue (its HWM) is full the batch is
+  dropped and its packets counted (``capture.dropped_queue_full``); memory
+  never grows;
+- batches leave when full or ``cluster.batch_age_ms`` old, so a quiet link
+  still delivers promptly;
+- counters go to the coordinator every second as deltas, with the kernel's
+  own drops (PACKET_STATISTICS) as ``capture.kernel_drops``;
+- SIGTERM/SIGINT stop reading; what was read is flushed, then ``eos``.
+
+The sockets are opened first, then privileges are dropped to
+``cluster.run_as_user`` (when set): nothing of root is kept.
+"""
+from __future__ import annotations
+
+import collections
+import grp
+import logging
+import os
+import pwd
+import select
+import signal
+import struct
+import time
+
+import zmq
+
+from coordinator.capture.afpacket import AfPacketSource, CaptureError, cooked_device
+from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filter, generate_filter
+from coordinator.capture.devices import resolve_device
+from coordinator.capture.process import Sharder
+from shared import endpoints
+from shared.wire import encode_batch
+
+log = logging.getLogger("packetbeat.capture")
+
+EXIT_FATAL = 2          # configuration/permission problem: restarting would not help
+
+
+class PcapDumper:
+    """Writes records to a nanosecond-resolution pcap file (``--dump``)."""
+
+    _REC = struct.Struct("<IIII")
+
+    def __init__(self, path: str, linktype: int, snaplen: int = 262144):
+        self.fh = open(path, "wb")
+        self.fh.write(struct.pack("<IHHiIII", 0xA1B23C4D, 2, 4, 0, 0, snaplen, linktype))
+        self.linktype = linktype
+
+    def write(self, records) -> None:
+        rec = self._REC.pack
+        out = []
+        for ts, _lt, raw in records:
+            out.append(rec(ts // 1_000_000_000, ts % 1_000_000_000, len(raw), len(raw)))
+            out.append(raw)
+        self.fh.write(b"".join(out))
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+def drop_privileges(user: str) -> None:
+    """Become ``user`` (name or uid) with its primary group and no
+    supplementary groups; a no-op when ``user`` is empty."""
+    if not user:
+        return
+    try:
+        pw = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise CaptureError("run_as_user: no such user %r" % user) from None
+    if os.getuid() == pw.pw_uid and os.geteuid() == pw.pw_uid:
+        return
+    try:
+        os.setgroups([])
+        os.setgid(pw.pw_gid)
+        os.setuid(pw.pw_uid)
+    except PermissionError:
+        raise CaptureError("cannot switch to user %r: operation not permitted" % user) from None
+    if os.geteuid() == 0:
+        raise CaptureError("still root after switching to %r" % user)
+    log.debug("running as %s (uid %d, gid %d, group %s)", pw.pw_name, pw.pw_uid, pw.pw_gid,
+              grp.getgrgid(pw.pw_gid).gr_name)
+
+
+def interface_filter(settings, iface: dict, registry) -> str:
+    """``bpf_filter`` verbatim, else the filter generated from the protocols."""
+    if iface.get("bpf_filter"):
+        return iface["bpf_filter"]
+    return generate_filter(settings.protocols, registry, iface.get("with_vlans", False),
+                           flows_enabled=bool(settings.flows))
+
+
+def open_sources(settings, registry) -> list[AfPacketSource]:
+    """One ring per configured interface (raises CaptureError / BpfError)."""
+    sources = []
+    captures = settings.cluster["captures"]
+    try:
+        for k, iface in enumerate(settings.interfaces):
+            device = resolve_device(iface.get("device") or "any")
+            expr = interface_filter(settings, iface, registry)
+            snaplen = iface.get("snaplen", 65535)
+            code = compile_filter(expr, DLT_RAW if cooked_device(device) else DLT_EN10MB, snaplen)
+            group = iface.get("fanout_group")
+            if group is None and captures > 1:
+                group = (os.getppid() + k) & 0xFFFF
+            sources.append(AfPacketSource(device, snaplen, iface.get("buffer_size_mb", 30),
+                                          promisc=iface.get("auto_promisc_mode", False),
+                                          fanout_group=group, ignore_outgoing=iface.get("ignore_outgoing", False),
+                                          filter_code=code))
+            log.info("capturing on %s (filter %r, fanout group %s)", device, expr, group)
+    except (ValueError, CaptureError, BpfError):
+        for s in sources:
+            s.close()
+        raise
+    return sources
+
+
+def dump_path(path: str, index: int, captures: int) -> str:
+    if captures == 1:
+        return path
+    root, ext = os.path.splitext(path)
+    return "%s.%d%s" % (root, index, ext)
+
+
+def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "") -> int:
+    stop = {"now": False}
+
+    def on_term(signum, frame):
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cluster = settings.cluster
+    name = "capture-%d" % index
+    counters: collections.Counter = collections.Counter()
+    ctx = zmq.Context()
+    coord = ctx.socket(zmq.PUSH)
+    coord.setsockopt(zmq.LINGER, 2000)
+    coord.connect(endpoints.coordinator(run_dir))
+    try:
+        sources = open_sources(settings, registry)
+        drop_privileges(cluster.get("run_as_user") or "")
+    except (ValueError, CaptureError, BpfError) as exc:
+        log.error("%s", exc)
+        coord.send_multipart(encode_batch("stats", name, 0, [{"error": str(exc)}]))
+        coord.close()
+        ctx.term()
+        return EXIT_FATAL
+    dumper = None
+    dump = dump or settings.interfaces[0].get("dumpfile") or ""
+    if dump:
+        dumper = PcapDumper(dump_path(dump, index, cluster["captures"]), sources[0].linktype)
+    n = cluster["workers"]
+    socks = []
+    for i in range(n):
+        s = ctx.socket(zmq.PUSH)
+        s.setsockopt(zmq.SNDHWM, cluster["hwm"])
+        s.setsockopt(zmq.SNDTIMEO, 2000)
+        s.setsockopt(zmq.LINGER, 2000)
+        s.connect(endpoints.shard(run_dir, i))
+        socks.append(s)
+    seqs = [0] * n
+
+    def send(i: int, records: list) -> None:
+        try:
+            socks[i].send_multipart(encode_batch("pkts", name, seqs[i], records), zmq.NOBLOCK)
+        except zmq.Again:
+            counters["capture.dropped_queue_full"] += len(records)
+            return
+        seqs[i] += 1
+        counters["capture.batches"] += 1
+
+    sharder = Sharder(n, send, cluster["batch_packets"], counters)
+    age = cluster["batch_age_ms"] / 1000.0
+    reported: collections.Counter = collections.Counter()
+    poller = select.poll()
+    for src in sources:
+        poller.register(src.fileno(), select.POLLIN | select.POLLERR)
+    single = sources[0] if len(sources) == 1 else None
+    last_flush = last_stats = time.monotonic()
+    try:
+        while not stop["now"]:
+            got = 0
+            if single is not None:
+                recs = single.read_block(50)
+                if recs:
+                    got = len(recs)
+                    if dumper is not None:
+                        dumper.write(recs)
+                    sharder.feed(recs)
+            else:
+                for src in sources:
+                    recs = src.read_block(0)
+                    if recs:
+                        got += len(recs)
+                        if dumper is not None:
+                            dumper.write(recs)
+                        sharder.feed(recs)
+                if not got:
+                    poller.poll(50)
+            now = time.monotonic()
+            if not got or now - last_flush >= age:
+                sharder.flush()
+                last_flush = now
+            if now - last_stats >= 1.0:
+                last_stats = now
+                _report(coord, name, counters, reported, sources)
+    except OSError as exc:
+        log.error("%s: capture failed: %s", name, exc)
+        return 1
+    finally:
+        sharder.flush()
+        for i, s in enumerate(socks):
+            try:
+                s.send_multipart(encode_batch("eos", name, seqs[i], []))
+            except zmq.Again:
+                log.warning("%s: worker-%d did not take its end-of-stream", name, i)
+        _report(coord, name, counters, reported, sources)
+        if dumper is not None:
+            dumper.close()
+        for src in sources:
+            src.close()
+        for s in socks + [coord]:
+            s.close()
+        ctx.term()
+    log.info("%s: stopped", name)
+    return 0
+
+
+def _report(coord, name: str, counters, reported, sources) -> None:
+    kp = kd = 0
+    for src in sources:
+        p, d = src.kernel_stats()
+        kp += p
+        kd += d
+    counters["capture.kernel_packets"] = kp
+    counters["capture.kernel_drops"] = kd
+    delta = {k: v - reported.get(k, 0) for k, v in counters.items() if v != reported.get(k, 0)}
+    if delta:
+        coord.send_multipart(encode_batch("stats", name, 0, [delta]))
+        reported.update(delta)
