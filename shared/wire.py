@@ -7,6 +7,7 @@ body   = one msgpack array of records:
 - ``events``: event dicts (worker -> publisher)
 - ``eos``:    empty body; end of stream from one sender
 - ``stats``:  one counters dict (any -> coordinator)
+- ``ack``:    empty body; publisher -> worker, every batch <= ``seq`` is accepted
 
 msgpack >= 1.0 defaults (bin type for bytes, str keys). Pickle never crosses a
 process boundary.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import msgpack
 
 VERSION = 1
-KINDS = ("pkts", "events", "eos", "stats")
+KINDS = ("pkts", "events", "eos", "stats", "ack")
 
 
 class WireError(Exception):
