@@ -169,7 +169,7 @@ class AfPacketSource:
         if fanout_group is not None:
             arg = (int(fanout_group) & 0xFFFF) | ((PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG) << 16)
             try:
-                sock.setsockopt(SOL_PACKET, PACKET_FANOUT, arg)
+                sock.setsockopt(SOL_PACKET, PACKET_FANOUT, struct.pack("I", arg))
             except OSError as exc:
                 raise CaptureError("cannot join fanout group %d: %s" % (fanout_group, exc.strerror)) from None
         if promisc and not any_dev:
