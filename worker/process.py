@@ -16,6 +16,7 @@ import time
 import zmq
 
 from shared import endpoints
+from shared.delivery import AckedSender
 from shared.wire import WireError, decode_batch, encode_batch
 from worker.engine import Engine
 
@@ -36,9 +37,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
     pull.bind(endpoints.shard(run_dir, index))
-    push = ctx.socket(zmq.PUSH)
-    push.setsockopt(zmq.SNDHWM, cluster["hwm"])
-    push.connect(endpoints.publisher(run_dir))
+    push = AckedSender(ctx, endpoints.publisher(run_dir), name, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
     seq = 0
@@ -51,7 +50,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         while len(events) >= event_batch or (final and events):
             chunk = events[:event_batch]
             del events[:event_batch]
-            push.send_multipart(encode_batch("events", name, seq, chunk))
+            push.send(seq, encode_batch("events", name, seq, chunk))
             counters["worker.events"] += len(chunk)
             seq += 1
 
@@ -76,10 +75,12 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                 eos_needed -= 1
         engine.finish()
         ship(final=True)
-        push.send_multipart(encode_batch("eos", name, seq, []))
+        push.send(seq, encode_batch("eos", name, seq, []))
+        push.flush()                      # every batch acknowledged by the publisher
         coord.send_multipart(encode_batch("stats", name, 0, [dict(counters)]))
     finally:
-        for s in (pull, push, coord):
+        push.close()
+        for s in (pull, coord):
             s.close(linger=-1)
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))

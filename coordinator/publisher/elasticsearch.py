@@ -36,6 +36,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
+import json
 import logging
 import re
 import time
@@ -213,6 +214,14 @@ def _key_fields(event: dict) -> str:
     return " ".join(out)
 
 
+def _loads(line: bytes) -> dict:
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return {}
+    return ev if isinstance(ev, dict) else {}
+
+
 def _host_url(host: str, cfg: ElasticsearchConfig) -> str:
     if "://" not in host:
         scheme = cfg.protocol or "http"
@@ -318,13 +327,12 @@ class ElasticsearchOutput:
     # the contract -------------------------------------------------------------------
     def publish_batch(self, events: Sequence[dict], lines: Sequence[bytes | None] | None = None,
                       ids: Sequence[str] | None = None) -> list[Result]:
-        results: list = [OK] * len(events)
-        if self._closed:
-            self.stats.errors += len(events)
-            return [Result(False, "elasticsearch output: output closed")] * len(events)
+        """One Result per event (see the module docstring); ``ids`` default to
+        :func:`event_id` of the line alone (no origin)."""
         if lines is None:
             lines = getattr(events, "lines", None)
-        pending = []
+        items: list = []
+        early: dict[int, Result] = {}
         for i, ev in enumerate(events):
             line = lines[i] if lines is not None else None
             try:
@@ -332,10 +340,30 @@ class ElasticsearchOutput:
                     line = encode_event(ev)
                 index = self.index(ev)
             except (EncodeError, KeyError) as e:
-                results[i] = Result(False, "elasticsearch output: %s" % (e.args[0] if e.args else e))
+                early[i] = Result(False, "elasticsearch output: %s" % (e.args[0] if e.args else e))
+                items.append((None, "", b""))
                 continue
-            doc_id = ids[i] if ids is not None else event_id("", line)
-            pending.append((i, index, doc_id, line))
+            items.append((index, ids[i] if ids is not None else event_id("", line), line))
+        results = self.publish_encoded(items, events)
+        for i, r in early.items():
+            results[i] = r
+        return results
+
+    def publish_encoded(self, items: Sequence[tuple[str | None, str, bytes]],
+                        events: Sequence[dict] | None = None) -> list[Result]:
+        """Bulk already encoded events: ``(index, _id, json_line)`` each (index
+        None: the event could not be routed, it fails). ``events`` (optional)
+        are only used to log key fields of rejected documents."""
+        results: list = [OK] * len(items)
+        if self._closed:
+            self.stats.errors += len(items)
+            return [Result(False, "elasticsearch output: output closed")] * len(items)
+        pending = []
+        for i, (index, doc_id, line) in enumerate(items):
+            if index is None:
+                results[i] = Result(False, "elasticsearch output: no index for this event")
+            else:
+                pending.append((i, index, doc_id, line))
         delay = float(self.cfg.backoff.init)
         attempt = 0
         while pending:
@@ -352,7 +380,8 @@ class ElasticsearchOutput:
                                           retry=True)
                     continue
                 results[pos] = Result(False, "elasticsearch output: %d %s" % (status, err))
-                log.error("event dropped by Elasticsearch (%d %s): %s", status, err, _key_fields(events[pos]))
+                log.error("event dropped by Elasticsearch (%d %s): %s", status, err,
+                          _key_fields(events[pos] if events is not None else _loads(items[pos][2])))
             if not retry or attempt >= self.cfg.max_retries:
                 break
             attempt += 1

@@ -1,15 +1,22 @@
 """The publisher process: PULL event batches from every worker, enrich, batch, output.
 
-It binds the single PULL that all workers PUSH to. Events are enriched with
+It binds the single ROUTER that all workers' DEALERs send to and
+acknowledges every batch (``shared.delivery``). Events are enriched with
 agent metadata, tags and fields, grouped by the chunker (count, bytes or age)
 and written by the configured output. When every worker has sent its
 ``eos`` it flushes the output and exits. With ``-N`` (publish disabled)
 events are counted and discarded.
+
+With ``queue.disk`` configured, batches are acknowledged only once they are
+in the disk spool and the output is fed from the spool (``reliable.py``), so
+a publisher killed at any moment loses nothing: the restarted one resumes
+from the spool and the workers resend what was not acknowledged.
 """
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import signal
 import socket
 import time
@@ -20,6 +27,7 @@ from coordinator.publisher.chunker import Chunker
 from coordinator.publisher.enrich import Enricher
 from coordinator.publisher.outputs import make_output
 from shared import endpoints
+from shared.delivery import ack_frames
 from shared.version import VERSION
 from shared.wire import WireError, decode_batch, encode_batch
 
@@ -40,14 +48,21 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     chunker = Chunker(chunk_size=int(out_cfg.get("bulk_max_size") or 2048),
                       max_chunk_bytes=10 * 1024 * 1024, flush_after_seconds=1.0)
     ctx = zmq.Context()
-    pull = ctx.socket(zmq.PULL)
+    pull = ctx.socket(zmq.ROUTER)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
+    pull.setsockopt(zmq.SNDHWM, 0)
     pull.bind(endpoints.publisher(run_dir))
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
     poller = zmq.Poller()
     poller.register(pull, zmq.POLLIN)
     eos_needed = cluster["workers"]
+    disk = ((settings.raw or {}).get("queue") or {}).get("disk")
+    if disk and output is not None:
+        try:
+            return _run_spooled(settings, disk, output, enrich, counters, pull, coord, ctx)
+        finally:
+            output.close()
 
     def write(batch) -> None:
         if not batch:
@@ -63,6 +78,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             log.error("output failed for %d events: %s", len(failed), failed[0].error)
 
     rc = 0
+    last_seq: dict[str, int] = {}
     try:
         while eos_needed:
             if not poller.poll(250):
@@ -70,11 +86,18 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
                 continue
             frames = pull.recv_multipart()
             try:
-                header, body = decode_batch(frames)
+                header, body = decode_batch(frames[1:])
             except WireError as exc:
                 counters["publisher.bad_frames"] += 1
                 log.error("dropped a bad frame: %s", exc)
                 continue
+            sender, seq = header["from"], header["seq"]
+            last = last_seq.get(sender, -1)
+            if seq != last + 1:           # a resent duplicate, or after a gap: wait for the resend
+                counters["publisher.duplicates" if seq <= last else "publisher.gaps"] += 1
+                pull.send_multipart(ack_frames(frames[0], last))
+                continue
+            last_seq[sender] = seq
             if header["kind"] == "events":
                 now = time.monotonic()
                 counters["publisher.events"] += len(body)
@@ -85,6 +108,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
                 write(chunker.poll(now))
             elif header["kind"] == "eos":
                 eos_needed -= 1
+            pull.send_multipart(ack_frames(frames[0], header["seq"]))
         write(chunker.flush())
     finally:
         if output is not None:
@@ -93,6 +117,50 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             rc = 1
         coord.send_multipart(encode_batch("stats", "publisher", 0, [dict(counters)]))
         pull.close(linger=0)
+        coord.close(linger=-1)
+        ctx.term()
+    return rc
+
+
+def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx) -> int:
+    """The publisher loop with queue.disk (see reliable.py)."""
+    from coordinator.publisher.reliable import SpooledPublisher
+    from coordinator.publisher.spool import DiskQueueConfig, Spool
+    from shared.confutil import build
+
+    qc = build(DiskQueueConfig, dict(disk), "queue.disk")
+    path = qc.path or os.path.join((settings.path or {}).get("data") or ".", "diskqueue")
+    spool = Spool(path, max_size=qc.max_size, segment_size=qc.segment_size, fsync=qc.fsync)
+    out_cfg = next(iter(settings.output.values()))
+    backoff = out_cfg.get("backoff") or {}
+    pub = SpooledPublisher(spool, output, enrich, settings.cluster["workers"], counters,
+                           bulk_max_size=getattr(output, "bulk_max_size", 1600),
+                           backoff_init=float(backoff.get("init", 1.0)),
+                           backoff_max=float(backoff.get("max", 60.0)))
+    pub.start()
+    rc = 0
+    try:
+        while not pub.finished:
+            if not sock.poll(250):
+                pub._check_thread()
+                continue
+            frames = sock.recv_multipart()
+            try:
+                header, body = decode_batch(frames[1:])
+            except WireError as exc:
+                counters["publisher.bad_frames"] += 1
+                log.error("dropped a bad frame: %s", exc)
+                continue
+            if header["kind"] not in ("events", "eos"):
+                continue
+            sock.send_multipart(ack_frames(frames[0], pub.accept(header, body)))
+        pub.wait_drained()
+    finally:
+        pub.stop()
+        if counters.get("publisher.failed"):
+            rc = 1
+        coord.send_multipart(encode_batch("stats", "publisher", 0, [dict(counters)]))
+        sock.close(linger=0)
         coord.close(linger=-1)
         ctx.term()
     return rc

@@ -1,0 +1,205 @@
+"""Publisher with ``queue.disk``: accept into the spool, acknowledge, output from the spool.
+
+Accept (the publisher's main thread, :meth:`SpooledPublisher.accept`): a
+worker batch ``(worker, seq)`` is taken only if ``seq`` follows the last one
+taken from that worker (``shared.delivery``: duplicates are acked again,
+batches after a gap are dropped unacked and come back with the resend).
+Its events are enriched, encoded once, given their index and their
+deterministic ``_id`` (``elasticsearch.event_id`` over ``worker:seq:i`` and
+the JSON line without ``agent.ephemeral_id``) and appended to the spool as
+one record; only then is the batch acknowledged. When the spool is full the
+main thread waits for room and stops reading: the workers' windows fill and
+they block (file mode waits; nothing is dropped).
+
+Output (a thread, :meth:`SpooledPublisher.drain_once`): reads records in
+order, bulks ``bulk_max_size`` events, sends them again with capped backoff
+until none is left but permanent failures (counted), then acknowledges the
+records in the spool (which deletes finished segments) together with the
+accept state (last seq per worker, workers done), so a restarted publisher
+resumes from the spool and still recognises batches it already took.
+
+Spool record (msgpack): ``["events", worker, seq, [[index, id, line], ...]]``
+or ``["eos", worker, seq, []]``.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+import time
+
+import msgpack
+
+from coordinator.publisher.elasticsearch import event_id
+from coordinator.publisher.outputs import EncodeError, encode_event
+from coordinator.publisher.spool import Spool, SpoolFull
+
+log = logging.getLogger("packetbeat.publisher")
+
+
+class SpooledPublisher:
+    def __init__(self, spool: Spool, output, enrich, workers: int, counters: collections.Counter,
+                 bulk_max_size: int = 1600, backoff_init: float = 1.0, backoff_max: float = 60.0,
+                 sleep=time.sleep):
+        self.spool = spool
+        self.output = output
+        self.enrich = enrich
+        self.workers = workers
+        self.counters = counters
+        self.bulk_max_size = max(1, bulk_max_size)
+        self.backoff = (backoff_init, backoff_max)
+        self._sleep = sleep
+        self._index = getattr(output, "index", None)
+        self._ephemeral = getattr(enrich, "ephemeral_id", "") or ""
+        meta = spool.meta
+        self.last_seq: dict[str, int] = {k: int(v) for k, v in (meta.get("last_seq") or {}).items()}
+        self.done: set[str] = set(meta.get("done") or [])
+        self._recover()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _recover(self) -> None:
+        """Accept state from the records not yet acknowledged (newer than the meta)."""
+        while True:
+            recs = self.spool.read(256)
+            if not recs:
+                break
+            for _, payload in recs:
+                kind, worker, seq, _items = msgpack.unpackb(payload, raw=False)
+                self.last_seq[worker] = max(seq, self.last_seq.get(worker, -1))
+                if kind == "eos":
+                    self.done.add(worker)
+        self.spool.rewind()
+        if self.spool.pending:
+            log.info("resuming: %d spooled batches to output", self.spool.pending)
+
+    @property
+    def finished(self) -> bool:
+        """Every worker has sent eos (the spool may still hold events to output)."""
+        return len(self.done) >= self.workers
+
+    # -- accept (main thread) -----------------------------------------------------
+    def accept(self, header: dict, body: list) -> int:
+        """Take one worker batch; returns the seq to acknowledge (cumulative)."""
+        worker, seq, kind = header["from"], header["seq"], header["kind"]
+        last = self.last_seq.get(worker, -1)
+        if seq <= last:
+            self.counters["publisher.duplicates"] += 1
+            return last
+        if seq > last + 1:
+            self.counters["publisher.gaps"] += 1
+            return last
+        items = []
+        if kind == "events":
+            for i, ev in enumerate(body):
+                ev = self.enrich(ev)
+                try:
+                    line = encode_event(ev)
+                except EncodeError as e:
+                    self.counters["publisher.failed"] += 1
+                    log.error("event from %s:%d dropped: %s", worker, seq, e)
+                    continue
+                index = None
+                if self._index is not None:
+                    try:
+                        index = self._index(ev)
+                    except KeyError as e:
+                        self.counters["publisher.failed"] += 1
+                        log.error("event from %s:%d dropped: %s", worker, seq, e.args[0])
+                        continue
+                items.append([index, event_id("%s:%d:%d" % (worker, seq, i), line, self._ephemeral), line])
+            self.counters["publisher.events"] += len(body)
+        record = msgpack.packb([kind, worker, seq, items], use_bin_type=True)
+        while True:
+            try:
+                self.spool.append(record)
+                break
+            except SpoolFull:
+                self.counters["publisher.spool_full_waits"] += 1
+                self._check_thread()
+                self.spool.wait_for_room(len(record), 0.5)
+        self.last_seq[worker] = seq
+        if kind == "eos":
+            self.done.add(worker)
+        return seq
+
+    # -- output (thread) -------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="spool-output", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.drain_once(timeout=0.2)
+        except BaseException as e:       # reported to the main thread by _check_thread
+            self.error = e
+            log.exception("spool output failed")
+
+    def _check_thread(self) -> None:
+        if self.error is not None:
+            raise RuntimeError("spool output thread failed: %s" % self.error)
+
+    def drain_once(self, timeout: float = 0.0) -> int:
+        """Output the next bulk of spooled events; the records acknowledged."""
+        recs = self.spool.read(1, timeout)
+        if not recs:
+            return 0
+        items: list = []
+        last_no = -1
+        while recs:
+            for no, payload in recs:
+                _kind, _worker, _seq, its = msgpack.unpackb(payload, raw=False)
+                items += its
+                last_no = no
+            if len(items) >= self.bulk_max_size:
+                break
+            recs = self.spool.read(1)
+        if items and not self._publish([tuple(it) for it in items]):
+            self.spool.rewind()          # stopped before it was done: read again next time
+            return 0
+        self.spool.ack(last_no + 1, {"last_seq": dict(self.last_seq), "done": sorted(self.done)})
+        return 1
+
+    def _publish(self, items: list) -> bool:
+        """Send until only permanent failures are left; False if stopped first."""
+        delay, cap = self.backoff
+        pending = items
+        while pending:
+            if hasattr(self.output, "publish_encoded"):
+                results = self.output.publish_encoded(pending)
+            else:
+                evs = [json.loads(line) for _, _, line in pending]
+                results = self.output.publish_batch(evs, [line for _, _, line in pending])
+            retry = []
+            for it, r in zip(pending, results):
+                if r.ok:
+                    self.counters["publisher.published"] += 1
+                elif r.retry:
+                    retry.append(it)
+                else:
+                    self.counters["publisher.failed"] += 1
+            if retry:
+                self.counters["publisher.retry_rounds"] += 1
+                log.warning("output: %d events to send again in %.1fs (%s)", len(retry), delay,
+                            next(r.error for r in results if r.retry))
+                if self._stop.is_set():
+                    return False
+                self._sleep(delay)
+                delay = min(delay * 2, cap)
+            pending = retry
+        return True
+
+    def wait_drained(self, poll: float = 0.1) -> None:
+        """Block until every spooled record is acknowledged by the output."""
+        while self.spool.pending:
+            self._check_thread()
+            time.sleep(poll)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.spool.close()
