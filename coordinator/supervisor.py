@@ -158,11 +158,23 @@ class Supervisor:
                     log.warning("second stop request: stopping now")
                     return 130
             done = True
+            now = time.monotonic()
             for c in children:
+                if c.due is not None:          # a restarted publisher (queue.disk)
+                    done = False
+                    if now >= c.due:
+                        log.info("restarting %s", c.name)
+                        c.start()
+                    continue
                 rc = c.poll()
                 if rc is None:
                     done = False
                 elif rc != 0 and c not in captures:
+                    if c is children[0] and self._spooled():
+                        if self._schedule_restart(c, rc, now):
+                            done = False
+                            continue
+                        return 1
                     self.errors.append("%s exited with code %d; the run is incomplete" % (c.name, rc))
                     log.error(self.errors[-1])
                     return 1
@@ -172,6 +184,29 @@ class Supervisor:
         if failed:
             return 1
         return 0
+
+    def _spooled(self) -> bool:
+        """A publisher with queue.disk loses nothing when it dies: restart it.
+        (The workers resend what it had not acknowledged.)"""
+        queue = (self.settings.raw or {}).get("queue") or {}
+        return self.publish and isinstance(queue, dict) and bool(queue.get("disk"))
+
+    def _schedule_restart(self, c, rc: int, now: float) -> bool:
+        """Back off and restart ``c``; False (error recorded) after
+        cluster.max_restarts restarts within cluster.restart_window."""
+        cluster = self.settings.cluster
+        window = float(cluster["restart_window"])
+        c.restarts = [t for t in c.restarts if now - t < window] + [now]
+        if len(c.restarts) > cluster["max_restarts"]:
+            self.errors.append("%s exited (code %d) %d times within %.0f s; giving up"
+                               % (c.name, rc, len(c.restarts), window))
+            log.error(self.errors[-1])
+            return False
+        delay = min(10.0, 0.5 * 2 ** (len(c.restarts) - 1))
+        log.warning("%s exited with code %d; restarting in %.1f s", c.name, rc, delay)
+        self.totals["coordinator.restarts"] += 1
+        c.due = now + delay
+        return True
 
     def _live_loop(self, children, captures, stats) -> int:
         cluster = self.settings.cluster
