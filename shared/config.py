@@ -364,9 +364,21 @@ def validate_tree(tree: dict, registry=None) -> Settings:
     path = tree.get("path") or {}
     if not isinstance(path, dict):
         raise ConfigError("path", "expected a mapping")
+    _queue(tree.get("queue"))
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
                     cluster=cluster, path=path, raw=json.loads(json.dumps(tree, default=str)))
+
+
+def _queue(value) -> None:
+    """queue.disk is validated (the publisher's spool); other queue types stay free-form."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ConfigError("queue", "expected a mapping")
+    if value.get("disk") is not None:
+        from coordinator.publisher.spool import DiskQueueConfig
+        build(DiskQueueConfig, value["disk"], "queue.disk")
 
 
 def _interfaces(value) -> list[dict]:
