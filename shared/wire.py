@@ -8,6 +8,7 @@ body   = one msgpack array of records:
 - ``eos``:    empty body; end of stream from one sender
 - ``stats``:  one counters dict (any -> coordinator)
 - ``ack``:    empty body; publisher -> worker, every batch <= ``seq`` is accepted
+- ``procs``:  ``[transport, ip, port, process]`` records (capture -> worker, process attribution)
 
 msgpack >= 1.0 defaults (bin type for bytes, str keys). Pickle never crosses a
 process boundary.
@@ -17,7 +18,7 @@ from __future__ import annotations
 import msgpack
 
 VERSION = 1
-KINDS = ("pkts", "events", "eos", "stats", "ack")
+KINDS = ("pkts", "events", "eos", "stats", "ack", "procs")
 
 
 class WireError(Exception):
