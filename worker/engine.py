@@ -16,6 +16,7 @@ from shared.confutil import build
 from shared.addr import ip_text
 from shared.config import FlowsConfig
 from shared.decode import decode
+from shared.procs import ProcAttributor
 from worker.flows import FlowTable
 from worker.plugin import IpPortTuple, Packet, ParseError
 from worker.tcp import TcpTracker
@@ -46,9 +47,11 @@ def _decorator(entry_cfg) -> Callable[[dict], dict] | None:
 
 class Engine:
     def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None,
-                 flows: dict | None = None):
+                 flows: dict | None = None, procs: dict | None = None):
         self.counters = counters if counters is not None else collections.Counter()
         self.events: list[dict] = []
+        # process attribution (packetbeat.procs): records shipped by the capture, see shared/procs.py
+        self.attributor = ProcAttributor() if procs and procs.get("enabled") else None
         tcp_ports: dict[int, object] = {}
         udp_ports: dict[int, object] = {}
         self.icmp = None          # the ICMP analyser (transport "icmp"), at most one
@@ -75,13 +78,23 @@ class Engine:
         self.flows = None         # FlowTable when packetbeat.flows is enabled (settings.flows)
         if flows is not None:
             fc = build(FlowsConfig, flows, "packetbeat.flows")
-            self.flows = FlowTable(float(fc.timeout), float(fc.period), self.events.append, _decorator(fc))
+            self.flows = FlowTable(float(fc.timeout), float(fc.period), self._emitter(_decorator(fc)))
 
     def _emitter(self, decorate):
         events = self.events
+        attr = self.attributor
+        if attr is not None:
+            if decorate is None:
+                return lambda ev: events.append(attr(ev))
+            return lambda ev: events.append(attr(decorate(ev)))
         if decorate is None:
             return events.append
         return lambda ev: events.append(decorate(ev))
+
+    def handle_procs(self, records: list) -> None:
+        """Endpoint -> process records from the capture (a ``procs`` message)."""
+        if self.attributor is not None:
+            self.attributor.update(records)
 
     def handle(self, records: list) -> None:
         """Process one batch of ``[ts_ns, linktype, raw]`` records."""

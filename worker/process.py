@@ -32,7 +32,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     cluster = settings.cluster
     name = "worker-%d" % index
     counters: collections.Counter = collections.Counter()
-    engine = Engine(settings.protocols, registry, counters, flows=settings.flows)
+    engine = Engine(settings.protocols, registry, counters, flows=settings.flows, procs=settings.procs)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
@@ -71,6 +71,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             if kind == "pkts":
                 engine.handle(body)
                 ship()
+            elif kind == "procs":                 # process attribution from the capture
+                engine.handle_procs(body)
             elif kind == "eos":
                 eos_needed -= 1
         engine.finish()
