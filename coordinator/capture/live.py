@@ -38,6 +38,7 @@ from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filte
 from coordinator.capture.devices import resolve_device
 from coordinator.capture.process import Sharder
 from shared import endpoints
+from shared.procs import make_tagger
 from shared.wire import encode_batch
 
 log = logging.getLogger("packetbeat.capture")
@@ -178,7 +179,15 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         seqs[i] += 1
         counters["capture.batches"] += 1
 
-    sharder = Sharder(n, send, cluster["batch_packets"], counters)
+    def send_procs(i: int, records: list) -> None:
+        # process attribution records go ahead of the batch holding the flow's first packet
+        try:
+            socks[i].send_multipart(encode_batch("procs", name, seqs[i], records), zmq.NOBLOCK)
+        except zmq.Again:
+            counters["capture.procs_dropped"] += len(records)
+
+    sharder = Sharder(n, send, cluster["batch_packets"], counters, keep_empty_tcp=settings.flows is not None,
+                      procs=make_tagger(settings.procs), send_procs=send_procs)
     age = cluster["batch_age_ms"] / 1000.0
     reported: collections.Counter = collections.Counter()
     poller = select.poll()

@@ -20,6 +20,7 @@ import zmq
 
 from coordinator.capture.pcapfile import CaptureFileError, open_capture
 from shared import endpoints
+from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
 from shared.wire import encode_batch
@@ -32,9 +33,14 @@ _SYN_FIN_RST = 0x07
 class Sharder:
     """Decode + shard + batch, free of I/O (``send(i, records)`` does the I/O)."""
 
-    def __init__(self, n: int, send, batch_packets: int = 128, counters=None, keep_empty_tcp: bool = False):
+    def __init__(self, n: int, send, batch_packets: int = 128, counters=None, keep_empty_tcp: bool = False,
+                 procs=None, send_procs=None):
         self.n = n
         self.keep_empty_tcp = keep_empty_tcp    # flows count every packet (packetbeat.flows)
+        # process attribution (shared/procs.py ProcTagger): at the first packet of a flow, records
+        # [transport, ip, port, process] go to the owning worker before the batch holding the packet
+        self.procs = procs
+        self.send_procs = send_procs
         self.send = send
         self.batch_packets = batch_packets
         self.batches: list[list] = [[] for _ in range(n)]
@@ -50,6 +56,7 @@ class Sharder:
         counters = self.counters
         skipped = undecodable = 0
         skip_empty = not self.keep_empty_tcp
+        procs = self.procs
         ts = 0
         last_age = time.monotonic()
         count = 0
@@ -80,6 +87,10 @@ class Sharder:
                 a = dec[1] + dec[3].to_bytes(2, "big")
                 b = dec[2] + dec[4].to_bytes(2, "big")
                 shard = (crc32(a + b, t) if a < b else crc32(b + a, t)) % n
+            if procs is not None and procs.opens_flow(dec):
+                found = procs.records(dec, ip_text)
+                if found:
+                    self.send_procs(shard, found)
             batch = batches[shard]
             batch.append((ts, linktype, raw))
             if len(batch) >= limit:
