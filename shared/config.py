@@ -69,6 +69,13 @@ class FlowsConfig:
     index: str = ""
     processors: list[Any] = field(default_factory=list)
 
+    def validate(self, path: str) -> None:
+        # Packetbeat's limits (flows/worker.go): timeout >= 1s; period -1 (only final reports) or >= 1s
+        if self.timeout < 1:
+            raise ConfigError(path + ".timeout", "must be >= 1s")
+        if 0 < self.period < 1:
+            raise ConfigError(path + ".period", "must be -1 or 0 (report only at the end) or >= 1s")
+
 
 @dataclass(frozen=True)
 class ProcsConfig:
