@@ -243,3 +243,12 @@ def test_http_real_counts_equal_an_independent_scapy_count():
         assert ev["destination"].get("packets", 0) == pk[(conv, False)]
         assert ev["destination"].get("bytes", 0) == by[(conv, False)]
         assert ev["flow"]["final"] is True
+
+
+@pytest.mark.parametrize("raw,bad", [({"timeout": "500ms"}, "timeout"), ({"period": "200ms"}, "period")])
+def test_config_limits(raw, bad):
+    from shared.config import FlowsConfig
+    from shared.confutil import ConfigError, build
+    with pytest.raises(ConfigError, match="packetbeat.flows." + bad):
+        build(FlowsConfig, raw, "packetbeat.flows")
+    assert build(FlowsConfig, {"period": "0s"}, "packetbeat.flows").period == 0
