@@ -151,10 +151,16 @@ class FlowTable:
     # -- hot path ---------------------------------------------------------
     def add(self, ts: int, linktype: int, raw: bytes, dec: tuple) -> None:
         """Count one decoded packet (``dec`` as returned by ``shared.decode.decode``)."""
+        # hot path: list indexes are literals (0 first ts, 1 last ts, 2 first direction,
+        # 3/4 packets/bytes of direction 0, 5/6 of direction 1); see _FIRST.._CONN
         t, src, dst, sport, dport = dec[0], dec[1], dec[2], dec[3], dec[4]
         l3 = dec[10]
-        l2 = raw[:12] if linktype == _ETHERNET else b""     # destination MAC + source MAC
-        vlans = tuple(vlan_ids(linktype, raw)) if l3 > _L2_LEN.get(linktype, l3) else ()
+        if linktype == 1:
+            l2 = raw[:12]                                   # destination MAC + source MAC
+            vlans = () if l3 == 14 else tuple(vlan_ids(1, raw))
+        else:
+            l2 = b""
+            vlans = tuple(vlan_ids(linktype, raw)) if l3 > _L2_LEN.get(linktype, l3) else ()
         if t == 1 or t == 58:
             itype = raw[dec[8]]
             icmp = raw[dec[8] + 4] << 8 | raw[dec[8] + 5] \
@@ -164,25 +170,29 @@ class FlowTable:
             key = (t, src, sport, dst, dport, l2, vlans)
             d = 0
         else:
-            key = (t, dst, dport, src, sport, l2[6:12] + l2[:6], vlans)
+            key = (t, dst, dport, src, sport, raw[6:12] + raw[:6] if l2 else l2, vlans)
             d = 1
-        f = self.flows.get(key)
+        flows = self.flows
+        f = flows.get(key)
         if f is None:
-            f = self.flows[key] = [ts, ts, d, 0, 0, 0, 0, None, 0]
-            self.counters["flows.created"] += 1
-            if t == 6:
-                self._conns += 1
-                f[_CONN] = self._conns
-            elif t == 1 or t == 58:
-                f[_ICMP_TC] = (raw[dec[8]], raw[dec[8] + 1])
-        elif ts > f[_LAST]:
-            f[_LAST] = ts
-        if d == f[_DIR]:
-            f[_PK0] += 1
-            f[_BY0] += len(raw)
+            f = flows[key] = [ts, ts, d, 0, 0, 0, 0, None, 0]
+            self._created(f, t, raw, dec)
+        elif ts > f[1]:
+            f[1] = ts
+        if d == f[2]:
+            f[3] += 1
+            f[4] += len(raw)
         else:
-            f[_PK1] += 1
-            f[_BY1] += len(raw)
+            f[5] += 1
+            f[6] += len(raw)
+
+    def _created(self, f: list, t: int, raw: bytes, dec: tuple) -> None:
+        self.counters["flows.created"] += 1
+        if t == 6:
+            self._conns += 1
+            f[_CONN] = self._conns
+        elif t == 1 or t == 58:
+            f[_ICMP_TC] = (raw[dec[8]], raw[dec[8] + 1])
 
     # -- time -------------------------------------------------------------
     def tick(self, now: int) -> None:
