@@ -1,0 +1,180 @@
+"""Live mode: clear errors, privilege drop, restart of a crashed child, clock-driven time-outs."""
+from __future__ import annotations
+
+import ctypes
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+import psutil
+import pytest
+
+from tests.helpers import ROOT, read_events
+from tests.live_capture.netns import netns_available
+from tests.live_capture.test_live_http import by_query, curl
+
+
+def _drop_net_raw() -> None:
+    """In the child before exec: remove CAP_NET_RAW from the bounding set, so
+    even root has no right to open packet sockets (prctl PR_CAPBSET_DROP)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(24, 13, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP, CAP_NET_RAW)")
+
+
+def _run_cli(args, no_net_raw=False, timeout=60):
+    cfg = tempfile.NamedTemporaryFile("w", suffix=".yml", delete=False)
+    cfg.write("packetbeat.protocols: [{type: http, ports: [8080]}]\noutput.console.enabled: true\n")
+    cfg.close()
+    os.chmod(cfg.name, 0o644)
+    try:
+        return subprocess.run([sys.executable, "-m", "coordinator", "-c", cfg.name, *args],
+                              capture_output=True, text=True, timeout=timeout,
+                              cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                              preexec_fn=_drop_net_raw if no_net_raw else None)
+    finally:
+        os.unlink(cfg.name)
+
+
+@pytest.fixture
+def root_only():
+    why = netns_available()
+    if why:
+        pytest.skip(why)
+
+
+def test_invalid_filter_is_a_clear_error(root_only):
+    r = _run_cli(["-i", "lo", "-E", "packetbeat.interfaces.bpf_filter=tcp prot 80"])
+    assert r.returncode == 1
+    assert "invalid BPF filter 'tcp prot 80'" in r.stderr and "syntax error" in r.stderr
+
+
+def test_unknown_device_is_a_clear_error(root_only):
+    r = _run_cli(["-i", "nosuchdev0"])
+    assert r.returncode == 1 and "no such network device: 'nosuchdev0'" in r.stderr
+    r = _run_cli(["-i", "999"])
+    assert r.returncode == 1 and "no device with index 999" in r.stderr
+
+
+def test_not_permitted_is_a_clear_error(root_only):
+    r = _run_cli(["-i", "lo"], no_net_raw=True)
+    assert r.returncode == 1
+    assert "live capture needs root or CAP_NET_RAW" in r.stderr and "operation not permitted" in r.stderr
+
+
+def _children(pid: int) -> dict[str, psutil.Process]:
+    out = {}
+    for p in psutil.Process(pid).children(recursive=True):
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:           # just exited (a zombie until reaped)
+            continue
+        if "coordinator.child" in cmd:
+            role = cmd[cmd.index("coordinator.child") + 1]
+            out["%s-%s" % (role, cmd[cmd.index("--index") + 1])] = p
+    return out
+
+
+def _coordinator_pid(run) -> int:
+    # `ip netns exec` execs the interpreter: the Popen pid is the coordinator
+    return run.proc.pid
+
+
+def _reachable_by_others(path: str) -> bool:
+    path = os.path.realpath(path)
+    while path != "/":
+        path = os.path.dirname(path)
+        if not os.stat(path).st_mode & 0o001:
+            return False
+    return True
+
+
+def test_run_as_user_drops_root(veth, http_server, live):
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no 'nobody' user")
+    for path in (sysconfig.get_paths()["stdlib"], str(ROOT), os.path.realpath(sys.executable)):
+        if not _reachable_by_others(path):
+            pytest.skip("%s is not reachable by other users, so a process that dropped root could not "
+                        "import the rest of its code" % path)
+    out = tempfile.mkdtemp(prefix="pb-live-out-")
+    os.chmod(out, 0o777)
+    try:
+        run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev, "cluster.run_as_user": "nobody",
+                          "output.file": {"path": out, "filename": "events"}})
+        run.wait_ready()
+        curl(veth, 3)
+        kids = _children(_coordinator_pid(run))
+        assert set(kids) == {"capture-0", "worker-0", "worker-1", "publisher-0"}, kids
+        deadline = time.monotonic() + 20         # workers/publisher drop once their code is loaded
+        for name, p in kids.items():
+            while time.monotonic() < deadline and p.uids().real == 0:
+                time.sleep(0.1)
+            uids = p.uids()
+            assert (uids.real, uids.effective, uids.saved) == (nobody.pw_uid,) * 3, name
+            assert p.gids().effective == nobody.pw_gid
+            assert p.gids().real == nobody.pw_gid
+        assert run.stop() == 0, run.text()
+        assert by_query(read_events(out), "i") == {"i=0": 1, "i=1": 1, "i=2": 1}, run.text()
+    finally:
+        subprocess.run(["rm", "-rf", out])
+
+
+def test_crashed_worker_is_restarted(veth, http_server, live):
+    run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev, "cluster.max_restarts": 3})
+    run.wait_ready()
+    curl(veth, 2, "a")
+    victim = _children(_coordinator_pid(run))["worker-0"]
+    victim.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        kids = _children(_coordinator_pid(run))
+        if "worker-0" in kids and kids["worker-0"].pid != victim.pid:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("worker-0 was not restarted:\n" + run.text())
+    time.sleep(1.0)                      # let the new worker bind its shard endpoint
+    curl(veth, 20, "b")
+    assert run.stop() == 0, run.text()
+    assert "worker-0 exited with code -9; restarting" in run.text()
+    assert by_query(run.events(), "b") == {"b=%d" % i: 1 for i in range(20)}, run.text()
+
+
+def test_timeouts_follow_the_clock(veth, live, tmp_path):
+    """A request that never gets an answer is published once its connection
+    times out, while the capture keeps running and no packet arrives: only the
+    worker's clock tick can do that."""
+    script = ("import socket,time\ns=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
+              "s.bind(('%s',8080));s.listen(5)\nc=[]\nwhile True:\n c.append(s.accept()[0])\n" % veth.srv_ip)
+    mute = subprocess.Popen(veth.srv(sys.executable, "-c", script))
+    try:
+        time.sleep(0.5)
+        run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev,
+                          "packetbeat.protocols": [{"type": "http", "ports": [8080], "transaction_timeout": "1s"}]})
+        run.wait_ready()
+        client = subprocess.Popen(veth.cli(sys.executable, "-c",
+                                           "import socket,time\ns=socket.create_connection(('%s',8080))\n"
+                                           "s.sendall(b'GET /silent HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n')\n"
+                                           "time.sleep(30)\n" % veth.srv_ip))
+        deadline = time.monotonic() + 30      # the idle connection times out after 10 s
+        events = []
+        while time.monotonic() < deadline and not events:
+            time.sleep(0.5)
+            events = [ev for ev in run.events() if ev.get("type") == "http"]
+        client.kill()
+        client.wait()
+        assert run.stop() == 0, run.text()
+    finally:
+        mute.kill()
+        mute.wait()
+    assert len(events) == 1, "no event before the stop: time-outs do not follow the clock\n" + run.text()
+    assert events[0]["url"]["path"] == "/silent"
+    assert events[0]["status"] == "Error" or "no response" in " ".join(events[0].get("error", {}).get("message", []))
