@@ -31,9 +31,6 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings_json(fh.read())
     role = a.role if a.role == "publisher" else "%s-%d" % (a.role, a.index)
     setup_logging(settings.logging, role, a.stderr, [s for s in a.selectors.split(",") if s])
-    if a.live and a.role != "capture":
-        from coordinator.capture.live import drop_privileges   # only captures need root, and only to open
-        drop_privileges(settings.cluster.get("run_as_user") or "")
     if a.role == "capture" and a.live:
         from coordinator.capture.live import run_live_capture
         from worker.protos.registry import load_registry
@@ -44,9 +41,21 @@ def main(argv: list[str] | None = None) -> int:
     if a.role == "worker":
         from worker.process import run_worker
         from worker.protos.registry import load_registry
-        return run_worker(settings, a.index, a.run_dir, load_registry(), live=a.live)
+        registry = load_registry()
+        _drop_privileges(a, settings)
+        return run_worker(settings, a.index, a.run_dir, registry, live=a.live)
     from coordinator.publisher.process import run_publisher
+    _drop_privileges(a, settings)
     return run_publisher(settings, a.run_dir, publish=not a.no_publish)
+
+
+def _drop_privileges(a, settings) -> None:
+    """Live mode: only captures need root (to open their sockets); the other
+    roles become ``cluster.run_as_user`` once their code is imported."""
+    user = settings.cluster.get("run_as_user") or ""
+    if a.live and user:
+        from coordinator.capture.live import drop_privileges
+        drop_privileges(user)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,13 @@ from worker.engine import Engine
 
 log = logging.getLogger("packetbeat.worker")
 
-_TICK_MS = 1000
+_TICK_MS = 200
 
 
 def run_worker(settings, index: int, run_dir: str, registry, live: bool = False) -> int:
-    """``live``: time-outs follow the clock; when no batch arrives for
-    ``_TICK_MS`` the engine's tables are expired at the current time."""
+    """``live``: time-outs follow the clock (when no batch arrives for
+    ``_TICK_MS`` the engine's tables are expired at the current time), and
+    events leave at least every ``cluster.batch_age_ms``, full batch or not."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)     # the coordinator drives shutdown through eos
     cluster = settings.cluster
     name = "worker-%d" % index
@@ -43,6 +44,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     seq = 0
     eos_needed = cluster["captures"]
     event_batch = cluster["event_batch"]
+    age = cluster["batch_age_ms"] / 1000.0
+    last_ship = time.monotonic()
 
     def ship(final: bool = False) -> None:
         nonlocal seq
@@ -58,7 +61,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         while eos_needed:
             if live and not pull.poll(_TICK_MS):
                 _tick(engine, time.time_ns())
-                ship()
+                ship(final=True)          # live: nothing waits for a full batch while the link is quiet
+                last_ship = time.monotonic()
                 continue
             frames = pull.recv_multipart()
             try:
@@ -70,7 +74,11 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             kind = header["kind"]
             if kind == "pkts":
                 engine.handle(body)
-                ship()
+                if live and time.monotonic() - last_ship > age:
+                    ship(final=True)
+                    last_ship = time.monotonic()
+                else:
+                    ship()
             elif kind == "procs":                 # process attribution from the capture
                 engine.handle_procs(body)
             elif kind == "eos":
