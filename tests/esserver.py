@@ -59,6 +59,7 @@ class _Index:
         self.docs: dict[str, dict] = {}
         self.versions: dict[str, int] = {}
         self.mapping: dict[str, str] = {}     # dotted path -> type
+        self.shapes: set = set()       # document shapes known to fit the mapping
         self.seq = 0
 
 
@@ -102,7 +103,19 @@ class _Store:
         return out
 
     def check_mapping(self, idx: _Index, doc: dict) -> str:
-        """'' when doc fits idx's dynamic mapping (updated), else the reason."""
+        """'' when doc fits idx's dynamic mapping (updated), else the reason.
+        A document whose shape (_shape) was accepted before skips the walk."""
+        shape = _shape(doc)
+        if shape in idx.shapes:
+            return ""
+        reason = self._check_mapping(idx, doc)
+        if not reason:
+            if len(idx.shapes) > 50_000:
+                idx.shapes.clear()
+            idx.shapes.add(shape)
+        return reason
+
+    def _check_mapping(self, idx: _Index, doc: dict) -> str:
         found: dict[str, str] = {}
 
         def walk(obj, prefix):
@@ -134,6 +147,17 @@ class _Store:
         for path, t in found.items():
             idx.mapping.setdefault(path, t)
         return ""
+
+
+def _shape(obj):
+    """Keys and value kinds of a document, hashable: two documents with the
+    same shape add the same paths and types to a mapping."""
+    t = type(obj)
+    if t is dict:
+        return tuple((k, _shape(v)) for k, v in obj.items())
+    if t is list:
+        return tuple(_shape(v) for v in obj)
+    return t
 
 
 def _error(status: int, etype: str, reason: str, **extra) -> dict:
@@ -168,9 +192,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Type", "application/vnd.elasticsearch+json;compatible-with=8")
         self.send_header("Content-Length", "0" if head else str(len(data)))
-        self.end_headers()
-        if not head and data:
-            self.wfile.write(data)
+        if not head and data:                # one write: headers and body (no Nagle stall)
+            self._headers_buffer.append(b"\r\n" + data)
+            self.flush_headers()
+        else:
+            self.end_headers()
+
+    def setup(self):
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def _dispatch(self, method: str) -> None:
         es: EsServer = self.server.es          # type: ignore[attr-defined]
@@ -389,17 +419,21 @@ class EsServer:
 
     # -- bulk -----------------------------------------------------------------
     def _bulk(self, default_index: str | None, params: dict, body: bytes):
-        lines = iter(body.split(b"\n"))
+        raw_lines = [x for x in body.split(b"\n") if x.strip()]
+        try:                                  # one parse for the whole body (fast path)
+            parsed = json.loads(b"[" + b",".join(raw_lines) + b"]")
+        except ValueError:
+            parsed = [json.loads(x) for x in raw_lines]       # raises on the bad line
+        if len(parsed) != len(raw_lines):
+            raise ValueError("malformed NDJSON body")
+        lines = iter(parsed)
         items = []
         drop = False
         with self.store.lock:
             if self.faults.drop_bulk > 0:
                 self.faults.drop_bulk -= 1
                 drop = True
-            for raw in lines:
-                if not raw.strip():
-                    continue
-                action = json.loads(raw)
+            for action in lines:
                 if not isinstance(action, dict) or len(action) != 1:
                     raise ValueError("malformed action/metadata line")
                 (op, meta), = action.items()
@@ -407,8 +441,7 @@ class EsServer:
                     raise ValueError("unknown action [%s]" % op)
                 source = None
                 if op != "delete":
-                    src = next(lines, b"")
-                    source = json.loads(src) if src.strip() else None
+                    source = next(lines, None)
                     if not isinstance(source, dict):
                         raise ValueError("action [%s] needs a source line" % op)
                 items.append({op: self._apply(op, meta, source, default_index)})

@@ -154,7 +154,16 @@ class IndexFormat:
                 date = m.group(2)
                 if not _DATE_TOKEN.search(date):
                     raise ValueError("date format %r has none of yyyy, MM, dd, HH" % date)
-                self._parts.append(("date", date))
+                pieces: list = []          # literal text and (start, end) slices of @timestamp
+                at = 0
+                for t in _DATE_TOKEN.finditer(date):
+                    if t.start() > at:
+                        pieces.append(date[at:t.start()])
+                    pieces.append(_DATE_TOKENS[t.group()])
+                    at = t.end()
+                if at < len(date):
+                    pieces.append(date[at:])
+                self._parts.append(("date", pieces))
             pos = m.end()
         rest = fmt[pos:]
         if "%{" in rest:
@@ -181,7 +190,8 @@ class IndexFormat:
                 ts = event.get("@timestamp")
                 if not isinstance(ts, str) or len(ts) < 13:
                     raise KeyError("index: event has no @timestamp")
-                out.append(_DATE_TOKEN.sub(lambda m: ts[slice(*_DATE_TOKENS[m.group()])], val))
+                for p in val:
+                    out.append(p if type(p) is str else ts[p[0]:p[1]])
         return "".join(out).lower()
 
 
@@ -245,6 +255,11 @@ def make_client(cfg: ElasticsearchConfig):
         "dead_node_backoff_factor": float(cfg.backoff.init),
         "max_dead_node_backoff": float(cfg.backoff.max),
     }
+    try:                                   # orjson: ~10x faster action lines and responses
+        from elasticsearch.serializer import OrjsonSerializer
+        kw["serializer"] = OrjsonSerializer()
+    except ImportError:
+        pass
     if cfg.headers:
         kw["headers"] = dict(cfg.headers)
     if cfg.username:

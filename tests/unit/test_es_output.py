@@ -132,8 +132,9 @@ def test_event_without_index_field_fails_alone(es):
 def test_several_hosts_and_workers(es):
     with EsServer() as es2:
         out = output(es, hosts=[es.url, es2.url], worker=2, compression_level=5, pipeline="p1")
-        evs = events(400)
-        assert all(r.ok for r in out.publish_batch(evs, ids=ids_for(evs)))
+        for b in range(5):                   # the client round-robins per thread
+            evs = events(80, start=80 * b)
+            assert all(r.ok for r in out.publish_batch(evs, ids=ids_for(evs, "w%d" % b)))
         assert es.count() + es2.count() == 400
         assert es.count() > 0 and es2.count() > 0
         out.close()
