@@ -33,7 +33,9 @@ the capture runs unprivileged) have no pid and are not attributed.
 from __future__ import annotations
 
 import collections
+import os
 import socket
+import struct
 import time
 from typing import Callable
 
@@ -52,12 +54,81 @@ def _norm_ip(ip: str) -> str:
     return ip
 
 
+def _hex_addr(ip: str) -> str:
+    """``ip`` as /proc/net/{tcp,udp}[6] prints it (32-bit words in host order, upper-case hex)."""
+    if ":" in ip:
+        packed = socket.inet_pton(socket.AF_INET6, ip)
+        return "".join("%08X" % w for w in struct.unpack("=4I", packed))
+    return "%08X" % struct.unpack("=I", socket.inet_aton(ip))[0]
+
+
+def proc_net_inode(transport: int, ip: str, port: int, rip: str | None = None, rport: int | None = None,
+                   root: str = "/proc") -> int | None:
+    """The inode of the socket bound to local ``(ip, port)`` (connected to ``(rip, rport)`` when
+    given), read from ``/proc/net``; a socket bound to the wildcard address when none is."""
+    name = "tcp" if transport == 6 else "udp"
+    v6 = ":" in ip
+    connected = rip is not None and rport is not None
+    files = []
+    if v6:
+        files.append((name + "6", _hex_addr(ip), _hex_addr(rip) if connected else None, "0" * 32))
+    else:
+        files.append((name, _hex_addr(ip), _hex_addr(rip) if connected else None, "0" * 8))
+        mapped = "0000000000000000FFFF0000"       # an IPv4 peer of a dual-stack socket: ::ffff:a.b.c.d
+        files.append((name + "6", mapped + _hex_addr(ip), mapped + _hex_addr(rip) if connected else None,
+                      "0" * 32))
+    suffix = ":%04X" % port
+    fallback = None
+    for fname, local, remote, wild in files:
+        local_b = (local + suffix).encode()
+        wild_b = (wild + suffix).encode()
+        remote_b = (remote + ":%04X" % rport).encode() if remote is not None else None
+        try:
+            with open("%s/net/%s" % (root, fname), "rb") as f:
+                f.readline()
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 10 or parts[9] == b"0":
+                        continue
+                    if parts[1] == local_b and (remote_b is None or parts[2] == remote_b):
+                        return int(parts[9])
+                    if fallback is None and parts[1] in (local_b, wild_b):
+                        fallback = int(parts[9])
+        except OSError:
+            continue
+    return fallback
+
+
+def pid_of_inode(inode: int, pids, root: str = "/proc") -> int | None:
+    """The first of ``pids`` holding a descriptor on socket ``inode``."""
+    target = "socket:[%d]" % inode
+    for pid in pids:
+        fd_dir = "%s/%d/fd" % (root, pid)
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(fd_dir + "/" + fd) == target:
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
 class SocketTable:
-    """Local endpoint -> pid, from the host's socket table; refreshed on a period and on a miss."""
+    """Local endpoint -> pid, from the host's socket table; refreshed on a period and on a miss.
+
+    Between full refreshes a miss first tries a targeted lookup (Linux): the endpoint's socket
+    inode from ``/proc/net``, then the descriptors of the likely owners first: processes started
+    since the last refresh, processes that owned sockets then, then the rest, newest first; it
+    stops at the owner. Usually a fraction of a millisecond (at worst what a full refresh costs),
+    so it is not rate limited, and a connection opened right after a refresh is still found."""
 
     def __init__(self, refresh_period: float = 1.0, min_interval: float = 0.1,
                  clock: Callable[[], float] = time.monotonic,
-                 list_sockets: Callable[[], list] | None = None):
+                 list_sockets: Callable[[], list] | None = None, targeted: bool | None = None):
         self.refresh_period = refresh_period
         self.min_interval = min_interval
         self.clock = clock
@@ -67,6 +138,11 @@ class SocketTable:
         self._wild: dict[tuple, int] = {}     # (t, lport) -> pid (bound to a wildcard address)
         self._last = float("-inf")
         self.refreshes = 0
+        self.targeted_hits = 0
+        self._owners: set[int] = set()       # pids owning sockets at the last refresh
+        self._pids: set[int] = set()         # every pid at the last refresh
+        self.targeted = targeted if targeted is not None else (list_sockets is None
+                                                                and os.path.exists("/proc/net/tcp"))
 
     def refresh(self) -> None:
         conn: dict[tuple, int] = {}
@@ -88,6 +164,9 @@ class SocketTable:
             elif c.status == psutil.CONN_LISTEN or (t, lip, lport) not in local:
                 local[(t, lip, lport)] = c.pid
         self._conn, self._local, self._wild = conn, local, wild
+        if self.targeted:
+            self._owners = set(conn.values()) | set(local.values()) | set(wild.values())
+            self._pids = set(psutil.pids())
         self._last = self.clock()
         self.refreshes += 1
 
@@ -99,6 +178,15 @@ class SocketTable:
             pid = self._wild.get((t, lport))
         return pid
 
+    def may_refresh(self) -> bool:
+        """Whether a miss may re-read the table now (the rate limit has passed)."""
+        return self.clock() - self._last >= self.min_interval
+
+    def find(self, transport: int, ip: str, port: int, rip: str | None = None, rport: int | None = None
+             ) -> int | None:
+        """Lookup without any refresh."""
+        return self._find(transport, ip, port, rip, rport)
+
     def pid(self, transport: int, ip: str, port: int, rip: str | None = None, rport: int | None = None
             ) -> int | None:
         """The pid owning local endpoint ``(ip, port)`` (of the connection to ``(rip, rport)``)."""
@@ -107,9 +195,34 @@ class SocketTable:
             self.refresh()
             return self._find(transport, ip, port, rip, rport)
         pid = self._find(transport, ip, port, rip, rport)
+        if pid is None and self.targeted:
+            pid = self._targeted(transport, ip, port, rip, rport)
         if pid is None and now - self._last >= self.min_interval:
             self.refresh()
             pid = self._find(transport, ip, port, rip, rport)
+        return pid
+
+    def _targeted(self, transport: int, ip: str, port: int, rip: str | None, rport: int | None) -> int | None:
+        try:
+            inode = proc_net_inode(transport, ip, port, rip, rport)
+        except (OSError, ValueError):
+            return None
+        if inode is None:
+            return None
+        # likely owners first: processes started since the last refresh, then the known socket
+        # owners, then everyone else, newest first (a process that started just before the
+        # refresh and connected after it is in none of the first two groups)
+        pids = sorted(psutil.pids(), reverse=True)
+        owners = self._owners
+        known = self._pids
+        order = [p for p in pids if p not in known] + [p for p in pids if p in owners]
+        order += [p for p in pids if p in known and p not in owners]
+        pid = pid_of_inode(inode, order)
+        if pid is not None:
+            self.targeted_hits += 1
+            if rip is not None and rport is not None:
+                self._conn[(transport, ip, port, rip, rport)] = pid
+            self._owners.add(pid)
         return pid
 
 
@@ -190,6 +303,9 @@ class ProcTagger:
         self._local_at = float("-inf")
         self._udp_seen: dict[tuple, None] = {}
         self.counters: collections.Counter = collections.Counter()
+        # lookups that missed (often: inside the refresh rate limit); retried once by retry()
+        self.pending: list[tuple] = []
+        self.pending_limit = 4096
 
     def opens_flow(self, dec: tuple) -> bool:
         """Cheap test on the decode() tuple: a TCP SYN, or a UDP pair not seen yet."""
@@ -206,7 +322,7 @@ class ProcTagger:
             return True
         return False
 
-    def records(self, dec: tuple, ip_text: Callable[[bytes], str]) -> list[list]:
+    def records(self, dec: tuple, ip_text: Callable[[bytes], str], shard: int = 0) -> list[list]:
         now = self.clock()
         if now - self._local_at >= self._addresses_period:
             self._local = self._addresses()
@@ -221,11 +337,33 @@ class ProcTagger:
             pid = self.table.pid(t, ip, port, rip, rport)
             if pid is None:
                 self.counters["procs.misses"] += 1
+                if len(self.pending) < self.pending_limit:
+                    self.pending.append((shard, t, ip, port, rip, rport))
                 continue
             info = self.processes.get(pid)
             if info is not None:
                 out.append([t, ip, port, info])
         return out
+
+    def retry(self) -> list[tuple[int, list]]:
+        """Look the pending misses up again once the table may be re-read: ``[(shard, records)]``.
+
+        Each miss gets this one more try (a connection still open a refresh interval after its
+        first packet is found); what is still missing then is dropped."""
+        if not self.pending or not self.table.may_refresh():
+            return []
+        pending, self.pending = self.pending, []
+        self.table.refresh()
+        by_shard: dict[int, list] = {}
+        for shard, t, ip, port, rip, rport in pending:
+            pid = self.table.find(t, ip, port, rip, rport)
+            info = self.processes.get(pid) if pid is not None else None
+            if info is None:
+                self.counters["procs.lost"] += 1
+                continue
+            self.counters["procs.retried"] += 1
+            by_shard.setdefault(shard, []).append([t, ip, port, info])
+        return list(by_shard.items())
 
 
 class ProcAttributor:

@@ -88,7 +88,7 @@ class Sharder:
                 b = dec[2] + dec[4].to_bytes(2, "big")
                 shard = (crc32(a + b, t) if a < b else crc32(b + a, t)) % n
             if procs is not None and procs.opens_flow(dec):
-                found = procs.records(dec, ip_text)
+                found = procs.records(dec, ip_text, shard)
                 if found:
                     self.send_procs(shard, found)
             batch = batches[shard]
@@ -109,6 +109,9 @@ class Sharder:
         return ts
 
     def flush(self) -> None:
+        if self.procs is not None and self.procs.pending:
+            for i, found in self.procs.retry():
+                self.send_procs(i, found)
         for i, batch in enumerate(self.batches):
             if batch:
                 self.send(i, batch)

@@ -66,23 +66,32 @@ def test_table_finds_client_and_server_pids(server):
         assert child.wait(20) == 0
 
 
-def test_short_connection_found_by_the_refresh_on_miss(server):
+@pytest.mark.parametrize("targeted", [False, True])
+def test_short_connection_found_by_the_lookup_on_miss(server, targeted):
+    """``targeted=False``: the miss re-reads the whole table. ``targeted=True``: the rate limit
+    forbids that (as right after another connection's refresh), and the targeted lookup
+    (/proc/net inode, then the new processes' descriptors) finds it."""
+    if targeted and not os.path.exists("/proc/net/tcp"):
+        pytest.skip("the targeted lookup reads Linux /proc")
     port = server.getsockname()[1]
-    table = SocketTable(refresh_period=3600, min_interval=0.001)
+    table = SocketTable(refresh_period=3600, min_interval=3600 if targeted else 0.001, targeted=targeted)
     table.refresh()                              # the table is fresh and does not know the connection yet
     before = table.refreshes
     child = _spawn(CLIENT_SHORT, port)
     try:
         conn, (_, cport) = server.accept()       # what the capture learns from the SYN
         assert table.pid(6, "127.0.0.1", cport, "127.0.0.1", port) == child.pid
-        assert table.refreshes == before + 1     # found by the refresh a miss triggered, not a period
+        if targeted:
+            assert table.refreshes == before and table.targeted_hits == 1
+        else:
+            assert table.refreshes == before + 1     # found by the refresh a miss triggered, not a period
         conn.recv(10)
         conn.close()
     finally:
         assert child.wait(20) == 0
     # the connection is over: its client socket is gone from the host's table
     table.refresh()
-    assert table.pid(6, "127.0.0.1", cport, "127.0.0.1", port) != child.pid
+    assert table.find(6, "127.0.0.1", cport, "127.0.0.1", port) != child.pid
 
 
 def _sock(t, lip, lport, rip=None, rport=None, pid=1, status="ESTABLISHED"):
@@ -201,3 +210,31 @@ def test_attributor_leaves_other_events_alone():
     udp = {"network": {"transport": "udp"}, "source": {"ip": "10.0.0.1", "port": 1}}
     assert "process" not in att(udp)["source"]
     assert att(ev)["source"]["process"] == {"pid": 7, "name": "x"} and ev["process"]["pid"] == 7
+
+
+def test_proc_net_inode_matches_the_sockets_own_inode():
+    if not os.path.exists("/proc/net/tcp"):
+        pytest.skip("Linux /proc only")
+    from shared.procs import pid_of_inode, proc_net_inode
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    c = socket.create_connection(("127.0.0.1", port))
+    a, _ = srv.accept()
+    s6 = socket.socket(socket.AF_INET6)
+    s6.bind(("::", 0))
+    s6.listen(1)
+    try:
+        cport = c.getsockname()[1]
+        assert proc_net_inode(6, "127.0.0.1", cport, "127.0.0.1", port) == os.fstat(c.fileno()).st_ino
+        assert proc_net_inode(6, "127.0.0.1", port, "127.0.0.1", cport) == os.fstat(a.fileno()).st_ino
+        assert proc_net_inode(6, "127.0.0.1", port) in (os.fstat(srv.fileno()).st_ino, os.fstat(a.fileno()).st_ino)
+        p6 = s6.getsockname()[1]
+        assert proc_net_inode(6, "127.0.0.1", p6) == os.fstat(s6.fileno()).st_ino   # dual-stack wildcard
+        assert proc_net_inode(6, "::1", p6) == os.fstat(s6.fileno()).st_ino
+        assert proc_net_inode(17, "127.0.0.1", cport) is None
+        assert pid_of_inode(os.fstat(c.fileno()).st_ino, [os.getpid()]) == os.getpid()
+    finally:
+        for x in (c, a, srv, s6):
+            x.close()
