@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import signal
 import time
 
@@ -46,6 +47,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     event_batch = cluster["event_batch"]
     age = cluster["batch_age_ms"] / 1000.0
     last_ship = time.monotonic()
+    parent = os.getppid()
 
     def ship(final: bool = False) -> None:
         nonlocal seq
@@ -60,6 +62,9 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     try:
         while eos_needed:
             if live and not pull.poll(_TICK_MS):
+                if os.getppid() != parent:            # the coordinator died without a drain
+                    log.error("%s: the coordinator is gone; stopping", name)
+                    return 1
                 _tick(engine, time.time_ns())
                 ship(final=True)          # live: nothing waits for a full batch while the link is quiet
                 last_ship = time.monotonic()

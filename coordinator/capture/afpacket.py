@@ -29,6 +29,7 @@ flow hash is symmetric, so both directions of a flow reach the same member.
 from __future__ import annotations
 
 import mmap
+import os
 import select
 import socket
 import struct
@@ -185,7 +186,9 @@ class AfPacketSource:
         base = self._block * self.block_size
         status = _STATUS.unpack_from(ring, base + 8)[0]
         if not status & TP_STATUS_USER:
-            self._poll.poll(timeout_ms)
+            for _fd, ev in self._poll.poll(timeout_ms):
+                if ev & select.POLLERR:
+                    self._raise_socket_error()
             status = _STATUS.unpack_from(ring, base + 8)[0]
             if not status & TP_STATUS_USER:
                 return []
@@ -236,6 +239,13 @@ class AfPacketSource:
             append((sec * 1_000_000_000 + nsec, linktype, raw))
             pos += nxt
         return out
+
+    def _raise_socket_error(self) -> None:
+        """POLLERR: e.g. ENETDOWN when the device went away; raise it rather
+        than spin on a poll that returns at once."""
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, "capture on %s: %s" % (self.device, os.strerror(err)))
 
     def kernel_stats(self) -> tuple[int, int]:
         """Cumulative ``(packets, drops)`` seen by the kernel for this socket."""

@@ -195,6 +195,7 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         poller.register(src.fileno(), select.POLLIN | select.POLLERR)
     single = sources[0] if len(sources) == 1 else None
     last_flush = last_stats = time.monotonic()
+    parent = os.getppid()
     try:
         while not stop["now"]:
             got = 0
@@ -222,6 +223,9 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
             if now - last_stats >= 1.0:
                 last_stats = now
                 _report(coord, name, counters, reported, sources)
+                if os.getppid() != parent:
+                    log.error("%s: the coordinator is gone; stopping", name)
+                    break
     except OSError as exc:
         log.error("%s: capture failed: %s", name, exc)
         return 1
