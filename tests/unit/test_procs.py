@@ -238,3 +238,28 @@ def test_proc_net_inode_matches_the_sockets_own_inode():
     finally:
         for x in (c, a, srv, s6):
             x.close()
+
+
+def test_sharder_retries_a_rate_limited_miss_at_flush():
+    now = [10.0]
+    socks = []
+    table = SocketTable(refresh_period=60, min_interval=0.1, clock=lambda: now[0], list_sockets=lambda: socks,
+                        targeted=False)
+    tagger = ProcTagger(table, ProcessCache(), addresses=lambda: {"10.0.0.1"}, clock=lambda: now[0])
+    sent = []
+    sh = Sharder(2, lambda i, recs: sent.append(("pkts", i)), keep_empty_tcp=True, procs=tagger,
+                 send_procs=lambda i, recs: sent.append(("procs", i, recs)))
+    syn = _frame("10.0.0.1", 40000, "192.0.2.9", 80, 0x02, 1, 0)
+    sh.feed([(S, 1, syn)])                         # first lookup: period refresh, socket not there yet
+    assert tagger.pending and not [x for x in sent if x[0] == "procs"]
+    socks.append(_sock(6, "10.0.0.1", 40000, "192.0.2.9", 80, pid=os.getpid()))
+    now[0] += 0.05
+    sh.flush()                                      # inside the rate limit: still pending
+    assert tagger.pending and not [x for x in sent if x[0] == "procs"]
+    now[0] += 0.1
+    sh.flush()                                      # allowed now: re-read, found, shipped to the flow's shard
+    (procs,) = [x for x in sent if x[0] == "procs"]
+    (pk,) = [x for x in sent if x[0] == "pkts"]
+    assert procs[1] == pk[1] and procs[2][0][:3] == [6, "10.0.0.1", 40000]
+    assert procs[2][0][3]["pid"] == os.getpid() and not tagger.pending
+    assert tagger.counters["procs.retried"] == 1
