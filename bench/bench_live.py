@@ -1,0 +1,114 @@
+"""Live capture: tcpreplay of a large HTTP capture into a veth, at increasing rates.
+
+    python bench/bench_live.py [--packets N] [--workers W] [--rates 20000,50000,...] [--buffer-mb M]
+
+Needs root (network namespaces, AF_PACKET) and tcpreplay. For each rate a
+fresh ``packetbeat`` captures on the server end of a veth pair (inside its
+own namespace) while tcpreplay sends the generated capture
+(``bench/gen_http_pcap.py``) from the client end at ``--pps`` rate. A rate
+passes when nothing was lost anywhere: no kernel drops (PACKET_STATISTICS),
+no batch dropped because a worker queue was full, and every transaction in
+the capture published. Prints one line per rate and the highest passing one.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import yaml
+
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from bench.common import ROOT, env_line, http_capture  # noqa: E402
+from tests.live_capture.netns import Veth, netns_available  # noqa: E402
+
+
+def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, buffer_mb: int,
+             hwm: int = 64) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "out")
+        cfg = {"packetbeat.interfaces": {"device": veth.srv_dev, "buffer_size_mb": buffer_mb},
+               "packetbeat.protocols": [{"type": "http", "ports": [80, 8080]}],
+               "output.file": {"path": out, "filename": "events", "rotate_every_kb": 1024 * 1024},
+               "cluster.workers": workers, "cluster.hwm": hwm, "logging.to_stderr": True}
+        cp = os.path.join(tmp, "pb.yml")
+        with open(cp, "w") as fh:
+            yaml.safe_dump(cfg, fh)
+        log = os.path.join(tmp, "pb.log")
+        with open(log, "w") as lf:
+            pb = subprocess.Popen(veth.srv(sys.executable, "-m", "coordinator", "-c", cp, "-e", "-v"),
+                                  cwd=str(ROOT), stdout=lf, stderr=subprocess.STDOUT)
+            deadline = time.monotonic() + 60
+            while "capturing on" not in open(log).read():
+                if time.monotonic() > deadline or pb.poll() is not None:
+                    raise RuntimeError("packetbeat did not start:\n" + open(log).read())
+                time.sleep(0.1)
+            time.sleep(2.0)                      # workers and publisher connected
+            speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
+            rp = subprocess.run(veth.cli("tcpreplay", "-i", veth.cli_dev, *speed, pcap),
+                                capture_output=True, text=True)
+            if rp.returncode:
+                raise RuntimeError("tcpreplay failed: " + rp.stderr)
+            sent = int(re.search(r"Actual: (\d+) packets", rp.stdout).group(1))
+            m = re.search(r"Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps", rp.stdout)
+            achieved = float(m.group(1)) if m else float("nan")
+            time.sleep(3.0)                      # let the pipeline catch up before the drain
+            pb.send_signal(signal.SIGINT)
+            pb.wait(300)
+        text = open(log).read()
+        m = re.search(r"Total metrics: (\{.*\})", text)
+        totals = ast.literal_eval(m.group(1)) if m else {}
+        events = 0
+        for dp, _, fns in os.walk(out):
+            for fn in fns:
+                with open(os.path.join(dp, fn), "rb") as fh:
+                    events += sum(1 for _ in fh)
+    kernel = totals.get("capture.kernel_drops", 0)
+    ours = totals.get("capture.dropped_queue_full", 0)
+    return {"rate": rate, "achieved": achieved, "sent": sent, "seen": totals.get("capture.kernel_packets", 0),
+            "kernel_drops": kernel, "queue_drops": ours, "events": events, "transactions": transactions,
+            "ok": kernel == 0 and ours == 0 and events == transactions}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--packets", type=int, default=300_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rates", default="20000,50000,100000,150000,200000,0",
+                    help="packets/s, comma separated; 0 = tcpreplay --topspeed")
+    ap.add_argument("--buffer-mb", type=int, default=64)
+    ap.add_argument("--hwm", type=int, default=64, help="cluster.hwm: batches queued per worker before dropping")
+    a = ap.parse_args()
+    why = netns_available()
+    if why:
+        sys.exit("bench_live: " + why)
+    if shutil.which("tcpreplay") is None:
+        sys.exit("bench_live: tcpreplay is not installed (apt-get install tcpreplay)")
+    path, transactions = http_capture(a.packets)
+    best = None
+    veth = Veth("bl", 250)
+    try:
+        for rate in [int(r) for r in a.rates.split(",")]:
+            r = run_rate(veth, str(path), transactions, rate, a.workers, a.buffer_mb, a.hwm)
+            print("rate %s: sent %d at %.0f pps, kernel saw %d, kernel drops %d, queue drops %d, "
+                  "events %d of %d -> %s" % (r["rate"] or "topspeed", r["sent"], r["achieved"], r["seen"],
+                                             r["kernel_drops"], r["queue_drops"], r["events"], r["transactions"],
+                                             "ZERO LOSS" if r["ok"] else "LOSS"), flush=True)
+            if r["ok"] and (best is None or r["achieved"] > best):
+                best = r["achieved"]
+    finally:
+        veth.close()
+    print("highest rate with zero drops (%d workers, %d packets, hwm %d, ring %d MiB): %s packets/s  [%s]"
+          % (a.workers, a.packets, a.hwm, a.buffer_mb, "%.0f" % best if best else "none", env_line()))
+
+
+if __name__ == "__main__":
+    main()
