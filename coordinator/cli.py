@@ -6,6 +6,7 @@
     packetbeat version
     packetbeat test config [-c FILE] [-E k=v]...
     packetbeat export config [-c FILE] [-E k=v]...
+    packetbeat export template | export ilm-policy | setup | test output   (coordinator/setup.py)
 """
 from __future__ import annotations
 
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == ["export", "config"]:
         sys.stdout.write(yaml.safe_dump(settings.raw, sort_keys=False))
         return 0
+    if cmd in (["setup"], ["test", "output"], ["export", "template"], ["export", "ilm-policy"]):
+        from coordinator.setup import main as setup_main
+        return setup_main(cmd, settings)
     if cmd != ["run"]:
         sys.stderr.write("Exiting: unknown command %r (run, version, test config, export config)\n" % " ".join(cmd))
         return 1
