@@ -151,8 +151,9 @@ def _run_live(settings, args, selectors: list[str]) -> int:
             iface["device"] = device
             if device != "any":
                 if_hwtype(device)
-            compile_filter(interface_filter(settings, iface, registry),
-                           DLT_RAW if cooked_device(device) else DLT_EN10MB, iface.get("snaplen", 65535))
+            cooked = cooked_device(device)
+            compile_filter(interface_filter(settings, iface, registry, cooked),
+                           DLT_RAW if cooked else DLT_EN10MB, iface.get("snaplen", 65535))
     except (ValueError, CaptureError, BpfError) as exc:
         sys.stderr.write("Exiting: %s\n" % exc)
         return 1

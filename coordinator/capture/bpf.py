@@ -23,10 +23,18 @@ class BpfError(Exception):
     """A filter expression libpcap cannot compile (message from libpcap)."""
 
 
+# IPv4 TCP segments without payload and without SYN/FIN/RST: the capture drops
+# them anyway when flows are off (they carry nothing for the analysers), so the
+# kernel can leave them out. IPv6 ones still pass (libpcap's ip[] is IPv4-only).
+EMPTY_TCP = "tcp[13] & 7 == 0 and ip[2:2] - ((ip[0] & 0xf) << 2) - ((tcp[12] & 0xf0) >> 2) == 0"
+
+
 def generate_filter(protocols: list[dict], registry, with_vlans: bool = False,
-                    flows_enabled: bool = False) -> str:
+                    flows_enabled: bool = False, skip_empty_tcp: bool = False) -> str:
     """The filter for the analysers configured in ``protocols`` (settings
-    entries ``{"type": name, ...}``); ``""`` means capture everything."""
+    entries ``{"type": name, ...}``); ``""`` means capture everything.
+    ``skip_empty_tcp`` puts ``not (EMPTY_TCP) and`` in front (before any
+    ``vlan``, whose offset shift would otherwise apply to it)."""
     if flows_enabled:
         return ""
     terms: list[str] = []
@@ -50,6 +58,8 @@ def generate_filter(protocols: list[dict], registry, with_vlans: bool = False,
     expr = " or ".join(terms)
     if with_vlans and expr:
         expr = "%s or (vlan and (%s))" % (expr, expr)
+    if skip_empty_tcp and expr:
+        expr = "not (%s) and (%s)" % (EMPTY_TCP, expr)
     return expr
 
 

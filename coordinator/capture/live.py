@@ -91,12 +91,15 @@ def drop_privileges(user: str) -> None:
               grp.getgrgid(pw.pw_gid).gr_name)
 
 
-def interface_filter(settings, iface: dict, registry) -> str:
-    """``bpf_filter`` verbatim, else the filter generated from the protocols."""
+def interface_filter(settings, iface: dict, registry, cooked: bool = False) -> str:
+    """``bpf_filter`` verbatim, else the filter generated from the protocols,
+    which also leaves out IPv4 TCP segments the capture would skip anyway
+    (no payload, no SYN/FIN/RST; kept when flows are on). A cooked socket
+    (``any``) sees no VLAN tags, so ``with_vlans`` does not apply there."""
     if iface.get("bpf_filter"):
         return iface["bpf_filter"]
-    return generate_filter(settings.protocols, registry, iface.get("with_vlans", False),
-                           flows_enabled=bool(settings.flows))
+    return generate_filter(settings.protocols, registry, iface.get("with_vlans", False) and not cooked,
+                           flows_enabled=bool(settings.flows), skip_empty_tcp=True)
 
 
 def open_sources(settings, registry) -> list[AfPacketSource]:
@@ -106,9 +109,10 @@ def open_sources(settings, registry) -> list[AfPacketSource]:
     try:
         for k, iface in enumerate(settings.interfaces):
             device = resolve_device(iface.get("device") or "any")
-            expr = interface_filter(settings, iface, registry)
+            cooked = cooked_device(device)
+            expr = interface_filter(settings, iface, registry, cooked)
             snaplen = iface.get("snaplen", 65535)
-            code = compile_filter(expr, DLT_RAW if cooked_device(device) else DLT_EN10MB, snaplen)
+            code = compile_filter(expr, DLT_RAW if cooked else DLT_EN10MB, snaplen)
             group = iface.get("fanout_group")
             if group is None and captures > 1:
                 group = (os.getppid() + k) & 0xFFFF

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filter, disassemble, generate_filter
+from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, EMPTY_TCP, BpfError, compile_filter, disassemble, generate_filter
 from coordinator.capture.live import interface_filter
 from shared.config import validate_tree
 from worker.protos.registry import load_registry
@@ -46,7 +46,10 @@ def test_verbatim_filter_wins(registry):
                               "output": {"console": {"enabled": True}}}, registry)
     assert interface_filter(settings, settings.interfaces[0], registry) == "udp port 9"
     iface = dict(settings.interfaces[0], bpf_filter="")
-    assert interface_filter(settings, iface, registry) == "tcp port 80"
+    assert interface_filter(settings, iface, registry) == "not (%s) and (tcp port 80)" % EMPTY_TCP
+    iface["with_vlans"] = True                  # a cooked socket ("any") never sees tags
+    assert interface_filter(settings, iface, registry, cooked=True) == "not (%s) and (tcp port 80)" % EMPTY_TCP
+    assert interface_filter(settings, iface, registry).endswith("(tcp port 80 or (vlan and (tcp port 80)))")
 
 
 def test_compile_returns_sock_filter_program():
@@ -85,3 +88,43 @@ def test_attached_filter_passes_only_matching_traffic():
     finally:
         src.close()
     assert [raw[-6:] for _, _, raw in got] == [b"x47811", b"x47811"]
+
+
+def test_generated_filter_leaves_out_empty_tcp_segments(registry):
+    """The kernel keeps SYN/FIN and data segments of a real connection and
+    leaves out bare ACKs (which the capture would skip anyway)."""
+    if os.geteuid() != 0:
+        pytest.skip("attaching a filter to a packet socket needs root")
+    from coordinator.capture.afpacket import AfPacketSource
+    from shared.decode import decode
+    expr = generate_filter([{"type": "http", "ports": [47812]}], registry, skip_empty_tcp=True)
+    src = AfPacketSource("lo", buffer_size_mb=2, filter_code=compile_filter(expr))
+    lsn = socket.socket()
+    lsn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsn.bind(("127.0.0.1", 47812))
+    lsn.listen(1)
+    try:
+        cli = socket.create_connection(("127.0.0.1", 47812))
+        srv, _ = lsn.accept()
+        for _ in range(3):
+            cli.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            srv.recv(100)
+            srv.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            cli.recv(100)
+        cli.close()
+        srv.close()
+        time.sleep(0.3)
+        got = []
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            got += src.read_block(100)
+    finally:
+        lsn.close()
+        src.close()
+    decs = [decode(lt, raw) for _, lt, raw in got]
+    assert all(d[0] == 6 for d in decs)
+    data = [d for d in decs if d[9] > d[8]]
+    assert len(data) == 6                                     # 3 requests, 3 responses
+    assert sum(1 for d in decs if d[5] & 0x02) == 2          # SYN, SYN-ACK
+    assert sum(1 for d in decs if d[5] & 0x01) == 2          # both FINs
+    assert all(d[9] > d[8] or d[5] & 0x07 for d in decs)     # no bare ACK reached the ring
