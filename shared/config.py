@@ -163,7 +163,7 @@ _TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_
 _PACKETBEAT = {"interfaces", "flows", "protocols", "procs", "ignore_outgoing", "shutdown_timeout",
                "overwrite_pipelines"}
 _OUTPUTS_SUPPORTED = {"console": ConsoleOutputConfig, "file": FileOutputConfig}
-_OUTPUTS_LATER = {"logstash", "kafka", "redis", "discard"}
+_OUTPUTS_LATER = {"logstash", "kafka", "discard"}
 
 
 @dataclass
@@ -471,9 +471,12 @@ def _output(value) -> dict:
             if on:
                 enabled.append(name)
                 result = {name: dataclasses.asdict(cfg)}
-        elif name == "elasticsearch":
-            from coordinator.publisher.elasticsearch import ElasticsearchConfig
-            cfg = build(ElasticsearchConfig, opts, path)
+        elif name in ("elasticsearch", "redis"):
+            if name == "redis":
+                from coordinator.publisher.redis_out import RedisConfig as cls
+            else:
+                from coordinator.publisher.elasticsearch import ElasticsearchConfig as cls
+            cfg = build(cls, opts, path)
             if on:
                 enabled.append(name)
                 result = {name: dataclasses.asdict(cfg)}
@@ -482,7 +485,7 @@ def _output(value) -> dict:
                 raise ConfigError(path, "the %s output is not available in this version; "
                                         "use output.file or output.console (or set %s.enabled: false)" % (name, path))
         else:
-            raise ConfigError(path, "unknown output (known: %s)" % ", ".join(sorted(set(_OUTPUTS_SUPPORTED) | _OUTPUTS_LATER | {"elasticsearch"})))
+            raise ConfigError(path, "unknown output (known: %s)" % ", ".join(sorted(set(_OUTPUTS_SUPPORTED) | _OUTPUTS_LATER | {"elasticsearch", "redis"})))
     if len(enabled) > 1:
         raise ConfigError("output", "exactly one output may be enabled, found: %s" % ", ".join(enabled))
     if not enabled:

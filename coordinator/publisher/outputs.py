@@ -574,12 +574,15 @@ def make_output(cfg: Mapping, path: str = "output", *, clock: Callable[[], float
         raise ConfigError(path, "exactly one output may be enabled, found: %s"
                           % ", ".join(k for k, _, _ in chosen))
     kind, raw, sub = chosen[0]
+    if kind == "redis":
+        from coordinator.publisher.redis_out import RedisConfig, RedisOutput
+        return RedisOutput(build(RedisConfig, dict(raw), sub))
     if kind == "elasticsearch":
         from coordinator.publisher.elasticsearch import ElasticsearchConfig, ElasticsearchOutput
         return ElasticsearchOutput(build(ElasticsearchConfig, dict(raw), sub))
     if kind not in _TYPES:
         raise ConfigError(sub, "output type not built here (make_output knows: %s)"
-                          % ", ".join(list(_TYPES) + ["elasticsearch"]))
+                          % ", ".join(list(_TYPES) + ["elasticsearch", "redis"]))
     conf = build(_TYPES[kind], dict(raw), sub)
     out = _construct(kind, conf, clock, stream)
     out.bulk_max_size = conf.bulk_max_size if conf.bulk_max_size > 0 else 2048
