@@ -124,3 +124,17 @@ def test_rerun_of_the_same_spool_adds_nothing(tmp_path, expected):
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-3000:]
         assert es.docs("pb-*").keys() == first.keys()
+
+
+def test_full_spool_makes_the_workers_wait(tmp_path, expected):
+    """A spool that holds about two worker batches while the server refuses: the
+    workers block (file mode waits), nothing is dropped."""
+    with EsServer() as es:
+        es.refuse_for(2.0)
+        cfg = es_config(tmp_path, es.url, max_size="1MB", segment_size="128KB")
+        proc = start(tmp_path, cfg, LOOPS)
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err[-3000:]
+        assert "publisher.spool_full_waits" in err
+        docs = es.docs("pb-*")
+        assert canonical(list(docs.values())) == expected

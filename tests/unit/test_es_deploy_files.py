@@ -1,0 +1,13 @@
+"""deploy/elasticsearch holds what `packetbeat export template / ilm-policy` print."""
+import json
+
+from coordinator.publisher.elasticsearch import DEFAULT_INDEX
+from coordinator.setup import ilm_policy, index_template
+from tests.helpers import ROOT
+
+DEPLOY = ROOT / "deploy" / "elasticsearch"
+
+
+def test_deploy_files_match_the_exports():
+    assert json.loads((DEPLOY / "index-template.json").read_text()) == index_template(DEFAULT_INDEX)
+    assert json.loads((DEPLOY / "ilm-policy.json").read_text()) == ilm_policy()
