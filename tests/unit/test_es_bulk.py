@@ -171,3 +171,26 @@ def test_config_loads_and_make_output_builds(tmp_path, es):
     assert isinstance(out, ElasticsearchOutput) and out.bulk_max_size == 1000
     assert out.ping()["version"]["number"].startswith("8.")
     out.close()
+
+
+def test_host_urls_from_protocol_and_path():
+    from coordinator.publisher.elasticsearch import _host_url
+    cfg = build(ElasticsearchConfig, {"protocol": "https", "path": "es"}, "output.elasticsearch")
+    assert _host_url("node1", cfg) == "https://node1:9200/es"
+    assert _host_url("node1:9201", cfg) == "https://node1:9201/es"
+    assert _host_url("http://node2:80", cfg) == "http://node2:80/es"
+    assert _host_url("http://node2:80/other", cfg) == "http://node2:80/other"
+
+
+def test_client_options_from_config():
+    from coordinator.publisher.elasticsearch import make_client
+    cfg = build(ElasticsearchConfig, {"hosts": ["https://a:9200", "https://b:9200"], "api_key": "id:key",
+                                      "ssl": {"verification_mode": "none"}, "headers": {"X-Test": "1"},
+                                      "timeout": "7s"}, "output.elasticsearch")
+    es = make_client(cfg)
+    nodes = es.transport.node_pool.all()
+    assert sorted(n.base_url for n in nodes) == ["https://a:9200", "https://b:9200"]
+    assert es._headers["x-test"] == "1" and es._headers["authorization"].startswith("ApiKey ")
+    assert all(n.config.verify_certs is False for n in nodes)
+    assert es._request_timeout == 7.0
+    es.close()
