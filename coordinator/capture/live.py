@@ -43,6 +43,7 @@ from shared.wire import encode_batch
 
 log = logging.getLogger("packetbeat.capture")
 
+_EOS_WAIT_MS = 60_000   # a worker drains a full queue (hwm batches) well within this
 EXIT_FATAL = 2          # configuration/permission problem: restarting would not help
 
 
@@ -168,8 +169,9 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
     for i in range(n):
         s = ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.SNDHWM, cluster["hwm"])
-        s.setsockopt(zmq.SNDTIMEO, 2000)
-        s.setsockopt(zmq.LINGER, 2000)
+        # the end-of-stream waits behind whatever the worker still has queued: give it time
+        s.setsockopt(zmq.SNDTIMEO, _EOS_WAIT_MS)
+        s.setsockopt(zmq.LINGER, _EOS_WAIT_MS)
         s.connect(endpoints.shard(run_dir, i))
         socks.append(s)
     seqs = [0] * n
