@@ -116,7 +116,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
         if counters.get("publisher.failed"):
             rc = 1
         coord.send_multipart(encode_batch("stats", "publisher", 0, [dict(counters)]))
-        pull.close(linger=0)
+        pull.close(linger=2000)          # the last acks still go out
         coord.close(linger=-1)
         ctx.term()
     return rc
@@ -137,30 +137,38 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
                            bulk_max_size=getattr(output, "bulk_max_size", 1600),
                            backoff_init=float(backoff.get("init", 1.0)),
                            backoff_max=float(backoff.get("max", 60.0)))
+    # A restarted publisher that finds some eos already spooled may never have
+    # acked them: at the end it keeps answering resends a while (> resend_after).
+    linger_for = 5.0 if pub.done else 0.0
     pub.start()
     rc = 0
+
+    def serve(timeout_ms: int) -> None:
+        if not sock.poll(timeout_ms):
+            pub._check_thread()
+            return
+        frames = sock.recv_multipart()
+        try:
+            header, body = decode_batch(frames[1:])
+        except WireError as exc:
+            counters["publisher.bad_frames"] += 1
+            log.error("dropped a bad frame: %s", exc)
+            return
+        if header["kind"] in ("events", "eos"):
+            sock.send_multipart(ack_frames(frames[0], pub.accept(header, body)))
+
     try:
         while not pub.finished:
-            if not sock.poll(250):
-                pub._check_thread()
-                continue
-            frames = sock.recv_multipart()
-            try:
-                header, body = decode_batch(frames[1:])
-            except WireError as exc:
-                counters["publisher.bad_frames"] += 1
-                log.error("dropped a bad frame: %s", exc)
-                continue
-            if header["kind"] not in ("events", "eos"):
-                continue
-            sock.send_multipart(ack_frames(frames[0], pub.accept(header, body)))
-        pub.wait_drained()
+            serve(250)
+        until = time.monotonic() + linger_for
+        while pub.spool.pending or time.monotonic() < until:
+            serve(100)
     finally:
         pub.stop()
         if counters.get("publisher.failed"):
             rc = 1
         coord.send_multipart(encode_batch("stats", "publisher", 0, [dict(counters)]))
-        sock.close(linger=0)
+        sock.close(linger=2000)          # the last acks still go out
         coord.close(linger=-1)
         ctx.term()
     return rc
