@@ -138,3 +138,38 @@ def test_full_spool_makes_the_workers_wait(tmp_path, expected):
         assert "publisher.spool_full_waits" in err
         docs = es.docs("pb-*")
         assert canonical(list(docs.values())) == expected
+
+
+def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
+    """Killed once the spool says every worker is done but events are still
+    waiting for the (slow, 30% 429) server: the restarted publisher finishes
+    the output, answers any resent eos, and the run ends complete."""
+    with EsServer() as es:
+        es.faults.reject_429 = 0.3
+        es.faults.delay = 0.02
+        proc = start(tmp_path, es_config(tmp_path, es.url), LOOPS)
+        state = tmp_path / "spool" / "state.json"
+        try:
+            pub = publisher_of(proc)
+            deadline = time.monotonic() + 60
+            killed = False
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    meta = json.loads(state.read_text())["meta"]
+                except (OSError, ValueError, KeyError):
+                    meta = {}
+                if len(meta.get("done", [])) == 2 and es.count() < len(expected):
+                    os.kill(pub.pid, signal.SIGKILL)
+                    killed = True
+                    break
+                time.sleep(0.01)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        if not killed:
+            pytest.skip("the run finished before the moment to kill came (machine too fast)")
+        assert proc.returncode == 0, err[-3000:]
+        assert "restarting publisher" in err
+        assert canonical(list(es.docs("pb-*").values())) == expected
