@@ -34,7 +34,7 @@ import time
 import zmq
 
 from shared import endpoints
-from shared.wire import WireError, decode_batch
+from shared.wire import WireError, decode_batch, encode_batch
 
 log = logging.getLogger("packetbeat.coordinator")
 
@@ -47,6 +47,7 @@ class Child:
         self.rc: int | None = None
         self.restarts: list[float] = []         # monotonic times of restarts (live mode)
         self.due: float | None = None           # a restart is scheduled for this time
+        self.eos_sent = False                   # the coordinator ended this capture's stream for it
 
     def start(self) -> None:
         self.rc = None
@@ -107,6 +108,7 @@ class Supervisor:
         cluster = self.settings.cluster
         own_dir = not cluster.get("run_dir")
         run_dir = tempfile.mkdtemp(prefix="pb-") if own_dir else cluster["run_dir"]
+        self._run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         settings_path = os.path.join(run_dir, "settings.json")
         with open(settings_path, "w", encoding="utf-8") as fh:
@@ -229,11 +231,12 @@ class Supervisor:
             done = True
             for c in children:
                 if c.due is not None:
-                    if quitting:
-                        c.due = None
+                    if quitting and c in captures:
+                        c.due = None                 # not coming back: end its stream for it
+                        self._eos_for(stats.context, c.name)
                         continue
                     done = False
-                    if now >= c.due:
+                    if now >= c.due or quitting:     # a worker/publisher is needed for the drain
                         log.info("restarting %s", c.name)
                         c.start()
                     continue
@@ -241,7 +244,10 @@ class Supervisor:
                 if rc is None:
                     done = False
                     continue
-                if quitting:
+                if quitting and (rc == 0 or c in captures):
+                    if rc != 0 and not c.eos_sent:
+                        c.eos_sent = True            # a capture that died while draining
+                        self._eos_for(stats.context, c.name)
                     continue
                 if c in captures and rc == 2:
                     self.errors.append("%s cannot capture (see above); not restarting it" % c.name)
@@ -261,6 +267,21 @@ class Supervisor:
             if done:
                 break
         return 1 if any(c.rc for c in children if c not in captures) else 0
+
+    def _eos_for(self, ctx, name: str) -> None:
+        """Send the end-of-stream a dead capture could not send, so that the
+        workers (which count one per capture) finish the drain."""
+        log.warning("%s is gone: ending its stream for it", name)
+        for i in range(self.settings.cluster["workers"]):
+            sock = ctx.socket(zmq.PUSH)
+            sock.setsockopt(zmq.LINGER, 60_000)
+            sock.setsockopt(zmq.SNDTIMEO, 60_000)
+            sock.connect(endpoints.shard(self._run_dir, i))
+            try:
+                sock.send_multipart(encode_batch("eos", name, 0, []))
+            except zmq.Again:
+                log.error("worker-%d did not take the end-of-stream of %s", i, name)
+            sock.close()
 
     def _drain_stats(self, sock, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000.0

@@ -178,3 +178,18 @@ def test_timeouts_follow_the_clock(veth, live, tmp_path):
     assert len(events) == 1, "no event before the stop: time-outs do not follow the clock\n" + run.text()
     assert events[0]["url"]["path"] == "/silent"
     assert events[0]["status"] == "Error" or "no response" in " ".join(events[0].get("error", {}).get("message", []))
+
+
+def test_stop_while_a_capture_is_down_still_drains(veth, http_server, live):
+    """A capture killed just before the stop request never sends its
+    end-of-stream; the coordinator ends it for it, so the drain completes."""
+    run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev})
+    run.wait_ready()
+    curl(veth, 3, "d")
+    time.sleep(0.5)                       # the batches are out (batch_age_ms)
+    victim = _children(_coordinator_pid(run))["capture-0"]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    assert run.stop(timeout=90) == 0, run.text()
+    assert "capture-0 is gone: ending its stream for it" in run.text()
+    assert by_query(run.events(), "d") == {"d=0": 1, "d=1": 1, "d=2": 1}
