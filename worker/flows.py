@@ -289,5 +289,4 @@ def flow_event(key: tuple, f: list, now: int, final: bool) -> dict:
         "source": source,
         "destination": dest,
         "network": network,
-        "related": {"ip": [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]},
     }
