@@ -39,6 +39,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
     pull.bind(endpoints.shard(run_dir, index))
+    if live:
+        log.info("%s: listening", name)
     push = AckedSender(ctx, endpoints.publisher(run_dir), name, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))

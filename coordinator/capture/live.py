@@ -236,19 +236,24 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         log.error("%s: capture failed: %s", name, exc)
         return 1
     finally:
-        sharder.flush()
-        for i, s in enumerate(socks):
-            try:
-                s.send_multipart(encode_batch("eos", name, seqs[i], []))
-            except zmq.Again:
-                log.warning("%s: worker-%d did not take its end-of-stream", name, i)
+        # only an orderly stop ends the stream: a capture that failed is restarted
+        # and goes on with it (an end-of-stream now would make the workers finish)
+        orderly = stop["now"]
+        if orderly:
+            sharder.flush()
+            for i, s in enumerate(socks):
+                try:
+                    s.send_multipart(encode_batch("eos", name, seqs[i], []))
+                except zmq.Again:
+                    log.warning("%s: worker-%d did not take its end-of-stream", name, i)
         _report(coord, name, counters, reported, sources)
         if dumper is not None:
             dumper.close()
         for src in sources:
             src.close()
-        for s in socks + [coord]:
-            s.close()
+        for s in socks:
+            s.close(linger=None if orderly else 0)
+        coord.close()
         ctx.term()
     log.info("%s: stopped", name)
     return 0

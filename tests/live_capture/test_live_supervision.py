@@ -141,7 +141,13 @@ def test_crashed_worker_is_restarted(veth, http_server, live):
         time.sleep(0.1)
     else:
         raise AssertionError("worker-0 was not restarted:\n" + run.text())
-    time.sleep(1.0)                      # let the new worker bind its shard endpoint
+    while time.monotonic() < deadline:    # until the new worker has bound its shard endpoint
+        if run.text().count("worker-0: listening") >= 2:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the restarted worker-0 did not bind its endpoint:\n" + run.text())
+    time.sleep(0.3)                       # and the capture reconnected to it
     curl(veth, 20, "b")
     assert run.stop() == 0, run.text()
     assert "worker-0 exited with code -9; restarting" in run.text()
@@ -193,3 +199,16 @@ def test_stop_while_a_capture_is_down_still_drains(veth, http_server, live):
     assert run.stop(timeout=90) == 0, run.text()
     assert "capture-0 is gone: ending its stream for it" in run.text()
     assert by_query(run.events(), "d") == {"d=0": 1, "d=1": 1, "d=2": 1}
+
+
+def test_device_removed_ends_the_run_with_its_error(veth, live):
+    run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev})
+    run.wait_ready()
+    subprocess.run(["ip", "-n", veth.srv_ns, "link", "del", veth.srv_dev], check=True)
+    rc = run.proc.wait(60)
+    run.logfh.close()
+    text = run.text()
+    assert rc == 1, text
+    assert "capture on %s: Network is down" % veth.srv_dev in text          # the ring reported ENETDOWN
+    assert "no such network device: %r" % veth.srv_dev in text              # the restart could not reopen it
+    assert "capture-0 cannot capture" in text
