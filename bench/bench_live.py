@@ -78,6 +78,58 @@ def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, 
             "ok": kernel == 0 and ours == 0 and events == transactions}
 
 
+def capture_cpu(path: str, seconds: float = 5.0) -> tuple[int, float]:
+    """The capture process's own cost, without the kernel or a loaded box: the
+    capture's packets laid out as TPACKET_V3 blocks in memory, then ring walk
+    + decode + shard + batch + msgpack encode (``encode_batch``), no sockets.
+    Returns (packets, cpu seconds)."""
+    import struct
+    from bench.common import read_records
+    from coordinator.capture import afpacket
+    from coordinator.capture.afpacket import AfPacketSource
+    from coordinator.capture.process import Sharder
+    from shared.wire import encode_batch
+    block = 1 << 20
+    blocks = []
+    cur = bytearray(block)
+    pos = first = 48
+    n = 0
+
+    def close_block():
+        struct.pack_into("<IIII", cur, 8, afpacket.TP_STATUS_USER, n, first, pos)
+    for ts, _lt, raw in read_records(path):
+        size = (80 + len(raw) + 15) & ~15
+        if pos + size > block:
+            close_block()
+            blocks.append(cur)
+            cur, pos, n = bytearray(block), first, 0
+        struct.pack_into("<IIIIIIHHIIH", cur, pos, size, ts // 10**9, ts % 10**9, len(raw), len(raw),
+                         afpacket.TP_STATUS_USER, 80, 94, 0, 0, 0)
+        cur[pos + 80:pos + 80 + len(raw)] = raw
+        pos += size
+        n += 1
+    close_block()
+    blocks.append(cur)
+    ring = bytearray(b"".join(blocks))
+    src = object.__new__(AfPacketSource)
+    src.ring, src.block_size, src.block_nr, src._block = ring, block, len(blocks), 0
+    src.snaplen, src.cooked, src.ignore_outgoing, src.linktype = 65535, False, False, 1
+    src._lo_index, src.outgoing_skipped = 1, 0
+    sharder = Sharder(2, lambda i, recs: encode_batch("pkts", "capture-0", 0, recs), 128)
+    status = [struct.unpack_from("<I", ring, i * block + 8)[0] for i in range(len(blocks))]
+    packets = 0
+    t0 = time.process_time()
+    while time.process_time() - t0 < seconds:
+        for i, st in enumerate(status):             # hand every block back to "user" for the next lap
+            struct.pack_into("<I", ring, i * block + 8, st)
+        for _ in range(len(blocks)):
+            recs = src.read_block(0)
+            packets += len(recs)
+            sharder.feed(recs)
+        sharder.flush()
+    return packets, time.process_time() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=300_000)
@@ -86,7 +138,15 @@ def main() -> None:
                     help="packets/s, comma separated; 0 = tcpreplay --topspeed")
     ap.add_argument("--buffer-mb", type=int, default=64)
     ap.add_argument("--hwm", type=int, default=64, help="cluster.hwm: batches queued per worker before dropping")
+    ap.add_argument("--cpu-only", action="store_true",
+                    help="only measure the capture process's CPU cost per packet (no root, no tcpreplay)")
     a = ap.parse_args()
+    if a.cpu_only:
+        path, _ = http_capture(a.packets)
+        packets, cpu = capture_cpu(str(path))
+        print("capture path (ring walk + decode + shard + batch + encode), one process: %.0f packets/s of cpu  [%s]"
+              % (packets / cpu, env_line()))
+        return
     why = netns_available()
     if why:
         sys.exit("bench_live: " + why)
