@@ -176,3 +176,35 @@ def test_vlan_subinterface(veth, live, http_server, tmp_path):
         srv.kill()
         srv.wait()
     assert by_query(run.events(), "v") == {"v=0": 1, "v=1": 1, "v=2": 1}
+
+
+def _promiscuity(veth) -> int:
+    out = subprocess.run(["ip", "-n", veth.srv_ns, "-d", "link", "show", "dev", veth.srv_dev],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split("promiscuity")[1].split()[0])
+
+
+def test_promisc_and_ignore_outgoing(veth, http_server, live, tmp_path):
+    assert _promiscuity(veth) == 0
+    dump = tmp_path / "in.pcap"
+    run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev, "packetbeat.interfaces.auto_promisc_mode": True,
+                      "packetbeat.interfaces.ignore_outgoing": True}, args=("--dump", str(dump)))
+    run.wait_ready()
+    assert _promiscuity(veth) == 1
+    curl(veth, 2)
+    assert run.stop() == 0, run.text()
+    assert _promiscuity(veth) == 0                      # the membership goes with the socket
+    records = list(open_capture(str(dump)))
+    assert records
+    srv = socket_aton(veth.srv_ip)
+    assert all(decode(lt, raw)[2] == srv for _, lt, raw in records)    # only what the server received
+    # without the responses the requests are published unanswered
+    events = [ev for ev in run.events() if ev.get("type") == "http"]
+    assert len(events) == 2, events
+    for ev in events:
+        assert ev["error"]["message"] == "Unmatched request" and "status_code" not in ev["http"].get("response", {})
+
+
+def socket_aton(ip: str) -> bytes:
+    import socket
+    return socket.inet_aton(ip)
