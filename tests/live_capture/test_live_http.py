@@ -208,3 +208,21 @@ def test_promisc_and_ignore_outgoing(veth, http_server, live, tmp_path):
 def socket_aton(ip: str) -> bytes:
     import socket
     return socket.inet_aton(ip)
+
+
+def test_any_device_cooked_records(veth, http_server, live, tmp_path):
+    """``device: any``: a SOCK_DGRAM ring, Linux SLL records, the filter
+    compiled for raw IP; also the namespace's loopback traffic, once each."""
+    dump = tmp_path / "any.pcap"
+    run = live(veth, {"packetbeat.interfaces.device": "any"}, args=("--dump", str(dump)))
+    run.wait_ready()
+    curl(veth, 3, "any")
+    lo = subprocess.run(veth.srv("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                 "http://%s:8080/?lo=1" % veth.srv_ip), capture_output=True, text=True)
+    assert lo.stdout == "200"                         # server-local client: over the namespace's lo
+    assert run.stop() == 0, run.text()
+    assert by_query(run.events(), "any") == {"any=0": 1, "any=1": 1, "any=2": 1}
+    assert by_query(run.events(), "lo") == {"lo=1": 1}
+    records = list(open_capture(str(dump)))
+    assert records and all(lt == 113 for _, lt, _ in records)
+    assert all(decode(lt, raw)[0] == 6 for _, lt, raw in records)
