@@ -194,3 +194,24 @@ def test_client_options_from_config():
     assert all(n.config.verify_certs is False for n in nodes)
     assert es._request_timeout == 7.0
     es.close()
+
+
+def test_compression_level_gzips_bodies(es):
+    seen = []
+    from tests import esserver
+    orig = esserver._Handler._body
+
+    def spy(handler):
+        seen.append(handler.headers.get("Content-Encoding"))
+        return orig(handler)
+
+    esserver._Handler._body = spy
+    try:
+        out = output(es, compression_level=1)
+        evs = events(20)
+        assert all(r.ok for r in out.publish_batch(evs, ids=ids_for(evs)))
+        out0 = output(es, compression_level=0)
+        assert all(r.ok for r in out0.publish_batch(evs, ids=ids_for(evs, "w9")))
+    finally:
+        esserver._Handler._body = orig
+    assert seen == ["gzip", None] and es.count() == 40
