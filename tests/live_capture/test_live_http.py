@@ -226,3 +226,21 @@ def test_any_device_cooked_records(veth, http_server, live, tmp_path):
     records = list(open_capture(str(dump)))
     assert records and all(lt == 113 for _, lt, _ in records)
     assert all(decode(lt, raw)[0] == 6 for _, lt, raw in records)
+
+
+def test_two_interfaces_in_one_capture(veth, http_server, live):
+    """``packetbeat.interfaces`` as a list: one ring per device, read in turn."""
+    run = live(veth, {"packetbeat.interfaces": [{"device": veth.srv_dev}, {"device": "lo"}]})
+    run.wait_ready()
+    deadline = time.monotonic() + 10
+    while "capturing on lo" not in run.text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "capturing on %s" % veth.srv_dev in run.text() and "capturing on lo" in run.text()
+    curl(veth, 2, "veth")
+    for i in range(2):
+        r = subprocess.run(veth.srv("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                    "http://%s:8080/?local=%d" % (veth.srv_ip, i)), capture_output=True, text=True)
+        assert r.stdout == "200"
+    assert run.stop() == 0, run.text()
+    assert by_query(run.events(), "veth") == {"veth=0": 1, "veth=1": 1}
+    assert by_query(run.events(), "local") == {"local=0": 1, "local=1": 1}
