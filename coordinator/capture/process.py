@@ -45,6 +45,8 @@ class Sharder:
         self.batch_packets = batch_packets
         self.batches: list[list] = [[] for _ in range(n)]
         self.counters = counters if counters is not None else collections.Counter()
+        if procs is not None:
+            procs.counters = self.counters        # procs.lookups/misses/retried/lost in the capture's stats
         self.reasm = Reassembler()
 
     def feed(self, records, ts_shift: int = 0) -> int:
