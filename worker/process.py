@@ -41,7 +41,10 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     pull.bind(endpoints.shard(run_dir, index))
     if live:
         log.info("%s: listening", name)
-    push = AckedSender(ctx, endpoints.publisher(run_dir), name, window=cluster["hwm"], hwm=cluster["hwm"])
+    # The acknowledged stream's name: a live worker that is restarted starts a new
+    # stream (its seq restarts at 0, and its events must not reuse the old ids).
+    stream = "%s.%x" % (name, time.time_ns()) if live else name
+    push = AckedSender(ctx, endpoints.publisher(run_dir), stream, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
     seq = 0
@@ -57,7 +60,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         while len(events) >= event_batch or (final and events):
             chunk = events[:event_batch]
             del events[:event_batch]
-            push.send(seq, encode_batch("events", name, seq, chunk))
+            push.send(seq, encode_batch("events", stream, seq, chunk))
             counters["worker.events"] += len(chunk)
             seq += 1
 
@@ -92,7 +95,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                 eos_needed -= 1
         engine.finish()
         ship(final=True)
-        push.send(seq, encode_batch("eos", name, seq, []))
+        push.send(seq, encode_batch("eos", stream, seq, []))
         push.flush()                      # every batch acknowledged by the publisher
         coord.send_multipart(encode_batch("stats", name, 0, [dict(counters)]))
     finally:

@@ -51,6 +51,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     pull = ctx.socket(zmq.ROUTER)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
     pull.setsockopt(zmq.SNDHWM, 0)
+    pull.setsockopt(zmq.ROUTER_HANDOVER, 1)     # a reconnecting worker takes its name over
     pull.bind(endpoints.publisher(run_dir))
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
