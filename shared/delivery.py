@@ -11,6 +11,7 @@ publisher that dies are gone. So a worker sends through :class:`AckedSender`:
 - the sender keeps up to ``window`` unacknowledged batches; when the window
   is full (or at ``flush``) and no ack comes for ``resend_after`` seconds it
   sends all of them again, oldest first (a restarted publisher lost them);
+  while no ack comes the wait doubles, up to 4 x ``resend_after``;
 - the publisher accepts only ``seq == last + 1`` from a sender, answers a
   duplicate (``seq <= last``) with an ack and drops a batch after a gap
   without acking it (the resend brings the gap and what follows, in order).
@@ -49,6 +50,7 @@ class AckedSender:
         self.unacked: collections.OrderedDict[int, list[bytes]] = collections.OrderedDict()
         self.acked = -1
         self.resends = 0
+        self._timeout = resend_after
 
     def send(self, seq: int, frames: list[bytes]) -> None:
         """Send one batch (frames from ``encode_batch`` with header seq ``seq``)."""
@@ -68,10 +70,14 @@ class AckedSender:
         return True
 
     def _wait(self) -> None:
-        if not self._read_acks(int(self.resend_after * 1000)):
+        waited = self._timeout
+        if self._read_acks(int(waited * 1000)):
+            self._timeout = self.resend_after
+        else:
+            # a slow publisher (full spool) gets the window again less and less often
+            self._timeout = min(waited * 2, self.resend_after * 4)
             self.resends += len(self.unacked)
-            log.info("%s: no ack for %.1fs, sending %d batches again", self.name, self.resend_after,
-                     len(self.unacked))
+            log.info("%s: no ack for %.1fs, sending %d batches again", self.name, waited, len(self.unacked))
             for frames in list(self.unacked.values()):
                 self.sock.send_multipart(frames)
 
