@@ -173,3 +173,18 @@ def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
         assert proc.returncode == 0, err[-3000:]
         assert "restarting publisher" in err
         assert canonical(list(es.docs("pb-*").values())) == expected
+
+
+def test_publisher_that_keeps_dying_ends_the_run(tmp_path):
+    """The spool path is a file: every publisher start fails; after
+    cluster.max_restarts the coordinator gives up with an error."""
+    if not SAMPLE.exists():
+        pytest.skip("%s is absent" % SAMPLE)
+    bad = tmp_path / "not-a-dir"
+    bad.write_text("x")
+    cfg = es_config(tmp_path, "http://127.0.0.1:1", path=str(bad))
+    cfg["cluster.max_restarts"] = 2
+    proc = start(tmp_path, cfg, 1)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "publisher exited (code 1) 3 times" in err and "giving up" in err
