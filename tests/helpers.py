@@ -41,8 +41,10 @@ def read_events(out) -> list[dict]:
         return events
     for f in sorted(out.rglob("*")):
         if f.is_file():
-            for line in f.read_text(encoding="utf-8").splitlines():
-                if line.strip():
+            text = f.read_bytes().decode("utf-8", "replace")
+            # a run still in progress may be writing the last line: read whole lines only
+            for line in text.splitlines(keepends=True):
+                if line.endswith("\n") and line.strip():
                     events.append(json.loads(line))
     return events
 
