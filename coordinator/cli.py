@@ -62,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     overrides = list(args.overrides)
     if args.device:
+        # -i means live capture, also when the configuration names a file
         overrides.append("packetbeat.interfaces.device=%s" % args.device)
+        overrides.append("packetbeat.interfaces.file=")
     if args.workers is not None:
         overrides.append("cluster.workers=%d" % args.workers)
     config_path = args.config
