@@ -55,6 +55,7 @@ class Engine:
         tcp_ports: dict[int, object] = {}
         udp_ports: dict[int, object] = {}
         self.icmp = None          # the ICMP analyser (transport "icmp"), at most one
+        self.plugins: dict[str, object] = {}
         idle = 10.0
         for i, entry in enumerate(protocols):
             spec = registry.get(entry["type"])
@@ -62,6 +63,7 @@ class Engine:
                 continue
             cfg = build(spec.config_class, entry, "packetbeat.protocols[%d]" % i, ignore=("type",))
             plugin = spec.factory(cfg, self._emitter(_decorator(cfg)))
+            self.plugins[spec.name] = plugin
             if "icmp" in spec.transports:
                 self.icmp = plugin
             for port in (plugin.ports() if ("tcp" in spec.transports or "udp" in spec.transports) else ()):
@@ -159,6 +161,17 @@ class Engine:
             self._guard("flush_all", self.icmp.flush_all, self.last_ts)
         if self.flows is not None:
             self.flows.flush_all(self.last_ts)
+        self.counters.update(self.plugin_counters())
+
+    def plugin_counters(self) -> dict[str, int]:
+        """The analysers' own counters (streams resynchronised, dropped after a
+        gap, ...) as ``<protocol>.<counter>``, so the worker reports them."""
+        out = {}
+        for name, plugin in self.plugins.items():
+            for attr, value in vars(plugin).items():
+                if type(value) is int and value and not attr.startswith(("_", "max_")):
+                    out["%s.%s" % (name, attr)] = value
+        return out
 
     def take_events(self) -> list[dict]:
         out = self.events[:]
