@@ -86,38 +86,6 @@ class ProcsConfig:
 
 
 @dataclass(frozen=True)
-class ConsoleOutputConfig:
-    enabled: bool = True
-    pretty: bool = False
-    codec: dict[str, Any] = field(default_factory=dict)
-    bulk_max_size: int = 2048
-
-
-@dataclass(frozen=True)
-class FileOutputConfig:
-    enabled: bool = True
-    path: str = "data"
-    filename: str = "packetbeat"
-    rotate_every_kb: int = 10240
-    number_of_files: int = 7
-    permissions: int | str = 0o600
-    rotate_on_startup: bool = True
-    codec: dict[str, Any] = field(default_factory=dict)
-    bulk_max_size: int = 2048
-
-    def validate(self, path: str) -> None:
-        if self.number_of_files < 2 or self.number_of_files > 1024:
-            raise ConfigError(path + ".number_of_files", "must be between 2 and 1024")
-        if self.rotate_every_kb < 1:
-            raise ConfigError(path + ".rotate_every_kb", "must be >= 1")
-        if isinstance(self.permissions, str):
-            try:
-                int(self.permissions, 8)
-            except ValueError:
-                raise ConfigError(path + ".permissions", "expected an octal mode such as 0600") from None
-
-
-@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
     selectors: list[str] = field(default_factory=list)
@@ -162,7 +130,6 @@ _FREE_FORM = {"queue", "http", "setup", "monitoring", "processors", "path", "sec
 _TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_under_root", "name"} | _FREE_FORM
 _PACKETBEAT = {"interfaces", "flows", "protocols", "procs", "ignore_outgoing", "shutdown_timeout",
                "overwrite_pipelines"}
-_OUTPUTS_SUPPORTED = {"console": ConsoleOutputConfig, "file": FileOutputConfig}
 _OUTPUTS_LATER = {"logstash", "kafka", "discard"}
 
 
@@ -450,6 +417,26 @@ def _protocols(value, registry) -> list[dict]:
     return out
 
 
+_OUTPUTS = {"console", "file", "elasticsearch", "redis"}
+
+
+def _output_class(name: str):
+    """The one schema of each output, kept beside the output's code."""
+    if name == "console":
+        from coordinator.publisher.outputs import ConsoleConfig
+        return ConsoleConfig
+    if name == "file":
+        from coordinator.publisher.outputs import FileConfig
+        return FileConfig
+    if name == "redis":
+        from coordinator.publisher.redis_out import RedisConfig
+        return RedisConfig
+    if name == "elasticsearch":
+        from coordinator.publisher.elasticsearch import ElasticsearchConfig
+        return ElasticsearchConfig
+    return None
+
+
 def _output(value) -> dict:
     if value is None:
         value = {}
@@ -466,16 +453,8 @@ def _output(value) -> dict:
         on = opts.get("enabled", True)
         if not isinstance(on, bool):
             raise ConfigError(path + ".enabled", "expected true or false")
-        if name in _OUTPUTS_SUPPORTED:
-            cfg = build(_OUTPUTS_SUPPORTED[name], opts, path)
-            if on:
-                enabled.append(name)
-                result = {name: dataclasses.asdict(cfg)}
-        elif name in ("elasticsearch", "redis"):
-            if name == "redis":
-                from coordinator.publisher.redis_out import RedisConfig as cls
-            else:
-                from coordinator.publisher.elasticsearch import ElasticsearchConfig as cls
+        cls = _output_class(name)
+        if cls is not None:
             cfg = build(cls, opts, path)
             if on:
                 enabled.append(name)
@@ -485,7 +464,7 @@ def _output(value) -> dict:
                 raise ConfigError(path, "the %s output is not available in this version; "
                                         "use output.file or output.console (or set %s.enabled: false)" % (name, path))
         else:
-            raise ConfigError(path, "unknown output (known: %s)" % ", ".join(sorted(set(_OUTPUTS_SUPPORTED) | _OUTPUTS_LATER | {"elasticsearch", "redis"})))
+            raise ConfigError(path, "unknown output (known: %s)" % ", ".join(sorted(_OUTPUTS | _OUTPUTS_LATER)))
     if len(enabled) > 1:
         raise ConfigError("output", "exactly one output may be enabled, found: %s" % ", ".join(enabled))
     if not enabled:

@@ -511,7 +511,7 @@ class ConsoleConfig:
 @dataclasses.dataclass
 class FileConfig:
     enabled: bool = True
-    path: str = ""
+    path: str = "data"
     filename: str = "packetbeat"
     rotate_every_kb: int = 10240
     number_of_files: int = 7

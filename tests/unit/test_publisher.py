@@ -363,24 +363,21 @@ def test_make_output_picks_the_enabled_one(tmp_path):
 
 
 def test_make_output_accepts_the_config_loaders_mapping(tmp_path):
-    # shared/config.py validates output.* and hands over dataclasses.asdict() of its tables
-    import dataclasses
-    from shared.config import ConsoleOutputConfig, FileOutputConfig
-    from shared.confutil import build
-    raw = {"path": str(tmp_path), "permissions": "0640", "rotate_every_kb": 3, "bulk_max_size": 50}
-    loaded = dataclasses.asdict(build(FileOutputConfig, raw, "output.file"))
-    out = make_output({"file": loaded})
+    # shared/config.py validates output.* with these same tables and hands over dataclasses.asdict()
+    from shared.config import load_config
+    cfg = tmp_path / "pb.yml"
+    cfg.write_text("output.file: {path: %s, permissions: '0640', rotate_every_kb: 3, bulk_max_size: 50}\n" % tmp_path)
+    out = make_output(load_config(str(cfg)).output)
     assert (out.max_bytes, out.permissions, out.bulk_max_size) == (3 * 1024, 0o640, 50)
-    loaded = dataclasses.asdict(build(ConsoleOutputConfig, {"codec": {"json": {"pretty": True}}},
-                                      "output.console"))
-    out = make_output({"console": loaded})
+    cfg.write_text("output.console.codec.json.pretty: true\n")
+    out = make_output(load_config(str(cfg)).output)
     assert out.codec.pretty and out.bulk_max_size == 2048
 
 
 @pytest.mark.parametrize("cfg, where", [
     ({"console": {"prety": True}}, "output.console.prety"),
     ({"console": {"pretty": "yes"}}, "output.console.pretty"),
-    ({"file": {}}, "output.file.path"),
+    ({"file": {"path": ""}}, "output.file.path"),
     ({"file": {"path": "/tmp/x", "number_of_files": 1}}, "output.file.number_of_files"),
     ({"file": {"path": "/tmp/x", "permissions": "rw"}}, "output.file.permissions"),
     ({"file": {"path": "/tmp/x", "codec": {"json": {"indent": 2}}}}, "output.file.codec.json.indent"),
