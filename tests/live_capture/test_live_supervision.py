@@ -147,7 +147,19 @@ def test_crashed_worker_is_restarted(veth, http_server, live):
         time.sleep(0.1)
     else:
         raise AssertionError("the restarted worker-0 did not bind its endpoint:\n" + run.text())
-    time.sleep(0.3)                       # and the capture reconnected to it
+    # and the capture reconnected to it: probe until a request makes it through end to end
+    # (a fixed sleep was too short on a loaded machine; live mode drops while a shard is unreachable)
+    probe = 0
+    while time.monotonic() < deadline + 20:
+        curl(veth, 1, "p%d" % probe)
+        end = time.monotonic() + 3
+        while time.monotonic() < end and not by_query(run.events(), "p%d" % probe):
+            time.sleep(0.1)
+        if by_query(run.events(), "p%d" % probe):
+            break
+        probe += 1
+    else:
+        raise AssertionError("no request got through after the restart:\n" + run.text())
     curl(veth, 20, "b")
     assert run.stop() == 0, run.text()
     assert "worker-0 exited with code -9; restarting" in run.text()
