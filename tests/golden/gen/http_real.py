@@ -39,6 +39,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from httpmsg import Txn
+from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump
 
 HOST = "127.0.0.1"
 BASIC_OK = "Basic YWxpY2U6d29uZGVybGFuZA=="        # alice:wonderland
@@ -317,34 +318,10 @@ def drive_clients(rec: Recorder) -> None:
 
 
 # --------------------------------------------------------------------------- capture
-def find_tcpdump() -> str:
-    exe = shutil.which("tcpdump") or next((p for p in ("/usr/sbin/tcpdump", "/usr/bin/tcpdump")
-                                            if Path(p).exists()), None)
-    if exe is None:
-        sys.exit("http_real.py: tcpdump is not installed, so nothing can be captured.\n"
-                 "Install it (Debian/Ubuntu: apt-get install -y tcpdump) and run this script as root.")
-    return exe
 
 
-def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "-s", "0", "-w", str(pcap), f"tcp port {port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode(errors="replace")     # "listening on lo, link-type ..."
-    if "listening on" not in line:
-        proc.kill()
-        sys.exit(f"http_real.py: tcpdump did not start: {line.strip()}{proc.stderr.read().decode(errors='replace')}")
-    return proc
 
 
-def stop_tcpdump(proc: subprocess.Popen) -> str:
-    time.sleep(0.5)                       # let the last packets reach the savefile (-U flushes per packet)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
-    report = err.decode(errors="replace")
-    m = re.search(r"(\d+) packets dropped by kernel", report)
-    if m and int(m.group(1)):
-        sys.exit(f"http_real.py: tcpdump dropped packets:\n{report}")
-    return report
 
 
 def check_capture(pcap: Path, rec: Recorder) -> int:
@@ -386,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_pcap = Path(tmp) / "http_real.pcap"
         Path(tmp).chmod(0o777)            # tcpdump may drop root privileges before writing
-        dump = start_tcpdump(tcpdump, tmp_pcap, args.port)
+        dump = start_tcpdump(tcpdump, tmp_pcap, "tcp port %d" % args.port)
         try:
             drive_clients(rec)
         finally:

@@ -43,6 +43,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from loopcap import start_tcpdump, stop_tcpdump
 
 MAX_PCAP_BYTES = 300 * 1024
 PING_COUNT = 3
@@ -221,25 +222,8 @@ def drive_clients(ping: str) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- capture
-def start_tcpdump(exe: str, pcap: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "-s", "0", "-w", str(pcap), "icmp or icmp6"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode(errors="replace")     # "listening on lo, link-type ..."
-    if "listening on" not in line:
-        proc.kill()
-        sys.exit(f"icmp_real.py: tcpdump did not start: {line.strip()}{proc.stderr.read().decode(errors='replace')}")
-    return proc
 
 
-def stop_tcpdump(proc: subprocess.Popen) -> str:
-    time.sleep(0.5)                       # let the last packets reach the savefile (-U flushes per packet)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
-    report = err.decode(errors="replace")
-    m = re.search(r"(\d+) packets? dropped by kernel", report)
-    if m is None or int(m.group(1)):
-        sys.exit(f"icmp_real.py: tcpdump did not report 0 drops:\n{report}")
-    return report
 
 
 def wire_messages(txns: list[dict]) -> list[tuple]:
@@ -289,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_pcap = Path(tmp) / "icmp_real.pcap"
         Path(tmp).chmod(0o777)            # tcpdump may drop root privileges before writing
-        dump = start_tcpdump(tcpdump, tmp_pcap)
+        dump = start_tcpdump(tcpdump, tmp_pcap, "icmp or icmp6")
         try:
             txns = drive_clients(ping)
         finally:

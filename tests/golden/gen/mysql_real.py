@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump
 
 MAX_PCAP_BYTES = 300 * 1024
 TABLE = "pbgen_items"
@@ -324,34 +325,10 @@ def drop_table(rec: Recorder, case: list[str], host: str, port: int) -> None:
 
 # --------------------------------------------------------------------------- capture
 
-def find_tcpdump() -> str:
-    exe = shutil.which("tcpdump") or next((p for p in ("/usr/sbin/tcpdump", "/usr/bin/tcpdump")
-                                            if Path(p).exists()), None)
-    if exe is None:
-        sys.exit("mysql_real.py: tcpdump is not installed (apt-get install -y tcpdump); run as root.")
-    return exe
 
 
-def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "--immediate-mode", "-B", "131072", "-s", "0", "-w", str(pcap),
-                             f"tcp port {port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode(errors="replace")
-    if "listening on" not in line:
-        proc.kill()
-        sys.exit(f"mysql_real.py: tcpdump did not start: {line.strip()}{proc.stderr.read().decode(errors='replace')}")
-    return proc
 
 
-def stop_tcpdump(proc: subprocess.Popen) -> str:
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    report = err.decode(errors="replace")
-    m = re.search(r"(\d+) packets dropped by kernel", report)
-    if m is None or int(m.group(1)):
-        sys.exit(f"mysql_real.py: tcpdump did not report 0 drops:\n{report}")
-    return report
 
 
 def check_capture(pcap: Path, rec: Recorder) -> int:
@@ -392,7 +369,7 @@ def generate(out: Path, name: str, host: str, port: int, big: bool) -> dict:
             tmpdir = Path(tmp)
             tmpdir.chmod(0o777)                     # tcpdump may drop root privileges before writing
             tmp_pcap = tmpdir / (name + ".pcap")
-            dump = start_tcpdump(tcpdump, tmp_pcap, port)
+            dump = start_tcpdump(tcpdump, tmp_pcap, "tcp port %d" % port)
             try:
                 pymysql_session(rec, case, host, port, tmpdir)
                 connector_prepared(rec, case, host, port)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import ClientCursor
+from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump
 
 MAX_PCAP_BYTES = 300 * 1024
 
@@ -225,33 +226,10 @@ def drive(rec: Recorder, dsn: str) -> None:
 
 # --------------------------------------------------------------------------- capture
 
-def find_tcpdump() -> str:
-    exe = shutil.which("tcpdump") or next((p for p in ("/usr/sbin/tcpdump", "/usr/bin/tcpdump")
-                                            if Path(p).exists()), None)
-    if exe is None:
-        sys.exit("pgsql_real.py: tcpdump is not installed, so nothing can be captured.")
-    return exe
 
 
-def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "--immediate-mode", "-i", "lo", "-nn", "-U", "-s", "0", "-w", str(pcap),
-                             f"tcp port {port}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode(errors="replace")
-    if "listening on" not in line:
-        proc.kill()
-        sys.exit(f"pgsql_real.py: tcpdump did not start: {line.strip()}{proc.stderr.read().decode(errors='replace')}")
-    return proc
 
 
-def stop_tcpdump(proc: subprocess.Popen) -> str:
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
-    report = err.decode(errors="replace")
-    m = re.search(r"(\d+) packets dropped by kernel", report)
-    if m is None or int(m.group(1)):
-        sys.exit(f"pgsql_real.py: tcpdump dropped packets (or did not say):\n{report}")
-    return report
 
 
 def client_messages(pcap: Path, server_port: int) -> dict[int, list[str]]:
@@ -338,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         Path(tmp).chmod(0o777)            # tcpdump may drop root privileges before writing
         tmp_pcap = Path(tmp) / "capture.pcap"
-        dump = start_tcpdump(tcpdump, tmp_pcap, args.port)
+        dump = start_tcpdump(tcpdump, tmp_pcap, "tcp port %d" % args.port)
         try:
             drive(rec, dsn)
         finally:

@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 import redis
+from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump
 
 MAX_PCAP_BYTES = 300_000
 PREFIX = "pbgen:"
@@ -376,36 +377,10 @@ def drive_clients(rec: Recorder) -> None:
 
 
 # --------------------------------------------------------------------------- capture
-def find_tcpdump() -> str:
-    exe = shutil.which("tcpdump") or next((p for p in ("/usr/sbin/tcpdump", "/usr/bin/tcpdump")
-                                            if Path(p).exists()), None)
-    if exe is None:
-        raise SystemExit("redis_real.py: tcpdump is not installed, so nothing can be captured "
-                         "(Debian/Ubuntu: apt-get install -y tcpdump; run as root)")
-    return exe
 
 
-def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "-s", "0", "-w", str(pcap), f"tcp port {port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode(errors="replace")      # "listening on lo, link-type ..."
-    if "listening on" not in line:
-        proc.kill()
-        raise SystemExit(f"redis_real.py: tcpdump did not start: {line.strip()} "
-                         f"{proc.stderr.read().decode(errors='replace')}")
-    time.sleep(0.5)                    # "listening" is printed before the filter is in place
-    return proc
 
 
-def stop_tcpdump(proc: subprocess.Popen) -> str:
-    time.sleep(0.5)                    # let the last packets reach the savefile
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
-    report = err.decode(errors="replace")
-    m = re.search(r"(\d+) packets dropped by kernel", report)
-    if m is None or int(m.group(1)):
-        raise SystemExit(f"redis_real.py: tcpdump dropped packets (or did not say):\n{report}")
-    return report
 
 
 def check_capture(pcap: Path, rec: Recorder) -> int:
@@ -452,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_pcap = Path(tmp) / "redis_real.pcap"
         Path(tmp).chmod(0o777)         # tcpdump may drop root privileges before writing
-        dump = start_tcpdump(tcpdump, tmp_pcap, args.port)
+        dump = start_tcpdump(tcpdump, tmp_pcap, "tcp port %d" % args.port)
         try:
             drive_clients(rec)
         finally:
