@@ -8,6 +8,7 @@ from worker.protos.http.config import HttpConfig
 from worker.protos.http.event import to_event
 from worker.protos.http.parser import HttpMessage, HttpParser, ParseError
 from worker.protos.http.trans import Correlator
+from worker.protos.glue import feed_or_resync
 
 
 class HttpConnection:
@@ -48,14 +49,8 @@ class HttpPlugin:
         conn = state if state is not None else HttpConnection(self.cfg)
         if conn.tunnel:
             return conn
-        parser = conn.parsers[direction]
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            # as Packetbeat: forget this direction's bytes, retry with the next segment
-            msgs = e.messages
-            parser.reset()
-            self.parse_errors += 1
+        msgs, resynced = feed_or_resync(conn.parsers[direction], pkt, ParseError)
+        self.parse_errors += resynced
         if msgs:
             self._handle(conn, tcptuple, direction, msgs)
         return conn

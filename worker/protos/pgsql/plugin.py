@@ -9,6 +9,7 @@ from worker.protos.pgsql.event import to_event
 from worker.protos.pgsql.parser import (READY, REQUEST, RESPONSE, SSL_ANSWER, SSL_REQUEST, SYNC,
                                         ParseError, PgsqlMessage, PgsqlParser)
 from worker.protos.pgsql.trans import Correlator
+from worker.protos.glue import feed_or_resync
 
 
 class PgsqlConnection:
@@ -47,14 +48,8 @@ class PgsqlPlugin:
         conn = state if state is not None else PgsqlConnection(self.cfg)
         if conn.encrypted:
             return conn
-        parser = conn.parsers[direction]
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            # as Packetbeat: forget this direction's bytes, retry with the next segment
-            msgs = e.messages
-            parser.reset()
-            self.parse_errors += 1
+        msgs, resynced = feed_or_resync(conn.parsers[direction], pkt, ParseError)
+        self.parse_errors += resynced
         if msgs:
             self._handle(conn, tcptuple, msgs)
         return conn

@@ -14,6 +14,7 @@ from worker.protos.redis.config import MAX_MESSAGE_SIZE, RedisConfig
 from worker.protos.redis.event import to_event
 from worker.protos.redis.parser import ParseError, RedisMessage, RedisParser
 from worker.protos.redis.trans import Correlator
+from worker.protos.glue import feed_or_resync
 
 _LOSS_NOTE = ("Packet loss while capturing the request", "Packet loss while capturing the response")
 
@@ -55,14 +56,8 @@ class RedisPlugin:
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
         conn = state if state is not None else RedisConnection(self.cfg, self.max_message_size)
-        parser = conn.parsers[direction]
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            # as Packetbeat: forget this direction's bytes, retry with the next segment
-            msgs = e.messages
-            parser.reset()
-            self.parse_errors += 1
+        msgs, resynced = feed_or_resync(conn.parsers[direction], pkt, ParseError)
+        self.parse_errors += resynced
         if msgs:
             self._handle(conn, tcptuple, msgs)
         return conn
