@@ -47,3 +47,18 @@ def test_export_config_applies_overrides():
     p = cli("export", "config", "-c", str(ROOT / "packetbeat.yml"), "-E", "cluster.workers=5")
     assert p.returncode == 0, p.stderr
     assert "workers: 5" in p.stdout
+
+
+def test_debug_selectors_and_stderr(tmp_path):
+    """-e sends the log to stderr; -d turns on debug output for the named selectors only."""
+    from tests.helpers import PCAPS
+    cfg = tmp_path / "pb.yml"
+    cfg.write_text("packetbeat.protocols: [{type: http, ports: [80, 8080]}]\n"
+                   "output.file: {path: %s, filename: ev}\nlogging.to_stderr: false\n" % (tmp_path / "out"))
+    quiet = cli("-c", str(cfg), "-I", str(PCAPS / "http_sample.pcap"), "-e", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "Total metrics" in quiet.stderr and "DEBUG" not in quiet.stderr
+    loud = cli("-c", str(cfg), "-I", str(PCAPS / "http_sample.pcap"), "-e", "-d", "worker", cwd=tmp_path)
+    assert loud.returncode == 0, loud.stderr
+    debug = [line for line in loud.stderr.splitlines() if " DEBUG " in line]
+    assert debug and all("packetbeat.worker" in line for line in debug)
