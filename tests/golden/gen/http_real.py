@@ -39,7 +39,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from httpmsg import Txn
-from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump
+from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump, tcp_streams
 
 HOST = "127.0.0.1"
 BASIC_OK = "Basic YWxpY2U6d29uZGVybGFuZA=="        # alice:wonderland
@@ -326,16 +326,7 @@ def drive_clients(rec: Recorder) -> None:
 
 def check_capture(pcap: Path, rec: Recorder) -> int:
     """Compare request/status line counts per client port with the truth; returns the packet count."""
-    from scapy.layers.inet import TCP
-    from scapy.utils import rdpcap
-    pkts = rdpcap(str(pcap))
-    streams: dict[tuple[int, bool], dict[int, bytes]] = {}
-    for p in pkts:
-        if TCP in p and bytes(p[TCP].payload):
-            t = p[TCP]
-            to_server = t.dport == rec.port
-            port = t.sport if to_server else t.dport
-            streams.setdefault((port, to_server), {})[t.seq] = bytes(t.payload)
+    streams, npackets = tcp_streams(pcap, rec.port)
     req_re = re.compile(rb"(?:GET|POST|HEAD|PUT|DELETE) /\S* HTTP/1\.[01]\r\n")
     resp_re = re.compile(rb"HTTP/1\.[01] \d{3} ")
     for cport in sorted({t.client_port for t in rec.txns}):
@@ -345,7 +336,7 @@ def check_capture(pcap: Path, rec: Recorder) -> int:
         interim = sum(1 for t in want if t.case == "expect_100_continue")
         if len(req_re.findall(up)) != len(want) or len(resp_re.findall(down)) != len(want) + interim:
             raise RuntimeError(f"client port {cport}: capture does not match what the client did")
-    return len(pkts)
+    return npackets
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,3 +52,21 @@ def stop_tcpdump(proc: subprocess.Popen) -> str:
     if m is None or int(m.group(1)):
         sys.exit("%s: tcpdump did not report 0 drops:\n%s" % (_prog(), report))
     return report
+
+
+def tcp_streams(pcap: Path, server_port: int) -> tuple[dict[tuple[int, bool], dict[int, bytes]], int]:
+    """The TCP payloads of a capture as ``{(client port, to_server): {seq: bytes}}``
+    and the number of frames
+    (retransmissions collapse onto their sequence number), for the generators'
+    check that the wire matches what the clients did."""
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+    streams: dict[tuple[int, bool], dict[int, bytes]] = {}
+    pkts = rdpcap(str(pcap))
+    for p in pkts:
+        if TCP in p and bytes(p[TCP].payload):
+            t = p[TCP]
+            to_server = t.dport == server_port
+            port = t.sport if to_server else t.dport
+            streams.setdefault((port, to_server), {})[t.seq] = bytes(t.payload)
+    return streams, len(pkts)

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 import redis
-from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump
+from loopcap import find_tcpdump, start_tcpdump, stop_tcpdump, tcp_streams
 
 MAX_PCAP_BYTES = 300_000
 PREFIX = "pbgen:"
@@ -386,16 +386,7 @@ def drive_clients(rec: Recorder) -> None:
 def check_capture(pcap: Path, rec: Recorder) -> int:
     """Every client's stream to the server in the capture must be exactly the
     bytes the client wrote, and every client must have been answered."""
-    from scapy.layers.inet import TCP
-    from scapy.utils import rdpcap
-    pkts = rdpcap(str(pcap))
-    streams: dict[tuple[int, bool], dict[int, bytes]] = {}
-    for p in pkts:
-        if TCP in p and bytes(p[TCP].payload):
-            t = p[TCP]
-            to_server = t.dport == rec.port
-            port = t.sport if to_server else t.dport
-            streams.setdefault((port, to_server), {})[t.seq] = bytes(t.payload)
+    streams, npackets = tcp_streams(pcap, rec.port)
     ports = {port for port, _ in streams}
     if ports != set(rec.sent):
         raise RuntimeError(f"client ports in the capture {sorted(ports)} != recorded {sorted(rec.sent)}")
@@ -405,7 +396,7 @@ def check_capture(pcap: Path, rec: Recorder) -> int:
         if up != sent or not down:
             raise RuntimeError(f"client port {port}: the capture does not hold what the client sent "
                                f"({len(up)} bytes captured, {len(sent)} sent: {up[:80]!r} / {bytes(sent[:80])!r})")
-    return len(pkts)
+    return npackets
 
 
 def main(argv: list[str] | None = None) -> int:
