@@ -85,13 +85,10 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             if not poller.poll(250):
                 write(chunker.poll(time.monotonic()))
                 continue
-            frames = pull.recv_multipart()
-            try:
-                header, body = decode_batch(frames[1:])
-            except WireError as exc:
-                counters["publisher.bad_frames"] += 1
-                log.error("dropped a bad frame: %s", exc)
+            got = _receive(pull, counters)
+            if got is None:
                 continue
+            frames, header, body = got
             sender, seq = header["from"], header["seq"]
             last = last_seq.get(sender, -1)
             if seq != last + 1:           # a resent duplicate, or after a gap: wait for the resend
@@ -123,6 +120,19 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     return rc
 
 
+def _receive(sock, counters):
+    """One message from the ROUTER: (frames, header, body), or None for a bad
+    frame (counted and logged, never raised)."""
+    frames = sock.recv_multipart()
+    try:
+        header, body = decode_batch(frames[1:])
+    except WireError as exc:
+        counters["publisher.bad_frames"] += 1
+        log.error("dropped a bad frame: %s", exc)
+        return None
+    return frames, header, body
+
+
 def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx) -> int:
     """The publisher loop with queue.disk (see reliable.py)."""
     from coordinator.publisher.reliable import SpooledPublisher
@@ -148,13 +158,10 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
         if not sock.poll(timeout_ms):
             pub._check_thread()
             return
-        frames = sock.recv_multipart()
-        try:
-            header, body = decode_batch(frames[1:])
-        except WireError as exc:
-            counters["publisher.bad_frames"] += 1
-            log.error("dropped a bad frame: %s", exc)
+        got = _receive(sock, counters)
+        if got is None:
             return
+        frames, header, body = got
         if header["kind"] in ("events", "eos"):
             sock.send_multipart(ack_frames(frames[0], pub.accept(header, body)))
 
