@@ -3,15 +3,39 @@
 The index template maps the fields this project emits with their ECS types
 (dates, ips, longs, keywords); any other string becomes a ``keyword``
 (``ignore_above: 1024``) through a dynamic template, and the raw
-``request``/``response`` texts are ``text`` (not aggregatable). The template
-applies to the indices the configured ``index`` option produces (its
-``%{...}`` parts become ``*``) and names the ILM policy, whose only phase
-deletes an index 30 days after creation (indices are dated, so no rollover).
+``request``/``response`` texts are ``text`` (not aggregatable).
+
+Three ways of writing, chosen from ``output.elasticsearch.index`` and
+``setup.ilm`` (:func:`plan`), as libbeat does:
+
+- ``dated`` (the default index ``packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}``,
+  any index with a ``%{+...}`` date): plain daily indices; the template's
+  pattern is the index with its ``%{...}`` parts as ``*``; the ILM policy
+  deletes an index 30 days after creation (no rollover: indices are dated).
+- ``data_stream`` (an index without a date, e.g. Packetbeat 8.x's
+  ``packetbeat-%{[agent.version]}``): the template has ``data_stream: {}``,
+  Elasticsearch creates the stream at the first write (backing indices
+  ``.ds-<name>-<date>-000001``); the policy rolls over (50 GB primary shard
+  or 30 days, libbeat's default policy). Writes are ``create`` with an
+  ``@timestamp``, which every event has.
+- ``alias`` (``setup.ilm.rollover_alias`` set, libbeat 7.x style): the template
+  matches ``<alias>-*`` and names the policy and the rollover alias; setup
+  creates the bootstrap index ``<alias>-{now/d}-000001`` (``setup.ilm.pattern``)
+  holding the alias as its write index, and the output writes to the alias
+  (the ``index`` option is then not used).
+
+``setup.ilm.enabled: false`` installs no policy and no lifecycle setting;
+``setup.template.enabled: false`` no template. An existing policy/template is
+kept unless ``setup.ilm.overwrite`` / ``setup.template.overwrite``; an
+existing alias is always kept.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
 
+from shared.confutil import ConfigError, build
 from shared.version import VERSION
 
 POLICY_NAME = "packetbeat"
@@ -88,35 +112,188 @@ def index_pattern(index: str) -> str:
     return re.sub(r"(%\{[^}]*\})+", "*", index).lower()
 
 
-def index_template(index: str, version: str = VERSION) -> dict:
-    return {
-        "index_patterns": [index_pattern(index)],
-        "priority": 150,
-        "template": {
-            "settings": {"index": {"lifecycle": {"name": POLICY_NAME}, "refresh_interval": "5s",
-                                   "number_of_shards": 1, "max_docvalue_fields_search": 200}},
-            "mappings": mappings(),
-        },
+# --- setup.ilm / setup.template ------------------------------------------------
+
+_VERSION_REF = "%{[agent.version]}"
+
+
+@dataclasses.dataclass
+class IlmConfig:
+    enabled: bool = True
+    policy_name: str = POLICY_NAME
+    rollover_alias: str = ""            # set: write-alias mode (libbeat 7.x style)
+    pattern: str = "{now/d}-000001"     # bootstrap index suffix (date math allowed)
+    overwrite: bool = False
+    check_exists: bool = True
+
+    def validate(self, path: str) -> None:
+        if not self.policy_name:
+            raise ConfigError(path + ".policy_name", "must not be empty")
+        if self.rollover_alias:
+            if not self.enabled:
+                raise ConfigError(path + ".rollover_alias", "needs setup.ilm.enabled: true")
+            rest = self.rollover_alias.replace(_VERSION_REF, "")
+            if "%{" in rest:
+                raise ConfigError(path + ".rollover_alias", "only %s may be used in the alias, got %r"
+                                  % (_VERSION_REF, self.rollover_alias))
+            if rest != rest.lower() or any(c in rest for c in ' "*\\<|,>/?#:') or rest.startswith(("_", "-", "+")):
+                raise ConfigError(path + ".rollover_alias", "not a valid lowercase alias name: %r"
+                                  % self.rollover_alias)
+        if not re.fullmatch(r"(\{[^}]+\}|[a-z0-9._-])*-\d+", self.pattern):
+            raise ConfigError(path + ".pattern", "must end with -<number> (rollover counts it up), got %r"
+                              % self.pattern)
+
+
+@dataclasses.dataclass
+class TemplateConfig:
+    enabled: bool = True
+    name: str = ""                      # default packetbeat-<version>
+    pattern: str = ""                   # default from the index (or <alias>-*)
+    overwrite: bool = False
+    priority: int = 150
+    settings: dict[str, Any] = dataclasses.field(default_factory=dict)   # {"index": {...}} merged in
+
+    def validate(self, path: str) -> None:
+        if self.name and (self.name != self.name.lower() or " " in self.name):
+            raise ConfigError(path + ".name", "must be a lowercase name without spaces, got %r" % self.name)
+        if self.pattern and self.pattern != self.pattern.lower():
+            raise ConfigError(path + ".pattern", "index patterns are lowercase, got %r" % self.pattern)
+        if self.priority < 0:
+            raise ConfigError(path + ".priority", "must not be negative")
+        if self.settings and not isinstance(self.settings.get("index", {}), dict):
+            raise ConfigError(path + ".settings.index", "expected a mapping")
+
+
+def setup_configs(setup_raw) -> tuple[IlmConfig, TemplateConfig]:
+    """``setup.ilm`` and ``setup.template`` checked (ConfigError naming the key);
+    other ``setup.*`` keys (kibana, dashboards) are not looked at here."""
+    setup_raw = setup_raw or {}
+    if not isinstance(setup_raw, dict):
+        raise ConfigError("setup", "expected a mapping")
+    ilm = build(IlmConfig, dict(setup_raw.get("ilm") or {}), "setup.ilm")
+    tpl = build(TemplateConfig, dict(setup_raw.get("template") or {}), "setup.template")
+    return ilm, tpl
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What ``setup`` installs and where the output writes."""
+    mode: str                   # dated | data_stream | alias
+    write_index: str            # the output's index option (alias mode: the alias)
+    template_name: str
+    template_pattern: str
+    policy_name: str | None     # None: ILM disabled
+    alias: str = ""
+    bootstrap: str = ""         # alias mode: the first index, e.g. <pb-{now/d}-000001>
+
+
+def plan(index: str, ilm: IlmConfig | None = None, tpl: TemplateConfig | None = None,
+         version: str = VERSION) -> Plan:
+    ilm = ilm or IlmConfig()
+    tpl = tpl or TemplateConfig()
+    policy = ilm.policy_name if ilm.enabled else None
+    name = tpl.name or template_name(version)
+    if ilm.enabled and ilm.rollover_alias:
+        alias = ilm.rollover_alias.replace(_VERSION_REF, version).lower()
+        boot = "%s-%s" % (alias, ilm.pattern)
+        if "{" in boot:
+            boot = "<%s>" % boot                     # date math, resolved by Elasticsearch
+        return Plan("alias", alias, name, tpl.pattern or alias + "-*", policy, alias, boot)
+    mode = "dated" if "%{+" in index else "data_stream"
+    return Plan(mode, index, name, tpl.pattern or index_pattern(index), policy)
+
+
+def write_index(index: str, setup_raw) -> str:
+    """The index format the output writes to (the alias in alias mode)."""
+    ilm, tpl = setup_configs(setup_raw)
+    return plan(index, ilm, tpl).write_index
+
+
+def index_template(index: str, version: str = VERSION, ilm: IlmConfig | None = None,
+                   tpl: TemplateConfig | None = None) -> dict:
+    p = plan(index, ilm, tpl, version)
+    tpl = tpl or TemplateConfig()
+    settings: dict = {"index": {"refresh_interval": "5s", "number_of_shards": 1,
+                                "max_docvalue_fields_search": 200}}
+    if p.policy_name:
+        lifecycle = {"name": p.policy_name}
+        if p.mode == "alias":
+            lifecycle["rollover_alias"] = p.alias
+        settings["index"]["lifecycle"] = lifecycle
+    for k, v in (tpl.settings or {}).items():
+        if k == "index":
+            settings["index"].update(v)
+        else:
+            settings[k] = v
+    body = {
+        "index_patterns": [p.template_pattern],
+        "priority": tpl.priority,
+        "template": {"settings": settings, "mappings": mappings()},
         "_meta": {"description": "packetbeat-py %s index template" % version, "managed_by": "packetbeat"},
     }
+    if p.mode == "data_stream":
+        body["data_stream"] = {}
+    return body
 
 
-def ilm_policy() -> dict:
-    return {"policy": {"phases": {"hot": {"min_age": "0ms", "actions": {}},
-                                  "delete": {"min_age": "30d", "actions": {"delete": {}}}}}}
+def ilm_policy(mode: str = "dated") -> dict:
+    """Dated indices: deleted after 30 days. Data streams and aliases: libbeat's
+    default policy (roll over at 50 GB per primary shard or after 30 days)."""
+    if mode == "dated":
+        return {"policy": {"phases": {"hot": {"min_age": "0ms", "actions": {}},
+                                      "delete": {"min_age": "30d", "actions": {"delete": {}}}}}}
+    return {"policy": {"phases": {"hot": {"min_age": "0ms", "actions": {
+        "rollover": {"max_primary_shard_size": "50gb", "max_age": "30d"}}}}}}
 
 
 def template_name(version: str = VERSION) -> str:
     return "packetbeat-%s" % version
 
 
-def setup(client, index: str, out=print) -> None:
-    """Install the ILM policy and the index template through ``client``."""
-    client.ilm.put_lifecycle(name=POLICY_NAME, policy=ilm_policy()["policy"])
-    out("ILM policy %s installed" % POLICY_NAME)
-    body = index_template(index)
-    client.indices.put_index_template(name=template_name(), **body)
-    out("Index template %s installed for %s" % (template_name(), body["index_patterns"][0]))
+def setup(client, index: str, out=print, ilm: IlmConfig | None = None,
+          tpl: TemplateConfig | None = None) -> Plan:
+    """Install the ILM policy, the index template and (alias mode) the bootstrap
+    index with its write alias through ``client``; what exists is kept unless
+    the matching ``overwrite`` is set."""
+    from elasticsearch import NotFoundError
+    ilm = ilm or IlmConfig()
+    tpl = tpl or TemplateConfig()
+    p = plan(index, ilm, tpl)
+    if p.policy_name:
+        exists = False
+        if ilm.check_exists and not ilm.overwrite:
+            try:
+                client.ilm.get_lifecycle(name=p.policy_name)
+                exists = True
+            except NotFoundError:
+                pass
+        if exists:
+            out("ILM policy %s exists already, not overwritten (setup.ilm.overwrite)" % p.policy_name)
+        else:
+            client.ilm.put_lifecycle(name=p.policy_name, policy=ilm_policy(p.mode)["policy"])
+            out("ILM policy %s installed" % p.policy_name)
+    if tpl.enabled:
+        if not tpl.overwrite and client.indices.exists_index_template(name=p.template_name):
+            out("Index template %s exists already, not overwritten (setup.template.overwrite)"
+                % p.template_name)
+        else:
+            body = index_template(index, ilm=ilm, tpl=tpl)
+            client.indices.put_index_template(name=p.template_name, **body)
+            out("Index template %s installed for %s%s" % (p.template_name, p.template_pattern,
+                                                           " (data stream)" if p.mode == "data_stream" else ""))
+    if p.mode == "alias":
+        if client.indices.exists_alias(name=p.alias):
+            out("Write alias %s exists already" % p.alias)
+        else:
+            from elasticsearch import BadRequestError
+            try:
+                client.indices.create(index=p.bootstrap, aliases={p.alias: {"is_write_index": True}})
+                out("Write alias %s created with bootstrap index %s" % (p.alias, p.bootstrap))
+            except BadRequestError as e:          # created meanwhile by another beat
+                if e.error != "resource_already_exists_exception":
+                    raise
+                out("Write alias %s exists already" % p.alias)
+    return p
 
 
 def test_output(cfg, out=print) -> bool:
@@ -147,14 +324,18 @@ def main(cmd: list[str], settings) -> int:
     import sys
 
     from coordinator.publisher.elasticsearch import DEFAULT_INDEX, ElasticsearchConfig, make_client
-    from shared.confutil import ConfigError, build
     raw = settings.output.get("elasticsearch")
     index = (raw or {}).get("index") or DEFAULT_INDEX
+    try:
+        ilm, tpl = setup_configs((settings.raw or {}).get("setup"))
+    except ConfigError as e:
+        sys.stderr.write("Exiting: %s\n" % e)
+        return 1
     if cmd == ["export", "template"]:
-        sys.stdout.write(json.dumps(index_template(index), indent=2) + "\n")
+        sys.stdout.write(json.dumps(index_template(index, ilm=ilm, tpl=tpl), indent=2) + "\n")
         return 0
     if cmd == ["export", "ilm-policy"]:
-        sys.stdout.write(json.dumps(ilm_policy(), indent=2) + "\n")
+        sys.stdout.write(json.dumps(ilm_policy(plan(index, ilm, tpl).mode), indent=2) + "\n")
         return 0
     if raw is None:
         sys.stderr.write("Exiting: %s needs output.elasticsearch (the enabled output is %s)\n"
@@ -169,7 +350,7 @@ def main(cmd: list[str], settings) -> int:
         return 0 if test_output(cfg) else 1
     client = make_client(cfg)
     try:
-        setup(client, cfg.index)
+        setup(client, cfg.index, ilm=ilm, tpl=tpl)
     except Exception as e:      # noqa: BLE001 - connection, auth, API errors: all end the command
         sys.stderr.write("Exiting: setup failed: %s\n" % e)
         return 1
