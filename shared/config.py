@@ -339,6 +339,9 @@ def validate_tree(tree: dict, registry=None) -> Settings:
     if not isinstance(path, dict):
         raise ConfigError("path", "expected a mapping")
     _queue(tree.get("queue"))
+    if tree.get("setup") is not None:          # setup.ilm / setup.template (the Elasticsearch setup's schema)
+        from coordinator.setup import setup_configs
+        setup_configs(tree["setup"])
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
                     cluster=cluster, path=path, raw=json.loads(json.dumps(tree, default=str)))
