@@ -147,15 +147,17 @@ def _run_live(settings, args, selectors: list[str]) -> int:
         return 1
     try:
         for iface in settings.interfaces:
-            if iface.get("type") == "pcap":
-                log.info("interfaces.type pcap: reading with the AF_PACKET ring")
             device = resolve_device(iface.get("device") or "any")
             iface["device"] = device
             if device != "any":
                 if_hwtype(device)
             cooked = cooked_device(device)
-            compile_filter(interface_filter(settings, iface, registry, cooked),
-                           DLT_RAW if cooked else DLT_EN10MB, iface.get("snaplen", 65535))
+            dlt = DLT_RAW if cooked else DLT_EN10MB
+            if iface.get("type") == "pcap":
+                from coordinator.capture.libpcap import load_libpcap, pcap_filter_linktype
+                load_libpcap()                  # a clear error when libpcap is missing
+                dlt = pcap_filter_linktype(device)
+            compile_filter(interface_filter(settings, iface, registry, cooked), dlt, iface.get("snaplen", 65535))
     except (ValueError, CaptureError, BpfError) as exc:
         sys.stderr.write("Exiting: %s\n" % exc)
         return 1

@@ -1,7 +1,8 @@
 """The capture process, live mode: AF_PACKET rings -> Sharder -> PUSH, dropping rather than growing.
 
 One capture process reads every configured interface (one TPACKET_V3 ring
-each). With ``cluster.captures: N`` the N processes join one
+each, or one libpcap handle for ``type: pcap``, see ``libpcap.py``; both
+sources have the same ``read_block`` / ``kernel_stats`` interface). With ``cluster.captures: N`` the N processes join one
 PACKET_FANOUT_HASH group per interface, so the kernel splits the load, and
 each still shards by the same 5-tuple hash, so a flow keeps its worker.
 
@@ -103,8 +104,9 @@ def interface_filter(settings, iface: dict, registry, cooked: bool = False) -> s
                            flows_enabled=bool(settings.flows), skip_empty_tcp=True)
 
 
-def open_sources(settings, registry) -> list[AfPacketSource]:
-    """One ring per configured interface (raises CaptureError / BpfError)."""
+def open_sources(settings, registry) -> list:
+    """One source per configured interface: an AF_PACKET ring, or a libpcap
+    handle for ``type: pcap`` (raises CaptureError / BpfError)."""
     sources = []
     captures = settings.cluster["captures"]
     try:
@@ -113,15 +115,21 @@ def open_sources(settings, registry) -> list[AfPacketSource]:
             cooked = cooked_device(device)
             expr = interface_filter(settings, iface, registry, cooked)
             snaplen = iface.get("snaplen", 65535)
-            code = compile_filter(expr, DLT_RAW if cooked else DLT_EN10MB, snaplen)
             group = iface.get("fanout_group")
             if group is None and captures > 1:
                 group = (os.getppid() + k) & 0xFFFF
-            sources.append(AfPacketSource(device, snaplen, iface.get("buffer_size_mb", 30),
-                                          promisc=iface.get("auto_promisc_mode", False),
-                                          fanout_group=group, ignore_outgoing=iface.get("ignore_outgoing", False),
-                                          filter_code=code))
-            log.info("capturing on %s (filter %r, fanout group %s)", device, expr, group)
+            common = dict(promisc=iface.get("auto_promisc_mode", False), fanout_group=group,
+                          ignore_outgoing=iface.get("ignore_outgoing", False))
+            if iface.get("type") == "pcap":
+                from coordinator.capture.libpcap import PcapSource
+                sources.append(PcapSource(device, snaplen, iface.get("buffer_size_mb", 30), bpf_filter=expr,
+                                          **common))
+            else:
+                code = compile_filter(expr, DLT_RAW if cooked else DLT_EN10MB, snaplen)
+                sources.append(AfPacketSource(device, snaplen, iface.get("buffer_size_mb", 30),
+                                              filter_code=code, **common))
+            log.info("capturing on %s (%s, filter %r, fanout group %s)", device,
+                     "libpcap" if iface.get("type") == "pcap" else "af_packet", expr, group)
     except (ValueError, CaptureError, BpfError):
         for s in sources:
             s.close()
