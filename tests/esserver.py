@@ -16,6 +16,19 @@ No Elasticsearch can be installed here, so this speaks what the official
   ``GET /<index>/_doc/<id>``, ``/<index>/_search`` (``ids``, ``term`` on
   ``_id``, ``match_all``), ``/<index>/_refresh``.
 
+Index templates with ``data_stream`` make a write to a matching unknown name
+create that data stream (backing index ``.ds-<name>-<yyyy.MM.dd>-000001``);
+into a data stream only ``create`` is allowed (``index`` gets 400
+``illegal_argument_exception``) and ``@timestamp`` is required (400
+``document_parsing_exception``); ``PUT /<name>`` that matches such a template
+is refused. ``PUT/GET/DELETE /_data_stream/<name>``. Aliases: ``PUT /<index>``
+with ``aliases`` (``is_write_index``; one write index per alias), index names
+with date math (``<pb-{now/d}-000001>``), ``GET/HEAD /_alias[/<name>]`` and
+``/<index>/_alias``, ``POST /<alias or stream>/_rollover``; a write to an alias
+goes to its write index (400 when it has none). Searches, counts and
+``docs()`` expand aliases and data streams; wildcards skip hidden (``.``)
+indices.
+
 Faults (``server.faults``, changed at any time from the test):
 ``reject_429`` (fraction of index/create items answered 429), ``fail_500``
 (the next N requests get 500), ``delay`` (seconds before each answer),
@@ -34,6 +47,7 @@ import gzip
 import http.server
 import json
 import random
+import re
 import socket
 import threading
 import time
@@ -87,6 +101,8 @@ class _Store:
         self.policies: dict[str, dict] = {}
         self.requests: list[tuple[str, str]] = []
         self.bulk_items = 0
+        self.data_streams: dict[str, dict] = {}     # name -> {"indices": [...], "generation", "template"}
+        self.aliases: dict[str, dict[str, dict]] = {}   # alias -> {index: {"is_write_index": bool}}
 
     def index(self, name: str, create: bool = True) -> _Index | None:
         idx = self.indices.get(name)
@@ -95,12 +111,78 @@ class _Store:
         return idx
 
     def match(self, pattern: str) -> list[_Index]:
-        if pattern in ("", "_all", "*"):
-            return list(self.indices.values())
-        out = []
+        """Indices named by ``pattern`` (comma list, wildcards): concrete names,
+        and the indices behind matching aliases and data streams. Wildcards
+        skip hidden (dot) indices such as data stream backing indices, unless
+        the pattern itself starts with a dot."""
+        if pattern in ("", "_all"):
+            pattern = "*"
+        out: list[_Index] = []
+
+        def add(name):
+            i = self.indices.get(name)
+            if i is not None and i not in out:
+                out.append(i)
         for p in pattern.split(","):
-            out += [i for n, i in self.indices.items() if fnmatch.fnmatchcase(n, p) and i not in out]
+            wild = "*" in p or "?" in p
+            for n in list(self.indices):
+                if fnmatch.fnmatchcase(n, p) and not (wild and n.startswith(".") and not p.startswith(".")):
+                    add(n)
+            for ds, info in self.data_streams.items():
+                if fnmatch.fnmatchcase(ds, p):
+                    for n in info["indices"]:
+                        add(n)
+            for alias, members in self.aliases.items():
+                if fnmatch.fnmatchcase(alias, p):
+                    for n in members:
+                        add(n)
         return out
+
+    def template_for(self, name: str) -> tuple[str, dict] | None:
+        """The index template with the highest priority whose patterns match ``name``."""
+        best = None
+        for tname, t in self.templates.items():
+            if any(fnmatch.fnmatchcase(name, p) for p in t.get("index_patterns") or []):
+                if best is None or t.get("priority", 0) > best[1].get("priority", 0):
+                    best = (tname, t)
+        return best
+
+    def new_data_stream(self, name: str, template: str) -> dict:
+        backing = ".ds-%s-%s-000001" % (name, time.strftime("%Y.%m.%d", time.gmtime()))
+        self.index(backing)
+        info = self.data_streams[name] = {"indices": [backing], "generation": 1, "template": template}
+        return info
+
+    def write_index(self, name: str) -> tuple[_Index | None, dict | None, bool]:
+        """Where a write to ``name`` goes: (index, None, is_data_stream) or
+        (None, error, False). Creates a data stream (matching template with
+        ``data_stream``) or an index (otherwise) for an unknown name."""
+        ds = self.data_streams.get(name)
+        if ds is not None:
+            return self.indices[ds["indices"][-1]], None, True
+        members = self.aliases.get(name)
+        if members is not None:
+            writers = [n for n, a in members.items() if a.get("is_write_index")]
+            if not writers and len(members) == 1:
+                writers = list(members)
+            if len(writers) != 1:
+                return None, {"type": "illegal_argument_exception",
+                              "reason": "no write index is defined for alias [%s]. The write index may be "
+                                        "explicitly disabled using is_write_index=false or the alias points "
+                                        "to multiple indices without one being designated as a write index"
+                                        % name}, False
+            return self.indices[writers[0]], None, False
+        idx = self.indices.get(name)
+        if idx is not None:
+            return idx, None, any(name in d["indices"] for d in self.data_streams.values())
+        bad = _invalid_name(name)
+        if bad:
+            return None, {"type": "invalid_index_name_exception", "reason": bad, "index": name}, False
+        tpl = self.template_for(name)
+        if tpl is not None and "data_stream" in tpl[1]:
+            info = self.new_data_stream(name, tpl[0])
+            return self.indices[info["indices"][-1]], None, True
+        return self.index(name), None, False
 
     def check_mapping(self, idx: _Index, doc: dict) -> str:
         """'' when doc fits idx's dynamic mapping (updated), else the reason.
@@ -147,6 +229,33 @@ class _Store:
         for path, t in found.items():
             idx.mapping.setdefault(path, t)
         return ""
+
+
+_DATE_MATH = re.compile(r"\{now(?:/([yMwdhHms]))?(?:\{([^}|]*)[^}]*\})?\}")
+
+
+def date_math(name: str) -> str:
+    """``<logs-{now/d}-000001>`` -> ``logs-2024.05.01-000001`` (UTC; ``{now/M{yyyy.MM}}`` too)."""
+    if not (name.startswith("<") and name.endswith(">")):
+        return name
+
+    def sub(m):
+        fmt = m.group(2) or "yyyy.MM.dd"
+        t = time.gmtime()
+        for tok, val in (("yyyy", "%04d" % t.tm_year), ("MM", "%02d" % t.tm_mon), ("dd", "%02d" % t.tm_mday),
+                         ("HH", "%02d" % t.tm_hour)):
+            fmt = fmt.replace(tok, val)
+        return fmt
+    return _DATE_MATH.sub(sub, name[1:-1])
+
+
+def _invalid_name(name: str) -> str:
+    if name != name.lower():
+        return "Invalid index name [%s], must be lowercase" % name
+    if name.startswith(("_", "-", "+")) or any(c in name for c in ' "*\\<|,>/?#:'):
+        return "Invalid index name [%s], must not start with '_', '-', or '+' or contain " \
+               "'\\', '/', '*', '?', '\"', '<', '>', '|', ' ', ',', '#', ':'" % name
+    return ""
 
 
 def _shape(obj):
@@ -343,6 +452,14 @@ class EsServer:
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._named(st.policies, "policy", method, parts[2], body,
                                lambda n, v: {n: {"version": 1, "policy": v.get("policy", v)}})
+        if parts[0] == "_data_stream":
+            return self._data_stream(method, parts[1] if len(parts) > 1 else "*")
+        if parts[0] == "_alias" and method in ("GET", "HEAD"):
+            return self._get_alias("*", parts[1] if len(parts) > 1 else "*", method)
+        if len(parts) >= 2 and parts[1] == "_alias" and method in ("GET", "HEAD"):
+            return self._get_alias(parts[0], parts[2] if len(parts) > 2 else "*", method)
+        if len(parts) == 2 and parts[1] == "_rollover" and method == "POST":
+            return self._rollover(parts[0])
         if parts[0] in ("_refresh", "_count", "_search"):
             parts = ["_all"] + parts
         name = parts[0]
@@ -351,17 +468,22 @@ class EsServer:
         with st.lock:
             if len(parts) == 1:
                 if method == "PUT":
-                    if st.index(name, create=False) is not None:
-                        return 400, _error(400, "resource_already_exists_exception",
-                                           "index [%s] already exists" % name, index=name)
-                    st.index(name)
-                    return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+                    return self._create_index(date_math(name), json.loads(body) if body else {})
                 if method == "HEAD":
                     return (200 if st.match(name) else 404), None
                 if method == "DELETE":
                     found = st.match(name)
+                    for ds, info in st.data_streams.items():
+                        if any(i.name == info["indices"][-1] for i in found):
+                            return 400, _error(400, "illegal_argument_exception",
+                                               "index [%s] is the write index for data stream [%s] and cannot "
+                                               "be deleted" % (info["indices"][-1], ds))
                     for i in found:
                         del st.indices[i.name]
+                        for members in st.aliases.values():
+                            members.pop(i.name, None)
+                    for alias in [a for a, m in st.aliases.items() if not m]:
+                        del st.aliases[alias]
                     return (200, {"acknowledged": True}) if found else (
                         404, _error(404, "index_not_found_exception", "no such index [%s]" % name))
             op = parts[1]
@@ -386,6 +508,135 @@ class EsServer:
                 return 200, {"_index": name, "_id": parts[2], "_version": idx.versions[parts[2]],
                              "found": True, "_source": doc}
         return 400, _error(400, "illegal_argument_exception", "unsupported: %s /%s" % (method, "/".join(parts)))
+
+    # -- indices, aliases, data streams ------------------------------------------
+    def _create_index(self, name: str, body: dict):
+        st = self.store
+        bad = _invalid_name(name)
+        if bad:
+            return 400, _error(400, "invalid_index_name_exception", bad, index=name)
+        if name in st.indices or name in st.data_streams:
+            return 400, _error(400, "resource_already_exists_exception", "index [%s] already exists" % name,
+                               index=name)
+        if name in st.aliases:
+            return 400, _error(400, "invalid_index_name_exception",
+                               "Invalid index name [%s], an alias with the same name already exists" % name,
+                               index=name)
+        tpl = st.template_for(name)
+        if tpl is not None and "data_stream" in tpl[1]:
+            return 400, _error(400, "illegal_argument_exception",
+                               "cannot create index with name [%s], because it matches with template [%s] that "
+                               "creates data streams only, use create data stream api instead" % (name, tpl[0]))
+        aliases = body.get("aliases") or {}
+        for alias, opts in aliases.items():
+            if alias in st.indices or alias in st.data_streams:
+                return 400, _error(400, "invalid_alias_name_exception",
+                                   "Invalid alias name [%s]: an index or data stream exists with the same name "
+                                   "as the alias" % alias)
+            if (opts or {}).get("is_write_index"):
+                other = [n for n, a in st.aliases.get(alias, {}).items() if a.get("is_write_index")]
+                if other:
+                    return 400, _error(400, "illegal_state_exception", "alias [%s] has more than one write "
+                                       "index [%s,%s]" % (alias, other[0], name))
+        st.index(name)
+        for alias, opts in aliases.items():
+            st.aliases.setdefault(alias, {})[name] = {"is_write_index": bool((opts or {}).get("is_write_index"))}
+        return 200, {"acknowledged": True, "shards_acknowledged": True, "index": name}
+
+    def _get_alias(self, index_pattern: str, alias_pattern: str, method: str):
+        with self.store.lock:
+            st = self.store
+            wanted = {i.name for i in st.match(index_pattern)} if index_pattern != "*" else set(st.indices)
+            out: dict = {}
+            for alias, members in st.aliases.items():
+                if not any(fnmatch.fnmatchcase(alias, p) for p in alias_pattern.split(",")):
+                    continue
+                for n, opts in members.items():
+                    if n in wanted:
+                        a = {"is_write_index": True} if opts.get("is_write_index") else {}
+                        out.setdefault(n, {"aliases": {}})["aliases"][alias] = a
+            if not out and alias_pattern != "*":
+                return 404, ({"error": "alias [%s] missing" % alias_pattern, "status": 404}
+                             if method == "GET" else None)
+            if method == "HEAD":
+                return 200, None
+            if index_pattern == "*" and alias_pattern == "*":
+                for n in st.indices:
+                    out.setdefault(n, {"aliases": {}})
+            return 200, out
+
+    def _rollover(self, target: str):
+        """``POST /<alias or data stream>/_rollover``: a new write index (suffix + 1)."""
+        with self.store.lock:
+            st = self.store
+            ds = st.data_streams.get(target)
+            if ds is not None:
+                ds["generation"] += 1
+                new = ".ds-%s-%s-%06d" % (target, time.strftime("%Y.%m.%d", time.gmtime()), ds["generation"])
+                old = ds["indices"][-1]
+                st.index(new)
+                ds["indices"].append(new)
+                return 200, {"acknowledged": True, "shards_acknowledged": True, "old_index": old,
+                             "new_index": new, "rolled_over": True, "dry_run": False, "conditions": {}}
+            members = st.aliases.get(target)
+            if not members:
+                return 400, _error(400, "illegal_argument_exception",
+                                   "rollover target [%s] does not exist" % target)
+            writers = [n for n, a in members.items() if a.get("is_write_index")] or (
+                list(members) if len(members) == 1 else [])
+            if len(writers) != 1:
+                return 400, _error(400, "illegal_argument_exception",
+                                   "rollover target [%s] does not point to a write index" % target)
+            old = writers[0]
+            m = re.search(r"-(\d+)$", old)
+            if not m:
+                return 400, _error(400, "illegal_argument_exception",
+                                   "index name [%s] does not match pattern '^.*-\\d+$'" % old)
+            new = "%s-%0*d" % (old[:m.start()], len(m.group(1)), int(m.group(1)) + 1)
+            st.index(new)
+            members[old] = {"is_write_index": False}
+            members[new] = {"is_write_index": True}
+            return 200, {"acknowledged": True, "shards_acknowledged": True, "old_index": old, "new_index": new,
+                         "rolled_over": True, "dry_run": False, "conditions": {}}
+
+    def _data_stream(self, method: str, name: str):
+        with self.store.lock:
+            st = self.store
+            if method == "PUT":
+                if name in st.data_streams:
+                    return 400, _error(400, "resource_already_exists_exception",
+                                       "data_stream [%s] already exists" % name)
+                tpl = st.template_for(name)
+                if tpl is None or "data_stream" not in tpl[1]:
+                    return 400, _error(400, "illegal_argument_exception",
+                                       "no matching index template found for data stream [%s]" % name)
+                st.new_data_stream(name, tpl[0])
+                return 200, {"acknowledged": True}
+            found = [n for n in st.data_streams if any(fnmatch.fnmatchcase(n, p) for p in name.split(","))]
+            if not found and "*" not in name:
+                return 404, _error(404, "index_not_found_exception", "no such index [%s]" % name,
+                                   index=name)
+            if method == "DELETE":
+                for n in found:
+                    for i in st.data_streams.pop(n)["indices"]:
+                        st.indices.pop(i, None)
+                return 200, {"acknowledged": True}
+            if method == "GET":
+                out = []
+                for n in found:
+                    info = st.data_streams[n]
+                    tpl = st.templates.get(info["template"], {})
+                    policy = (((tpl.get("template") or {}).get("settings") or {}).get("index") or {}).get(
+                        "lifecycle", {}).get("name")
+                    d = {"name": n, "timestamp_field": {"name": "@timestamp"},
+                         "indices": [{"index_name": i, "index_uuid": "uuid-" + i} for i in info["indices"]],
+                         "generation": info["generation"], "status": "GREEN", "template": info["template"],
+                         "hidden": False, "system": False, "allow_custom_routing": False, "replicated": False}
+                    if policy:
+                        d["ilm_policy"] = policy
+                    out.append(d)
+                return 200, {"data_streams": out}
+        return 405, _error(405, "method_not_allowed", method)
 
     def _named(self, table: dict, what: str, method: str, name: str, body: bytes, render):
         with self.store.lock:
@@ -464,7 +715,22 @@ class EsServer:
             res.update(status=429, error={"type": "es_rejected_execution_exception",
                                           "reason": "rejected execution (injected)"})
             return res
-        idx = self.store.index(name)
+        idx, err, in_stream = self.store.write_index(date_math(name))
+        if err is not None:
+            res.update(status=400, error=err)
+            return res
+        res["_index"] = idx.name
+        if in_stream:
+            if op != "create":
+                res.update(status=400, error={
+                    "type": "illegal_argument_exception",
+                    "reason": "only write ops with an op_type of create are allowed in data streams"})
+                return res
+            if "@timestamp" not in source:
+                res.update(status=400, error={
+                    "type": "document_parsing_exception",
+                    "reason": "[1:1] failed to parse: data stream timestamp field [@timestamp] is missing"})
+                return res
         if op in ("index", "create"):
             if doc_id is None:
                 doc_id = res["_id"] = uuid.uuid4().hex[:20]

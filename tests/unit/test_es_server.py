@@ -156,3 +156,95 @@ def test_faults_500_drop_and_refuse(server, client, index):
         client.info()
     es.start()
     assert es.port == port and client.info()["tagline"]
+
+
+# -- data streams and write aliases (what `packetbeat setup` relies on) ------------------
+
+@pytest.fixture
+def ds_template(client):
+    name = "pbtest-ds-%s" % uuid.uuid4().hex[:6]
+    client.indices.put_index_template(name=name, index_patterns=[name + "*"], data_stream={}, priority=500,
+                                      template={"mappings": {"properties": {"@timestamp": {"type": "date"}}}})
+    yield name
+    for suffix in ("-a", "-x"):        # by name: real clusters refuse wildcard deletes by default
+        client.options(ignore_status=404).indices.delete_data_stream(name=name + suffix)
+    client.indices.delete_index_template(name=name)
+
+
+def test_data_stream_created_on_first_create(client, ds_template):
+    ds = ds_template + "-a"
+    ts = "2024-05-01T10:00:00.000Z"
+    resp = client.bulk(operations=[{"create": {"_index": ds, "_id": "1"}}, {"@timestamp": ts, "v": 1},
+                                   {"create": {"_index": ds, "_id": "1"}}, {"@timestamp": ts, "v": 2},
+                                   {"index": {"_index": ds, "_id": "2"}}, {"@timestamp": ts, "v": 3},
+                                   {"create": {"_index": ds, "_id": "3"}}, {"v": 4}], refresh=True)
+    items = [next(iter(it.values())) for it in resp["items"]]
+    assert [it["status"] for it in items] == [201, 409, 400, 400]
+    assert items[0]["_index"].startswith(".ds-%s-" % ds) and items[0]["_index"].endswith("-000001")
+    assert items[2]["error"]["type"] == "illegal_argument_exception"
+    assert "op_type of create" in items[2]["error"]["reason"]
+    assert "@timestamp" in items[3]["error"]["reason"]
+    got = client.indices.get_data_stream(name=ds)["data_streams"]
+    assert [d["name"] for d in got] == [ds] and got[0]["template"] == ds_template
+    assert got[0]["indices"][0]["index_name"] == items[0]["_index"]
+    assert client.count(index=ds)["count"] == 1
+    assert client.search(index=ds_template + "*", query={"ids": {"values": ["1"]}})["hits"]["hits"][0][
+        "_source"]["v"] == 1
+    with pytest.raises(ApiError) as exc:           # a plain index may not take a data stream's name
+        client.indices.create(index=ds_template + "-b")
+    assert exc.value.meta.status == 400 and "data stream" in str(exc.value)
+    client.indices.delete_data_stream(name=ds)
+    with pytest.raises(ApiError) as exc:
+        client.indices.get_data_stream(name=ds)
+    assert exc.value.meta.status == 404
+
+
+def test_data_stream_api_put_needs_a_template(client, ds_template):
+    client.indices.create_data_stream(name=ds_template + "-x")
+    with pytest.raises(ApiError) as exc:
+        client.indices.create_data_stream(name=ds_template + "-x")
+    assert exc.value.meta.status == 400
+    with pytest.raises(ApiError) as exc:
+        client.indices.create_data_stream(name="pbtest-notemplate-%s" % uuid.uuid4().hex[:6])
+    assert exc.value.meta.status == 400 and "no matching index template" in str(exc.value)
+
+
+def test_write_alias_with_bootstrap_index_and_rollover(client):
+    alias = "pbtest-alias-%s" % uuid.uuid4().hex[:6]
+    made = []
+    try:
+        assert not client.indices.exists_alias(name=alias)
+        client.indices.create(index="<%s-{now/d}-000001>" % alias, aliases={alias: {"is_write_index": True}})
+        assert client.indices.exists_alias(name=alias)
+        (first, info), = client.indices.get_alias(name=alias).body.items()
+        made.append(first)
+        assert first.startswith(alias + "-") and first.endswith("-000001")
+        assert info["aliases"][alias]["is_write_index"] is True
+        resp = client.bulk(operations=[{"create": {"_index": alias, "_id": "1"}}, {"v": 1}], refresh=True)
+        assert resp["items"][0]["create"]["_index"] == first
+        with pytest.raises(ApiError) as exc:         # a second write index for the alias
+            client.indices.create(index=alias + "-other", aliases={alias: {"is_write_index": True}})
+        assert exc.value.meta.status == 400
+        roll = client.indices.rollover(alias=alias)
+        made.append(roll["new_index"])
+        assert roll["old_index"] == first and roll["new_index"].endswith("-000002")
+        resp = client.bulk(operations=[{"create": {"_index": alias, "_id": "2"}}, {"v": 2}], refresh=True)
+        assert resp["items"][0]["create"]["_index"] == roll["new_index"]
+        assert client.count(index=alias)["count"] == 2
+    finally:
+        for name in made:
+            client.options(ignore_status=404).indices.delete(index=name)
+
+
+def test_alias_without_write_index_refuses_writes(client):
+    base = "pbtest-two-%s" % uuid.uuid4().hex[:6]
+    alias = base + "-alias"
+    try:
+        client.indices.create(index=base + "-1", aliases={alias: {}})
+        client.indices.create(index=base + "-2", aliases={alias: {}})
+        resp = client.bulk(operations=[{"create": {"_index": alias, "_id": "1"}}, {"v": 1}])
+        item = resp["items"][0]["create"]
+        assert item["status"] == 400 and "no write index" in item["error"]["reason"]
+    finally:
+        for name in (base + "-1", base + "-2"):
+            client.options(ignore_status=404).indices.delete(index=name)
