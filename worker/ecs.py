@@ -86,6 +86,35 @@ def _ip_type(ip: str) -> str:
     return "ipv6" if ":" in ip else "ipv4"
 
 
+# Per flow and protocol: the parts of an event that only depend on the
+# endpoints (source/destination blocks, the network block up to its byte
+# count, the community id, related.ip). Bounded: cleared when it grows past
+# _FLOW_PARTS_MAX entries (a flow's parts are then computed once more).
+_FLOW_PARTS: dict = {}
+_FLOW_PARTS_MAX = 65536
+
+
+def _flow_parts(key: tuple) -> tuple:
+    proto, transport, src_ip, sport, dst_ip, dport, cid_ports = key
+    source = {"ip": src_ip, "port": sport} if sport else {"ip": src_ip}
+    dest = {"ip": dst_ip, "port": dport} if dport else {"ip": dst_ip}
+    network = {
+        "type": "ipv6" if ":" in src_ip else "ipv4",
+        "transport": _TRANSPORT_NAMES.get(transport) or str(transport),
+        "protocol": proto,
+        "direction": "unknown",
+    }
+    if cid_ports is None:
+        cid = community_id(transport, src_ip, sport, dst_ip, dport)
+    else:
+        cid = community_id(transport, src_ip, cid_ports[0], dst_ip, cid_ports[1])
+    related = [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]
+    if len(_FLOW_PARTS) >= _FLOW_PARTS_MAX:
+        _FLOW_PARTS.clear()
+    parts = _FLOW_PARTS[key] = (source, dest, network, cid, related)
+    return parts
+
+
 def transaction_event(
     proto: str,
     tuple_,                   # IpPortTuple or TcpTuple: src = client, dst = server
@@ -96,50 +125,74 @@ def transaction_event(
     status: str = "OK",
     notes: list[str] | None = None,
     transport: int = 6,
+    cid_ports: tuple | None = None,   # (sport, dport) the Community ID hashes instead (ICMP type, code)
 ) -> dict:
     if isinstance(tuple_[0], int):
         # IpPortTuple (transport, src_ip, src_port, dst_ip, dst_port)
-        src_ip, sport, dst_ip, dport = tuple_[1], tuple_[2], tuple_[3], tuple_[4]
+        key = (proto, transport, tuple_[1], tuple_[2], tuple_[3], tuple_[4], cid_ports)
     else:
         # TcpTuple (src_ip, src_port, dst_ip, dst_port, conn_id)
-        src_ip, sport, dst_ip, dport = tuple_[0], tuple_[1], tuple_[2], tuple_[3]
-    source = {"ip": src_ip, "port": sport} if sport else {"ip": src_ip}
-    dest = {"ip": dst_ip, "port": dport} if dport else {"ip": dst_ip}
-    client = source.copy()
-    server = dest.copy()
+        key = (proto, transport, tuple_[0], tuple_[1], tuple_[2], tuple_[3], cid_ports)
+    parts = _FLOW_PARTS.get(key)
+    if parts is None:
+        parts = _flow_parts(key)
+    source = parts[0].copy()
+    dest = parts[1].copy()
+    client = parts[0].copy()
+    server = parts[1].copy()
+    network = parts[2].copy()
     if bytes_in:
         source["bytes"] = client["bytes"] = bytes_in
     if bytes_out:
         dest["bytes"] = server["bytes"] = bytes_out
-    event = {
-        "kind": "event",
-        "category": ["network"],
-        "type": ["connection", "protocol"],
-        "dataset": proto,
-    }
     if start is not None:
-        event["start"] = iso_time(start)
+        sec, frac = divmod(start, _NS)
+        base = _second_text(sec)
+        stamp = "%s.%03dZ" % (base, frac // 1_000_000)
         if end is not None:
-            event["end"] = iso_time(end)
-            event["duration"] = end - start
-        first_ts = start
+            event = {
+                "kind": "event",
+                "category": ["network"],
+                "type": ["connection", "protocol"],
+                "dataset": proto,
+                "start": "%s.%09dZ" % (base, frac),
+                "end": iso_time(end),
+                "duration": end - start,
+            }
+        else:
+            event = {
+                "kind": "event",
+                "category": ["network"],
+                "type": ["connection", "protocol"],
+                "dataset": proto,
+                "start": "%s.%09dZ" % (base, frac),
+            }
+    elif end is not None:
+        sec, frac = divmod(end, _NS)
+        base = _second_text(sec)
+        stamp = "%s.%03dZ" % (base, frac // 1_000_000)
+        event = {
+            "kind": "event",
+            "category": ["network"],
+            "type": ["connection", "protocol"],
+            "dataset": proto,
+            "end": "%s.%09dZ" % (base, frac),
+        }
     else:
-        if end is not None:
-            event["end"] = iso_time(end)
-        first_ts = end if end is not None else 0
-    network = {
-        "type": "ipv6" if ":" in src_ip else "ipv4",
-        "transport": _TRANSPORT_NAMES.get(transport) or str(transport),
-        "protocol": proto,
-        "direction": "unknown",
-    }
+        stamp = iso_time(0, 3)
+        event = {
+            "kind": "event",
+            "category": ["network"],
+            "type": ["connection", "protocol"],
+            "dataset": proto,
+        }
     if bytes_in + bytes_out:
         network["bytes"] = bytes_in + bytes_out
-    cid = community_id(transport, src_ip, sport, dst_ip, dport)
+    cid = parts[3]
     if cid:
         network["community_id"] = cid
     ev = {
-        "@timestamp": iso_time(first_ts, 3),
+        "@timestamp": stamp,
         "type": proto,
         "status": status,
         "event": event,
@@ -148,7 +201,7 @@ def transaction_event(
         "client": client,
         "server": server,
         "network": network,
-        "related": {"ip": [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]},
+        "related": {"ip": parts[4][:]},
     }
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}

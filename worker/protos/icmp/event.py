@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 
-from worker.ecs import community_id, transaction_event
+from worker.ecs import transaction_event
 from worker.plugin import ICMP, ICMPV6
 from worker.protos.icmp.trans import IcmpTransaction
 
@@ -69,6 +69,7 @@ def to_event(trans: IcmpTransaction) -> dict:
     version = trans.version
     transport = _TRANSPORT[version]
     src, dst = trans.src_ip, trans.dst_ip
+    first = req if req is not None else resp
     ev = transaction_event(
         "icmp", (transport, src, 0, dst, 0),
         req.ts if req is not None else None,
@@ -78,21 +79,16 @@ def to_event(trans: IcmpTransaction) -> dict:
         "Error" if trans.has_error else "OK",
         trans.notes,
         transport,
+        (first.type, first.code),
     )
     icmp: dict = {"version": version}
     if req is not None:
         icmp["request"] = {"message": message_text(version, req.type, req.code),
                            "type": req.type, "code": req.code}
-        first = req
-    else:
-        first = resp
     if resp is not None:
         icmp["response"] = {"message": message_text(version, resp.type, resp.code),
                             "type": resp.type, "code": resp.code}
     ev["event"]["type"] = ["connection"]
-    cid = community_id(transport, src, first.type, dst, first.code)
-    if cid:
-        ev["network"]["community_id"] = cid
     ev["path"] = dst
     ev["icmp"] = icmp
     return ev
