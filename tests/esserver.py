@@ -310,6 +310,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.es.store.lock:                     # type: ignore[attr-defined]
+            self.server.open_connections.add(self.connection)  # type: ignore[attr-defined]
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            with self.server.es.store.lock:                 # type: ignore[attr-defined]
+                self.server.open_connections.discard(self.connection)  # type: ignore[attr-defined]
 
     def _dispatch(self, method: str) -> None:
         es: EsServer = self.server.es          # type: ignore[attr-defined]
@@ -394,6 +403,7 @@ class EsServer:
         else:
             raise OSError("cannot bind 127.0.0.1:%d" % self.port)
         httpd.es = self                         # type: ignore[attr-defined]
+        httpd.open_connections = set()          # type: ignore[attr-defined]
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -407,6 +417,13 @@ class EsServer:
             httpd.shutdown()
             httpd.server_close()
             self._thread.join()
+            with self.store.lock:               # a stopped server keeps no connection open either
+                conns = list(httpd.open_connections)
+            for c in conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def refuse_for(self, seconds: float) -> None:
         """Close the port now (connections refused) and reopen it after ``seconds``."""
@@ -432,6 +449,31 @@ class EsServer:
         with self.store.lock:
             return sum(len(i.docs) for i in self.store.match(pattern))
 
+    # the same inspection API as tests/estarget.RealCluster (tests run against either)
+    @property
+    def bulk_items(self) -> int:
+        return self.store.bulk_items
+
+    def templates(self) -> dict[str, dict]:
+        with self.store.lock:
+            return json.loads(json.dumps(self.store.templates))
+
+    def policies(self) -> dict[str, dict]:
+        with self.store.lock:
+            return {n: v.get("policy", v) for n, v in self.store.policies.items()}
+
+    def data_streams(self) -> dict[str, list[str]]:
+        with self.store.lock:
+            return {n: list(d["indices"]) for n, d in self.store.data_streams.items()}
+
+    def alias(self, name: str) -> dict[str, bool]:
+        """index -> is_write_index for the indices behind alias ``name``."""
+        with self.store.lock:
+            return {i: bool(a.get("is_write_index")) for i, a in self.store.aliases.get(name, {}).items()}
+
+    def cleanup(self, prefix: str) -> None:
+        """Nothing to do: each test has its own server."""
+
     # -- routing ------------------------------------------------------------------
     def route(self, method: str, parts: list[str], params: dict, body: bytes):
         st = self.store
@@ -452,6 +494,20 @@ class EsServer:
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._named(st.policies, "policy", method, parts[2], body,
                                lambda n, v: {n: {"version": 1, "policy": v.get("policy", v)}})
+        if parts == ["_index_template"] and method == "GET":
+            with st.lock:
+                return 200, {"index_templates": [{"name": n, "index_template": v} for n, v in st.templates.items()]}
+        if parts == ["_ilm", "policy"] and method == "GET":
+            with st.lock:
+                return 200, {n: {"version": 1, "policy": v.get("policy", v)} for n, v in st.policies.items()}
+        if parts[:2] == ["_cat", "indices"] and method == "GET":
+            with st.lock:
+                if len(parts) > 2:
+                    names = [n for n in st.indices if fnmatch.fnmatchcase(n, parts[2])]
+                    names += [i.name for i in st.match(parts[2]) if i.name not in names]
+                else:
+                    names = list(st.indices)
+                return 200, [{"index": n, "docs.count": str(len(st.indices[n].docs))} for n in names]
         if parts[0] == "_data_stream":
             return self._data_stream(method, parts[1] if len(parts) > 1 else "*")
         if parts[0] == "_alias" and method in ("GET", "HEAD"):
