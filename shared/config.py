@@ -342,6 +342,8 @@ def validate_tree(tree: dict, registry=None) -> Settings:
     if tree.get("setup") is not None:          # setup.ilm / setup.template (the Elasticsearch setup's schema)
         from coordinator.setup import setup_configs
         setup_configs(tree["setup"])
+        from coordinator.kibana import kibana_configs   # setup.kibana / setup.dashboards
+        kibana_configs(tree["setup"])
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
                     cluster=cluster, path=path, raw=json.loads(json.dumps(tree, default=str)))
