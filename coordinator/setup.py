@@ -356,4 +356,7 @@ def main(cmd: list[str], settings) -> int:
         return 1
     finally:
         client.close()
+    from coordinator import kibana     # the Kibana saved objects when setup.kibana / setup.dashboards.enabled
+    if kibana.wanted((settings.raw or {}).get("setup")):
+        return kibana.main(settings)
     return 0
