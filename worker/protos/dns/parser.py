@@ -44,7 +44,7 @@ import struct
 from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
-from worker.protos.dns.names import label_text
+from worker.protos.dns.names import _PLAIN_LABEL, label_text
 
 # Packetbeat's texts for what can go wrong (``errors.go``).
 NON_DNS = "Message's data could not be decoded as DNS"
@@ -72,6 +72,8 @@ _RRH = struct.Struct("!HHIH")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _QTC = struct.Struct("!HH")
+# bytes a name label holds unescaped, and the dot (read_name's label separator)
+_PLAIN_DOTTED = _PLAIN_LABEL + b"."
 _RRSIG_FIXED = struct.Struct("!HBBIIIH")
 _MAPPED = b"\x00" * 10 + b"\xff\xff"
 
@@ -134,10 +136,60 @@ class DnsMessage:
 def read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
     """The name at ``off`` (no byte at or past ``end`` may be used) and the
     offset after it. ``cache`` maps offsets to (text, wire length) of names
-    already decoded in this message."""
+    already decoded in this message.
+
+    Fast path (almost every name): plain labels ending in the root byte or in
+    one pointer to a name already decoded, nothing to escape. The labels are
+    then turned into text in one piece (length bytes replaced by dots, one
+    decode); anything else, errors included, takes the label-by-label path."""
     hit = cache.get(off)
     if hit is not None and hit[2] <= end:
         return hit[0], hit[3]
+    start = off
+    n = 0
+    while off < end:
+        c = buf[off]
+        if c == 0 or c >= 0x40:
+            break
+        off += 1 + c
+        n += 1
+    else:
+        return _read_name(buf, start, end, cache)
+    budget = off - start
+    if c == 0:
+        after = off + 1
+        suffix = ""
+        limit = after
+    elif c >= 0xC0 and off + 1 < end:
+        hit = cache.get(((c & 0x3F) << 8) | buf[off + 1])
+        if hit is None or hit[2] > end:
+            return _read_name(buf, start, end, cache)
+        budget += hit[1]
+        suffix = hit[0]
+        after = off + 2
+        limit = end
+    else:
+        return _read_name(buf, start, end, cache)
+    if budget >= MAX_NAME_BUDGET:
+        return _read_name(buf, start, end, cache)
+    if n:
+        raw = bytearray(buf[start:off])
+        pos = 0
+        for _ in range(n):
+            c = raw[pos]
+            raw[pos] = 46
+            pos += 1 + c
+        if raw.translate(None, _PLAIN_DOTTED) or raw.count(46) != n:
+            return _read_name(buf, start, end, cache)
+        text = raw[1:].decode("ascii") + "." + (suffix if suffix != "." else "")
+    else:
+        text = suffix or "."
+    cache[start] = (text, budget, limit, after)
+    return text, after
+
+
+def _read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
+    """:func:`read_name`, label by label (escapes, pointer chains, errors)."""
     start = off
     labels: list[str] = []
     budget = 0                  # label octets + separators so far
