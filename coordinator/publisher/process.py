@@ -28,8 +28,9 @@ from coordinator.publisher.enrich import Enricher
 from coordinator.publisher.outputs import make_output
 from shared import endpoints
 from shared.delivery import ack_frames
+from shared.metrics import StatsReporter, report_period
 from shared.version import VERSION
-from shared.wire import WireError, decode_batch, encode_batch
+from shared.wire import WireError, decode_batch
 
 log = logging.getLogger("packetbeat.publisher")
 
@@ -45,6 +46,13 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
                       data_path=(settings.path or {}).get("data", ""))
     out_cfg = next(iter(settings.output.values()))
     output = make_output(settings.output) if publish else None
+    if output is not None and "elasticsearch" in settings.output:   # alias mode writes to the alias
+        from coordinator.publisher.elasticsearch import IndexFormat
+        from coordinator.setup import write_index
+        target = write_index(output.cfg.index, (settings.raw or {}).get("setup"))
+        if target != output.cfg.index:
+            log.info("writing to the rollover alias %s (setup.ilm.rollover_alias)", target)
+            output.index = IndexFormat(target)
     chunker = Chunker(chunk_size=int(out_cfg.get("bulk_max_size") or 2048),
                       max_chunk_bytes=10 * 1024 * 1024, flush_after_seconds=1.0)
     ctx = zmq.Context()
@@ -55,13 +63,15 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     pull.bind(endpoints.publisher(run_dir))
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
+    # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
+    reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), "publisher", counters, report_period(settings))
     poller = zmq.Poller()
     poller.register(pull, zmq.POLLIN)
     eos_needed = cluster["workers"]
     disk = ((settings.raw or {}).get("queue") or {}).get("disk")
     if disk and output is not None:
         try:
-            return _run_spooled(settings, disk, output, enrich, counters, pull, coord, ctx)
+            return _run_spooled(settings, disk, output, enrich, counters, pull, coord, ctx, reporter)
         finally:
             output.close()
 
@@ -113,7 +123,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             output.close()
         if counters.get("publisher.failed"):
             rc = 1
-        coord.send_multipart(encode_batch("stats", "publisher", 0, [dict(counters)]))
+        reporter.stop()                  # the counters not reported yet
         pull.close(linger=2000)          # the last acks still go out
         coord.close(linger=-1)
         ctx.term()
@@ -133,7 +143,7 @@ def _receive(sock, counters):
     return frames, header, body
 
 
-def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx) -> int:
+def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx, reporter) -> int:
     """The publisher loop with queue.disk (see reliable.py)."""
     from coordinator.publisher.reliable import SpooledPublisher
     from coordinator.publisher.spool import DiskQueueConfig, Spool
@@ -175,7 +185,7 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
         pub.stop()
         if counters.get("publisher.failed"):
             rc = 1
-        coord.send_multipart(encode_batch("stats", "publisher", 0, [dict(counters)]))
+        reporter.stop()                  # the counters not reported yet
         sock.close(linger=2000)          # the last acks still go out
         coord.close(linger=-1)
         ctx.term()
