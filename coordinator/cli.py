@@ -7,6 +7,7 @@
     packetbeat test config [-c FILE] [-E k=v]...
     packetbeat export config [-c FILE] [-E k=v]...
     packetbeat export template | export ilm-policy | setup | test output   (coordinator/setup.py)
+    packetbeat setup --dashboards                                         (coordinator/kibana.py)
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("-l", dest="loop", type=int, default=None, metavar="N",
                     help="loop the file N times (0 = forever)")
     ap.add_argument("--workers", type=int, default=None, metavar="N", help="number of worker processes")
+    ap.add_argument("--dashboards", action="store_true",
+                    help="with setup: only import the Kibana saved objects (setup.kibana)")
     ap.add_argument("--waitstop", type=int, default=0, help=argparse.SUPPRESS)   # accepted for 5.x test compatibility
     return ap
 
@@ -81,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == ["export", "config"]:
         sys.stdout.write(yaml.safe_dump(settings.raw, sort_keys=False))
         return 0
+    if cmd == ["setup"] and args.dashboards:
+        from coordinator.kibana import main as kibana_main
+        return kibana_main(settings)
     if cmd in (["setup"], ["test", "output"], ["export", "template"], ["export", "ilm-policy"]):
         from coordinator.setup import main as setup_main
         return setup_main(cmd, settings)
