@@ -80,7 +80,8 @@ _TXT_ESCAPES = {b: "\\%03d" % b for b in range(256) if b < 0x20 or b > 0x7E}
 _TXT_ESCAPES[0x22] = '\\"'
 _TXT_ESCAPES[0x5C] = "\\\\"
 _LABEL_ESCAPES = dict(_TXT_ESCAPES)
-for _c in b".();@ ":
+# . ( ) ; @ space, as ints: a bytes literal iterates as C chars once compiled
+for _c in (0x2E, 0x28, 0x29, 0x3B, 0x40, 0x20):
     _LABEL_ESCAPES[_c] = "\\" + chr(_c)
 del _c
 # bytes -> str tables for bytes.translate-free escaping of the rare odd byte
