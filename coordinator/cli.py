@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         config_path = "packetbeat.yml"
     try:
         settings = load_config(config_path, overrides)
+        from shared.metrics import check_config
+        check_config(settings)                     # logging.metrics, http (the stats endpoint)
     except ConfigError as exc:
         sys.stderr.write("Exiting: error loading config file: %s\n" % exc)
         return 1

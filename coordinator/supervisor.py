@@ -33,6 +33,7 @@ import time
 
 import zmq
 
+from coordinator.monitor import Monitor, MonitorError
 from shared import endpoints
 from shared.wire import WireError, decode_batch, encode_batch
 
@@ -80,6 +81,7 @@ class Supervisor:
         self.stderr = stderr
         self.selectors = selectors or []
         self.totals: collections.Counter = collections.Counter()
+        self.monitor = Monitor(settings, self.totals)     # metrics log lines, stats endpoint
         self.errors: list[str] = []
         self._requests: list[str] = []
 
@@ -106,6 +108,12 @@ class Supervisor:
 
     def run(self) -> int:
         cluster = self.settings.cluster
+        try:
+            self.monitor.start()
+        except MonitorError as exc:
+            self.errors.append(str(exc))
+            log.error("%s", exc)
+            return 1
         own_dir = not cluster.get("run_dir")
         run_dir = tempfile.mkdtemp(prefix="pb-") if own_dir else cluster["run_dir"]
         self._run_dir = run_dir
@@ -137,6 +145,7 @@ class Supervisor:
                 if c.proc is not None:
                     c.proc.wait()
             self._drain_stats(stats, 0)
+            self.monitor.finish()
             stats.close(linger=0)
             ctx.term()
             for s, h in old.items():
@@ -149,6 +158,7 @@ class Supervisor:
         quitting = 0
         while True:
             self._drain_stats(stats, 100)
+            self.monitor.tick()
             while self._requests:
                 self._requests.pop()
                 quitting += 1
@@ -216,6 +226,7 @@ class Supervisor:
         quitting = 0
         while True:
             self._drain_stats(stats, 100)
+            self.monitor.tick()
             while self._requests:
                 self._requests.pop()
                 quitting += 1
