@@ -18,6 +18,7 @@ import zmq
 
 from shared import endpoints
 from shared.delivery import AckedSender
+from shared.metrics import StatsReporter, report_period
 from shared.wire import WireError, decode_batch, encode_batch
 from worker.engine import Engine
 
@@ -47,6 +48,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     push = AckedSender(ctx, endpoints.publisher(run_dir), stream, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
+    # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
+    reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), name, counters, report_period(settings))
     seq = 0
     eos_needed = cluster["captures"]
     event_batch = cluster["event_batch"]
@@ -97,8 +100,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         ship(final=True)
         push.send(seq, encode_batch("eos", stream, seq, []))
         push.flush()                      # every batch acknowledged by the publisher
-        coord.send_multipart(encode_batch("stats", name, 0, [dict(counters)]))
     finally:
+        reporter.stop()                   # the counters not reported yet
         push.close()
         for s in (pull, coord):
             s.close(linger=-1)
