@@ -23,6 +23,7 @@ from shared import endpoints
 from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
+from shared.metrics import StatsReporter, report_period
 from shared.wire import encode_batch
 
 log = logging.getLogger("packetbeat.capture")
@@ -61,7 +62,7 @@ class Sharder:
         procs = self.procs
         ts = 0
         last_age = time.monotonic()
-        count = 0
+        count = counted = 0
         for ts, linktype, raw in records:
             if ts_shift:
                 ts += ts_shift
@@ -100,12 +101,17 @@ class Sharder:
                 batches[shard] = []
             count += 1
             if not count & 1023:
+                # counted as they go (periodic metrics; a big file is one feed)
+                counters["capture.packets"] += count - counted
+                counters["capture.skipped_empty_tcp"] += skipped
+                counters["capture.undecodable"] += undecodable
+                counted, skipped, undecodable = count, 0, 0
                 self.reasm.expire(ts)
                 now = time.monotonic()
                 if now - last_age > 0.02:
                     self.flush()
                     last_age = now
-        counters["capture.packets"] += count
+        counters["capture.packets"] += count - counted
         counters["capture.skipped_empty_tcp"] += skipped
         counters["capture.undecodable"] += undecodable
         return ts
@@ -142,6 +148,8 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         socks.append(s)
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
+    # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
+    reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), name, counters, report_period(settings))
     seqs = [0] * n
 
     def send(i: int, records: list) -> None:
@@ -186,11 +194,9 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     counters.update({"capture.reasm." + k: v for k, v in sharder.reasm.counters.items()})
     for i, s in enumerate(socks):
         s.send_multipart(encode_batch("eos", name, seqs[i], []))
-    report = dict(counters)
     if error:
-        report["error"] = error
         log.error("%s", error)
-    coord.send_multipart(encode_batch("stats", name, 0, [report]))
+    reporter.stop({"error": error} if error else None)
     for s in socks + [coord]:
         s.close(linger=-1)
     ctx.term()
