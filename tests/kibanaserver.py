@@ -34,6 +34,10 @@ Faults (``server.faults``): ``not_ready`` (the next N requests get 503
 "Kibana server is not ready yet"); ``credentials`` (``("user", "pass")``) or
 ``api_key`` (``"id:key"``) make every request without that Authorization a 401.
 ``server.stop()`` closes the port (connections refused).
+
+``KibanaServer(tls=True)`` serves HTTPS with a certificate for ``localhost`` /
+``127.0.0.1`` signed by ``TEST_CA_PEM`` (a test-only CA made for this file,
+valid until 2126; ``kb.ca_file`` is its path).
 """
 from __future__ import annotations
 
@@ -43,8 +47,11 @@ import email.parser
 import email.policy
 import http.server
 import json
+import os
 import re
 import socketserver
+import ssl
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -54,6 +61,39 @@ TYPES = {"index-pattern", "search", "lens", "dashboard", "visualization", "confi
 LENS_TYPES = {"lnsXY", "lnsMetric", "lnsPie", "lnsDatatable", "lnsLegacyMetric", "lnsGauge", "lnsHeatmap",
               "lnsTagcloud"}
 RECORDS = "___records___"
+
+# test-only TLS material (EC P-256), made with openssl for this file; the key protects nothing
+TEST_CA_PEM = """-----BEGIN CERTIFICATE-----
+MIIBpzCCAU2gAwIBAgIUcfhaLZoqcsgLTQgxMxp5qKH1TZ0wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVcGFja2V0YmVhdC1weSB0ZXN0IENBMCAXDTI2MTEyNjE3MDQw
+M1oYDzIxMjYxMTAyMTcwNDAzWjAgMR4wHAYDVQQDDBVwYWNrZXRiZWF0LXB5IHRl
+c3QgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAASEHh++bUre5MLb4rBOTw/1
+7dPTstKDnkXodcRgjU8vp2TENgWuMIW2b03jdrxp7Q/13EpJmY1z17eYaUobzWAn
+o2MwYTAdBgNVHQ4EFgQUJ4Izl5MOi4Ql7aEuvnwigW4Bj80wHwYDVR0jBBgwFoAU
+J4Izl5MOi4Ql7aEuvnwigW4Bj80wDwYDVR0TAQH/BAUwAwEB/zAOBgNVHQ8BAf8E
+BAMCAQYwCgYIKoZIzj0EAwIDSAAwRQIhALFjx78l6SMBNy9ZNPStGXxnWngVZaVj
+y9xqO7eHXIrNAiBu7wC46hGxFJmqxYTtiC+SN3QTiZaTsP826/Hrtf+5Iw==
+-----END CERTIFICATE-----
+"""
+SERVER_CERT_PEM = """-----BEGIN CERTIFICATE-----
+MIIByzCCAXGgAwIBAgIUZc1yrBTpPmtlP1hwMm4wmRdDDz4wCgYIKoZIzj0EAwIw
+IDEeMBwGA1UEAwwVcGFja2V0YmVhdC1weSB0ZXN0IENBMCAXDTI2MTEyNjE3MDQw
+N1oYDzIxMjYxMTAyMTcwNDA3WjAUMRIwEAYDVQQDDAlsb2NhbGhvc3QwWTATBgcq
+hkjOPQIBBggqhkjOPQMBBwNCAASKo2H/KzoDlpxtjaFShadKhF1zzdzrUX14//Vc
+nYGiRUQyoA0gtLOragLSbRS+0b5LWs6CiETYTqRwUNwI9CPBo4GSMIGPMBoGA1Ud
+EQQTMBGCCWxvY2FsaG9zdIcEfwAAATAMBgNVHRMBAf8EAjAAMA4GA1UdDwEB/wQE
+AwIFoDATBgNVHSUEDDAKBggrBgEFBQcDATAdBgNVHQ4EFgQUqDqF/hZ3Ws6YA99w
+DG2pEfGKM6kwHwYDVR0jBBgwFoAUJ4Izl5MOi4Ql7aEuvnwigW4Bj80wCgYIKoZI
+zj0EAwIDSAAwRQIgIbZpflArEA7bP8zN1u/bXL9rk1om0EmeN6FRp8ZbhcMCIQC2
+zobgoLW/Dr79kK3mmOGgsnU3i+LwYLf6/lbzo6d/Dw==
+-----END CERTIFICATE-----
+"""
+SERVER_KEY_PEM = """-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgjIsvLgydDF/zBgNj
+d9FiBVmPf+wFUJ1nazFUvro6zZehRANCAASKo2H/KzoDlpxtjaFShadKhF1zzdzr
+UX14//VcnYGiRUQyoA0gtLOragLSbRS+0b5LWs6CiETYTqRwUNwI9CPB
+-----END PRIVATE KEY-----
+"""
 
 
 @dataclasses.dataclass
@@ -464,9 +504,17 @@ class _HTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 class KibanaServer:
     """``with KibanaServer() as kb: kb.url``; ``kb.objects(space)``, ``kb.store.imports``."""
 
-    def __init__(self, port: int = 0, version: str = VERSION):
+    def __init__(self, port: int = 0, version: str = VERSION, tls: bool = False):
         self.port = port
         self.version = version
+        self.tls = tls
+        self._tmp = tempfile.TemporaryDirectory(prefix="kibanaserver-") if tls else None
+        self.ca_file = ""
+        if tls:
+            for name, text in (("ca.pem", TEST_CA_PEM), ("server.pem", SERVER_CERT_PEM), ("server.key", SERVER_KEY_PEM)):
+                with open(os.path.join(self._tmp.name, name), "w") as fh:
+                    fh.write(text)
+            self.ca_file = os.path.join(self._tmp.name, "ca.pem")
         self.faults = Faults()
         self.store = KibanaStore()
         self._httpd: _HTTPServer | None = None
@@ -474,7 +522,7 @@ class KibanaServer:
 
     @property
     def url(self) -> str:
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
 
     def start(self) -> "KibanaServer":
         if self._httpd is not None:
@@ -488,6 +536,10 @@ class KibanaServer:
         else:
             raise OSError("cannot bind 127.0.0.1:%d" % self.port)
         httpd.kb = self                         # type: ignore[attr-defined]
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(os.path.join(self._tmp.name, "server.pem"), os.path.join(self._tmp.name, "server.key"))
+            httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
@@ -507,6 +559,8 @@ class KibanaServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
 
     def objects(self, space: str = "default", type_: str | None = None) -> dict[tuple[str, str], dict]:
         with self.store.lock:

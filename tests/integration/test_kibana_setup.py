@@ -157,3 +157,25 @@ def test_setup_kibana_config_errors_name_the_key(tmp_path):
                      ({"setup.dashboards.directory": str(tmp_path / "nope")}, "setup.dashboards.directory")):
         p = cli(tmp_path, dict({"output.console": {}}, **cfg), "setup", "--dashboards")
         assert p.returncode == 1 and key in p.stderr, (cfg, p.stderr)
+
+
+def test_https_with_certificate_authorities_and_verification_modes(tmp_path):
+    with KibanaServer(tls=True) as kb:
+        base = {"output.console": {}, "setup.kibana.host": kb.url}
+        p = cli(tmp_path, dict(base, **{"setup.kibana.ssl.certificate_authorities": [kb.ca_file]}),
+                "setup", "--dashboards")
+        assert p.returncode == 0, p.stderr
+        assert len(kb.objects()) == len(expected_objects())
+        # the system CAs do not know the test CA: a clear TLS error, not retried
+        n = len(kb.store.requests)
+        p = cli(tmp_path, base, "setup", "--dashboards")
+        assert p.returncode == 1 and "TLS with Kibana at https://127.0.0.1" in p.stderr \
+            and "certificate verify failed" in p.stderr, p.stderr
+        assert len(kb.store.requests) == n
+        p = cli(tmp_path, dict(base, **{"setup.kibana.ssl.verification_mode": "none"}), "setup", "--dashboards")
+        assert p.returncode == 0, p.stderr
+        # "certificate": the chain is checked, the host name is not (localhost vs 127.0.0.1 both in the cert)
+        p = cli(tmp_path, dict(base, **{"setup.kibana.ssl.verification_mode": "certificate",
+                                        "setup.kibana.ssl.certificate_authorities": [kb.ca_file]}),
+                "setup", "--dashboards")
+        assert p.returncode == 0, p.stderr
