@@ -13,7 +13,8 @@
    checkout's ``deploy/kibana``): ``POST [/s/<space.id>]/api/saved_objects/_import?overwrite=true``
    with header ``kbn-xsrf`` and a ``multipart/form-data`` body whose ``file``
    part is the NDJSON. ``setup.dashboards.index`` replaces the data view's
-   title (when the output writes to other indices than ``packetbeat-*``).
+   title; without it, an ``output.elasticsearch.index`` outside ``packetbeat-*``
+   gives the title (its ``%{...}`` parts as ``*``).
    Kibana's answer ``{success, successCount, errors}`` is checked: any error
    ends the command with the objects Kibana rejected and why.
 
@@ -353,6 +354,19 @@ def load_dashboards(kibana: KibanaConfig, dash: DashboardsConfig, out=print) -> 
     return total
 
 
+def data_view_title(settings) -> str:
+    """The data view title for the configured ``output.elasticsearch.index`` when its indices
+    are not under ``packetbeat-*`` ("" keeps the title of the files)."""
+    raw = (settings.output or {}).get("elasticsearch")
+    if not raw or not raw.get("index"):
+        return ""
+    from coordinator.setup import index_pattern
+    pattern = index_pattern(str(raw["index"]))
+    if pattern == "packetbeat" or pattern.startswith("packetbeat-"):
+        return ""
+    return pattern if pattern.endswith("*") else pattern + "*"
+
+
 def main(settings, out=print, err=None) -> int:
     """``packetbeat setup --dashboards`` (and the Kibana part of ``setup``): exit status."""
     err = err or sys.stderr
@@ -361,6 +375,11 @@ def main(settings, out=print, err=None) -> int:
     except ConfigError as e:
         err.write("Exiting: %s\n" % e)
         return 1
+    if not dash.index:
+        title = data_view_title(settings)
+        if title:
+            out("Data view title %s (the indices of output.elasticsearch.index)" % title)
+            dash = dataclasses.replace(dash, index=title)
     try:
         load_dashboards(kibana or KibanaConfig(), dash, out)
     except KibanaError as e:

@@ -179,3 +179,18 @@ def test_https_with_certificate_authorities_and_verification_modes(tmp_path):
                                         "setup.kibana.ssl.certificate_authorities": [kb.ca_file]}),
                 "setup", "--dashboards")
         assert p.returncode == 0, p.stderr
+
+
+def test_data_view_follows_a_custom_output_index_and_find_lists_dashboards(tmp_path):
+    with EsServer() as es, KibanaServer() as kb:
+        p = cli(tmp_path, {"output.elasticsearch": {"hosts": [es.url], "timeout": "2s",
+                                                    "index": "netmon-%{+yyyy.MM.dd}"},
+                           "setup.kibana": {"host": kb.url}}, "setup")
+        assert p.returncode == 0, p.stderr
+        assert kb.objects()[("index-pattern", "packetbeat-*")]["attributes"]["title"] == "netmon-*"
+        import urllib.request
+        with urllib.request.urlopen(kb.url + "/api/saved_objects/_find?type=dashboard&per_page=100") as r:
+            found = json.loads(r.read())
+        assert found["total"] == 7
+        assert sorted(o["attributes"]["title"] for o in found["saved_objects"]) == sorted(
+            "[Packetbeat] " + t for t in ("Overview", "HTTP", "DNS", "MySQL", "PostgreSQL", "Redis", "Flows"))
