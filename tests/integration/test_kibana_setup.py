@@ -194,3 +194,12 @@ def test_data_view_follows_a_custom_output_index_and_find_lists_dashboards(tmp_p
         assert found["total"] == 7
         assert sorted(o["attributes"]["title"] for o in found["saved_objects"]) == sorted(
             "[Packetbeat] " + t for t in ("Overview", "HTTP", "DNS", "MySQL", "PostgreSQL", "Redis", "Flows"))
+
+
+def test_unknown_space_is_a_clear_404(tmp_path):
+    with KibanaServer() as kb:
+        p = cli(tmp_path, {"output.console": {}, "setup.kibana": {"host": kb.url, "space.id": "nosuch"}},
+                "setup", "--dashboards")
+        assert p.returncode == 1
+        assert "answered POST /s/nosuch/api/saved_objects/_import with 404" in p.stderr, p.stderr
+        assert not kb.objects("nosuch") and not kb.objects()
