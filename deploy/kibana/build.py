@@ -71,7 +71,8 @@ _BYTES_FIELDS = ["network.bytes", "source.bytes", "destination.bytes", "client.b
 
 
 def template_fields() -> dict:
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from coordinator.setup import FIELDS
     return FIELDS
 
@@ -126,7 +127,9 @@ def c_count(label: str = "Events") -> dict:
 
 def c_terms(field: str, order_by: str, size: int = 10, label: str = "", number: bool = False,
             other: bool = True) -> dict:
-    col = {"label": label or "Top %d values of %s" % (size, field), "dataType": "number" if number else "string",
+    dtype = _KBN_TYPE[template_fields()[field]["type"]]      # string, number, ip, boolean
+    assert number == (dtype == "number"), field
+    col = {"label": label or "Top %d values of %s" % (size, field), "dataType": dtype,
            "operationType": "terms", "sourceField": field, "isBucketed": True, "scale": "ordinal",
            "params": {"size": size, "orderBy": {"type": "column", "columnId": order_by},
                       "orderDirection": "desc", "otherBucket": other, "missingBucket": False,

@@ -241,7 +241,8 @@ def test_lens_operations_fit_the_field_types():
                         assert es_type == "long", "%s on %s (%s)" % (col["operationType"], src, es_type)
                     if col["operationType"] == "terms":
                         assert es_type in ("keyword", "long", "ip", "boolean"), src
-                        assert col["dataType"] == ("number" if es_type == "long" else "string"), src
+                        assert col["dataType"] == {"long": "number", "ip": "ip", "boolean": "boolean"}.get(
+                            es_type, "string"), src
                     if col["operationType"] == "date_histogram":
                         assert es_type == "date"
 
