@@ -32,9 +32,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -55,6 +53,9 @@ import dns.rdata
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # also when loaded by file path (tests/live)
+from loopcap import start_tcpdump, stop_tcpdump  # noqa: E402
 
 DNSMASQ_V4 = "127.0.0.1"
 DNSMASQ_V6 = "::1"
@@ -414,28 +415,6 @@ def find(exe: str) -> str:
     return path
 
 
-def start_tcpdump(exe: str, pcap: Path, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([exe, "-i", "lo", "-nn", "-U", "--immediate-mode", "-s", "0", "-w", str(pcap),
-                             f"port {port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    line = proc.stderr.readline().decode(errors="replace")
-    if "listening on" not in line:
-        proc.kill()
-        sys.exit(f"dns_real.py: tcpdump did not start: {line.strip()}{proc.stderr.read().decode(errors='replace')}")
-    return proc
-
-
-def stop_tcpdump(proc: subprocess.Popen) -> str:
-    time.sleep(1.0)                       # let the last packets reach the savefile
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=10)
-    report = err.decode(errors="replace")
-    m = re.search(r"(\d+) packets? dropped by kernel", report)
-    if m is None or int(m.group(1)):
-        sys.exit(f"dns_real.py: tcpdump reported drops (or no drop count):\n{report}")
-    return report
-
-
 def start_dnsmasq(port: int) -> subprocess.Popen:
     proc = subprocess.Popen(dnsmasq_args(find("dnsmasq"), port), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -507,7 +486,7 @@ def generate(out: Path, port: int, name: str = "dns_real") -> dict:
         responder = Responder(port)
         responder.start()
         try:
-            dump = start_tcpdump(tcpdump, tmp_pcap, port)
+            dump = start_tcpdump(tcpdump, tmp_pcap, "port %d" % port)
             try:
                 drive_clients(rec)
             finally:
