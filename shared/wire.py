@@ -4,7 +4,13 @@ header = ``{"v": 1, "kind": K, "from": sender, "seq": n, "n": count, ...}``
 body   = one msgpack array of records:
 
 - ``pkts``:   ``[ts_ns, linktype, raw]`` packet records (capture -> worker)
-- ``events``: event dicts (worker -> publisher)
+- ``events``: events (worker -> publisher), each one the event's canonical
+  JSON text as bytes (``coordinator.publisher.outputs.encode_event``, header
+  ``"enc": "json"``), without the keys the publisher owns (agent, host, ecs,
+  tags, fields): the publisher splices those in as pre-encoded bytes and
+  never decodes the event (``Enricher.enrich_line``); header ``own`` lists the
+  events that do have such a key (those are decoded). Event dicts are still
+  accepted (a header without ``enc``).
 - ``eos``:    empty body; end of stream from one sender
 - ``stats``:  one counters dict (any -> coordinator)
 - ``ack``:    empty body; publisher -> worker, every batch <= ``seq`` is accepted
@@ -33,6 +39,45 @@ def encode_batch(kind: str, sender: str, seq: int, records: list, **extra) -> li
     if extra:
         header.update(extra)
     return [_packb(header), _packb(records)]
+
+
+PUBLISHER_KEYS = ("agent", "ecs", "fields", "host", "tags")
+
+
+def publisher_keys(settings=None) -> list[str]:
+    """The top-level keys the publisher's enrichment writes: agent, ecs, fields,
+    host, tags, and the custom fields' own keys with ``fields_under_root``."""
+    keys = set(PUBLISHER_KEYS)
+    if settings is not None and getattr(settings, "fields_under_root", False):
+        keys.update(getattr(settings, "fields", None) or ())
+    return sorted(keys)
+
+
+def encode_events(sender: str, seq: int, events: list, counters=None, log=None, settings=None) -> list[bytes]:
+    """An ``events`` batch of JSON-encoded events. The header's ``own`` lists
+    the positions of events that have one of ``own_keys`` (publisher_keys) at
+    the top: only those need the publisher to decode them. An event that
+    cannot be encoded (NaN, a cycle...) is left out, logged and counted in
+    ``counters["worker.unencodable_events"]``."""
+    from coordinator.publisher.outputs import EncodeError, encode_event
+    keys = publisher_keys(settings)
+    lines = []
+    own = []
+    for ev in events:
+        try:
+            line = encode_event(ev)
+        except EncodeError as e:
+            if counters is not None:
+                counters["worker.unencodable_events"] += 1
+            if log is not None:
+                log.error("event dropped, it cannot be encoded: %s", e)
+            continue
+        for k in keys:
+            if k in ev:
+                own.append(len(lines))
+                break
+        lines.append(line)
+    return encode_batch("events", sender, seq, lines, enc="json", own=own, own_keys=keys)
 
 
 def decode_batch(frames: list) -> tuple[dict, list]:

@@ -60,13 +60,18 @@ class Chunker:
         """Events buffered now."""
         return len(self._events)
 
-    def feed(self, event: dict, now: float) -> Batch | None:
-        """Buffer ``event``; return a finished batch if a limit was reached."""
-        try:
-            line = self._encode(event)
+    def feed(self, event: dict | None, now: float, line: bytes | None = None) -> Batch | None:
+        """Buffer ``event``; return a finished batch if a limit was reached.
+        ``line``: the event's canonical text when the caller has it (then
+        ``event`` may be None for outputs that only write the lines)."""
+        if line is not None:
             size = len(line) + 1
-        except EncodeError:
-            line, size = None, 0
+        else:
+            try:
+                line = self._encode(event)
+                size = len(line) + 1
+            except EncodeError:
+                line, size = None, 0
         out = None
         if self._events and (self._full() or self._nbytes + size > self.max_chunk_bytes
                              or self._aged(now)):

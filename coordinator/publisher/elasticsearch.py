@@ -1,15 +1,20 @@
 """``output.elasticsearch``: bulk indexing through the official client, idempotently.
 
 Every event is written with ``op_type: create`` and a deterministic ``_id``
-(:func:`event_id`: sha1 of the event's origin and of its JSON text without
-``agent.ephemeral_id``). A retry after a timeout, a dropped connection or a
+(:func:`event_id`: sha1 of the event's origin and of the JSON text the worker
+sent, which has none of the publisher's keys, so it does not change when the
+publisher restarts). A retry after a timeout, a dropped connection or a
 publisher crash therefore never makes a duplicate: Elasticsearch answers 409
-for an id it already holds, and 409 on create counts as success.
+for an id it already holds, and 409 on create counts as success. ``create``
+is also the only operation a data stream takes.
 
-``publish_batch(events, lines=None, ids=None)`` bulks through
-``elasticsearch.helpers.streaming_bulk`` (``raise_on_error=False``,
-``raise_on_exception=False``, the helper's own retries off) and reads the
-per-item results:
+``publish_encoded(items)`` sends ``(index, id, line)`` items, already
+encoded: the ``_bulk`` body is built by concatenation (each action line from
+its parts, each source line as it is) and sent with the client's
+``perform_request`` (its node pool, retries off, serializer untouched);
+building it through ``elasticsearch.helpers.streaming_bulk`` cost a dict and a
+serialization per action, more than everything else of the output. The
+per-item results are read in order:
 
 - 2xx, and 409 on create: done;
 - 429, 5xx and transport errors (refused, timeout, dropped connection): only
@@ -172,6 +177,7 @@ class IndexFormat:
         if rest:
             self._parts.append(("lit", rest))
         self.static = all(k == "lit" for k, _ in self._parts)
+        self._dotted = [".".join(v) if k == "field" else None for k, v in self._parts]
 
     def __call__(self, event: dict) -> str:
         if self.static:
@@ -196,6 +202,43 @@ class IndexFormat:
         return "".join(out).lower()
 
 
+    def from_line(self, line: bytes, known: dict | None = None) -> str:
+        """The index of the event whose JSON text is ``line``: fields from
+        ``known`` (dotted name -> value, e.g. the enricher's agent.version),
+        the date from a leading ``@timestamp`` (every event of ours starts with
+        it); anything else decodes the line. KeyError as ``__call__``."""
+        if self.static:
+            return self.fmt
+        out = []
+        ev = None
+        for (kind, val), dotted in zip(self._parts, self._dotted):
+            if kind == "lit":
+                out.append(val)
+            elif kind == "field":
+                v = known.get(dotted) if known else None
+                if v is None:
+                    if ev is None:
+                        ev = _loads(line)
+                    v = ev
+                    for k in val:
+                        v = v.get(k) if isinstance(v, dict) else None
+                    if v is None:
+                        raise KeyError("index: event has no field %s" % dotted)
+                out.append(str(v))
+            else:
+                if line.startswith(b'{"@timestamp":"'):
+                    ts = line[15:line.find(b'"', 15)].decode("utf-8", "replace")
+                else:
+                    if ev is None:
+                        ev = _loads(line)
+                    ts = ev.get("@timestamp")
+                if not isinstance(ts, str) or len(ts) < 13:
+                    raise KeyError("index: event has no @timestamp")
+                for p in val:
+                    out.append(p if type(p) is str else ts[p[0]:p[1]])
+        return "".join(out).lower()
+
+
 # --- ids -----------------------------------------------------------------------
 
 def event_id(origin: str, line: bytes, ephemeral_id: str = "") -> str:
@@ -206,6 +249,17 @@ def event_id(origin: str, line: bytes, ephemeral_id: str = "") -> str:
     h.update(b"\0")
     h.update(line.replace(ephemeral_id.encode(), b"") if ephemeral_id else line)
     return h.hexdigest()
+
+
+_PLAIN = re.compile(rb'[^"\\\x00-\x1f\x7f-\xff]*')
+
+
+def _json_str(value: str) -> bytes:
+    """``value`` as a JSON string (index names and ids are plain ASCII: fast path)."""
+    raw = value.encode()
+    if _PLAIN.fullmatch(raw):
+        return b'"' + raw + b'"'
+    return json.dumps(value, ensure_ascii=False).encode()
 
 
 # --- output --------------------------------------------------------------------
@@ -316,36 +370,41 @@ class ElasticsearchOutput:
 
     # one bulk request ------------------------------------------------------------
     def _bulk(self, items: list[tuple[int, str, str, bytes]]) -> list[tuple[int, int, str]]:
-        """Send items (pos, index, id, line); [(pos, status, error)] in order."""
+        """Send items (pos, index, id, line) in one ``_bulk`` request; [(pos,
+        status, error)] in order. The body is built by concatenation: each
+        action line from its pre-encoded parts, each source line as it is."""
         from elastic_transport import TransportError
-        from elasticsearch.helpers import streaming_bulk
-        pipeline = self.cfg.pipeline or None
-
-        def expand(item):
-            _, index, doc_id, line = item
-            meta = {"_index": index, "_id": doc_id}
-            if pipeline:
-                meta["pipeline"] = pipeline
-            return {"create": meta}, line
-
-        out = []
-        it = streaming_bulk(self.client, items, chunk_size=len(items) or 1, max_chunk_bytes=1 << 62,
-                            expand_action_callback=expand, raise_on_error=False,
-                            raise_on_exception=False, max_retries=0, yield_ok=True,
-                            params=dict(self.cfg.params) or None)
+        from elasticsearch import ApiError
+        pipeline = _json_str(self.cfg.pipeline) if self.cfg.pipeline else b""
+        parts = []
+        for _, index, doc_id, line in items:
+            parts.append(b'{"create":{"_index":%s,"_id":%s%s}}\n%s\n' % (
+                _json_str(index), _json_str(doc_id), b',"pipeline":' + pipeline if pipeline else b"", line))
+        body = b"".join(parts)
         try:
-            for (pos, *_), (ok, res) in zip(items, it):
-                info = next(iter(res.values()))
-                status = info.get("status", 0)
-                if not isinstance(status, int):          # "N/A": transport error
-                    status = 0
-                err = info.get("error") or info.get("exception") or ""
-                if isinstance(err, dict):
-                    err = "%s: %s" % (err.get("type"), err.get("reason"))
-                out.append((pos, status, str(err)))
-        except TransportError as e:       # refused, timeout, dropped: the helper re-raises these
+            resp = self.client.perform_request(
+                "PUT", "/_bulk", params=dict(self.cfg.params) or None, body=body,
+                headers={"accept": "application/json", "content-type": "application/x-ndjson"})
+        except ApiError as e:            # the whole request refused (500, 413...): every item
+            status = e.meta.status if isinstance(e.meta.status, int) else 0
+            return [(pos, status, "%s: %s" % (type(e).__name__, e)) for pos, *_ in items]
+        except TransportError as e:      # refused, timeout, dropped connection
             msg = "%s: %s" % (type(e).__name__, e)
-            out += [(pos, 0, msg) for pos, *_ in items[len(out):]]
+            return [(pos, 0, msg) for pos, *_ in items]
+        answers = resp.body.get("items") if isinstance(resp.body, dict) else None
+        if not isinstance(answers, list) or len(answers) != len(items):
+            n = len(answers) if isinstance(answers, list) else 0
+            return [(pos, 0, "bulk answer has %d items for %d sent" % (n, len(items))) for pos, *_ in items]
+        out = []
+        for (pos, *_), answer in zip(items, answers):
+            info = next(iter(answer.values())) if isinstance(answer, dict) and answer else {}
+            status = info.get("status", 0)
+            if not isinstance(status, int):
+                status = 0
+            err = info.get("error") or ""
+            if isinstance(err, dict):
+                err = "%s: %s" % (err.get("type"), err.get("reason"))
+            out.append((pos, status, str(err)))
         return out
 
     def _send(self, items):

@@ -15,6 +15,16 @@ and ``ecs.version`` are always set.
 (the file Packetbeat itself keeps there; created on first use), or without a
 data path a UUID derived from the beat name and host name.
 ``agent.ephemeral_id`` is new for each Enricher, that is for each process.
+
+Workers send events already encoded (``shared.wire.encode_events``).
+:meth:`Enricher.enrich_line` gives the canonical JSON of the enriched event
+from that text without decoding it: when the event has none of the keys the
+enrichment touches (``agent``, ``host``, ``ecs``, and ``tags`` / the custom
+fields when configured), enriching only appends them at the end, so their
+pre-encoded text is spliced in before the closing brace. The result is byte
+for byte ``encode_event(enricher(json.loads(line)))``, which is what it falls
+back to otherwise (a key name seen anywhere in the text, even inside a
+string, takes the fallback: slower, never different).
 """
 from __future__ import annotations
 
@@ -55,6 +65,12 @@ def stable_agent_id(beat_name: str, hostname: str, data_path: str | None = None)
         raise ValueError("%s: no valid uuid (%s)" % (meta, e)) from None
 
 
+class _FieldsView:
+    def __init__(self, fields, fields_under_root):
+        self.fields = fields
+        self.fields_under_root = fields_under_root
+
+
 def _copy(value):
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
@@ -92,6 +108,60 @@ class Enricher:
         self._tags = list(dict.fromkeys(tags or ()))
         fields = dict(fields or {})
         self._fields = fields if fields_under_root else ({"fields": fields} if fields else {})
+        # enrich_line: the appended members' text, and the keys whose presence needs the slow path
+        tail: dict = {"agent": dict(self._agent), "host": {"name": self._host_name}, "ecs": {"version": ECS_VERSION}}
+        if self._tags:
+            tail["tags"] = list(self._tags)
+        clash = any(k in tail for k in self._fields)      # fields_under_root naming agent/host/...
+        tail.update(self._fields)
+        from coordinator.publisher.outputs import encode_event
+        self._encode = encode_event
+        self._tail = encode_event(tail)[1:-1]
+        self._probes = tuple(b'"%s":' % json.dumps(k, ensure_ascii=False)[1:-1].encode() for k in tail)
+        self._splice = not clash            # fields_under_root naming agent/host/...: always decode
+        from shared.wire import publisher_keys
+        self.own_keys = publisher_keys(_FieldsView(fields, fields_under_root))
+        # values an index format may name (the same in every enriched event)
+        self.known = {"agent.%s" % k: v for k, v in self._agent.items()}
+        self.known.update({"host.name": self._host_name, "ecs.version": ECS_VERSION})
+        self.spliced = 0            # enrich_line calls served by the splice
+        self.decoded = 0            # ... and by decode, enrich, encode
+
+    def clean_positions(self, header: dict, n: int):
+        """For an ``enc: json`` batch header: a per-event list, True where the
+        worker says the event has none of our keys (its ``own_keys`` must be
+        ours), else None (enrich_line then looks at the text)."""
+        if header.get("own_keys") != self.own_keys:
+            return None
+        flags = [True] * n
+        for i in header.get("own") or ():
+            if 0 <= i < n:
+                flags[i] = False
+        return flags
+
+    def enrich_line(self, line: bytes, clean: bool | None = None) -> bytes:
+        """The enriched event's canonical JSON from the event's canonical JSON.
+        ``clean``: True when the sender knows the event has none of the keys
+        the enrichment writes, False when it has some, None: unknown (the
+        text is searched for them; a match in a string value only costs the
+        slow path)."""
+        if clean is None:
+            clean = True
+            for probe in self._probes:
+                if probe in line:
+                    clean = False
+                    break
+        if clean and self._splice:
+            if line[-1:] == b"}":
+                self.spliced += 1
+                if len(line) == 2:
+                    return b"{" + self._tail + b"}"
+                return line[:-1] + b"," + self._tail + b"}"
+        self.decoded += 1
+        ev = json.loads(line)
+        if not isinstance(ev, dict):
+            raise ValueError("an event must be a JSON object")
+        return self._encode(self(ev))
 
     def __call__(self, event: dict) -> dict:
         agent = event.get("agent")
@@ -112,7 +182,14 @@ class Enricher:
         if self._tags:
             have = event.get("tags")
             if isinstance(have, list):
-                event["tags"] = list(dict.fromkeys(have + self._tags))
+                try:
+                    event["tags"] = list(dict.fromkeys(have + self._tags))
+                except TypeError:            # an unhashable tag (a list, a dict): compare by equality
+                    merged: list = []
+                    for t in have + self._tags:
+                        if t not in merged:
+                            merged.append(t)
+                    event["tags"] = merged
             elif isinstance(have, str):
                 event["tags"] = [have] + [t for t in self._tags if t != have]
             else:

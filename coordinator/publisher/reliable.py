@@ -4,10 +4,14 @@ Accept (the publisher's main thread, :meth:`SpooledPublisher.accept`): a
 worker batch ``(worker, seq)`` is taken only if ``seq`` follows the last one
 taken from that worker (``shared.delivery``: duplicates are acked again,
 batches after a gap are dropped unacked and come back with the resend).
-Its events are enriched, encoded once, given their index and their
-deterministic ``_id`` (``elasticsearch.event_id`` over ``worker:seq:i`` and
-the JSON line without ``agent.ephemeral_id``) and appended to the spool as
-one record; only then is the batch acknowledged. When the spool is full the
+Its events arrive as JSON text (``shared.wire.encode_events``); each is
+enriched by splicing the publisher's keys into that text
+(``Enricher.enrich_line``, no decoding), given its index (from the text:
+``IndexFormat.from_line``) and its deterministic ``_id``
+(``elasticsearch.event_id`` over ``worker:seq:i`` and the worker's text, which
+has no publisher-owned keys, so a restarted publisher computes the same id)
+and the batch is appended to the spool as one record; only then is it
+acknowledged. When the spool is full the
 main thread waits for room and stops reading: the workers' windows fill and
 they block (file mode waits; nothing is dropped).
 
@@ -51,7 +55,7 @@ class SpooledPublisher:
         self.backoff = (backoff_init, backoff_max)
         self._sleep = sleep
         self._index = getattr(output, "index", None)
-        self._ephemeral = getattr(enrich, "ephemeral_id", "") or ""
+        self._known = getattr(enrich, "known", None)
         meta = spool.meta
         self.last_seq: dict[str, int] = {k: int(v) for k, v in (meta.get("last_seq") or {}).items()}
         self.done: set[str] = set(meta.get("done") or [])
@@ -93,23 +97,28 @@ class SpooledPublisher:
             return last
         items = []
         if kind == "events":
-            for i, ev in enumerate(body):
-                ev = self.enrich(ev)
+            enrich_line = getattr(self.enrich, "enrich_line", None)
+            flags = (self.enrich.clean_positions(header, len(body))
+                     if enrich_line is not None and header.get("enc") == "json" else None)
+            index, known = self._index, self._known
+            from_line = getattr(index, "from_line", None)
+            for i, raw in enumerate(body):
                 try:
-                    line = encode_event(ev)
-                except EncodeError as e:
+                    if type(raw) is not bytes:       # an event dict (older senders, tests)
+                        raw = encode_event(raw)
+                    if enrich_line is not None:
+                        line = enrich_line(raw, flags[i] if flags is not None else None)
+                    else:
+                        line = encode_event(self.enrich(json.loads(raw)))
+                    if from_line is not None:
+                        where = from_line(line, known)
+                    else:
+                        where = index(json.loads(line)) if index is not None else None
+                except (EncodeError, ValueError, KeyError) as e:
                     self.counters["publisher.failed"] += 1
-                    log.error("event from %s:%d dropped: %s", worker, seq, e)
+                    log.error("event from %s:%d dropped: %s", worker, seq, e.args[0] if e.args else e)
                     continue
-                index = None
-                if self._index is not None:
-                    try:
-                        index = self._index(ev)
-                    except KeyError as e:
-                        self.counters["publisher.failed"] += 1
-                        log.error("event from %s:%d dropped: %s", worker, seq, e.args[0])
-                        continue
-                items.append([index, event_id("%s:%d:%d" % (worker, seq, i), line, self._ephemeral), line])
+                items.append([where, event_id("%s:%d:%d" % (worker, seq, i), raw), line])
             self.counters["publisher.events"] += len(body)
         record = msgpack.packb([kind, worker, seq, items], use_bin_type=True)
         while True:
