@@ -19,7 +19,7 @@ import zmq
 from shared import endpoints
 from shared.delivery import AckedSender
 from shared.metrics import StatsReporter, report_period
-from shared.wire import WireError, decode_batch, encode_batch
+from shared.wire import WireError, decode_batch, encode_batch, encode_events
 from worker.engine import Engine
 
 log = logging.getLogger("packetbeat.worker")
@@ -63,7 +63,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         while len(events) >= event_batch or (final and events):
             chunk = events[:event_batch]
             del events[:event_batch]
-            push.send(seq, encode_batch("events", stream, seq, chunk))
+            push.send(seq, encode_events(stream, seq, chunk, counters, log, settings))   # JSON text: shared/wire.py
             counters["worker.events"] += len(chunk)
             seq += 1
 
