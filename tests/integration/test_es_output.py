@@ -8,6 +8,10 @@ publisher is killed with SIGKILL once mid-run (the supervisor restarts it,
 it resumes from its disk spool, the workers resend what it had not
 acknowledged). The server must end with exactly the documents a plain
 file-output run produces: same count, same content, no duplicates.
+
+With ``ES_URL`` set these run against that cluster, the faults injected by
+tests/estarget.FaultProxy in front of it; indices are named with the
+target's unique prefix and deleted afterwards.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import psutil
 import pytest
 import yaml
 
-from tests.esserver import EsServer
+from tests.estarget import es_target
 from tests.helpers import PCAPS, ROOT, canonical, run_packetbeat
 
 SAMPLE = PCAPS / "http_sample.pcap"
@@ -31,13 +35,13 @@ REFUSE_SECONDS = 30.0
 PROTOCOLS = [{"type": "http", "ports": [80, 8080, 8000, 5000, 8002, 8888]}]
 
 
-def es_config(tmp_path, url: str, **queue) -> dict:
+def es_config(tmp_path, url: str, prefix: str = "pb", **queue) -> dict:
     disk = {"path": str(tmp_path / "spool"), "max_size": "64MB", "fsync": "never"}
     disk.update(queue)
     return {
         "packetbeat.interfaces.device": "any",
         "packetbeat.protocols": PROTOCOLS,
-        "output.elasticsearch": {"hosts": [url], "index": "pb-%{+yyyy.MM.dd}", "bulk_max_size": 500,
+        "output.elasticsearch": {"hosts": [url], "index": prefix + "-%{+yyyy.MM.dd}", "bulk_max_size": 500,
                                  "backoff": {"init": "100ms", "max": "500ms"}, "max_retries": 2,
                                  "timeout": "5s"},
         "queue.disk": disk,
@@ -79,11 +83,11 @@ def expected(tmp_path_factory):
 
 
 def test_refusal_429_and_publisher_sigkill_lose_nothing(tmp_path, expected):
-    with EsServer() as es:
+    with es_target(faults=True) as es:
         es.faults.reject_429 = 0.10
         t0 = time.monotonic()
         es.refuse_for(REFUSE_SECONDS)
-        proc = start(tmp_path, es_config(tmp_path, es.url), LOOPS)
+        proc = start(tmp_path, es_config(tmp_path, es.url, es.prefix), LOOPS)
         try:
             pub = publisher_of(proc)
             spool = tmp_path / "spool"
@@ -102,8 +106,8 @@ def test_refusal_429_and_publisher_sigkill_lose_nothing(tmp_path, expected):
         assert time.monotonic() - t0 >= REFUSE_SECONDS       # it waited the refusal out
         assert "restarting publisher" in err
         assert "ConnectionError" in err                      # refused sends were retried
-        docs = es.docs("pb-*")
-        assert es.store.bulk_items > len(docs)          # 429s and resends did happen
+        docs = es.docs(es.prefix + "-*")
+        assert es.bulk_items > len(docs)          # 429s and resends did happen
         assert len(docs) == len(expected)
         assert canonical(list(docs.values())) == expected
         ids = {k for _, k in docs}
@@ -115,32 +119,32 @@ def test_refusal_429_and_publisher_sigkill_lose_nothing(tmp_path, expected):
 
 def test_rerun_of_the_same_spool_adds_nothing(tmp_path, expected):
     """A second publisher on a drained spool (and the server already full) writes no duplicate."""
-    with EsServer() as es:
-        proc = start(tmp_path, es_config(tmp_path, es.url), LOOPS)
+    with es_target(faults=True) as es:
+        proc = start(tmp_path, es_config(tmp_path, es.url, es.prefix), LOOPS)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-3000:]
-        first = es.docs("pb-*")
+        first = es.docs(es.prefix + "-*")
         assert len(first) == len(expected)
         es.faults.drop_bulk = 3                    # answers lost: the resends meet 409s
         for f in (tmp_path / "spool").iterdir():
             f.unlink()
-        proc = start(tmp_path, es_config(tmp_path, es.url), LOOPS)
+        proc = start(tmp_path, es_config(tmp_path, es.url, es.prefix), LOOPS)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-3000:]
-        assert es.docs("pb-*").keys() == first.keys()
+        assert es.docs(es.prefix + "-*").keys() == first.keys()
 
 
 def test_full_spool_makes_the_workers_wait(tmp_path, expected):
     """A spool that holds about two worker batches while the server refuses: the
     workers block (file mode waits), nothing is dropped."""
-    with EsServer() as es:
+    with es_target(faults=True) as es:
         es.refuse_for(2.0)
-        cfg = es_config(tmp_path, es.url, max_size="1MB", segment_size="128KB")
+        cfg = es_config(tmp_path, es.url, es.prefix, max_size="1MB", segment_size="128KB")
         proc = start(tmp_path, cfg, LOOPS)
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err[-3000:]
         assert "publisher.spool_full_waits" in err
-        docs = es.docs("pb-*")
+        docs = es.docs(es.prefix + "-*")
         assert canonical(list(docs.values())) == expected
 
 
@@ -148,10 +152,10 @@ def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
     """Killed once the spool says every worker is done but events are still
     waiting for the (slow, 30% 429) server: the restarted publisher finishes
     the output, answers any resent eos, and the run ends complete."""
-    with EsServer() as es:
+    with es_target(faults=True) as es:
         es.faults.reject_429 = 0.3
         es.faults.delay = 0.02
-        proc = start(tmp_path, es_config(tmp_path, es.url), LOOPS)
+        proc = start(tmp_path, es_config(tmp_path, es.url, es.prefix), LOOPS)
         state = tmp_path / "spool" / "state.json"
         try:
             pub = publisher_of(proc)
@@ -162,7 +166,7 @@ def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
                     meta = json.loads(state.read_text())["meta"]
                 except (OSError, ValueError, KeyError):
                     meta = {}
-                if len(meta.get("done", [])) == 2 and es.count() < len(expected):
+                if len(meta.get("done", [])) == 2 and es.count(es.prefix + "-*") < len(expected):
                     os.kill(pub.pid, signal.SIGKILL)
                     killed = True
                     break
@@ -176,7 +180,7 @@ def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
             pytest.skip("the run finished before the moment to kill came (machine too fast)")
         assert proc.returncode == 0, err[-3000:]
         assert "restarting publisher" in err
-        assert canonical(list(es.docs("pb-*").values())) == expected
+        assert canonical(list(es.docs(es.prefix + "-*").values())) == expected
 
 
 def test_publisher_that_keeps_dying_ends_the_run(tmp_path):
