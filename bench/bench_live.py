@@ -1,6 +1,7 @@
 """Live capture: tcpreplay of a large HTTP capture into a veth, at increasing rates.
 
     python bench/bench_live.py [--packets N] [--workers W] [--rates 20000,50000,...] [--buffer-mb M]
+                               [--hwm H] [--type af_packet|pcap] [--cpu-only]
 
 Needs root (network namespaces, AF_PACKET) and tcpreplay. For each rate a
 fresh ``packetbeat`` captures on the server end of a veth pair (inside its
@@ -8,7 +9,9 @@ own namespace) while tcpreplay sends the generated capture
 (``bench/gen_http_pcap.py``) from the client end at ``--pps`` rate. A rate
 passes when nothing was lost anywhere: no kernel drops (PACKET_STATISTICS),
 no batch dropped because a worker queue was full, and every transaction in
-the capture published. Prints one line per rate and the highest passing one.
+the capture published. Prints one line per rate, with the CPU seconds each
+process used (and per captured packet: on a shared machine that is the
+figure to compare), and the highest passing rate.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import argparse
 import ast
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -32,10 +36,10 @@ from tests.live_capture.netns import Veth, netns_available  # noqa: E402
 
 
 def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, buffer_mb: int,
-             hwm: int = 64) -> dict:
+             hwm: int = 64, kind: str = "af_packet") -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out")
-        cfg = {"packetbeat.interfaces": {"device": veth.srv_dev, "buffer_size_mb": buffer_mb},
+        cfg = {"packetbeat.interfaces": {"device": veth.srv_dev, "buffer_size_mb": buffer_mb, "type": kind},
                "packetbeat.protocols": [{"type": "http", "ports": [80, 8080]}],
                "output.file": {"path": out, "filename": "events", "rotate_every_kb": 1024 * 1024},
                "cluster.workers": workers, "cluster.hwm": hwm, "logging.to_stderr": True}
@@ -53,14 +57,20 @@ def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, 
                 time.sleep(0.1)
             time.sleep(2.0)                      # workers and publisher connected
             speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
-            rp = subprocess.run(veth.cli("tcpreplay", "-i", veth.cli_dev, *speed, pcap),
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            # -T nano: the sender sleeps between packets instead of spinning (gtod), leaving the CPU to us
+            rp = subprocess.run(veth.cli("tcpreplay", "-K", "-T", "nano", "-i", veth.cli_dev, *speed, pcap),
                                 capture_output=True, text=True)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            sender_cpu = round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2)
             if rp.returncode:
                 raise RuntimeError("tcpreplay failed: " + rp.stderr)
             sent = int(re.search(r"Actual: (\d+) packets", rp.stdout).group(1))
             m = re.search(r"Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps", rp.stdout)
             achieved = float(m.group(1)) if m else float("nan")
             time.sleep(3.0)                      # let the pipeline catch up before the drain
+            cpu = role_cpu(pb.pid)
+            cpu["tcpreplay"] = sender_cpu
             pb.send_signal(signal.SIGINT)
             pb.wait(300)
         text = open(log).read()
@@ -75,7 +85,33 @@ def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, 
     ours = totals.get("capture.dropped_queue_full", 0)
     return {"rate": rate, "achieved": achieved, "sent": sent, "seen": totals.get("capture.kernel_packets", 0),
             "kernel_drops": kernel, "queue_drops": ours, "events": events, "transactions": transactions,
+            "cpu": cpu,
             "ok": kernel == 0 and ours == 0 and events == transactions}
+
+
+def role_cpu(pid: int) -> dict:
+    """CPU seconds (user + system) used so far by each process of the run, by role."""
+    import psutil
+    out: dict = {}
+    try:
+        procs = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return out
+    for p in procs:
+        try:
+            argv = p.cmdline()
+            t = p.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        if "coordinator.child" in argv:
+            i = argv.index("coordinator.child")
+            role = argv[i + 1] if argv[i + 1] == "publisher" else "%s-%s" % (argv[i + 1], argv[argv.index("--index") + 1])
+        elif "coordinator" in argv:
+            role = "coordinator"
+        else:
+            continue
+        out[role] = round(out.get(role, 0.0) + t.user + t.system, 2)
+    return out
 
 
 def capture_cpu(path: str, seconds: float = 5.0) -> tuple[int, float]:
@@ -138,6 +174,7 @@ def main() -> None:
                     help="packets/s, comma separated; 0 = tcpreplay --topspeed")
     ap.add_argument("--buffer-mb", type=int, default=64)
     ap.add_argument("--hwm", type=int, default=64, help="cluster.hwm: batches queued per worker before dropping")
+    ap.add_argument("--type", default="af_packet", choices=("af_packet", "pcap"), help="packetbeat.interfaces.type")
     ap.add_argument("--cpu-only", action="store_true",
                     help="only measure the capture process's CPU cost per packet (no root, no tcpreplay)")
     a = ap.parse_args()
@@ -157,17 +194,21 @@ def main() -> None:
     veth = Veth("bl", 250)
     try:
         for rate in [int(r) for r in a.rates.split(",")]:
-            r = run_rate(veth, str(path), transactions, rate, a.workers, a.buffer_mb, a.hwm)
+            r = run_rate(veth, str(path), transactions, rate, a.workers, a.buffer_mb, a.hwm, a.type)
             print("rate %s: sent %d at %.0f pps, kernel saw %d, kernel drops %d, queue drops %d, "
                   "events %d of %d -> %s" % (r["rate"] or "topspeed", r["sent"], r["achieved"], r["seen"],
                                              r["kernel_drops"], r["queue_drops"], r["events"], r["transactions"],
                                              "ZERO LOSS" if r["ok"] else "LOSS"), flush=True)
+            seen = max(1, r["seen"] - r["kernel_drops"])
+            print("    cpu seconds by process: %s; us per captured packet: %s" % (
+                r["cpu"], {k: round(v * 1e6 / seen, 1) for k, v in r["cpu"].items()}), flush=True)
             if r["ok"] and (best is None or r["achieved"] > best):
                 best = r["achieved"]
     finally:
         veth.close()
-    print("highest rate with zero drops (%d workers, %d packets, hwm %d, ring %d MiB): %s packets/s  [%s]"
-          % (a.workers, a.packets, a.hwm, a.buffer_mb, "%.0f" % best if best else "none", env_line()))
+    print("highest rate with zero drops (%s, %d workers, %d packets, hwm %d, ring %d MiB): %s packets/s  [%s, load %s]"
+          % (a.type, a.workers, a.packets, a.hwm, a.buffer_mb, "%.0f" % best if best else "none", env_line(),
+             "%.1f %.1f %.1f" % os.getloadavg()))
 
 
 if __name__ == "__main__":

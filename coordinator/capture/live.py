@@ -2,15 +2,20 @@
 
 One capture process reads every configured interface (one TPACKET_V3 ring
 each, or one libpcap handle for ``type: pcap``, see ``libpcap.py``; both
-sources have the same ``read_block`` / ``kernel_stats`` interface). With ``cluster.captures: N`` the N processes join one
-PACKET_FANOUT_HASH group per interface, so the kernel splits the load, and
+sources have the same ``read_block`` / ``kernel_stats`` interface). With
+``cluster.captures: N`` the N processes join one PACKET_FANOUT_HASH group per interface, so the kernel splits the load, and
 each still shards by the same 5-tuple hash, so a flow keeps its worker.
 
 Differences from file mode:
 
-- sends use ``NOBLOCK``: when a worker's queue (its HWM) is full the batch is
-  dropped and its packets counted (``capture.dropped_queue_full``); memory
-  never grows;
+- when a worker's queue (its HWM) is full the capture waits for room up to
+  ``_SEND_WAIT_MS`` without reading: meanwhile the kernel ring
+  (``buffer_size_mb``) is the buffer, as in Packetbeat, whose sniffer blocks
+  on a full pipeline. A batch still refused after that is dropped and its
+  packets counted (``capture.dropped_queue_full``), and that worker is not
+  waited for again until it takes a batch (a stuck worker does not stall
+  the others). Nothing grows: the ring's overflow is the kernel's drop,
+  counted from PACKET_STATISTICS / pcap_stats;
 - batches leave when full or ``cluster.batch_age_ms`` old, so a quiet link
   still delivers promptly;
 - counters go to the coordinator every second as deltas, with the kernel's
@@ -45,6 +50,7 @@ from shared.wire import encode_batch
 log = logging.getLogger("packetbeat.capture")
 
 _EOS_WAIT_MS = 60_000   # a worker drains a full queue (hwm batches) well within this
+_SEND_WAIT_MS = 1000    # how long a batch waits for room in a full worker queue before it is dropped
 EXIT_FATAL = 2          # configuration/permission problem: restarting would not help
 
 
@@ -184,12 +190,29 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         socks.append(s)
     seqs = [0] * n
 
+    congested = [False] * n
+
     def send(i: int, records: list) -> None:
+        frames = encode_batch("pkts", name, seqs[i], records)
         try:
-            socks[i].send_multipart(encode_batch("pkts", name, seqs[i], records), zmq.NOBLOCK)
+            socks[i].send_multipart(frames, zmq.NOBLOCK)
         except zmq.Again:
-            counters["capture.dropped_queue_full"] += len(records)
-            return
+            # full queue: wait (the kernel ring buffers meanwhile), unless this worker is known stuck
+            sent = False
+            if not congested[i] and not stop["now"]:
+                t0 = time.monotonic()
+                if socks[i].poll(_SEND_WAIT_MS, zmq.POLLOUT):
+                    try:
+                        socks[i].send_multipart(frames, zmq.NOBLOCK)
+                        sent = True
+                    except zmq.Again:
+                        pass
+                counters["capture.queue_wait_ms"] += int((time.monotonic() - t0) * 1000)
+            if not sent:
+                congested[i] = True
+                counters["capture.dropped_queue_full"] += len(records)
+                return
+        congested[i] = False
         seqs[i] += 1
         counters["capture.batches"] += 1
 
