@@ -101,6 +101,7 @@ class _Store:
         self.policies: dict[str, dict] = {}
         self.requests: list[tuple[str, str]] = []
         self.bulk_items = 0
+        self.last_bulk: tuple[dict, list] = ({}, [])
         self.data_streams: dict[str, dict] = {}     # name -> {"indices": [...], "generation", "template"}
         self.aliases: dict[str, dict[str, dict]] = {}   # alias -> {index: {"is_write_index": bool}}
 
@@ -737,6 +738,7 @@ class EsServer:
         items = []
         drop = False
         with self.store.lock:
+            self.store.last_bulk = (dict(params), [])        # (query params, action metadata) of the last bulk
             if self.faults.drop_bulk > 0:
                 self.faults.drop_bulk -= 1
                 drop = True
@@ -751,6 +753,7 @@ class EsServer:
                     source = next(lines, None)
                     if not isinstance(source, dict):
                         raise ValueError("action [%s] needs a source line" % op)
+                self.store.last_bulk[1].append((op, meta))
                 items.append({op: self._apply(op, meta, source, default_index)})
                 self.store.bulk_items += 1
         if drop:

@@ -215,3 +215,44 @@ def test_compression_level_gzips_bodies(es):
     finally:
         esserver._Handler._body = orig
     assert seen == ["gzip", None] and es.count() == 40
+
+
+def test_bulk_body_carries_pipeline_params_and_escaped_names(es):
+    out = output(es, pipeline="geo-ip", params={"refresh": "false"})
+    evs = events(3)
+    items = [("pb-a", "id-0", encode_event(evs[0])), ('pb-"q"', "id-1", encode_event(evs[1])),
+             ("pb-a", 'id\\2', encode_event(evs[2]))]
+    results = out.publish_encoded(items)
+    params, actions = es.store.last_bulk
+    assert params == {"refresh": "false"}
+    assert [(op, m["_index"], m["_id"], m["pipeline"]) for op, m in actions] == [
+        ("create", "pb-a", "id-0", "geo-ip"), ("create", 'pb-"q"', "id-1", "geo-ip"),
+        ("create", "pb-a", "id\\2", "geo-ip")]
+    assert results[0].ok and results[2].ok
+    assert not results[1].ok and not results[1].retry and "invalid_index_name_exception" in results[1].error
+    assert es.docs("pb-a")[("pb-a", "id\\2")]["n"] == 2
+    out.close()
+
+
+def test_output_writes_into_a_data_stream_and_a_write_alias(es):
+    from elasticsearch import Elasticsearch
+    client = Elasticsearch(es.url)
+    client.indices.put_index_template(name="ds", index_patterns=["pbds-*"], data_stream={})
+    client.indices.create(index="pbal-000001", aliases={"pbal": {"is_write_index": True}})
+    client.close()
+    out = output(es, index="pbds-%{[agent.version]}")
+    evs = events(4)
+    no_ts = dict(evs[3])
+    del no_ts["@timestamp"]
+    items = [(out.index(e), "i%d" % i, encode_event(e)) for i, e in enumerate(evs[:3])]
+    items.append(("pbds-8.15.0", "i3", encode_event(no_ts)))
+    items.append(("pbal", "a0", encode_event(evs[0])))
+    results = out.publish_encoded(items)
+    assert [r.ok for r in results] == [True, True, True, False, True]
+    assert "timestamp" in results[3].error and not results[3].retry
+    assert es.data_streams() == {"pbds-8.15.0": [next(iter(es.docs("pbds-8.15.0")))[0]]}
+    assert len(es.docs("pbds-8.15.0")) == 3
+    assert set(es.docs("pbal")) == {("pbal-000001", "a0")}
+    again = out.publish_encoded(items[:3])             # resent: 409 on create counts as done
+    assert all(r.ok for r in again) and out.conflicts == 3
+    out.close()
