@@ -139,9 +139,10 @@ class IlmConfig:
             if rest != rest.lower() or any(c in rest for c in ' "*\\<|,>/?#:') or rest.startswith(("_", "-", "+")):
                 raise ConfigError(path + ".rollover_alias", "not a valid lowercase alias name: %r"
                                   % self.rollover_alias)
-        if not re.fullmatch(r"(\{[^}]+\}|[a-z0-9._-])*-\d+", self.pattern):
-            raise ConfigError(path + ".pattern", "must end with -<number> (rollover counts it up), got %r"
-                              % self.pattern)
+        if not (re.fullmatch(r"(\{now[^{}]*(\{[^{}]*\})?\}|[a-z0-9._-])*", self.pattern)
+                and re.search(r"(^|-)\d+$", self.pattern)):
+            raise ConfigError(path + ".pattern", "lowercase letters, digits, . _ - and {now...} date math, "
+                              "ending with a number (rollover counts it up), got %r" % self.pattern)
 
 
 @dataclasses.dataclass

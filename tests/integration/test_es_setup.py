@@ -171,7 +171,7 @@ def test_write_alias_mode_setup_then_capture(tmp_path, expected):
 
 
 @pytest.mark.parametrize("key,value,msg", [
-    ("setup.ilm.pattern", "000001x", "must end with -<number>"),
+    ("setup.ilm.pattern", "000001x", "ending with a number"),
     ("setup.ilm.rollover_alias", "Bad Alias", "not a valid lowercase alias name"),
     ("setup.ilm.enabled", "auto", "setup.ilm.enabled"),
     ("setup.template.name", "Packetbeat", "lowercase"),
