@@ -29,6 +29,7 @@ Kernel drops come from ``pcap_stats`` (``ps_drop``, cumulative).
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import select
 import socket
@@ -36,6 +37,8 @@ import struct
 
 from coordinator.capture.afpacket import PACKET_FANOUT, PACKET_FANOUT_FLAG_DEFRAG, PACKET_FANOUT_HASH, SOL_PACKET
 from coordinator.capture.afpacket import CaptureError
+
+log = logging.getLogger("packetbeat.capture")
 
 # the names tried, in order (tests replace it to check the "not installed" message)
 LIBRARY_NAMES: tuple = ("libpcap.so.0.8", "libpcap.so.1", "libpcap.so")
@@ -161,6 +164,10 @@ class PcapSource:
                 raise CaptureError("live capture on %r needs root or CAP_NET_RAW (libpcap: %s)"
                                    % (self.device, detail or status))
             raise CaptureError("cannot capture on %r with libpcap: %s" % (self.device, detail or status))
+        if rc > 0:                                        # e.g. PCAP_WARNING_PROMISC_NOTSUP
+            log.warning("libpcap on %s: %s", self.device,
+                        (lib.pcap_geterr(h) or b"").decode(errors="replace")
+                        or (lib.pcap_statustostr(rc) or b"").decode(errors="replace"))
         dlt = lib.pcap_datalink(h)
         name = (lib.pcap_datalink_val_to_name(dlt) or b"").decode(errors="replace")
         self.dlt = dlt
