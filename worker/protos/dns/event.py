@@ -16,11 +16,12 @@ import time
 from worker.ecs import transaction_event
 from worker.protos.dns import parser as p
 from worker.protos.dns.config import DnsConfig
-from worker.protos.dns.names import (algorithm_text, class_text, hash_text, opcode_text, rcode_text,
+from worker.protos.dns.names import (CLASSES, TYPES, algorithm_text, class_text, hash_text, opcode_text, rcode_text,
                                      rdata_text, salt_text, trim_dot, txt_text, type_bits_text,
                                      type_text)
 from worker.protos.dns.trans import Transaction
 
+T_A, T_AAAA, T_CNAME, T_NS, T_PTR = p.T_A, p.T_AAAA, p.T_CNAME, p.T_NS, p.T_PTR
 _FLAG_NAMES = ((p.AA, "AA", "aa"), (p.TC, "TC", "tc"), (p.RD, "RD", "rd"), (p.RA, "RA", "ra"),
                (p.AD, "AD", "ad"), (p.CD, "CD", "cd"))
 
@@ -67,21 +68,12 @@ def _add_message(d: dict, msg: p.DnsMessage, cfg: DnsConfig, psl) -> list[str]:
     bits = msg.bits
     d["id"] = msg.id
     d["op_code"] = opcode_text(msg.opcode)
-    d["flags"] = {
-        "authoritative": bool(bits & p.AA),
-        "truncated_response": bool(bits & p.TC),
-        "recursion_desired": bool(bits & p.RD),
-        "recursion_available": bool(bits & p.RA),
-        "authentic_data": bool(bits & p.AD),
-        "checking_disabled": bool(bits & p.CD),
-    }
-    d["response_code"] = rcode_text(msg.rcode)
     opt = msg.opt
-    hf = [up for bit, up, _ in _FLAG_NAMES if bits & bit]
-    if opt is not None and opt[4][3]:
-        hf.append("DO")
+    flags, hf = _flags(bits, opt is not None and opt[4][3])
+    d["flags"] = flags.copy()
+    d["response_code"] = rcode_text(msg.rcode)
     if hf:
-        d["header_flags"] = hf
+        d["header_flags"] = hf[:]
     if msg.questions:
         name, qtype, qclass = msg.questions[0]
         d["question"] = question(trim_dot(name), qtype, qclass, psl)
@@ -109,6 +101,31 @@ def _add_message(d: dict, msg: p.DnsMessage, cfg: DnsConfig, psl) -> list[str]:
     return ips
 
 
+_FLAG_MASK = p.AA | p.TC | p.RD | p.RA | p.AD | p.CD
+_FLAGS_MEMO: dict = {}      # (flag bits, DO) -> (flags object, header_flags); at most 128 entries
+
+
+def _flags(bits: int, do: bool) -> tuple[dict, list]:
+    """The ``flags`` object and ``header_flags`` list for a header's flag bits
+    (memoised; callers copy them into the event)."""
+    key = (bits & _FLAG_MASK, bool(do))
+    hit = _FLAGS_MEMO.get(key)
+    if hit is None:
+        flags = {
+            "authoritative": bool(bits & p.AA),
+            "truncated_response": bool(bits & p.TC),
+            "recursion_desired": bool(bits & p.RD),
+            "recursion_available": bool(bits & p.RA),
+            "authentic_data": bool(bits & p.AD),
+            "checking_disabled": bool(bits & p.CD),
+        }
+        hf = [up for bit, up, _ in _FLAG_NAMES if bits & bit]
+        if do:
+            hf.append("DO")
+        hit = _FLAGS_MEMO[key] = (flags, hf)
+    return hit
+
+
 def question(name: str, qtype: int, qclass: int, psl) -> dict:
     q = {"name": name, "type": type_text(qtype), "class": class_text(qclass)}
     etld1 = psl.registered_domain(name)
@@ -132,14 +149,24 @@ def question(name: str, qtype: int, qclass: int, psl) -> dict:
 def records(rrs: list, ips: list | None) -> list[dict]:
     out = []
     for rr in rrs:
-        fields = rdata_fields(rr)
-        if not fields:
-            continue                # OPT, or an address record without an address
-        if ips is not None and (rr[1] == p.T_A or rr[1] == p.T_AAAA):
-            ips.append(fields["data"])
-        fields["name"] = trim_dot(rr[0])
-        fields["type"] = type_text(rr[1])
-        fields["class"] = class_text(rr[2])
+        rtype = rr[1]
+        if rtype == T_A or rtype == T_AAAA:
+            data = rr[4]
+            if data is None:
+                continue            # an address record without an address
+            if ips is not None:
+                ips.append(data)
+            fields = {"data": data}
+        elif rtype == T_CNAME or rtype == T_NS or rtype == T_PTR:
+            fields = {"data": trim_dot(rr[4])}
+        else:
+            fields = rdata_fields(rr)
+            if not fields:
+                continue            # OPT
+        name = rr[0]
+        fields["name"] = name[:-1] if len(name) > 1 and name[-1] == "." else name
+        fields["type"] = TYPES.get(rtype) or str(rtype)
+        fields["class"] = CLASSES.get(rr[2]) or str(rr[2])
         fields["ttl"] = str(rr[3])
         out.append(fields)
     return out
