@@ -45,6 +45,32 @@ def _decorator(entry_cfg) -> Callable[[dict], dict] | None:
     return decorate
 
 
+def _dispatch(engine, records, tcp, udp, counters):
+    """The per-packet loop of ``Engine.handle`` (a module function so that the
+    compiled build calls the TCP/UDP layers at C level; see engine.pxd).
+    Returns the time of the last record (``engine.last_ts`` when empty)."""
+    ts = engine.last_ts
+    flow = engine.flows.add if engine.flows is not None else None
+    icmp = engine.icmp
+    for ts, linktype, raw in records:
+        dec = decode(linktype, raw)
+        if dec is None:
+            counters["worker.undecodable"] += 1
+            continue
+        if flow is not None:
+            flow(ts, linktype, raw, dec)
+        t = dec[0]
+        if t == 6:
+            tcp.process(ts, dec, raw)
+        elif t == 17:
+            udp.process(ts, dec, raw)
+        elif (t == 1 or t == 58) and icmp is not None:
+            engine._icmp(ts, dec, raw)
+        else:
+            counters["worker.other_transport"] += 1
+    return ts
+
+
 class Engine:
     def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None,
                  flows: dict | None = None, procs: dict | None = None):
@@ -100,27 +126,8 @@ class Engine:
 
     def handle(self, records: list) -> None:
         """Process one batch of ``[ts_ns, linktype, raw]`` records."""
-        tcp = self.tcp.process
-        udp = self.udp.process
         counters = self.counters
-        ts = self.last_ts
-        flow = self.flows.add if self.flows is not None else None
-        for ts, linktype, raw in records:
-            dec = decode(linktype, raw)
-            if dec is None:
-                counters["worker.undecodable"] += 1
-                continue
-            if flow is not None:
-                flow(ts, linktype, raw, dec)
-            t = dec[0]
-            if t == 6:
-                tcp(ts, dec, raw)
-            elif t == 17:
-                udp(ts, dec, raw)
-            elif (t == 1 or t == 58) and self.icmp is not None:
-                self._icmp(ts, dec, raw)
-            else:
-                counters["worker.other_transport"] += 1
+        ts = _dispatch(self, records, self.tcp, self.udp, counters)
         counters["worker.packets"] += len(records)
         if ts > self.last_ts:
             self.last_ts = ts

@@ -53,11 +53,28 @@ class TcpTuple(NamedTuple):
         return IpPortTuple(TCP, self.src_ip, self.src_port, self.dst_ip, self.dst_port)
 
 
-@dataclass(slots=True)
 class Packet:
-    ts: int                 # capture time, integer ns since the epoch
-    tuple: IpPortTuple      # endpoints in the direction this packet travels
-    payload: memoryview     # application bytes only
+    """One payload handed to a plugin (built for every segment: a plain class
+    with slots, compiled to an extension type by setup.py; it behaves as the
+    ``@dataclass(slots=True)`` it replaces: positional or keyword fields, repr,
+    equality)."""
+
+    __slots__ = ("ts", "tuple", "payload")
+
+    def __init__(self, ts, tuple, payload):
+        self.ts = ts              # capture time, integer ns since the epoch
+        self.tuple = tuple        # IpPortTuple: endpoints in the direction this packet travels
+        self.payload = payload    # memoryview: application bytes only
+
+    def __repr__(self) -> str:
+        return "Packet(ts=%r, tuple=%r, payload=%r)" % (self.ts, self.tuple, self.payload)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.ts, self.tuple, self.payload) == (other.ts, other.tuple, other.payload)
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
 
 
 @dataclass(frozen=True)

@@ -125,7 +125,7 @@ class TcpTracker:
         self._next_id = 0
         # One OrderedDict per distinct idle timeout (ns), ordered by last activity.
         self._tables: dict[int, collections.OrderedDict] = {}
-        # port -> (plugin, table, timeout_ns, protocol name)
+        # port -> (plugin, table, timeout_ns, protocol name, table.move_to_end)
         self._ports: dict[int, tuple] = {}
         for port, plugin in plugins_by_port.items():
             timeout = plugin.connection_timeout()
@@ -134,7 +134,7 @@ class TcpTracker:
             timeout_ns = int(round(timeout * _NS))
             table = self._tables.setdefault(timeout_ns, collections.OrderedDict())
             name = getattr(plugin, "name", None) or type(plugin).__name__
-            self._ports[int(port)] = (plugin, table, timeout_ns, str(name))
+            self._ports[int(port)] = (plugin, table, timeout_ns, str(name), table.move_to_end)
         self._closed: collections.OrderedDict = collections.OrderedDict()   # key -> forget-at ns
         # The two per-packet counters are plain ints, folded into ``counters``
         # by expire() / flush_all() (once per batch): a Counter update costs
@@ -173,7 +173,7 @@ class TcpTracker:
             if conn is None:
                 return
         else:
-            table.move_to_end(key)
+            ent[4](key)                              # table.move_to_end(key)
         conn.last_ts = ts
         if flags & 0x07:
             self._control(conn, d, ts, seq, flags, raw, off, end)
@@ -213,7 +213,7 @@ class TcpTracker:
             del closed[key]
         if n == 0 and not flags & SYN:
             return None, d                           # bare ACK/FIN/RST of an unknown connection
-        plugin, table, _timeout, name = ent
+        plugin, table, _timeout, name, _move = ent
         self._next_id += 1
         tcptuple = TcpTuple(ip_text(key[0]), key[1], ip_text(key[2]), key[3], self._next_id)
         conn = Conn(key, table, plugin, name, tcptuple, ts)

@@ -1,0 +1,8 @@
+# C declarations for worker/engine.py when compiled (setup.py; pure Python mode).
+cimport cython
+from worker.tcp cimport TcpTracker
+from worker.udp cimport UdpDispatcher
+from shared.decode cimport decode
+
+@cython.locals(dec=tuple, t=int, linktype=int)
+cdef object _dispatch(object engine, object records, TcpTracker tcp, UdpDispatcher udp, object counters)
