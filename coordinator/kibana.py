@@ -222,7 +222,6 @@ class KibanaClient:
                 headers: dict | None = None) -> tuple[int, object]:
         """(status, parsed JSON or text). Connection problems and 503 raise NotReady;
         401/403 and other errors raise KibanaError."""
-        url = self.url + path
         if self.scheme == "https":
             conn = http.client.HTTPSConnection(self.netloc, timeout=float(self.cfg.timeout), context=self._ctx)
         else:
@@ -251,7 +250,7 @@ class KibanaClient:
                                                            "Unauthorized" if status == 401 else "Forbidden",
                                                            _message(payload)))
         if status >= 400:
-            raise KibanaError("Kibana at %s answered %s %s with %d: %s" % (url.split("?")[0], method, path.split("?")[0],
+            raise KibanaError("Kibana at %s answered %s %s with %d: %s" % (self.url, method, path.split("?")[0],
                                                                            status, _message(payload)))
         return status, payload
 
