@@ -227,6 +227,18 @@ def test_every_field_is_mapped_and_carried_by_real_events(real_events):
     assert len(checked) >= 20
 
 
+def test_fields_are_in_the_shipped_index_template():
+    """deploy/elasticsearch/index-template.json (what `export template` writes) maps them with the same type."""
+    tpl = json.loads((ROOT / "deploy" / "elasticsearch" / "index-template.json").read_text())
+    props = tpl["template"]["mappings"]["properties"]
+    for objs in ALL.values():
+        for f in json.loads(objs[0]["attributes"]["fields"]):
+            node = {"properties": props}
+            for part in f["name"].split("."):
+                node = node["properties"][part]
+            assert [node["type"]] == f["esTypes"], f["name"]
+
+
 def test_lens_operations_fit_the_field_types():
     numeric = {"sum", "average", "median", "percentile", "max", "min"}
     for objs in ALL.values():
