@@ -61,6 +61,10 @@ TYPES = {"index-pattern", "search", "lens", "dashboard", "visualization", "confi
 LENS_TYPES = {"lnsXY", "lnsMetric", "lnsPie", "lnsDatatable", "lnsLegacyMetric", "lnsGauge", "lnsHeatmap",
               "lnsTagcloud"}
 RECORDS = "___records___"
+# what an exported saved object may hold at its root (Kibana 8.8+; "managed" since 8.10)
+ROOT_KEYS = {"id", "type", "attributes", "references", "migrationVersion", "coreMigrationVersion",
+             "typeMigrationVersion", "originId", "updated_at", "created_at", "version", "namespaces", "managed",
+             "created_by", "updated_by"}
 
 # test-only TLS material (EC P-256), made with openssl for this file; the key protects nothing
 TEST_CA_PEM = """-----BEGIN CERTIFICATE-----
@@ -304,6 +308,10 @@ class KibanaStore:
                 continue
             if not isinstance(obj.get("attributes"), dict):
                 err("unknown", "attributes is not a mapping")
+                continue
+            extra = sorted(set(obj) - ROOT_KEYS)
+            if extra:
+                err("unknown", "unknown saved object properties %s" % ", ".join(extra))
                 continue
             refs = obj.get("references", [])
             if not isinstance(refs, list) or not all(isinstance(r, dict) and all(isinstance(r.get(k), str) and r[k]

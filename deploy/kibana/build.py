@@ -106,7 +106,8 @@ def data_view(used: set[str]) -> dict:
 
 
 def _obj(type_: str, id_: str, attributes: dict, references: list) -> dict:
-    return {"attributes": attributes, "coreMigrationVersion": CORE_MIGRATION, "id": id_, "managed": False,
+    # no "managed" flag: Kibana before 8.10 does not know it
+    return {"attributes": attributes, "coreMigrationVersion": CORE_MIGRATION, "id": id_,
             "references": references, "type": type_, "typeMigrationVersion": TYPE_MIGRATION[type_]}
 
 
