@@ -328,7 +328,7 @@ def _u8(buf, off, end):
 def _u16(buf, off, end):
     if off + 2 > end:
         raise ParseError("record data cut at %d" % off)
-    return _U16.unpack_from(buf, off)[0]
+    return (buf[off] << 8) | buf[off + 1]
 
 
 def _u32(buf, off, end):

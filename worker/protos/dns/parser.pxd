@@ -1,0 +1,18 @@
+# C types for worker/protos/dns/parser.py when compiled (Cython pure Python
+# mode, augmenting .pxd). The .py stays the source and runs uncompiled.
+import cython
+
+@cython.locals(start=cython.Py_ssize_t, n=cython.Py_ssize_t, c=cython.int,
+               budget=cython.Py_ssize_t, after=cython.Py_ssize_t, limit=cython.Py_ssize_t,
+               pos=cython.Py_ssize_t, raw=bytearray, text=str, suffix=str)
+cpdef tuple read_name(bytes buf, Py_ssize_t off, Py_ssize_t end, dict cache)
+
+@cython.locals(n=cython.Py_ssize_t, off=cython.Py_ssize_t, end=cython.Py_ssize_t,
+               rdlen=cython.Py_ssize_t, cache=dict, questions=list, section=list)
+cpdef decode_message(bytes buf, ts, size)
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cpdef object _rdata(bytes buf, int rtype, Py_ssize_t off, Py_ssize_t end, dict cache)
+
+cpdef int _u8(bytes buf, Py_ssize_t off, Py_ssize_t end) except -1
+cpdef int _u16(bytes buf, Py_ssize_t off, Py_ssize_t end) except -1
