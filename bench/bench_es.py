@@ -9,8 +9,11 @@ with compression off and on:
 
 - ``output``: ``ElasticsearchOutput.publish_encoded`` of pre-encoded
   ``(index, id, line)`` items, bulk ``--bulk`` (the output thread's work);
-- ``spooled``: the publisher's whole path with ``queue.disk``: accept
-  (enrich, encode, id, spool append) then output from the spool.
+- ``spooled``: the publisher's whole path with ``queue.disk``: worker
+  batches as the workers send them (``shared.wire.encode_events``: msgpack
+  of JSON texts; their encoding is the worker's cost, done before the
+  clock starts) -> decode, accept (enrich by splicing, index, id, spool
+  append) then output from the spool (bulk body by concatenation).
 
 The server stores and checks every document (dynamic mapping) and is
 single-process Python, so it bounds the wall-clock rate. Reported per run:
@@ -97,7 +100,7 @@ def bench_spooled(events, n, url, bulk, workers, compression) -> float:
     from coordinator.publisher.enrich import Enricher
     from coordinator.publisher.reliable import SpooledPublisher
     from coordinator.publisher.spool import Spool
-    from shared.wire import decode_batch, encode_batch
+    from shared.wire import decode_batch, encode_events
     out = make_output(url, bulk, workers, compression)
     enrich = Enricher(beat_name="bench", hostname="bench", version="8.15.0", agent_id="a", ephemeral_id="e")
     batch = 256
@@ -105,7 +108,7 @@ def bench_spooled(events, n, url, bulk, workers, compression) -> float:
         spool = Spool(tmp, max_size=4 << 30, fsync="never")
         counters: collections.Counter = collections.Counter()
         pub = SpooledPublisher(spool, out, enrich, 1, counters, bulk_max_size=bulk)
-        frames = [encode_batch("events", "w0", seq, [events[j % len(events)] for j in range(i, min(n, i + batch))])
+        frames = [encode_events("w0", seq, [events[j % len(events)] for j in range(i, min(n, i + batch))])
                   for seq, i in enumerate(range(0, n, batch))]       # what the workers send
         t0 = time.perf_counter()
         c0 = time.process_time()
@@ -131,13 +134,17 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--bulk", type=int, default=1000)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--stages", default="output,spooled", help="comma list of output, spooled")
+    ap.add_argument("--compression", default="0,1", help="comma list of levels")
     a = ap.parse_args()
     events = sample_events()
     print(env_line())
     print("events=%d bulk=%d worker=%d (sample of %d distinct events)" % (a.events, a.bulk, a.workers,
                                                                           len(events)))
-    for stage, fn in (("output", bench_output), ("spooled", bench_spooled)):
-        for comp in (0, 1):
+    stages = {"output": bench_output, "spooled": bench_spooled}
+    for stage in a.stages.split(","):
+        fn = stages[stage]
+        for comp in (int(c) for c in a.compression.split(",")):
             p, url = start_server()
             rate, per_cpu = fn(events, a.events, url, a.bulk, a.workers, comp)
             count, cpu = stop_server(p)

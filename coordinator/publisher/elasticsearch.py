@@ -178,6 +178,7 @@ class IndexFormat:
             self._parts.append(("lit", rest))
         self.static = all(k == "lit" for k, _ in self._parts)
         self._dotted = [".".join(v) if k == "field" else None for k, v in self._parts]
+        self._cache: dict = {}
 
     def __call__(self, event: dict) -> str:
         if self.static:
@@ -209,6 +210,12 @@ class IndexFormat:
         it); anything else decodes the line. KeyError as ``__call__``."""
         if self.static:
             return self.fmt
+        key = None
+        if line.startswith(b'{"@timestamp":"'):      # the name depends on the hour at most: cached
+            key = line[15:28]
+            hit = self._cache.get(key)
+            if hit is not None and hit[0] is known:
+                return hit[1]
         out = []
         ev = None
         for (kind, val), dotted in zip(self._parts, self._dotted):
@@ -236,7 +243,12 @@ class IndexFormat:
                     raise KeyError("index: event has no @timestamp")
                 for p in val:
                     out.append(p if type(p) is str else ts[p[0]:p[1]])
-        return "".join(out).lower()
+        name = "".join(out).lower()
+        if key is not None and ev is None:     # nothing came from this event but its date
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[key] = (known, name)      # holding known: its identity stays its own
+        return name
 
 
 # --- ids -----------------------------------------------------------------------

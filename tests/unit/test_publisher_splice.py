@@ -119,6 +119,17 @@ def test_index_from_line_equals_index_from_dict():
             assert idx.from_line(line, enrich.known) == want
     with pytest.raises(KeyError):
         IndexFormat("pb-%{+yyyy}").from_line(b'{"n":1}')
+    # names are cached by the timestamp's hour; fields from the event itself are never cached
+    idx = IndexFormat("pb-%{+yyyy.MM.dd.HH}-%{[type]}")
+    a = b'{"@timestamp":"2024-05-01T10:59:59Z","type":"http"}'
+    b = b'{"@timestamp":"2024-05-01T10:00:00Z","type":"dns"}'
+    c = b'{"@timestamp":"2024-05-01T11:00:00Z","type":"dns"}'
+    assert [idx.from_line(x) for x in (a, b, c, a)] == ["pb-2024.05.01.10-http", "pb-2024.05.01.10-dns",
+                                                          "pb-2024.05.01.11-dns", "pb-2024.05.01.10-http"]
+    idx = IndexFormat("pb-%{[agent.version]}-%{+yyyy.MM.dd}")
+    k1, k2 = {"agent.version": "1"}, {"agent.version": "2"}
+    assert [idx.from_line(a, k1), idx.from_line(a, k2), idx.from_line(c, k1)] == \
+        ["pb-1-2024.05.01", "pb-2-2024.05.01", "pb-1-2024.05.01"]
 
 
 def test_wire_events_are_json_text_and_unencodable_ones_are_counted():
