@@ -74,11 +74,63 @@ _IP6_FRAG = 44
 _IP6_AH = 51
 
 
+def _eth_ip4_fast(raw: bytes, n: int):
+    """The fast path of ``decode`` read byte by byte: untagged Ethernet, IPv4
+    without options, unfragmented TCP/UDP; ``_MISS`` for anything else (the
+    general path decides). Only the compiled build calls it (see ``_COMPILED``):
+    there each ``raw[i]`` is a C array read, in CPython each costs more than
+    one ``Struct.unpack_from`` of the whole header."""
+    if raw[12] != 0x08 or raw[13] != 0x00 or raw[14] != 0x45:
+        return _MISS
+    total = raw[16] << 8 | raw[17]
+    if (raw[20] & 0x3F) or raw[21] or total < 28:
+        return _MISS
+    proto = raw[23]
+    end = 14 + total
+    if end > n:
+        end = n
+    if proto == TCP:
+        if end < 54:
+            return None
+        doff = 34 + ((raw[46] >> 4) << 2)
+        if doff < 54 or doff > end:
+            return None
+        seq = raw[38] << 24 | raw[39] << 16 | raw[40] << 8 | raw[41]
+        ack = raw[42] << 24 | raw[43] << 16 | raw[44] << 8 | raw[45]
+        return (TCP, raw[26:30], raw[30:34], raw[34] << 8 | raw[35], raw[36] << 8 | raw[37],
+                raw[47], seq, ack, doff, end, 14)
+    if proto == UDP:
+        ulen = raw[38] << 8 | raw[39]
+        if ulen:
+            if ulen < 8:
+                return None
+            if 34 + ulen < end:
+                end = 34 + ulen
+        return (UDP, raw[26:30], raw[30:34], raw[34] << 8 | raw[35], raw[36] << 8 | raw[37],
+                0, 0, 0, 42, end, 14)
+    return _MISS
+
+
+_MISS = object()
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): functions are then Cython's, not CPython's.
+_COMPILED = type(_probe).__name__ != "function"
+
+
 def decode(linktype: int, raw: bytes) -> tuple | None:
     """Decode one frame to the L4 tuple described in the module docstring."""
     try:
         n = len(raw)
-        if linktype == LINKTYPE_ETHERNET and n >= 42:
+        if _COMPILED and linktype == LINKTYPE_ETHERNET and n >= 54 and type(raw) is bytes:
+            res = _eth_ip4_fast(raw, n)
+            if res is not _MISS:
+                return res
+        elif linktype == LINKTYPE_ETHERNET and n >= 42:
             # Fast path: untagged Ethernet, IPv4 without options, unfragmented TCP/UDP.
             et, vihl, total, frag, proto, src, dst = _ETH_IP4.unpack_from(raw, 0)
             if et == ETH_IPV4 and vihl == 0x45 and not frag & 0x3FFF and total >= 28:

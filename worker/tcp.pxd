@@ -35,7 +35,7 @@ cdef class TcpTracker:
     cdef Py_ssize_t _n_bytes
 
     @cython.locals(sport=int, dport=int, flags=int, off=Py_ssize_t, end=Py_ssize_t, n=Py_ssize_t,
-                   d=int, ent=tuple, conn=Conn, ports=dict, key=tuple)
+                   d=int, ent=tuple, conn=Conn, ports=dict, key=tuple, nxt=object)
     cpdef process(self, object ts, tuple dec, object raw)
 
     @cython.locals(ports=dict, conn=Conn, other=tuple, rkey=tuple, tcptuple=object)

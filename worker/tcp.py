@@ -185,7 +185,7 @@ class TcpTracker:
             # In order, nothing held: the common case.
             conn.nxt[d] = nxt + n
             try:
-                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw)[off:end]),
+                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw[off:end])),
                                                conn.tcptuple, d, conn.state)
             except Exception as exc:  # noqa: BLE001 - the plugin boundary
                 self._plugin_failed(conn, exc)
@@ -296,7 +296,7 @@ class TcpTracker:
         if off < end:
             conn.nxt[d] = stop
             try:
-                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw)[off:end]),
+                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw[off:end])),
                                                conn.tcptuple, d, conn.state)
             except Exception as exc:  # noqa: BLE001 - the plugin boundary
                 self._plugin_failed(conn, exc)
