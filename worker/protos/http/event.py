@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
 import zlib
@@ -444,6 +445,13 @@ def extract_host_header(header: str) -> tuple[str, int]:
 def _is_ip(s: str) -> bool:
     if not s or not (s[0].isdigit() or ":" in s):
         return False            # cheap: host names rarely start with a digit
+    return _is_ip_text(s)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ip_text(s: str) -> bool:
+    # memoised: a Host header holding an address (``10.0.0.1:8080``) repeats
+    # on every request, and ipaddress fails it with an exception each time
     try:
         ipaddress.ip_address(s)
         return True
