@@ -91,11 +91,12 @@ def message_fields(msg: MemcacheMessage) -> dict:
 
 
 def _keys(msg: MemcacheMessage) -> list[str]:
-    return [_s(k) for k in msg.keys] if msg.keys else []
+    return [k.decode("utf-8", "replace") for k in msg.keys] if msg.keys else []
 
 
 def _stats(msg: MemcacheMessage) -> list[dict]:
-    return [{"name": _s(n), "value": _s(v)} for n, v in (msg.stats or ())]
+    return [{"name": n.decode("utf-8", "replace"), "value": v.decode("utf-8", "replace")}
+            for n, v in (msg.stats or ())]
 
 
 def _text_fields(msg: MemcacheMessage) -> dict:
