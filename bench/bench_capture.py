@@ -11,7 +11,7 @@ import time
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from bench.common import env_line, http_capture  # noqa: E402
+from bench.common import compiled_line, env_line, http_capture  # noqa: E402
 from coordinator.capture.pcapfile import open_capture  # noqa: E402
 from coordinator.capture.process import Sharder  # noqa: E402
 
@@ -40,8 +40,9 @@ def main() -> None:
         total = sh.counters["capture.packets"] + sh.counters["capture.skipped_empty_tcp"]
         rate = total / dt
         best = rate if best is None or rate > best else best
-    print("capture fan-out: %d packets (%d forwarded, %d empty ACKs skipped) to %d shards: best %.0f packets/s  [%s]"
-          % (total, sh.counters["capture.packets"], sh.counters["capture.skipped_empty_tcp"], a.workers, best, env_line()))
+    print("capture fan-out: %d packets (%d forwarded, %d empty ACKs skipped) to %d shards: best %.0f packets/s, "
+          "%s  [%s]" % (total, sh.counters["capture.packets"], sh.counters["capture.skipped_empty_tcp"], a.workers,
+                        best, compiled_line(), env_line()))
 
 
 if __name__ == "__main__":

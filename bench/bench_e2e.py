@@ -16,7 +16,7 @@ import yaml
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, env_line, http_capture  # noqa: E402
+from bench.common import ROOT, compiled_line, env_line, http_capture  # noqa: E402
 
 
 def main() -> None:
@@ -48,8 +48,9 @@ def main() -> None:
     packets = int(subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, %r); "
                                   "from bench.common import read_records; print(len(read_records(%r)))"
                                   % (str(ROOT), str(path))], capture_output=True, text=True).stdout)
-    print("end to end (%d workers): %d packets in %.2f s = %.0f packets/s; events %d of %d transactions, lost %d  [%s]"
-          % (a.workers, packets, dt, packets / dt, events, transactions, transactions - events, env_line()))
+    print("end to end (%d workers): %d packets in %.2f s = %.0f packets/s; events %d of %d transactions, lost %d, "
+          "%s  [%s]" % (a.workers, packets, dt, packets / dt, events, transactions, transactions - events,
+                        compiled_line(), env_line()))
     if events != transactions:
         sys.exit(1)
 

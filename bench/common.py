@@ -56,3 +56,17 @@ def cpu_info() -> str:
 
 def env_line() -> str:
     return "%s, %d cores, Python %s" % (cpu_info(), os.cpu_count() or 1, sys.version.split()[0])
+
+
+def compiled_line() -> str:
+    """Which hot modules run as compiled extensions (setup.py) in this process."""
+    import importlib
+    import importlib.machinery
+    names = ("shared.decode", "worker.tcp", "worker.engine", "worker.protos.http.parser", "worker.ecs")
+    ext = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    done = [n for n in names if (getattr(importlib.import_module(n), "__file__", "") or "").endswith(ext)]
+    if len(done) == len(names):
+        return "compiled"
+    if not done:
+        return "pure Python"
+    return "compiled: " + ", ".join(done)

@@ -251,7 +251,9 @@ def flow_event(key: tuple, f: list, now: int, final: bool) -> dict:
         cid = community_id(t, src_ip, aport, dst_ip, bport)
     else:
         icmp_id = aport if aport >= 0 else None
-        itype, icode = f[_ICMP_TC]
+        # (0, 0) for a record of IP fragments (transport FRAGMENT): the capture
+        # reassembles them, but an engine fed directly may see them
+        itype, icode = f[_ICMP_TC] or (0, 0)
         cid = ""
         # 8.x names the transport (and hashes the Community ID) from the first
         # sender's ICMP type/code, and only when that is non-zero (an echo reply is 0/0)

@@ -252,3 +252,21 @@ def test_config_limits(raw, bad):
     with pytest.raises(ConfigError, match="packetbeat.flows." + bad):
         build(FlowsConfig, raw, "packetbeat.flows")
     assert build(FlowsConfig, {"period": "0s"}, "packetbeat.flows").period == 0
+
+
+def test_engine_fed_ip_fragments_reports_an_ip_flow():
+    """The capture reassembles fragments; an engine fed them directly counts
+    them in an IP-only flow (it used to fail at the report)."""
+    from scapy.all import IP, UDP, Ether, fragment
+    frames = [bytes(f) for f in fragment(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+                                         / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=1, dport=53)
+                                         / (b"x" * 3000), fragsize=1000)]
+    eng = Engine([{"type": "dns", "ports": [53]}], load_registry(with_entry_points=False),
+                 flows={"timeout": "10s", "period": "-1s"})
+    eng.handle([[S + i, 1, f] for i, f in enumerate(frames)])
+    eng.finish()
+    (ev,) = eng.take_events()
+    assert ev["type"] == "flow"
+    assert ev["network"] == {"type": "ipv4", "bytes": sum(len(f) for f in frames), "packets": len(frames)}
+    assert ev["source"]["ip"] == "10.0.0.1" and "port" not in ev["source"]
+    assert ev["source"]["packets"] == len(frames) and "packets" not in ev["destination"]
