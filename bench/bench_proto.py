@@ -23,7 +23,7 @@ import yaml
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from bench.common import env_line, read_records  # noqa: E402
+from bench.common import compiled_line, env_line, read_records  # noqa: E402
 from shared.decode import decode  # noqa: E402
 from worker.engine import Engine  # noqa: E402
 from worker.protos.registry import load_registry  # noqa: E402
@@ -106,8 +106,19 @@ def main() -> None:
             best = rate
         if best_cpu is None or len(records) / cpu > best_cpu:
             best_cpu = len(records) / cpu
-    print("worker (%s): %d packets from %s, %d events: best %.0f packets/s (CPU time: %.0f packets/s)  [%s]"
-          % (a.proto, len(records), a.pcap, events, best, best_cpu, env_line()))
+    print("worker (%s): %d packets from %s, %d events: best %.0f packets/s (CPU time: %.0f packets/s)  [%s; %s]"
+          % (a.proto, len(records), a.pcap, events, best, best_cpu, _compiled(a.proto), env_line()))
+
+
+def _compiled(proto: str) -> str:
+    """compiled_line() plus whether the protocol's own parser and event modules are compiled."""
+    import importlib
+    import importlib.machinery
+    ext = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    mods = ["worker.protos.%s.%s" % (proto, m) for m in ("parser", "event")]
+    done = [m.rsplit(".", 1)[1] for m in mods
+            if (getattr(importlib.import_module(m), "__file__", "") or "").endswith(ext)]
+    return "%s; %s: %s" % (compiled_line(), proto, "+".join(done) + " compiled" if done else "pure Python")
 
 
 if __name__ == "__main__":
