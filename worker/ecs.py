@@ -86,32 +86,24 @@ def _ip_type(ip: str) -> str:
     return "ipv6" if ":" in ip else "ipv4"
 
 
-# Per flow and protocol: the parts of an event that only depend on the
-# endpoints (source/destination blocks, the network block up to its byte
-# count, the community id, related.ip). Bounded: cleared when it grows past
-# _FLOW_PARTS_MAX entries (a flow's parts are then computed once more).
+# Per flow: the network type, transport name and Community ID of its events.
+# Atoms only (no dicts or lists), so the table adds nothing for the garbage
+# collector to traverse; bounded: cleared when it reaches _FLOW_PARTS_MAX
+# entries (a flow's parts are then computed once more).
 _FLOW_PARTS: dict = {}
-_FLOW_PARTS_MAX = 65536
+_FLOW_PARTS_MAX = 16384
 
 
 def _flow_parts(key: tuple) -> tuple:
-    proto, transport, src_ip, sport, dst_ip, dport, cid_ports = key
-    source = {"ip": src_ip, "port": sport} if sport else {"ip": src_ip}
-    dest = {"ip": dst_ip, "port": dport} if dport else {"ip": dst_ip}
-    network = {
-        "type": "ipv6" if ":" in src_ip else "ipv4",
-        "transport": _TRANSPORT_NAMES.get(transport) or str(transport),
-        "protocol": proto,
-        "direction": "unknown",
-    }
+    transport, src_ip, sport, dst_ip, dport, cid_ports = key
     if cid_ports is None:
         cid = community_id(transport, src_ip, sport, dst_ip, dport)
     else:
         cid = community_id(transport, src_ip, cid_ports[0], dst_ip, cid_ports[1])
-    related = [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]
     if len(_FLOW_PARTS) >= _FLOW_PARTS_MAX:
         _FLOW_PARTS.clear()
-    parts = _FLOW_PARTS[key] = (source, dest, network, cid, related)
+    parts = _FLOW_PARTS[key] = ("ipv6" if ":" in src_ip else "ipv4",
+                                _TRANSPORT_NAMES.get(transport) or str(transport), cid)
     return parts
 
 
@@ -129,18 +121,27 @@ def transaction_event(
 ) -> dict:
     if isinstance(tuple_[0], int):
         # IpPortTuple (transport, src_ip, src_port, dst_ip, dst_port)
-        key = (proto, transport, tuple_[1], tuple_[2], tuple_[3], tuple_[4], cid_ports)
+        src_ip, sport, dst_ip, dport = tuple_[1], tuple_[2], tuple_[3], tuple_[4]
     else:
         # TcpTuple (src_ip, src_port, dst_ip, dst_port, conn_id)
-        key = (proto, transport, tuple_[0], tuple_[1], tuple_[2], tuple_[3], cid_ports)
+        src_ip, sport, dst_ip, dport = tuple_[0], tuple_[1], tuple_[2], tuple_[3]
+    key = (transport, src_ip, sport, dst_ip, dport, cid_ports)
     parts = _FLOW_PARTS.get(key)
     if parts is None:
         parts = _flow_parts(key)
-    source = parts[0].copy()
-    dest = parts[1].copy()
-    client = parts[0].copy()
-    server = parts[1].copy()
-    network = parts[2].copy()
+    if sport:
+        source = {"ip": src_ip, "port": sport}
+        client = {"ip": src_ip, "port": sport}
+    else:
+        source = {"ip": src_ip}
+        client = {"ip": src_ip}
+    if dport:
+        dest = {"ip": dst_ip, "port": dport}
+        server = {"ip": dst_ip, "port": dport}
+    else:
+        dest = {"ip": dst_ip}
+        server = {"ip": dst_ip}
+    network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": "unknown"}
     if bytes_in:
         source["bytes"] = client["bytes"] = bytes_in
     if bytes_out:
@@ -188,7 +189,7 @@ def transaction_event(
         }
     if bytes_in + bytes_out:
         network["bytes"] = bytes_in + bytes_out
-    cid = parts[3]
+    cid = parts[2]
     if cid:
         network["community_id"] = cid
     ev = {
@@ -201,7 +202,7 @@ def transaction_event(
         "client": client,
         "server": server,
         "network": network,
-        "related": {"ip": parts[4][:]},
+        "related": {"ip": [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]},
     }
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}
