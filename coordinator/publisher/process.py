@@ -141,6 +141,8 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             output.close()
         if counters.get("publisher.failed"):
             rc = 1
+        if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
+            counters["publisher.enrich_decoded"] = enrich.decoded
         reporter.stop()                  # the counters not reported yet
         pull.close(linger=2000)          # the last acks still go out
         coord.close(linger=-1)
@@ -209,6 +211,8 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
         pub.stop()
         if counters.get("publisher.failed"):
             rc = 1
+        if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
+            counters["publisher.enrich_decoded"] = enrich.decoded
         reporter.stop()                  # the counters not reported yet
         sock.close(linger=2000)          # the last acks still go out
         coord.close(linger=-1)
