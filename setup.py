@@ -91,12 +91,17 @@ def _extensions() -> list:
     exts = [Extension(rel[:-3].replace(os.sep, "."), [rel], optional=True, extra_compile_args=["-g0"])
             for rel in _modules()]
     try:
-        return cythonize(exts, compiler_directives=DIRECTIVES, nthreads=os.cpu_count() or 1,
-                         quiet=True, annotate=bool(os.environ.get("PACKETBEAT_ANNOTATE")))
+        built = cythonize(exts, compiler_directives=DIRECTIVES, nthreads=os.cpu_count() or 1,
+                          quiet=True, annotate=bool(os.environ.get("PACKETBEAT_ANNOTATE")))
     except Exception as exc:  # noqa: BLE001 - a failed translation must not fail the install
         print("setup.py: Cython failed (%s); the pure Python modules will be used" % exc,
               file=sys.stderr)
         return []
+    for ext in built:
+        # cythonize() returns new Extension objects without ``optional``: set it
+        # again, or a machine without a C compiler fails the install
+        ext.optional = True
+    return built
 
 
 setup(
