@@ -24,7 +24,13 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=500_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--default-gc", action="store_true",
+                    help="keep CPython's GC settings (the worker process applies worker.process.tune_gc)")
     a = ap.parse_args()
+    if not a.default_gc:
+        # before the records are read: in a worker they are short-lived, not frozen
+        from worker.process import tune_gc
+        tune_gc()
     path, transactions = http_capture(a.packets)
     records = [list(r) for r in read_records(path)]
     batches = [records[i:i + 128] for i in range(0, len(records), 128)]
