@@ -72,7 +72,14 @@ def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, 
             cpu = role_cpu(pb.pid)
             cpu["tcpreplay"] = sender_cpu
             pb.send_signal(signal.SIGINT)
-            pb.wait(300)
+            try:
+                pb.wait(300)
+            except subprocess.TimeoutExpired:
+                # keep the evidence, leave nothing running (children stop when the coordinator is gone)
+                tail = open(log).read().splitlines()[-40:]
+                pb.kill()
+                pb.wait()
+                raise RuntimeError("the drain did not finish within 300 s; log tail:\n" + "\n".join(tail)) from None
         text = open(log).read()
         m = re.search(r"Total metrics: (\{.*\})", text)
         totals = ast.literal_eval(m.group(1)) if m else {}
