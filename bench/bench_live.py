@@ -75,8 +75,11 @@ def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, 
             try:
                 pb.wait(300)
             except subprocess.TimeoutExpired:
-                # keep the evidence, leave nothing running (children stop when the coordinator is gone)
+                # keep the evidence, leave nothing running
+                import psutil
                 tail = open(log).read().splitlines()[-40:]
+                for child in psutil.Process(pb.pid).children(recursive=True):
+                    child.kill()
                 pb.kill()
                 pb.wait()
                 raise RuntimeError("the drain did not finish within 300 s; log tail:\n" + "\n".join(tail)) from None
