@@ -37,6 +37,13 @@ from coordinator.monitor import Monitor, MonitorError
 from shared import endpoints
 from shared.wire import WireError, decode_batch, encode_batch
 
+# Live drain: a capture that stopped in order sent its end-of-stream with a 60 s
+# linger. A worker still waiting for one this long after every capture is gone
+# would wait for ever (one such hang was seen under heavy load, cause unknown):
+# the coordinator ends those streams for the captures, once, with an error line.
+# Workers count one end-of-stream per capture name, so a repeated one is harmless.
+EOS_GRACE_S = 75.0
+
 log = logging.getLogger("packetbeat.coordinator")
 
 
@@ -224,6 +231,7 @@ class Supervisor:
         cluster = self.settings.cluster
         window = float(cluster["restart_window"])
         quitting = 0
+        captures_gone_at: float | None = None
         while True:
             self._drain_stats(stats, 100)
             self.monitor.tick()
@@ -277,6 +285,16 @@ class Supervisor:
                 done = False
             if done:
                 break
+            if quitting and captures_gone_at is None and all(c.rc is not None for c in captures):
+                captures_gone_at = now
+            elif captures_gone_at is not None and now - captures_gone_at > EOS_GRACE_S:
+                captures_gone_at = float("inf")       # once
+                log.error("the workers have not finished %.0f s after the captures stopped: ending the "
+                          "captures' streams for them (packets still queued for a worker may be lost)",
+                          EOS_GRACE_S)
+                self.totals["coordinator.forced_eos"] += 1
+                for c in captures:
+                    self._eos_for(stats.context, c.name)
         return 1 if any(c.rc for c in children if c not in captures) else 0
 
     def _eos_for(self, ctx, name: str) -> None:

@@ -68,7 +68,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
     reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), name, counters, report_period(settings))
     seq = 0
-    eos_needed = cluster["captures"]
+    streams = CaptureStreams(cluster["captures"])
     event_batch = cluster["event_batch"]
     age = cluster["batch_age_ms"] / 1000.0
     last_ship = time.monotonic()
@@ -85,7 +85,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             seq += 1
 
     try:
-        while eos_needed:
+        while streams.open:
             if live and not pull.poll(_TICK_MS):
                 if os.getppid() != parent:            # the coordinator died without a drain
                     log.error("%s: the coordinator is gone; stopping", name)
@@ -112,7 +112,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             elif kind == "procs":                 # process attribution from the capture
                 engine.handle_procs(body)
             elif kind == "eos":
-                eos_needed -= 1
+                if not streams.end(header.get("from")):
+                    counters["worker.duplicate_eos"] += 1
         engine.finish()
         ship(final=True)
         push.send(seq, encode_batch("eos", stream, seq, []))
@@ -125,6 +126,25 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))
     return 0
+
+
+class CaptureStreams:
+    """The captures' streams a worker still waits for: one end-of-stream per
+    capture name counts. The coordinator may end a stream that already ended
+    (a capture that died while draining, or the live drain's safety net), and
+    that must not end another capture's stream early."""
+
+    def __init__(self, captures: int):
+        self.open = captures
+        self._ended: set = set()
+
+    def end(self, sender) -> bool:
+        """False when ``sender``'s stream had already ended."""
+        if sender in self._ended:
+            return False
+        self._ended.add(sender)
+        self.open -= 1
+        return True
 
 
 def _tick(engine, now: int) -> None:
