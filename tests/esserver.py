@@ -36,10 +36,13 @@ Faults (``server.faults``, changed at any time from the test):
 closed without an answer), and ``refuse_for(seconds)`` / ``stop()`` /
 ``start()``: the port is closed, so connections are refused.
 
-``EsServer(check_mappings=False)`` skips the dynamic-mapping check (documents are
-still parsed, stored, deduplicated by id with 409): only ``bench/bench_es.py``
-uses it, so that the benchmark measures the publisher rather than this
-single-process server's type walk; every test keeps the check on.
+``EsServer(check_mappings=False)`` is a sink for the benchmark: no dynamic-mapping
+check, and index/create sources are kept as their bytes (checked to be one JSON
+object at its ends, parsed when read; data stream writes are still parsed for
+their ``@timestamp``); ids, 409 on a second create, routing, faults and
+answers are the same. Only ``bench/bench_es.py`` uses it, so that the benchmark
+measures the publisher rather than this single-process server; every test
+keeps the full checks.
 
 Use ``with EsServer() as es: es.url``. ``es.docs(index_pattern)`` gives the
 stored documents.
@@ -269,6 +272,11 @@ def _invalid_name(name: str) -> str:
     return ""
 
 
+def _src(v):
+    """A stored document: a dict, or (sink mode) the source line's bytes, parsed on access."""
+    return v if type(v) is not bytes else (orjson.loads(v) if orjson is not None else json.loads(v))
+
+
 def _shape(obj):
     """Keys and value kinds of a document, hashable: two documents with the
     same shape add the same paths and types to a mapping."""
@@ -288,6 +296,11 @@ def _error(status: int, etype: str, reason: str, **extra) -> dict:
 
 class _DropConnection(Exception):
     pass
+
+
+
+class _Raw(bytes):
+    """(sink mode) a source line kept as bytes"""
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -455,7 +468,7 @@ class EsServer:
     # -- inspection ---------------------------------------------------------------
     def docs(self, pattern: str = "*") -> dict[tuple[str, str], dict]:
         with self.store.lock:
-            return {(i.name, k): v for i in self.store.match(pattern) for k, v in i.docs.items()}
+            return {(i.name, k): _src(v) for i in self.store.match(pattern) for k, v in i.docs.items()}
 
     def count(self, pattern: str = "*") -> int:
         with self.store.lock:
@@ -574,7 +587,7 @@ class EsServer:
                 if doc is None:
                     return 404, {"_index": name, "_id": parts[2], "found": False}
                 return 200, {"_index": name, "_id": parts[2], "_version": idx.versions[parts[2]],
-                             "found": True, "_source": doc}
+                             "found": True, "_source": _src(doc)}
         return 400, _error(400, "illegal_argument_exception", "unsupported: %s /%s" % (method, "/".join(parts)))
 
     # -- indices, aliases, data streams ------------------------------------------
@@ -724,7 +737,7 @@ class EsServer:
 
     def _query(self, pattern: str, body: bytes) -> list[tuple[str, str, dict]]:
         q = (json.loads(body) if body else {}).get("query") or {"match_all": {}}
-        hits = [(i.name, k, d) for i in self.store.match(pattern) for k, d in i.docs.items()]
+        hits = [(i.name, k, _src(d)) for i in self.store.match(pattern) for k, d in i.docs.items()]
         if "match_all" in q:
             return hits
         if "ids" in q:
@@ -739,11 +752,14 @@ class EsServer:
     # -- bulk -----------------------------------------------------------------
     def _bulk(self, default_index: str | None, params: dict, body: bytes):
         raw_lines = [x for x in body.split(b"\n") if x.strip()]
-        try:                                  # one parse for the whole body (fast path)
-            whole = b"[" + b",".join(raw_lines) + b"]"
-            parsed = orjson.loads(whole) if orjson is not None else json.loads(whole)
-        except ValueError:
-            parsed = [json.loads(x) for x in raw_lines]       # raises on the bad line
+        if not self.check_mappings:
+            parsed = self._sink_lines(raw_lines)
+        else:
+            try:                              # one parse for the whole body (fast path)
+                whole = b"[" + b",".join(raw_lines) + b"]"
+                parsed = orjson.loads(whole) if orjson is not None else json.loads(whole)
+            except ValueError:
+                parsed = [json.loads(x) for x in raw_lines]   # raises on the bad line
         if len(parsed) != len(raw_lines):
             raise ValueError("malformed NDJSON body")
         lines = iter(parsed)
@@ -763,7 +779,7 @@ class EsServer:
                 source = None
                 if op != "delete":
                     source = next(lines, None)
-                    if not isinstance(source, dict):
+                    if not isinstance(source, (dict, _Raw)):
                         raise ValueError("action [%s] needs a source line" % op)
                 self.store.last_bulk[1].append((op, meta))
                 items.append({op: self._apply(op, meta, source, default_index)})
@@ -772,6 +788,33 @@ class EsServer:
             raise _DropConnection()
         errors = any(v["status"] >= 300 for it in items for v in it.values())
         return 200, {"took": 1, "errors": errors, "items": items}
+
+    @staticmethod
+    def _sink_lines(raw_lines: list[bytes]) -> list:
+        """Sink mode (``check_mappings=False``, the benchmark): the action lines are
+        parsed, each index/create source is kept as its bytes (checked to be one
+        JSON object at its ends, parsed when something reads it)."""
+        loads = orjson.loads if orjson is not None else json.loads
+        out: list = []
+        it = iter(raw_lines)
+        for line in it:
+            action = loads(line)
+            out.append(action)
+            if isinstance(action, dict) and len(action) == 1:
+                op = next(iter(action))
+                if op in ("index", "create"):
+                    src = next(it, None)
+                    if src is None:
+                        break
+                    src = src.strip()
+                    if not (src.startswith(b"{") and src.endswith(b"}")):
+                        raise ValueError("action [%s] needs a source line" % op)
+                    out.append(_Raw(src))
+                elif op == "update":
+                    src = next(it, None)
+                    if src is not None:
+                        out.append(loads(src))
+        return out
 
     def _apply(self, op: str, meta: dict, source: dict | None, default_index: str | None) -> dict:
         name = meta.get("_index") or default_index
@@ -791,6 +834,8 @@ class EsServer:
             res.update(status=400, error=err)
             return res
         res["_index"] = idx.name
+        if type(source) is _Raw and in_stream:
+            source = _src(bytes(source))
         if in_stream:
             if op != "create":
                 res.update(status=400, error={
@@ -816,7 +861,7 @@ class EsServer:
                 res.update(status=400, error={"type": "mapper_parsing_exception", "reason": reason})
                 return res
             existed = doc_id in idx.docs
-            idx.docs[doc_id] = source
+            idx.docs[doc_id] = bytes(source) if type(source) is _Raw else source
             idx.versions[doc_id] = idx.versions.get(doc_id, 0) + 1
             idx.seq += 1
             res.update(_version=idx.versions[doc_id], result="updated" if existed else "created",
@@ -845,7 +890,7 @@ class EsServer:
                 return res
             new = dict(upsert)
         else:
-            new = _deep_merge(dict(idx.docs[doc_id]), doc)
+            new = _deep_merge(dict(_src(idx.docs[doc_id])), doc)
         reason = self.store.check_mapping(idx, new)
         if reason:
             res.update(status=400, error={"type": "mapper_parsing_exception", "reason": reason})

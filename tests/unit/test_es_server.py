@@ -248,3 +248,24 @@ def test_alias_without_write_index_refuses_writes(client):
     finally:
         for name in (base + "-1", base + "-2"):
             client.options(ignore_status=404).indices.delete(index=name)
+
+
+def test_benchmark_sink_answers_and_stores_like_the_strict_server():
+    """bench_es runs the server with check_mappings=False (sources kept as bytes):
+    the items' statuses and the stored documents are those of the strict server."""
+    body = (b'{"create":{"_index":"a","_id":"1"}}\n{"x":1,"@timestamp":"2024-01-01T00:00:00Z"}\n'
+            b'{"create":{"_index":"a","_id":"1"}}\n{"x":2}\n'
+            b'{"delete":{"_index":"a","_id":"2"}}\n'
+            b'{"index":{"_index":"a","_id":"3"}}\n{"y":"s"}\n'
+            b'{"update":{"_index":"a","_id":"3"}}\n{"doc":{"z":1}}\n')
+    seen = []
+    for check in (True, False):
+        es = EsServer(check_mappings=check)
+        status, obj = es._bulk(None, {}, body)
+        assert status == 200
+        seen.append(([(op, v["status"]) for it in obj["items"] for op, v in it.items()], es.docs("a")))
+        with pytest.raises(ValueError):
+            es._bulk(None, {}, b'{"create":{"_index":"a","_id":"9"}}\nnot json\n')
+    assert seen[0] == seen[1]
+    assert seen[0][0] == [("create", 201), ("create", 409), ("delete", 404), ("index", 201), ("update", 200)]
+    assert seen[0][1] == {("a", "1"): {"x": 1, "@timestamp": "2024-01-01T00:00:00Z"}, ("a", "3"): {"y": "s", "z": 1}}
