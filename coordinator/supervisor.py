@@ -307,7 +307,8 @@ class Supervisor:
             sock.setsockopt(zmq.SNDTIMEO, 60_000)
             sock.connect(endpoints.shard(self._run_dir, i))
             try:
-                sock.send_multipart(encode_batch("eos", name, 0, []))
+                # forced: the worker then also reads what the capture queued before it went
+                sock.send_multipart(encode_batch("eos", name, 0, [], forced=1))
             except zmq.Again:
                 log.error("worker-%d did not take the end-of-stream of %s", i, name)
             sock.close()

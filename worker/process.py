@@ -85,7 +85,9 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             seq += 1
 
     try:
-        while streams.open:
+        # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
+        # pipe), packets that capture queued before it went may still be waiting: read them too
+        while streams.open or (streams.forced and pull.poll(200)):
             if live and not pull.poll(_TICK_MS):
                 if os.getppid() != parent:            # the coordinator died without a drain
                     log.error("%s: the coordinator is gone; stopping", name)
@@ -112,7 +114,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             elif kind == "procs":                 # process attribution from the capture
                 engine.handle_procs(body)
             elif kind == "eos":
-                if not streams.end(header.get("from")):
+                if not streams.end(header.get("from"), bool(header.get("forced"))):
                     counters["worker.duplicate_eos"] += 1
         engine.finish()
         ship(final=True)
@@ -136,10 +138,12 @@ class CaptureStreams:
 
     def __init__(self, captures: int):
         self.open = captures
+        self.forced = False       # an end-of-stream came from the coordinator, not the capture
         self._ended: set = set()
 
-    def end(self, sender) -> bool:
+    def end(self, sender, forced: bool = False) -> bool:
         """False when ``sender``'s stream had already ended."""
+        self.forced = self.forced or forced
         if sender in self._ended:
             return False
         self._ended.add(sender)

@@ -13,3 +13,10 @@ def test_each_capture_ends_once():
     assert s.open == 0
     assert s.end("capture-1") is False
     assert s.open == 0
+
+
+def test_a_forced_end_is_remembered():
+    s = CaptureStreams(1)
+    assert s.forced is False
+    assert s.end("capture-0", forced=True) is True
+    assert s.open == 0 and s.forced is True
