@@ -38,6 +38,7 @@ import time
 import uuid
 from urllib.parse import quote, urlsplit
 
+from coordinator.publisher.elasticsearch import SslConfig
 from shared.confutil import ConfigError, Duration, build
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -49,15 +50,11 @@ _SPACE = re.compile(r"^[a-z0-9_-]+$")
 # --- configuration -----------------------------------------------------------
 
 @dataclasses.dataclass
-class KibanaSslConfig:
-    enabled: bool = True
-    certificate_authorities: list[str] = dataclasses.field(default_factory=list)
-    verification_mode: str = "full"        # full | strict | certificate | none
+class KibanaSslConfig(SslConfig):
+    """The Elasticsearch output's ``ssl`` options; a CA may also be given inline (PEM)."""
 
     def validate(self, path: str) -> None:
-        if self.verification_mode not in ("full", "strict", "certificate", "none"):
-            raise ConfigError(path + ".verification_mode",
-                              "must be full, strict, certificate or none, got %r" % self.verification_mode)
+        super().validate(path)
         for i, ca in enumerate(self.certificate_authorities):
             if not ca.lstrip().startswith("-----BEGIN") and not os.path.isfile(ca):
                 raise ConfigError("%s.certificate_authorities[%d]" % (path, i), "no such file: %s" % ca)
