@@ -65,7 +65,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", action="store_true", help="one run under cProfile, top 30 by self time")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="protocol option (YAML value)")
+    ap.add_argument("--default-gc", action="store_true",
+                    help="keep CPython's GC settings (the worker process applies worker.process.tune_gc)")
     a = ap.parse_args()
+    if not a.default_gc:
+        # as in the worker process; before the records are read (in a worker they are short-lived)
+        from worker.process import tune_gc
+        tune_gc()
     entry = {"type": a.proto}
     if a.ports:
         entry["ports"] = [int(p) for p in a.ports.split(",")]
