@@ -8,7 +8,11 @@ import cython
 cpdef tuple read_name(bytes buf, Py_ssize_t off, Py_ssize_t end, dict cache)
 
 @cython.locals(n=cython.Py_ssize_t, off=cython.Py_ssize_t, end=cython.Py_ssize_t,
-               rdlen=cython.Py_ssize_t, cache=dict, questions=list, section=list)
+               rdlen=cython.Py_ssize_t, cache=dict, questions=list, section=list,
+               answers=list, authorities=list, additionals=list,
+               mid=cython.int, bits=cython.int, qdcount=cython.Py_ssize_t, count=cython.Py_ssize_t,
+               qtype=cython.int, qclass=cython.int, si=cython.int, rtype=cython.int, rclass=cython.int,
+               ttl=cython.ulonglong, rcode=cython.int)
 cpdef decode_message(bytes buf, ts, size)
 
 @cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t)

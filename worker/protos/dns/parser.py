@@ -522,7 +522,11 @@ def decode_message(buf: bytes, ts: int, size: int) -> DnsMessage:
     n = len(buf)
     if n < HEADER_SIZE:
         raise ParseError("message of %d bytes is shorter than a header" % n)
-    mid, bits, qdcount, ancount, nscount, arcount = _HDR.unpack_from(buf, 0)
+    # header and record header fields read byte by byte: typed C arithmetic
+    # when compiled (parser.pxd), no struct call or tuple per record
+    mid = (buf[0] << 8) | buf[1]
+    bits = (buf[2] << 8) | buf[3]
+    qdcount = (buf[4] << 8) | buf[5]
     off = HEADER_SIZE
     cache: dict = {}
     questions = []
@@ -531,22 +535,43 @@ def decode_message(buf: bytes, ts: int, size: int) -> DnsMessage:
             name, off = read_name(buf, off, n, cache)
             qtype = qclass = 0
             if off < n:
-                qtype = _u16(buf, off, n)
+                if off + 2 > n:
+                    raise ParseError("record data cut at %d" % off)
+                qtype = (buf[off] << 8) | buf[off + 1]
                 off += 2
                 if off < n:
-                    qclass = _u16(buf, off, n)
+                    if off + 2 > n:
+                        raise ParseError("record data cut at %d" % off)
+                    qclass = (buf[off] << 8) | buf[off + 1]
                     off += 2
             questions.append((name, qtype, qclass))
-    sections = ([], [], [])
+    answers: list = []
+    authorities: list = []
+    additionals: list = []
     opt = None
-    for section, count in zip(sections, (ancount, nscount, arcount)):
+    for si in range(3):
+        if si == 0:
+            section = answers
+            count = (buf[6] << 8) | buf[7]
+        elif si == 1:
+            section = authorities
+            count = (buf[8] << 8) | buf[9]
+        else:
+            section = additionals
+            count = (buf[10] << 8) | buf[11]
         for _ in range(count):
             if off >= n:
                 break
             name, off = read_name(buf, off, n, cache)
             if off + 10 > n:
                 raise ParseError("record header cut at %d" % off)
-            rtype, rclass, ttl, rdlen = _RRH.unpack_from(buf, off)
+            rtype = (buf[off] << 8) | buf[off + 1]
+            rclass = (buf[off + 2] << 8) | buf[off + 3]
+            ttl = buf[off + 4]
+            ttl = (ttl << 8) | buf[off + 5]
+            ttl = (ttl << 8) | buf[off + 6]
+            ttl = (ttl << 8) | buf[off + 7]
+            rdlen = (buf[off + 8] << 8) | buf[off + 9]
             off += 10
             end = off + rdlen
             if end > n:
@@ -555,7 +580,7 @@ def decode_message(buf: bytes, ts: int, size: int) -> DnsMessage:
                 options = _opt_options(buf, off, end) if rdlen else []
                 rr = (name, rtype, rclass, ttl,
                       (rclass, ttl >> 24, (ttl >> 16) & 0xFF, bool(ttl & 0x8000), options))
-                if section is sections[2]:
+                if si == 2:
                     opt = rr
             elif rdlen == 0:
                 rr = (name, rtype, rclass, ttl, _EMPTY.get(rtype, b""))
@@ -563,7 +588,6 @@ def decode_message(buf: bytes, ts: int, size: int) -> DnsMessage:
                 rr = (name, rtype, rclass, ttl, _rdata(buf, rtype, off, end, cache))
             section.append(rr)
             off = end
-    answers, authorities, additionals = sections
     if not questions and not answers and not authorities and not additionals:
         raise ParseError("message holds a header only")
     rcode = bits & 0xF
