@@ -16,6 +16,8 @@ cdef class MemcacheParser:
     cdef public object _msg_ts
     cdef public Py_ssize_t _need
     cdef public object _kept
+    cdef public object _last
+    cdef public object merge_stats
 
     @cython.locals(buf=bytearray, out=list, b=cython.int)
     cpdef list feed(self, data, ts)

@@ -249,10 +249,10 @@ class MemcacheParser:
     """One direction of a memcache stream. ``feed`` returns complete messages."""
 
     __slots__ = ("value_keep", "max_values", "parse_unknown", "max_buffer",
-                 "_buf", "_pos", "_scan", "_state", "_msg", "_msg_ts", "_need", "_kept")
+                 "_buf", "_pos", "_scan", "_state", "_msg", "_msg_ts", "_need", "_kept", "_last", "merge_stats")
 
     def __init__(self, value_keep: int = 0, max_values: int = 0, parse_unknown: bool = False,
-                 max_buffer: int = DEFAULT_MAX_BUFFER):
+                 max_buffer: int = DEFAULT_MAX_BUFFER, merge_stats: bool = False):
         self.value_keep = value_keep          # bytes kept per value (0: values not kept)
         self.max_values = max_values
         self.parse_unknown = parse_unknown
@@ -265,6 +265,12 @@ class MemcacheParser:
         self._msg_ts = 0
         self._need = 0                        # data bytes still to come
         self._kept: bytearray | None = None
+        # merge_stats: a stat reply continuing the previous message of the same
+        # ``feed`` call is folded into it (see _merge_stat) instead of being
+        # returned on its own; the events are the same (the correlator merges
+        # them anyway), one message object per STAT line is saved
+        self.merge_stats = merge_stats
+        self._last: MemcacheMessage | None = None
 
     # ---------------------------------------------------------------- public
     @property
@@ -298,6 +304,7 @@ class MemcacheParser:
                 self._msg_ts = ts
         buf += data
         out: list[MemcacheMessage] = []
+        self._last = None
         try:
             while True:
                 st = self._state
@@ -312,7 +319,12 @@ class MemcacheParser:
                     msg = self._text_crlf()
                 if msg is None:
                     break
-                out.append(msg)
+                if msg is not _MERGED:
+                    last = self._last
+                    if last is None or msg.stats is None or not _merge_stat(last, msg):
+                        out.append(msg)
+                        if self.merge_stats:
+                            self._last = msg
                 self._msg_ts = ts
         except ParseError as e:
             e.messages = out
@@ -366,6 +378,12 @@ class MemcacheParser:
             # fast path: stats replies are long runs of these
             parts = line.split(b" ")
             if len(parts) >= 2 and parts[1]:
+                last = self._last
+                if last is not None and last.cmd is _STAT:
+                    # a run of STAT lines: no message object per line
+                    last.stats.append((parts[1], parts[2] if len(parts) > 2 else b""))
+                    last.size += size
+                    return _MERGED
                 msg = MemcacheMessage(self._msg_ts, False, False, _STAT, size)
                 msg.command_line = line
                 msg.raw_args = line[5:]
@@ -556,6 +574,29 @@ class MemcacheParser:
         return msg
 
 
+_MERGED = object()   # _text: the line was folded into the previous message
+
+
+def _merge_stat(last: MemcacheMessage, msg: MemcacheMessage) -> bool:
+    """Fold stat reply ``msg`` into ``last`` (the previous message of the same
+    ``feed`` call) when the correlator would merge them anyway (``trans.try_merge``
+    on an incomplete response): text STAT after STAT, or a keyed binary stat
+    after a keyed binary stat with the same opaque. What is folded is exactly
+    what ``trans._merge_stats`` folds (notes, stats, size)."""
+    if msg.is_binary:
+        if not (last.is_binary and msg.opcode == OPCODE_STAT and last.opcode == OPCODE_STAT
+                and not msg.is_request and not last.is_request and last.opaque == msg.opaque
+                and last.keys and msg.keys and last.stats is not None):
+            return False
+    elif last.cmd is not _STAT or msg.cmd is not _STAT:
+        return False
+    if msg.notes:
+        last.notes.extend(msg.notes)
+    last.stats.extend(msg.stats)
+    last.size += msg.size
+    return True
+
+
 # ------------------------------------------------------------------ arguments
 
 def _uint(tok: bytes, what: str) -> int:
@@ -655,10 +696,11 @@ def _binary_extras(msg: MemcacheMessage, names: tuple, extras: bytes) -> None:
 
 
 def parse_datagram(payload: bytes, ts: int, value_keep: int = 0, max_values: int = 0,
-                   parse_unknown: bool = False) -> list[MemcacheMessage]:
+                   parse_unknown: bool = False, merge_stats: bool = False) -> list[MemcacheMessage]:
     """Every message of one reassembled UDP payload; an incomplete message at
     the end is a ParseError (as Packetbeat's ``errUDPIncompleteMessage``)."""
-    p = MemcacheParser(value_keep, max_values, parse_unknown, max_buffer=max(len(payload), 64))
+    p = MemcacheParser(value_keep, max_values, parse_unknown, max_buffer=max(len(payload), 64),
+                       merge_stats=merge_stats)
     msgs = p.feed(payload, ts)
     if p.pending is not None or p.buffered:
         raise ParseError("incomplete message in UDP payload", msgs)

@@ -33,8 +33,8 @@ class MemcacheConnection:
     def __init__(self, cfg: MemcacheConfig):
         keep = cfg.value_keep
         self.parsers = (
-            MemcacheParser(keep, cfg.maxvalues, cfg.parseunknown, MAX_MESSAGE_SIZE),
-            MemcacheParser(keep, cfg.maxvalues, cfg.parseunknown, MAX_MESSAGE_SIZE),
+            MemcacheParser(keep, cfg.maxvalues, cfg.parseunknown, MAX_MESSAGE_SIZE, True),
+            MemcacheParser(keep, cfg.maxvalues, cfg.parseunknown, MAX_MESSAGE_SIZE, True),
         )
         self.correlator = TcpCorrelator(cfg.maxvalues)
 
@@ -153,7 +153,7 @@ class MemcachePlugin:
             return
         cfg = self.cfg
         try:
-            msgs = parse_datagram(data, um.ts, cfg.value_keep, cfg.maxvalues, cfg.parseunknown)
+            msgs = parse_datagram(data, um.ts, cfg.value_keep, cfg.maxvalues, cfg.parseunknown, True)
         except ParseError:
             udp.remove(t)
             for m in (t.request, t.response):
