@@ -345,7 +345,7 @@ def _rdata(buf: bytes, rtype: int, off: int, end: int, cache: dict):
     if rtype == T_A:
         if end - off != 4:
             raise ParseError("A record of %d bytes" % (end - off))
-        return socket.inet_ntop(socket.AF_INET, buf[off:end])
+        return "%d.%d.%d.%d" % (buf[off], buf[off + 1], buf[off + 2], buf[off + 3])
     if rtype == T_AAAA:
         if end - off != 16:
             raise ParseError("AAAA record of %d bytes" % (end - off))
