@@ -21,7 +21,10 @@ from worker.protos.dns.names import (CLASSES, TYPES, algorithm_text, class_text,
                                      type_text)
 from worker.protos.dns.trans import Transaction
 
-T_A, T_AAAA, T_CNAME, T_NS, T_PTR = p.T_A, p.T_AAAA, p.T_CNAME, p.T_NS, p.T_PTR
+# the record types as module constants (no attribute lookup on ``p`` per record)
+(T_A, T_AAAA, T_CNAME, T_DNSKEY, T_DS, T_MX, T_NS, T_NSEC, T_NSEC3, T_NSEC3PARAM, T_OPT, T_PTR, T_RRSIG,
+ T_SOA, T_SRV, T_TXT) = (p.T_A, p.T_AAAA, p.T_CNAME, p.T_DNSKEY, p.T_DS, p.T_MX, p.T_NS, p.T_NSEC, p.T_NSEC3,
+                         p.T_NSEC3PARAM, p.T_OPT, p.T_PTR, p.T_RRSIG, p.T_SOA, p.T_SRV, p.T_TXT)
 _FLAG_NAMES = ((p.AA, "AA", "aa"), (p.TC, "TC", "tc"), (p.RD, "RD", "rd"), (p.RA, "RA", "ra"),
                (p.AD, "AD", "ad"), (p.CD, "CD", "cd"))
 
@@ -185,39 +188,39 @@ def rdata_fields(rr) -> dict:
     fields); empty for OPT and for an A/AAAA record without an address."""
     rtype = rr[1]
     data = rr[4]
-    if rtype == p.T_A or rtype == p.T_AAAA:
+    if rtype == T_A or rtype == T_AAAA:
         return {"data": data} if data is not None else {}
-    if rtype == p.T_CNAME or rtype == p.T_NS or rtype == p.T_PTR:
+    if rtype == T_CNAME or rtype == T_NS or rtype == T_PTR:
         return {"data": trim_dot(data)}
-    if rtype == p.T_MX:
+    if rtype == T_MX:
         return {"preference": data[0], "data": trim_dot(data[1])}
-    if rtype == p.T_TXT:
+    if rtype == T_TXT:
         return {"data": " ".join(txt_text(s) for s in data)}
-    if rtype == p.T_SOA:
+    if rtype == T_SOA:
         return {"rname": trim_dot(data[1]), "serial": data[2], "refresh": data[3], "retry": data[4],
                 "expire": data[5], "minimum": data[6], "data": trim_dot(data[0])}
-    if rtype == p.T_SRV:
+    if rtype == T_SRV:
         return {"priority": data[0], "weight": data[1], "port": data[2], "data": trim_dot(data[3])}
-    if rtype == p.T_OPT:
+    if rtype == T_OPT:
         return {}
-    if rtype == p.T_DNSKEY:
+    if rtype == T_DNSKEY:
         return {"flags": str(data[0]), "protocol": str(data[1]), "algorithm": algorithm_text(data[2]),
                 "data": _b64(data[3])}
-    if rtype == p.T_DS:
+    if rtype == T_DS:
         return {"key_tag": str(data[0]), "algorithm": algorithm_text(data[1]),
                 "digest_type": hash_text(data[2]), "data": data[3].hex().upper()}
-    if rtype == p.T_RRSIG:
+    if rtype == T_RRSIG:
         return {"type_covered": type_text(data[0]), "algorithm": algorithm_text(data[1]),
                 "labels": str(data[2]), "original_ttl": str(data[3]), "expiration": _time(data[4]),
                 "inception": _time(data[5]), "key_tag": str(data[6]), "signer_name": trim_dot(data[7]),
                 "data": _b64(data[8])}
-    if rtype == p.T_NSEC:
+    if rtype == T_NSEC:
         return {"type_bits": type_bits_text(data[1]), "data": data[0]}
-    if rtype == p.T_NSEC3:
+    if rtype == T_NSEC3:
         return {"hash": hash_text(data[0]), "flags": str(data[1]), "iterations": str(data[2]),
                 "salt": salt_text(data[3]), "type_bits": type_bits_text(data[5]),
                 "data": base64.b32hexencode(data[4]).decode("ascii").rstrip("=")}
-    if rtype == p.T_NSEC3PARAM:
+    if rtype == T_NSEC3PARAM:
         return {"hash": hash_text(data[0]), "flags": str(data[1]), "iterations": str(data[2]),
                 "data": salt_text(data[3])}
     return {"data": rdata_text(data)}
