@@ -129,7 +129,23 @@ def _flags(bits: int, do: bool) -> tuple[dict, list]:
     return hit
 
 
+_QUESTION_MEMO: dict = {}   # (psl, name, qtype, qclass) -> question object; cleared at 65536 entries
+
+
 def question(name: str, qtype: int, qclass: int, psl) -> dict:
+    """The ``dns.question`` object (a new dict; its values are strings)."""
+    key = (psl, name, qtype, qclass)
+    hit = _QUESTION_MEMO.get(key)
+    if hit is not None:
+        return hit.copy()
+    q = _question(name, qtype, qclass, psl)
+    if len(_QUESTION_MEMO) >= 65536:
+        _QUESTION_MEMO.clear()
+    _QUESTION_MEMO[key] = q
+    return q.copy()
+
+
+def _question(name: str, qtype: int, qclass: int, psl) -> dict:
     q = {"name": name, "type": type_text(qtype), "class": class_text(qclass)}
     etld1 = psl.registered_domain(name)
     if etld1:
