@@ -165,10 +165,26 @@ def _question(name: str, qtype: int, qclass: int, psl) -> dict:
     return q
 
 
+_RECORD_MEMO: dict = {}     # record tuple -> its object; cleared at 65536 entries
+# types whose record tuples hold only str, int and bytes (hashable; no lists)
+_MEMO_TYPES = frozenset((T_A, T_AAAA, T_CNAME, T_NS, T_PTR, T_MX, T_SOA, T_SRV, T_DNSKEY, T_DS, T_RRSIG))
+
+
 def records(rrs: list, ips: list | None) -> list[dict]:
+    """The objects of the records (new dicts, values str or int); addresses
+    of A/AAAA records are appended to ``ips`` when given."""
     out = []
+    memo = _RECORD_MEMO
     for rr in rrs:
         rtype = rr[1]
+        memoable = rtype in _MEMO_TYPES
+        if memoable:
+            hit = memo.get(rr)
+            if hit is not None:
+                if ips is not None and (rtype == T_A or rtype == T_AAAA):
+                    ips.append(rr[4])
+                out.append(hit.copy())
+                continue
         if rtype == T_A or rtype == T_AAAA:
             data = rr[4]
             if data is None:
@@ -187,6 +203,10 @@ def records(rrs: list, ips: list | None) -> list[dict]:
         fields["type"] = TYPES.get(rtype) or str(rtype)
         fields["class"] = CLASSES.get(rr[2]) or str(rr[2])
         fields["ttl"] = str(rr[3])
+        if memoable:
+            if len(memo) >= 65536:
+                memo.clear()
+            memo[rr] = fields.copy()
         out.append(fields)
     return out
 
