@@ -199,3 +199,22 @@ def test_parse_datagram():
         parse_datagram(b"VALUE a 0 10\r\nx", 5)
     with pytest.raises(ParseError):
         parse_datagram(b"", 5)
+
+
+def test_merge_stats_folds_a_run_of_stat_replies_within_one_feed():
+    """The plugin's parsers fold STAT lines as the correlator would (fewer objects);
+    the fold never reaches across feed calls, and the default keeps one message per line."""
+    from worker.protos.memcache.parser import MemcacheParser
+    data = b"STAT pid 12\r\nSTAT version 1.6.18\r\nSTAT uptime 5\r\nEND\r\nVERSION 1.6.18\r\n"
+    plain = MemcacheParser().feed(data, 1)
+    assert [m.cmd.name for m in plain] == ["STAT", "STAT", "STAT", "END", "VERSION"]
+    merged = MemcacheParser(merge_stats=True).feed(data, 1)
+    assert [m.cmd.name for m in merged] == ["STAT", "END", "VERSION"]
+    assert merged[0].stats == [s for m in plain[:3] for s in m.stats]
+    assert merged[0].size == sum(m.size for m in plain[:3])
+    p = MemcacheParser(merge_stats=True)
+    first = p.feed(b"STAT pid 12\r\n", 1)
+    second = p.feed(b"STAT uptime 5\r\nEND\r\n", 2)
+    assert [m.stats for m in first] == [[(b"pid", b"12")]]
+    assert [m.cmd.name for m in second] == ["STAT", "END"]
+    assert second[0].stats == [(b"uptime", b"5")]
