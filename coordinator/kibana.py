@@ -38,7 +38,7 @@ import time
 import uuid
 from urllib.parse import quote, urlsplit
 
-from coordinator.publisher.elasticsearch import SslConfig
+from coordinator.publisher.elasticsearch import SslConfig, check_http_client
 from shared.confutil import ConfigError, Duration, build
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -91,16 +91,7 @@ class KibanaConfig:
             urlsplit(self.host if "://" in self.host else "http://" + self.host).port
         except ValueError:
             raise ConfigError(path + ".host", "bad port in %r" % self.host) from None
-        if self.protocol not in ("", "http", "https"):
-            raise ConfigError(path + ".protocol", "must be http or https, got %r" % self.protocol)
-        if self.path and not self.path.startswith("/"):
-            self.path = "/" + self.path
-        if self.password and not self.username:
-            raise ConfigError(path + ".password", "a password needs a username")
-        if self.api_key and self.username:
-            raise ConfigError(path + ".api_key", "use either api_key or username/password, not both")
-        if self.api_key and ":" not in self.api_key:
-            raise ConfigError(path + ".api_key", "expected id:api_key")
+        check_http_client(self, path)
         if self.timeout <= 0:
             raise ConfigError(path + ".timeout", "must be positive")
 

@@ -58,6 +58,21 @@ DEFAULT_INDEX = "packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}"
 
 # --- configuration -----------------------------------------------------------
 
+def check_http_client(cfg, path: str) -> None:
+    """The options an HTTP client section shares (Elasticsearch output, setup.kibana):
+    ``protocol``, ``path`` (a leading / added), ``username``/``password``, ``api_key``."""
+    if cfg.protocol not in ("", "http", "https"):
+        raise ConfigError(path + ".protocol", "must be http or https, got %r" % cfg.protocol)
+    if cfg.path and not cfg.path.startswith("/"):
+        cfg.path = "/" + cfg.path
+    if cfg.password and not cfg.username:
+        raise ConfigError(path + ".password", "a password needs a username")
+    if cfg.api_key and cfg.username:
+        raise ConfigError(path + ".api_key", "use either api_key or username/password, not both")
+    if cfg.api_key and ":" not in cfg.api_key:
+        raise ConfigError(path + ".api_key", "expected id:api_key")
+
+
 @dataclasses.dataclass
 class SslConfig:
     enabled: bool = True
@@ -105,16 +120,7 @@ class ElasticsearchConfig:
                 raise ConfigError("%s.hosts[%d]" % (path, i), "not a host: %r" % h)
             if "://" in h and not h.startswith(("http://", "https://")):
                 raise ConfigError("%s.hosts[%d]" % (path, i), "scheme must be http or https: %r" % h)
-        if self.protocol not in ("", "http", "https"):
-            raise ConfigError(path + ".protocol", "must be http or https, got %r" % self.protocol)
-        if self.path and not self.path.startswith("/"):
-            self.path = "/" + self.path
-        if self.password and not self.username:
-            raise ConfigError(path + ".password", "a password needs a username")
-        if self.api_key and self.username:
-            raise ConfigError(path + ".api_key", "use either api_key or username/password, not both")
-        if self.api_key and ":" not in self.api_key:
-            raise ConfigError(path + ".api_key", "expected id:api_key")
+        check_http_client(self, path)
         if not self.index:
             raise ConfigError(path + ".index", "must not be empty")
         try:

@@ -89,6 +89,22 @@ def test_errors_name_the_key(tmp_path, extra, where):
     assert str(e.value).startswith(where), str(e.value)
 
 
+@pytest.mark.parametrize("text, where", [
+    ("output.elasticsearch:\n  hosts: [localhost]\n  password: x\n", "output.elasticsearch.password"),
+    ("output.elasticsearch:\n  hosts: [localhost]\n  api_key: nocolon\n", "output.elasticsearch.api_key"),
+    ("output.elasticsearch:\n  hosts: [localhost]\n  protocol: ftp\n", "output.elasticsearch.protocol"),
+    ("output.console.enabled: true\nsetup.kibana:\n  host: localhost:5601\n  password: x\n",
+     "setup.kibana.password"),
+    ("output.console.enabled: true\nsetup.kibana:\n  host: localhost:5601\n  username: u\n  api_key: a:b\n",
+     "setup.kibana.api_key"),
+])
+def test_http_client_options_name_the_key(tmp_path, text, where):
+    """The Elasticsearch output and setup.kibana check protocol/credentials alike."""
+    with pytest.raises(ConfigError) as e:
+        load_config(write(tmp_path, text))
+    assert str(e.value).startswith(where), str(e.value)
+
+
 def test_exactly_one_output(tmp_path):
     with pytest.raises(ConfigError, match="exactly one output"):
         load_config(write(tmp_path, "output.console: {}\noutput.file.path: /tmp/x\n"))
