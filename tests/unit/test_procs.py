@@ -122,9 +122,11 @@ def test_refresh_period_and_miss_rate_limit():
 
 
 def test_process_info_of_a_known_child():
-    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", "procs-test-marker"],
-                             stdin=subprocess.PIPE)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; print('up', flush=True); sys.stdin.read()",
+                              "procs-test-marker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     try:
+        # right after fork the child may not have exec'd yet (its cmdline is still ours or empty)
+        assert child.stdout.readline() == b"up\n"
         info = read_process(child.pid)
         assert info["pid"] == child.pid and info["ppid"] == os.getpid()
         assert info["args"][-1] == "procs-test-marker"
@@ -136,6 +138,7 @@ def test_process_info_of_a_known_child():
     finally:
         child.stdin.close()
         child.wait(20)
+        child.stdout.close()
     assert read_process(child.pid) is None
 
 
