@@ -139,14 +139,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     finally:
         if output is not None:
             output.close()
-        if counters.get("publisher.failed"):
-            rc = 1
-        if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
-            counters["publisher.enrich_decoded"] = enrich.decoded
-        reporter.stop()                  # the counters not reported yet
-        pull.close(linger=2000)          # the last acks still go out
-        coord.close(linger=-1)
-        ctx.term()
+        rc = _finish(rc, counters, enrich, reporter, pull, coord, ctx)
     return rc
 
 
@@ -209,12 +202,19 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
             serve(100)
     finally:
         pub.stop()
-        if counters.get("publisher.failed"):
-            rc = 1
-        if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
-            counters["publisher.enrich_decoded"] = enrich.decoded
-        reporter.stop()                  # the counters not reported yet
-        sock.close(linger=2000)          # the last acks still go out
-        coord.close(linger=-1)
-        ctx.term()
+        rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx)
+    return rc
+
+
+def _finish(rc: int, counters, enrich, reporter, sock, coord, ctx) -> int:
+    """The end of both loops: the last counters out, the last acks out, sockets closed;
+    1 when some events could not be published."""
+    if counters.get("publisher.failed"):
+        rc = 1
+    if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
+        counters["publisher.enrich_decoded"] = enrich.decoded
+    reporter.stop()                  # the counters not reported yet
+    sock.close(linger=2000)          # the last acks still go out
+    coord.close(linger=-1)
+    ctx.term()
     return rc
