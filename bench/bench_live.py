@@ -1,7 +1,7 @@
 """Live capture: tcpreplay of a large HTTP capture into a veth, at increasing rates.
 
     python bench/bench_live.py [--packets N] [--workers W] [--rates 20000,50000,...] [--buffer-mb M]
-                               [--hwm H] [--type af_packet|pcap] [--cpu-only]
+                               [--hwm H] [--type af_packet|pcap] [--cpu-only] [--sender-only]
 
 Needs root (network namespaces, AF_PACKET) and tcpreplay. For each rate a
 fresh ``packetbeat`` captures on the server end of a veth pair (inside its
@@ -12,6 +12,13 @@ no batch dropped because a worker queue was full, and every transaction in
 the capture published. Prints one line per rate, with the CPU seconds each
 process used (and per captured packet: on a shared machine that is the
 figure to compare), and the highest passing rate.
+
+``--sender-only`` measures the machine's ceiling instead: the same replay at
+each rate with nothing of ours running, once with no capture at all and once
+with tcpdump (C, libpcap's TPACKET_V3 ring, writing to /dev/null) capturing
+on the server end; it prints the rate tcpreplay reached, its CPU (user +
+system: the veth's receive path runs in the sender's system time) and
+tcpdump's drops.
 """
 from __future__ import annotations
 
@@ -97,6 +104,45 @@ def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, 
             "kernel_drops": kernel, "queue_drops": ours, "events": events, "transactions": transactions,
             "cpu": cpu,
             "ok": kernel == 0 and ours == 0 and events == transactions}
+
+
+def sender_ceiling(veth: Veth, pcap: str, rate: int, with_tcpdump: bool, buffer_mb: int) -> dict:
+    """tcpreplay into the veth at ``rate`` (0 = topspeed) with nothing of ours running;
+    optionally tcpdump capturing on the server end. CPU seconds of each, and tcpdump's drops."""
+    td = None
+    if with_tcpdump:
+        td = subprocess.Popen(veth.srv("tcpdump", "-i", veth.srv_dev, "-n", "-B", str(buffer_mb * 1024),
+                                       "-w", "/dev/null"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+    speed = ["--topspeed"] if rate == 0 else ["--pps", str(rate)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    rp = subprocess.run(veth.cli("tcpreplay", "-K", "-T", "nano", "-i", veth.cli_dev, *speed, pcap),
+                        capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if rp.returncode:
+        raise RuntimeError("tcpreplay failed: " + rp.stderr)
+    out = {"rate": rate, "sent": int(re.search(r"Actual: (\d+) packets", rp.stdout).group(1)),
+           "sender_cpu": round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 2),
+           "sender_sys": round(after.ru_stime - before.ru_stime, 2)}
+    m = re.search(r"Rated: [\d.]+ Bps, [\d.]+ Mbps, ([\d.]+) pps", rp.stdout)
+    out["achieved"] = float(m.group(1)) if m else float("nan")
+    m = re.search(r"Actual: \d+ packets \(\d+ bytes\) sent in ([\d.]+) seconds", rp.stdout)
+    out["seconds"] = float(m.group(1)) if m else float("nan")
+    if td is not None:
+        time.sleep(1.0)
+        import psutil
+        try:
+            kids = psutil.Process(td.pid).children(recursive=True) + [psutil.Process(td.pid)]
+            out["tcpdump_cpu"] = round(sum(k.cpu_times().user + k.cpu_times().system for k in kids), 2)
+        except psutil.NoSuchProcess:
+            out["tcpdump_cpu"] = float("nan")
+        td.send_signal(signal.SIGINT)
+        _, err = td.communicate(timeout=30)
+        got = re.search(r"(\d+) packets captured", err)
+        drop = re.search(r"(\d+) packets dropped by kernel", err)
+        out["tcpdump_captured"] = int(got.group(1)) if got else -1
+        out["tcpdump_drops"] = int(drop.group(1)) if drop else -1
+    return out
 
 
 def role_cpu(pid: int) -> dict:
@@ -187,6 +233,8 @@ def main() -> None:
     ap.add_argument("--type", default="af_packet", choices=("af_packet", "pcap"), help="packetbeat.interfaces.type")
     ap.add_argument("--cpu-only", action="store_true",
                     help="only measure the capture process's CPU cost per packet (no root, no tcpreplay)")
+    ap.add_argument("--sender-only", action="store_true",
+                    help="the machine's ceiling: tcpreplay alone, then with tcpdump capturing (nothing of ours)")
     a = ap.parse_args()
     if a.cpu_only:
         path, _ = http_capture(a.packets)
@@ -200,6 +248,25 @@ def main() -> None:
     if shutil.which("tcpreplay") is None:
         sys.exit("bench_live: tcpreplay is not installed (apt-get install tcpreplay)")
     path, transactions = http_capture(a.packets)
+    if a.sender_only:
+        veth = Veth("bl", 250)
+        try:
+            for rate in [int(r) for r in a.rates.split(",")]:
+                for with_tcpdump in (False, True):
+                    r = sender_ceiling(veth, str(path), rate, with_tcpdump, a.buffer_mb)
+                    line = ("rate %s, %s: tcpreplay sent %d in %.2f s = %.0f pps, tcpreplay cpu %.2f s (%.2f system)"
+                            " = %.1f us per packet" % (r["rate"] or "topspeed",
+                                                      "tcpdump capturing" if with_tcpdump else "no capture",
+                                                      r["sent"], r["seconds"], r["achieved"], r["sender_cpu"],
+                                                      r["sender_sys"], r["sender_cpu"] * 1e6 / max(1, r["sent"])))
+                    if with_tcpdump:
+                        line += "; tcpdump captured %d, kernel drops %d, cpu %.2f s" % (
+                            r["tcpdump_captured"], r["tcpdump_drops"], r["tcpdump_cpu"])
+                    print(line, flush=True)
+        finally:
+            veth.close()
+        print("[%s, load %s]" % (env_line(), "%.1f %.1f %.1f" % os.getloadavg()))
+        return
     best = None
     veth = Veth("bl", 250)
     try:

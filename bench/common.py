@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 import pathlib
 import subprocess
 import sys
@@ -54,8 +55,26 @@ def cpu_info() -> str:
     return "unknown cpu"
 
 
+def speed_index() -> float:
+    """Nanoseconds per iteration of a plain Python ``for`` loop adding ints (best of 3 x 1M).
+
+    The VMs these benchmarks run on differ by up to 2x from one hour to the next
+    (steal time, CPU throttling), so every benchmark line carries this figure:
+    packets/s from two runs compare fairly only when their speed index is close
+    (lower is faster)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        s = 0
+        for i in range(1_000_000):
+            s += i
+        best = min(best, time.perf_counter() - t0)
+    return best * 1e3
+
+
 def env_line() -> str:
-    return "%s, %d cores, Python %s" % (cpu_info(), os.cpu_count() or 1, sys.version.split()[0])
+    return "%s, %d cores, Python %s, speed index %.0f ns" % (cpu_info(), os.cpu_count() or 1,
+                                                            sys.version.split()[0], speed_index())
 
 
 def compiled_line() -> str:
