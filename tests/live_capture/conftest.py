@@ -32,7 +32,7 @@ def veth(request):
 class LiveRun:
     """``packetbeat`` capturing on the server end of ``veth`` (inside its namespace)."""
 
-    def __init__(self, veth: Veth, tmp_path: pathlib.Path, cfg: dict, args=(), captures: int = 1):
+    def __init__(self, veth: Veth, tmp_path: pathlib.Path, cfg: dict, args=(), captures: int = 1, wrap=()):
         self.out = tmp_path / "out"
         self.out.mkdir(exist_ok=True)
         os.chmod(self.out, 0o777)
@@ -45,7 +45,10 @@ class LiveRun:
         path.write_text(yaml.safe_dump(base))
         self.captures = captures
         self.logfh = open(self.log, "w")
-        self.proc = subprocess.Popen(veth.srv(sys.executable, "-m", "coordinator", "-c", str(path), "-e", "-v", *args),
+        os.chmod(tmp_path, 0o755)                # the settings file is read before any privilege drop,
+        os.chmod(path, 0o644)                    # but a dropped child may still open it again
+        self.proc = subprocess.Popen([*wrap, *veth.srv(sys.executable, "-m", "coordinator", "-c", str(path), "-e", "-v",
+                                                       *args)],
                                      cwd=str(ROOT), stdout=self.logfh, stderr=subprocess.STDOUT,
                                      env=dict(os.environ, PYTHONPATH=str(ROOT)))
 
@@ -81,8 +84,8 @@ class LiveRun:
 def live(tmp_path):
     runs = []
 
-    def start(veth, cfg=None, args=(), captures=1):
-        run = LiveRun(veth, tmp_path, cfg or {}, args, captures)
+    def start(veth, cfg=None, args=(), captures=1, wrap=()):
+        run = LiveRun(veth, tmp_path, cfg or {}, args, captures, wrap)
         runs.append(run)
         return run
     yield start

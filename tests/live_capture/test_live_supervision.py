@@ -4,6 +4,8 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,13 +88,45 @@ def _coordinator_pid(run) -> int:
     return run.proc.pid
 
 
-def _reachable_by_others(path: str) -> bool:
+def _closed_dirs(path: str) -> list[tuple[str, str]]:
+    """(directory, next component) for each directory on the way to ``path``
+    that other users cannot traverse (no o+x)."""
     path = os.path.realpath(path)
-    while path != "/":
-        path = os.path.dirname(path)
-        if not os.stat(path).st_mode & 0o001:
-            return False
-    return True
+    parts = path.split(os.sep)
+    out = []
+    for i in range(2, len(parts)):
+        d = os.sep.join(parts[:i]) or os.sep
+        if not os.stat(d).st_mode & 0o001:
+            out.append((d, parts[i]))
+    return out
+
+
+def _open_view(needed: list[str], tmp: str) -> list[str]:
+    """A command prefix that runs its command in a private mount namespace
+    where every directory on the way to ``needed`` that others cannot
+    traverse (here: /root, 0700, which holds the interpreter under
+    /root/.pyenv) is replaced by a 0711 view holding only the needed entry,
+    bind-mounted. Nothing changes outside that namespace. Empty when nothing
+    needs it; None when it would be needed but cannot be done."""
+    closed: dict[str, set] = {}
+    for p in needed:
+        for d, child in _closed_dirs(p):
+            closed.setdefault(d, set()).add(child)
+    if not closed:
+        return []
+    if shutil.which("unshare") is None or shutil.which("mount") is None:
+        return None
+    script = []
+    for n, (d, children) in enumerate(sorted(closed.items())):
+        view = os.path.join(tmp, "view%d" % n)
+        os.mkdir(view)
+        os.chmod(view, 0o711)
+        for child in sorted(children):
+            target = os.path.join(view, child)
+            (os.mkdir if os.path.isdir(os.path.join(d, child)) else (lambda t: open(t, "w").close()))(target)
+            script.append("mount --bind %s %s" % (shlex.quote(os.path.join(d, child)), shlex.quote(target)))
+        script.append("mount --rbind %s %s" % (shlex.quote(view), shlex.quote(d)))
+    return ["unshare", "-m", "--propagation", "private", "sh", "-ec", " && ".join(script) + ' && exec "$@"', "sh"]
 
 
 def test_run_as_user_drops_root(veth, http_server, live):
@@ -100,15 +134,18 @@ def test_run_as_user_drops_root(veth, http_server, live):
         nobody = pwd.getpwnam("nobody")
     except KeyError:
         pytest.skip("no 'nobody' user")
-    for path in (sysconfig.get_paths()["stdlib"], str(ROOT), os.path.realpath(sys.executable)):
-        if not _reachable_by_others(path):
-            pytest.skip("%s is not reachable by other users, so a process that dropped root could not "
-                        "import the rest of its code" % path)
     out = tempfile.mkdtemp(prefix="pb-live-out-")
     os.chmod(out, 0o777)
+    view = tempfile.mkdtemp(prefix="pb-view-")
     try:
+        # The interpreter here lives under /root (0700): a process that dropped root could not import
+        # the rest of its code. Run packetbeat where only that path is opened up (a private mount namespace).
+        wrap = _open_view([sysconfig.get_paths()["stdlib"], sysconfig.get_paths()["purelib"], str(ROOT),
+                           os.path.realpath(sys.executable)], view)
+        if wrap is None:
+            pytest.skip("the interpreter is not reachable by other users and unshare/mount are missing")
         run = live(veth, {"packetbeat.interfaces.device": veth.srv_dev, "cluster.run_as_user": "nobody",
-                          "output.file": {"path": out, "filename": "events"}})
+                          "output.file": {"path": out, "filename": "events"}}, wrap=wrap)
         run.wait_ready()
         curl(veth, 3)
         kids = _children(_coordinator_pid(run))
@@ -121,10 +158,16 @@ def test_run_as_user_drops_root(veth, http_server, live):
             assert (uids.real, uids.effective, uids.saved) == (nobody.pw_uid,) * 3, name
             assert p.gids().effective == nobody.pw_gid
             assert p.gids().real == nobody.pw_gid
+            assert p.gids().saved == nobody.pw_gid
+            status = open("/proc/%d/status" % p.pid).read()
+            caps = {k: int(v, 16) for k, v in (ln.split(":\t") for ln in status.splitlines() if ln.startswith("Cap"))}
+            assert caps["CapEff"] == caps["CapPrm"] == 0, (name, caps)      # nothing kept
+            groups = [ln for ln in status.splitlines() if ln.startswith("Groups:")][0].split()[1:]
+            assert groups == [], (name, groups)
         assert run.stop() == 0, run.text()
         assert by_query(read_events(out), "i") == {"i=0": 1, "i=1": 1, "i=2": 1}, run.text()
     finally:
-        subprocess.run(["rm", "-rf", out])
+        subprocess.run(["rm", "-rf", out, view])
 
 
 def test_crashed_worker_is_restarted(veth, http_server, live):
