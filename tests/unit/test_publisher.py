@@ -281,13 +281,12 @@ def test_file_too_large_event_and_unencodable_event_are_errors(tmp_path):
     assert out.stats.events == 2 and out.stats.errors == 2
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores permissions")
-def test_file_unwritable_directory_gives_error_results(tmp_path):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    locked.chmod(0o500)
+def _unwritable_directory_check(base: str) -> None:
+    locked = os.path.join(base, "locked")
+    os.mkdir(locked)
+    os.chmod(locked, 0o500)
     try:
-        out = FileOutput(str(locked / "sub"), clock=FakeClock(_local(2024, 3, 1)))
+        out = FileOutput(os.path.join(locked, "sub"), clock=FakeClock(_local(2024, 3, 1)))
         res = out.publish_batch([_event(1), _event(2)])
         assert [r.ok for r in res] == [False, False]
         assert res[0].error.startswith("file output: cannot open ")
@@ -295,7 +294,45 @@ def test_file_unwritable_directory_gives_error_results(tmp_path):
         assert out.stats.errors == 2
         out.close()
     finally:
-        locked.chmod(0o700)
+        os.chmod(locked, 0o700)
+
+
+def test_file_unwritable_directory_gives_error_results(tmp_path):
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        _unwritable_directory_check(str(tmp_path))
+        return
+    # root ignores permissions: run the check in a forked child that became 'nobody'
+    import pwd
+    import tempfile
+    import traceback
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("running as root and there is no 'nobody' user to drop to")
+    base = tempfile.mkdtemp(prefix="pb-perm-")
+    os.chown(base, nobody.pw_uid, nobody.pw_gid)
+    rfd, wfd = os.pipe()
+    pid = os.fork()
+    if pid == 0:                                  # child: never returns into pytest
+        code = 1
+        try:
+            os.close(rfd)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            _unwritable_directory_check(base)
+            code = 0
+        except BaseException:
+            os.write(wfd, traceback.format_exc().encode())
+        finally:
+            os._exit(code)
+    os.close(wfd)
+    with os.fdopen(rfd, "rb") as fh:
+        err = fh.read().decode()
+    _, status = os.waitpid(pid, 0)
+    import shutil
+    shutil.rmtree(base, ignore_errors=True)
+    assert os.waitstatus_to_exitcode(status) == 0, err
 
 
 def test_file_path_blocked_by_a_file_gives_error_results(tmp_path):
