@@ -53,30 +53,38 @@ def status_of(req: MemcacheMessage | None, resp: MemcacheMessage | None) -> str:
     return ERROR
 
 
+# event.action per command type ("Load" -> "memcache.load")
+_ACTIONS: dict = {}
+
+
 def to_event(req: MemcacheMessage | None, resp: MemcacheMessage | None, tuple_, transport: int = 6) -> dict:
     """One event for a transaction; either side may be None. ``tuple_`` is an
     IpPortTuple or TcpTuple oriented client -> server."""
-    notes: list[str] = []
+    # transaction_event only reads the notes (it copies a list of several)
+    notes: list[str] | None = None
     if req is not None:
-        notes.extend(req.notes)
+        notes = req.notes
         start = req.ts
         end = resp.ts if resp is not None else None
     else:
         start = end = resp.ts
-    if resp is not None:
-        notes.extend(resp.notes)
+    if resp is not None and resp.notes:
+        notes = notes + resp.notes if notes else resp.notes
     ev = transaction_event(
         "memcache", tuple_, start, end,
         resp.size if resp is not None else 0,     # bytes_in: the response (sic, Packetbeat)
         req.size if req is not None else 0,       # bytes_out: the request
         status_of(req, resp), notes, transport,
     )
-    mc: dict = {}
     first = req if req is not None else resp
-    mc["protocol_type"] = "binary" if first.is_binary else "text"
+    mc: dict = {"protocol_type": "binary" if first.is_binary else "text"}
     if req is not None:
         mc["request"] = message_fields(req)
-        ev["event"]["action"] = "memcache." + req.cmd.typ.lower()
+        typ = req.cmd.typ
+        action = _ACTIONS.get(typ)
+        if action is None:
+            action = _ACTIONS[typ] = "memcache." + typ.lower()
+        ev["event"]["action"] = action
     if resp is not None:
         mc["response"] = message_fields(resp)
         if resp.status == 0:
@@ -91,12 +99,23 @@ def message_fields(msg: MemcacheMessage) -> dict:
 
 
 def _keys(msg: MemcacheMessage) -> list[str]:
-    return [k.decode("utf-8", "replace") for k in msg.keys] if msg.keys else []
+    keys = msg.keys
+    out: list = []
+    if keys:
+        for k in keys:
+            out.append(k.decode("utf-8", "replace"))
+    return out
 
 
 def _stats(msg: MemcacheMessage) -> list[dict]:
-    return [{"name": n.decode("utf-8", "replace"), "value": v.decode("utf-8", "replace")}
-            for n, v in (msg.stats or ())]
+    # a loop with typed names (event.pxd) rather than a comprehension: the
+    # compiled module then decodes without a method lookup per value
+    stats = msg.stats
+    out: list = []
+    if stats:
+        for n, v in stats:
+            out.append({"name": n.decode("utf-8", "replace"), "value": v.decode("utf-8", "replace")})
+    return out
 
 
 def _text_fields(msg: MemcacheMessage) -> dict:

@@ -245,6 +245,16 @@ class State(enum.IntEnum):
     BIN_DATA = 3     # value of a binary message
 
 
+# The parser keeps its state as a plain int (an enum member lookup per step
+# costs more than the step); ``MemcacheParser.state`` gives the State.
+_COMMAND = 0
+_TEXT_DATA = 1
+_TEXT_CRLF = 2
+_BIN_DATA = 3
+# Bytes looked at once for a run of STAT lines (see MemcacheParser._stat_run).
+_STAT_WINDOW = 4096
+
+
 class MemcacheParser:
     """One direction of a memcache stream. ``feed`` returns complete messages."""
 
@@ -260,7 +270,7 @@ class MemcacheParser:
         self._buf = bytearray()
         self._pos = 0
         self._scan = 0
-        self._state = State.COMMAND
+        self._state = _COMMAND
         self._msg: MemcacheMessage | None = None
         self._msg_ts = 0
         self._need = 0                        # data bytes still to come
@@ -275,7 +285,7 @@ class MemcacheParser:
     # ---------------------------------------------------------------- public
     @property
     def state(self) -> State:
-        return self._state
+        return State(self._state)
 
     @property
     def pending(self) -> MemcacheMessage | None:
@@ -289,7 +299,7 @@ class MemcacheParser:
     def reset(self) -> None:
         self._buf = bytearray()
         self._pos = self._scan = 0
-        self._state = State.COMMAND
+        self._state = _COMMAND
         self._msg = None
         self._need = 0
         self._kept = None
@@ -308,12 +318,12 @@ class MemcacheParser:
         try:
             while True:
                 st = self._state
-                if st == State.COMMAND:
+                if st == _COMMAND:
                     if len(buf) - self._pos < 2:
                         break
                     b = buf[self._pos]
                     msg = self._binary() if b == MAGIC_REQUEST or b == MAGIC_RESPONSE else self._text()
-                elif st == State.TEXT_DATA or st == State.BIN_DATA:
+                elif st == _TEXT_DATA or st == _BIN_DATA:
                     msg = self._data()
                 else:
                     msg = self._text_crlf()
@@ -349,7 +359,7 @@ class MemcacheParser:
             return False
         msg.notes.append("Packet loss while capturing the request" if msg.is_request
                          else "Packet loss while capturing the response")
-        if (self._state == State.TEXT_DATA or self._state == State.BIN_DATA) and nbytes <= self._need:
+        if (self._state == _TEXT_DATA or self._state == _BIN_DATA) and nbytes <= self._need:
             self._need -= nbytes
             msg.bytes_lost += nbytes
             return True
@@ -382,12 +392,15 @@ class MemcacheParser:
                 if last is not None and last.cmd is _STAT:
                     # a run of STAT lines: no message object per line
                     last.stats.append((parts[1], parts[2] if len(parts) > 2 else b""))
-                    last.size += size
+                    last.size += size + self._stat_run(last.stats)
                     return _MERGED
                 msg = MemcacheMessage(self._msg_ts, False, False, _STAT, size)
                 msg.command_line = line
                 msg.raw_args = line[5:]
                 msg.stats = [(parts[1], parts[2] if len(parts) > 2 else b"")]
+                if self.merge_stats:
+                    # feed would fold the next STAT lines into this message
+                    msg.size += self._stat_run(msg.stats)
                 return msg
         sp = line.find(b" ")
         if sp < 0:
@@ -443,9 +456,32 @@ class MemcacheParser:
             self._msg = msg
             self._need = msg.bytes
             self._kept = bytearray() if self.value_keep else None
-            self._state = State.TEXT_DATA
+            self._state = _TEXT_DATA
             return self._data()
         return msg
+
+    def _stat_run(self, stats: list) -> int:
+        """Fold the complete STAT lines that come next in the buffer into
+        ``stats``, as ``_text`` + ``feed`` would one line at a time, and return
+        their size. Looks at most ``_STAT_WINDOW`` bytes: the lines are split
+        at once, and what follows the run (``END``, anything else) is left to
+        ``_text``."""
+        buf = self._buf
+        pos = self._pos
+        end = buf.rfind(b"\r\n", pos, pos + _STAT_WINDOW)
+        if end < 0:
+            return 0
+        p = pos
+        for line in bytes(buf[pos:end]).split(b"\r\n"):
+            parts = line.split(b" ")
+            n = len(parts)
+            # the same lines as the fast path of _text: "STAT " and a name
+            if n < 2 or parts[0] != b"STAT" or not parts[1]:
+                break
+            stats.append((parts[1], parts[2] if n > 2 else b""))
+            p += len(line) + 2
+        self._pos = self._scan = p
+        return p - pos
 
     def _text_crlf(self) -> MemcacheMessage | None:
         buf = self._buf
@@ -472,6 +508,19 @@ class MemcacheParser:
             raise ParseError("binary header of %d bytes" % head)
         if avail < head:
             return None
+        if opcode == OPCODE_STAT and magic == MAGIC_RESPONSE and vb_status == 0 and key_len \
+                and total > extra_len + key_len and self._last is not None \
+                and total <= self.max_buffer and avail >= HEADER_SIZE + total:
+            # a keyed stat response continuing a run: folded into the previous
+            # one here, without a message object (what _merge_stat does)
+            last = self._last
+            if last.is_binary and last.opcode == OPCODE_STAT and not last.is_request \
+                    and last.opaque == opaque and last.keys and last.stats is not None:
+                p = pos + HEADER_SIZE + extra_len
+                last.stats.append((bytes(buf[p:p + key_len]), bytes(buf[p + key_len:pos + HEADER_SIZE + total])))
+                last.size += HEADER_SIZE + total
+                self._pos = pos + HEADER_SIZE + total
+                return _MERGED
         cmd = BINARY_COMMANDS.get(opcode, UNKNOWN_BINARY)
         is_request = magic == MAGIC_REQUEST
         msg = MemcacheMessage(self._msg_ts, is_request, True, cmd)
@@ -535,7 +584,7 @@ class MemcacheParser:
         self._msg = msg
         self._need = value_len
         self._kept = bytearray() if self.value_keep else None
-        self._state = State.BIN_DATA
+        self._state = _BIN_DATA
         return self._data()
 
     # ------------------------------------------------------------------ data
@@ -553,8 +602,8 @@ class MemcacheParser:
             self._msg.size += take
         if self._need:
             return None
-        if self._state == State.TEXT_DATA:
-            self._state = State.TEXT_CRLF
+        if self._state == _TEXT_DATA:
+            self._state = _TEXT_CRLF
             return self._text_crlf()
         return self._finish_data()
 
@@ -570,7 +619,7 @@ class MemcacheParser:
                 msg.values.append(data)
         self._msg = None
         self._kept = None
-        self._state = State.COMMAND
+        self._state = _COMMAND
         return msg
 
 
