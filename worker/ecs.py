@@ -22,6 +22,8 @@ import time
 _TRANSPORT_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "ipv6-icmp"}
 _NS = 1_000_000_000
 _CID_TAIL = struct.Struct("!BxHH")
+# "%03d" of every millisecond count: the @timestamp fraction without a format call
+_MS3 = tuple("%03d" % i for i in range(1000))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -107,6 +109,16 @@ def _flow_parts(key: tuple) -> tuple:
     return parts
 
 
+def _frac3(frac) -> str:
+    """``"%03d" % (frac // 1_000_000)`` for 0 <= frac < 10**9 (int: a table look-up)."""
+    return _MS3[frac // 1_000_000] if type(frac) is int else "%03d" % (frac // 1_000_000)
+
+
+def _frac9(frac) -> str:
+    """``"%09d" % frac`` for 0 <= frac < 10**9 (int: without the format machinery)."""
+    return str(frac + _NS)[1:] if type(frac) is int else "%09d" % frac
+
+
 def transaction_event(
     proto: str,
     tuple_,                   # IpPortTuple or TcpTuple: src = client, dst = server
@@ -119,12 +131,15 @@ def transaction_event(
     transport: int = 6,
     cid_ports: tuple | None = None,   # (sport, dport) the Community ID hashes instead (ICMP type, code)
 ) -> dict:
-    if isinstance(tuple_[0], int):
+    # a plain tuple first: items of a NamedTuple subclass are fetched through
+    # its __getitem__ slot, each costing more than this copy
+    t = tuple(tuple_)
+    if isinstance(t[0], int):
         # IpPortTuple (transport, src_ip, src_port, dst_ip, dst_port)
-        src_ip, sport, dst_ip, dport = tuple_[1], tuple_[2], tuple_[3], tuple_[4]
+        src_ip, sport, dst_ip, dport = t[1], t[2], t[3], t[4]
     else:
         # TcpTuple (src_ip, src_port, dst_ip, dst_port, conn_id)
-        src_ip, sport, dst_ip, dport = tuple_[0], tuple_[1], tuple_[2], tuple_[3]
+        src_ip, sport, dst_ip, dport = t[0], t[1], t[2], t[3]
     key = (transport, src_ip, sport, dst_ip, dport, cid_ports)
     parts = _FLOW_PARTS.get(key)
     if parts is None:
@@ -149,15 +164,18 @@ def transaction_event(
     if start is not None:
         sec, frac = divmod(start, _NS)
         base = _second_text(sec)
-        stamp = "%s.%03dZ" % (base, frac // 1_000_000)
+        stamp = "%s.%sZ" % (base, _frac3(frac))
         if end is not None:
+            # iso_time(end), inline; mostly in the same second as the start
+            esec, efrac = divmod(end, _NS)
+            ebase = base if esec == sec else _second_text(esec)
             event = {
                 "kind": "event",
                 "category": ["network"],
                 "type": ["connection", "protocol"],
                 "dataset": proto,
-                "start": "%s.%09dZ" % (base, frac),
-                "end": iso_time(end),
+                "start": "%s.%sZ" % (base, _frac9(frac)),
+                "end": "%s.%sZ" % (ebase, _frac9(efrac)),
                 "duration": end - start,
             }
         else:
@@ -166,18 +184,18 @@ def transaction_event(
                 "category": ["network"],
                 "type": ["connection", "protocol"],
                 "dataset": proto,
-                "start": "%s.%09dZ" % (base, frac),
+                "start": "%s.%sZ" % (base, _frac9(frac)),
             }
     elif end is not None:
         sec, frac = divmod(end, _NS)
         base = _second_text(sec)
-        stamp = "%s.%03dZ" % (base, frac // 1_000_000)
+        stamp = "%s.%sZ" % (base, _frac3(frac))
         event = {
             "kind": "event",
             "category": ["network"],
             "type": ["connection", "protocol"],
             "dataset": proto,
-            "end": "%s.%09dZ" % (base, frac),
+            "end": "%s.%sZ" % (base, _frac9(frac)),
         }
     else:
         stamp = iso_time(0, 3)

@@ -1,0 +1,10 @@
+# C types for worker/ecs.py when compiled (setup.py, Cython pure Python mode:
+# the .py stays the source and runs uncompiled).
+import cython
+
+
+cdef tuple _MS3
+
+cdef str _frac3(frac)
+
+cdef str _frac9(frac)
