@@ -1,12 +1,14 @@
 """End to end: the real CLI (coordinator, capture, N workers, publisher, file output).
 
-    python bench/bench_e2e.py [--packets N] [--workers W]
-Counts the events written and fails if any transaction is missing.
+    python bench/bench_e2e.py [--packets N] [--workers W] [--timeout S]
+Counts the events written and fails if any transaction is missing, or if the
+run takes longer than --timeout seconds (its process group is killed then).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +25,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=500_000)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=600.0)
     a = ap.parse_args()
     path, transactions = http_capture(a.packets)
     with tempfile.TemporaryDirectory() as tmp:
@@ -34,11 +37,20 @@ def main() -> None:
         with open(cp, "w") as fh:
             yaml.safe_dump(cfg, fh)
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, "-m", "coordinator", "-c", cp, "-I", str(path)],
-                           cwd=str(ROOT), capture_output=True, text=True)
+        p = subprocess.Popen([sys.executable, "-m", "coordinator", "-c", cp, "-I", str(path)],
+                             cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+        try:
+            _, err = p.communicate(timeout=a.timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            _, err = p.communicate()
+            print(err[-3000:])
+            print("end to end: no end after %.0f s (killed)" % a.timeout)
+            sys.exit(1)
         dt = time.perf_counter() - t0
         if p.returncode != 0:
-            print(p.stderr[-3000:])
+            print(err[-3000:])
             sys.exit(1)
         events = 0
         for dp, _, fns in os.walk(os.path.join(tmp, "out")):

@@ -9,7 +9,14 @@ published) and a second one into an immediate stop.
 
 File mode has nothing to restart from: a worker or publisher that dies
 takes its shard's state with it, so the run stops with an error that says so
-instead of pretending to be complete.
+instead of pretending to be complete. A capture that dies (a signal, a
+traceback) sends no end-of-stream, and the workers would wait for it for
+ever: the coordinator ends its stream for them at once (what the capture had
+already queued is still read), counts ``coordinator.forced_eos`` and ends the
+run with exit 1 and an error saying packets may be missing. As a last
+resort, a worker that has not had all its end-of-streams
+``FILE_EOS_GRACE_S`` after the capture sent them (or exited) is sent one
+too, the same way.
 
 Live mode (``live=True``) runs ``cluster.captures`` capture processes and
 restarts a child that exits unasked, after a back-off (0.5 s doubling, at
@@ -37,12 +44,20 @@ from coordinator.monitor import Monitor, MonitorError
 from shared import endpoints
 from shared.wire import WireError, decode_batch, encode_batch
 
-# Live drain: a capture that stopped in order sent its end-of-stream with a 60 s
-# linger. A worker still waiting for one this long after every capture is gone
-# would wait for ever (one such hang was seen under heavy load, cause unknown):
-# the coordinator ends those streams for the captures, once, with an error line.
-# Workers count one end-of-stream per capture name, so a repeated one is harmless.
+# Live drain: a capture that stopped in order sent its end-of-streams and waits
+# (up to 60 s) for the workers to read them and close. A worker still waiting
+# for one this long after every capture is gone or has sent them would wait for
+# ever (the hang once seen was libzmq dropping a capture's last bytes when it
+# closed: see coordinator/capture/process.py): the coordinator ends those
+# streams for the captures, once, with an error line. Workers count one
+# end-of-stream per capture name, so a repeated one is harmless.
 EOS_GRACE_S = 75.0
+# File mode: once the capture has sent its end-of-streams (it says so, then
+# keeps its sockets open until the workers close theirs), what is left for a
+# worker is at most its queue (cluster.hwm batches) and the socket buffer.
+# A worker that still has not had every end-of-stream this long after is sent
+# one by the coordinator (an error: packets may be missing).
+FILE_EOS_GRACE_S = 60.0
 
 log = logging.getLogger("packetbeat.coordinator")
 
@@ -91,6 +106,8 @@ class Supervisor:
         self.monitor = Monitor(settings, self.totals)     # metrics log lines, stats endpoint
         self.errors: list[str] = []
         self._requests: list[str] = []
+        self._streams_ended: set = set()        # workers that reported every end-of-stream received
+        self._eos_sent: set = set()             # captures that reported their end-of-streams sent
 
     # -- signals only queue -------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -163,6 +180,9 @@ class Supervisor:
 
     def _loop(self, children, captures, stats) -> int:
         quitting = 0
+        workers = [c for c in children[1:] if c not in captures]
+        captures_gone_at: float | None = None
+        incomplete = False
         while True:
             self._drain_stats(stats, 100)
             self.monitor.tick()
@@ -188,7 +208,14 @@ class Supervisor:
                 rc = c.poll()
                 if rc is None:
                     done = False
-                elif rc != 0 and c not in captures:
+                elif c in captures:
+                    # 0: it sent its end-of-streams; 2: a bad file, reported, end-of-streams sent
+                    if rc not in (0, 2) and not c.eos_sent:
+                        c.eos_sent = True
+                        incomplete = True
+                        self._force_eos(stats.context, c.name, workers,
+                                        "%s exited with code %d before its end-of-stream" % (c.name, rc))
+                elif rc != 0:
                     if c is children[0] and self._spooled():
                         if self._schedule_restart(c, rc, now):
                             done = False
@@ -199,10 +226,35 @@ class Supervisor:
                     return 1
             if done:
                 break
+            if captures_gone_at is None:
+                # a capture that sent its end-of-streams stays until the workers have read them
+                if all(c.rc is not None or c.name in self._eos_sent for c in captures):
+                    captures_gone_at = now
+            elif now - captures_gone_at > FILE_EOS_GRACE_S:
+                captures_gone_at = float("inf")       # once
+                if any(w.rc is None and w.name not in self._streams_ended for w in workers):
+                    incomplete = True
+                    for c in captures:
+                        self._force_eos(stats.context, c.name, workers,
+                                        "%.0f s after %s ended, a worker still waits for its end-of-stream"
+                                        % (FILE_EOS_GRACE_S, c.name))
         failed = [c for c in children if c.rc]
-        if failed:
+        if failed or incomplete:
             return 1
         return 0
+
+    def _force_eos(self, ctx, name: str, workers, why: str) -> None:
+        """File mode: end capture ``name``'s stream for the workers that still
+        wait for it, with an error (the run's exit status is 1) and a count."""
+        waiting = [int(w.name.rsplit("-", 1)[1]) for w in workers
+                   if w.rc is None and w.name not in self._streams_ended]
+        self.errors.append("%s: the coordinator ended its stream for %s; packets it had not sent are "
+                           "missing from the output" % (why, ", ".join("worker-%d" % i for i in waiting) or
+                                                        "no worker (all had finished)"))
+        log.error(self.errors[-1])
+        self.totals["coordinator.forced_eos"] += 1
+        if waiting:
+            self._eos_for(ctx, name, waiting)
 
     def _spooled(self) -> bool:
         """A publisher with queue.disk loses nothing when it dies: restart it.
@@ -285,7 +337,8 @@ class Supervisor:
                 done = False
             if done:
                 break
-            if quitting and captures_gone_at is None and all(c.rc is not None for c in captures):
+            if quitting and captures_gone_at is None and all(c.rc is not None or c.name in self._eos_sent
+                                                             for c in captures):
                 captures_gone_at = now
             elif captures_gone_at is not None and now - captures_gone_at > EOS_GRACE_S:
                 captures_gone_at = float("inf")       # once
@@ -297,11 +350,11 @@ class Supervisor:
                     self._eos_for(stats.context, c.name)
         return 1 if any(c.rc for c in children if c not in captures) else 0
 
-    def _eos_for(self, ctx, name: str) -> None:
+    def _eos_for(self, ctx, name: str, workers: list[int] | None = None) -> None:
         """Send the end-of-stream a dead capture could not send, so that the
         workers (which count one per capture) finish the drain."""
         log.warning("%s is gone: ending its stream for it", name)
-        for i in range(self.settings.cluster["workers"]):
+        for i in range(self.settings.cluster["workers"]) if workers is None else workers:
             sock = ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 60_000)
             sock.setsockopt(zmq.SNDTIMEO, 60_000)
@@ -325,7 +378,11 @@ class Supervisor:
                 continue
             if header["kind"] == "stats" and body and isinstance(body[0], dict):
                 for k, v in body[0].items():
-                    if k == "error":
+                    if k == "streams_ended":          # a worker had every end-of-stream it waits for
+                        self._streams_ended.add(header.get("from"))
+                    elif k == "eos_sent":             # a capture sent its end-of-streams
+                        self._eos_sent.add(header.get("from"))
+                    elif k == "error":
                         self.errors.append(str(v))
                     elif isinstance(v, int):
                         self.totals[k] += v

@@ -26,6 +26,7 @@ from worker.engine import Engine
 log = logging.getLogger("packetbeat.worker")
 
 _TICK_MS = 200
+_FORCED_QUIET_MS = 1000
 
 # Generation-0 threshold of the cyclic GC in a worker (CPython's default is 700).
 # A worker allocates 15-25 containers per event; with the default a young
@@ -86,8 +87,9 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
 
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
-        # pipe), packets that capture queued before it went may still be waiting: read them too
-        while streams.open or (streams.forced and pull.poll(200)):
+        # pipe), packets that capture queued before it went may still be waiting: read them too,
+        # until the socket has been quiet for a second
+        while streams.open or (streams.forced and pull.poll(_FORCED_QUIET_MS)):
             if live and not pull.poll(_TICK_MS):
                 if os.getppid() != parent:            # the coordinator died without a drain
                     log.error("%s: the coordinator is gone; stopping", name)
@@ -116,6 +118,10 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             elif kind == "eos":
                 if not streams.end(header.get("from"), bool(header.get("forced"))):
                     counters["worker.duplicate_eos"] += 1
+                elif not streams.open:
+                    # the coordinator's safety net then leaves this worker alone, however long
+                    # the rest of the drain (analysis, publisher acknowledgements) takes
+                    reporter.send({"streams_ended": 1})
         engine.finish()
         ship(final=True)
         push.send(seq, encode_batch("eos", stream, seq, []))

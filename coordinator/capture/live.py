@@ -42,7 +42,7 @@ import zmq
 from coordinator.capture.afpacket import AfPacketSource, CaptureError, cooked_device
 from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filter, generate_filter
 from coordinator.capture.devices import resolve_device
-from coordinator.capture.process import Sharder
+from coordinator.capture.process import PeerWatch, Sharder
 from shared import endpoints
 from shared.procs import make_tagger
 from shared.wire import encode_batch
@@ -186,8 +186,10 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         # the end-of-stream waits behind whatever the worker still has queued: give it time
         s.setsockopt(zmq.SNDTIMEO, _EOS_WAIT_MS)
         s.setsockopt(zmq.LINGER, _EOS_WAIT_MS)
-        s.connect(endpoints.shard(run_dir, i))
         socks.append(s)
+    watch = PeerWatch(socks)       # before connecting: no connect/disconnect event is missed
+    for i, s in enumerate(socks):
+        s.connect(endpoints.shard(run_dir, i))
     seqs = [0] * n
 
     congested = [False] * n
@@ -278,12 +280,23 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
                 except zmq.Again:
                     log.warning("%s: worker-%d did not take its end-of-stream", name, i)
         _report(coord, name, counters, reported, sources)
+        if orderly:             # the coordinator's drain safety net counts from here
+            coord.send_multipart(encode_batch("stats", name, 0, [{"eos_sent": 1}]))
         if dumper is not None:
             dumper.close()
         for src in sources:
             src.close()
+        if orderly:
+            # keep the sockets open until the workers have read everything and closed their
+            # end: closing at once can lose the last batch and the end-of-stream of a worker
+            # that is behind, LINGER notwithstanding (coordinator/capture/process.py)
+            left = watch.wait_closed(_EOS_WAIT_MS / 1000.0, alive=lambda: os.getppid() == parent)
+            if left:
+                log.warning("%s: %s still reading after %d s; closing", name,
+                            ", ".join("worker-%d" % i for i in left), _EOS_WAIT_MS // 1000)
+        watch.close()
         for s in socks:
-            s.close(linger=None if orderly else 0)
+            s.close(linger=0)
         coord.close()
         ctx.term()
     log.info("%s: stopped", name)

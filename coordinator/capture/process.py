@@ -7,16 +7,33 @@ fragment of a datagram reaches the worker that owns its flow. TCP packets
 with no payload and no SYN/FIN/RST carry nothing for the analysers and are
 skipped (counted), unless flows are on (flows count every packet). At the
 end of the file every worker gets an ``eos``.
+
+SIGTERM only sets a flag, read every 1024 packets: an exception raised from
+the handler could land inside a multipart send (its first frame queued, the
+next message's frames then appended to it: the worker drops the merged frame
+as malformed, and with it the ``eos``), or between a batch sent and cleared
+(sent twice).
+
+After its end-of-streams the capture keeps its sockets open until every
+worker has closed its end (``PeerWatch``), instead of closing them with
+``LINGER=-1`` and exiting. libzmq (4.3.5 here) does not honour the linger in
+one case: when the I/O thread takes the last messages and the pipe's end
+marker in one go and the socket buffer is full (a worker behind), the
+unwritten bytes are dropped once the pipe is torn down, and the process exits
+0 (libzmq issues #1922, #4660). That lost the last batch and the
+``eos`` of a slow worker, which then waited for ever.
 """
 from __future__ import annotations
 
 import collections
 import logging
+import os
 import signal
 import time
 from zlib import crc32
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from coordinator.capture.pcapfile import CaptureFileError, open_capture
 from shared import endpoints
@@ -31,12 +48,53 @@ log = logging.getLogger("packetbeat.capture")
 _SYN_FIN_RST = 0x07
 
 
+class PeerWatch:
+    """Whether the peers of some connecting sockets (the workers behind the
+    capture's PUSH sockets) have closed their end, from the sockets' monitor
+    events. Created before anything is sent, so that no event is missed."""
+
+    def __init__(self, socks):
+        self.socks = socks
+        self.mons = [s.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED) for s in socks]
+        self.state = [None] * len(socks)      # None: not connected yet; True: connected; False: closed by the peer
+
+    def _read(self, i: int) -> None:
+        mon = self.mons[i]
+        while mon.poll(0):
+            self.state[i] = recv_monitor_message(mon)["event"] == zmq.EVENT_CONNECTED
+
+    def wait_closed(self, timeout_s: float | None = None, alive=None) -> list[int]:
+        """Wait until every peer has connected and then closed its end, at most
+        ``timeout_s`` seconds (None: no limit) and while ``alive()`` holds;
+        returns the indices of the peers still open."""
+        poller = zmq.Poller()
+        for m in self.mons:
+            poller.register(m, zmq.POLLIN)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            for i in range(len(self.mons)):
+                self._read(i)
+            open_ = [i for i, st in enumerate(self.state) if st is not False]
+            if not open_ or (alive is not None and not alive()):
+                return open_
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if left <= 0:
+                return open_
+            poller.poll(int(left * 1000))
+
+    def close(self) -> None:
+        for s, m in zip(self.socks, self.mons):
+            s.disable_monitor()
+            m.close(linger=0)
+
+
 class Sharder:
     """Decode + shard + batch, free of I/O (``send(i, records)`` does the I/O)."""
 
     def __init__(self, n: int, send, batch_packets: int = 128, counters=None, keep_empty_tcp: bool = False,
-                 procs=None, send_procs=None):
+                 procs=None, send_procs=None, stop=None):
         self.n = n
+        self.stop = stop                        # {"now": bool}: feed() returns early once it is set
         self.keep_empty_tcp = keep_empty_tcp    # flows count every packet (packetbeat.flows)
         # process attribution (shared/procs.py ProcTagger): at the first packet of a flow, records
         # [transport, ip, port, process] go to the owning worker before the batch holding the packet
@@ -51,8 +109,10 @@ class Sharder:
         self.reasm = Reassembler()
 
     def feed(self, records, ts_shift: int = 0) -> int:
-        """Shard every ``(ts, linktype, raw)``; returns the last timestamp seen."""
+        """Shard every ``(ts, linktype, raw)``; returns the last timestamp seen
+        (early, every record taken so far batched, once ``stop["now"]`` is set)."""
         n = self.n
+        stop = self.stop
         batches = self.batches
         limit = self.batch_packets
         send = self.send
@@ -111,6 +171,8 @@ class Sharder:
                 if now - last_age > 0.02:
                     self.flush()
                     last_age = now
+                if stop is not None and stop["now"]:
+                    break
         counters["capture.packets"] += count - counted
         counters["capture.skipped_empty_tcp"] += skipped
         counters["capture.undecodable"] += undecodable
@@ -130,8 +192,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     stop = {"now": False}
 
     def on_term(signum, frame):
-        stop["now"] = True
-        raise KeyboardInterrupt
+        stop["now"] = True             # no exception from here: see the module's docstring
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -144,8 +205,10 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     for i in range(n):
         s = ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.SNDHWM, cluster["hwm"])
-        s.connect(endpoints.shard(run_dir, i))
         socks.append(s)
+    watch = PeerWatch(socks)
+    for i, s in enumerate(socks):
+        s.connect(endpoints.shard(run_dir, i))
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
@@ -157,38 +220,38 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         seqs[i] += 1
         counters["capture.batches"] += 1
 
-    sharder = Sharder(n, send, cluster["batch_packets"], counters, keep_empty_tcp=settings.flows is not None)
+    sharder = Sharder(n, send, cluster["batch_packets"], counters, keep_empty_tcp=settings.flows is not None,
+                      stop=stop)
     rc = 0
     error = ""
     shift = 0
     loop = 0
-    try:
-        while loops == 0 or loop < loops:
-            loop += 1
-            first_ts = None
-            try:
-                reader = open_capture(path)
-            except (CaptureFileError, OSError) as exc:
-                error = str(exc)
-                rc = 2
+    while (loops == 0 or loop < loops) and not stop["now"]:
+        loop += 1
+        first_ts = None
+        try:
+            reader = open_capture(path)
+        except (CaptureFileError, OSError) as exc:
+            error = str(exc)
+            rc = 2
+            break
+        try:
+            it = iter(reader)
+            head = next(it, None)
+            if head is None:
                 break
-            try:
-                it = iter(reader)
-                head = next(it, None)
-                if head is None:
-                    break
-                first_ts = head[0]
-                last = sharder.feed(_chain(head, it), shift)
-            except CaptureFileError as exc:
-                error = str(exc)
-                rc = 2
-                break
-            finally:
-                reader.close()
-            # the next loop starts 1 s after this one ended, so time only moves forward
-            if first_ts is not None:
-                shift = last + 1_000_000_000 - first_ts
-    except KeyboardInterrupt:
+            first_ts = head[0]
+            last = sharder.feed(_chain(head, it), shift)
+        except CaptureFileError as exc:
+            error = str(exc)
+            rc = 2
+            break
+        finally:
+            reader.close()
+        # the next loop starts 1 s after this one ended, so time only moves forward
+        if first_ts is not None:
+            shift = last + 1_000_000_000 - first_ts
+    if stop["now"]:
         log.info("%s: stopping on request", name)
     sharder.flush()
     counters.update({"capture.reasm." + k: v for k, v in sharder.reasm.counters.items()})
@@ -196,9 +259,17 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         s.send_multipart(encode_batch("eos", name, seqs[i], []))
     if error:
         log.error("%s", error)
-    reporter.stop({"error": error} if error else None)
+    # eos_sent: the coordinator's drain safety net counts from here (see coordinator/supervisor.py)
+    reporter.stop(dict({"error": error} if error else {}, eos_sent=1))
+    # the workers read everything, end-of-stream included, then close: only then close (module docstring)
+    parent = os.getppid()
+    left = watch.wait_closed(alive=lambda: os.getppid() == parent)
+    if left:
+        log.error("%s: the coordinator is gone; stopping before %s finished reading",
+                  name, ", ".join("worker-%d" % i for i in left))
+    watch.close()
     for s in socks + [coord]:
-        s.close(linger=-1)
+        s.close(linger=0)
     ctx.term()
     return rc
 
