@@ -218,3 +218,41 @@ def test_merge_stats_folds_a_run_of_stat_replies_within_one_feed():
     assert [m.stats for m in first] == [[(b"pid", b"12")]]
     assert [m.cmd.name for m in second] == ["STAT", "END"]
     assert second[0].stats == [(b"uptime", b"5")]
+
+
+def test_merge_stats_long_runs_match_the_plain_parser():
+    """STAT runs longer than the parser's look-ahead window, lines off the fast
+    path and binary stat runs broken by another opaque, an empty value or an
+    error status: the folded messages hold the same stats and bytes, in order,
+    as one message per line, whole and split at any point."""
+    lines = [b"STAT stat_%d %d" % (i, i * 7) for i in range(600)]
+    lines[50] = b"STAT  spaced 1"          # empty name field: the general path
+    lines[120] = b"STAT novalue"
+    lines[121] = b"STAT three a b"
+    text = b"\r\n".join(lines) + b"\r\nEND\r\n"
+    assert len(text) > 2 * 4096
+
+    def bstat(key, value, opaque=7, status=0):
+        return binmsg(0x81, 0x10, key=key, value=value, opaque=opaque, status=status)
+    binary = (b"".join(bstat(b"k%d" % i, b"%d" % i) for i in range(200)) + bstat(b"other", b"1", opaque=8)
+              + bstat(b"k200", b"2") + bstat(b"empty", b"") + bstat(b"k201", b"3")
+              + bstat(b"err", b"no", status=0x81) + bstat(b"k202", b"4") + bstat(b"", b""))
+
+    def stats(msgs):
+        return [s for m in msgs for s in (m.stats or ())]
+    for data in (text, binary):
+        plain = MemcacheParser().feed(data, 1)
+        for _name, chunks in _splits(data):
+            p = MemcacheParser(merge_stats=True)
+            merged = []
+            for c in chunks:
+                merged += p.feed(c, 1)
+            assert stats(merged) == stats(plain)
+            assert sum(m.size for m in merged) == sum(m.size for m in plain) == len(data)
+    merged = MemcacheParser(merge_stats=True).feed(text, 1)
+    assert [m.cmd.name for m in merged] == ["STAT", "END"]
+    assert len(merged[0].stats) == 600 and merged[0].stats[50] == (b"spaced", b"1")
+    assert merged[0].stats[120:122] == [(b"novalue", b""), (b"three", b"a")]
+    merged = MemcacheParser(merge_stats=True).feed(binary, 1)
+    assert [len(m.stats or ()) for m in merged] == [200, 1, 1, 0, 1, 0, 1, 0]
+    assert [m.opaque for m in merged[:2]] == [7, 8]

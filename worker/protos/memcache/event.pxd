@@ -11,3 +11,11 @@ cpdef list _keys(msg)
 
 @cython.locals(stats=list, out=list, n=bytes, v=bytes)
 cpdef list _stats(msg)
+
+cpdef dict message_fields(msg)
+
+@cython.locals(kind=str, out=dict, name=str)
+cpdef dict _text_fields(msg)
+
+@cython.locals(out=dict, name=str, args=tuple)
+cpdef dict _binary_fields(msg)

@@ -40,10 +40,14 @@ cdef class MemcacheParser:
                    key_len=cython.Py_ssize_t, extra_len=cython.Py_ssize_t,
                    total=cython.Py_ssize_t, head=cython.Py_ssize_t, p=cython.Py_ssize_t,
                    value_len=cython.Py_ssize_t, opcode=cython.int, magic=cython.int,
-                   vb_status=cython.int)
+                   vb_status=cython.int, kv=bytes, hs=cython.Py_ssize_t)
     cpdef object _binary(self)
 
     @cython.locals(buf=bytearray, pos=cython.Py_ssize_t, take=cython.Py_ssize_t)
     cpdef object _data(self)
 
     cpdef object _finish_data(self)
+
+
+@cython.locals(toks=list, i=cython.Py_ssize_t, n=cython.Py_ssize_t, name=str, optional=cython.bint, tok=bytes)
+cpdef object _text_args(msg, tuple names, bytes raw)

@@ -498,28 +498,30 @@ class MemcacheParser:
     def _binary(self) -> MemcacheMessage | None:
         buf = self._buf
         pos = self._pos
+        hs = HEADER_SIZE          # a C constant when compiled (parser.pxd)
         avail = len(buf) - pos
-        if avail < HEADER_SIZE:
+        if avail < hs:
             return None
         magic, opcode, key_len, extra_len, _dtype, vb_status, total, opaque, cas = \
             _HEADER.unpack_from(buf, pos)
-        head = HEADER_SIZE + extra_len + key_len
+        head = hs + extra_len + key_len
         if head > self.max_buffer:
             raise ParseError("binary header of %d bytes" % head)
         if avail < head:
             return None
         if opcode == OPCODE_STAT and magic == MAGIC_RESPONSE and vb_status == 0 and key_len \
                 and total > extra_len + key_len and self._last is not None \
-                and total <= self.max_buffer and avail >= HEADER_SIZE + total:
+                and total <= self.max_buffer and avail >= hs + total:
             # a keyed stat response continuing a run: folded into the previous
             # one here, without a message object (what _merge_stat does)
             last = self._last
             if last.is_binary and last.opcode == OPCODE_STAT and not last.is_request \
                     and last.opaque == opaque and last.keys and last.stats is not None:
-                p = pos + HEADER_SIZE + extra_len
-                last.stats.append((bytes(buf[p:p + key_len]), bytes(buf[p + key_len:pos + HEADER_SIZE + total])))
-                last.size += HEADER_SIZE + total
-                self._pos = pos + HEADER_SIZE + total
+                p = pos + hs + extra_len
+                kv = bytes(buf[p:pos + hs + total])      # one copy, key and value sliced from it
+                last.stats.append((kv[:key_len], kv[key_len:]))
+                last.size += hs + total
+                self._pos = pos + hs + total
                 return _MERGED
         cmd = BINARY_COMMANDS.get(opcode, UNKNOWN_BINARY)
         is_request = magic == MAGIC_REQUEST
@@ -536,8 +538,8 @@ class MemcacheParser:
         msg.opaque = opaque
         if total == 0:
             # no extras, key or value
-            self._pos = pos + HEADER_SIZE
-            msg.size = HEADER_SIZE
+            self._pos = pos + hs
+            msg.size = hs
             return msg
         value_len = total - extra_len - key_len
         if value_len < 0:
@@ -549,9 +551,9 @@ class MemcacheParser:
         if whole:
             if total > self.max_buffer:
                 raise ParseError("binary value of %d bytes" % value_len)
-            if avail < HEADER_SIZE + total:
+            if avail < hs + total:
                 return None
-        p = pos + HEADER_SIZE
+        p = pos + hs
         if extra_len:
             args = cmd.args if is_request and cmd.args else cmd.resp_args
             if args:
