@@ -7,4 +7,5 @@ cdef tuple _MS3
 
 cdef str _frac3(frac)
 
+@cython.locals(v=cython.longlong)
 cdef str _frac9(frac)

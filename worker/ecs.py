@@ -115,8 +115,12 @@ def _frac3(frac) -> str:
 
 
 def _frac9(frac) -> str:
-    """``"%09d" % frac`` for 0 <= frac < 10**9 (int: without the format machinery)."""
-    return str(frac + _NS)[1:] if type(frac) is int else "%09d" % frac
+    """``"%09d" % frac`` for 0 <= frac < 10**9; compiled, an int is formatted
+    as a C integer (ecs.pxd), without the format machinery."""
+    if type(frac) is int:
+        v = frac
+        return f"{v:09d}"
+    return "%09d" % frac
 
 
 def transaction_event(
