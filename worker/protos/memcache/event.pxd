@@ -19,3 +19,5 @@ cpdef dict _text_fields(msg)
 
 @cython.locals(out=dict, name=str, args=tuple)
 cpdef dict _binary_fields(msg)
+
+cpdef str status_of(req, resp)
