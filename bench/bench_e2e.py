@@ -1,8 +1,11 @@
 """End to end: the real CLI (coordinator, capture, N workers, publisher, file output).
 
-    python bench/bench_e2e.py [--packets N] [--workers W] [--timeout S]
+    python bench/bench_e2e.py [--packets N] [--workers W] [--timeout S] [--batch-packets B]
 Counts the events written and fails if any transaction is missing, or if the
 run takes longer than --timeout seconds (its process group is killed then).
+``--batch-packets 4`` (cluster.batch_packets) makes many small batches: a
+socket buffer then holds more batches than a worker's queue takes at once,
+which is what the drain hang needed (docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=500_000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--batch-packets", type=int, default=0, help="cluster.batch_packets (0: the default)")
     a = ap.parse_args()
     path, transactions = http_capture(a.packets)
     with tempfile.TemporaryDirectory() as tmp:
@@ -33,6 +37,8 @@ def main() -> None:
                "output.file": {"path": os.path.join(tmp, "out"), "filename": "events",
                                "rotate_every_kb": 1024 * 1024},
                "cluster.workers": a.workers, "logging.to_stderr": True}
+        if a.batch_packets:
+            cfg["cluster.batch_packets"] = a.batch_packets
         cp = os.path.join(tmp, "pb.yml")
         with open(cp, "w") as fh:
             yaml.safe_dump(cfg, fh)

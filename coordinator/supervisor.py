@@ -46,11 +46,11 @@ from shared.wire import WireError, decode_batch, encode_batch
 
 # Live drain: a capture that stopped in order sent its end-of-streams and waits
 # (up to 60 s) for the workers to read them and close. A worker still waiting
-# for one this long after every capture is gone or has sent them would wait for
-# ever (the hang once seen was libzmq dropping a capture's last bytes when it
-# closed: see coordinator/capture/process.py): the coordinator ends those
-# streams for the captures, once, with an error line. Workers count one
-# end-of-stream per capture name, so a repeated one is harmless.
+# for one this long after every capture is gone or has sent them would wait
+# for ever (the hang once seen was a worker's libzmq dropping the capture's
+# last bytes when it hung up: see coordinator/capture/process.py): the
+# coordinator ends those streams for the captures, once, with an error line.
+# Workers count one end-of-stream per capture name, so a repeated one is harmless.
 EOS_GRACE_S = 75.0
 # File mode: once the capture has sent its end-of-streams (it says so, then
 # keeps its sockets open until the workers close theirs), what is left for a

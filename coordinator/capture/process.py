@@ -16,12 +16,14 @@ as malformed, and with it the ``eos``), or between a batch sent and cleared
 
 After its end-of-streams the capture keeps its sockets open until every
 worker has closed its end (``PeerWatch``), instead of closing them with
-``LINGER=-1`` and exiting. libzmq (4.3.5 here) does not honour the linger in
-one case: when the I/O thread takes the last messages and the pipe's end
-marker in one go and the socket buffer is full (a worker behind), the
-unwritten bytes are dropped once the pipe is torn down, and the process exits
-0 (libzmq issues #1922, #4660). That lost the last batch and the
-``eos`` of a slow worker, which then waited for ever.
+``LINGER=-1`` and exiting. Linger only waits until the bytes are in the
+socket buffer, and libzmq (4.3.5 here) on the receiving side drops what is
+still in that buffer when the sender hangs up while the receiver's queue is
+at its HWM (a worker behind): the hang-up wakes the throttled connection,
+which is then marked broken, and closed once its queue drains, unread
+(``stream_engine_base_t::in_event_internal``; libzmq issues #1922, #4660).
+That lost the last batch(es) and the ``eos`` of a slow worker, which then
+waited for ever.
 """
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
 """The capture (file mode) stays until its workers have read everything.
 
-libzmq 4.3.5 drops what its I/O thread still holds for a peer when the
-socket is closed right after the last sends while that peer's socket buffer
-is full, LINGER=-1 notwithstanding (libzmq issues #1922, #4660): the capture
-used to close and exit 0 at once, and a worker that was behind lost its last
-batch and its end-of-stream, and waited for ever (the drain hang of
-bench_e2e.py). The real capture child here sends to a stand-in worker (a
+libzmq 4.3.5 drops what is still in a connection's socket buffer when the
+sender hangs up while the receiver's queue is at its HWM (LINGER only waits
+until the bytes are in that buffer; libzmq issues #1922, #4660): the capture
+used to close and exit 0 right after its end-of-streams, and a worker that
+was behind lost its last batch and its end-of-stream, and waited for ever
+(the drain hang of bench_e2e.py). The real capture child here sends to a stand-in worker (a
 PULL bound at the shard endpoint, as the worker binds it) that reads every
 batch and the end-of-stream: the capture must still be running while that
 socket is open, and exit 0 once it is closed.
