@@ -139,7 +139,6 @@ def test_small_batches_all_reach_the_workers(tmp_path):
     a worker that is behind takes back at once, and the capture used to hang up on it right after
     its end-of-streams: the worker's libzmq then dropped the rest, end-of-stream included, and the
     run hung (3 of 3 runs on the previous commit: 4096-4233 of 4345 events, a worker in recv)."""
-    sys.path.insert(0, str(ROOT))
     from bench.common import _transactions
     pcap = tmp_path / "http.pcap"
     gen = subprocess.run([sys.executable, str(ROOT / "bench" / "gen_http_pcap.py"), str(pcap),
