@@ -34,7 +34,8 @@ import time
 import zmq
 
 from coordinator.monitor import Monitor, MonitorError
-from shared import endpoints
+from coordinator.cluster import end_remote_streams, local_children
+from shared import endpoints, transport
 from shared.wire import WireError, decode_batch, encode_batch
 
 # Live drain: a capture that stopped in order sent its end-of-stream with a 60 s
@@ -138,9 +139,9 @@ class Supervisor:
         publisher = Child("publisher", self._child_argv("publisher", 0, run_dir, settings_path))
         workers = [Child("worker-%d" % i, self._child_argv("worker", i, run_dir, settings_path))
                    for i in range(cluster["workers"])]
-        captures = [Child("capture-%d" % i, self._child_argv("capture", i, run_dir, settings_path))
+        captures = [Child(endpoints.capture_name(cluster, i), self._child_argv("capture", i, run_dir, settings_path))
                     for i in range(cluster["captures"] if self.live else 1)]
-        children = [publisher] + workers + captures
+        children, captures = local_children(cluster, publisher, workers, captures)   # cluster.role
         rc = 0
         try:
             for c in children:
@@ -173,6 +174,7 @@ class Supervisor:
                     log.info("stopping: draining what was already read")
                     for c in captures:
                         c.signal(signal.SIGTERM)
+                    end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
                     return 130
@@ -243,6 +245,7 @@ class Supervisor:
                     for c in captures:
                         c.due = None
                         c.signal(signal.SIGTERM)
+                    end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
                     return 130
@@ -305,7 +308,7 @@ class Supervisor:
             sock = ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 60_000)
             sock.setsockopt(zmq.SNDTIMEO, 60_000)
-            sock.connect(endpoints.shard(self._run_dir, i))
+            transport.connect_shard(sock, self.settings, self._run_dir, i, "coordinator")
             try:
                 # forced: the worker then also reads what the capture queued before it went
                 sock.send_multipart(encode_batch("eos", name, 0, [], forced=1))

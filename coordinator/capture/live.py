@@ -43,7 +43,7 @@ from coordinator.capture.afpacket import AfPacketSource, CaptureError, cooked_de
 from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filter, generate_filter
 from coordinator.capture.devices import resolve_device
 from coordinator.capture.process import Sharder
-from shared import endpoints
+from shared import endpoints, transport
 from shared.procs import make_tagger
 from shared.wire import encode_batch
 
@@ -159,7 +159,7 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cluster = settings.cluster
-    name = "capture-%d" % index
+    name = endpoints.capture_name(cluster, index)
     counters: collections.Counter = collections.Counter()
     ctx = zmq.Context()
     coord = ctx.socket(zmq.PUSH)
@@ -186,7 +186,7 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         # the end-of-stream waits behind whatever the worker still has queued: give it time
         s.setsockopt(zmq.SNDTIMEO, _EOS_WAIT_MS)
         s.setsockopt(zmq.LINGER, _EOS_WAIT_MS)
-        s.connect(endpoints.shard(run_dir, i))
+        transport.connect_shard(s, settings, run_dir, i, name)   # remote shards: curve, watched
         socks.append(s)
     seqs = [0] * n
 

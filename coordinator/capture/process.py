@@ -19,7 +19,7 @@ from zlib import crc32
 import zmq
 
 from coordinator.capture.pcapfile import CaptureFileError, open_capture
-from shared import endpoints
+from shared import endpoints, transport
 from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
@@ -137,14 +137,14 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cluster = settings.cluster
     n = cluster["workers"]
-    name = "capture-%d" % index
+    name = endpoints.capture_name(cluster, index)
     counters: collections.Counter = collections.Counter()
     ctx = zmq.Context()
     socks = []
     for i in range(n):
         s = ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.SNDHWM, cluster["hwm"])
-        s.connect(endpoints.shard(run_dir, i))
+        transport.connect_shard(s, settings, run_dir, i, name)   # remote shards: curve, watched
         socks.append(s)
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
@@ -197,6 +197,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     if error:
         log.error("%s", error)
     reporter.stop({"error": error} if error else None)
+    transport.wait_remote_shards(ctx, name)     # role capture: says why while a remote shard is not up
     for s in socks + [coord]:
         s.close(linger=-1)
     ctx.term()
