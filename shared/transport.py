@@ -64,7 +64,10 @@ def validate_cluster(c, path: str) -> None:
             host, port = endpoints.split_tcp(c.listen)
         except ValueError as exc:
             raise ConfigError(path + ".listen", str(exc)) from None
-        if c.workers and port + c.workers - 1 > 65535:
+        if not c.workers:
+            raise ConfigError(path + ".workers", "role workers needs an explicit number of workers (the capture "
+                              "hosts' cluster.shards name one port per worker)")
+        if port + c.workers - 1 > 65535:
             raise ConfigError(path + ".listen", "port %d + %d workers is past 65535" % (port, c.workers))
         if c.first_shard < 0:
             raise ConfigError(path + ".first_shard", "must be >= 0")

@@ -127,9 +127,17 @@ def capture_cfg(v, keys, server_pub, extra=None):
     return cfg
 
 
-def test_file_replay_across_two_hosts_equals_all_in_one(hosts, tmp_path):
+@pytest.mark.parametrize("capture", ["http_real", "bench_http_20k"])
+def test_file_replay_across_two_hosts_equals_all_in_one(hosts, tmp_path, capture):
+    if capture == "http_real":
+        pcap = PCAP
+    else:                       # the benchmarks' generated HTTP capture: 20000 packets, 100 connections at a time
+        pcap = tmp_path / "bench_http.pcap"
+        r = subprocess.run([sys.executable, str(ROOT / "bench" / "gen_http_pcap.py"), str(pcap), "--packets", "20000"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
     (tmp_path / "all").mkdir()
-    proc, expected = run_packetbeat(tmp_path / "all", PCAP, PROTOCOLS, workers=2)
+    proc, expected = run_packetbeat(tmp_path / "all", pcap, PROTOCOLS, workers=2)
     assert proc.returncode == 0, proc.stderr
     assert len(expected) > 10
     keys = tmp_path / "keys"
@@ -138,7 +146,7 @@ def test_file_replay_across_two_hosts_equals_all_in_one(hosts, tmp_path):
     cap = None
     try:
         wk.wait_for("listens on", 2)
-        cap = Host(hosts.cli(), tmp_path, "capture", capture_cfg(hosts, client, server[0]), args=("-I", str(PCAP)))
+        cap = Host(hosts.cli(), tmp_path, "capture", capture_cfg(hosts, client, server[0]), args=("-I", str(pcap)))
         assert cap.wait(120) == 0, cap.text()
         assert wk.wait(120) == 0, wk.text()          # replay: ends when both workers had the capture's eos
     finally:

@@ -60,7 +60,8 @@ def test_workers_role():
     ({"role": "capture", "shards": ["tcp://10.0.0.2"]}, "cluster.shards[0]"),
     ({"role": "capture", "shards": ["tcp://h:1", "tcp://h:1"], "curve": CURVE_CAPTURE}, "cluster.shards"),
     ({"role": "workers"}, "cluster.listen"),
-    ({"role": "workers", "listen": "tcp://0.0.0.0:99999"}, "cluster.listen"),
+    ({"role": "workers", "listen": "tcp://0.0.0.0:7000", "curve": CURVE_WORKERS}, "cluster.workers"),
+    ({"role": "workers", "listen": "tcp://0.0.0.0:99999", "workers": 1}, "cluster.listen"),
     ({"role": "workers", "listen": "tcp://0.0.0.0:65535", "workers": 2, "curve": CURVE_WORKERS}, "cluster.listen"),
     ({"shards": ["tcp://h:1"]}, "cluster.shards"),
     ({"listen": "tcp://0.0.0.0:7000"}, "cluster.listen"),
@@ -68,7 +69,7 @@ def test_workers_role():
     ({"role": "capture", "shards": ["tcp://10.0.0.2:7000"]}, "cluster.curve.secret_key_file"),
     ({"role": "capture", "shards": ["tcp://10.0.0.2:7000"],
       "curve": {"secret_key_file": "a", "public_key_file": "b"}}, "cluster.curve.server_public_key_file"),
-    ({"role": "workers", "listen": "tcp://0.0.0.0:7000"}, "cluster.curve.secret_key_file"),
+    ({"role": "workers", "listen": "tcp://0.0.0.0:7000", "workers": 1}, "cluster.curve.secret_key_file"),
     ({"role": "workers", "listen": "tcp://0.0.0.0:7000", "curve": {"enabled": "yes"}}, "cluster.curve.enabled"),
     ({"role": "workers", "listen": "tcp://0.0.0.0:7000", "curve": {"secret_key_file": "x", "colour": 1}},
      "cluster.curve.colour"),
@@ -80,13 +81,13 @@ def test_errors_name_the_key(kw, path):
 
 
 def test_curve_is_required_across_hosts_unless_turned_off_explicitly():
-    assert "packetbeat keygen" in error(role="workers", listen="tcp://0.0.0.0:7000")
-    c = cluster(role="workers", listen="tcp://0.0.0.0:7000", curve={"enabled": False})
+    assert "packetbeat keygen" in error(role="workers", listen="tcp://0.0.0.0:7000", workers=1)
+    c = cluster(role="workers", listen="tcp://0.0.0.0:7000", workers=1, curve={"enabled": False})
     assert not transport.curve_on(c)
     c = cluster(role="capture", shards=["tcp://10.0.0.2:7000"], curve={"enabled": False})
     assert not transport.curve_on(c)
     # loopback only: no keys needed, and none used unless asked
-    c = cluster(role="workers", listen="tcp://127.0.0.1:7000")
+    c = cluster(role="workers", listen="tcp://127.0.0.1:7000", workers=1)
     assert not transport.curve_on(c)
     c = cluster(role="capture", shards=["tcp://localhost:7000", "tcp://[::1]:7001"])
     assert not transport.curve_on(c)
@@ -132,7 +133,7 @@ def test_key_files(tmp_path):
 
 def test_missing_key_file_is_one_clear_error_before_the_run(tmp_path):
     cfg = tmp_path / "w.yml"
-    cfg.write_text("cluster:\n  role: workers\n  listen: tcp://0.0.0.0:7000\n  curve:\n"
+    cfg.write_text("cluster:\n  role: workers\n  workers: 1\n  listen: tcp://0.0.0.0:7000\n  curve:\n"
                    "    secret_key_file: %s/none.key_secret\n    public_key_file: %s/none.key\n"
                    "output.file:\n  path: %s/out\n" % (tmp_path, tmp_path, tmp_path))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -158,7 +159,7 @@ def test_worker_streams_end_all_at_once():
 
 
 def test_worker_host_applies_the_capture_hosts_process_records():
-    s = validate_tree({"cluster": {"role": "workers", "listen": "tcp://127.0.0.1:7000"},
+    s = validate_tree({"cluster": {"role": "workers", "listen": "tcp://127.0.0.1:7000", "workers": 1},
                        "output": {"console": {}}})
     assert s.procs["enabled"]
     assert not validate_tree({"output": {"console": {}}}).procs["enabled"]
