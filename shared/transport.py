@@ -182,9 +182,11 @@ _watches: dict = {}
 _auths: dict = {}
 
 
-def connect_shard(sock, settings, run_dir: str, i: int, name: str = "") -> str:
+def connect_shard(sock, settings, run_dir: str, i: int, name: str = "", counters=None) -> str:
     """Connect a capture's PUSH ``sock`` to shard ``i`` (curve client options
-    when needed); remote shards are watched (ConnectionWatch). Returns the endpoint."""
+    when needed); remote shards are watched (ConnectionWatch; link trouble is
+    counted in ``counters``: ``capture.remote_refused`` / ``_unreachable`` /
+    ``_down``). Returns the endpoint."""
     cluster = settings.cluster
     ep = endpoints.shard_connect(cluster, run_dir, i)
     if ep.startswith("tcp://"):
@@ -195,7 +197,7 @@ def connect_shard(sock, settings, run_dir: str, i: int, name: str = "") -> str:
             sock.curve_serverkey = keys["server"]
         watch = _watches.get(id(sock.context))
         if watch is None:
-            watch = _watches[id(sock.context)] = ConnectionWatch(sock.context, name or "capture")
+            watch = _watches[id(sock.context)] = ConnectionWatch(sock.context, name or "capture", counters)
         watch.add(sock, i, ep, encrypted=curve_on(cluster))
     sock.connect(ep)
     return ep
@@ -255,8 +257,9 @@ class ConnectionWatch:
     ``ctx.term()`` is not held up; it keeps saying why while the
     end-of-stream still waits for a shard that is not up."""
 
-    def __init__(self, ctx, name: str, say_every: float = SAY_EVERY_S):
+    def __init__(self, ctx, name: str, counters=None, say_every: float = SAY_EVERY_S):
         self.ctx = ctx
+        self.counters = counters
         self.name = name
         self.say_every = say_every
         self.state: dict[int, str] = {}
@@ -307,6 +310,8 @@ class ConnectionWatch:
                      " (CurveZMQ handshake done)" if self.encrypted else "")
         elif state in self.counts:
             self.counts[state] += 1
+            if self.counters is not None:
+                self.counters["capture.remote_" + state] += 1
             log.error("%s: shard %d at %s: %s", self.name, i, self.endpoint[i], self._why(i))
 
     def _why(self, i: int) -> str:

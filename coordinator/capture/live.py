@@ -186,7 +186,7 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         # the end-of-stream waits behind whatever the worker still has queued: give it time
         s.setsockopt(zmq.SNDTIMEO, _EOS_WAIT_MS)
         s.setsockopt(zmq.LINGER, _EOS_WAIT_MS)
-        transport.connect_shard(s, settings, run_dir, i, name)   # remote shards: curve, watched
+        transport.connect_shard(s, settings, run_dir, i, name, counters)   # remote shards: curve, watched
         socks.append(s)
     seqs = [0] * n
 

@@ -144,7 +144,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     for i in range(n):
         s = ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.SNDHWM, cluster["hwm"])
-        transport.connect_shard(s, settings, run_dir, i, name)   # remote shards: curve, watched
+        transport.connect_shard(s, settings, run_dir, i, name, counters)   # remote shards: curve, watched
         socks.append(s)
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))

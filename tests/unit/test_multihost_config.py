@@ -163,3 +163,62 @@ def test_worker_host_applies_the_capture_hosts_process_records():
                        "output": {"console": {}}})
     assert s.procs["enabled"]
     assert not validate_tree({"output": {"console": {}}}).procs["enabled"]
+
+
+def _free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(cond, timeout=10.0):
+    import time
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_connection_watch_reports_and_counts(tmp_path, caplog):
+    import collections
+    import logging
+    from types import SimpleNamespace
+    caplog.set_level(logging.INFO, logger="packetbeat.transport")
+    srv_pub, srv_sec = transport.keygen(str(tmp_path), "srv")
+    cli_pub, cli_sec = transport.keygen(str(tmp_path), "cli")
+    other_pub, _ = transport.keygen(str(tmp_path), "other")
+    port_up, port_none = _free_port(), _free_port()
+    ctx = zmq.Context()
+    server = ctx.socket(zmq.PULL)
+    server.curve_secretkey = transport.read_key(srv_sec, secret=True)
+    server.curve_publickey = transport.read_key(srv_pub)
+    server.curve_server = True
+    server.bind("tcp://127.0.0.1:%d" % port_up)
+    counters = collections.Counter()
+    socks = []
+    try:
+        for i, (port, server_key) in enumerate(((port_up, srv_pub), (port_up, other_pub), (port_none, srv_pub))):
+            settings = SimpleNamespace(cluster={
+                "role": "capture", "shards": ["tcp://127.0.0.1:%d" % port] * 3,
+                "curve": {"enabled": True, "secret_key_file": cli_sec, "public_key_file": cli_pub,
+                          "server_public_key_file": server_key}})
+            s = ctx.socket(zmq.PUSH)
+            s.linger = 0
+            transport.connect_shard(s, settings, "/nowhere", i, "cap", counters)
+            socks.append(s)
+        watch = transport._watches[id(ctx)]
+        _wait(lambda: watch.state == {0: "up", 1: "refused", 2: "unreachable"})
+        assert not watch.ready() and not watch.been_up()
+        assert counters == {"capture.remote_refused": 1, "capture.remote_unreachable": 1}
+        socks[0].send(b"x")
+        assert server.recv() == b"x"                     # the good shard delivers
+        text = caplog.text
+        assert "shard 0 at tcp://127.0.0.1:%d is up (CurveZMQ handshake done)" % port_up in text
+        assert "shard 1 at tcp://127.0.0.1:%d: the CurveZMQ handshake failed" % port_up in text
+        assert "shard 2 at tcp://127.0.0.1:%d: cannot connect" % port_none in text
+    finally:
+        for s in socks + [server]:
+            s.close(linger=0)
+        ctx.term()                                      # the watch lets go of its monitors
+        transport._watches.pop(id(ctx), None)
