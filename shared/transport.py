@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import threading
@@ -179,6 +180,7 @@ def check_keys(settings) -> None:
 # --------------------------------------------------------------------------
 
 _watches: dict = {}
+_monitor_ids = itertools.count()
 _auths: dict = {}
 
 
@@ -273,7 +275,7 @@ class ConnectionWatch:
         self._been_up: set = set()
 
     def add(self, sock, i: int, ep: str, encrypted: bool = False) -> None:
-        addr = "inproc://pb-monitor-%d-%d" % (id(self), i)
+        addr = "inproc://pb-monitor-%d-%d-%d" % (id(self), i, next(_monitor_ids))   # never reused
         sock.monitor(addr, _EVENTS)
         m = self.ctx.socket(zmq.PAIR)      # connected before the socket connects: no event is missed
         m.connect(addr)                     # (then used only by the thread; the lock is the barrier)
