@@ -3,6 +3,7 @@
     packetbeat [run] [-c FILE] [-E k=v]... [-e] [-d SEL] [-N] [-I FILE | -i DEVICE] [-t] [-l N]
                [--dump FILE] [--workers N]
     packetbeat devices
+    packetbeat keygen DIR [NAME]      (a CurveZMQ keypair for cluster.curve: DIR/NAME.key, DIR/NAME.key_secret)
     packetbeat version
     packetbeat test config [-c FILE] [-E k=v]...
     packetbeat export config [-c FILE] [-E k=v]...
@@ -60,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         from coordinator.capture.devices import format_devices, list_devices
         sys.stdout.write(format_devices(list_devices()))
         return 0
+    if cmd[:1] == ["keygen"]:
+        return _keygen(cmd[1:])
     if cmd == ["version"]:
         print("packetbeat version %s (%s), python %s" % (VERSION, platform.machine(), platform.python_version()))
         return 0
@@ -98,10 +101,33 @@ def main(argv: list[str] | None = None) -> int:
     return _run(settings, args, selectors)
 
 
+def _keygen(rest: list[str]) -> int:
+    if not 1 <= len(rest) <= 2:
+        sys.stderr.write("usage: packetbeat keygen DIR [NAME]   (NAME defaults to the host name)\n")
+        return 1
+    import socket
+    from shared.transport import keygen
+    try:
+        pub, sec = keygen(rest[0], rest[1] if len(rest) == 2 else socket.gethostname())
+    except OSError as exc:
+        sys.stderr.write("Exiting: %s\n" % exc)
+        return 1
+    print("public key: %s\nsecret key: %s (mode 0600: keep it on this host)" % (pub, sec))
+    return 0
+
+
 def _run(settings, args, selectors: list[str]) -> int:
     setup_logging(settings.logging, "coordinator", args.stderr, selectors)
     if args.verbose and not selectors:
         logging.getLogger("packetbeat").setLevel(logging.INFO)
+    from shared.transport import check_keys
+    try:
+        check_keys(settings)              # cluster.curve key files: one clear error before any child starts
+    except ConfigError as exc:
+        sys.stderr.write("Exiting: %s\n" % exc)
+        return 1
+    if settings.cluster["role"] == "workers":
+        return _run_workers(settings, args, selectors)
     iface = settings.interfaces[0]
     path = args.read_file or iface.get("file") or ""
     if not path:
@@ -121,12 +147,38 @@ def _run(settings, args, selectors: list[str]) -> int:
         if spec is not None and not spec.implemented:
             log.warning("protocol %s is configured but has no analyser in this version; its traffic is ignored",
                         entry["type"])
-    if not settings.output:
+    if not settings.output and settings.cluster["role"] != "capture":     # a capture host publishes nothing
         sys.stderr.write("Exiting: no output configured\n")
         return 1
     from coordinator.supervisor import Supervisor
     sup = Supervisor(settings, path, loops=loops, publish=not args.no_publish,
                      stderr=args.stderr, selectors=selectors)
+    rc = sup.run()
+    log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
+    for err in sup.errors:
+        sys.stderr.write("Exiting: %s\n" % err)
+    if rc == 0 and sup.errors:
+        rc = 1
+    return rc
+
+
+def _run_workers(settings, args, selectors: list[str]) -> int:
+    """A worker host (cluster.role: workers): publisher and workers, fed by
+    the captures of other hosts; no capture here (-I / -i do not apply)."""
+    if args.read_file or args.device:
+        sys.stderr.write("Exiting: cluster.role is workers: this host captures nothing (-I/-i go to the "
+                         "capture hosts)\n")
+        return 1
+    if not settings.output:
+        sys.stderr.write("Exiting: no output configured\n")
+        return 1
+    from coordinator.supervisor import Supervisor
+    live = not settings.cluster["replay"]
+    log.info("worker host: %d workers (shards %d..%d) on %s, waiting for %d capture process(es)%s",
+             settings.cluster["workers"], settings.cluster["first_shard"],
+             settings.cluster["first_shard"] + settings.cluster["workers"] - 1, settings.cluster["listen"],
+             settings.cluster["captures"], "" if live else " (replay: until each has sent its end of stream)")
+    sup = Supervisor(settings, "", publish=not args.no_publish, stderr=args.stderr, selectors=selectors, live=live)
     rc = sup.run()
     log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
     for err in sup.errors:
@@ -176,7 +228,7 @@ def _run_live(settings, args, selectors: list[str]) -> int:
         except KeyError:
             sys.stderr.write("Exiting: cluster.run_as_user: no such user %r\n" % user)
             return 1
-    if not settings.output:
+    if not settings.output and settings.cluster["role"] != "capture":     # a capture host publishes nothing
         sys.stderr.write("Exiting: no output configured\n")
         return 1
     from coordinator.supervisor import Supervisor

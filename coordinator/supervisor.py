@@ -41,7 +41,8 @@ import time
 import zmq
 
 from coordinator.monitor import Monitor, MonitorError
-from shared import endpoints
+from coordinator.cluster import end_remote_streams, local_children
+from shared import endpoints, transport
 from shared.wire import WireError, decode_batch, encode_batch
 
 # Live drain: a capture that stopped in order sent its end-of-streams and waits
@@ -155,9 +156,9 @@ class Supervisor:
         publisher = Child("publisher", self._child_argv("publisher", 0, run_dir, settings_path))
         workers = [Child("worker-%d" % i, self._child_argv("worker", i, run_dir, settings_path))
                    for i in range(cluster["workers"])]
-        captures = [Child("capture-%d" % i, self._child_argv("capture", i, run_dir, settings_path))
+        captures = [Child(endpoints.capture_name(cluster, i), self._child_argv("capture", i, run_dir, settings_path))
                     for i in range(cluster["captures"] if self.live else 1)]
-        children = [publisher] + workers + captures
+        children, captures = local_children(cluster, publisher, workers, captures)   # cluster.role
         rc = 0
         try:
             for c in children:
@@ -193,6 +194,7 @@ class Supervisor:
                     log.info("stopping: draining what was already read")
                     for c in captures:
                         c.signal(signal.SIGTERM)
+                    end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
                     return 130
@@ -226,7 +228,9 @@ class Supervisor:
                     return 1
             if done:
                 break
-            if captures_gone_at is None:
+            if not captures:
+                pass                                      # a worker host (cluster.role): none of its own
+            elif captures_gone_at is None:
                 # a capture that sent its end-of-streams stays until the workers have read them
                 if all(c.rc is not None or c.name in self._eos_sent for c in captures):
                     captures_gone_at = now
@@ -246,8 +250,11 @@ class Supervisor:
     def _force_eos(self, ctx, name: str, workers, why: str) -> None:
         """File mode: end capture ``name``'s stream for the workers that still
         wait for it, with an error (the run's exit status is 1) and a count."""
-        waiting = [int(w.name.rsplit("-", 1)[1]) for w in workers
-                   if w.rc is None and w.name not in self._streams_ended]
+        if self.settings.cluster.get("role") == "capture":     # the workers are remote: end it for every shard
+            waiting = list(range(self.settings.cluster["workers"]))
+        else:
+            waiting = [int(w.name.rsplit("-", 1)[1]) for w in workers
+                       if w.rc is None and w.name not in self._streams_ended]
         self.errors.append("%s: the coordinator ended its stream for %s; packets it had not sent are "
                            "missing from the output" % (why, ", ".join("worker-%d" % i for i in waiting) or
                                                         "no worker (all had finished)"))
@@ -295,6 +302,7 @@ class Supervisor:
                     for c in captures:
                         c.due = None
                         c.signal(signal.SIGTERM)
+                    end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
                     return 130
@@ -358,7 +366,7 @@ class Supervisor:
             sock = ctx.socket(zmq.PUSH)
             sock.setsockopt(zmq.LINGER, 60_000)
             sock.setsockopt(zmq.SNDTIMEO, 60_000)
-            sock.connect(endpoints.shard(self._run_dir, i))
+            transport.connect_shard(sock, self.settings, self._run_dir, i, "coordinator")
             try:
                 # forced: the worker then also reads what the capture queued before it went
                 sock.send_multipart(encode_batch("eos", name, 0, [], forced=1))

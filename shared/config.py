@@ -103,6 +103,15 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class CurveConfig:
+    enabled: bool | None = None         # None: on when an endpoint crosses hosts (tcp:// to a non-loopback address)
+    secret_key_file: str = ""           # this host's keypair (packetbeat keygen)
+    public_key_file: str = ""
+    server_public_key_file: str = ""    # role capture: the worker host's public key
+    client_keys_dir: str = ""           # role workers: only these clients' public keys (*.key) may connect
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     workers: int = 0                    # 0: one per CPU
     captures: int = 1
@@ -115,6 +124,14 @@ class ClusterConfig:
     max_restarts: int = 5
     restart_window: Duration = 60.0
     run_as_user: str = ""               # live capture: drop root to this user once the sockets are open
+    # multi-host (shared/transport.py, docs/configuration.md "cluster"): all | capture | workers
+    role: str = "all"
+    name: str = ""                      # prefix of this host's capture names (default: the host name)
+    shards: list[str] = field(default_factory=list)     # role capture: shard i -> shards[i] (tcp://host:port)
+    listen: str = ""                    # role workers: worker k binds port + k
+    first_shard: int = 0                # role workers: global index of worker 0 (names and logs only)
+    replay: bool = False                # role workers: the captures read files (packet time, ends at eos)
+    curve: CurveConfig = field(default_factory=lambda: CurveConfig())
 
     def validate(self, path: str) -> None:
         for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm"):
@@ -123,6 +140,8 @@ class ClusterConfig:
                 raise ConfigError("%s.%s" % (path, name), "must be positive, got %r" % v)
         if self.workers > 256:
             raise ConfigError(path + ".workers", "at most 256")
+        from shared.transport import validate_cluster
+        validate_cluster(self, path)
 
 
 _FREE_FORM = {"queue", "http", "setup", "monitoring", "processors", "path", "seccomp", "max_procs",
@@ -315,9 +334,16 @@ def validate_tree(tree: dict, registry=None) -> Settings:
         flows = dataclasses.asdict(fc) if fc.enabled else None
     procs = dataclasses.asdict(build(ProcsConfig, pb.get("procs"), "packetbeat.procs"))
     protocols = _protocols(pb.get("protocols"), registry)
-    output = _output(tree.get("output"))
-    logging_cfg = dataclasses.asdict(build(LoggingConfig, tree.get("logging"), "logging"))
     cluster = dataclasses.asdict(build(ClusterConfig, tree.get("cluster"), "cluster"))
+    # a capture host (cluster.role: capture) publishes nothing: its output may be left out
+    output = {} if cluster["role"] == "capture" and tree.get("output") is None else _output(tree.get("output"))
+    logging_cfg = dataclasses.asdict(build(LoggingConfig, tree.get("logging"), "logging"))
+    if cluster["role"] == "capture":
+        cluster["workers"] = len(cluster["shards"])      # one PUSH per remote shard
+    if cluster["role"] == "workers":
+        # attribution is done on the capture hosts (their packetbeat.procs): a worker host applies
+        # whatever process records they send along with the packets
+        procs["enabled"] = True
     if cluster["workers"] == 0:
         cluster["workers"] = max(1, os.cpu_count() or 1)
 

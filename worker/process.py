@@ -17,7 +17,7 @@ import time
 
 import zmq
 
-from shared import endpoints
+from shared import endpoints, transport
 from shared.delivery import AckedSender
 from shared.metrics import StatsReporter, report_period
 from shared.wire import WireError, decode_batch, encode_batch, encode_events
@@ -57,7 +57,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
-    pull.bind(endpoints.shard(run_dir, index))
+    transport.bind_shard(pull, settings, run_dir, index)    # + cluster.listen on a worker host
     if live:
         log.info("%s: listening", name)
     # The acknowledged stream's name: a live worker that is restarted starts a new
@@ -69,7 +69,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
     reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), name, counters, report_period(settings))
     seq = 0
-    streams = CaptureStreams(cluster["captures"])
+    # a live worker host runs until its coordinator ends every stream (ALL_STREAMS)
+    streams = CaptureStreams(ALL_STREAMS_ONLY if live and cluster.get("role") == "workers" else cluster["captures"])
     event_batch = cluster["event_batch"]
     age = cluster["batch_age_ms"] / 1000.0
     last_ship = time.monotonic()
@@ -131,9 +132,14 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         push.close()
         for s in (pull, coord):
             s.close(linger=-1)
+        transport.stop_auth(ctx)
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))
     return 0
+
+
+ALL_STREAMS = "*"              # the end-of-stream that ends every capture's stream
+ALL_STREAMS_ONLY = 1 << 30     # so many captures: only ALL_STREAMS ends them
 
 
 class CaptureStreams:
@@ -149,6 +155,9 @@ class CaptureStreams:
 
     def end(self, sender, forced: bool = False) -> bool:
         """False when ``sender``'s stream had already ended."""
+        if sender == ALL_STREAMS:          # a worker host's coordinator stopping: no capture is local
+            self.open = 0
+            return True
         self.forced = self.forced or forced
         if sender in self._ended:
             return False

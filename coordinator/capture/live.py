@@ -43,13 +43,14 @@ from coordinator.capture.afpacket import AfPacketSource, CaptureError, cooked_de
 from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, BpfError, compile_filter, generate_filter
 from coordinator.capture.devices import resolve_device
 from coordinator.capture.process import PeerWatch, Sharder
-from shared import endpoints
+from shared import endpoints, transport
 from shared.procs import make_tagger
 from shared.wire import encode_batch
 
 log = logging.getLogger("packetbeat.capture")
 
 _EOS_WAIT_MS = 60_000   # a worker drains a full queue (hwm batches) well within this
+_REMOTE_LINGER_MS = 10_000   # a capture host's stop: how long batches still queued for a worker host may take
 _SEND_WAIT_MS = 1000    # how long a batch waits for room in a full worker queue before it is dropped
 EXIT_FATAL = 2          # configuration/permission problem: restarting would not help
 
@@ -159,7 +160,7 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cluster = settings.cluster
-    name = "capture-%d" % index
+    name = endpoints.capture_name(cluster, index)
     counters: collections.Counter = collections.Counter()
     ctx = zmq.Context()
     coord = ctx.socket(zmq.PUSH)
@@ -187,9 +188,10 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         s.setsockopt(zmq.SNDTIMEO, _EOS_WAIT_MS)
         s.setsockopt(zmq.LINGER, _EOS_WAIT_MS)
         socks.append(s)
-    watch = PeerWatch(socks)       # before connecting: no connect/disconnect event is missed
+    remote = transport.remote_shards(cluster, run_dir)
+    watch = PeerWatch(socks, remote, lambda i: transport.remote_closed(ctx, i))   # before connecting: no event missed
     for i, s in enumerate(socks):
-        s.connect(endpoints.shard(run_dir, i))
+        transport.connect_shard(s, settings, run_dir, i, name, counters)   # remote shards: curve, watched
     seqs = [0] * n
 
     congested = [False] * n
@@ -275,6 +277,11 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         if orderly:
             sharder.flush()
             for i, s in enumerate(socks):
+                if i in remote and not transport.remote_up(ctx, i):
+                    # a live worker host does not end on it anyway; waiting 60 s per shard
+                    # that is down would outlast a service manager's stop timeout
+                    log.warning("%s: shard %d is not up: no end-of-stream sent to it", name, i)
+                    continue
                 try:
                     s.send_multipart(encode_batch("eos", name, seqs[i], []))
                 except zmq.Again:
@@ -289,14 +296,20 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         if orderly:
             # keep the sockets open until the workers have read everything and closed their
             # end: closing at once can lose the last batch and the end-of-stream of a worker
-            # that is behind, LINGER notwithstanding (coordinator/capture/process.py)
-            left = watch.wait_closed(_EOS_WAIT_MS / 1000.0, alive=lambda: os.getppid() == parent)
+            # that is behind, LINGER notwithstanding (coordinator/capture/process.py). Not the
+            # remote ones: a live worker host runs on until it is stopped itself.
+            left = watch.wait_closed(_EOS_WAIT_MS / 1000.0, alive=lambda: os.getppid() == parent,
+                                     local_only=True)
             if left:
                 log.warning("%s: %s still reading after %d s; closing", name,
                             ", ".join("worker-%d" % i for i in left), _EOS_WAIT_MS // 1000)
         watch.close()
-        for s in socks:
-            s.close(linger=0)
+        for i, s in enumerate(socks):
+            if i in remote and orderly:
+                # what is still queued for a worker host goes out while the socket lingers (bounded)
+                s.close(linger=_REMOTE_LINGER_MS)
+            else:
+                s.close(linger=0)
         coord.close()
         ctx.term()
     log.info("%s: stopped", name)

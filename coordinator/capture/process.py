@@ -38,7 +38,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from coordinator.capture.pcapfile import CaptureFileError, open_capture
-from shared import endpoints
+from shared import endpoints, transport
 from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
@@ -53,40 +53,58 @@ _SYN_FIN_RST = 0x07
 class PeerWatch:
     """Whether the peers of some connecting sockets (the workers behind the
     capture's PUSH sockets) have closed their end, from the sockets' monitor
-    events. Created before anything is sent, so that no event is missed."""
+    events. Created before anything is sent, so that no event is missed.
 
-    def __init__(self, socks):
+    A socket has one monitor: the ``remote`` ones (tcp:// shards of a capture
+    host) are monitored by shared/transport.py's ConnectionWatch, and
+    ``remote_closed(i)`` says whether shard ``i`` was up and its peer has
+    closed its end since."""
+
+    def __init__(self, socks, remote=(), remote_closed=None):
         self.socks = socks
-        self.mons = [s.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED) for s in socks]
+        self.remote = frozenset(remote)
+        self.remote_closed = remote_closed
+        self.mons = {i: s.get_monitor_socket(zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED)
+                     for i, s in enumerate(socks) if i not in self.remote}
         self.state = [None] * len(socks)      # None: not connected yet; True: connected; False: closed by the peer
 
     def _read(self, i: int) -> None:
+        if i in self.remote:
+            if self.remote_closed(i):
+                self.state[i] = False
+            return
         mon = self.mons[i]
         while mon.poll(0):
             self.state[i] = recv_monitor_message(mon)["event"] == zmq.EVENT_CONNECTED
 
-    def wait_closed(self, timeout_s: float | None = None, alive=None) -> list[int]:
+    def wait_closed(self, timeout_s: float | None = None, alive=None, local_only: bool = False) -> list[int]:
         """Wait until every peer has connected and then closed its end, at most
         ``timeout_s`` seconds (None: no limit) and while ``alive()`` holds;
-        returns the indices of the peers still open."""
+        returns the indices of the peers still open. ``local_only``: not the
+        remote ones."""
         poller = zmq.Poller()
-        for m in self.mons:
+        for m in self.mons.values():
             poller.register(m, zmq.POLLIN)
+        wanted = [i for i in range(len(self.socks)) if not (local_only and i in self.remote)]
+        step = 0.2 if self.remote and not local_only else 1.0      # remote states are polled
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
-            for i in range(len(self.mons)):
+            for i in wanted:
                 self._read(i)
-            open_ = [i for i, st in enumerate(self.state) if st is not False]
+            open_ = [i for i in wanted if self.state[i] is not False]
             if not open_ or (alive is not None and not alive()):
                 return open_
-            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            left = step if deadline is None else min(step, deadline - time.monotonic())
             if left <= 0:
                 return open_
-            poller.poll(int(left * 1000))
+            if self.mons:
+                poller.poll(int(left * 1000))
+            else:
+                time.sleep(left)
 
     def close(self) -> None:
-        for s, m in zip(self.socks, self.mons):
-            s.disable_monitor()
+        for i, m in self.mons.items():
+            self.socks[i].disable_monitor()
             m.close(linger=0)
 
 
@@ -200,7 +218,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     cluster = settings.cluster
     n = cluster["workers"]
-    name = "capture-%d" % index
+    name = endpoints.capture_name(cluster, index)
     counters: collections.Counter = collections.Counter()
     ctx = zmq.Context()
     socks = []
@@ -208,9 +226,10 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         s = ctx.socket(zmq.PUSH)
         s.setsockopt(zmq.SNDHWM, cluster["hwm"])
         socks.append(s)
-    watch = PeerWatch(socks)
+    remote = transport.remote_shards(cluster, run_dir)
+    watch = PeerWatch(socks, remote, lambda i: transport.remote_closed(ctx, i))   # before connecting
     for i, s in enumerate(socks):
-        s.connect(endpoints.shard(run_dir, i))
+        transport.connect_shard(s, settings, run_dir, i, name, counters)   # remote shards: curve, watched
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
@@ -263,9 +282,20 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         log.error("%s", error)
     # eos_sent: the coordinator's drain safety net counts from here (see coordinator/supervisor.py)
     reporter.stop(dict({"error": error} if error else {}, eos_sent=1))
-    # the workers read everything, end-of-stream included, then close: only then close (module docstring)
+    # the workers read everything, end-of-stream included, then close: only then close (module docstring);
+    # remote shards too (a worker host replaying: its workers close after their end-of-stream; while one
+    # is not up, shared/transport.py's watch says why every few seconds)
     parent = os.getppid()
-    left = watch.wait_closed(alive=lambda: os.getppid() == parent)
+    told = []
+
+    def alive() -> bool:
+        if stop["now"] and not told and any(not transport.remote_up(ctx, i) and not transport.remote_closed(ctx, i)
+                                            for i in remote):
+            told.append(True)
+            log.warning("%s: stop requested while a remote shard is not up: still waiting to deliver the end of "
+                        "stream (a second stop request ends the run at once)", name)
+        return os.getppid() == parent
+    left = watch.wait_closed(alive=alive)
     if left:
         log.error("%s: the coordinator is gone; stopping before %s finished reading",
                   name, ", ".join("worker-%d" % i for i in left))
