@@ -153,6 +153,11 @@ def _run(settings, args, selectors: list[str]) -> int:
     from coordinator.supervisor import Supervisor
     sup = Supervisor(settings, path, loops=loops, publish=not args.no_publish,
                      stderr=args.stderr, selectors=selectors)
+    return _supervise(sup)
+
+
+def _supervise(sup) -> int:
+    """Run the pipeline; log the totals; every error on stderr; exit code 1 when any was recorded."""
     rc = sup.run()
     log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
     for err in sup.errors:
@@ -179,13 +184,7 @@ def _run_workers(settings, args, selectors: list[str]) -> int:
              settings.cluster["first_shard"] + settings.cluster["workers"] - 1, settings.cluster["listen"],
              settings.cluster["captures"], "" if live else " (replay: until each has sent its end of stream)")
     sup = Supervisor(settings, "", publish=not args.no_publish, stderr=args.stderr, selectors=selectors, live=live)
-    rc = sup.run()
-    log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
-    for err in sup.errors:
-        sys.stderr.write("Exiting: %s\n" % err)
-    if rc == 0 and sup.errors:
-        rc = 1
-    return rc
+    return _supervise(sup)
 
 
 def _run_live(settings, args, selectors: list[str]) -> int:
@@ -234,13 +233,7 @@ def _run_live(settings, args, selectors: list[str]) -> int:
     from coordinator.supervisor import Supervisor
     sup = Supervisor(settings, "", publish=not args.no_publish, stderr=args.stderr, selectors=selectors,
                      live=True, dump=args.dump or settings.interfaces[0].get("dumpfile") or "")
-    rc = sup.run()
-    log.info("Total metrics: %s", dict(sorted(sup.totals.items())))
-    for err in sup.errors:
-        sys.stderr.write("Exiting: %s\n" % err)
-    if rc == 0 and sup.errors:
-        rc = 1
-    return rc
+    return _supervise(sup)
 
 
 if __name__ == "__main__":
