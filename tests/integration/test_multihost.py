@@ -309,3 +309,38 @@ def test_client_keys_dir_admits_only_listed_capture_hosts(tmp_path):
             if h is not None:
                 h.kill()
     assert len(wk.events()) > 10
+
+
+def test_capture_killed_on_the_capture_host_still_ends_the_worker_host(hosts, tmp_path):
+    """The capture host's coordinator sends the end-of-stream a killed capture could not, to every remote
+    shard over CurveZMQ: the worker host finishes what it got, and the capture host exits 1 saying packets
+    are missing (tests/integration/test_drain.py is the one-host version)."""
+    import psutil
+    keys = tmp_path / "keys"
+    server, client = keygen(keys, "workers"), keygen(keys, "capture")
+    wk = Host(hosts.srv(), tmp_path, "workers", worker_cfg(hosts, tmp_path / "workers", server, replay=True))
+    cap = None
+    try:
+        wk.wait_for("listens on", 2)
+        cap = Host(hosts.cli(), tmp_path, "capture", capture_cfg(hosts, client, server[0]),
+                   args=("-I", str(PCAP), "-l", "0"))             # loops for ever: only a kill ends it
+        deadline = time.monotonic() + 60
+        while len(wk.events()) < 30:                                # batches crossed and were analysed
+            assert time.monotonic() < deadline, "no events after 60 s:\n" + cap.text() + wk.text()
+            time.sleep(0.2)
+        kids = [c for c in psutil.Process(cap.proc.pid).children(recursive=True)
+                if "coordinator.child" in " ".join(c.cmdline())]
+        assert len(kids) == 1 and "capture" in kids[0].cmdline()
+        kids[0].send_signal(signal.SIGKILL)                         # gone without its end-of-stream
+        assert cap.wait(90) == 1, cap.text()
+        assert wk.wait(90) == 0, wk.text()                          # both workers got the forced end-of-stream
+    finally:
+        wk.kill()
+        if cap is not None:
+            cap.kill()
+    text = cap.text()
+    assert "hostA/capture-0 exited with code -9 before its end-of-stream" in text, text
+    assert "packets it had not sent are missing from the output" in text
+    assert "'coordinator.forced_eos': 1" in text
+    assert "Traceback" not in text and "Traceback" not in wk.text()
+    assert len(wk.events()) >= 30
