@@ -344,3 +344,46 @@ def test_capture_killed_on_the_capture_host_still_ends_the_worker_host(hosts, tm
     assert "'coordinator.forced_eos': 1" in text
     assert "Traceback" not in text and "Traceback" not in wk.text()
     assert len(wk.events()) >= 30
+
+
+def test_live_capture_host_with_a_worker_host_down_drops_counts_and_stops_promptly(hosts, tmp_path):
+    """Live capture on a capture host whose worker host never comes up (loopback ports where nothing
+    listens): the link trouble is reported, full shard queues drop and count instead of growing, and a stop
+    does not wait 60 s per shard for end-of-streams nobody can take (no end-of-stream to a shard that is
+    not up; what is queued lingers at most 10 s)."""
+    import socket
+    from tests.live_capture.test_live_http import curl
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    server = subprocess.Popen(hosts.srv(sys.executable, "-m", "http.server", "8080", "--bind", hosts.srv_ip),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=str(tmp_path))
+    cfg = {"packetbeat.protocols": [{"type": "http", "ports": [8080]}], "logging.to_stderr": True,
+           "packetbeat.interfaces.device": hosts.srv_dev,
+           "cluster": {"role": "capture", "name": "hostA", "hwm": 1, "batch_age_ms": 5,
+                       "shards": ["tcp://127.0.0.1:%d" % p for p in ports]}}
+    cap = None
+    try:
+        cap = Host(hosts.srv(), tmp_path, "capture", cfg)
+        cap.wait_for("capturing on")
+        cap.wait_for("cannot connect (nothing listens there, or a firewall)", 2, timeout=30)
+        for _ in range(8):                    # requests apart: several batches per shard, more than hwm
+            curl(hosts, 3)
+            time.sleep(0.1)
+        time.sleep(2.0)                       # a batch waits up to 1 s for room before it is dropped
+        t0 = time.monotonic()
+        assert cap.stop(60) == 0, cap.text()
+        took = time.monotonic() - t0
+    finally:
+        server.kill()
+        server.wait()
+        if cap is not None:
+            cap.kill()
+    text = cap.text()
+    assert "shard 0 is not up: no end-of-stream sent to it" in text and "shard 1 is not up" in text, text
+    assert took < 30, "stop took %.0f s:\n%s" % (took, text)
+    totals = text[text.index("Total metrics:"):]
+    assert "'capture.dropped_queue_full':" in totals and "'capture.remote_unreachable':" in totals, totals
+    assert "Traceback" not in text
