@@ -105,3 +105,20 @@ def test_kubernetes_manifests(tmp_path):
     assert len(capture["cluster"]["shards"]) == workers["cluster"]["workers"]
     assert [int(s.rsplit(":", 1)[1]) for s in capture["cluster"]["shards"]] == svc_ports
     assert sorted(p["containerPort"] for p in wk["ports"]) == svc_ports
+
+
+def test_kubernetes_manifests_match_the_api_schema():
+    """Every object against the Kubernetes OpenAPI schema (kubernetes-validate ships the schemas:
+    no cluster needed), strict: an unknown or misspelt field is an error, as `kubectl apply
+    --validate=strict` would make it."""
+    kv = pytest.importorskip("kubernetes_validate", reason="kubernetes-validate is in the [test] extra")
+    kinds = []
+    for doc in _manifests():
+        for version in ("1.27", "1.33"):
+            kv.validate(doc, version, strict=True)        # raises ValidationError with the path
+        kinds.append(doc["kind"])
+    assert kinds == ["Namespace", "ConfigMap", "DaemonSet", "Deployment", "Service"]
+    bad = dict(_manifests()[2])
+    bad["spec"] = dict(bad["spec"], replica=3)               # a typo the schema must catch
+    with pytest.raises(kv.ValidationError):
+        kv.validate(bad, "1.33", strict=True)
