@@ -127,6 +127,14 @@ def capture_cfg(v, keys, server_pub, extra=None):
     return cfg
 
 
+def replaying_worker_host(v, tmp_path):
+    """Keys for both sides, and the worker host (2 workers, replay) started in ``v``'s server namespace:
+    (host, its keypair, the capture host's keypair)."""
+    keys = tmp_path / "keys"
+    server, client = keygen(keys, "workers"), keygen(keys, "capture")
+    return Host(v.srv(), tmp_path, "workers", worker_cfg(v, tmp_path / "workers", server, replay=True)), server, client
+
+
 @pytest.mark.parametrize("capture", ["http_real", "bench_http_20k"])
 def test_file_replay_across_two_hosts_equals_all_in_one(hosts, tmp_path, capture):
     if capture == "http_real":
@@ -140,9 +148,7 @@ def test_file_replay_across_two_hosts_equals_all_in_one(hosts, tmp_path, capture
     proc, expected = run_packetbeat(tmp_path / "all", pcap, PROTOCOLS, workers=2)
     assert proc.returncode == 0, proc.stderr
     assert len(expected) > 10
-    keys = tmp_path / "keys"
-    server, client = keygen(keys, "workers"), keygen(keys, "capture")
-    wk = Host(hosts.srv(), tmp_path, "workers", worker_cfg(hosts, tmp_path / "workers", server, replay=True))
+    wk, server, client = replaying_worker_host(hosts, tmp_path)
     cap = None
     try:
         wk.wait_for("listens on", 2)
@@ -160,10 +166,8 @@ def test_file_replay_across_two_hosts_equals_all_in_one(hosts, tmp_path, capture
 
 
 def test_wrong_server_key_is_reported_and_nothing_is_written(hosts, tmp_path):
-    keys = tmp_path / "keys"
-    server, client = keygen(keys, "workers"), keygen(keys, "capture")
-    other, _ = keygen(keys, "someone-else")
-    wk = Host(hosts.srv(), tmp_path, "workers", worker_cfg(hosts, tmp_path / "workers", server, replay=True))
+    wk, server, client = replaying_worker_host(hosts, tmp_path)
+    other, _ = keygen(tmp_path / "keys", "someone-else")
     cap = None
     try:
         wk.wait_for("listens on", 2)
@@ -316,9 +320,7 @@ def test_capture_killed_on_the_capture_host_still_ends_the_worker_host(hosts, tm
     shard over CurveZMQ: the worker host finishes what it got, and the capture host exits 1 saying packets
     are missing (tests/integration/test_drain.py is the one-host version)."""
     import psutil
-    keys = tmp_path / "keys"
-    server, client = keygen(keys, "workers"), keygen(keys, "capture")
-    wk = Host(hosts.srv(), tmp_path, "workers", worker_cfg(hosts, tmp_path / "workers", server, replay=True))
+    wk, server, client = replaying_worker_host(hosts, tmp_path)
     cap = None
     try:
         wk.wait_for("listens on", 2)
