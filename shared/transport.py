@@ -143,7 +143,7 @@ def read_key(path: str, secret: bool = False) -> bytes:
     if len(key) != 40:
         raise ConfigError("", "%s: the %s is not a 40-character Z85 key" % (path, want))
     try:
-        zmq.utils.z85.decode(key.encode("ascii"))
+        z85.decode(key.encode("ascii"))
     except Exception:
         raise ConfigError("", "%s: the %s is not valid Z85" % (path, want)) from None
     return key.encode("ascii")
@@ -288,10 +288,6 @@ class ConnectionWatch:
             self._thread = threading.Thread(target=self._run, name="shard-watch", daemon=True)
             self._thread.start()
 
-    def ready(self) -> bool:
-        with self._lock:
-            return all(s == "up" for s in self.state.values())
-
     def is_up(self, i: int) -> bool:
         with self._lock:
             return self.state.get(i) == "up"
@@ -299,12 +295,6 @@ class ConnectionWatch:
     def closed_after_up(self, i: int) -> bool:
         with self._lock:
             return i in self._been_up and self.state.get(i) == "down"
-
-    def been_up(self) -> bool:
-        """Every shard completed a handshake once (it may have left since:
-        a worker host that got everything ends its run)."""
-        with self._lock:
-            return self._been_up >= set(self.state)
 
     def _set(self, i: int, state: str, detail: str = "") -> None:
         with self._lock:

@@ -209,7 +209,8 @@ def test_connection_watch_reports_and_counts(tmp_path, caplog):
             socks.append(s)
         watch = transport._watches[id(ctx)]
         _wait(lambda: watch.state == {0: "up", 1: "refused", 2: "unreachable"})
-        assert not watch.ready() and not watch.been_up()
+        assert [watch.is_up(i) for i in range(3)] == [True, False, False]
+        assert not any(watch.closed_after_up(i) for i in range(3))
         assert counters == {"capture.remote_refused": 1, "capture.remote_unreachable": 1}
         socks[0].send(b"x")
         assert server.recv() == b"x"                     # the good shard delivers
