@@ -89,6 +89,30 @@ for _side in ("source", "destination", "client", "server"):
     })
 
 
+def _protocol_fields() -> dict[str, dict]:
+    """Mappings the analysers declare themselves: ``worker/protos/<name>/fields.py``
+    with ``FIELDS = {dotted name: mapping}`` (mapping dicts such as
+    ``{"type": "keyword", "ignore_above": 1024}``), for every analyser listed in the
+    registry (built-in, or still pending) that has one."""
+    import importlib
+    from worker.protos.pending import PENDING
+    from worker.protos.registry import BUILTIN
+    out: dict[str, dict] = {}
+    for name in sorted(set(BUILTIN) | set(PENDING)):
+        module = BUILTIN.get(name, "worker.protos.%s:" % name).partition(":")[0] + ".fields"
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and module.startswith(exc.name):
+                continue
+            raise
+        out.update(mod.FIELDS)
+    return out
+
+
+FIELDS.update(_protocol_fields())
+
+
 def mappings() -> dict:
     """The ``mappings`` object: nested properties from FIELDS, plus dynamic templates."""
     props: dict = {}

@@ -415,6 +415,20 @@ DASHBOARDS = {
 }
 
 
+def _protocol_dashboards() -> dict:
+    """The dashboards of the protocols added later, one module each in
+    ``deploy/kibana/protos/<name>.py`` defining ``dashboard(k)`` (``k``: this
+    module, for its helpers) that returns ``(objects, dashboard)``."""
+    import importlib.util
+    out = {}
+    for path in sorted((HERE / "protos").glob("*.py")):
+        spec = importlib.util.spec_from_file_location("kibana_protos_" + path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        out[path.stem] = (lambda m: lambda: m.dashboard(sys.modules[__name__]))(mod)
+    return out
+
+
 def used_fields(objects) -> set[str]:
     """Every field a Lens column or a saved search column names (not ``___records___``)."""
     out: set[str] = set()
@@ -429,7 +443,7 @@ def used_fields(objects) -> set[str]:
 
 def build() -> dict[str, list[dict]]:
     """file name -> objects, in import order (data view first, dashboard last)."""
-    made = {name: fn() for name, fn in DASHBOARDS.items()}
+    made = {name: fn() for name, fn in {**DASHBOARDS, **_protocol_dashboards()}.items()}
     # one data view, the same in every file: its fields are those all the files use
     view = data_view(set().union(*(used_fields(objs) for objs, _ in made.values())))
     return {"packetbeat-%s.ndjson" % name: [view] + objs + [dash] for name, (objs, dash) in made.items()}
