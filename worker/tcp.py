@@ -22,7 +22,8 @@ the first hole).
 - **Bounds.** At most ``max_connections`` connections per worker: opening one
   more evicts the least recently active one (``tcp.evicted``, logged every
   10,000), whose plugin is flushed so its open transactions are published, as
-  on an idle timeout.
+  on an idle timeout, after ``plugin.note_evicted(state)`` (optional) has
+  noted the eviction on them.
 - **Sequence numbers.** Each direction keeps ``nxt``, the next expected
   sequence number as an *unbounded* integer: an incoming 32-bit ``seq`` is
   placed by its signed 32-bit distance from ``nxt`` (wraparound safe), so the
@@ -293,6 +294,12 @@ class TcpTracker:
             self._log.warning("more than %d TCP connections on this worker: the least recently active "
                               "ones are flushed and forgotten (tcp.evicted = %d; cluster.max_connections "
                               "sets the bound)", self._max_conns, counters["tcp.evicted"])
+        note = getattr(oldest.plugin, "note_evicted", None)
+        if note is not None and oldest.state is not None:
+            try:
+                note(oldest.state)
+            except Exception as exc:  # noqa: BLE001 - the plugin boundary
+                self._plugin_failed(oldest, exc)
         self._close(oldest, ts)
 
     # ------------------------------------------------------------------ slow path

@@ -142,3 +142,22 @@ def test_keyed_correlator_is_bounded_and_expires_by_packet_time():
     assert [r.key for r, _ in c.expire(15)] == [2]
     assert len(c) == 1 and c.expired == 1
     assert c.take(3).ts == 7 and c.take(3) is None
+
+
+def test_an_evicted_connection_publishes_its_waiting_requests_with_a_note():
+    from worker.protos.glue import NOTE_CONN_EVICTED
+    from worker.tcp import TcpTracker
+    import collections
+    out = []
+    p = LinePlugin({"ports": [6379]}, out.append)
+    counters = collections.Counter()
+    tr = TcpTracker({6379: p}, counters, max_connections=1)
+    hdr = b"\xee" * 54
+
+    def send(cport, payload, ts):
+        raw = hdr + payload
+        tr.process(ts, (6, b"\x0a\0\0\x01", b"\x0a\0\0\x02", cport, 6379, 0x18, 1, 0, 54, len(raw), 14), raw)
+    send(40000, b"a q\n", 1)
+    send(40001, b"b q\n", 2)
+    assert counters["tcp.evicted"] == 1
+    assert out == [("Error", [NOTE_CONN_EVICTED, "Unmatched request"])]
