@@ -126,6 +126,7 @@ class ClusterConfig:
     # active one is flushed and forgotten to make room) and remembered data-less SYNs
     max_connections: int = 32_768
     max_pending_syns: int = 65_536
+    max_buffered_bytes: int = 128 * 1024 * 1024   # TCP bytes held after holes, per worker
     restart_window: Duration = 60.0
     run_as_user: str = ""               # live capture: drop root to this user once the sockets are open
     # multi-host (shared/transport.py, docs/configuration.md "cluster"): all | capture | workers
@@ -139,7 +140,7 @@ class ClusterConfig:
 
     def validate(self, path: str) -> None:
         for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm",
-                     "max_connections"):
+                     "max_connections", "max_buffered_bytes"):
             v = getattr(self, name)
             if v < (0 if name == "workers" else 1):
                 raise ConfigError("%s.%s" % (path, name), "must be positive, got %r" % v)

@@ -74,7 +74,8 @@ def _dispatch(engine, records, tcp, udp, counters):
 class Engine:
     def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None,
                  flows: dict | None = None, procs: dict | None = None,
-                 max_connections: int = 32_768, max_pending_syns: int = 65_536):
+                 max_connections: int = 32_768, max_pending_syns: int = 65_536,
+                 max_buffered_bytes: int = 128 * 1024 * 1024):
         self.counters = counters if counters is not None else collections.Counter()
         self.events: list[dict] = []
         # process attribution (packetbeat.procs): records shipped by the capture, see shared/procs.py
@@ -100,7 +101,8 @@ class Engine:
                     udp_ports[port] = plugin
             idle = max(idle, float(cfg.transaction_timeout))
         self.tcp = TcpTracker(tcp_ports, self.counters, default_idle_timeout=idle,
-                              max_connections=max_connections, max_pending_syns=max_pending_syns)
+                              max_connections=max_connections, max_pending_syns=max_pending_syns,
+                              max_buffered_bytes=max_buffered_bytes)
         self.udp = UdpDispatcher(udp_ports, self.counters)
         self.last_ts = 0
         self._icmp_tuples: dict = {}

@@ -37,6 +37,8 @@ cdef class TcpTracker:
     cdef Py_ssize_t _max_syns
     cdef object _syns
     cdef Py_ssize_t _n_conns
+    cdef Py_ssize_t _held
+    cdef Py_ssize_t _max_held
 
     @cython.locals(sport=int, dport=int, flags=int, off=Py_ssize_t, end=Py_ssize_t, n=Py_ssize_t,
                    d=int, ent=tuple, conn=Conn, ports=dict, key=tuple, nxt=object)

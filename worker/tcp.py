@@ -19,7 +19,10 @@ the first hole).
   hundred bytes per SYN up to ``max_pending_syns`` and no plugin state; the
   connection's first payload then starts from the remembered ISNs (a lost
   first segment is still a gap). Packetbeat creates a stream per SYN.
-- **Bounds.** At most ``max_connections`` connections per worker: opening one
+- **Bounds.** At most ``max_buffered_bytes`` held after holes over all the
+  worker's connections: past it, the stream that just added a segment has
+  its holes declared gaps at once (``tcp.buffer_full``). At most
+  ``max_connections`` connections per worker: opening one
   more evicts the least recently active one (``tcp.evicted``, logged every
   10,000), whose plugin is flushed so its open transactions are published, as
   on an idle timeout, after ``plugin.note_evicted(state)`` (optional) has
@@ -130,13 +133,17 @@ class TcpTracker:
     def __init__(self, plugins_by_port: dict[int, Any], counters: collections.Counter, *,
                  max_stream_bytes: int = 10 * 1024 * 1024, ooo_max_segments: int = 64,
                  default_idle_timeout: float = 10.0, log: logging.Logger | None = None,
-                 max_connections: int = 32_768, max_pending_syns: int = 65536):
+                 max_connections: int = 32_768, max_pending_syns: int = 65536,
+                 max_buffered_bytes: int = 128 * 1024 * 1024):
         self._counters = counters
         self._max_conns = max(1, int(max_connections))
         self._max_syns = max(0, int(max_pending_syns))
         # client-oriented key -> (client ISN or None, server ISN or None, ts), oldest first
         self._syns: collections.OrderedDict = collections.OrderedDict()
         self._n_conns = 0
+        # bytes held after holes (out of order) over all connections, and their bound
+        self._held = 0
+        self._max_held = max(0, int(max_buffered_bytes))
         self._max_stream_bytes = int(max_stream_bytes)
         self._ooo_max = max(0, int(ooo_max_segments))
         self._log = log if log is not None else logging.getLogger("packetbeat.tcp")
@@ -392,6 +399,7 @@ class TcpTracker:
         self._counters["tcp.fin"] += 1
         if conn.ooo[d]:
             conn.ooo[d] = []                         # nothing is valid after a FIN
+            self._held -= conn.ooo_bytes[d]
             conn.ooo_bytes[d] = 0
         try:
             conn.state = conn.plugin.received_fin(conn.tcptuple, d, conn.state)
@@ -410,11 +418,16 @@ class TcpTracker:
         held = conn.ooo[d]
         insort(held, seg, key=_seg_start)
         conn.ooo_bytes[d] += n
+        self._held += n
         if conn.ooo_bytes[d] > self._max_stream_bytes:
             counters["tcp.stream_dropped"] += 1
             self._close(conn, seg[1], drain=False)
             return
-        if seg[2] & FIN:
+        if self._held > self._max_held:
+            # the worker holds too many bytes after holes: this stream's holes become gaps now
+            counters["tcp.buffer_full"] += 1
+            self._force_drain(conn, d)
+        elif seg[2] & FIN:
             self._force_drain(conn, d)               # FIN with a hole outstanding
         elif len(held) > self._ooo_max:
             self._gap(conn, d)
@@ -427,6 +440,7 @@ class TcpTracker:
         while held and held[0][0] <= conn.nxt[d]:
             start, ts, flags, raw, off, end = held.pop(0)
             conn.ooo_bytes[d] -= end - off
+            self._held -= end - off
             if not self._accept(conn, d, ts, start, flags & FIN, raw, off, end):
                 return
             held = conn.ooo[d]
@@ -474,6 +488,7 @@ class TcpTracker:
                 if conn.ooo[d]:
                     self._force_drain(conn, d)
         conn.ooo = [[], []]
+        self._held -= conn.ooo_bytes[0] + conn.ooo_bytes[1]
         conn.ooo_bytes = [0, 0]
         if conn.state is not None:
             try:

@@ -751,3 +751,14 @@ def test_connections_over_the_cap_evict_the_least_recently_active_one_with_a_flu
     assert len(flushed) == 1 and flushed[0][1].src_port == 2001 and flushed[0][2] == [b"req1"]
     tr.process(12, *seg_from(2001, 0, 5, b"back"))      # it comes back mid-stream: a new connection
     assert c["tcp.connections"] == 5 and len(tr) == 3
+
+
+def test_bytes_held_after_holes_are_bounded_per_worker():
+    tr, p, c = make(max_buffered_bytes=1000, ooo_max_segments=1000)
+    for i in range(5):
+        tr.process(1, *seg_from(5000 + i, 0, 1, b"x"))               # five streams start
+    for i in range(5):
+        tr.process(2, *seg_from(5000 + i, 0, 100, b"y" * 300))       # each holds 300 bytes after a hole
+    assert c["tcp.buffer_full"] == 2 and c["tcp.gaps"] == 2
+    tr.flush_all(3)
+    assert c["tcp.gaps"] == 5
