@@ -127,6 +127,7 @@ class ClusterConfig:
     max_connections: int = 32_768
     max_pending_syns: int = 65_536
     max_buffered_bytes: int = 128 * 1024 * 1024   # TCP bytes held after holes, per worker
+    max_flows: int = 262_144            # open flows per worker (packetbeat.flows)
     restart_window: Duration = 60.0
     run_as_user: str = ""               # live capture: drop root to this user once the sockets are open
     # multi-host (shared/transport.py, docs/configuration.md "cluster"): all | capture | workers
@@ -140,7 +141,7 @@ class ClusterConfig:
 
     def validate(self, path: str) -> None:
         for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm",
-                     "max_connections", "max_buffered_bytes"):
+                     "max_connections", "max_buffered_bytes", "max_flows"):
             v = getattr(self, name)
             if v < (0 if name == "workers" else 1):
                 raise ConfigError("%s.%s" % (path, name), "must be positive, got %r" % v)
