@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 import time
 
 import zmq
@@ -144,6 +145,9 @@ class Supervisor:
         self._run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         settings_path = os.path.join(run_dir, "settings.json")
+        # one id per run, inherited by every child: a restarted publisher knows its
+        # run's disk-queue state from an earlier run's (coordinator/publisher/reliable.py)
+        os.environ["PACKETBEAT_RUN_ID"] = uuid.uuid4().hex
         with open(settings_path, "w", encoding="utf-8") as fh:
             fh.write(self.settings.to_json())
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}

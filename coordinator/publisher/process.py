@@ -33,6 +33,9 @@ from shared.version import VERSION
 from shared.wire import WireError, decode_batch
 
 log = logging.getLogger("packetbeat.publisher")
+# queue.disk: once every worker is done, the publisher stops when the output has
+# taken nothing for this long (the events stay in the spool for the next start)
+STALL_SECONDS = 10.0
 
 
 def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
@@ -176,7 +179,8 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
     pub = SpooledPublisher(spool, output, enrich, settings.cluster["workers"], counters,
                            bulk_max_size=getattr(output, "bulk_max_size", 1600),
                            backoff_init=float(backoff.get("init", 1.0)),
-                           backoff_max=float(backoff.get("max", 60.0)))
+                           backoff_max=float(backoff.get("max", 60.0)),
+                           run_id=os.environ.get("PACKETBEAT_RUN_ID", ""))
     # A restarted publisher that finds some eos already spooled may never have
     # acked them: at the end it keeps answering resends a while (> resend_after).
     linger_for = 5.0 if pub.done else 0.0
@@ -197,10 +201,26 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
     try:
         while not pub.finished:
             serve(250)
+        # Every worker is done and everything is safely in the spool: output what
+        # the output takes, but do not wait on an output that is down (file mode,
+        # or a stop): the rest goes out at the next start.
         until = time.monotonic() + linger_for
+        pending, progress_at = pub.spool.pending, time.monotonic()
         while pub.spool.pending or time.monotonic() < until:
             serve(100)
+            now = time.monotonic()
+            if pub.spool.pending < pending:
+                pending, progress_at = pub.spool.pending, now
+            elif pub.spool.pending and now - progress_at > STALL_SECONDS and now >= until:
+                break
     finally:
+        pub.halt()
+        if pub.spool.pending:
+            batches, events = pub.waiting_events()
+            counters["publisher.spooled_waiting"] = events
+            log.warning("%d events (%d batches) wait in the disk queue %s: the output took none for %.0f s; "
+                        "they are sent at the next start with this queue.disk.path",
+                        events, batches, pub.spool.path, STALL_SECONDS)
         pub.stop()
         rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx)
     return rc
