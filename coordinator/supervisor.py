@@ -275,8 +275,13 @@ class Supervisor:
 
     def _schedule_restart(self, c, rc: int, now: float) -> bool:
         """Back off and restart ``c``; False (error recorded) after
-        cluster.max_restarts restarts within cluster.restart_window."""
+        cluster.max_restarts restarts within cluster.restart_window, or at once
+        for exit code 2 (a problem restarting cannot solve, reported by the child)."""
         cluster = self.settings.cluster
+        if rc == 2:
+            self.errors.append("%s cannot run (see the error above); not restarting it" % c.name)
+            log.error(self.errors[-1])
+            return False
         window = float(cluster["restart_window"])
         c.restarts = [t for t in c.restarts if now - t < window] + [now]
         if len(c.restarts) > cluster["max_restarts"]:
@@ -332,8 +337,9 @@ class Supervisor:
                         c.eos_sent = True            # a capture that died while draining
                         self._eos_for(stats.context, c.name)
                     continue
-                if c in captures and rc == 2:
-                    self.errors.append("%s cannot capture (see above); not restarting it" % c.name)
+                if rc == 2:
+                    self.errors.append("%s cannot %s (see the error above); not restarting it"
+                                       % (c.name, "capture" if c in captures else "run"))
                     log.error(self.errors[-1])
                     return 1
                 c.restarts = [t for t in c.restarts if now - t < window] + [now]

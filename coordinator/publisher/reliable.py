@@ -41,7 +41,7 @@ import msgpack
 
 from coordinator.publisher.elasticsearch import event_id
 from coordinator.publisher.outputs import EncodeError, encode_event
-from coordinator.publisher.spool import Spool, SpoolFull
+from coordinator.publisher.spool import Spool, SpoolDiskFull, SpoolFull
 
 log = logging.getLogger("packetbeat.publisher")
 
@@ -74,8 +74,12 @@ class SpooledPublisher:
         if run_id and meta.get("run") != run_id:
             # this run's id in the state now, so a restart within it resumes it
             meta = dict(meta, run=run_id, last_seq=dict(self.last_seq), done=sorted(self.done))
-            spool.ack(spool.acked, meta)
+            try:
+                spool.ack(spool.acked, meta)
+            except SpoolDiskFull as e:           # written with the first acknowledgement instead
+                log.error("%s", e)
         self._stop = threading.Event()
+        self._disk_full_logged = -1e9
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
@@ -143,6 +147,16 @@ class SpooledPublisher:
             try:
                 self.spool.append(record)
                 break
+            except SpoolDiskFull as e:
+                # backpressure: nothing more is accepted (the workers wait in file mode,
+                # live capture drops and counts) until there is room again
+                self.counters["publisher.disk_full_waits"] += 1
+                now = time.monotonic()
+                if now - self._disk_full_logged >= 30.0:
+                    self._disk_full_logged = now
+                    log.error("%s; waiting", e)
+                self._check_thread()
+                self._stop.wait(1.0)
             except SpoolFull:
                 self.counters["publisher.spool_full_waits"] += 1
                 self._check_thread()
@@ -190,7 +204,19 @@ class SpooledPublisher:
         meta = {"last_seq": dict(self.last_seq), "done": sorted(self.done)}
         if self.run_id:
             meta["run"] = self.run_id
-        self.spool.ack(last_no + 1, meta)
+        try:
+            self.spool.ack(last_no + 1, meta)
+        except SpoolDiskFull as e:
+            # sent, but the state cannot be written: sent again later (the ids make
+            # Elasticsearch refuse the copies) once there is room
+            self.counters["publisher.disk_full_waits"] += 1
+            now = time.monotonic()
+            if now - self._disk_full_logged >= 30.0:
+                self._disk_full_logged = now
+                log.error("%s; waiting", e)
+            self.spool.rewind()
+            self._stop.wait(1.0)
+            return 0
         return 1
 
     def _publish(self, items: list) -> bool:

@@ -206,9 +206,9 @@ def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
         assert canonical(list(es.docs(es.prefix + "-*").values())) == expected
 
 
-def test_publisher_that_keeps_dying_ends_the_run(tmp_path):
-    """The spool path is a file: every publisher start fails; after
-    cluster.max_restarts the coordinator gives up with an error."""
+def test_publisher_whose_spool_path_is_unusable_ends_the_run_at_once(tmp_path):
+    """The spool path is a file: the publisher says so in one line (no traceback) and
+    exits 2; restarting cannot help, so the coordinator ends the run with an error."""
     if not SAMPLE.exists():
         pytest.skip("%s is absent" % SAMPLE)
     bad = tmp_path / "not-a-dir"
@@ -218,4 +218,6 @@ def test_publisher_that_keeps_dying_ends_the_run(tmp_path):
     proc = start(tmp_path, cfg, 1)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
-    assert "publisher exited (code 1) 3 times" in err and "giving up" in err
+    assert "cannot create spool directory %s" % bad in err
+    assert "publisher cannot run (see the error above); not restarting it" in err
+    assert "Traceback" not in err and "restarting publisher" not in err
