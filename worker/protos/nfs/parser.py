@@ -446,11 +446,10 @@ class RecordParser:
                 head = self._head
                 room = self._head_max - len(head)
                 if room > 0 and not self._cut:
+                    had = len(head)
                     head += mv[i:i + (take if take < room else room)]
-                    if len(head) >= 8 and self._head_max == CALL_HEAD_MAX and _u32(head, 4)[0] == RPC_REPLY:
-                        self._head_max = REPLY_HEAD_MAX
-                        if len(head) > REPLY_HEAD_MAX:
-                            del head[REPLY_HEAD_MAX:]
+                    if had < 16 <= len(head):
+                        self._check_start(head)
                     if len(head) >= self._head_max and take > room:
                         self._cut = True
                 elif take:
@@ -469,6 +468,23 @@ class RecordParser:
             e.messages = out
             raise
         return out
+
+    def _check_start(self, head: bytearray) -> None:
+        """The first 16 bytes of a record are there: refuse what is not an
+        RPC call or reply at once (after a resynchronisation, a random word
+        taken for a record marker must not swallow megabytes), and keep only
+        the start of a reply."""
+        mtype, word = _U32x2.unpack_from(head, 4)
+        if mtype == RPC_REPLY:
+            if word > 1:
+                raise ParseError("RPC reply status %d" % word)
+            self._head_max = REPLY_HEAD_MAX
+            if len(head) > REPLY_HEAD_MAX:
+                del head[REPLY_HEAD_MAX:]
+        elif mtype != RPC_CALL:
+            raise ParseError("RPC message type %d" % mtype)
+        elif word != 2:
+            raise ParseError("RPC version %d" % word)
 
     def _complete(self, ts: int) -> RpcMessage | None:
         head, size, cut, lost, first = self._head, self._size, self._cut, self._lost, self._ts_first

@@ -15,6 +15,8 @@ Packetbeat swaps them for a call in the reverse direction.
 """
 from __future__ import annotations
 
+import weakref
+
 from worker.plugin import TCP, UDP, Emit, IpPortTuple, Packet, TcpTuple
 from worker.protos.glue import NOTE_NO_RESPONSE, NOTE_TIMEOUT, KeyedCorrelator, TcpAnalyser
 from worker.protos.nfs.config import NfsConfig
@@ -46,7 +48,9 @@ class NfsPlugin(TcpAnalyser):
         self._timeout_ns = int(round(float(self.cfg.transaction_timeout) * _NS))
         self.max_message_size = max_message_size
         self._udp = KeyedCorrelator(self._timeout_ns, UDP_MAX_PENDING)
-        self._tcp_open: dict[int, tuple] = {}      # conn_id -> (conn, tcptuple), swept by expire()
+        # conn_id -> state of the open TCP connections, swept by expire(); weak:
+        # a state the TCP layer drops without a flush leaves by itself
+        self._tcp_open: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
         self._next_sweep = 0
         # counters (reported as nfs.<name>)
         self.other_programs = 0       # calls of other RPC programs, not published
@@ -59,7 +63,7 @@ class NfsPlugin(TcpAnalyser):
     # ------------------------------------------------------------------ TCP
     def new_connection(self, tcptuple: TcpTuple) -> NfsConnection:
         conn = NfsConnection(self._timeout_ns, self.max_message_size)
-        self._tcp_open[tcptuple.conn_id] = (conn, tcptuple)
+        self._tcp_open[tcptuple.conn_id] = conn
         return conn
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
@@ -131,7 +135,7 @@ class NfsPlugin(TcpAnalyser):
             self._alone(pending, NOTE_TIMEOUT)
         if now >= self._next_sweep and self._tcp_open:
             self._next_sweep = now + TCP_SWEEP_EVERY_NS
-            for conn, _tcptuple in list(self._tcp_open.values()):
+            for conn in list(self._tcp_open.values()):
                 if conn.correlator.pending:
                     for pending, _ in conn.correlator.expire(now):
                         self._alone(pending, NOTE_TIMEOUT)

@@ -32,7 +32,7 @@ def published(call: RpcMessage) -> bool:
 class NfsConnection:
     """Per-TCP-connection state: one record parser per direction, the calls
     waiting for their reply."""
-    __slots__ = ("parsers", "correlator")
+    __slots__ = ("parsers", "correlator", "__weakref__")
 
     def __init__(self, timeout_ns: int, max_message_size: int):
         self.parsers = (RecordParser(max_message_size), RecordParser(max_message_size))
