@@ -67,6 +67,7 @@ MAX_COMPOUND_OPS = 10000              # operations scanned in one COMPOUND
 
 _U32 = struct.Struct("!I")
 _U32x2 = struct.Struct("!II")
+_U32x3 = struct.Struct("!III")
 _U32x4 = struct.Struct("!IIII")
 _u32 = _U32.unpack_from
 
@@ -156,6 +157,7 @@ _SECOND_CLASS = {
     10044: _SKIP_NONE,           # ILLEGAL: not first class, no arguments
 }
 # READLINK is in Packetbeat's first-class list (and has no arguments).
+_N_V3 = len(V3_PROCS)
 
 
 # --- XDR helpers --------------------------------------------------------------
@@ -222,16 +224,20 @@ def _unix_cred(body) -> tuple:
     if end < 8:
         raise _Short
     stamp, mlen = _U32x2.unpack_from(body, 0)
-    off = _opaque_end(body, 4, end)[1]
-    machine = bytes(body[8:8 + mlen])
+    off = 8 + ((mlen + 3) & ~3)
     if off + 12 > end:
         raise _Short
-    uid, gid, ngids = struct.unpack_from("!III", body, off)
+    uid, gid, ngids = _U32x3.unpack_from(body, off)
     off += 12
     if off + 4 * ngids > end:
         raise _Short
-    gids = list(struct.unpack_from("!%dI" % ngids, body, off)) if ngids else []
-    return stamp, machine, uid, gid, gids
+    if ngids == 0:
+        gids = []
+    elif ngids == 1:
+        gids = [_u32(body, off)[0]]
+    else:
+        gids = list(struct.unpack_from("!%dI" % ngids, body, off))
+    return stamp, bytes(body[8:8 + mlen]), uid, gid, gids
 
 
 def decode_message(head, ts: int, size: int, cut: bool = False) -> RpcMessage:
@@ -287,18 +293,25 @@ def _decode_nfs_call(msg: RpcMessage, head, end: int, cut: bool) -> None:
     try:
         if end < 32:
             raise _Short
-        msg.auth_flavor = flavor = _u32(head, 24)[0]
-        clen = _u32(head, 28)[0]
-        off = _opaque_end(head, 28, end)[1]
+        flavor, clen = _U32x2.unpack_from(head, 24)
+        msg.auth_flavor = flavor
+        if clen > MAX_OPAQUE:
+            raise _Short
+        off = 32 + ((clen + 3) & ~3)
+        if 32 + clen > end:
+            raise _Short
         if flavor == 1:
             msg.cred = _unix_cred(head[32:32 + clen])
         if off + 8 > end:
             raise _Short
-        off = _opaque_end(head, off + 4, end)[1]          # verifier
+        vlen = _u32(head, off + 4)[0]                      # verifier
+        if vlen > MAX_OPAQUE or off + 8 + vlen > end:
+            raise _Short
+        off += 8 + ((vlen + 3) & ~3)
         vers = msg.prog_vers
         if vers == 3:
             proc = msg.proc
-            msg.opcode = V3_PROCS[proc] if proc < len(V3_PROCS) else "ILLEGAL"
+            msg.opcode = V3_PROCS[proc] if proc < _N_V3 else "ILLEGAL"
         elif vers == 4:
             if msg.proc == 0:
                 msg.opcode = "NULL"
@@ -410,6 +423,28 @@ class RecordParser:
         n = len(data)
         i = 0
         mv = memoryview(data)
+        if self._state == _HEADER and not self._size and not self._hdr:
+            # Fast path: whole one-fragment records at the start of the segment
+            # are decoded in place (no copy); the rest goes the general way.
+            limit = self.max_message_size
+            while n - i >= 20:
+                word = _u32(mv, i)[0]
+                length = word & SIZE_MASK
+                end = i + 4 + length
+                if not word & LAST_FRAGMENT or end > n or length < 16 or length > limit:
+                    break
+                head_end = i + 4 + CALL_HEAD_MAX
+                if head_end > end:
+                    head_end = end
+                try:
+                    msg = decode_message(mv[i + 4:head_end], ts, length, head_end < end)
+                except ParseError as e:
+                    e.messages = out
+                    raise
+                out.append(msg)
+                i = end
+            if i == n:
+                return out
         try:
             while i < n:
                 if self._state == _HEADER:
