@@ -35,15 +35,17 @@ def main_op(ops: list[str]) -> str:
     return ops[-1]
 
 
+def analyse(tmp, pcap, truth) -> list[dict]:
+    proc, events = run_packetbeat(tmp, pcap, protocols=[{"type": "nfs", "ports": [truth["server_port"]]}],
+                                  extra_cfg={"packetbeat.flows": {"enabled": False}})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return events
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     truth = json.loads((PCAPS / "nfs_real.truth.json").read_text())
-    tmp = tmp_path_factory.mktemp("nfs")
-    proc, events = run_packetbeat(tmp, PCAPS / "nfs_real.pcap",
-                                  protocols=[{"type": "nfs", "ports": [truth["server_port"]]}],
-                                  extra_cfg={"packetbeat.flows": {"enabled": False}})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return truth, events
+    return truth, analyse(tmp_path_factory.mktemp("nfs"), PCAPS / "nfs_real.pcap", truth)
 
 
 def _key(ev) -> tuple:
@@ -51,7 +53,19 @@ def _key(ev) -> tuple:
 
 
 def test_every_nfs_call_is_one_event(run):
-    truth, events = run
+    check_calls(*run)
+
+
+def test_the_capture_covers_what_it_claims(run):
+    """The truth has what the docstring promises (so the checks above bite)."""
+    check_coverage(run[0])
+
+
+def test_libnfs_commands(run):
+    check_libnfs(*run)
+
+
+def check_calls(truth: dict, events: list[dict]) -> None:
     assert all(ev["type"] == "nfs" for ev in events)
     by_key: dict = {}
     for ev in events:
@@ -124,9 +138,7 @@ def check_call(ev: dict, c: dict) -> None:
         assert nfs["status"] == STATUS[rep["status"]]
 
 
-def test_the_capture_covers_what_it_claims(run):
-    """The truth has what the docstring promises (so the checks above bite)."""
-    truth, _ = run
+def check_coverage(truth: dict) -> None:
     calls = truth["calls"]
     assert any(c["fragments"] > 1 for c in calls)
     assert any(c["transport"] == "udp" and c["prog"] == 100003 for c in calls)
@@ -138,8 +150,7 @@ def test_the_capture_covers_what_it_claims(run):
     assert any(c["call_size"] > 65536 for c in calls)
 
 
-def test_libnfs_commands(run):
-    truth, events = run
+def check_libnfs(truth: dict, events: list[dict]) -> None:
     own_ports = {c["client_port"] for c in truth["calls"]}
     lib = [ev for ev in events if ev["client"]["port"] not in own_ports]
     by_port: dict = {}
