@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.confutil import ConfigError, build
-from tests.unit.protos.nfs_wire import NO_AUTH, call, compound, denied, opaque, record, reply, unix_cred
+from tests.unit.protos.nfs_wire import NO_AUTH, call, compound, denied, opaque, record, reply, u32, unix_cred
 from worker.plugin import UDP, IpPortTuple, Packet, TcpTuple
 from worker.protos.nfs import NfsPlugin
 from worker.protos.nfs.config import NfsConfig
@@ -246,3 +246,27 @@ def test_counters_are_ints_the_worker_reports():
     names = {k for k, v in vars(p).items() if type(v) is int and not k.startswith(("_", "max_"))}
     assert {"parse_errors", "gap_drops", "other_programs", "malformed", "unmatched_requests",
             "unmatched_responses"} <= names
+
+
+def gss_cred(gss_proc: int, service: int) -> bytes:
+    body = u32(1) + u32(gss_proc) + u32(5) + u32(service) + opaque(b"\xaa" * 8)
+    return u32(6) + opaque(body)
+
+
+def test_rpcsec_gss_integrity_and_privacy():
+    p, events = make()
+    integ_args = u32(60) + u32(5) + opaque(b"") + u32(0) + u32(2) + u32(22) + FH + u32(26)
+    priv_args = u32(64) + b"\x9c" * 64
+    st = tcp(p, None, 0, record(call(1, 1, integ_args, vers=4, cred=gss_cred(0, 2)))
+             + record(call(2, 1, priv_args, vers=4, cred=gss_cred(0, 3)))
+             + record(call(3, 3, priv_args, vers=3, cred=gss_cred(0, 3)))
+             + record(call(4, 0, opaque(b"token"), vers=4, cred=gss_cred(1, 1))), 0)
+    tcp(p, st, 1, record(reply(1, 36, body=u32(5) + u32(10008)))      # length, seq, status DELAY
+        + record(reply(2, 100, body=b"\0" * 100)) + record(reply(3, 100)) + record(reply(4, 0)), MS)
+    a, b, c, d = events
+    assert a["rpc"]["auth_flavor"] == "rpcsec_gss" and "cred" not in a["rpc"]
+    assert a["nfs"] == {"version": 4, "tag": "", "minor_version": 0, "opcode": "READDIR",
+                        "status": "NFSERR_DELAY"}
+    assert b["nfs"] == {"version": 4} and b["rpc"]["status"] == "success"
+    assert c["nfs"] == {"version": 3, "opcode": "LOOKUP"}
+    assert d["nfs"] == {"version": 4, "opcode": "NULL", "status": "NFS_OK"}

@@ -17,6 +17,11 @@ uid,gid,gids}``, ``status`` (accept status). ``nfs``: ``version``, ``opcode``,
 ``tag`` and ``minor_version`` (v4 COMPOUND), ``status`` (only when the call
 was accepted; ``NFS_OK`` for a NULL procedure).
 
+With RPCSEC_GSS (Kerberos) integrity the arguments and the result are read
+after their length and sequence number; with privacy they are encrypted: the
+COMPOUND's operation and the NFS status are left out (Packetbeat reads the
+wrapped bytes as if they were plain and gets them wrong).
+
 Beyond Packetbeat 8 (which drops them): a denied reply (``rpc.status``
 ``rpc_mismatch`` / ``auth_error``, status ``Error``) and a reply without its
 call (status ``Error``, "Unmatched response") are published.
@@ -96,8 +101,12 @@ def to_event(call: RpcMessage | None, reply: RpcMessage | None, tuple_, transpor
                 if call is not None and nfs is not None:
                     if call.proc == 0:
                         nfs["status"] = "NFS_OK"
-                    elif reply.status_word is not None:
-                        nfs["status"] = nfs_status(reply.status_word)
+                    elif call.gss_service == 0:
+                        if reply.status_word is not None:
+                            nfs["status"] = nfs_status(reply.status_word)
+                    elif call.gss_service == 2 and reply.integ_status is not None:
+                        # RPCSEC_GSS integrity: length, sequence number, then the result
+                        nfs["status"] = nfs_status(reply.integ_status)
             else:
                 ev["event"]["outcome"] = "failure"
         elif reply.reply_stat == 1:

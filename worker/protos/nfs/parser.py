@@ -108,6 +108,8 @@ class RpcMessage:
     accept_stat: int = -1
     reject_stat: int = -1
     status_word: int | None = None   # first word of the result (the NFS status)
+    integ_status: int | None = None  # third word: the NFS status under RPCSEC_GSS integrity
+    gss_service: int = 0             # call: RPCSEC_GSS data service (2 integrity, 3 privacy), else 0
 
 
 # --- NFS names (packetbeat/protos/nfs: nfs3.go, nfs4.go) --------------------
@@ -275,6 +277,8 @@ def decode_message(head, ts: int, size: int, cut: bool = False) -> RpcMessage:
                 msg.accept_stat = _u32(head, off)[0]
                 if off + 8 <= end:
                     msg.status_word = _u32(head, off + 4)[0]
+                    if off + 16 <= end:
+                        msg.integ_status = _u32(head, off + 12)[0]
             except _Short:
                 msg.malformed = "accepted reply cut short"
         elif stat == 1:
@@ -308,6 +312,18 @@ def _decode_nfs_call(msg: RpcMessage, head, end: int, cut: bool) -> None:
         if vlen > MAX_OPAQUE or off + 8 + vlen > end:
             raise _Short
         off += 8 + ((vlen + 3) & ~3)
+        if flavor == 6 and clen >= 20:
+            # RPCSEC_GSS (RFC 2203): rpc_gss_cred_vers_1_t = version, gss_proc,
+            # seq_num, service, handle. Data calls with integrity carry their
+            # arguments after a length and a sequence number; with privacy
+            # they are encrypted.
+            gss_proc, _seq, service = _U32x3.unpack_from(head, 36)
+            if gss_proc == 0 and service in (2, 3):
+                msg.gss_service = service
+                if service == 2:
+                    off += 8
+                elif msg.prog_vers == 4 and msg.proc == 1:
+                    return                                  # the COMPOUND is encrypted
         vers = msg.prog_vers
         if vers == 3:
             proc = msg.proc
