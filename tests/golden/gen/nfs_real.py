@@ -7,7 +7,8 @@ Usage (from the repository root, as root: it creates a network namespace)::
 
 What it does:
 
-- creates the network namespace (``ip netns add``; its loopback only), starts
+- creates the network namespace (``ip netns add``; its loopback only) and, inside
+  it, a mount namespace with a private ``/run`` (rpcbind's socket), starts
   ``rpcbind`` and ``ganesha.nfsd`` (FSAL VFS, NFSv3 and NFSv4, TCP and UDP,
   NFS on the standard port 2049, MOUNT on 20048) in it, exporting a fresh
   temporary directory, and ``tcpdump -i lo 'port 2049'`` in it;
@@ -486,13 +487,17 @@ def main() -> None:
     if args.inside:
         inside(args)
         return
-    for tool in ("ip", "rpcbind", "ganesha.nfsd", "nfs-ls"):
+    for tool in ("ip", "unshare", "rpcbind", "ganesha.nfsd", "nfs-ls"):
         if shutil.which(tool) is None:
             sys.exit("%s is needed (Debian: nfs-ganesha nfs-ganesha-vfs libnfs-utils rpcbind iproute2)" % tool)
     created = subprocess.run(["ip", "netns", "add", args.netns], capture_output=True).returncode == 0
     try:
-        cmd = ["ip", "netns", "exec", args.netns, sys.executable, os.path.abspath(__file__), "--inside",
-               "--out", os.path.abspath(args.out), "--seed", str(args.seed)]
+        # a private /run too: rpcbind's socket and state files (/run/rpcbind.sock, /run/rpcbind/)
+        # must not replace those of an rpcbind the host may run
+        inner = [sys.executable, os.path.abspath(__file__), "--inside", "--out", os.path.abspath(args.out),
+                 "--seed", str(args.seed)]
+        cmd = ["ip", "netns", "exec", args.netns, "unshare", "--mount", "--propagation", "private", "sh", "-c",
+               'mount -t tmpfs pbgen-run /run && exec "$@"', "sh", *inner]
         sys.exit(subprocess.run(cmd).returncode)
     finally:
         if created:
