@@ -270,3 +270,12 @@ def test_rpcsec_gss_integrity_and_privacy():
     assert b["nfs"] == {"version": 4} and b["rpc"]["status"] == "success"
     assert c["nfs"] == {"version": 3, "opcode": "LOOKUP"}
     assert d["nfs"] == {"version": 4, "opcode": "NULL", "status": "NFS_OK"}
+
+
+def test_accepted_reply_cut_before_its_status_is_an_error():
+    p, events = make()
+    st = tcp(p, None, 0, record(call(1, 1, FH)), 0)
+    tcp(p, st, 1, record(u32(1) + u32(1) + u32(0) + u32(0) + u32(8) + b"\0" * 4), MS)   # verifier runs out
+    [ev] = events
+    assert ev["status"] == "Error" and ev["error"]["message"] == "RPC reply ends before its accept status"
+    assert "status" not in ev["rpc"] and "status" not in ev["nfs"]

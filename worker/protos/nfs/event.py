@@ -34,6 +34,7 @@ from worker.protos.nfs.parser import RpcMessage
 
 _PROTOCOL = {3: "nfsv3", 4: "nfsv4"}
 NOTE_UNMATCHED = "Unmatched response"
+NOTE_REPLY_CUT = "RPC reply ends before its accept status"
 
 
 def _s(b: bytes) -> str:
@@ -56,10 +57,12 @@ def to_event(call: RpcMessage | None, reply: RpcMessage | None, tuple_, transpor
         allnotes.append(NOTE_UNMATCHED)
     elif reply is None:
         status = "NO_REPLY"
-    elif reply.reply_stat == 1:
+    elif reply.reply_stat == 1 or reply.malformed:
         status = "Error"
     else:
         status = "OK"
+    if reply is not None and reply.malformed:
+        allnotes.append(NOTE_REPLY_CUT)
     ev = transaction_event(
         "nfs", tuple_,
         call.ts if call is not None else None,

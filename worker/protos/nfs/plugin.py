@@ -107,7 +107,7 @@ class NfsPlugin(TcpAnalyser):
     def parse_udp(self, pkt: Packet) -> None:
         """One datagram, one RPC message; bytes that are not ONC-RPC raise
         :class:`ParseError` (the UDP layer counts it)."""
-        data = bytes(pkt.payload)
+        data = pkt.payload              # decoded in place: a message keeps copies of what it needs
         try:
             msg = decode_message(data, pkt.ts, len(data))
         except ParseError:
