@@ -86,6 +86,9 @@ def test_v3_procedure_names_as_packetbeat(proc, name):
     (["PUTFH", 99, "READ"], "ILLEGAL"),
     (["PUTFH", "ILLEGAL"], "ILLEGAL"),
     (["PUTFH", "ILLEGAL", "REMOVE"], "REMOVE"),
+    (["SEQUENCE", "PUTFH", 65], "LAYOUTSTATS"),                 # v4.2 (Packetbeat's nfsv42 tests)
+    (["SEQUENCE", "PUTFH", "SAVEFH", "PUTFH", 71, "GETATTR"], "CLONE"),
+    (["SEQUENCE", "PUTFH", 72], "ILLEGAL"),                     # beyond Packetbeat's table
 ])
 def test_v4_main_operation(ops, main):
     m = decode_message(compound(9, ops, tag=b"t", minor=1), 0, 0)
