@@ -34,8 +34,9 @@ FIXTURES = [
     # v3 calls and replies, one and several fragments
     record(call(1, 1, opaque(b"\x07" * 32))) + record(reply(1, 0, body=b"\0" * 84)),
     record(call(2, 3, opaque(b"\x07" * 32) + opaque(b"hello.txt")), 3) + record(reply(2, 2), 2),
-    # a 0-length first fragment, then the rest
-    u32(0) + record(call(3, 0)) + record(reply(3, None)),
+    # an empty fragment inside a record
+    u32(20) + call(3, 0)[:20] + u32(0) + u32(0x80000000 | (len(call(3, 0)) - 20)) + call(3, 0)[20:]
+    + record(reply(3, None)),
     # v4 compound + reply, NFSv4.1 with SEQUENCE
     record(compound(4, ["SEQUENCE", "PUTFH", "READDIR", "GETATTR"], tag=b"readdir", minor=1)) +
     record(reply(4, 0, body=opaque(b"readdir") + u32(0))),
@@ -126,6 +127,12 @@ def test_not_rpc_raises():
                 u32(1) + u32(1) + u32(7) + b"\0" * 8, u32(1) + u32(0) + u32(2) + b"\0" * 4):
         with pytest.raises(ParseError):
             decode_message(bad, 0, len(bad))
+
+
+def test_record_starting_with_an_empty_fragment_is_refused():
+    # mid-transfer zeros taken for record markers after a resynchronisation
+    with pytest.raises(ParseError):
+        RecordParser().feed(b"\0" * 64, 0)
 
 
 def test_bad_record_is_refused_before_it_is_complete():

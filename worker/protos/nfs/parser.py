@@ -477,6 +477,10 @@ class RecordParser:
                         self._hdr = b""
                     length = word & SIZE_MASK
                     self._last = bool(word & LAST_FRAGMENT)
+                    if length == 0 and self._size == 0:
+                        # no implementation starts a record with an empty fragment; after a
+                        # resynchronisation inside data (zeros) this stops at once
+                        raise ParseError("RPC record starting with an empty fragment")
                     if self._size + length > self.max_message_size:
                         raise ParseError("RPC record larger than %d bytes" % self.max_message_size)
                     if self._ts_first < 0:
