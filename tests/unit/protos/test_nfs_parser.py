@@ -234,6 +234,21 @@ def test_gap_that_took_the_header_loses_the_message_only():
     assert [m.xid for m in out] == [2] and p.lost_messages == 1
 
 
+def test_after_an_error_the_next_record_start_is_searched_for():
+    p = RecordParser()
+    with pytest.raises(ParseError):
+        p.feed(b"\x80\x00\x00\x40" + b"\xff" * 60, 1)            # not RPC
+    p.reset()
+    big = reply(7, 0, body=b"\x00\x00\x00\x02" * 300)            # the tail of a large message...
+    tail = record(big)[500:]
+    out = p.feed(tail + record(call(8, 1, opaque(b"\x07" * 8))) + record(reply(8, 0)), 2)
+    assert [(m.xid, m.is_call) for m in out] == [(8, True), (8, False)]
+    assert p.skipped_bytes == len(tail)
+    p.reset()
+    assert p.feed(b"\0" * 100, 3) == [] and p.skipped_bytes == len(tail) + 100
+    assert [m.xid for m in p.feed(record(denied(9)), 4)] == [9]
+
+
 def test_flush_drops_an_incomplete_record():
     p = RecordParser()
     p.feed(record(call(1, 0))[:20], 1)

@@ -401,22 +401,32 @@ def _main_opcode_step(head, off: int, end: int) -> int:
 # --- TCP record marking -----------------------------------------------------------
 
 _HEADER, _BODY = 0, 1
+# what follows the record marker and the xid at the start of a record (``_hunt``)
+_CALL_PATTERN = b"\0\0\0\0\0\0\0\2"        # CALL, RPC version 2
+_REPLY_PATTERN = b"\0\0\0\1\0\0\0\0"       # REPLY, MSG_ACCEPTED
+_DENIED_PATTERN = b"\0\0\0\1\0\0\0\1"      # REPLY, MSG_DENIED
 
 
 class RecordParser:
     """Sans-I/O reader of one direction of an ONC-RPC TCP connection."""
 
     __slots__ = ("max_message_size", "_state", "_hdr", "_remaining", "_last", "_head",
-                 "_head_max", "_size", "_ts_first", "_cut", "_lost", "_done", "dropped_bytes", "lost_messages")
+                 "_head_max", "_size", "_ts_first", "_cut", "_lost", "_done", "dropped_bytes", "lost_messages",
+                 "_hunting", "skipped_bytes")
 
     def __init__(self, max_message_size: int = MAX_MESSAGE_SIZE):
         self.max_message_size = max_message_size
         self.dropped_bytes = 0      # bytes of records left incomplete at the end
         self.lost_messages = 0      # records whose RPC header a gap took
+        self.skipped_bytes = 0      # bytes passed over while looking for a record start
         self.reset()
+        self._hunting = False
 
     def reset(self) -> None:
-        """Forget the record being read (after a ParseError or a gap)."""
+        """Forget the record being read (after a ParseError or a gap). The
+        next bytes are searched for the start of a record (``_hunt``): after
+        bad bytes the next segment may well begin inside a large message."""
+        self._hunting = True
         self._state = _HEADER
         self._hdr = b""             # bytes of a record marker split over segments
         self._remaining = 0         # bytes left in the current fragment
@@ -436,6 +446,14 @@ class RecordParser:
     def feed(self, data, ts: int) -> list[RpcMessage]:
         """Append ``data`` received at ``ts`` (ns); return the messages it completes."""
         out: list[RpcMessage] = []
+        if self._hunting:
+            start = self._hunt(data)
+            if start < 0:
+                self.skipped_bytes += len(data)
+                return out
+            self.skipped_bytes += start
+            self._hunting = False
+            data = memoryview(data)[start:]
         n = len(data)
         i = 0
         mv = memoryview(data)
@@ -523,6 +541,28 @@ class RecordParser:
             e.messages = out
             raise
         return out
+
+    def _hunt(self, data) -> int:
+        """Offset of the first plausible record start in ``data``, or -1: a
+        marker with the last-fragment bit and a length within bounds, followed
+        by an xid and either a call (type 0, RPC version 2) or an accepted or
+        denied reply (type 1, status 0 or 1)."""
+        b = bytes(data)
+        n = len(b)
+        limit = self.max_message_size
+        best = -1
+        for pattern, at in ((_CALL_PATTERN, 8), (_REPLY_PATTERN, 8), (_DENIED_PATTERN, 8)):
+            pos = b.find(pattern, at)
+            while pos >= 0 and (best < 0 or pos - at < best):
+                start = pos - at
+                word = _u32(b, start)[0]
+                length = word & SIZE_MASK
+                if word & LAST_FRAGMENT and 16 <= length <= limit and (
+                        pattern is not _REPLY_PATTERN or n - start < 20 or _u32(b, start + 16)[0] in (0, 1, 6)):
+                    best = start
+                    break
+                pos = b.find(pattern, pos + 1)
+        return best
 
     def _check_start(self, head: bytearray) -> None:
         """The first 16 bytes of a record are there: refuse what is not an

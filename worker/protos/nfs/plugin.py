@@ -59,6 +59,7 @@ class NfsPlugin(TcpAnalyser):
         self.unmatched_responses = 0  # replies published without their call
         self.dropped_bytes = 0        # bytes of records left incomplete when a connection ended
         self.lost_messages = 0        # records whose RPC header a gap took
+        self.skipped_bytes = 0        # bytes passed over looking for a record start after bad bytes
 
     # ------------------------------------------------------------------ TCP
     def new_connection(self, tcptuple: TcpTuple) -> NfsConnection:
@@ -99,7 +100,8 @@ class NfsPlugin(TcpAnalyser):
         for parser in conn.parsers:
             self.dropped_bytes += parser.dropped_bytes
             self.lost_messages += parser.lost_messages
-            parser.dropped_bytes = parser.lost_messages = 0
+            self.skipped_bytes += parser.skipped_bytes
+            parser.dropped_bytes = parser.lost_messages = parser.skipped_bytes = 0
         for pending, _ in conn.correlator.flush():
             self._alone(pending, NOTE_NO_RESPONSE)
 
