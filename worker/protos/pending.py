@@ -54,11 +54,6 @@ class MongodbConfig(ProtocolCommon):
 
 
 @dataclass(frozen=True)
-class NfsConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [2049])
-
-
-@dataclass(frozen=True)
 class TlsConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [443, 993, 995, 5223, 8443, 8883, 9243])
     send_certificates: bool = True
@@ -86,7 +81,6 @@ PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "cassandra": (CassandraConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
-    "nfs": (NfsConfig, ("tcp", "udp")),
     "tls": (TlsConfig, ("tcp",)),
     "dhcpv4": (DhcpConfig, ("udp",)),
     "sip": (SipConfig, ("udp", "tcp")),
