@@ -186,6 +186,11 @@ class HttpParser:
         self._ready = []
         self._reset_stream()
 
+    def head_in_progress(self) -> HttpMessage | None:
+        """The message whose header section is complete and whose body is still
+        arriving (None between messages or inside a header section)."""
+        return self._msg if self._state >= State.BODY_LENGTH else None
+
     def push_request_method(self, method: bytes) -> None:
         """A request was seen in the other direction: its response comes in
         this one, in order (a response to HEAD has no body)."""

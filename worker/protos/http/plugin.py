@@ -13,8 +13,10 @@ from worker.protos.glue import TcpAnalyser, feed_or_resync
 class HttpConnection:
     """Per-connection state: one parser per direction and the correlator.
     ``tunnel`` is set after ``101 Switching Protocols`` or a successful
-    CONNECT: what follows is not HTTP and is ignored."""
-    __slots__ = ("parsers", "correlator", "tunnel")
+    CONNECT: what follows is not HTTP and is ignored. ``early`` holds
+    responses that came while their request's body was still arriving
+    (``early_req``: that request), until the request is complete."""
+    __slots__ = ("parsers", "correlator", "tunnel", "early", "early_req")
 
     def __init__(self, cfg: HttpConfig):
         self.parsers = (
@@ -23,6 +25,8 @@ class HttpConnection:
         )
         self.correlator = Correlator()
         self.tunnel = False
+        self.early: list[HttpMessage] | None = None
+        self.early_req: HttpMessage | None = None
 
 
 class HttpPlugin(TcpAnalyser):
@@ -61,17 +65,44 @@ class HttpPlugin(TcpAnalyser):
         message it cut short."""
 
     def close(self, conn: HttpConnection, tcptuple: TcpTuple, ts: int) -> None:
+        if conn.early:                       # their request never completed (e.g. a parse error)
+            early, conn.early, conn.early_req = conn.early, None, None
+            for resp in early:
+                for req, r in conn.correlator.add(resp):
+                    self.emit(to_event(req, r, self.cfg, tcptuple))
         for req, resp in conn.correlator.flush():
             self.emit(to_event(req, resp, self.cfg, tcptuple))
 
     def handle(self, conn: HttpConnection, tcptuple: TcpTuple, direction: int,
                 msgs: list[HttpMessage]) -> None:
+        corr = conn.correlator
         for msg in msgs:
             if msg.is_request:
+                if msg is conn.early_req:
+                    # answered before its body was complete: its response was parsed
+                    # already; now the pair, then whatever followed it
+                    early, conn.early, conn.early_req = conn.early, None, None
+                    self._pairs(conn, tcptuple, corr.add(msg))
+                    for resp in early:
+                        self._pairs(conn, tcptuple, corr.add(resp))
+                    continue
                 conn.parsers[1 - direction].push_request_method(msg.method)
-            for req, resp in conn.correlator.add(msg):
-                self.emit(to_event(req, resp, self.cfg, tcptuple))
-                if req is not None and resp is not None and (
-                        resp.status_code == 101
-                        or (req.method == b"CONNECT" and 200 <= resp.status_code < 300)):
-                    conn.tunnel = True
+            elif not corr.requests and not (100 <= msg.status_code < 200):
+                # an early response (RFC 9110 15.5.14, 15.5.2, Expect: 100-continue refused):
+                # the server answered while the request body is still arriving
+                pending = conn.early_req or conn.parsers[1 - direction].head_in_progress()
+                if pending is not None and pending.is_request and pending.ts <= msg.ts:
+                    conn.early_req = pending
+                    if conn.early is None:
+                        conn.early = []
+                    conn.early.append(msg)
+                    continue
+            self._pairs(conn, tcptuple, corr.add(msg))
+
+    def _pairs(self, conn: HttpConnection, tcptuple: TcpTuple, pairs) -> None:
+        for req, resp in pairs:
+            self.emit(to_event(req, resp, self.cfg, tcptuple))
+            if req is not None and resp is not None and (
+                    resp.status_code == 101
+                    or (req.method == b"CONNECT" and 200 <= resp.status_code < 300)):
+                conn.tunnel = True
