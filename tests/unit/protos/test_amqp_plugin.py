@@ -226,3 +226,20 @@ def test_flush_publishes_waiting_requests_and_incomplete_messages():
     assert pub["method"] == "basic.publish" and "incomplete" in pub["error"]["message"]
     assert qd["method"] == "queue.declare" and qd["error"]["message"] == "Unmatched request"
     assert r.p.unmatched_requests == 1
+
+
+def test_correlator_stays_bounded_under_a_flood_of_unanswered_requests():
+    from worker.protos.amqp.parser import AmqpParser
+    from worker.protos.amqp.trans import Correlator
+    corr = Correlator(max_pending=64)
+    p = AmqpParser(0)
+    given_up = 0
+    for i in range(5000):
+        (m,) = p.feed(queue_declare(i % 3000, "q%d" % i), i)
+        given_up += len(corr.add_request(m))
+    assert len(corr) == 64 and given_up == 5000 - 64
+    assert corr.queued <= 2 * 64 + 16 and sum(len(q) for q in corr.queues.values()) == corr.queued
+    # the newest ones still pair
+    (ok,) = AmqpParser(1).feed(queue_declare_ok(4999 % 3000, "q4999"), 6000)
+    ((req, resp),) = corr.add_response(ok)
+    assert req.fields["queue"] == "q4999" and resp is ok

@@ -37,13 +37,14 @@ def is_close_error(m: AmqpMessage) -> bool:
 
 
 class Correlator:
-    __slots__ = ("kc", "queues", "seq", "max_pending")
+    __slots__ = ("kc", "queues", "seq", "max_pending", "queued")
 
     def __init__(self, timeout_ns: int = 10_000_000_000, max_pending: int = 1024) -> None:
         self.kc = KeyedCorrelator(timeout_ns, max_pending)
         self.queues: dict[tuple[int, int], deque] = {}   # (channel, direction) -> keys, oldest first
         self.seq = 0
         self.max_pending = max_pending
+        self.queued = 0         # keys in all the queues (those of evicted/expired requests included)
 
     @property
     def pending(self):
@@ -64,9 +65,24 @@ class Correlator:
         if q is None:
             q = self.queues[key[:2]] = deque()
         q.append(key)
-        if len(q) > self.max_pending:
-            q.popleft()                         # evicted or expired long ago
+        self.queued += 1
+        if self.queued > 2 * self.max_pending + 16:
+            self._compact()
         return out
+
+    def _compact(self) -> None:
+        """Forget the keys of requests no longer waiting (evicted, expired): the
+        queues stay within a few times ``max_pending`` keys whatever is sent."""
+        pending = self.kc.pending
+        total = 0
+        for qk in list(self.queues):
+            q = deque(k for k in self.queues[qk] if k in pending)
+            if q:
+                self.queues[qk] = q
+                total += len(q)
+            else:
+                del self.queues[qk]
+        self.queued = total
 
     def add_response(self, resp: AmqpMessage) -> list[Pair]:
         """Pair a response; ``[(None, resp)]`` when no waiting request fits.
@@ -78,6 +94,7 @@ class Correlator:
         pending = self.kc.pending
         while q and q[0] not in pending:
             q.popleft()
+            self.queued -= 1
         want = resp.answers
         for i, key in enumerate(q):
             req = pending.get(key)
@@ -88,6 +105,7 @@ class Correlator:
                 del self.queues[qk]
             return [(None, resp)]
         out: list[Pair] = []
+        self.queued -= i + 1
         for _ in range(i):
             old = self.kc.take(q.popleft())
             if old is not None:
@@ -109,7 +127,9 @@ class Correlator:
             note += " (%s %s)" % (f.get("reply-code"), f.get("reply-text", ""))
         out: list[Pair] = []
         for qk in [k for k in self.queues if k[1] == other and (whole or k[0] == close.channel)]:
-            for key in self.queues.pop(qk):
+            keys = self.queues.pop(qk)
+            self.queued -= len(keys)
+            for key in keys:
                 req = self.kc.take(key)
                 if req is not None:
                     req.notes.append(note)
@@ -124,6 +144,7 @@ class Correlator:
 
     def flush(self) -> list[Pair]:
         self.queues.clear()
+        self.queued = 0
         out = self.kc.flush()
         for req, _ in out:
             if is_close_error(req):
