@@ -288,3 +288,11 @@ def test_deep_tables_are_refused_not_recursed():
         t = b"F" + struct.pack(">I", len(t) + 2) + b"\x01k" + t
     (m,) = feed_split(queue_declare(1, "q", args=struct.pack(">I", len(t) + 2) + b"\x01k" + t), [])
     assert m.notes == ["Failed to parse additional arguments"]
+
+
+def test_other_amqp_versions_are_skipped_not_misread():
+    p = AmqpParser(0)
+    assert p.feed(b"AMQP\x00\x01\x00\x00" + b"\x00\x00\x00\x21\x02\x00\x00\x00" + b"x" * 25, 0) == []
+    assert p.feed(get(1, "q"), 1) == [] and p.foreign and p.skipped_bytes == 41 + len(get(1, "q"))
+    p = AmqpParser(0)
+    assert [m.method for m in p.feed(b"AMQP\x01\x01\x00\x09" + get(1, "q"), 0)] == ["basic.get"]

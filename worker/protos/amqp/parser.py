@@ -9,7 +9,8 @@ appends bytes and returns every complete message; the rest stays buffered.
 
 Framing: an optional protocol header ``AMQP\\x00\\x00\\x09\\x01`` (8 bytes, at
 the start of the client's stream, or the server's answer to a version it does
-not speak), then frames: ``type:1 channel:2 size:4 payload:size 0xCE``.
+not speak; a header naming another version, e.g. AMQP 1.0, makes the parser
+skip the rest of that direction), then frames: ``type:1 channel:2 size:4 payload:size 0xCE``.
 Types: 1 method, 2 content header, 3 content body, 8 heartbeat. Anything else,
 or a frame end octet other than 0xCE, is a :class:`ParseError`.
 
@@ -45,6 +46,8 @@ from worker.plugin import ParseError as _BaseParseError
 FRAME_END = 0xCE
 T_METHOD, T_HEADER, T_BODY, T_HEARTBEAT = 1, 2, 3, 8
 PROTOCOL_HEADER = b"AMQP"
+# protocol id and version octets after "AMQP": 0-9-1, and 0-9 as RabbitMQ still accepts it
+_VERSIONS_0_9 = (b"\x00\x00\x09\x01", b"\x01\x01\x00\x09")
 
 # message kinds
 REQUEST = 0      # synchronous: the peer answers on the same channel
@@ -710,7 +713,7 @@ class AmqpParser:
 
     __slots__ = ("direction", "max_body_length", "parse_headers", "parse_arguments", "hide",
                  "max_frame_size", "_buf", "_pos", "_ts", "_body_left", "_body_msg", "_body_end",
-                 "_content", "unknown_methods", "stray_frames", "heartbeats")
+                 "_content", "unknown_methods", "stray_frames", "heartbeats", "foreign", "skipped_bytes")
 
     def __init__(self, direction: int, max_body_length: int = 1000, parse_headers: bool = True,
                  parse_arguments: bool = True, hide_connection_information: bool = True,
@@ -724,6 +727,8 @@ class AmqpParser:
         self.unknown_methods = 0    # method frames of no known class/method (skipped)
         self.stray_frames = 0       # header/body frames with no content method before them
         self.heartbeats = 0
+        self.foreign = False        # the stream announced another AMQP version: not read
+        self.skipped_bytes = 0
         self.reset()
 
     def reset(self) -> None:
@@ -742,6 +747,9 @@ class AmqpParser:
 
     def feed(self, data, ts: int) -> list[AmqpMessage]:
         if not data:
+            return []
+        if self.foreign:
+            self.skipped_bytes += len(data)
             return []
         buf = self._buf
         if self._pos >= len(buf):
@@ -798,8 +806,14 @@ class AmqpParser:
                         if buf[pos:pos + 4] != PROTOCOL_HEADER:
                             raise ParseError("not an AMQP frame")
                         break
-                    if buf[pos:pos + 5] != b"AMQP\x00":
+                    if buf[pos:pos + 4] != PROTOCOL_HEADER:
                         raise ParseError("not an AMQP frame")
+                    if buf[pos + 4:pos + 8] not in _VERSIONS_0_9:
+                        # AMQP 1.0 (or 0-8, 0-10): other framing; nothing of it is read
+                        self.foreign = True
+                        self.skipped_bytes += n - pos
+                        pos = n
+                        break
                     pos += 8
                     self._ts = ts
                     continue

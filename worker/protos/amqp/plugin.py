@@ -47,6 +47,7 @@ class AmqpPlugin(TcpAnalyser):
         self.unmatched_responses = 0
         self.unknown_methods = 0    # method frames of no known class/method, skipped
         self.stray_frames = 0       # content frames with no content method before them
+        self.skipped_bytes = 0      # bytes of streams that announced another AMQP version (1.0, 0-10)
 
     def new_connection(self, tcptuple: TcpTuple) -> AmqpConnection:
         return AmqpConnection(self.cfg, self.max_frame_size)
@@ -97,5 +98,6 @@ class AmqpPlugin(TcpAnalyser):
         for p in conn.parsers:
             self.unknown_methods += p.unknown_methods
             self.stray_frames += p.stray_frames
-            p.unknown_methods = p.stray_frames = 0
+            self.skipped_bytes += p.skipped_bytes
+            p.unknown_methods = p.stray_frames = p.skipped_bytes = 0
         self._publish(conn.correlator.flush(), tcptuple)
