@@ -149,3 +149,50 @@ def test_amqp_real_no_headers_no_arguments(tmp_path, opts):
     # without a content type, bodies are shown as decimal octets
     pub = [e for e in events if e["method"] == "basic.publish"][0]
     assert pub["request"] == " ".join(str(c) for c in b"hello pika 1")
+
+
+# (class, method) of the methods the truth names, written out independently of the analyser
+WIRE = {"exchange.declare": (40, 10), "exchange.delete": (40, 20), "exchange.bind": (40, 30),
+        "exchange.unbind": (40, 40), "queue.declare": (50, 10), "queue.bind": (50, 20),
+        "queue.purge": (50, 30), "queue.delete": (50, 40), "queue.unbind": (50, 50),
+        "basic.consume": (60, 20), "basic.cancel": (60, 30), "basic.publish": (60, 40),
+        "basic.return": (60, 50), "basic.deliver": (60, 60), "basic.get": (60, 70), "basic.get-empty": (60, 70),
+        "basic.ack": (60, 80), "basic.reject": (60, 90), "basic.recover": (60, 110), "basic.nack": (60, 120),
+        "confirm.select": (85, 10), "tx.select": (90, 10), "tx.commit": (90, 20), "tx.rollback": (90, 30),
+        "channel.close": (20, 40), "connection.close": (10, 50)}
+SERVER_SENT = {"basic.return", "basic.deliver"}
+
+
+def test_truth_matches_the_frames_on_the_wire():
+    """Independent of the analyser: walk the frames of every client connection
+    (scapy reassembly) and count the methods each side sent; the truth's
+    operations are exactly those (the set-up and normal closes aside)."""
+    from collections import Counter
+    from scapy.layers.inet import TCP
+    from scapy.utils import rdpcap
+    segs: dict[tuple[int, bool], dict[int, bytes]] = {}
+    for p in rdpcap(str(PCAPS / "amqp_real.pcap")):
+        if TCP in p and bytes(p[TCP].payload):
+            t = p[TCP]
+            up = t.dport == SERVER_PORT
+            segs.setdefault((t.sport if up else t.dport, up), {})[t.seq] = bytes(t.payload)
+    seen: Counter = Counter()
+    for (port, up), d in segs.items():
+        data = b"".join(v for _, v in sorted(d.items()))
+        pos = 8 if data.startswith(b"AMQP") else 0
+        while pos + 7 <= len(data):
+            ftype, size = data[pos], int.from_bytes(data[pos + 3:pos + 7], "big")
+            payload = data[pos + 7:pos + 7 + size]
+            assert data[pos + 7 + size] == 0xCE
+            if ftype == 1:
+                cm = (int.from_bytes(payload[:2], "big"), int.from_bytes(payload[2:4], "big"))
+                code = int.from_bytes(payload[4:6], "big") if cm in ((20, 40), (10, 50)) else None
+                if cm in WIRE.values() and (code is None or code >= 300):
+                    seen[(port, up, cm)] += 1
+            pos += 8 + size
+        assert pos == len(data)
+    want: Counter = Counter()
+    for t in TRUTH["transactions"]:
+        up = not (t["from_server"] or t["method"] in SERVER_SENT)
+        want[(t["client_port"], up, WIRE[t["method"]])] += 1
+    assert seen == want
