@@ -853,11 +853,16 @@ class AmqpParser:
             pending.notes.append("Message content incomplete (header or body frames missing)")
             out.append(pending)
         m = AmqpMessage(self._ts, self.direction, channel, cm[0], cm[1], name, kind, size=size)
+        if conninfo and self.hide:
+            # never published: only its identity matters (to recognise its answer)
+            m.hidden = True
+            if kind == RESPONSE:
+                m.answers = _ANSWERS.get(cm, (cm[0], cm[1] - 1))
+            out.append(m)
+            return
         try:
             decode(m, payload[4:], self.parse_arguments)
-        except _Short:
-            m.notes.append(NOTE_BAD_ARGS)
-        except (IndexError, struct.error):
+        except (_Short, IndexError, struct.error):
             m.notes.append(NOTE_BAD_ARGS)
         if kind == RESPONSE:
             m.answers = _ANSWERS.get(cm, (cm[0], cm[1] - 1))
@@ -871,9 +876,7 @@ class AmqpParser:
         elif kind == REQUEST and m.fields.get("no-wait") is True:
             m.kind = ASYNC
         if self.hide:
-            if conninfo:
-                m.hidden = True
-            elif cm in CLOSES and m.fields.get("reply-code", 0) < 300:
+            if cm in CLOSES and m.fields.get("reply-code", 0) < 300:
                 m.hidden = True
             elif kind == RESPONSE and m.answers in CLOSES:
                 m.hidden = True     # a close-ok: left out unless its close is published
