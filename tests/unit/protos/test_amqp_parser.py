@@ -142,8 +142,8 @@ def test_properties_of_every_kind_and_tables_of_every_type():
         ("I", b"I\xff\xff\xff\xfe"), ("i", b"i\xff\xff\xff\xfe"), ("L", b"L" + struct.pack(">q", -5)),
         ("l", b"l" + struct.pack(">q", 5)), ("f", b"f" + struct.pack(">f", 1.5)),
         ("d", b"d" + struct.pack(">d", 2.25)), ("D", b"D\x02" + struct.pack(">I", 12345)),
-        ("s", b"s\x03abc"), ("S", b"S" + struct.pack(">I", 3) + "é!".encode()),
-        ("A", b"A" + struct.pack(">I", 7) + b"t\x01" + b"s\x03xyz"), ("T", b"T" + struct.pack(">Q", 0)),
+        ("s", b"s\xff\xfe"), ("S", b"S" + struct.pack(">I", 3) + "é!".encode()),
+        ("A", b"A" + struct.pack(">I", 10) + b"t\x01" + b"S\x00\x00\x00\x03xyz"), ("T", b"T" + struct.pack(">Q", 0)),
         ("F", b"F" + nested), ("V", b"V"), ("x", b"x" + struct.pack(">I", 3) + b"\x01\x02\x03"),
     ])
     props = (b"\xff\xf8" + ss("text/plain") + ss("gzip") + headers + b"\x01" + b"\x09" + ss("cid")
@@ -153,7 +153,7 @@ def test_properties_of_every_kind_and_tables_of_every_type():
     f = m.fields
     assert f["content-type"] == "text/plain" and f["content-encoding"] == "gzip"
     assert f["headers"] == {"bool": False, "b": -1, "B": 255, "U": -2, "u": 65534, "I": -2, "i": 4294967294,
-                            "L": -5, "l": 5, "f": 1.5, "d": 2.25, "D": "123.45", "s": "abc", "S": "é!",
+                            "L": -5, "l": 5, "f": 1.5, "d": 2.25, "D": "123.45", "s": -2, "S": "é!",
                             "A": {"0": True, "1": "xyz"}, "T": "January  1 00:00:00 1970",
                             "F": {"n": True}, "V": None, "x": "[1, 2, 3]"}
     assert f["delivery-mode"] == "non-persistent" and f["priority"] == 9

@@ -179,6 +179,7 @@ _FIXED = {
     0x62: (struct.Struct(">b"), 1),   # b short-short-int
     0x42: (struct.Struct(">B"), 1),   # B short-short-uint
     0x55: (struct.Struct(">h"), 2),   # U short-int
+    0x73: (struct.Struct(">h"), 2),   # s short-int, as RabbitMQ and its clients use it (0-9-1 errata)
     0x75: (struct.Struct(">H"), 2),   # u short-uint
     0x49: (struct.Struct(">i"), 4),   # I long-int
     0x69: (struct.Struct(">I"), 4),   # i long-uint
@@ -217,13 +218,6 @@ def _value(d: bytes, o: int, end: int, depth: int):
         if e > end:
             raise _Short()
         return _text(d[o + 4:e]), e
-    if t == 0x73:                    # s short string (0-9-1)
-        if o >= end:
-            raise _Short()
-        e = o + 1 + d[o]
-        if e > end:
-            raise _Short()
-        return _text(d[o + 1:e]), e
     if t == 0x44:                    # D decimal: scale octet, long-uint value
         if o + 5 > end:
             raise _Short()
