@@ -40,6 +40,7 @@ def test_amqp_live(tmp_path):
         pytest.skip("no AMQP 0-9-1 broker on %s:%d" % (HOST, PORT))
     pytest.importorskip("pika", reason="pika is not installed")
     pytest.importorskip("amqp", reason="py-amqp is not installed")
+    pytest.importorskip("aio_pika", reason="aio-pika is not installed")
     gen = subprocess.run([sys.executable, str(ROOT / "tests" / "golden" / "gen" / "amqp_real.py"),
                           "--out", str(tmp_path), "--host", HOST, "--port", str(PORT)],
                          capture_output=True, text=True, timeout=180, cwd=str(ROOT))

@@ -15,6 +15,9 @@ Drives two client libraries against the running RabbitMQ broker while
   basic.cancel), basic.nack and basic.reject, purge / unbind / delete,
   transactions (tx.select / commit / rollback), and a channel error (passive
   declare of a missing queue: the broker closes the channel with 404).
+- aio-pika (aiormq, pamqp): three channels of one connection used at once
+  (confirm.select, queue.declare, publishes with integer headers, basic.get,
+  ack, queue.delete issued together), so answers and confirms interleave.
 - py-amqp (the client kombu uses): declare, exchange-to-exchange bind, JSON
   and binary messages, a body larger than a frame (two body frames), get,
   consume + ack, basic.recover, queue.delete, and a connection the broker
@@ -36,6 +39,7 @@ import shutil
 import sys
 import tempfile
 import time
+from importlib.metadata import version as dist_version
 from pathlib import Path
 
 import amqp
@@ -328,11 +332,63 @@ def cleanup(host: str, port: int) -> None:
     """Delete what an interrupted earlier run left (before the capture starts)."""
     conn = pika.BlockingConnection(pika.ConnectionParameters(host, port))
     ch = conn.channel()
-    for q in (P + "q1", P + "q2"):
+    for q in (P + "q1", P + "q2", P + "aio0", P + "aio1", P + "aio2"):
         ch.queue_delete(q)
     for x in (P + "topic", P + "src", P + "dst"):
         ch.exchange_delete(x)
     conn.close()
+
+
+def drive_aio_pika(rec: Recorder, host: str, port: int) -> None:
+    """aio-pika (aiormq, pamqp): three channels used at the same time on one
+    connection, so requests of several channels are in flight together and
+    their answers and confirms interleave."""
+    import asyncio
+
+    import aio_pika
+    import psutil
+
+    def ports() -> set[int]:
+        return {c.laddr.port for c in psutil.Process().net_connections(kind="tcp")
+                if c.raddr and c.raddr.port == port}
+
+    async def run() -> None:
+        before = ports()
+        conn = await aio_pika.connect("amqp://guest:guest@%s:%d/" % (host, port))
+        (cp,) = ports() - before
+        chans = [await conn.channel() for _ in range(3)]     # publisher confirms on: confirm.select each
+        for _ in chans:
+            rec.add(cp, "confirm.select", fields={"no-wait": False})
+        names = [P + "aio%d" % i for i in range(3)]
+        queues = await asyncio.gather(*(c.declare_queue(n) for c, n in zip(chans, names)))
+        for q in queues:
+            r = q.declaration_result
+            rec.add(cp, "queue.declare", fields={"queue": q.name, "durable": False, "auto-delete": False,
+                                                 "message-count": r.message_count,
+                                                 "consumer-count": r.consumer_count})
+        bodies = [("aio message %d" % i).encode() for i in range(3)]
+        await asyncio.gather(*(c.default_exchange.publish(
+            aio_pika.Message(b, content_type="text/plain", headers={"n": 1000 + i, "tag": "t%d" % i}),
+            routing_key=n) for i, (c, b, n) in enumerate(zip(chans, bodies, names))))
+        for i, (b, n) in enumerate(zip(bodies, names)):
+            rec.add(cp, "basic.publish", fields={"routing-key": n, "content-type": "text/plain",
+                                                 "headers": {"n": 1000 + i, "tag": "t%d" % i}}, body=b)
+            rec.add(cp, "basic.ack", from_server=True, fields={"delivery-tag": 1})
+        await asyncio.sleep(0.2)
+        msgs = await asyncio.gather(*(q.get(no_ack=False) for q in queues))
+        for q, m in zip(queues, msgs):
+            rec.add(cp, "basic.get", fields={"queue": q.name, "no-ack": False, "delivery-tag": m.delivery_tag,
+                                             "routing-key": q.name, "message-count": 0,
+                                             "headers": dict(m.headers)}, body=m.body)
+        await asyncio.gather(*(m.ack() for m in msgs))
+        for m in msgs:
+            rec.add(cp, "basic.ack", fields={"delivery-tag": m.delivery_tag, "multiple": False})
+        counts = await asyncio.gather(*(q.delete(if_unused=False, if_empty=False) for q in queues))
+        for q, r in zip(queues, counts):
+            rec.add(cp, "queue.delete", fields={"queue": q.name, "message-count": r.message_count})
+        await conn.close()
+
+    asyncio.run(run())
 
 
 def check_capture(pcap: Path, rec: Recorder, port: int) -> int:
@@ -367,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             drive_pika(rec, args.host, args.port)
             drive_py_amqp(rec, args.host, args.port)
+            drive_aio_pika(rec, args.host, args.port)
         finally:
             report = stop_tcpdump(dump)
         n = check_capture(tmp_pcap, rec, args.port)
@@ -383,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         "server": f"RabbitMQ {version} on {args.host}:{args.port}",
         "server_ip": args.host,
         "server_port": args.port,
-        "clients": f"pika {pika.__version__} (BlockingConnection), py-amqp {amqp.__version__}",
+        "clients": f"pika {pika.__version__} (BlockingConnection), py-amqp {amqp.__version__}, "
+                   f"aio-pika {dist_version('aio-pika')} (aiormq {dist_version('aiormq')}, pamqp {dist_version('pamqp')})",
         "transactions": rec.txns,
     }
     (args.out / "amqp_real.truth.json").write_text(json.dumps(truth, indent=1) + "\n")
