@@ -16,15 +16,6 @@ from worker.plugin import ProtocolCommon
 
 
 @dataclass(frozen=True)
-class AmqpConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [5672])
-    hide_connection_information: bool = True
-    max_body_length: int = 1000
-    parse_headers: bool = True
-    parse_arguments: bool = True
-
-
-@dataclass(frozen=True)
 class CassandraConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [9042])
     send_request_header: bool = False
@@ -77,7 +68,6 @@ class SipConfig(ProtocolCommon):
 
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
-    "amqp": (AmqpConfig, ("tcp",)),
     "cassandra": (CassandraConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),

@@ -47,6 +47,7 @@ BUILTIN: dict[str, str] = {
     "mysql": "worker.protos.mysql:MysqlPlugin",
     "pgsql": "worker.protos.pgsql:PgsqlPlugin",
     "nfs": "worker.protos.nfs:NfsPlugin",
+    "amqp": "worker.protos.amqp:AmqpPlugin",
 }
 
 
