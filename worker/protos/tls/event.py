@@ -1,0 +1,184 @@
+"""A TLS handshake -> event dict, with Packetbeat 8's field names
+(``packetbeat/protos/tls/tls.go: createEvent``) and ECS's ``tls.*``.
+
+Root: ``type: tls``, ``status`` (``OK`` when established, else ``Error``),
+``event.start`` = first packet of the handshake, ``event.end`` /
+``event.duration`` = the packet that ended it (both sides finished, or the
+first fatal alert), ``server.domain`` / ``destination.domain`` = SNI.
+
+``tls``: ``version``, ``version_protocol``, ``cipher``, ``curve``, ``established``,
+``resumed``, ``next_protocol`` (ALPN the server chose), ``client.server_name``,
+``client.supported_ciphers``, ``client.ja3``, ``client.ja4``, ``server.ja3s``,
+``server.ja4s``, and for each side that sent certificates: ``subject``,
+``issuer``, ``not_before``, ``not_after``, ``hash.<algo>``, ``x509`` (with
+``include_detailed_fields``), ``certificate_chain`` (PEM, with
+``include_raw_certificates``). ``tls.detailed``: the hellos, the rest of the
+chains, ``client_certificate_requested``, ``resumption_method``, ``alerts``,
+``alert_types``, ``ocsp_response``, ``version`` (``TLS 1.3``), and beyond
+Packetbeat ``hello_retry_request`` and ``new_session_ticket.lifetime_hint``.
+
+Resumption: TLS 1.3 (PSK: the ServerHello carries pre_shared_key) is
+``ticket``; before 1.3, as Packetbeat, a handshake without key exchange whose
+ServerHello echoes the offered session id (``id``) or answers an offered
+ticket (``ticket``).
+"""
+from __future__ import annotations
+
+from worker.ecs import transaction_event
+from worker.plugin import TcpTuple
+from worker.protos.tls import algos, certs, fingerprints
+from worker.protos.tls import handshake as hs
+from worker.protos.tls.config import TlsConfig
+from worker.protos.tls.trans import TlsConnection
+
+
+def _hello_map(h: hs.Hello) -> dict:
+    m: dict = {"version": "%d.%d" % h.version}
+    if h.session_id:
+        m["session_id"] = h.session_id.hex()
+    if h.random:
+        m["random"] = h.random.hex()
+    if h.compression:
+        m["supported_compression_methods"] = [algos.compression_name(c) for c in h.compression]
+    else:
+        m["selected_compression_method"] = algos.compression_name(h.selected_compression)
+    exts = hs.extension_map(h)
+    if exts is not None:
+        m["extensions"] = exts
+    return m
+
+
+def _negotiated_version(ch: hs.Hello | None, sh: hs.Hello | None) -> tuple | None:
+    if sh is not None:
+        data = sh.ext(hs.EXT_SUPPORTED_VERSIONS)
+        if data is not None and len(data) >= 2:
+            return data[0], data[1]
+        return sh.version
+    if ch is not None:
+        return ch.version
+    return None
+
+
+def _side_certs(side_obj: dict, detailed: dict, prefix: str, ders: list[bytes], cfg: TlsConfig) -> None:
+    leaf = certs.describe(ders[0])
+    if leaf is not None:
+        if "distinguished_name" in leaf["subject"]:
+            side_obj["subject"] = leaf["subject"]["distinguished_name"]
+        if "distinguished_name" in leaf["issuer"]:
+            side_obj["issuer"] = leaf["issuer"]["distinguished_name"]
+        side_obj["not_before"] = leaf["not_before"]
+        side_obj["not_after"] = leaf["not_after"]
+    if cfg.fingerprints:
+        side_obj["hash"] = certs.fingerprints(ders[0], cfg.fingerprints)
+    if cfg.send_certificates:
+        if leaf is not None:
+            detailed[prefix + "_certificate"] = leaf
+        chain = [m for m in (certs.describe(d) for d in ders[1:]) if m is not None]
+        if chain:
+            detailed[prefix + "_certificate_chain"] = chain
+    if cfg.include_raw_certificates:
+        side_obj["certificate_chain"] = [certs.pem(d) for d in ders]
+
+
+def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: list[str]) -> dict:
+    cdir = conn.client_direction()
+    client, server = conn.sides[cdir], conn.sides[1 - cdir]
+    tup = tcptuple if cdir == 0 else TcpTuple(tcptuple.dst_ip, tcptuple.dst_port, tcptuple.src_ip,
+                                               tcptuple.src_port, tcptuple.conn_id)
+    established = conn.established
+    end = conn.end_ts if established else conn.fatal_ts
+    ev = transaction_event("tls", tup, conn.start_ts, end, 0, 0, "OK" if established else "Error",
+                           conn.notes + notes)
+    ch, sh = client.hello, server.hello
+    tls: dict = {}
+    tclient: dict = {}
+    tserver: dict = {}
+    detailed: dict = {}
+
+    if ch is not None:
+        detailed["client_hello"] = _hello_map(ch)
+        tclient["ja3"] = fingerprints.ja3(ch)
+        tclient["ja4"] = fingerprints.ja4(ch)
+        tclient["supported_ciphers"] = [algos.cipher_name(c) for c in ch.ciphers if not algos.is_grease(c)]
+        names = hs.sni_names(ch.ext(hs.EXT_SNI))
+        if names:
+            tclient["server_name"] = names[0]
+            ev["destination"]["domain"] = names[0]
+            ev["server"]["domain"] = names[0]
+    if sh is not None:
+        detailed["server_hello"] = _hello_map(sh)
+        tls["cipher"] = algos.cipher_name(sh.cipher)
+        tserver["ja3s"] = fingerprints.ja3s(sh)
+        tserver["ja4s"] = fingerprints.ja4s(sh)
+        alpn = hs.alpn_list(sh.ext(hs.EXT_ALPN))
+        if alpn:
+            tls["next_protocol"] = alpn[0].decode("utf-8", "replace")
+    if server.hrr is not None:
+        detailed["hello_retry_request"] = True
+
+    version = _negotiated_version(ch, sh)
+    tls13 = version == (3, 4)
+
+    # curve: TLS 1.3 key_share, or the ECDHE ServerKeyExchange
+    group = None
+    if sh is not None and tls13:
+        group = hs.key_share_group(sh)
+    elif server.ske_group is not None and sh is not None and "ECDH" in tls.get("cipher", ""):
+        group = server.ske_group
+    if group is not None:
+        tls["curve"] = algos.group_name(group)
+
+    if server.ocsp is not None:
+        detailed["ocsp_response"] = server.ocsp
+    if client.certs:
+        _side_certs(tclient, detailed, "client", client.certs, cfg)
+    if server.certs:
+        _side_certs(tserver, detailed, "server", server.certs, cfg)
+    detailed["client_certificate_requested"] = server.cert_requested
+    if server.ticket_lifetime is not None:
+        detailed["new_session_ticket"] = {"lifetime_hint": server.ticket_lifetime}
+
+    resumed = False
+    method = ""
+    if tls13:
+        if sh is not None and sh.has_ext(hs.EXT_PRE_SHARED_KEY):
+            resumed, method = True, "ticket"
+    elif ch is not None and sh is not None:
+        id_match = bool(ch.session_id) and ch.session_id == sh.session_id
+        ticket = bool(ch.ext(hs.EXT_SESSION_TICKET)) and sh.has_ext(hs.EXT_SESSION_TICKET)
+        if not client.key_exchanged and not server.key_exchanged and (id_match or ticket):
+            resumed, method = True, "ticket" if ticket else "id"
+    if resumed:
+        detailed["resumption_method"] = method
+
+    alerts = []
+    types = []
+    for source, side in (("client", client), ("server", server)):
+        for level, code in side.alerts:
+            alerts.append({"severity": algos.severity_name(level), "code": code,
+                           "type": algos.alert_name(code), "source": source})
+            types.append(algos.alert_name(code))
+    if alerts:
+        detailed["alerts"] = alerts
+        detailed["alert_types"] = types
+
+    if version is not None:
+        detailed["version"] = algos.version_text(*version)
+        tls["version_protocol"], tls["version"] = algos.protocol_version(*version)
+
+    tls["established"] = established
+    tls["resumed"] = resumed
+    if cfg.include_detailed_fields:
+        cert = detailed.pop("client_certificate", None)
+        if cert is not None:
+            tclient["x509"] = cert
+        cert = detailed.pop("server_certificate", None)
+        if cert is not None:
+            tserver["x509"] = cert
+        tls["detailed"] = detailed
+    if tclient:
+        tls["client"] = tclient
+    if tserver:
+        tls["server"] = tserver
+    ev["tls"] = tls
+    return ev
