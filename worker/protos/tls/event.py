@@ -20,7 +20,8 @@ Packetbeat ``hello_retry_request`` and ``new_session_ticket.lifetime_hint``.
 Resumption: TLS 1.3 (PSK: the ServerHello carries pre_shared_key) is
 ``ticket``; before 1.3, as Packetbeat, a handshake without key exchange whose
 ServerHello echoes the offered session id (``id``) or answers an offered
-ticket (``ticket``).
+ticket (``ticket``: with the session_ticket extension, or by echoing the
+session id sent with the ticket, where Packetbeat says ``id``).
 """
 from __future__ import annotations
 
@@ -145,7 +146,10 @@ def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: lis
             resumed, method = True, "ticket"
     elif ch is not None and sh is not None:
         id_match = bool(ch.session_id) and ch.session_id == sh.session_id
-        ticket = bool(ch.ext(hs.EXT_SESSION_TICKET)) and sh.has_ext(hs.EXT_SESSION_TICKET)
+        # a ticket offered and accepted: the server answers with the (empty)
+        # extension, or echoes the session id the client sent with the ticket
+        # (RFC 5077 §3.4; Packetbeat only looks for the extension)
+        ticket = bool(ch.ext(hs.EXT_SESSION_TICKET)) and (sh.has_ext(hs.EXT_SESSION_TICKET) or id_match)
         if not client.key_exchanged and not server.key_exchanged and (id_match or ticket):
             resumed, method = True, "ticket" if ticket else "id"
     if resumed:

@@ -12,8 +12,11 @@ reported when their header has been read: ChangeCipherSpec (20), alert (21,
 two bytes in clear; longer alerts are encrypted), application data (23: its
 bytes are skipped, never buffered), heartbeat (24).
 
-After this direction's ChangeCipherSpec, handshake records are encrypted
-(Finished): they are reported as :data:`ENCRYPTED_HANDSHAKE` and skipped.
+Once ``encrypted`` is set (the plugin sets it when this direction has
+finished its handshake), handshake records are reported as
+:data:`ENCRYPTED_HANDSHAKE` and skipped. The parser does not set it on
+ChangeCipherSpec itself: in TLS 1.3 a ChangeCipherSpec may follow a
+HelloRetryRequest and precede the clear-text second ClientHello.
 
 Correlation: none at this level. A TLS connection is one "transaction": the
 plugin pairs the two directions' messages by connection (the handshake of
@@ -154,8 +157,6 @@ class TlsParser:
                 self.records += 1
                 kind = ENCRYPTED_HANDSHAKE if rtype == HANDSHAKE else rtype
                 out.append(TlsMessage(rts, kind, (major, minor), length))
-                if rtype == CHANGE_CIPHER_SPEC:
-                    self.encrypted = True
                 avail = blen - off - RECORD_HEADER
                 if avail >= length:
                     off += RECORD_HEADER + length

@@ -3,8 +3,8 @@ have finished (Packetbeat's ``tlsConnectionData``: one "transaction" per
 connection).
 
 A side has finished its handshake when it sends ChangeCipherSpec (TLS 1.0-1.2,
-and TLS 1.3 in middlebox-compatibility mode) or its first application-data
-record (TLS 1.3 without ChangeCipherSpec: encrypted handshake records travel
+and TLS 1.3 in middlebox-compatibility mode, except the one that follows or
+answers a HelloRetryRequest) or its first application-data record (TLS 1.3 without ChangeCipherSpec: encrypted handshake records travel
 as application data); after that its bytes are encrypted and no longer
 parsed. The connection is *established* when both sides have finished.
 
@@ -97,7 +97,10 @@ class TlsConnection:
                     self.malformed += 1
                     self.notes.append("malformed handshake message type %d: %s" % (msg.hs_type, e))
         elif kind == CHANGE_CIPHER_SPEC or kind == APPLICATION_DATA:
+            if kind == CHANGE_CIPHER_SPEC and self._retrying():
+                return False          # TLS 1.3 compatibility CCS around a HelloRetryRequest
             side.done = True
+            self.parsers[direction].encrypted = True
             side.saw_ccs = side.saw_ccs or kind == CHANGE_CIPHER_SPEC
             if self.established:
                 self.end_ts = msg.ts
@@ -107,6 +110,13 @@ class TlsConnection:
                 side.alerts.append((msg.level, msg.code))
                 if msg.level == 2 and self.fatal_ts is None:
                     self.fatal_ts = msg.ts
+        return False
+
+    def _retrying(self) -> bool:
+        """A HelloRetryRequest was sent and the real ServerHello not yet."""
+        for side in self.sides:
+            if side.hrr is not None and side.hello is None:
+                return True
         return False
 
     def _handshake(self, direction: int, side: Side, msg: TlsMessage) -> None:
