@@ -89,11 +89,10 @@ def _dn(name) -> str:
             rdns.append("%s=%s" % (attr.oid.dotted_string, _go_escape(_value(attr))))
     for oid, short in _DN_ORDER:
         vals = [_value(a) for a in name.get_attributes_for_oid(oid)]
-        if oid in _SINGLE and vals:
-            vals = vals[-1:]
-        for v in vals:
-            if v:
-                rdns.append("%s=%s" % (short, _go_escape(v)))
+        if oid in _SINGLE:
+            vals = [v for v in vals[-1:] if v]
+        if vals:        # several values of one attribute: one multi-valued RDN, as Go
+            rdns.append("+".join("%s=%s" % (short, _go_escape(v)) for v in vals))
     return ",".join(reversed(rdns))
 
 
