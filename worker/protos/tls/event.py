@@ -25,6 +25,8 @@ session id sent with the ticket, where Packetbeat says ``id``).
 """
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from worker.ecs import transaction_event
 from worker.plugin import TcpTuple
 from worker.protos.tls import algos, certs, fingerprints
@@ -33,7 +35,47 @@ from worker.protos.tls.config import TlsConfig
 from worker.protos.tls.trans import TlsConnection
 
 
-def _hello_map(h: hs.Hello) -> dict:
+# Extensions whose bytes change on every connection of one client or server
+# but whose rendering does not (key shares, PSK identities, padding) or only by
+# length (session tickets): left out of the hello cache's key.
+_VOLATILE = frozenset((hs.EXT_KEY_SHARE, hs.EXT_PRE_SHARED_KEY, 21))
+_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+_CACHE_MAX = 1024
+
+
+def _shape(h: hs.Hello) -> tuple:
+    return (h.is_client, h.version, tuple(h.ciphers), tuple(h.compression), h.cipher, h.selected_compression,
+            h.ext_ok, tuple((c, None if c in _VOLATILE else len(d) if c == hs.EXT_SESSION_TICKET else d)
+                            for c, d in h.extensions))
+
+
+def _derived(h: hs.Hello) -> tuple:
+    """What a hello renders to apart from its random and session id: the same
+    for every connection of one client (or server) build, so computed once
+    (bounded LRU): (fingerprints, supported ciphers, extension map)."""
+    key = _shape(h)
+    got = _CACHE.get(key)
+    if got is not None:
+        _CACHE.move_to_end(key)
+        return got
+    if h.is_client:
+        got = (fingerprints.ja3(h), fingerprints.ja4(h),
+               [algos.cipher_name(c) for c in h.ciphers if not algos.is_grease(c)], hs.extension_map(h))
+    else:
+        got = (fingerprints.ja3s(h), fingerprints.ja4s(h), None, hs.extension_map(h))
+    _CACHE[key] = got
+    if len(_CACHE) > _CACHE_MAX:
+        _CACHE.popitem(last=False)
+    return got
+
+
+def _copy(exts: dict) -> dict:
+    """A fresh copy of a cached extension map (events may be changed by
+    processors); its values are text, lists of text or flat dicts."""
+    return {k: list(v) if type(v) is list else dict(v) if type(v) is dict else v for k, v in exts.items()}
+
+
+def _hello_map(h: hs.Hello, exts) -> dict:
     m: dict = {"version": "%d.%d" % h.version}
     if h.session_id:
         m["session_id"] = h.session_id.hex()
@@ -43,9 +85,8 @@ def _hello_map(h: hs.Hello) -> dict:
         m["supported_compression_methods"] = [algos.compression_name(c) for c in h.compression]
     else:
         m["selected_compression_method"] = algos.compression_name(h.selected_compression)
-    exts = hs.extension_map(h)
     if exts is not None:
-        m["extensions"] = exts
+        m["extensions"] = _copy(exts)
     return m
 
 
@@ -97,20 +138,22 @@ def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: lis
     detailed: dict = {}
 
     if ch is not None:
-        detailed["client_hello"] = _hello_map(ch)
-        tclient["ja3"] = fingerprints.ja3(ch)
-        tclient["ja4"] = fingerprints.ja4(ch)
-        tclient["supported_ciphers"] = [algos.cipher_name(c) for c in ch.ciphers if not algos.is_grease(c)]
+        ja3, ja4, ciphers, exts = _derived(ch)
+        detailed["client_hello"] = _hello_map(ch, exts)
+        tclient["ja3"] = ja3
+        tclient["ja4"] = ja4
+        tclient["supported_ciphers"] = list(ciphers)
         names = hs.sni_names(ch.ext(hs.EXT_SNI))
         if names:
             tclient["server_name"] = names[0]
             ev["destination"]["domain"] = names[0]
             ev["server"]["domain"] = names[0]
     if sh is not None:
-        detailed["server_hello"] = _hello_map(sh)
+        ja3s, ja4s, _, exts = _derived(sh)
+        detailed["server_hello"] = _hello_map(sh, exts)
         tls["cipher"] = algos.cipher_name(sh.cipher)
-        tserver["ja3s"] = fingerprints.ja3s(sh)
-        tserver["ja4s"] = fingerprints.ja4s(sh)
+        tserver["ja3s"] = ja3s
+        tserver["ja4s"] = ja4s
         alpn = hs.alpn_list(sh.ext(hs.EXT_ALPN))
         if alpn:
             tls["next_protocol"] = alpn[0].decode("utf-8", "replace")
