@@ -400,3 +400,24 @@ def test_distinguished_name_as_go_prints_it():
     m = certs._name_map(name)
     assert m["organizational_unit"] == "u1 u2" and m["state_or_province"] == "CA" and m["serial_number"] == "42"
     assert certs.describe(b"not a certificate") is None
+
+
+def test_fingerprints_of_a_published_chrome_hello():
+    """A ClientHello rebuilt from a published record of Chrome 143 (browserleaks.com:
+    ``ja3_text``, ``ja4_r``, with GREASE values added back): the JA3 and JA4 there."""
+    ciphers = [0x1A1A, 4865, 4866, 4867, 49195, 49199, 49196, 49200, 52393, 52392, 49171, 49172, 156, 157, 47, 53]
+    sigs = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601]
+    parts = {45: B.ext(45, b"\x01\x01"), 51: B.ext(51, b"\x00\x00"), 16: B.alpn(b"h2", b"http/1.1"),
+             65037: B.ext(65037, b"ech"), 23: B.ext(23, b""), 17613: B.ext(17613, b"\x00\x03\x02h2"),
+             0: B.sni("tls.browserleaks.com"), 11: B.ext(11, b"\x01\x00"),
+             10: B.u16s(10, [0x2A2A, 4588, 29, 23, 24]), 43: B.u16s(43, [0x3A3A, 0x0304, 0x0303], prefix=1),
+             65281: B.ext(65281, b"\x00"), 35: B.ext(35, b""), 18: B.ext(18, b""),
+             5: B.ext(5, b"\x01\x00\x00\x00\x00"), 13: B.u16s(13, sigs), 27: B.ext(27, b"\x02\x00\x02")}
+    order = [45, 51, 16, 65037, 23, 17613, 0, 11, 10, 43, 65281, 35, 18, 5, 13, 27]
+    exts = B.ext(0x0A0A, b"") + b"".join(parts[c] for c in order) + B.ext(0x4A4A, b"\x00")
+    h = hs.parse_client_hello(B.client_hello(ciphers, exts)[4:])
+    assert fingerprints.ja3_string(h) == (
+        "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,"
+        "45-51-16-65037-23-17613-0-11-10-43-65281-35-18-5-13-27,4588-29-23-24,0")
+    assert fingerprints.ja3(h) == "98487aa16281980e7d1120d399efb6a4"
+    assert fingerprints.ja4(h) == "t13d1516h2_8daaf6152771_d8a2da3f94cd"
