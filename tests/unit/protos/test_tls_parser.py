@@ -325,10 +325,19 @@ def test_client_hello_in_reverse_direction_swaps_roles():
 
 
 def test_not_tls_stream_publishes_nothing_and_is_given_up():
-    p, st, evs = run([(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", i) for i in range(12)])
+    p, st, evs = run([(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", i) for i in range(40)])
     p.received_fin(TUPLE, 0, st)
-    p.flush(TUPLE, st, 20)
-    assert evs == [] and p.not_tls == 1 and p.parse_errors == 8
+    p.flush(TUPLE, st, 50)
+    assert evs == [] and p.not_tls == 1 and p.parse_errors == 32
+
+
+def test_starttls_clear_text_then_handshake():
+    lines = [(1, b"220 mail.example ESMTP\r\n", 1), (0, b"EHLO c.example\r\n", 2),
+             (1, b"250-mail.example\r\n250 STARTTLS\r\n", 3), (0, b"STARTTLS\r\n", 4),
+             (1, b"220 2.0.0 Ready to start TLS\r\n", 5)]
+    p, st, evs = run(lines + [(0, B.record(22, CH), 6), (1, B.record(22, SH) + B.CCS, 7), (0, B.CCS, 8)])
+    assert len(evs) == 1 and evs[0]["tls"]["established"] is True
+    assert evs[0]["event"]["start"].endswith("00.000000006Z") and p.parse_errors == 5
 
 
 def test_gap_during_handshake_publishes_with_a_note():

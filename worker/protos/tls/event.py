@@ -36,9 +36,10 @@ from worker.protos.tls.trans import TlsConnection
 
 
 # Extensions whose bytes change on every connection of one client or server
-# but whose rendering does not (key shares, PSK identities, padding) or only by
+# but whose rendering does not (key shares, PSK identities, padding, the
+# encrypted_client_hello payload browsers send on every connection) or only by
 # length (session tickets): left out of the hello cache's key.
-_VOLATILE = frozenset((hs.EXT_KEY_SHARE, hs.EXT_PRE_SHARED_KEY, 21))
+_VOLATILE = frozenset((hs.EXT_KEY_SHARE, hs.EXT_PRE_SHARED_KEY, 21, 0xFE0D))
 _CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
 _CACHE_MAX = 1024
 

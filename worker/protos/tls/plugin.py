@@ -18,9 +18,11 @@ from worker.protos.tls.event import to_event
 from worker.protos.tls.parser import MAX_HANDSHAKE_SIZE, ParseError
 from worker.protos.tls.trans import TlsConnection
 
-# a direction that keeps sending bytes that are not TLS records is given up
-# after this many resynchronisations (a non-TLS protocol on a TLS port)
-MAX_RESYNCS = 8
+# a connection that keeps sending bytes that are not TLS records, and no TLS,
+# is given up after this many resynchronisations (a non-TLS protocol on a TLS
+# port); a STARTTLS conversation (a few clear-text lines, then the handshake
+# at a segment boundary) stays well below it
+MAX_RESYNCS = 32
 
 
 class TlsPlugin(TcpAnalyser):
