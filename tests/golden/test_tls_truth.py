@@ -65,7 +65,10 @@ def _pair(events: list[dict], truth: dict) -> list[tuple[dict, dict]]:
 
 
 def test_one_event_per_connection(events):
-    truth = _truth()
+    check_count(events, _truth())
+
+
+def check_count(events: list[dict], truth: dict) -> None:
     assert all(ev["type"] == "tls" for ev in events)
     assert len(events) == len(truth["connections"])
     assert len(_pair(events, truth)) == len(truth["connections"])
@@ -83,7 +86,11 @@ def _sni(c: dict):
 
 
 def test_handshakes_match_the_clients(events):
-    truth = _truth()
+    check_handshakes(events, _truth())
+
+
+def check_handshakes(events: list[dict], truth: dict) -> None:
+    """Every connection of the truth file against its event."""
     certs = truth["certificates"]
     for c, ev in _pair(events, truth):
         tls = ev["tls"]
@@ -162,9 +169,9 @@ def test_handshakes_match_the_clients(events):
         assert ja4.startswith("t%s%s" % (_version(c["version"]).replace("1.", "1"), "d" if sni else "i")), case
 
 
-def _tshark_fingerprints() -> dict[int, tuple[str, str]]:
+def _tshark_fingerprints(pcap) -> dict[int, tuple[str, str]]:
     """client port -> (JA3 of the first ClientHello, JA3S of the last ServerHello), by tshark."""
-    cmd = ["tshark", "-r", str(PCAP), "-n"]
+    cmd = ["tshark", "-r", str(pcap), "-n"]
     for p in PORTS:
         cmd += ["-d", "tcp.port==%d,tls" % p]
     cmd += ["-Y", "tls.handshake.type == 1 || tls.handshake.type == 2", "-T", "fields",
@@ -185,10 +192,14 @@ def _tshark_fingerprints() -> dict[int, tuple[str, str]]:
 
 
 def test_ja3_ja3s_match_tshark(events):
+    check_ja3_with_tshark(events, PCAP, _truth())
+
+
+def check_ja3_with_tshark(events: list[dict], pcap, truth: dict) -> None:
     if shutil.which("tshark") is None:
         pytest.skip("tshark is not installed (Debian: apt-get install tshark): "
                     "JA3/JA3S not cross-checked against Wireshark's implementation")
-    fps = _tshark_fingerprints()
+    fps = _tshark_fingerprints(pcap)
     checked = 0
     for ev in events:
         port = ev["client"]["port"]
@@ -197,7 +208,7 @@ def test_ja3_ja3s_match_tshark(events):
         if ja3s:
             assert ev["tls"]["server"]["ja3s"] == ja3s, port
         checked += 1
-    assert checked == len(_truth()["connections"])
+    assert checked == len(truth["connections"])
 
 
 def test_options_raw_certificates_and_fingerprints(tmp_path):
