@@ -430,3 +430,18 @@ def test_fingerprints_of_a_published_chrome_hello():
         "45-51-16-65037-23-17613-0-11-10-43-65281-35-18-5-13-27,4588-29-23-24,0")
     assert fingerprints.ja3(h) == "98487aa16281980e7d1120d399efb6a4"
     assert fingerprints.ja4(h) == "t13d1516h2_8daaf6152771_d8a2da3f94cd"
+
+
+def test_ssl30_handshake():
+    """SSL 3.0 (no extensions): OpenSSL 3 cannot produce it, so it is hand-built."""
+    ch = B.client_hello([0x000A, 0x002F], exts=None, version=(3, 0))
+    sh = B.server_hello(0x000A, exts=None, version=(3, 0))
+    _, _, evs = run([(0, B.record(22, ch, b"\x03\x00"), 1),
+                     (1, B.record(22, sh + B.handshake(14, b""), b"\x03\x00") + B.record(20, b"\x01", b"\x03\x00"), 2),
+                     (0, B.record(22, B.handshake(16, b"k" * 48), b"\x03\x00") + B.record(20, b"\x01", b"\x03\x00"), 3)])
+    tls = evs[0]["tls"]
+    assert tls["version"] == "3.0" and tls["version_protocol"] == "ssl" and tls["detailed"]["version"] == "SSL 3.0"
+    assert tls["established"] is True and tls["cipher"] == "TLS_RSA_WITH_3DES_EDE_CBC_SHA"
+    assert "extensions" not in tls["detailed"]["client_hello"]
+    assert tls["client"]["ja3"] == hashlib.md5(b"768,10-47,,,").hexdigest()
+    assert tls["client"]["ja4"].startswith("ts3i0200")
