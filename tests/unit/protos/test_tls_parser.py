@@ -240,6 +240,7 @@ def test_full_tls12_handshake_event():
     # after the event, nothing more is parsed
     p.parse(Packet(2_000_000_000, None, memoryview(b"garbage")), TUPLE, 0, st)
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     assert len(evs) == 1 and p.parse_errors == 0
 
 
@@ -298,18 +299,21 @@ def test_hello_retry_request_does_not_end_the_handshake():
 def test_alert_only_and_invalid_alert():
     p, st, evs = run([(0, B.record(21, b"\x02\x2d", b"\x03\x01"), 1)])
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     d = evs[0]["tls"]["detailed"]
     assert d["alerts"] == [{"severity": "fatal", "code": 45, "type": "certificate_expired", "source": "client"}]
     assert d["alert_types"] == ["certificate_expired"] and evs[0]["status"] == "Error"
     assert "version" not in evs[0]["tls"]
     p, st, evs = run([(0, B.record(21, b"\x01\x02\x03", b"\x03\x01"), 1)])
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     assert evs == []
 
 
 def test_handshake_failure_ends_at_the_fatal_alert():
     p, st, evs = run([(0, B.record(22, CH), 10), (1, B.record(21, b"\x02\x28"), 15)])
     p.received_fin(TUPLE, 1, st)
+    p.flush(TUPLE, st, 0)
     ev = evs[0]
     assert ev["status"] == "Error" and ev["tls"]["established"] is False
     assert ev["event"]["duration"] == 5 and ev["tls"]["detailed"]["alerts"][0]["source"] == "server"
@@ -327,6 +331,7 @@ def test_client_hello_in_reverse_direction_swaps_roles():
 def test_not_tls_stream_publishes_nothing_and_is_given_up():
     p, st, evs = run([(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", i) for i in range(40)])
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     p.flush(TUPLE, st, 50)
     assert evs == [] and p.not_tls == 1 and p.parse_errors == 32
 
@@ -365,6 +370,7 @@ def test_malformed_hello_is_noted_not_raised():
     bad = B.record(22, B.handshake(1, b"\x03\x03" + b"r" * 32 + b"\x40"))   # session id of 64 bytes
     p, st, evs = run([(0, bad, 1), (1, B.record(21, b"\x02\x32"), 2)])
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     assert p.malformed_messages == 1
     assert "malformed handshake message type 1" in evs[0]["error"]["message"]
 
@@ -375,12 +381,14 @@ def test_options():
     cfg = {"include_raw_certificates": True, "fingerprints": ["MD5", "sha-256"], "include_detailed_fields": False}
     p, st, evs = run([(0, B.record(22, CH), 1), (1, server, 2)], cfg)
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     srv = evs[0]["tls"]["server"]
     assert "detailed" not in evs[0]["tls"] and "x509" not in srv
     assert set(srv["hash"]) == {"md5", "sha256"}
     assert srv["certificate_chain"][0].startswith("-----BEGIN CERTIFICATE-----\n")
     p, st, evs = run([(0, B.record(22, CH), 1), (1, server, 2)], {"send_certificates": False})
     p.received_fin(TUPLE, 0, st)
+    p.flush(TUPLE, st, 0)
     assert "x509" not in evs[0]["tls"]["server"] and evs[0]["tls"]["server"]["subject"] == "CN=opt.example,O=Org\\, Inc.,C=FR"
 
 
@@ -445,3 +453,13 @@ def test_ssl30_handshake():
     assert "extensions" not in tls["detailed"]["client_hello"]
     assert tls["client"]["ja3"] == hashlib.md5(b"768,10-47,,,").hexdigest()
     assert tls["client"]["ja4"].startswith("ts3i0200")
+
+
+def test_first_fin_does_not_publish_what_follows_is_kept():
+    p, st, evs = run([(0, B.record(22, CH), 1)])
+    st = p.received_fin(TUPLE, 0, st)
+    assert evs == []
+    st = p.parse(Packet(5, None, memoryview(B.record(21, b"\x02\x46"))), TUPLE, 1, st)   # protocol_version
+    p.flush(TUPLE, st, 6)
+    assert len(evs) == 1 and evs[0]["tls"]["detailed"]["alert_types"] == ["protocol_version"]
+    assert evs[0]["event"]["duration"] == 4

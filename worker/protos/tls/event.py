@@ -133,6 +133,10 @@ def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: lis
     ev = transaction_event("tls", tup, conn.start_ts, end, 0, 0, "OK" if established else "Error",
                            conn.notes + notes)
     ch, sh = client.hello, server.hello
+    if ch is not None and not ch.is_client:      # hellos of the wrong kind for the side (hostile)
+        ch = None
+    if sh is not None and sh.is_client:
+        sh = None
     tls: dict = {}
     tclient: dict = {}
     tserver: dict = {}

@@ -3,8 +3,8 @@ handshake state and the event builder (Packetbeat's ``tls.go``: Parse,
 ReceivedFin, GapInStream).
 
 One event per TCP connection, published when the handshake ends (both sides
-finished), else at the first FIN, a gap, the connection's idle timeout or the
-end of the capture (``status: Error``, ``tls.established: false``) - and only
+finished), else when the connection closes (both FINs or a RST), at a gap, the
+connection's idle timeout or the end of the capture (``status: Error``, ``tls.established: false``) - and only
 when something of TLS was seen (a hello, an alert or a certificate), so a
 stream that is not TLS on a TLS port publishes nothing. After the event the
 connection's bytes are encrypted application data: they are not parsed.
@@ -74,8 +74,10 @@ class TlsPlugin(TcpAnalyser):
 
     # --- TcpPlugin -------------------------------------------------------
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
-        if state is not None:
-            self._publish(state, tcptuple, [])
+        # Packetbeat publishes at the first FIN; here the connection's close
+        # (both FINs, RST, idle timeout, end of capture) does, so that what the
+        # other side still sends (an alert, data held behind a lost segment)
+        # is in the event.
         return state
 
     def gap_in_stream(self, tcptuple: TcpTuple, direction: int, nbytes: int, state):
