@@ -103,12 +103,21 @@ def check_handshakes(events: list[dict], truth: dict) -> None:
         assert ev["server"]["port"] == c["server_port"], case
         start = ev["event"]["start"]
         assert ev["@timestamp"][:23] == start[:23], case
-        if not c["established"]:
+        if not c["established"] and c["client"] == "python-ssl":
             # the server refused the hello: a fatal alert, no cipher, the handshake ends there
             assert c["error"] == "SSLV3_ALERT_HANDSHAKE_FAILURE"
             alerts = tls["detailed"]["alerts"]
             assert {"severity": "fatal", "code": 40, "type": "handshake_failure", "source": "server"} in alerts
             assert "cipher" not in tls and ev["event"]["duration"] > 0
+            continue
+        if not c["established"]:
+            # the client refused the server's certificate (TLS 1.3): its alert ends the handshake
+            assert "unable to get local issuer certificate" in c["verify_error"], c
+            assert "certificate verify failed" in c["error"], c
+            alerts = tls["detailed"]["alerts"]
+            assert alerts == [{"severity": "fatal", "code": 48, "type": "unknown_ca", "source": "client"}], case
+            assert tls["version"] == "1.3" and tls["cipher"] == "TLS_AES_256_GCM_SHA384", case
+            assert ev["event"]["duration"] > 0, case
             continue
         assert ev["event"]["duration"] > 0, case
         assert tls["version"] == _version(c["version"]) and tls["version_protocol"] == "tls", case

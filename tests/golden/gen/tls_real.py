@@ -19,7 +19,8 @@ client certificate). Two servers run on loopback:
 - port 14430 (a non-default port): ``openssl s_server`` (EC certificate),
   driven by ``openssl s_client``: TLS 1.2 with a client certificate the server
   requires, ``-sess_out``/``-sess_in`` resumption in TLS 1.2 (ticket, and
-  session id with ``-no_ticket``) and 1.3, and a
+  session id with ``-no_ticket``) and 1.3, a TLS 1.3 client that refuses the
+  server's certificate (``-verify_return_error`` without the CA), and a
   HelloRetryRequest (the client's first key share is P-384, the server only
   takes X25519).
 
@@ -264,7 +265,13 @@ def _s_client(case: str, d: Path, *args: str) -> dict:
             rec["server_subject"] = line[len("subject="):]
         elif line.startswith(("Server Temp Key:", "Peer Temp Key:")):
             rec["temp_key"] = line.split(":", 1)[1].strip()
-    rec["established"] = "cipher_openssl" in rec and rec["cipher_openssl"] != "(NONE)"
+        elif line.startswith("verify error:") and "verify_error" not in rec:
+            rec["verify_error"] = line[len("verify error:"):]
+        elif ":error:" in line and "SSL routines" in line and "error" not in rec:
+            rec["error"] = line.split(":SSL routines:", 1)[1].split(":../", 1)[0]
+    # s_client prints the session (cipher and all) even when the handshake failed: an SSL
+    # error line says that it did
+    rec["established"] = "cipher_openssl" in rec and rec["cipher_openssl"] != "(NONE)" and "error" not in rec
     if "cipher_openssl" in rec:
         ids = {c["name"]: c["id"] & 0xFFFF for c in ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).get_ciphers()}
         rec["cipher_id"] = ids.get(rec["cipher_openssl"])
@@ -298,6 +305,9 @@ def openssl_cases(d: Path, out: list, pki: dict) -> None:
                              "http/1.1", "-sess_out", str(sess)))
         out.append(_s_client("ossl_tls13_resumed", d, "-tls1_3", "-servername", "tls-ec.example", "-alpn",
                              "http/1.1", "-sess_in", str(sess)))
+        # the client does not trust the server's CA: it refuses the certificate (alert unknown_ca)
+        out.append(_s_client("ossl_tls13_untrusted_ca", d, "-tls1_3", "-servername", "tls-ec.example",
+                             "-verify_return_error"))
     finally:
         srv.terminate()
         srv.wait()

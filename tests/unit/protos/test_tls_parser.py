@@ -463,3 +463,18 @@ def test_first_fin_does_not_publish_what_follows_is_kept():
     p.flush(TUPLE, st, 6)
     assert len(evs) == 1 and evs[0]["tls"]["detailed"]["alert_types"] == ["protocol_version"]
     assert evs[0]["event"]["duration"] == 4
+
+
+def test_tls13_client_encrypted_alert_is_a_failure():
+    ch = B.client_hello([0x1301], B.u16s(43, [0x0304], prefix=1))
+    sh = B.server_hello(0x1301, B.ext(43, b"\x03\x04") + B.ext(51, b"\x00\x1d\x00\x01\x04"))
+    p, st, evs = run([(0, B.record(22, ch), 1), (1, B.record(22, sh) + B.CCS + B.record(23, b"e" * 700), 2),
+                      (0, B.CCS + B.record(23, b"a" * 19), 3)])
+    p.flush(TUPLE, st, 9)
+    ev = evs[0]
+    assert ev["tls"]["established"] is False and ev["status"] == "Error" and ev["event"]["duration"] == 2
+    assert "encrypted alert from the client" in ev["error"]["message"]
+    # the client's Finished (49 bytes with SHA-256) ends it as established
+    p, st, evs = run([(0, B.record(22, ch), 1), (1, B.record(22, sh) + B.CCS + B.record(23, b"e" * 700), 2),
+                      (0, B.CCS + B.record(23, b"f" * 49), 3)])
+    assert evs[0]["tls"]["established"] is True and evs[0]["event"]["duration"] == 2

@@ -6,7 +6,12 @@ A side has finished its handshake when it sends ChangeCipherSpec (TLS 1.0-1.2,
 and TLS 1.3 in middlebox-compatibility mode, except the one that follows or
 answers a HelloRetryRequest) or its first application-data record (TLS 1.3 without ChangeCipherSpec: encrypted handshake records travel
 as application data); after that its bytes are encrypted and no longer
-parsed. The connection is *established* when both sides have finished.
+parsed. The connection is *established* when both sides have finished. A TLS 1.3
+client has finished at its first encrypted record that is not an alert (its
+ChangeCipherSpec is a dummy, and a client that rejects the server's
+certificate may send ChangeCipherSpec and an encrypted alert): a 19-byte
+record (an alert's size under every TLS 1.3 AEAD with a 16-byte tag) ends
+the handshake as failed, with a note.
 
 Which direction is the client is read from the messages (the side that sends
 a ClientHello, or the other side of a ServerHello), not from the ports.
@@ -27,6 +32,9 @@ SERVER_KEY_EXCHANGE = 12
 CERTIFICATE_REQUEST = 13
 CLIENT_KEY_EXCHANGE = 16
 CERTIFICATE_STATUS = 22
+
+ENCRYPTED_ALERT_SIZE = 19       # TLS 1.3: alert (2) + inner content type (1) + AEAD tag (16)
+NOTE_ENCRYPTED_ALERT = "encrypted alert from the client during the TLS 1.3 handshake: the handshake failed"
 
 
 class Side:
@@ -99,6 +107,18 @@ class TlsConnection:
         elif kind == CHANGE_CIPHER_SPEC or kind == APPLICATION_DATA:
             if kind == CHANGE_CIPHER_SPEC and self._retrying():
                 return False          # TLS 1.3 compatibility CCS around a HelloRetryRequest
+            if direction == self.client_dir and self._tls13():
+                # TLS 1.3 client: its ChangeCipherSpec is a compatibility dummy; its
+                # first encrypted record is its Finished (or Certificate), unless it
+                # is an alert: 2 bytes + content type + a 16-byte AEAD tag
+                if kind == CHANGE_CIPHER_SPEC:
+                    side.saw_ccs = True
+                    return False
+                if msg.size == ENCRYPTED_ALERT_SIZE:
+                    if self.fatal_ts is None:
+                        self.fatal_ts = msg.ts
+                        self.notes.append(NOTE_ENCRYPTED_ALERT)
+                    return False
             side.done = True
             self.parsers[direction].encrypted = True
             side.saw_ccs = side.saw_ccs or kind == CHANGE_CIPHER_SPEC
@@ -111,6 +131,15 @@ class TlsConnection:
                 if msg.level == 2 and self.fatal_ts is None:
                     self.fatal_ts = msg.ts
         return False
+
+    def _tls13(self) -> bool:
+        """The server chose TLS 1.3 (its ServerHello's supported_versions)."""
+        if self.client_dir < 0:
+            return False
+        sh = self.sides[1 - self.client_dir].hello
+        if sh is None or sh.is_client:
+            return False
+        return hs.supported_versions(sh) == [0x0304]
 
     def _retrying(self) -> bool:
         """A HelloRetryRequest was sent and the real ServerHello not yet."""
