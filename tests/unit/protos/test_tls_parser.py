@@ -348,7 +348,10 @@ def test_starttls_clear_text_then_handshake():
 def test_gap_during_handshake_publishes_with_a_note():
     p, st, evs = run([(0, B.record(22, CH), 1), (1, B.record(22, SH)[:30], 2)])
     st2, drop = p.gap_in_stream(TUPLE, 1, 100, st)
-    assert drop and st2 is None and p.gap_drops == 1
+    assert not drop and st2 is st and p.gap_drops == 1
+    p.parse(Packet(3, None, memoryview(B.record(22, B.handshake(14, b"")))), TUPLE, 1, st2)
+    p.flush(TUPLE, st2, 4)
+    assert len(evs) == 1
     assert evs[0]["error"]["message"] == "Packet loss while capturing the response"
     assert evs[0]["tls"]["established"] is False
 

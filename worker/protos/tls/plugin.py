@@ -4,10 +4,11 @@ ReceivedFin, GapInStream).
 
 One event per TCP connection, published when the handshake ends (both sides
 finished), else when the connection closes (both FINs or a RST), at a gap, the
-connection's idle timeout or the end of the capture (``status: Error``, ``tls.established: false``) - and only
-when something of TLS was seen (a hello, an alert or a certificate), so a
-stream that is not TLS on a TLS port publishes nothing. After the event the
-connection's bytes are encrypted application data: they are not parsed.
+connection's idle timeout or the end of the capture (``status: Error``,
+``tls.established: false``) - and only when something of TLS was seen (a
+hello, an alert or a certificate), so a stream that is not TLS on a TLS port
+publishes nothing. After the event the connection's bytes are encrypted
+application data, or follow a gap: they are not parsed.
 """
 from __future__ import annotations
 
@@ -90,7 +91,9 @@ class TlsPlugin(TcpAnalyser):
         self.gap_drops += 1
         client = state.client_direction()
         self._publish(state, tcptuple, [LOSS_NOTES[0 if direction == client else 1]])
-        return None, True
+        # the state stays, published: what follows the gap is not parsed (a
+        # fresh state would take the rest of the handshake for a second one)
+        return state, False
 
     def _publish(self, conn: TlsConnection, tcptuple: TcpTuple, notes: list[str]) -> None:
         if conn.sent:
