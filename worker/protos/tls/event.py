@@ -165,7 +165,8 @@ def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: lis
     if server.hrr is not None:
         detailed["hello_retry_request"] = True
 
-    version = _negotiated_version(ch, sh)
+    # (a handshake that failed after a HelloRetryRequest: the version the HRR chose)
+    version = _negotiated_version(ch, sh if sh is not None else server.hrr)
     tls13 = version == (3, 4)
 
     # curve: TLS 1.3 key_share, or the ECDHE ServerKeyExchange
