@@ -127,8 +127,12 @@ def check_handshakes(events: list[dict], truth: dict) -> None:
             assert tls["cipher"] == c["cipher_openssl"], case     # same names in 1.3
         assert tls["resumed"] is c["resumed"], case
         if c["resumed"]:
-            method = "id" if "session_id" in case else "ticket"
-            assert tls["detailed"]["resumption_method"] == method, case
+            # Packetbeat's rule: "ticket" only when the ServerHello answers with the
+            # session_ticket extension (a TLS 1.2 server issuing a new ticket)
+            renewed = "session_ticket" in tls["detailed"]["server_hello"].get("extensions", {})
+            assert tls["detailed"]["resumption_method"] == ("ticket" if renewed else "id"), case
+            if "session_id" in case or c["version"] == "TLSv1.3":
+                assert tls["detailed"]["resumption_method"] == "id", case
         else:
             assert "resumption_method" not in tls["detailed"], case
         # ALPN is in the clear up to TLS 1.2 (ServerHello), encrypted in 1.3

@@ -270,7 +270,7 @@ def test_tls13_version_psk_and_key_share():
     tls = evs[0]["tls"]
     assert tls["version"] == "1.3" and tls["detailed"]["version"] == "TLS 1.3"
     assert tls["cipher"] == "TLS_AES_128_GCM_SHA256" and tls["curve"] == "secp256r1"
-    assert tls["resumed"] is True and tls["detailed"]["resumption_method"] == "ticket"
+    assert tls["resumed"] is True and tls["detailed"]["resumption_method"] == "id"    # as Packetbeat
     assert tls["server"]["ja4s"].startswith("t1303")
 
 

@@ -17,11 +17,11 @@ chains, ``client_certificate_requested``, ``resumption_method``, ``alerts``,
 ``alert_types``, ``ocsp_response``, ``version`` (``TLS 1.3``), and beyond
 Packetbeat ``hello_retry_request`` and ``new_session_ticket.lifetime_hint``.
 
-Resumption: TLS 1.3 (PSK: the ServerHello carries pre_shared_key) is
-``ticket``; before 1.3, as Packetbeat, a handshake without key exchange whose
-ServerHello echoes the offered session id (``id``) or answers an offered
-ticket (``ticket``: with the session_ticket extension, or by echoing the
-session id sent with the ticket, where Packetbeat says ``id``).
+Resumption: TLS 1.3 when the ServerHello carries pre_shared_key; before 1.3,
+as Packetbeat, a handshake without key exchange whose ServerHello echoes the
+offered session id or answers an offered ticket. ``resumption_method`` as
+Packetbeat: ``ticket`` when a ticket was offered and the ServerHello carries
+the session_ticket extension, else ``id``.
 """
 from __future__ import annotations
 
@@ -190,17 +190,21 @@ def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: lis
 
     resumed = False
     method = ""
-    if tls13:
-        if sh is not None and sh.has_ext(hs.EXT_PRE_SHARED_KEY):
-            resumed, method = True, "ticket"
-    elif ch is not None and sh is not None:
+    if ch is not None and sh is not None:
+        # Packetbeat's method: "ticket" when a ticket was offered and the
+        # ServerHello answers with the session_ticket extension, else "id"
+        # (kept for field-by-field comparisons, also for TLS 1.3 PSK
+        # resumptions, which Packetbeat reports as "id")
         id_match = bool(ch.session_id) and ch.session_id == sh.session_id
-        # a ticket offered and accepted: the server answers with the (empty)
-        # extension, or echoes the session id the client sent with the ticket
-        # (RFC 5077 §3.4; Packetbeat only looks for the extension)
-        ticket = bool(ch.ext(hs.EXT_SESSION_TICKET)) and (sh.has_ext(hs.EXT_SESSION_TICKET) or id_match)
-        if not client.key_exchanged and not server.key_exchanged and (id_match or ticket):
-            resumed, method = True, "ticket" if ticket else "id"
+        ticket = bool(ch.ext(hs.EXT_SESSION_TICKET)) and sh.has_ext(hs.EXT_SESSION_TICKET)
+        if tls13:
+            # every TLS 1.3 ServerHello in compatibility mode echoes the session
+            # id: only a pre_shared_key answer is a resumption (Packetbeat
+            # reports every such handshake as resumed)
+            resumed = sh.has_ext(hs.EXT_PRE_SHARED_KEY)
+        else:
+            resumed = not client.key_exchanged and not server.key_exchanged and (id_match or ticket)
+        method = "ticket" if ticket else "id"
     if resumed:
         detailed["resumption_method"] = method
 
