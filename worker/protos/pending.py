@@ -45,15 +45,6 @@ class MongodbConfig(ProtocolCommon):
 
 
 @dataclass(frozen=True)
-class TlsConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [443, 993, 995, 5223, 8443, 8883, 9243])
-    send_certificates: bool = True
-    include_raw_certificates: bool = False
-    include_detailed_fields: bool = True
-    fingerprints: list[str] = field(default_factory=lambda: ["sha1"])
-
-
-@dataclass(frozen=True)
 class DhcpConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [67, 68])
 
@@ -71,7 +62,6 @@ PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "cassandra": (CassandraConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
-    "tls": (TlsConfig, ("tcp",)),
     "dhcpv4": (DhcpConfig, ("udp",)),
     "sip": (SipConfig, ("udp", "tcp")),
 }

@@ -48,6 +48,7 @@ BUILTIN: dict[str, str] = {
     "pgsql": "worker.protos.pgsql:PgsqlPlugin",
     "nfs": "worker.protos.nfs:NfsPlugin",
     "amqp": "worker.protos.amqp:AmqpPlugin",
+    "tls": "worker.protos.tls:TlsPlugin",
 }
 
 
