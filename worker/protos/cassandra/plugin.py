@@ -1,0 +1,97 @@
+"""Cassandra plugin: TCP callbacks glued to the parser, correlator and event
+builder (Packetbeat's ``cassandra.go``).
+
+Per connection: one parser per direction sharing a :class:`Codec` (the
+compression chosen by the client's STARTUP, else the configured
+``compressor``; whether the connection switched to v5 segments). Bodies are
+decoded as soon as a frame is complete (requests keep only their decoded
+fields while they wait). ``ignored_ops``: frames of those opcodes are not
+decoded and their transactions not published (Packetbeat's behaviour: either
+side ignored drops the pair).
+"""
+from __future__ import annotations
+
+from worker.plugin import Emit, TcpTuple
+from worker.protos.glue import TcpAnalyser
+from worker.protos.cassandra.body import BodyError, decode_request, decode_response, startup_options
+from worker.protos.cassandra.config import MAX_MESSAGE_SIZE, CassandraConfig
+from worker.protos.cassandra.event import to_event
+from worker.protos.cassandra.parser import (
+    OP_EVENT, OP_STARTUP, CassandraMessage, CassandraParser, Codec, ParseError,
+)
+from worker.protos.cassandra.trans import make_correlator
+
+NOTE_BODY = "Cassandra frame body could not be decoded: "
+
+
+class CassandraConnection:
+    __slots__ = ("parsers", "correlator", "codec")
+
+    def __init__(self, cfg: CassandraConfig, ignored: frozenset, max_message_size: int):
+        self.codec = Codec(cfg.compressor)
+        self.parsers = (CassandraParser(True, max_message_size, ignored, self.codec),
+                        CassandraParser(False, max_message_size, ignored, self.codec))
+        self.correlator = make_correlator(not cfg.packetbeat_quirks,
+                                          int(float(cfg.transaction_timeout) * 1e9))
+
+
+class CassandraPlugin(TcpAnalyser):
+    config_class = CassandraConfig
+    name = "cassandra"
+    parse_error = ParseError
+
+    def __init__(self, config, emit: Emit, max_message_size: int = MAX_MESSAGE_SIZE):
+        super().__init__(config, emit)
+        self.max_message_size = max_message_size
+        self.ignored = self.cfg.ignored_opcodes()
+        self.unmatched_responses = 0    # responses with no request waiting
+        self.unmatched_requests = 0     # requests published without a response
+        self.ignored_transactions = 0   # pairs not published (ignored_ops)
+        self.body_errors = 0            # bodies that did not decode
+
+    def new_connection(self, tcptuple: TcpTuple) -> CassandraConnection:
+        return CassandraConnection(self.cfg, self.ignored, self.max_message_size)
+
+    def handle(self, conn: CassandraConnection, tcptuple: TcpTuple, direction: int,
+               msgs: list[CassandraMessage]) -> None:
+        corr = conn.correlator
+        quirks = self.cfg.packetbeat_quirks
+        for msg in msgs:
+            if corr.pending:
+                for pair in corr.expire(msg.ts):
+                    self._publish(pair[0], pair[1], tcptuple)
+            if msg.body is not None:
+                try:
+                    msg.data = decode_request(msg) if msg.is_request else decode_response(msg, quirks)
+                except BodyError as e:
+                    self.body_errors += 1
+                    msg.notes.append(NOTE_BODY + str(e))
+            if msg.is_request:
+                if msg.opcode == OP_STARTUP:
+                    algo = startup_options(msg).get("COMPRESSION", "").lower()
+                    if algo in ("lz4", "snappy"):
+                        conn.codec.compression = algo
+                msg.body = None
+                for pair in corr.add_request(msg.stream, msg):
+                    self._publish(pair[0], pair[1], tcptuple)
+            else:
+                msg.body = None
+                if msg.opcode == OP_EVENT:
+                    self._publish(None, msg, tcptuple)
+                    continue
+                req, resp = corr.add_response(msg.stream, msg)
+                self._publish(req, resp, tcptuple)
+
+    def close(self, conn: CassandraConnection, tcptuple: TcpTuple, ts: int) -> None:
+        for req, resp in conn.correlator.flush():
+            self._publish(req, resp, tcptuple)
+
+    def _publish(self, req, resp, tcptuple: TcpTuple) -> None:
+        if (req is not None and req.ignored) or (resp is not None and resp.ignored):
+            self.ignored_transactions += 1
+            return
+        if req is None and resp.opcode != OP_EVENT:
+            self.unmatched_responses += 1
+        elif resp is None:
+            self.unmatched_requests += 1
+        self.emit(to_event(req, resp, self.cfg, tcptuple))
