@@ -124,6 +124,16 @@ def test_ignored_ops_drop_the_pair():
     assert c.plugin.ignored_transactions == 2
 
 
+def test_ignored_startup_still_sets_the_compression():
+    c = Conv(ignored_ops=["STARTUP"])
+    c.send(0, startup({"CQL_VERSION": "3.0.0", "COMPRESSION": "snappy"}), S)
+    c.send(1, frame(0x02, snappy_body(b""), 0, response=True, flags=1), S)
+    c.send(0, frame(0x07, snappy_body(query("SELECT 1", 0)[9:]), 3, flags=1), S)
+    c.send(1, frame(0x08, snappy_body(i32(1)), 3, response=True, flags=1), S)
+    assert [e["cassandra"]["request"].get("query") for e in c.events] == ["SELECT 1"]
+    assert c.events[0]["cassandra"]["response"]["result"] == {"type": "void"}
+
+
 def test_send_options():
     c = Conv(send_request_header=False, send_response=False)
     c.send(0, query("SELECT 1", 2), S)

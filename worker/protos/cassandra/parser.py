@@ -346,9 +346,10 @@ class CassandraParser:
         msg = CassandraMessage(self.ts, self.is_request, version, flags, stream, opcode, length, total, None)
         if opcode in self.ignored:
             msg.ignored = True
-            return msg
+            if opcode != OP_STARTUP:        # its COMPRESSION option is still needed
+                return msg
         body = bytes(body)
-        if flags & FLAG_COMPRESS and not self.segments:
+        if flags & FLAG_COMPRESS and version < 5 and not self.segments:
             body = decompress(self.codec.compression, body, self.max_size)
             if body is None:
                 msg.notes.append(NOTE_DECOMPRESS)

@@ -60,7 +60,7 @@ class CassandraPlugin(TcpAnalyser):
             if corr.pending:
                 for pair in corr.expire(msg.ts):
                     self._publish(pair[0], pair[1], tcptuple)
-            if msg.body is not None:
+            if msg.body is not None and not msg.ignored:
                 try:
                     msg.data = decode_request(msg) if msg.is_request else decode_response(msg, quirks)
                 except BodyError as e:
