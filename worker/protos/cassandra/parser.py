@@ -105,16 +105,29 @@ _CRC24_POLY = 0x1974F0B
 _CRC32_PREFIX = zlib.crc32(b"\xfa\x2d\x55\xca")
 
 
-def crc24(data: bytes) -> int:
-    """CRC24 of a v5 segment header word (its bytes in wire order)."""
-    crc = _CRC24_INIT
-    for b in data:
-        crc ^= b << 16
+def _crc24_table() -> tuple:
+    table = []
+    for i in range(256):
+        crc = i << 16
         for _ in range(8):
             crc <<= 1
             if crc & 0x1000000:
                 crc ^= _CRC24_POLY
-    return crc & 0xFFFFFF
+        table.append(crc & 0xFFFFFF)
+    return tuple(table)
+
+
+_CRC24_TABLE = _crc24_table()
+
+
+def crc24(data: bytes) -> int:
+    """CRC24 of a v5 segment header word (its bytes in wire order): Cassandra's
+    bit-by-bit CRC (init 0x875060, polynomial 0x1974F0B), a byte at a time."""
+    crc = _CRC24_INIT
+    table = _CRC24_TABLE
+    for b in data:
+        crc = ((crc << 8) & 0xFFFFFF) ^ table[(crc >> 16) ^ b]
+    return crc
 
 
 def crc32(data) -> int:
@@ -380,9 +393,11 @@ class CassandraParser:
         hlen = 8 if lz4 else 6
         pos = 0
         n = len(sb)
+        wlen = hlen - 3
         while n - pos >= hlen:
-            word = int.from_bytes(sb[pos:pos + hlen - 3], "little")
-            if crc24(bytes(sb[pos:pos + hlen - 3])) != int.from_bytes(sb[pos + hlen - 3:pos + hlen], "little"):
+            hdr = bytes(sb[pos:pos + hlen])
+            word = int.from_bytes(hdr[:wlen], "little")
+            if crc24(hdr[:wlen]) != int.from_bytes(hdr[wlen:], "little"):
                 raise ParseError("segment header CRC24 mismatch")
             plen = word & 0x1FFFF
             if lz4:
