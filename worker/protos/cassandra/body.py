@@ -42,15 +42,18 @@ class BodyError(Exception):
 
 
 class Reader:
-    __slots__ = ("b", "p")
+    """Bounds-checked reads of CQL notation ([short], [int], [string], ...)
+    from a body; running past the end raises :class:`BodyError`."""
+    __slots__ = ("b", "p", "n")
 
     def __init__(self, b: bytes, p: int = 0) -> None:
         self.b = b
         self.p = p
+        self.n = len(b)
 
     def need(self, n: int) -> int:
         p = self.p
-        if n < 0 or p + n > len(self.b):
+        if n < 0 or p + n > self.n:
             raise BodyError("body too short")
         self.p = p + n
         return p
@@ -59,7 +62,12 @@ class Reader:
         return self.b[self.need(1)]
 
     def short(self) -> int:
-        return _U16.unpack_from(self.b, self.need(2))[0]
+        p = self.p
+        if p + 2 > self.n:
+            raise BodyError("body too short")
+        self.p = p + 2
+        b = self.b
+        return (b[p] << 8) | b[p + 1]
 
     def uint(self) -> int:
         """[int] read unsigned, as Packetbeat's decoder does."""
@@ -69,11 +77,24 @@ class Reader:
         return _I32.unpack_from(self.b, self.need(4))[0]
 
     def raw(self, n: int) -> bytes:
-        p = self.need(n)
-        return self.b[p:p + n]
+        p = self.p
+        end = p + n
+        if n < 0 or end > self.n:
+            raise BodyError("body too short")
+        self.p = end
+        return self.b[p:end]
 
     def string(self) -> str:
-        return self.raw(self.short()).decode("utf-8", "replace")
+        b = self.b
+        p = self.p
+        end = p + 2
+        if end > self.n:
+            raise BodyError("body too short")
+        end += (b[p] << 8) | b[p + 1]
+        if end > self.n:
+            raise BodyError("body too short")
+        self.p = end
+        return b[p + 2:end].decode("utf-8", "replace")
 
     def long_string(self) -> str:
         return self.raw(self.int()).decode("utf-8", "replace")
@@ -211,7 +232,12 @@ def startup_options(msg: CassandraMessage) -> dict[str, str]:
 def decode_request(msg: CassandraMessage) -> dict:
     if msg.opcode != OP_QUERY or msg.body is None:
         return {}
-    r = Reader(msg.body)
+    body = msg.body
+    if not msg.flags & FLAG_CUSTOM_PAYLOAD and len(body) >= 4:
+        n = _I32.unpack_from(body, 0)[0]
+        if 0 <= n <= len(body) - 4:
+            return {"query": body[4:4 + n].decode("utf-8", "replace")}
+    r = Reader(body)
     _prefix(msg, r, False)
     return {"query": r.long_string()}
 

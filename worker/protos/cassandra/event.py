@@ -26,6 +26,8 @@ from worker.protos.cassandra.parser import OP_ERROR, OP_EVENT, CassandraMessage
 
 def to_event(req: CassandraMessage | None, resp: CassandraMessage | None,
              cfg: CassandraConfig, tcptuple) -> dict:
+    """The event of a transaction (either side may be None). A message is
+    published once: its ``data`` dict becomes the event's object."""
     push = req is None and resp is not None and resp.opcode == OP_EVENT
     if push:
         status, notes = "OK", list(resp.notes)
@@ -43,7 +45,7 @@ def to_event(req: CassandraMessage | None, resp: CassandraMessage | None,
     cass: dict = {}
     if req is not None:
         if cfg.send_request:
-            data = dict(req.data) if req.data else {}
+            data = req.data if req.data is not None else {}
             if cfg.send_request_header:
                 data["headers"] = headers(req)
             if data:
@@ -51,7 +53,7 @@ def to_event(req: CassandraMessage | None, resp: CassandraMessage | None,
     else:
         cass["no_request"] = True
     if resp is not None and cfg.send_response:
-        data = dict(resp.data) if resp.data else {}
+        data = resp.data if resp.data is not None else {}
         if cfg.send_response_header:
             data["headers"] = headers(resp)
         if data:

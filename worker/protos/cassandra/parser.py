@@ -294,6 +294,8 @@ class CassandraParser:
         pos = 0
         n = len(buf)
         max_size = self.max_size
+        is_request = self.is_request
+        ops = REQUEST_OPS if is_request else RESPONSE_OPS
         while n - pos >= 8:
             v = buf[pos]
             version = v & 0x7F
@@ -305,7 +307,9 @@ class CassandraParser:
             else:
                 _, flags, stream, opcode, length = _HDR8.unpack_from(buf, pos)
                 hlen = 8
-            self._check(v, version, flags, opcode, length, buf, pos)
+            if not (1 <= version <= 5 and (v >> 7) != is_request and not flags & 0xE0
+                    and opcode in ops and length <= MAX_FRAME):
+                self._check(v, version, flags, opcode, length, buf, pos)     # raises
             total = hlen + length
             if length > max_size:
                 if not raw:
@@ -352,8 +356,7 @@ class CassandraParser:
         ops = REQUEST_OPS if self.is_request else RESPONSE_OPS
         if opcode not in ops:
             raise ParseError("opcode 0x%02x not valid in this direction" % opcode)
-        if length > MAX_FRAME:
-            raise ParseError("frame length over 256 MiB")
+        raise ParseError("frame length over 256 MiB")
 
     def _message(self, version, flags, stream, opcode, length, total, body) -> CassandraMessage:
         msg = CassandraMessage(self.ts, self.is_request, version, flags, stream, opcode, length, total, None)
