@@ -188,6 +188,14 @@ def test_garbage_resynchronises():
     assert c.events[0]["cassandra"]["request"]["query"] == "SELECT 1"
 
 
+def test_frames_before_garbage_in_one_segment_are_kept():
+    c = Conv()
+    c.send(0, query("SELECT 1", 1) + b"\xff" * 12, S)
+    c.send(1, _void(1), S)
+    assert c.plugin.parse_errors == 1
+    assert [e["cassandra"]["request"]["query"] for e in c.events] == ["SELECT 1"]
+
+
 def test_body_error_is_a_note():
     c = Conv()
     c.send(0, query("SELECT 1", 1), S)

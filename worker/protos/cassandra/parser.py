@@ -226,9 +226,18 @@ class CassandraParser:
         self.lossy = False
 
     def feed(self, data, ts: int) -> list[CassandraMessage]:
+        """Complete messages; on bytes that are not CQL, :class:`ParseError`
+        carrying the messages completed before them (``messages``)."""
         out: list[CassandraMessage] = []
         if not data:
             return out
+        try:
+            return self._feed(data, ts, out)
+        except ParseError as e:
+            e.messages = out
+            raise
+
+    def _feed(self, data, ts: int, out: list) -> list[CassandraMessage]:
         if not self.segments and self.codec.segments and not self.buf and not self.skip:
             self.segments = True
         if self.segments:
@@ -272,13 +281,21 @@ class CassandraParser:
             if not data:
                 return out
         buf = self.buf
-        if not buf:
+        if buf:
+            buf += data
+            src = buf
+        else:
+            # nothing pending: frames are read from the segment itself
             self.ts = ts
-        buf += data
+            src = bytes(data)
         try:
-            self._take_frames(buf, out, ts, True)
+            pos = self._take_frames(src, out, ts, True)
         except _SwitchToSegments:
-            pass
+            pos = 0
+        if src is buf:
+            del buf[:pos]
+        elif pos < len(src):
+            buf += src[pos:] if pos else src
         if self.segments and buf:
             # the rest of this segment-switching feed is segments
             rest = bytes(buf)
@@ -288,9 +305,10 @@ class CassandraParser:
             self._segments(out, ts)
         return out
 
-    def _take_frames(self, buf: bytearray, out: list, ts: int, raw: bool) -> None:
+    def _take_frames(self, buf, out: list, ts: int, raw: bool) -> int:
         """Complete frames at the start of ``buf`` (``raw``: the TCP stream
-        itself, where a too-large body is skipped; else envelopes of segments)."""
+        itself, where a too-large body is skipped; else envelopes of segments);
+        returns the number of bytes consumed."""
         pos = 0
         n = len(buf)
         max_size = self.max_size
@@ -339,8 +357,7 @@ class CassandraParser:
                 self.segments = True
                 self.codec.segments = True
                 break
-        if pos:
-            del buf[:pos]
+        return pos
 
     def _check(self, v: int, version: int, flags: int, opcode: int, length: int, buf, pos: int) -> None:
         if not 1 <= version <= 5:
@@ -428,7 +445,9 @@ class CassandraParser:
             self.buf += payload
             if len(self.buf) > self.max_size + 9:
                 raise ParseError("envelope over the maximum message size")
-            self._take_frames(self.buf, out, self.seg_ts, False)
+            used = self._take_frames(self.buf, out, self.seg_ts, False)
+            if used:
+                del self.buf[:used]
             if self_contained and self.buf:
                 raise ParseError("self-contained segment ends inside an envelope")
             self.seg_ts = ts

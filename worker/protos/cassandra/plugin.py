@@ -22,10 +22,11 @@ from worker.protos.cassandra.parser import (
 from worker.protos.cassandra.trans import make_correlator
 
 NOTE_BODY = "Cassandra frame body could not be decoded: "
+EXPIRY_EVERY_NS = 100_000_000       # expired requests are looked for at most every 100 ms
 
 
 class CassandraConnection:
-    __slots__ = ("parsers", "correlator", "codec")
+    __slots__ = ("parsers", "correlator", "codec", "next_expiry")
 
     def __init__(self, cfg: CassandraConfig, ignored: frozenset, max_message_size: int):
         self.codec = Codec(cfg.compressor)
@@ -33,6 +34,7 @@ class CassandraConnection:
                         CassandraParser(False, max_message_size, ignored, self.codec))
         self.correlator = make_correlator(not cfg.packetbeat_quirks,
                                           int(float(cfg.transaction_timeout) * 1e9))
+        self.next_expiry = 0            # packet time of the next look for expired requests
 
 
 class CassandraPlugin(TcpAnalyser):
@@ -57,7 +59,8 @@ class CassandraPlugin(TcpAnalyser):
         corr = conn.correlator
         quirks = self.cfg.packetbeat_quirks
         for msg in msgs:
-            if corr.pending:
+            if corr.pending and msg.ts >= conn.next_expiry:
+                conn.next_expiry = msg.ts + EXPIRY_EVERY_NS
                 for pair in corr.expire(msg.ts):
                     self._publish(pair[0], pair[1], tcptuple)
             if msg.body is not None and not msg.ignored:
