@@ -241,12 +241,19 @@ class CassandraParser:
         if not self.segments and self.codec.segments and not self.buf and not self.skip:
             self.segments = True
         if self.segments:
-            if not self.segbuf:
+            sb = self.segbuf
+            if sb:
+                sb += data
+                if len(sb) > self.max_size + MAX_SEGMENT_PAYLOAD * 2:
+                    raise ParseError("segment buffer over the limit")
+                self._segments(out, ts)
+            else:
+                # nothing pending: segments are read from the TCP segment itself
                 self.seg_ts = ts
-            self.segbuf += data
-            if len(self.segbuf) > self.max_size + MAX_SEGMENT_PAYLOAD * 2:
-                raise ParseError("segment buffer over the limit")
-            self._segments(out, ts)
+                src = bytes(data)
+                pos = self._take_segments(src, out, ts)
+                if pos < len(src):
+                    sb += src[pos:] if pos else src
             return out
         return self._frames(data, ts, out)
 
@@ -408,12 +415,20 @@ class CassandraParser:
         return False
 
     def _segments(self, out: list, ts: int) -> None:
+        """Segments of ``segbuf`` (what a feed left, and the new bytes)."""
         sb = self.segbuf
+        pos = self._take_segments(sb, out, ts)
+        if pos:
+            del sb[:pos]
+
+    def _take_segments(self, sb, out: list, ts: int) -> int:
+        """Complete segments at the start of ``sb``: their envelopes; returns
+        the number of bytes consumed."""
         lz4 = self.codec.compression == "lz4"
         hlen = 8 if lz4 else 6
+        wlen = hlen - 3
         pos = 0
         n = len(sb)
-        wlen = hlen - 3
         while n - pos >= hlen:
             hdr = bytes(sb[pos:pos + hlen])
             word = int.from_bytes(hdr[:wlen], "little")
@@ -429,7 +444,7 @@ class CassandraParser:
             end = pos + hlen + plen + 4
             if n < end:
                 break
-            payload = bytes(sb[pos + hlen:pos + hlen + plen])
+            payload = bytes(sb[pos + hlen:end - 4])
             if crc32(payload) != int.from_bytes(sb[end - 4:end], "little"):
                 raise ParseError("segment payload CRC32 mismatch")
             if lz4 and ulen:
@@ -440,19 +455,25 @@ class CassandraParser:
                 if len(payload) != ulen:
                     raise ParseError("segment payload decompressed to a wrong length")
             pos = end
-            if not self.buf:
+            buf = self.buf
+            if self_contained and not buf:
+                # whole envelopes: read from the payload itself
                 self.ts = self.seg_ts
-            self.buf += payload
-            if len(self.buf) > self.max_size + 9:
-                raise ParseError("envelope over the maximum message size")
-            used = self._take_frames(self.buf, out, self.seg_ts, False)
-            if used:
-                del self.buf[:used]
-            if self_contained and self.buf:
-                raise ParseError("self-contained segment ends inside an envelope")
+                if self._take_frames(payload, out, self.seg_ts, False) != len(payload):
+                    raise ParseError("self-contained segment ends inside an envelope")
+            else:
+                if not buf:
+                    self.ts = self.seg_ts
+                buf += payload
+                if len(buf) > self.max_size + 9:
+                    raise ParseError("envelope over the maximum message size")
+                used = self._take_frames(buf, out, self.seg_ts, False)
+                if used:
+                    del buf[:used]
+                if self_contained and buf:
+                    raise ParseError("self-contained segment ends inside an envelope")
             self.seg_ts = ts
-        if pos:
-            del sb[:pos]
+        return pos
 
 
 class _SwitchToSegments(Exception):
