@@ -27,7 +27,7 @@ import struct
 
 from worker.protos.cassandra.parser import (
     FLAG_CUSTOM_PAYLOAD, FLAG_TRACING, FLAG_WARNING, OP_AUTH_CHALLENGE, OP_AUTH_SUCCESS,
-    OP_AUTHENTICATE, OP_ERROR, OP_EVENT, OP_QUERY, OP_RESULT, OP_STARTUP, OP_SUPPORTED,
+    OP_AUTHENTICATE, OP_ERROR, OP_EVENT, OP_NAMES, OP_QUERY, OP_RESULT, OP_STARTUP, OP_SUPPORTED,
     CassandraMessage,
 )
 
@@ -166,9 +166,14 @@ def consistency(c: int) -> str:
     return _CONSISTENCY.get(c) or "UNKNOWN_CONS_0x%x" % c
 
 
+_FLAG_TEXT = tuple(head_flags(f) for f in range(256))
+_VERSION_TEXT = tuple(str(v) for v in range(128))
+_OP_TEXT = tuple(OP_NAMES.get(op) or "UNKNOWN_OP_%d" % op for op in range(256))
+
+
 def headers(msg: CassandraMessage) -> dict:
-    return {"version": str(msg.version), "flags": head_flags(msg.flags), "stream": msg.stream,
-            "op": msg.op_name, "length": msg.length}
+    return {"version": _VERSION_TEXT[msg.version], "flags": _FLAG_TEXT[msg.flags], "stream": msg.stream,
+            "op": _OP_TEXT[msg.opcode], "length": msg.length}
 
 
 def go_quote(b: bytes | None) -> str:

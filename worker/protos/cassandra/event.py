@@ -28,8 +28,11 @@ def to_event(req: CassandraMessage | None, resp: CassandraMessage | None,
              cfg: CassandraConfig, tcptuple) -> dict:
     """The event of a transaction (either side may be None). A message is
     published once: its ``data`` dict becomes the event's object."""
-    push = req is None and resp is not None and resp.opcode == OP_EVENT
-    if push:
+    if req is not None and resp is not None and not req.notes and not resp.notes:
+        # the common case: a pair without notes
+        status = "Error" if resp.opcode == OP_ERROR and not cfg.packetbeat_quirks else "OK"
+        notes = None
+    elif req is None and resp is not None and resp.opcode == OP_EVENT:
         status, notes = "OK", list(resp.notes)
     else:
         status, notes = outcome(req, resp, resp is not None and resp.opcode == OP_ERROR

@@ -57,13 +57,15 @@ class CassandraPlugin(TcpAnalyser):
     def handle(self, conn: CassandraConnection, tcptuple: TcpTuple, direction: int,
                msgs: list[CassandraMessage]) -> None:
         corr = conn.correlator
-        quirks = self.cfg.packetbeat_quirks
+        cfg = self.cfg
+        quirks = cfg.packetbeat_quirks
+        wanted = (cfg.send_request, cfg.send_response)
         for msg in msgs:
             if corr.pending and msg.ts >= conn.next_expiry:
                 conn.next_expiry = msg.ts + EXPIRY_EVERY_NS
                 for pair in corr.expire(msg.ts):
                     self._publish(pair[0], pair[1], tcptuple)
-            if msg.body is not None and not msg.ignored:
+            if msg.body is not None and not msg.ignored and wanted[not msg.is_request]:
                 try:
                     msg.data = decode_request(msg) if msg.is_request else decode_response(msg, quirks)
                 except BodyError as e:
