@@ -196,6 +196,19 @@ def test_frames_before_garbage_in_one_segment_are_kept():
     assert [e["cassandra"]["request"]["query"] for e in c.events] == ["SELECT 1"]
 
 
+def test_waiting_requests_are_bounded_by_bytes(monkeypatch):
+    from worker.protos.cassandra import plugin as plugin_mod
+    monkeypatch.setattr(plugin_mod, "MAX_PENDING_BYTES", 300)
+    c = Conv()
+    for i in range(10):
+        c.send(0, query("SELECT %s" % ("x" * 50), i), S)
+    assert 0 < len(c.state.correlator.pending) <= 4
+    assert c.events and all("evicted" in e["error"]["message"] for e in c.events)
+    assert len(c.events) + len(c.state.correlator.pending) == 10
+    c.close()
+    assert c.plugin.unmatched_requests == 10
+
+
 def test_body_error_is_a_note():
     c = Conv()
     c.send(0, query("SELECT 1", 1), S)

@@ -5,14 +5,15 @@ Per connection: one parser per direction sharing a :class:`Codec` (the
 compression chosen by the client's STARTUP, else the configured
 ``compressor``; whether the connection switched to v5 segments). Bodies are
 decoded as soon as a frame is complete (requests keep only their decoded
-fields while they wait). ``ignored_ops``: frames of those opcodes are not
+fields while they wait; at most 1024 requests and 16 MiB of request frames
+wait per connection: beyond, the oldest are published alone with a note). ``ignored_ops``: frames of those opcodes are not
 decoded and their transactions not published (Packetbeat's behaviour: either
 side ignored drops the pair).
 """
 from __future__ import annotations
 
 from worker.plugin import Emit, TcpTuple
-from worker.protos.glue import TcpAnalyser
+from worker.protos.glue import NOTE_EVICTED, TcpAnalyser
 from worker.protos.cassandra.body import BodyError, decode_request, decode_response, startup_options
 from worker.protos.cassandra.config import MAX_MESSAGE_SIZE, CassandraConfig
 from worker.protos.cassandra.event import to_event
@@ -23,10 +24,11 @@ from worker.protos.cassandra.trans import make_correlator
 
 NOTE_BODY = "Cassandra frame body could not be decoded: "
 EXPIRY_EVERY_NS = 100_000_000       # expired requests are looked for at most every 100 ms
+MAX_PENDING_BYTES = 16 * 1024 * 1024  # requests waiting per connection, by frame bytes (oldest evicted)
 
 
 class CassandraConnection:
-    __slots__ = ("parsers", "correlator", "codec", "next_expiry")
+    __slots__ = ("parsers", "correlator", "codec", "next_expiry", "pending_bytes")
 
     def __init__(self, cfg: CassandraConfig, ignored: frozenset, max_message_size: int):
         self.codec = Codec(cfg.compressor)
@@ -35,6 +37,7 @@ class CassandraConnection:
         self.correlator = make_correlator(not cfg.packetbeat_quirks,
                                           int(float(cfg.transaction_timeout) * 1e9))
         self.next_expiry = 0            # packet time of the next look for expired requests
+        self.pending_bytes = 0          # frame bytes of the requests waiting
 
 
 class CassandraPlugin(TcpAnalyser):
@@ -64,7 +67,7 @@ class CassandraPlugin(TcpAnalyser):
             if corr.pending and msg.ts >= conn.next_expiry:
                 conn.next_expiry = msg.ts + EXPIRY_EVERY_NS
                 for pair in corr.expire(msg.ts):
-                    self._publish(pair[0], pair[1], tcptuple)
+                    self._publish(conn, pair[0], pair[1], tcptuple)
             if msg.body is not None and not msg.ignored and wanted[not msg.is_request]:
                 try:
                     msg.data = decode_request(msg) if msg.is_request else decode_response(msg, quirks)
@@ -77,21 +80,30 @@ class CassandraPlugin(TcpAnalyser):
                     if algo in ("lz4", "snappy"):
                         conn.codec.compression = algo
                 msg.body = None
+                conn.pending_bytes += msg.size
                 for pair in corr.add_request(msg.stream, msg):
-                    self._publish(pair[0], pair[1], tcptuple)
+                    self._publish(conn, pair[0], pair[1], tcptuple)
+                pending = corr.pending
+                while conn.pending_bytes > MAX_PENDING_BYTES and len(pending) > 1:
+                    _, old = pending.popitem(last=False)
+                    old.notes.append(NOTE_EVICTED)
+                    corr.evicted += 1
+                    self._publish(conn, old, None, tcptuple)
             else:
                 msg.body = None
                 if msg.opcode == OP_EVENT:
-                    self._publish(None, msg, tcptuple)
+                    self._publish(conn, None, msg, tcptuple)
                     continue
                 req, resp = corr.add_response(msg.stream, msg)
-                self._publish(req, resp, tcptuple)
+                self._publish(conn, req, resp, tcptuple)
 
     def close(self, conn: CassandraConnection, tcptuple: TcpTuple, ts: int) -> None:
         for req, resp in conn.correlator.flush():
-            self._publish(req, resp, tcptuple)
+            self._publish(conn, req, resp, tcptuple)
 
-    def _publish(self, req, resp, tcptuple: TcpTuple) -> None:
+    def _publish(self, conn: CassandraConnection, req, resp, tcptuple: TcpTuple) -> None:
+        if req is not None:
+            conn.pending_bytes -= req.size
         if (req is not None and req.ignored) or (resp is not None and resp.ignored):
             self.ignored_transactions += 1
             return
