@@ -44,6 +44,10 @@ COMPILED = [
     "worker/protos/memcache/*.py",
     "worker/protos/mysql/*.py",
     "worker/protos/pgsql/*.py",
+    "worker/protos/nfs/*.py",
+    "worker/protos/amqp/*.py",
+    "worker/protos/tls/*.py",
+    "worker/protos/cassandra/*.py",
 ]
 # Matched above but left uncompiled (with the reason).
 EXCLUDED: list[str] = [
