@@ -72,14 +72,6 @@ class DhcpConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [67, 68])
 
 
-@dataclass(frozen=True)
-class SipConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [5060])
-    parse_authorization: bool = True
-    parse_body: bool = True
-    keep_original: bool = True
-
-
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "amqp": (AmqpConfig, ("tcp",)),
@@ -89,6 +81,5 @@ PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "nfs": (NfsConfig, ("tcp", "udp")),
     "tls": (TlsConfig, ("tcp",)),
     "dhcpv4": (DhcpConfig, ("udp",)),
-    "sip": (SipConfig, ("udp", "tcp")),
 }
 
