@@ -314,6 +314,8 @@ class SipStreamParser:
                             continue
                         raise ParseError("start line longer than %d bytes" % MAX_HEAD)
                     return
+                if eol - pos > MAX_HEAD and state == _State.START:
+                    raise ParseError("start line longer than %d bytes" % MAX_HEAD)
                 line = bytes(buf[pos:eol])
                 try:
                     msg = parse_start_line(line, self._ts)
@@ -341,6 +343,8 @@ class SipStreamParser:
                         raise ParseError("headers longer than %d bytes" % MAX_HEAD)
                     self._scan = max(pos, n - 3)
                     return
+                if hend + 4 - pos > MAX_HEAD:
+                    raise ParseError("headers longer than %d bytes" % MAX_HEAD)
                 msg = self._msg
                 first_eol = buf.find(b"\r\n", pos)
                 cl = parse_headers(msg, bytes(buf[first_eol + 2:hend])) if hend > first_eol else -1
@@ -420,7 +424,7 @@ class SipStreamParser:
             msg = self._complete(len(self._buf))
             msg.notes.append(NOTE_INCOMPLETE)
             out.append(msg)
-        elif self._state == _State.HEAD:
+        else:
             self.lost_bytes += len(self._buf) - self._start
         self._reset(_State.START)
         return out
