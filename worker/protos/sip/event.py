@@ -170,33 +170,62 @@ def _username_ok(u: bytes) -> bool:
     return bool(u) and u != b" " and u != b"-"
 
 
-def _uri_fields(obj: dict, uri: bytes, rel: _Related, with_user: bool = True) -> dict:
-    """Fill ``obj["uri"]`` from ``uri``; returns the URI parameters."""
+_CACHE_MAX = 4096
+# URI bytes -> (uri object, user, host, URI parameters); name-addr value ->
+# (object, user, host). The values of a dialog (From, To, Contact, the
+# Request-URI) repeat in every message: parsed once, copied per event.
+_URIS: dict = {}
+_NAME_ADDRS: dict = {}
+
+
+def _uri_parts(uri: bytes) -> tuple:
+    hit = _URIS.get(uri)
+    if hit is not None:
+        return hit
     scheme, user, host, port, params = parse_uri(uri)
     u: dict = {}
     if uri:
         u["original"] = _s(uri)
     if scheme:
         u["scheme"] = _s(scheme)
-    if with_user and _username_ok(user):
-        u["username"] = _s(user)
-        _Related._add(rel.user, u["username"])
+    user_s = None
+    if _username_ok(user):
+        user_s = u["username"] = _s(user)
+    host_s = None
     if host:
-        u["host"] = _s(host)
-        _Related._add(rel.hosts, u["host"])
+        host_s = u["host"] = _s(host)
     if port:
         u["port"] = port
+    if len(_URIS) >= _CACHE_MAX:
+        _URIS.clear()
+    hit = _URIS[uri] = (u, user_s, host_s, params)
+    return hit
+
+
+def _uri_fields(obj: dict, uri: bytes, rel: _Related) -> dict:
+    """Fill ``obj["uri"]`` from ``uri``; returns the URI parameters."""
+    u, user, host, params = _uri_parts(uri)
+    if user is not None:
+        _Related._add(rel.user, user)
+    if host is not None:
+        _Related._add(rel.hosts, host)
     if u:
-        obj["uri"] = u
+        obj["uri"] = dict(u)
     return params
 
 
-def _name_addr(value: bytes, rel: _Related, contact: bool = False) -> dict:
+def _name_addr_parts(value: bytes, contact: bool) -> tuple:
+    key = (value, contact)
+    hit = _NAME_ADDRS.get(key)
+    if hit is not None:
+        return hit
     display, uri, hparams = parse_name_addr(value)
     obj: dict = {}
     if display:
         obj["display_info"] = _s(display)
-    uparams = _uri_fields(obj, uri, rel)
+    u, user, host, uparams = _uri_parts(uri)
+    if u:
+        obj["uri"] = u
     if contact:
         transport = uparams.get(b"transport")
         if transport:
@@ -213,13 +242,28 @@ def _name_addr(value: bytes, rel: _Related, contact: bool = False) -> dict:
                 qv = float(q)
             except ValueError:
                 qv = 0.0
-            if qv:
+            if qv and qv == qv and qv not in (float("inf"), float("-inf")):
                 obj["q"] = qv
     else:
         tag = hparams.get(b"tag")
         if tag:
             obj["tag"] = _s(tag)
-    return obj
+    if len(_NAME_ADDRS) >= _CACHE_MAX:
+        _NAME_ADDRS.clear()
+    hit = _NAME_ADDRS[key] = (obj, user, host)
+    return hit
+
+
+def _name_addr(value: bytes, rel: _Related, contact: bool = False) -> dict:
+    obj, user, host = _name_addr_parts(value, contact)
+    if user is not None:
+        _Related._add(rel.user, user)
+    if host is not None:
+        _Related._add(rel.hosts, host)
+    out = dict(obj)
+    if "uri" in out:
+        out["uri"] = dict(out["uri"])
+    return out
 
 
 def _auth(value: bytes, rel: _Related, ev: dict) -> dict:
@@ -332,18 +376,22 @@ def _sdp(body: bytes, rel: _Related) -> dict:
     return sdp
 
 
-def _list(msg: SipMessage, name: bytes) -> list[str]:
+def _list(values) -> list[str]:
     out: list[str] = []
-    for value in msg.headers.get(name, ()):
-        for item in value.split(b","):
-            item = item.strip().lower()
+    for value in values:
+        for item in value.lower().split(b","):
+            item = item.strip()
             if item:
-                out.append(_s(item))
+                out.append(item.decode("utf-8", "replace"))
     return out
 
 
-def _is_sdp(msg: SipMessage) -> bool:
-    ctype = msg.header(b"content-type")
+def _first_item(value: bytes) -> bytes:
+    """The first element of a comma-separated list of name-addrs."""
+    return _split_outside(value, 0x2C)[0] if b"," in value else value
+
+
+def _is_sdp(ctype: bytes | None, msg: SipMessage) -> bool:
     if not ctype or not msg.body:
         return False
     if ctype.split(b";", 1)[0].strip().lower() != b"application/sdp":
@@ -354,73 +402,90 @@ def _is_sdp(msg: SipMessage) -> bool:
 def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     """The event of one SIP message. ``tuple_`` is the IpPortTuple of the
     packet direction (source = sender)."""
-    status = "Error" if msg.code >= 400 else "OK"
-    ev = transaction_event("sip", tuple_, msg.ts, msg.ts, 0, 0, status, msg.notes, transport)
+    code = msg.code
+    is_request = msg.is_request
+    ev = transaction_event("sip", tuple_, msg.ts, msg.ts, 0, 0, "Error" if code >= 400 else "OK",
+                           msg.notes, transport)
     rel = _Related()
+    users = rel.user
+    hosts = rel.hosts
     sip: dict = {}
+    headers = msg.headers
+    get = headers.get
 
     # start line
-    if msg.is_request:
-        method = _s(msg.method).upper()
+    if is_request:
+        method = msg.method.decode("utf-8", "replace")
         sip["type"] = "request"
-        sip["method"] = method
+        sip["method"] = method.upper()
         _uri_fields(sip, msg.uri, rel)
     else:
         sip["type"] = "response"
-        if msg.code:
-            sip["code"] = msg.code
+        if code:
+            sip["code"] = code
         if msg.phrase:
-            sip["status"] = _s(msg.phrase)
-    sip["version"] = _s(msg.version)
+            sip["status"] = msg.phrase.decode("utf-8", "replace")
+    sip["version"] = msg.version.decode("ascii", "replace")
 
-    # headers
-    headers = msg.headers
-    allow = _list(msg, b"allow")
-    if allow:
-        sip["allow"] = allow
-    call_id = msg.header(b"call-id")
-    if call_id:
-        sip["call_id"] = _s(call_id)
-    clen = _int(msg.header(b"content-length"))
-    if clen:
-        sip["content_length"] = clen
-    ctype = msg.header(b"content-type")
+    # headers (the last value of a single-valued header, as Packetbeat keeps it)
+    v = get(b"allow")
+    if v:
+        allow = _list(v)
+        if allow:
+            sip["allow"] = allow
+    v = get(b"call-id")
+    if v and v[-1]:
+        sip["call_id"] = v[-1].decode("utf-8", "replace")
+    v = get(b"content-length")
+    if v:
+        n = _int(v[-1])
+        if n:
+            sip["content_length"] = n
+    v = get(b"content-type")
+    ctype = v[-1] if v else None
     if ctype:
-        sip["content_type"] = _s(ctype.lower())
-    maxf = _int(msg.header(b"max-forwards"))
-    if maxf:
-        sip["max_forwards"] = maxf
-    supported = _list(msg, b"supported")
-    if supported:
-        sip["supported"] = supported
-    ua = msg.header(b"user-agent")
-    if ua:
-        sip["user_agent"] = {"original": _s(ua)}
-    vias = headers.get(b"via")
-    if vias:
-        seen: list[str] = []
-        for v in vias:
-            t = _s(v)
-            if t not in seen:
-                seen.append(t)
-        sip["via"] = {"original": seen}
-    pau = msg.first(b"p-associated-uri")
-    if pau:
+        sip["content_type"] = ctype.lower().decode("utf-8", "replace")
+    v = get(b"max-forwards")
+    if v:
+        n = _int(v[-1])
+        if n:
+            sip["max_forwards"] = n
+    v = get(b"supported")
+    if v:
+        supported = _list(v)
+        if supported:
+            sip["supported"] = supported
+    v = get(b"user-agent")
+    if v and v[-1]:
+        sip["user_agent"] = {"original": v[-1].decode("utf-8", "replace")}
+    v = get(b"via")
+    if v:
+        if len(v) == 1:
+            sip["via"] = {"original": [v[0].decode("utf-8", "replace")]}
+        else:
+            seen: list[str] = []
+            for x in v:
+                t = x.decode("utf-8", "replace")
+                if t not in seen:
+                    seen.append(t)
+            sip["via"] = {"original": seen}
+    v = get(b"p-associated-uri")
+    if v:
         priv: dict = {}
-        _uri_fields(priv, parse_name_addr(_split_outside(pau, 0x2C)[0])[1], rel)
+        _uri_fields(priv, parse_name_addr(_first_item(v[0]))[1], rel)
         if priv:
             sip["private"] = priv
-    accept = msg.first(b"accept")
-    if accept:
-        sip["accept"] = _s(accept.lower())
-    cseq = msg.header(b"cseq")
+    v = get(b"accept")
+    if v and v[0]:
+        sip["accept"] = v[0].lower().decode("utf-8", "replace")
+    v = get(b"cseq")
     cseq_method = ""
     seq = 0
-    if cseq:
-        parts = cseq.split(b" ")
+    if v:
+        parts = v[-1].split(b" ")
         if len(parts) == 2:
             seq = _int(parts[0])
-            cseq_method = _s(parts[1]).upper()
+            cseq_method = parts[1].decode("utf-8", "replace").upper()
             c: dict = {}
             if seq:
                 c["code"] = seq
@@ -428,62 +493,65 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
                 c["method"] = cseq_method
             if c:
                 sip["cseq"] = c
-    frm = msg.header(b"from")
-    if frm:
-        sip["from"] = _name_addr(frm, rel)
-    to = msg.header(b"to")
-    if to:
-        sip["to"] = _name_addr(to, rel)
-    contact = msg.first(b"contact")
-    if contact:
-        sip["contact"] = _name_addr(_split_outside(contact, 0x2C)[0], rel, contact=True)
-    has_auth = b"authorization" in headers
-    if has_auth and cfg.parse_authorization:
-        auth = _auth(headers[b"authorization"][0], rel, ev)
-        if auth:
-            sip["auth"] = auth
-    if cfg.parse_body and _is_sdp(msg):
+    v = get(b"from")
+    if v and v[-1]:
+        sip["from"] = _name_addr(v[-1], rel)
+    v = get(b"to")
+    if v and v[-1]:
+        sip["to"] = _name_addr(v[-1], rel)
+    v = get(b"contact")
+    if v and v[0]:
+        sip["contact"] = _name_addr(_first_item(v[0]), rel, contact=True)
+    auth = get(b"authorization")
+    if auth is not None and cfg.parse_authorization:
+        a = _auth(auth[0], rel, ev)
+        if a:
+            sip["auth"] = a
+    if cfg.parse_body and _is_sdp(ctype, msg):
         sip["sdp"] = _sdp(msg.body, rel)
 
     # event.*
     event = ev["event"]
     event["type"] = ["info", "protocol"]
-    event["category"] = ["network", "authentication"] if has_auth else ["network"]
-    if msg.is_request:
-        event["action"] = "sip-" + _s(msg.method).lower()
+    event["category"] = ["network", "authentication"] if auth is not None else ["network"]
+    if is_request:
+        event["action"] = "sip-" + method.lower()
     else:
         event["action"] = "sip-" + cseq_method.lower()
-        if msg.code >= 300:
+        if code >= 300:
             event["outcome"] = "failure"
-        elif msg.code >= 200:
+        elif code >= 200:
             event["outcome"] = "success"
         if msg.phrase:
-            event["reason"] = _s(msg.phrase)
+            event["reason"] = sip["status"]
     if seq:
         event["sequence"] = seq
     if cfg.keep_original:
-        event["original"] = _s(msg.raw)
+        event["original"] = msg.raw.decode("utf-8", "replace")
 
     network = ev["network"]
-    network["iana_number"] = _IANA.get(transport, str(transport))
+    network["iana_number"] = _IANA.get(transport) or str(transport)
     network["application"] = "sip"
 
     # related: the SDP owner address first, as Packetbeat adds it before the endpoints
     ips = rel.ip
-    for ip in ev["related"]["ip"]:
-        if ip not in ips:
-            ips.append(ip)
-    related: dict = {"ip": ips}
-    if rel.user:
-        related["user"] = rel.user
-    if rel.hosts:
-        related["hosts"] = rel.hosts
+    if ips:
+        for ip in ev["related"]["ip"]:
+            if ip not in ips:
+                ips.append(ip)
+        related: dict = {"ip": ips}
+    else:
+        related = ev["related"]
+    if users:
+        related["user"] = users
+    if hosts:
+        related["hosts"] = hosts
     ev["related"] = related
 
-    if msg.is_request:
+    if is_request:
         if cfg.send_request:
-            ev["request"] = _s(msg.raw)
+            ev["request"] = msg.raw.decode("utf-8", "replace")
     elif cfg.send_response:
-        ev["response"] = _s(msg.raw)
+        ev["response"] = msg.raw.decode("utf-8", "replace")
     ev["sip"] = sip
     return ev

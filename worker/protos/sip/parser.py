@@ -129,6 +129,30 @@ def parse_start_line(line: bytes, msg_ts: int) -> SipMessage:
     return msg
 
 
+# header line -> (lower-case full name, value), or None for a malformed line.
+# The lines of a dialog repeat from message to message (From, To, Call-ID,
+# Via, CSeq...): one dict look-up instead of partition, strip, lower and the
+# compact-form expansion. Bounded (cleared when full).
+_LINES: dict[bytes, tuple | None] = {}
+_LINES_MAX = 8192
+
+
+def _header_line(ln: bytes) -> tuple | None:
+    raw, colon, value = ln.partition(b":")
+    name = raw.strip().lower()
+    if not colon or not name:
+        hit = None
+    else:
+        if len(name) == 1:
+            name = COMPACT.get(name, name)
+        hit = (name, value.strip())
+    if len(ln) <= 256:
+        if len(_LINES) >= _LINES_MAX:
+            _LINES.clear()
+        _LINES[ln] = hit
+    return hit
+
+
 def parse_headers(msg: SipMessage, block: bytes) -> int:
     """Read the header lines of ``block`` (CRLF separated, no final empty
     line) into ``msg.headers``; returns the Content-Length (-1: absent,
@@ -137,7 +161,7 @@ def parse_headers(msg: SipMessage, block: bytes) -> int:
     content_length = -1
     lines = block.split(b"\r\n")
     # unfold continuation lines (RFC 3261 7.3.1)
-    if any(ln[:1] in (b" ", b"\t") for ln in lines):
+    if b"\r\n " in block or b"\r\n\t" in block or block[:1] in (b" ", b"\t"):
         unfolded: list[bytes] = []
         for ln in lines:
             if ln[:1] in (b" ", b"\t") and unfolded:
@@ -145,23 +169,23 @@ def parse_headers(msg: SipMessage, block: bytes) -> int:
             else:
                 unfolded.append(ln)
         lines = unfolded
-    count = 0
+    if len(lines) > MAX_HEADERS:
+        lines = [ln for ln in lines if ln]
+        if len(lines) > MAX_HEADERS:
+            msg.notes.append(NOTE_TOO_MANY_HEADERS)
+            del lines[MAX_HEADERS:]
+    cache = _LINES
     for ln in lines:
-        if not ln:
-            continue
-        colon = ln.find(b":")
-        if colon <= 0:
+        hit = cache.get(ln, False)
+        if hit is False:
+            if not ln:
+                continue
+            hit = _header_line(ln)
+        if hit is None:
             if NOTE_BAD_HEADER not in msg.notes:
                 msg.notes.append(NOTE_BAD_HEADER)
             continue
-        count += 1
-        if count > MAX_HEADERS:
-            msg.notes.append(NOTE_TOO_MANY_HEADERS)
-            break
-        name = ln[:colon].strip().lower()
-        if len(name) == 1:
-            name = COMPACT.get(name, name)
-        value = ln[colon + 1:].strip()
+        name, value = hit
         lst = headers.get(name)
         if lst is None:
             headers[name] = [value]
