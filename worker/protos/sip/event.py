@@ -206,9 +206,11 @@ def _uri_fields(obj: dict, uri: bytes, rel: _Related) -> dict:
     """Fill ``obj["uri"]`` from ``uri``; returns the URI parameters."""
     u, user, host, params = _uri_parts(uri)
     if user is not None:
-        _Related._add(rel.user, user)
+        if user not in rel.user:
+            rel.user.append(user)
     if host is not None:
-        _Related._add(rel.hosts, host)
+        if host not in rel.hosts:
+            rel.hosts.append(host)
     if u:
         obj["uri"] = dict(u)
     return params
@@ -257,9 +259,11 @@ def _name_addr_parts(value: bytes, contact: bool) -> tuple:
 def _name_addr(value: bytes, rel: _Related, contact: bool = False) -> dict:
     obj, user, host = _name_addr_parts(value, contact)
     if user is not None:
-        _Related._add(rel.user, user)
+        if user not in rel.user:
+            rel.user.append(user)
     if host is not None:
-        _Related._add(rel.hosts, host)
+        if host not in rel.hosts:
+            rel.hosts.append(host)
     out = dict(obj)
     if "uri" in out:
         out["uri"] = dict(out["uri"])
@@ -287,7 +291,8 @@ def _auth(value: bytes, rel: _Related, ev: dict) -> dict:
             if v and v != b"-":
                 name = _s(v)
                 ev["user"] = {"name": name}
-                _Related._add(rel.user, name)
+                if name not in rel.user:
+                    rel.user.append(name)
         elif k == b"uri":
             scheme, _user, host, port, _p = parse_uri(v)
             u: dict = {}
@@ -367,12 +372,14 @@ def _sdp(body: bytes, rel: _Related) -> dict:
     if owner:
         sdp["owner"] = owner
         if "username" in owner:
-            _Related._add(rel.user, owner["username"])
+            if owner["username"] not in rel.user:
+                rel.user.append(owner["username"])
         if "ip" in owner and _is_ip(owner["ip"]):
             rel.ip.append(owner["ip"])
     conn = sdp.get("connection")
     if conn and "address" in conn:
-        _Related._add(rel.hosts, conn["address"])
+        if conn["address"] not in rel.hosts:
+            rel.hosts.append(conn["address"])
     return sdp
 
 

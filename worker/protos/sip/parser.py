@@ -261,6 +261,11 @@ class _State(enum.IntEnum):
     SYNC = 3        # bytes were lost: skip to the next line that is a start line
 
 
+# the states as plain ints on the hot path (an IntEnum member look-up costs
+# more than the comparison)
+_START_S, _HEAD_S, _BODY_S, _SYNC_S = (int(x) for x in _State)
+
+
 class SipStreamParser:
     """Sans-I/O SIP parser for one direction of a TCP connection."""
 
@@ -273,9 +278,9 @@ class SipStreamParser:
         self.gaps = 0           # gaps reported by the TCP layer
         self.bad_starts = 0     # lines that were not a start line where a message should begin
         self._done: list[SipMessage] = []
-        self._reset(_State.START)
+        self._reset(_START_S)
 
-    def _reset(self, state: _State) -> None:
+    def _reset(self, state: int) -> None:
         self._buf = bytearray()
         self._state = state
         self._start = 0         # first byte of the current message in _buf
@@ -288,7 +293,7 @@ class SipStreamParser:
 
     def reset(self) -> None:
         """Forget the buffer (after a ParseError): look for a start line again."""
-        self._reset(_State.SYNC)
+        self._reset(_SYNC_S)
 
     @property
     def buffered(self) -> int:
@@ -319,7 +324,7 @@ class SipStreamParser:
         while True:
             n = len(buf)
             state = self._state
-            if state == _State.START or state == _State.SYNC:
+            if state == _START_S or state == _SYNC_S:
                 pos = self._start
                 while pos < n and buf[pos] in (13, 10):
                     pos += 1
@@ -332,23 +337,23 @@ class SipStreamParser:
                 eol = buf.find(b"\r\n", pos)
                 if eol < 0:
                     if n - pos > MAX_HEAD:
-                        if state == _State.SYNC:
+                        if state == _SYNC_S:
                             self.lost_bytes += n - pos
                             self._start = n
                             continue
                         raise ParseError("start line longer than %d bytes" % MAX_HEAD)
                     return
-                if eol - pos > MAX_HEAD and state == _State.START:
+                if eol - pos > MAX_HEAD and state == _START_S:
                     raise ParseError("start line longer than %d bytes" % MAX_HEAD)
                 line = bytes(buf[pos:eol])
                 try:
                     msg = parse_start_line(line, self._ts)
                 except ParseError:
-                    if state != _State.SYNC:
+                    if state != _SYNC_S:
                         # not SIP where a message should begin (a capture
                         # that started mid-message, garbage): resynchronise
                         self.bad_starts += 1
-                        self._state = _State.SYNC
+                        self._state = _SYNC_S
                     # not a start line: skip it, or to where one may begin
                     m = _START.search(line, 1)
                     skip = m.start() if m is not None else eol + 2 - pos
@@ -357,9 +362,9 @@ class SipStreamParser:
                     self._ts = ts
                     continue
                 self._msg = msg
-                self._state = _State.HEAD
+                self._state = _HEAD_S
                 self._scan = pos
-            elif state == _State.HEAD:
+            elif state == _HEAD_S:
                 pos = self._start
                 hend = buf.find(b"\r\n\r\n", max(self._scan, pos))
                 if hend < 0:
@@ -382,7 +387,7 @@ class SipStreamParser:
                 self._head_len = head_len
                 self._end = hend + 4 + cl
                 self._missing = 0
-                self._state = _State.BODY
+                self._state = _BODY_S
             else:  # BODY
                 if n < self._end:
                     return
@@ -402,7 +407,7 @@ class SipStreamParser:
             msg.notes.append(_loss_note(msg))
         self._msg = None
         self._start = end
-        self._state = _State.START
+        self._state = _START_S
         self._ts = None
         return msg
 
@@ -413,7 +418,7 @@ class SipStreamParser:
         otherwise the parser looks for the next start line. Always True: SIP
         can resynchronise."""
         self.gaps += 1
-        if self._state == _State.BODY:
+        if self._state == _BODY_S:
             have = len(self._buf)
             remaining = self._end - have
             if nbytes < remaining:
@@ -426,13 +431,13 @@ class SipStreamParser:
             nbytes -= remaining
             if nbytes <= 0:
                 return True
-        elif self._state == _State.HEAD:
+        elif self._state == _HEAD_S:
             self.lost_bytes += len(self._buf) - self._start
         del self._buf[:]
         self._start = self._scan = self._end = 0
         self._msg = None
         self._ts = None
-        self._state = _State.SYNC
+        self._state = _SYNC_S
         return True
 
     def drain(self) -> list[SipMessage]:
@@ -444,11 +449,11 @@ class SipStreamParser:
         """The connection ends: a message whose headers were read is given
         with what arrived of its body, noted; a partial head is dropped."""
         out = self.drain()
-        if self._state == _State.BODY and self._msg is not None:
+        if self._state == _BODY_S and self._msg is not None:
             msg = self._complete(len(self._buf))
             msg.notes.append(NOTE_INCOMPLETE)
             out.append(msg)
         else:
             self.lost_bytes += len(self._buf) - self._start
-        self._reset(_State.START)
+        self._reset(_START_S)
         return out

@@ -37,11 +37,13 @@ class _Open:
 
 def transaction_key(msg: SipMessage) -> tuple | None:
     """(Call-ID, CSeq number, CSeq method) of a message, None without them."""
-    call_id = msg.header(b"call-id")
-    cseq = msg.header(b"cseq")
+    headers = msg.headers
+    call_id = headers.get(b"call-id")
+    cseq = headers.get(b"cseq")
     if call_id is None or cseq is None:
         return None
-    parts = cseq.split()
+    call_id = call_id[-1]
+    parts = cseq[-1].split()
     if len(parts) != 2:
         return None
     return call_id, parts[0], parts[1].upper()
