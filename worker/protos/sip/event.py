@@ -43,6 +43,7 @@ from worker.protos.sip.config import SipConfig
 from worker.protos.sip.parser import SipMessage
 
 _IANA = {6: "6", 17: "17"}
+MAX_AUTH = 8192         # bytes of an Authorization value read (its parameters are short)
 
 
 def _s(b: bytes) -> str:
@@ -56,8 +57,9 @@ def _int(b: bytes | None) -> int:
     return int(b) if b.isdigit() and len(b) <= 10 else 0
 
 
-def _split_outside(value: bytes, sep: int) -> list[bytes]:
-    """``value`` split at ``sep`` bytes that are outside quotes and <...>."""
+def _split_outside(value: bytes, sep: int, first: bool = False) -> list[bytes]:
+    """``value`` split at ``sep`` bytes that are outside quotes and <...>
+    (``first``: only the first element is wanted)."""
     out: list[bytes] = []
     start = 0
     quoted = False
@@ -79,6 +81,8 @@ def _split_outside(value: bytes, sep: int) -> list[bytes]:
             angle -= 1
         elif c == sep and not angle:
             out.append(value[start:i])
+            if first:
+                return out
             start = i + 1
         i += 1
     out.append(value[start:])
@@ -273,7 +277,7 @@ def _name_addr(value: bytes, rel: _Related, contact: bool = False) -> dict:
 def _auth(value: bytes, rel: _Related, ev: dict) -> dict:
     """``sip.auth`` of an Authorization value: scheme, realm, uri; the user
     goes to ``user.name``. The response, nonce, cnonce... are never kept."""
-    value = value.strip()
+    value = value[:MAX_AUTH].strip()
     sp = value.find(b" ")
     if sp < 0:
         return {}
@@ -395,7 +399,7 @@ def _list(values) -> list[str]:
 
 def _first_item(value: bytes) -> bytes:
     """The first element of a comma-separated list of name-addrs."""
-    return _split_outside(value, 0x2C)[0] if b"," in value else value
+    return _split_outside(value, 0x2C, True)[0] if b"," in value else value
 
 
 def _is_sdp(ctype: bytes | None, msg: SipMessage) -> bool:

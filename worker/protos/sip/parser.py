@@ -71,8 +71,6 @@ COMPACT = {
 # token chars of RFC 3261 section 25.1 (a method is a token)
 _REQUEST_LINE = re.compile(rb"([A-Za-z0-9\-.!%*_+`'~]+) +(\S+) +SIP/(\d+\.\d+)\Z")
 _STATUS_LINE = re.compile(rb"SIP/(\d+\.\d+) +(\d{3})(?: (.*))?\Z", re.S)
-# where a start line may begin (to resynchronise after lost bytes)
-_START = re.compile(rb"(?:SIP/\d+\.\d+ \d{3}|[A-Za-z]+ \S+ SIP/\d)")
 
 
 class ParseError(_BaseParseError):
@@ -354,9 +352,8 @@ class SipStreamParser:
                         # that started mid-message, garbage): resynchronise
                         self.bad_starts += 1
                         self._state = _SYNC_S
-                    # not a start line: skip it, or to where one may begin
-                    m = _START.search(line, 1)
-                    skip = m.start() if m is not None else eol + 2 - pos
+                    # not a start line: skip the line (a start line begins a line)
+                    skip = eol + 2 - pos
                     self.lost_bytes += skip
                     self._start = pos + skip
                     self._ts = ts
