@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from worker.plugin import TCP, UDP, IpPortTuple, Packet, TcpTuple
+from worker.plugin import UDP, IpPortTuple, Packet, TcpTuple
 from worker.protos.sip import SipPlugin
 from worker.protos.sip.config import SipConfig
 from worker.protos.sip.event import parse_name_addr, parse_uri, to_event

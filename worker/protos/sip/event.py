@@ -157,17 +157,13 @@ def parse_name_addr(value: bytes) -> tuple[bytes, bytes, dict]:
 
 
 class _Related:
+    """``related.user`` / ``hosts`` / ``ip`` of one event, in the order Packetbeat adds them."""
     __slots__ = ("user", "hosts", "ip")
 
     def __init__(self) -> None:
         self.user: list[str] = []
         self.hosts: list[str] = []
         self.ip: list[str] = []
-
-    @staticmethod
-    def _add(lst: list, v: str) -> None:
-        if v and v not in lst:
-            lst.append(v)
 
 
 def _username_ok(u: bytes) -> bool:

@@ -219,7 +219,7 @@ def parse_datagram(data, ts: int) -> list[SipMessage]:
         line_end = eol if eol >= 0 else n
         try:
             msg = parse_start_line(buf[pos:line_end], ts)
-        except ParseError as e:
+        except ParseError:
             if not out:
                 raise
             out[-1].notes.append("Trailing bytes after the message ignored")
