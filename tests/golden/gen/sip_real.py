@@ -146,6 +146,22 @@ def read_message_log(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
+def wait_listening(transport: str, port: int = SERVER[1], timeout: float = 10.0) -> None:
+    """Wait until something listens on ``port`` (read from /proc: no packet is sent)."""
+    table, state = ("/proc/net/udp", "07") if transport == "udp" else ("/proc/net/tcp", "0A")
+    want = ":%04X" % port
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                parts = line.split()
+                if parts[1].endswith(want) and parts[3] == state:
+                    time.sleep(0.05)
+                    return
+        time.sleep(0.05)
+    raise SystemExit("sip_real.py: nothing listens on %s port %d" % (transport, port))
+
+
 def sipp_run(name: str, transport: str, k: int, tmp: Path) -> list[dict]:
     t = "u1" if transport == "udp" else "t1"
     uas_log = tmp / ("uas-%d.log" % k)
@@ -154,7 +170,7 @@ def sipp_run(name: str, transport: str, k: int, tmp: Path) -> list[dict]:
                             "-p", str(SERVER[1]), "-t", t, "-m", "1", "-nostdin", "-trace_msg",
                             "-message_file", str(uas_log)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
+    wait_listening(transport)
     port = UAC_PORT0 + k
     rc = subprocess.run(["sipp", "-sf", str(SCENARIOS / ("uac_%s.xml" % name)), "-i", "127.0.0.1",
                          "-p", str(port), "-t", t, "-m", "1", "-s", "bob", "-nostdin", "-trace_msg",
@@ -237,7 +253,7 @@ def own_client(tmp: Path) -> list[dict]:
     # UDP: compact headers, no Content-Length
     uas = subprocess.Popen(["sipp", "-sf", str(SCENARIOS / "uas_py.xml"), "-i", SERVER[0], "-p", str(SERVER[1]),
                             "-t", "u1", "-m", "1", "-nostdin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
+    wait_listening("udp")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", PY_UDP_PORT))
         s.settimeout(10)
@@ -251,7 +267,7 @@ def own_client(tmp: Path) -> list[dict]:
     # TCP: two requests in one segment, one request over three segments
     uas = subprocess.Popen(["sipp", "-sf", str(SCENARIOS / "uas_py.xml"), "-i", SERVER[0], "-p", str(SERVER[1]),
                             "-t", "t1", "-m", "3", "-nostdin"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.5)
+    wait_listening("tcp")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         s.bind(("127.0.0.1", PY_TCP_PORT))
