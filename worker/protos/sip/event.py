@@ -36,7 +36,7 @@ and parameters of its Content-Type and with LF-only lines.
 """
 from __future__ import annotations
 
-import ipaddress
+import socket
 
 from worker.ecs import transaction_event
 from worker.protos.sip.config import SipConfig
@@ -311,8 +311,8 @@ def _auth(value: bytes, rel: _Related, ev: dict) -> dict:
 
 def _is_ip(text: str) -> bool:
     try:
-        ipaddress.ip_address(text)
-    except ValueError:
+        socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
+    except (OSError, ValueError):
         return False
     return True
 
