@@ -48,6 +48,7 @@ COMPILED = [
     "worker/protos/amqp/*.py",
     "worker/protos/tls/*.py",
     "worker/protos/cassandra/*.py",
+    "worker/protos/sip/*.py",
 ]
 # Matched above but left uncompiled (with the reason).
 EXCLUDED: list[str] = [

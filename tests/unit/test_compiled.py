@@ -79,9 +79,9 @@ from coordinator.capture.pcapfile import open_capture
 files = {n: sys.modules[n].__file__ for n in ("shared.decode", "worker.tcp", "worker.engine", "worker.flows")}
 reg = load_registry(with_entry_points=False)
 protos = [{"type": "http", "ports": [80, 8080]}, {"type": "dns", "ports": [53, 10053]}, {"type": "icmp"},
-          {"type": "pgsql", "ports": [5432]}, {"type": "redis", "ports": [6379]}]
+          {"type": "pgsql", "ports": [5432]}, {"type": "redis", "ports": [6379]}, {"type": "sip", "ports": [5060]}]
 out = []
-for name in ("http_sample", "http_synth_sll", "dns_real", "icmp_real", "pgsql_real"):
+for name in ("http_sample", "http_synth_sll", "dns_real", "icmp_real", "pgsql_real", "sip_real"):
     r = open_capture(os.path.join(root, "tests", "golden", "pcaps", name + ".pcap"))
     recs = [list(x) for x in r]
     r.close()

@@ -40,19 +40,10 @@ class DhcpConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [67, 68])
 
 
-@dataclass(frozen=True)
-class SipConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [5060])
-    parse_authorization: bool = True
-    parse_body: bool = True
-    keep_original: bool = True
-
-
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
     "dhcpv4": (DhcpConfig, ("udp",)),
-    "sip": (SipConfig, ("udp", "tcp")),
 }
 

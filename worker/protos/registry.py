@@ -50,6 +50,7 @@ BUILTIN: dict[str, str] = {
     "amqp": "worker.protos.amqp:AmqpPlugin",
     "tls": "worker.protos.tls:TlsPlugin",
     "cassandra": "worker.protos.cassandra:CassandraPlugin",
+    "sip": "worker.protos.sip:SipPlugin",
 }
 
 
