@@ -68,11 +68,6 @@ class TlsConfig(ProtocolCommon):
 
 
 @dataclass(frozen=True)
-class DhcpConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [67, 68])
-
-
-@dataclass(frozen=True)
 class SipConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [5060])
     parse_authorization: bool = True
@@ -88,7 +83,6 @@ PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "mongodb": (MongodbConfig, ("tcp",)),
     "nfs": (NfsConfig, ("tcp", "udp")),
     "tls": (TlsConfig, ("tcp",)),
-    "dhcpv4": (DhcpConfig, ("udp",)),
     "sip": (SipConfig, ("udp", "tcp")),
 }
 
