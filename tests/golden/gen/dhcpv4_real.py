@@ -434,20 +434,22 @@ def run_dhcpcd(dhcpcd: str, tmp: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- capture check
-def wire_requests(pcap: Path) -> dict[str, list[str]]:
-    """Per client MAC (ECS text): the message types of the BOOTREQUESTs in the file."""
+def wire_requests(pcap: Path) -> tuple[dict[str, list[str]], int]:
+    """Per client MAC (ECS text): the message types of the BOOTREQUESTs in the
+    file; and the number of frames."""
     from scapy.layers.dhcp import BOOTP, DHCP
     from scapy.utils import rdpcap
     names = {1: "discover", 2: "offer", 3: "request", 4: "decline", 5: "ack", 6: "nak", 7: "release",
              8: "inform"}
     out: dict[str, list[str]] = {}
-    for p in rdpcap(str(pcap)):
+    frames = rdpcap(str(pcap))
+    for p in frames:
         if BOOTP not in p or p[BOOTP].op != 1:
             continue
         mac = p[BOOTP].chaddr[:p[BOOTP].hlen].hex("-").upper()
         mtype = next((o[1] for o in p[DHCP].options if isinstance(o, tuple) and o[0] == "message-type"), None)
         out.setdefault(mac, []).append(names.get(mtype, str(mtype)))
-    return out
+    return out, len(frames)
 
 
 def main() -> int:
@@ -512,7 +514,7 @@ def main() -> int:
     m = re.search(r"(\d+) packets? dropped by kernel", report)
     if m is None or int(m.group(1)):
         sys.exit("dhcpv4_real.py: tcpdump did not report 0 drops:\n" + report)
-    wire = wire_requests(pcap)
+    wire, packets = wire_requests(pcap)
     for c in clients:
         mac = c["mac"].replace(":", "-").upper()
         if wire.get(mac) != c["sent"]:
@@ -525,7 +527,7 @@ def main() -> int:
         sys.exit("dhcpv4_real.py: capture is %d bytes, over %d" % (size, MAX_PCAP_BYTES))
     truth = {
         "pcap": pcap.name, "generator": "tests/golden/gen/dhcpv4_real.py", "linktype": "ethernet",
-        "versions": versions,
+        "packets": packets, "versions": versions,
         "server": {"ip": SERVER_IP, "range": list(RANGE), "router": [ROUTER], "dns_servers": DNS,
                    "ntp_servers": NTP, "domain_name": DOMAIN, "lease_time_sec": LEASE_SECS},
         "clients": clients,
