@@ -20,10 +20,13 @@ N = int(os.environ.get("DHCPV4_FUZZ_N", "300"))   # examples per property; raise
 TUPLE = IpPortTuple(17, "10.0.0.1", 67, "10.0.0.2", 68)
 HEADER = PB_ACK[:236] + COOKIE
 
-CODES = [0, 1, 2, 3, 4, 6, 12, 15, 28, 42, 50, 51, 53, 54, 55, 56, 57, 58, 59, 60, 67, 124, 255]
+CODES = [1, 2, 3, 4, 6, 12, 15, 28, 42, 50, 51, 53, 54, 55, 56, 57, 58, 59, 60, 67, 82, 124, 250]
 option = st.builds(lambda c, d: opt(c, d), st.sampled_from(CODES), st.binary(max_size=12))
-options = st.lists(option | st.binary(max_size=4), max_size=24).map(b"".join)
-tails = st.sampled_from([b"\xff", b"\xff\x00\x00", b"", b"\xff\x01", b"\x00"])
+# mostly well-formed options (so that most messages decode), sometimes raw bytes
+wellformed = st.lists(st.one_of(option, option, option, st.just(b"\x00")), max_size=24).map(b"".join)
+noisy = st.lists(st.one_of(option, option, st.just(b"\x00"), st.binary(max_size=3)), max_size=24).map(b"".join)
+options = wellformed | noisy
+tails = st.sampled_from([b"\xff", b"\xff", b"\xff", b"\xff\x00\x00", b"", b"\xff\x01", b"\x00"])
 
 
 def _event_or_refusal(data: bytes):
