@@ -17,6 +17,9 @@ from tests.kibanaserver import KibanaServer
 
 KIBANA_DIR = ROOT / "deploy" / "kibana"
 FILES = sorted(KIBANA_DIR.glob("*.ndjson"))
+# dashboards of the protocols added later (deploy/kibana/protos/<type>.py); each is checked
+# against the events of its real capture tests/golden/pcaps/<type>_real.pcap (default ports)
+PROTO_DASHBOARDS = sorted(p.stem for p in (KIBANA_DIR / "protos").glob("*.py"))
 RECORDS = "___records___"
 
 
@@ -35,7 +38,8 @@ ALL = {f.name: objects_of(f) for f in FILES}
 
 def test_files_are_what_build_py_makes():
     assert [f.name for f in FILES] == sorted("packetbeat-%s.ndjson" % n for n in
-                                             ("overview", "http", "dns", "mysql", "pgsql", "redis", "flows"))
+                                             ("overview", "http", "dns", "mysql", "pgsql", "redis", "flows",
+                                              *PROTO_DASHBOARDS))
     p = subprocess.run([sys.executable, str(KIBANA_DIR / "build.py"), "--check"], capture_output=True, text=True,
                        cwd=str(ROOT))
     assert p.returncode == 0, p.stderr
@@ -178,9 +182,10 @@ def real_events(tmp_path_factory):
     """Our pipeline's events from the project's real-server captures, flows on."""
     protos = [{"type": "http", "ports": [80, 8080, 8000]}, {"type": "dns", "ports": [53, 10053]},
               {"type": "mysql", "ports": [3306]}, {"type": "pgsql", "ports": [5432]},
-              {"type": "redis", "ports": [6379]}]
+              {"type": "redis", "ports": [6379]}] + [{"type": name} for name in PROTO_DASHBOARDS]
     events = []
-    for name in ("http_real", "dns_real", "mysql_real", "pgsql_real", "redis_real"):
+    for name in ("http_real", "dns_real", "mysql_real", "pgsql_real", "redis_real",
+                 *(n + "_real" for n in PROTO_DASHBOARDS if (PCAPS / (n + "_real.pcap")).exists())):
         proc, evs = run_packetbeat(tmp_path_factory.mktemp(name), PCAPS / (name + ".pcap"), protocols=protos,
                                    extra_cfg={"packetbeat.flows": {"enabled": True, "period": "-1s"}}, workers=1)
         assert proc.returncode == 0, proc.stderr[-2000:]
