@@ -12,6 +12,7 @@ also lists the non-zero ``client_ip``, ``assigned_ip`` and ``relay_ip``.
 """
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 
@@ -30,6 +31,7 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+@functools.lru_cache(maxsize=4096)
 def format_mac(b: bytes) -> str:
     """ECS notation (RFC 7042): upper-case octets joined by hyphens."""
     return b.hex("-").upper() if b else ""
@@ -42,10 +44,6 @@ def flags_text(flags: int) -> str:
     if flags & 0xFE:
         text += " (reserved bits not zeroed)"
     return text
-
-
-def _ip(v: bytes | None) -> str | None:
-    return _ntoa(v) if v is not None and len(v) == 4 else None
 
 
 def _ips(v: bytes | None) -> list[str] | None:
@@ -73,74 +71,76 @@ def _vivc(v: bytes | None) -> list[dict] | None:
     return out or None
 
 
+# how each decoded option is read: code -> (field, kind)
+K_IP, K_IPS, K_STR, K_STR_NUL, K_SECS, K_U16, K_MTYPE, K_PRL, K_VIVC, K_I32, K_TIMESRV = range(11)
+_OPTIONS = {
+    53: ("message_type", K_MTYPE), 55: ("parameter_request_list", K_PRL),
+    50: ("requested_ip_address", K_IP), 54: ("server_identifier", K_IP), 28: ("broadcast_address", K_IP),
+    1: ("subnet_mask", K_IP), 57: ("max_dhcp_message_size", K_U16), 60: ("class_identifier", K_STR),
+    15: ("domain_name", K_STR), 56: ("message", K_STR), 6: ("dns_servers", K_IPS), 3: ("router", K_IPS),
+    42: ("ntp_servers", K_IPS), 4: ("time_servers", K_TIMESRV), 124: ("vendor_identifying_options", K_VIVC),
+    2: ("utc_time_offset_sec", K_I32), 12: ("hostname", K_STR_NUL), 67: ("boot_file_name", K_STR_NUL),
+    51: ("ip_address_lease_time_sec", K_SECS), 58: ("renewal_time_sec", K_SECS),
+    59: ("rebinding_time_sec", K_SECS),
+}
+
+
 def options_map(opts: dict[int, bytes]) -> dict | None:
-    """``dhcpv4.option``: None when empty (or when Packetbeat would fail on it)."""
+    """``dhcpv4.option``: None when empty (or when Packetbeat would fail on it).
+
+    Length rules are the library's: an address is exactly 4 bytes, a list of
+    addresses a non-empty multiple of 4, a duration exactly 4 bytes and not 0,
+    the message size exactly 2, the message type exactly 1 and not 0; texts
+    are taken when not empty. Other options are not reported."""
     out: dict = {}
-    get = opts.get
-    v = get(53)
-    if v is not None and len(v) == 1 and v[0]:
-        out["message_type"] = MESSAGE_TYPES.get(v[0]) or "unknown (%d)" % v[0]
-    v = get(55)
-    if v:
-        out["parameter_request_list"] = [OPTION_TEXT[c] for c in v]
-    for code, name in ((50, "requested_ip_address"), (54, "server_identifier"),
-                       (28, "broadcast_address")):
-        ip = _ip(get(code))
-        if ip is not None:
-            out[name] = ip
-    v = get(57)
-    if v is not None and len(v) == 2:
-        out["max_dhcp_message_size"] = _U16.unpack(v)[0]
-    v = get(60)
-    if v:
-        out["class_identifier"] = _text(v)
-    v = get(15)
-    if v:
-        out["domain_name"] = _text(v)
-    ips = _ips(get(6))
-    if ips:
-        out["dns_servers"] = ips
-    vivc = _vivc(get(124))
-    if vivc:
-        out["vendor_identifying_options"] = vivc
-    ip = _ip(get(1))
-    if ip is not None:
-        out["subnet_mask"] = ip
-    v = get(2)
-    if v is not None and len(v) >= 4:
-        out["utc_time_offset_sec"] = _I32.unpack_from(v)[0]
-    ips = _ips(get(3))
-    if ips:
-        out["router"] = ips
-    v = get(4)
-    if v:
-        ips = _ips(v)
-        if ips is None:
-            return None        # Packetbeat: "error parsing IP options for time servers"
-        out["time_servers"] = ips
-    ips = _ips(get(42))
-    if ips:
-        out["ntp_servers"] = ips
-    v = get(12)
-    if v:
-        v = v.rstrip(b"\x00")
-        if v:
-            out["hostname"] = _text(v)
-    v = get(56)
-    if v:
-        out["message"] = _text(v)
-    for code, name in ((51, "ip_address_lease_time_sec"), (58, "renewal_time_sec"),
-                       (59, "rebinding_time_sec")):
-        v = get(code)
-        if v is not None and len(v) == 4:
-            secs = _U32.unpack(v)[0]
-            if secs:
-                out[name] = secs
-    v = get(67)
-    if v:
-        v = v.rstrip(b"\x00")
-        if v:
-            out["boot_file_name"] = _text(v)
+    spec_of = _OPTIONS.get
+    for code, v in opts.items():
+        spec = spec_of(code)
+        if spec is None:
+            continue
+        name, kind = spec
+        n = len(v)
+        if kind == K_IP:
+            if n == 4:
+                out[name] = _ntoa(v)
+        elif kind == K_IPS:
+            if n == 4:
+                out[name] = [_ntoa(v)]
+            elif n and not n & 3:
+                out[name] = [_ntoa(v[i:i + 4]) for i in range(0, n, 4)]
+        elif kind == K_STR:
+            if n:
+                out[name] = _text(v)
+        elif kind == K_SECS:
+            if n == 4:
+                secs = _U32.unpack(v)[0]
+                if secs:
+                    out[name] = secs
+        elif kind == K_MTYPE:
+            if n == 1 and v[0]:
+                out[name] = MESSAGE_TYPES.get(v[0]) or "unknown (%d)" % v[0]
+        elif kind == K_PRL:
+            if n:
+                out[name] = [OPTION_TEXT[c] for c in v]
+        elif kind == K_STR_NUL:
+            v = v.rstrip(b"\x00")
+            if v:
+                out[name] = _text(v)
+        elif kind == K_U16:
+            if n == 2:
+                out[name] = _U16.unpack(v)[0]
+        elif kind == K_I32:
+            if n >= 4:              # Packetbeat reads the first 4 bytes
+                out[name] = _I32.unpack_from(v)[0]
+        elif kind == K_VIVC:
+            vivc = _vivc(v)
+            if vivc:
+                out[name] = vivc
+        elif n:                     # K_TIMESRV
+            ips = _ips(v)
+            if ips is None:
+                return None         # Packetbeat: "error parsing IP options for time servers"
+            out[name] = ips
     return out or None
 
 

@@ -100,33 +100,33 @@ def parse_options(data: bytes, pos: int) -> dict[int, bytes]:
     """Options from ``pos`` to the End option; RFC 3396 concatenation."""
     opts: dict = {}
     n = len(data)
+    repeated = False
     while pos < n:
         code = data[pos]
-        pos += 1
         if code == OPT_PAD:
+            pos += 1
             continue
         if code == OPT_END:
             # only padding may follow
-            if data[pos:].strip(b"\x00\xff"):
+            if data[pos + 1:].strip(b"\x00\xff"):
                 raise ParseError("data after the End option")
-            for code, value in opts.items():
-                if type(value) is bytearray:
-                    opts[code] = bytes(value)
+            if repeated:
+                for code, value in opts.items():
+                    if type(value) is bytearray:
+                        opts[code] = bytes(value)
             return opts
-        if pos >= n:
+        if pos + 1 >= n:
             raise ParseError("option %d has no length" % code)
-        length = data[pos]
-        pos += 1
-        end = pos + length
-        if end > n:
+        start = pos + 2
+        pos = start + data[pos + 1]
+        if pos > n:
             raise ParseError("option %d runs past the end of the message" % code)
-        value = data[pos:end]
-        pos = end
         prev = opts.get(code)
         if prev is None:
-            opts[code] = value
+            opts[code] = data[start:pos]
         elif type(prev) is bytearray:
-            prev += value                   # amortised: a flood of pieces stays linear
+            prev += data[start:pos]         # amortised: a flood of pieces stays linear
         else:
-            opts[code] = bytearray(prev) + value
+            opts[code] = bytearray(prev) + data[start:pos]
+            repeated = True
     raise ParseError("no End option")
