@@ -46,6 +46,9 @@ def flags_text(flags: int) -> str:
     return text
 
 
+_FLAGS = {0: "unicast", 0x8000: "broadcast"}
+
+
 def _ips(v: bytes | None) -> list[str] | None:
     if not v or len(v) & 3:
         return None
@@ -144,37 +147,42 @@ def options_map(opts: dict[int, bytes]) -> dict | None:
     return out or None
 
 
+def _add_ip(d: dict, related: list, name: str, raw: bytes) -> None:
+    ip = _ntoa(raw)
+    d[name] = ip
+    if ip not in related:
+        related.append(ip)
+
+
 def to_event(msg: DhcpMessage, tuple_) -> dict:
     """The event of one message; ``tuple_`` is the datagram's IpPortTuple."""
     ev = transaction_event("dhcpv4", tuple_, msg.ts, None, bytes_in=msg.size, transport=17)
-    if msg.op == BOOTREPLY:
-        src, dst = ev["source"], ev["destination"]
-        ev["client"] = dict(dst)
-        ev["server"] = dict(src)
-    related = ev["related"]["ip"]
     op = msg.op
-    htype = msg.htype
+    if op == BOOTREPLY:
+        ev["client"], ev["server"] = dict(ev["destination"]), dict(ev["source"])
+    flags = msg.flags
     d: dict = {
         "op_code": OPCODES.get(op) or "unknown (%d)" % op,
-        "hardware_type": HW_TYPES.get(htype, "unknown"),
+        "hardware_type": HW_TYPES.get(msg.htype, "unknown"),
         "hops": msg.hops,
         "transaction_id": "0x%08x" % msg.xid,
         "seconds": msg.secs,
-        "flags": flags_text(msg.flags),
+        "flags": _FLAGS[flags] if flags in _FLAGS else flags_text(flags),
         "client_mac": format_mac(msg.chaddr),
     }
-    for name, raw in (("client_ip", msg.ciaddr), ("assigned_ip", msg.yiaddr), ("relay_ip", msg.giaddr)):
-        if raw != _ZERO4:
-            ip = _ntoa(raw)
-            d[name] = ip
-            if ip not in related:
-                related.append(ip)
+    if msg.ciaddr != _ZERO4:
+        _add_ip(d, ev["related"]["ip"], "client_ip", msg.ciaddr)
+    if msg.yiaddr != _ZERO4:
+        _add_ip(d, ev["related"]["ip"], "assigned_ip", msg.yiaddr)
+    if msg.giaddr != _ZERO4:
+        _add_ip(d, ev["related"]["ip"], "relay_ip", msg.giaddr)
     if msg.sname:
         d["server_name"] = _text(msg.sname)
     if msg.file:
         d["boot_file_name"] = _text(msg.file)
-    opts = options_map(msg.options)
-    if opts:
-        d["option"] = opts
+    if msg.options:
+        opts = options_map(msg.options)
+        if opts:
+            d["option"] = opts
     ev["dhcpv4"] = d
     return ev

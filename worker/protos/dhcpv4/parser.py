@@ -73,11 +73,6 @@ class DhcpMessage:
         return self.op != BOOTREPLY
 
 
-def _cstr(b: bytes) -> bytes:
-    i = b.find(b"\x00")
-    return b if i < 0 else b[:i]
-
-
 def decode_message(data, ts: int = 0) -> DhcpMessage:
     """Decode one datagram payload (bytes-like). Raises :class:`ParseError`."""
     data = bytes(data)
@@ -89,9 +84,12 @@ def decode_message(data, ts: int = 0) -> DhcpMessage:
     if data[HEADER_LEN:MIN_LEN] != MAGIC_COOKIE:
         raise ParseError("bad magic cookie %s" % data[HEADER_LEN:MIN_LEN].hex())
     op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr = _FIXED.unpack_from(data, 0)
-    chaddr = data[28:28 + min(hlen, 16)]
-    sname = _cstr(data[44:108])
-    file_ = _cstr(data[108:236])
+    chaddr = data[28:28 + (hlen if hlen < 16 else 16)]
+    # sname and file: up to the first NUL (mostly at once: the fields are empty)
+    i = data.find(0, 44, 108)
+    sname = data[44:i if i >= 0 else 108]
+    i = data.find(0, 108, 236)
+    file_ = data[108:i if i >= 0 else 236]
     return DhcpMessage(ts, n, op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr,
                        chaddr, sname, file_, parse_options(data, MIN_LEN))
 
