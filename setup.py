@@ -44,6 +44,7 @@ COMPILED = [
     "worker/protos/memcache/*.py",
     "worker/protos/mysql/*.py",
     "worker/protos/pgsql/*.py",
+    "worker/protos/dhcpv4/*.py",
 ]
 # Matched above but left uncompiled (with the reason).
 EXCLUDED: list[str] = [
