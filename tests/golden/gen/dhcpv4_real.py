@@ -250,7 +250,7 @@ def udhcpc_messages(lines: list[str]) -> tuple[list[str], list[str]]:
     for ln in lines:
         if re.search(r"broadcasting discover", ln):
             sent.append("discover")
-        elif m := re.search(r"broadcasting select for (\S+)", ln):
+        elif re.search(r"broadcasting select for \S+", ln):
             got.append("offer")             # a select answers an offer
             sent.append("request")
         elif re.search(r"sending renew to", ln) or re.search(r"broadcasting rebind", ln):
