@@ -1,0 +1,14 @@
+# C types for worker/protos/dhcpv4/event.py when compiled (setup.py, Cython
+# pure Python mode, augmenting .pxd). The .py stays the source and runs uncompiled.
+import cython
+
+cpdef str _text(bytes b)
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cpdef list _ips(v)
+
+@cython.locals(out=dict, n=cython.Py_ssize_t, kind=cython.int, name=str, v=bytes, spec=tuple,
+               secs=cython.ulonglong, i=cython.Py_ssize_t)
+cpdef dict options_map(dict opts)
+
+cpdef _add_ip(dict d, list related, str name, bytes raw)
