@@ -12,3 +12,6 @@ cpdef list _ips(v)
 cpdef dict options_map(dict opts)
 
 cpdef _add_ip(dict d, list related, str name, bytes raw)
+
+# option kinds: C constants in the compiled module
+cdef int K_IP, K_IPS, K_STR, K_STR_NUL, K_SECS, K_U16, K_MTYPE, K_PRL, K_VIVC, K_I32, K_TIMESRV
