@@ -36,6 +36,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import uuid
 import time
 
 import zmq
@@ -144,6 +145,9 @@ class Supervisor:
         self._run_dir = run_dir
         os.makedirs(run_dir, exist_ok=True)
         settings_path = os.path.join(run_dir, "settings.json")
+        # one id per run, inherited by every child: a restarted publisher knows its
+        # run's disk-queue state from an earlier run's (coordinator/publisher/reliable.py)
+        os.environ["PACKETBEAT_RUN_ID"] = uuid.uuid4().hex
         with open(settings_path, "w", encoding="utf-8") as fh:
             fh.write(self.settings.to_json())
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
@@ -271,8 +275,13 @@ class Supervisor:
 
     def _schedule_restart(self, c, rc: int, now: float) -> bool:
         """Back off and restart ``c``; False (error recorded) after
-        cluster.max_restarts restarts within cluster.restart_window."""
+        cluster.max_restarts restarts within cluster.restart_window, or at once
+        for exit code 2 (a problem restarting cannot solve, reported by the child)."""
         cluster = self.settings.cluster
+        if rc == 2:
+            self.errors.append("%s cannot run (see the error above); not restarting it" % c.name)
+            log.error(self.errors[-1])
+            return False
         window = float(cluster["restart_window"])
         c.restarts = [t for t in c.restarts if now - t < window] + [now]
         if len(c.restarts) > cluster["max_restarts"]:
@@ -328,8 +337,9 @@ class Supervisor:
                         c.eos_sent = True            # a capture that died while draining
                         self._eos_for(stats.context, c.name)
                     continue
-                if c in captures and rc == 2:
-                    self.errors.append("%s cannot capture (see above); not restarting it" % c.name)
+                if rc == 2:
+                    self.errors.append("%s cannot %s (see the error above); not restarting it"
+                                       % (c.name, "capture" if c in captures else "run"))
                     log.error(self.errors[-1])
                     return 1
                 c.restarts = [t for t in c.restarts if now - t < window] + [now]

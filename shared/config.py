@@ -122,6 +122,12 @@ class ClusterConfig:
     hwm: int = 64                       # batches queued per socket before blocking/dropping
     run_dir: str = ""                   # where ipc:// endpoints live; empty: a private temp dir
     max_restarts: int = 5
+    # bounded state per worker (worker/tcp.py): open TCP connections (the least recently
+    # active one is flushed and forgotten to make room) and remembered data-less SYNs
+    max_connections: int = 32_768
+    max_pending_syns: int = 65_536
+    max_buffered_bytes: int = 128 * 1024 * 1024   # TCP bytes held after holes, per worker
+    max_flows: int = 262_144            # open flows per worker (packetbeat.flows)
     restart_window: Duration = 60.0
     run_as_user: str = ""               # live capture: drop root to this user once the sockets are open
     # multi-host (shared/transport.py, docs/configuration.md "cluster"): all | capture | workers
@@ -134,10 +140,13 @@ class ClusterConfig:
     curve: CurveConfig = field(default_factory=lambda: CurveConfig())
 
     def validate(self, path: str) -> None:
-        for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm"):
+        for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm",
+                     "max_connections", "max_buffered_bytes", "max_flows"):
             v = getattr(self, name)
             if v < (0 if name == "workers" else 1):
                 raise ConfigError("%s.%s" % (path, name), "must be positive, got %r" % v)
+        if self.max_pending_syns < 0:
+            raise ConfigError(path + ".max_pending_syns", "must be >= 0, got %r" % self.max_pending_syns)
         if self.workers > 256:
             raise ConfigError(path + ".workers", "at most 256")
         from shared.transport import validate_cluster

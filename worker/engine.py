@@ -73,7 +73,9 @@ def _dispatch(engine, records, tcp, udp, counters):
 
 class Engine:
     def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None,
-                 flows: dict | None = None, procs: dict | None = None):
+                 flows: dict | None = None, procs: dict | None = None,
+                 max_connections: int = 32_768, max_pending_syns: int = 65_536,
+                 max_buffered_bytes: int = 128 * 1024 * 1024, max_flows: int = 262_144):
         self.counters = counters if counters is not None else collections.Counter()
         self.events: list[dict] = []
         # process attribution (packetbeat.procs): records shipped by the capture, see shared/procs.py
@@ -98,7 +100,9 @@ class Engine:
                 if "udp" in spec.transports:
                     udp_ports[port] = plugin
             idle = max(idle, float(cfg.transaction_timeout))
-        self.tcp = TcpTracker(tcp_ports, self.counters, default_idle_timeout=idle)
+        self.tcp = TcpTracker(tcp_ports, self.counters, default_idle_timeout=idle,
+                              max_connections=max_connections, max_pending_syns=max_pending_syns,
+                              max_buffered_bytes=max_buffered_bytes)
         self.udp = UdpDispatcher(udp_ports, self.counters)
         self.last_ts = 0
         self._icmp_tuples: dict = {}
@@ -106,7 +110,8 @@ class Engine:
         self.flows = None         # FlowTable when packetbeat.flows is enabled (settings.flows)
         if flows is not None:
             fc = build(FlowsConfig, flows, "packetbeat.flows")
-            self.flows = FlowTable(float(fc.timeout), float(fc.period), self._emitter(_decorator(fc)))
+            self.flows = FlowTable(float(fc.timeout), float(fc.period), self._emitter(_decorator(fc)),
+                                   max_flows=max_flows)
 
     def _emitter(self, decorate):
         events = self.events
@@ -172,8 +177,11 @@ class Engine:
 
     def plugin_counters(self) -> dict[str, int]:
         """The analysers' own counters (streams resynchronised, dropped after a
-        gap, ...) as ``<protocol>.<counter>``, so the worker reports them."""
+        gap, ...) as ``<protocol>.<counter>``, and the flow table's, so the
+        worker reports them."""
         out = {}
+        if self.flows is not None:
+            out.update((k, v) for k, v in self.flows.counters.items() if v)
         for name, plugin in self.plugins.items():
             for attr, value in vars(plugin).items():
                 if type(value) is int and value and not attr.startswith(("_", "max_")):

@@ -133,7 +133,7 @@ class FlowTable:
     """Open flows of one shard. ``emit(event)`` receives every flow report."""
 
     def __init__(self, timeout: float, period: float, emit: Callable[[dict], None],
-                 decorate: Callable[[dict], dict] | None = None):
+                 decorate: Callable[[dict], dict] | None = None, max_flows: int = 262_144):
         if timeout < 1:
             raise ValueError("flows timeout must be >= 1s (got %r)" % timeout)
         if 0 < period < 1:
@@ -145,7 +145,9 @@ class FlowTable:
         self.flows: dict[tuple, list] = {}
         self._next_expiry = 0              # packet time of the next idle check
         self._next_report = 0              # packet time of the next periodic report
-        self.counters = {"flows.created": 0, "flows.reported": 0}
+        self.counters = {"flows.created": 0, "flows.reported": 0, "flows.evicted": 0}
+        # at most this many open flows: a new one reports the oldest created as final first
+        self.max_flows = max(1, int(max_flows))
         self._conns = 0                    # TCP flows get a connection number, as in Packetbeat's ID
 
     # -- hot path ---------------------------------------------------------
@@ -175,6 +177,8 @@ class FlowTable:
         flows = self.flows
         f = flows.get(key)
         if f is None:
+            if len(flows) >= self.max_flows:
+                self._evict(ts)
             f = flows[key] = [ts, ts, d, 0, 0, 0, 0, None, 0]
             self._created(f, t, raw, dec)
         elif ts > f[1]:
@@ -185,6 +189,12 @@ class FlowTable:
         else:
             f[5] += 1
             f[6] += len(raw)
+
+    def _evict(self, now: int) -> None:
+        key = next(iter(self.flows))
+        f = self.flows.pop(key)
+        self.counters["flows.evicted"] += 1
+        self._report(key, f, max(now, f[_LAST]), True)
 
     def _created(self, f: list, t: int, raw: bytes, dec: tuple) -> None:
         self.counters["flows.created"] += 1

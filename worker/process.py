@@ -52,7 +52,11 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     cluster = settings.cluster
     name = "worker-%d" % index
     counters: collections.Counter = collections.Counter()
-    engine = Engine(settings.protocols, registry, counters, flows=settings.flows, procs=settings.procs)
+    engine = Engine(settings.protocols, registry, counters, flows=settings.flows, procs=settings.procs,
+                    max_connections=cluster.get("max_connections", 32_768),
+                    max_pending_syns=cluster.get("max_pending_syns", 65_536),
+                    max_buffered_bytes=cluster.get("max_buffered_bytes", 128 * 1024 * 1024),
+                    max_flows=cluster.get("max_flows", 262_144))
     tune_gc()
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)

@@ -33,6 +33,12 @@ cdef class TcpTracker:
     cdef object _closed
     cdef Py_ssize_t _n_packets
     cdef Py_ssize_t _n_bytes
+    cdef Py_ssize_t _max_conns
+    cdef Py_ssize_t _max_syns
+    cdef object _syns
+    cdef Py_ssize_t _n_conns
+    cdef Py_ssize_t _held
+    cdef Py_ssize_t _max_held
 
     @cython.locals(sport=int, dport=int, flags=int, off=Py_ssize_t, end=Py_ssize_t, n=Py_ssize_t,
                    d=int, ent=tuple, conn=Conn, ports=dict, key=tuple, nxt=object)
@@ -40,7 +46,7 @@ cdef class TcpTracker:
 
     @cython.locals(ports=dict, conn=Conn, other=tuple, rkey=tuple, tcptuple=object)
     cdef tuple _lookup_miss(self, object ts, tuple key, int d, int flags, Py_ssize_t n, tuple ent,
-                            int sport, int dport)
+                            int sport, int dport, object seq=*)
 
     @cython.locals(n=Py_ssize_t, fin=int, diff=object, start=object, nxt=object)
     cdef _segment(self, Conn conn, int d, object ts, object seq, int flags, object raw,

@@ -11,9 +11,22 @@ the first hole).
   server_port)`` (address bytes), so both directions find the same
   :class:`Conn`; direction 0 (``DIR_ORIGINAL``) is client -> server. Text
   addresses, the per-direction ``IpPortTuple`` and the ``TcpTuple`` are built
-  once, when the connection is created. A packet with neither payload nor
-  SYN does not open a connection (Packetbeat's would; here a bare ACK/FIN/RST
-  of an unknown connection has nothing to feed a plugin).
+  once, when the connection is created, which is when its first payload (or
+  FIN after data-less SYNs is ignored) arrives: a packet without payload never
+  opens a connection. A data-less SYN or SYN-ACK of an unknown connection is
+  remembered in a small bounded table (key -> initial sequence numbers and
+  time, oldest evicted first, ``tcp.syns_evicted``), so a SYN flood costs a few
+  hundred bytes per SYN up to ``max_pending_syns`` and no plugin state; the
+  connection's first payload then starts from the remembered ISNs (a lost
+  first segment is still a gap). Packetbeat creates a stream per SYN.
+- **Bounds.** At most ``max_buffered_bytes`` held after holes over all the
+  worker's connections: past it, the stream that just added a segment has
+  its holes declared gaps at once (``tcp.buffer_full``). At most
+  ``max_connections`` connections per worker: opening one
+  more evicts the least recently active one (``tcp.evicted``, logged every
+  10,000), whose plugin is flushed so its open transactions are published, as
+  on an idle timeout, after ``plugin.note_evicted(state)`` (optional) has
+  noted the eviction on them.
 - **Sequence numbers.** Each direction keeps ``nxt``, the next expected
   sequence number as an *unbounded* integer: an incoming 32-bit ``seq`` is
   placed by its signed 32-bit distance from ``nxt`` (wraparound safe), so the
@@ -84,6 +97,9 @@ _CLOSED_MAX = 65536
 _seg_start = itemgetter(0)
 
 
+_SYN_TIMEOUT_NS = 10 * _NS      # a remembered SYN without data is forgotten after this (packet time)
+
+
 class Conn:
     """One tracked TCP connection (both directions)."""
 
@@ -116,8 +132,18 @@ class TcpTracker:
 
     def __init__(self, plugins_by_port: dict[int, Any], counters: collections.Counter, *,
                  max_stream_bytes: int = 10 * 1024 * 1024, ooo_max_segments: int = 64,
-                 default_idle_timeout: float = 10.0, log: logging.Logger | None = None):
+                 default_idle_timeout: float = 10.0, log: logging.Logger | None = None,
+                 max_connections: int = 32_768, max_pending_syns: int = 65536,
+                 max_buffered_bytes: int = 128 * 1024 * 1024):
         self._counters = counters
+        self._max_conns = max(1, int(max_connections))
+        self._max_syns = max(0, int(max_pending_syns))
+        # client-oriented key -> (client ISN or None, server ISN or None, ts), oldest first
+        self._syns: collections.OrderedDict = collections.OrderedDict()
+        self._n_conns = 0
+        # bytes held after holes (out of order) over all connections, and their bound
+        self._held = 0
+        self._max_held = max(0, int(max_buffered_bytes))
         self._max_stream_bytes = int(max_stream_bytes)
         self._ooo_max = max(0, int(ooo_max_segments))
         self._log = log if log is not None else logging.getLogger("packetbeat.tcp")
@@ -145,6 +171,9 @@ class TcpTracker:
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
 
+    def pending_syns(self) -> int:
+        return len(self._syns)
+
     # ------------------------------------------------------------------ hot path
 
     def process(self, ts: int, dec: tuple, raw: bytes) -> None:
@@ -169,7 +198,7 @@ class TcpTracker:
         table = ent[1]
         conn = table.get(key)
         if conn is None:
-            conn, d = self._lookup_miss(ts, key, d, flags, n, ent, sport, dport)
+            conn, d = self._lookup_miss(ts, key, d, flags, n, ent, sport, dport, seq)
             if conn is None:
                 return
         else:
@@ -193,7 +222,7 @@ class TcpTracker:
         self._segment(conn, d, ts, seq, flags, raw, off, end)
 
     def _lookup_miss(self, ts: int, key: tuple, d: int, flags: int, n: int, ent: tuple,
-                     sport: int, dport: int):
+                     sport: int, dport: int, seq: int = 0):
         """No connection under ``key``: try the other orientation (both ports
         configured), then decide whether this packet opens a new connection."""
         ports = self._ports
@@ -211,15 +240,74 @@ class TcpTracker:
                     self._counters["tcp.retransmits"] += 1
                 return None, d
             del closed[key]
-        if n == 0 and not flags & SYN:
-            return None, d                           # bare ACK/FIN/RST of an unknown connection
+        syns = self._syns
+        if n == 0 and not (flags & FIN and not flags & (SYN | RST) and key in syns):
+            if flags & SYN and not flags & (FIN | RST):
+                self._remember_syn(ts, key, d, seq, flags)
+            elif flags & RST:
+                syns.pop(key, None)
+            return None, d                           # no payload: no connection (yet)
+        # payload, or a FIN after a remembered SYN (the data in between was lost: a gap)
         plugin, table, _timeout, name, _move = ent
+        if self._n_conns >= self._max_conns:
+            self._evict_oldest(ts)
         self._next_id += 1
         tcptuple = TcpTuple(ip_text(key[0]), key[1], ip_text(key[2]), key[3], self._next_id)
         conn = Conn(key, table, plugin, name, tcptuple, ts)
         table[key] = conn
+        self._n_conns += 1
         self._counters["tcp.connections"] += 1
+        syn = syns.pop(key, None) if syns else None
+        if syn is not None:
+            c_isn, s_isn, _ts = syn
+            if c_isn is not None:
+                conn.nxt[DIR_ORIGINAL] = (c_isn + 1) & _M32
+                conn.syn_seq = c_isn
+            if s_isn is not None:
+                conn.nxt[DIR_REVERSE] = (s_isn + 1) & _M32
         return conn, d
+
+    def _remember_syn(self, ts: int, key: tuple, d: int, seq: int, flags: int) -> None:
+        """A data-less SYN (client) or SYN-ACK (server) of an unknown connection."""
+        if not self._max_syns:
+            return
+        syns = self._syns
+        old = syns.pop(key, None)
+        if d == DIR_ORIGINAL and not flags & ACK:
+            entry = (seq, None, ts)
+        elif old is not None:
+            entry = (old[0], seq, old[2])
+        else:
+            entry = (None, seq, ts)
+        syns[key] = entry
+        if len(syns) > self._max_syns:
+            syns.popitem(last=False)
+            self._counters["tcp.syns_evicted"] += 1
+
+    def _evict_oldest(self, ts: int) -> None:
+        """The connection table is full: forget the least recently active
+        connection (its plugin publishes what is open, as on a timeout)."""
+        oldest = None
+        for table in self._tables.values():
+            if table:
+                conn = next(iter(table.values()))
+                if oldest is None or conn.last_ts < oldest.last_ts:
+                    oldest = conn
+        if oldest is None:
+            return
+        counters = self._counters
+        counters["tcp.evicted"] += 1
+        if counters["tcp.evicted"] % 10000 == 1:
+            self._log.warning("more than %d TCP connections on this worker: the least recently active "
+                              "ones are flushed and forgotten (tcp.evicted = %d; cluster.max_connections "
+                              "sets the bound)", self._max_conns, counters["tcp.evicted"])
+        note = getattr(oldest.plugin, "note_evicted", None)
+        if note is not None and oldest.state is not None:
+            try:
+                note(oldest.state)
+            except Exception as exc:  # noqa: BLE001 - the plugin boundary
+                self._plugin_failed(oldest, exc)
+        self._close(oldest, ts)
 
     # ------------------------------------------------------------------ slow path
 
@@ -241,7 +329,7 @@ class TcpTracker:
                 self._close(conn, ts)
                 ent = self._ports[conn.key[3]]
                 conn, d = self._lookup_miss(ts, conn.key, d, flags, end - off, ent,
-                                            conn.key[1], conn.key[3])
+                                            conn.key[1], conn.key[3], seq)
                 if conn is None:
                     return
             if conn.nxt[d] is None:
@@ -311,6 +399,7 @@ class TcpTracker:
         self._counters["tcp.fin"] += 1
         if conn.ooo[d]:
             conn.ooo[d] = []                         # nothing is valid after a FIN
+            self._held -= conn.ooo_bytes[d]
             conn.ooo_bytes[d] = 0
         try:
             conn.state = conn.plugin.received_fin(conn.tcptuple, d, conn.state)
@@ -329,11 +418,16 @@ class TcpTracker:
         held = conn.ooo[d]
         insort(held, seg, key=_seg_start)
         conn.ooo_bytes[d] += n
+        self._held += n
         if conn.ooo_bytes[d] > self._max_stream_bytes:
             counters["tcp.stream_dropped"] += 1
             self._close(conn, seg[1], drain=False)
             return
-        if seg[2] & FIN:
+        if self._held > self._max_held:
+            # the worker holds too many bytes after holes: this stream's holes become gaps now
+            counters["tcp.buffer_full"] += 1
+            self._force_drain(conn, d)
+        elif seg[2] & FIN:
             self._force_drain(conn, d)               # FIN with a hole outstanding
         elif len(held) > self._ooo_max:
             self._gap(conn, d)
@@ -346,6 +440,7 @@ class TcpTracker:
         while held and held[0][0] <= conn.nxt[d]:
             start, ts, flags, raw, off, end = held.pop(0)
             conn.ooo_bytes[d] -= end - off
+            self._held -= end - off
             if not self._accept(conn, d, ts, start, flags & FIN, raw, off, end):
                 return
             held = conn.ooo[d]
@@ -386,12 +481,14 @@ class TcpTracker:
         if conn.closing:
             return
         conn.closing = True
+        self._n_conns -= 1
         conn.table.pop(conn.key, None)
         if drain:
             for d in (DIR_ORIGINAL, DIR_REVERSE):
                 if conn.ooo[d]:
                     self._force_drain(conn, d)
         conn.ooo = [[], []]
+        self._held -= conn.ooo_bytes[0] + conn.ooo_bytes[1]
         conn.ooo_bytes = [0, 0]
         if conn.state is not None:
             try:
@@ -450,6 +547,12 @@ class TcpTracker:
             if until > now:
                 break
             closed.popitem(last=False)
+        syns = self._syns
+        limit = now - _SYN_TIMEOUT_NS
+        while syns:
+            if next(iter(syns.values()))[2] > limit:
+                break
+            syns.popitem(last=False)
 
     def flush_all(self, now: int) -> None:
         """End of stream: flush every connection and forget them all."""
@@ -459,3 +562,4 @@ class TcpTracker:
                 _key, conn = table.popitem(last=False)
                 self._close(conn, now)
         self._closed.clear()
+        self._syns.clear()

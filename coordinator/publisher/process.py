@@ -33,6 +33,10 @@ from shared.version import VERSION
 from shared.wire import WireError, decode_batch
 
 log = logging.getLogger("packetbeat.publisher")
+# queue.disk: once every worker is done, the publisher stops when the output has
+# taken nothing for this long (the events stay in the spool for the next start)
+STALL_SECONDS = 10.0
+EXIT_FATAL = 2          # the supervisor does not restart a child that exits with it
 
 
 def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
@@ -165,18 +169,24 @@ def _receive(sock, counters):
 def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx, reporter) -> int:
     """The publisher loop with queue.disk (see reliable.py)."""
     from coordinator.publisher.reliable import SpooledPublisher
-    from coordinator.publisher.spool import DiskQueueConfig, Spool
+    from coordinator.publisher.spool import DiskQueueConfig, Spool, SpoolError
     from shared.confutil import build
 
     qc = build(DiskQueueConfig, dict(disk), "queue.disk")
     path = qc.path or os.path.join((settings.path or {}).get("data") or ".", "diskqueue")
-    spool = Spool(path, max_size=qc.max_size, segment_size=qc.segment_size, fsync=qc.fsync)
+    try:
+        spool = Spool(path, max_size=qc.max_size, segment_size=qc.segment_size, fsync=qc.fsync)
+    except SpoolError as e:
+        # a path that cannot be a spool: one line, and no restart (it would fail the same way)
+        log.error("%s", e)
+        return _finish(EXIT_FATAL, counters, enrich, reporter, sock, coord, ctx)
     out_cfg = next(iter(settings.output.values()))
     backoff = out_cfg.get("backoff") or {}
     pub = SpooledPublisher(spool, output, enrich, settings.cluster["workers"], counters,
                            bulk_max_size=getattr(output, "bulk_max_size", 1600),
                            backoff_init=float(backoff.get("init", 1.0)),
-                           backoff_max=float(backoff.get("max", 60.0)))
+                           backoff_max=float(backoff.get("max", 60.0)),
+                           run_id=os.environ.get("PACKETBEAT_RUN_ID", ""))
     # A restarted publisher that finds some eos already spooled may never have
     # acked them: at the end it keeps answering resends a while (> resend_after).
     linger_for = 5.0 if pub.done else 0.0
@@ -195,12 +205,33 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
             sock.send_multipart(ack_frames(frames[0], pub.accept(header, body)))
 
     try:
-        while not pub.finished:
-            serve(250)
+        try:
+            while not pub.finished:
+                serve(250)
+        except SpoolError as e:          # not a full spool (that waits): e.g. a record larger than it
+            log.error("%s", e)
+            rc = EXIT_FATAL
+            return rc
+        # Every worker is done and everything is safely in the spool: output what
+        # the output takes, but do not wait on an output that is down (file mode,
+        # or a stop): the rest goes out at the next start.
         until = time.monotonic() + linger_for
+        pending, progress_at = pub.spool.pending, time.monotonic()
         while pub.spool.pending or time.monotonic() < until:
             serve(100)
+            now = time.monotonic()
+            if pub.spool.pending < pending:
+                pending, progress_at = pub.spool.pending, now
+            elif pub.spool.pending and now - progress_at > STALL_SECONDS and now >= until:
+                break
     finally:
+        pub.halt()
+        if pub.spool.pending:
+            batches, events = pub.waiting_events()
+            counters["publisher.spooled_waiting"] = events
+            log.warning("%d events (%d batches) wait in the disk queue %s: the output took none for %.0f s; "
+                        "they are sent at the next start with this queue.disk.path",
+                        events, batches, pub.spool.path, STALL_SECONDS)
         pub.stop()
         rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx)
     return rc

@@ -22,8 +22,12 @@ records in the spool (which deletes finished segments) together with the
 accept state (last seq per worker, workers done), so a restarted publisher
 resumes from the spool and still recognises batches it already took.
 
-Spool record (msgpack): ``["events", worker, seq, [[index, id, line], ...]]``
-or ``["eos", worker, seq, []]``.
+Spool record (msgpack): ``["events", worker, seq, [[index, id, line], ...], run]``
+or ``["eos", worker, seq, [], run]``; ``run`` is the coordinator's run id
+(``PACKETBEAT_RUN_ID``). The spool state's meta names the run its accept state
+belongs to: a publisher restarted within a run resumes it, the next run starts
+its own (and first outputs what an earlier run left in the spool: a file run
+with the output down ends once everything is spooled, see process.py).
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ import msgpack
 
 from coordinator.publisher.elasticsearch import event_id
 from coordinator.publisher.outputs import EncodeError, encode_event
-from coordinator.publisher.spool import Spool, SpoolFull
+from coordinator.publisher.spool import Spool, SpoolDiskFull, SpoolFull
 
 log = logging.getLogger("packetbeat.publisher")
 
@@ -45,7 +49,7 @@ log = logging.getLogger("packetbeat.publisher")
 class SpooledPublisher:
     def __init__(self, spool: Spool, output, enrich, workers: int, counters: collections.Counter,
                  bulk_max_size: int = 1600, backoff_init: float = 1.0, backoff_max: float = 60.0,
-                 sleep=time.sleep):
+                 sleep=time.sleep, run_id: str = ""):
         self.spool = spool
         self.output = output
         self.enrich = enrich
@@ -57,21 +61,39 @@ class SpooledPublisher:
         self._index = getattr(output, "index", None)
         self._known = getattr(enrich, "known", None)
         meta = spool.meta
-        self.last_seq: dict[str, int] = {k: int(v) for k, v in (meta.get("last_seq") or {}).items()}
-        self.done: set[str] = set(meta.get("done") or [])
-        self._recover()
+        self.run_id = run_id
+        # the spool's accept state belongs to this run unless it names another run (a
+        # publisher restarted within a run resumes it; the next run only outputs what waits)
+        same_run = not run_id or meta.get("run", run_id) == run_id
+        self.last_seq: dict[str, int] = {}
+        self.done: set[str] = set()
+        if same_run:
+            self.last_seq = {k: int(v) for k, v in (meta.get("last_seq") or {}).items()}
+            self.done = set(meta.get("done") or [])
+        self._recover(same_run)
+        if run_id and meta.get("run") != run_id:
+            # this run's id in the state now, so a restart within it resumes it
+            meta = dict(meta, run=run_id, last_seq=dict(self.last_seq), done=sorted(self.done))
+            try:
+                spool.ack(spool.acked, meta)
+            except SpoolDiskFull as e:           # written with the first acknowledgement instead
+                log.error("%s", e)
         self._stop = threading.Event()
+        self._disk_full_logged = -1e9
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
-    def _recover(self) -> None:
+    def _recover(self, same_run: bool = True) -> None:
         """Accept state from the records not yet acknowledged (newer than the meta)."""
-        while True:
+        while same_run:
             recs = self.spool.read(256)
             if not recs:
                 break
             for _, payload in recs:
-                kind, worker, seq, _items = msgpack.unpackb(payload, raw=False)
+                rec = msgpack.unpackb(payload, raw=False)
+                kind, worker, seq = rec[0], rec[1], rec[2]
+                if self.run_id and len(rec) > 4 and rec[4] != self.run_id:
+                    continue                 # an earlier run's batch, still to output
                 self.last_seq[worker] = max(seq, self.last_seq.get(worker, -1))
                 if kind == "eos":
                     self.done.add(worker)
@@ -120,11 +142,21 @@ class SpooledPublisher:
                     continue
                 items.append([where, event_id("%s:%d:%d" % (worker, seq, i), raw), line])
             self.counters["publisher.events"] += len(body)
-        record = msgpack.packb([kind, worker, seq, items], use_bin_type=True)
+        record = msgpack.packb([kind, worker, seq, items, self.run_id], use_bin_type=True)
         while True:
             try:
                 self.spool.append(record)
                 break
+            except SpoolDiskFull as e:
+                # backpressure: nothing more is accepted (the workers wait in file mode,
+                # live capture drops and counts) until there is room again
+                self.counters["publisher.disk_full_waits"] += 1
+                now = time.monotonic()
+                if now - self._disk_full_logged >= 30.0:
+                    self._disk_full_logged = now
+                    log.error("%s; waiting", e)
+                self._check_thread()
+                self._stop.wait(1.0)
             except SpoolFull:
                 self.counters["publisher.spool_full_waits"] += 1
                 self._check_thread()
@@ -160,7 +192,7 @@ class SpooledPublisher:
         last_no = -1
         while recs:
             for no, payload in recs:
-                _kind, _worker, _seq, its = msgpack.unpackb(payload, raw=False)
+                its = msgpack.unpackb(payload, raw=False)[3]
                 items += its
                 last_no = no
             if len(items) >= self.bulk_max_size:
@@ -169,7 +201,22 @@ class SpooledPublisher:
         if items and not self._publish([tuple(it) for it in items]):
             self.spool.rewind()          # stopped before it was done: read again next time
             return 0
-        self.spool.ack(last_no + 1, {"last_seq": dict(self.last_seq), "done": sorted(self.done)})
+        meta = {"last_seq": dict(self.last_seq), "done": sorted(self.done)}
+        if self.run_id:
+            meta["run"] = self.run_id
+        try:
+            self.spool.ack(last_no + 1, meta)
+        except SpoolDiskFull as e:
+            # sent, but the state cannot be written: sent again later (the ids make
+            # Elasticsearch refuse the copies) once there is room
+            self.counters["publisher.disk_full_waits"] += 1
+            now = time.monotonic()
+            if now - self._disk_full_logged >= 30.0:
+                self._disk_full_logged = now
+                log.error("%s; waiting", e)
+            self.spool.rewind()
+            self._stop.wait(1.0)
+            return 0
         return 1
 
     def _publish(self, items: list) -> bool:
@@ -196,10 +243,30 @@ class SpooledPublisher:
                             next(r.error for r in results if r.retry))
                 if self._stop.is_set():
                     return False
-                self._sleep(delay)
+                if self._sleep is time.sleep:
+                    if self._stop.wait(delay):       # stop() does not wait out a backoff
+                        return False
+                else:
+                    self._sleep(delay)
                 delay = min(delay * 2, cap)
             pending = retry
         return True
+
+    def waiting_events(self) -> tuple[int, int]:
+        """(batches, events) in the spool not yet acknowledged by the output;
+        call with the output thread stopped (it rewinds the read position)."""
+        self.spool.rewind()
+        batches = events = 0
+        while True:
+            recs = self.spool.read(256)
+            if not recs:
+                break
+            for _, payload in recs:
+                items = msgpack.unpackb(payload, raw=False)[3]
+                batches += 1
+                events += len(items)
+        self.spool.rewind()
+        return batches, events
 
     def wait_drained(self, poll: float = 0.1) -> None:
         """Block until every spooled record is acknowledged by the output."""
@@ -207,8 +274,13 @@ class SpooledPublisher:
             self._check_thread()
             time.sleep(poll)
 
-    def stop(self) -> None:
+    def halt(self) -> None:
+        """Stop the output thread (the spool stays open)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+            self._thread = None
+
+    def stop(self) -> None:
+        self.halt()
         self.spool.close()

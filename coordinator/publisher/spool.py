@@ -29,6 +29,7 @@ Thread safety: one writer thread and one reader thread may share a spool.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
 import logging
 import os
@@ -51,6 +52,20 @@ class SpoolError(Exception):
 
 class SpoolFull(SpoolError):
     """No room for this record until the output acknowledges more."""
+
+
+class SpoolDiskFull(SpoolFull):
+    """The file system under the spool is full (ENOSPC / EDQUOT): no room until
+    space is freed there or the output acknowledges more."""
+
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(path: str, nbytes: int, e: OSError) -> SpoolDiskFull:
+    return SpoolDiskFull("disk queue %s: no space left on its file system (%s); %d more bytes are needed: "
+                         "free space there or lower queue.disk.max_size"
+                         % (path, e.strerror or e, nbytes))
 
 
 @dataclasses.dataclass
@@ -204,7 +219,12 @@ class Spool:
             if self.size + len(rec) > self.max_size:
                 raise SpoolFull("spool full: %d of %d bytes in use" % (self.size, self.max_size))
             if not self._segments or self._segments[-1].size >= self.segment_size:
-                self._roll()
+                try:
+                    self._roll()
+                except OSError as e:
+                    if e.errno in _DISK_FULL:
+                        raise _disk_full(self.path, len(rec), e) from None
+                    raise SpoolError("disk queue %s: cannot open a segment: %s" % (self.path, e.strerror or e)) from None
             seg = self._segments[-1]
             view = memoryview(rec)
             done = 0
@@ -218,7 +238,9 @@ class Spool:
                     os.ftruncate(self._fd, seg.size)
                 except OSError:
                     pass
-                raise SpoolError("spool write failed: %s" % (e.strerror or e)) from None
+                if e.errno in _DISK_FULL:
+                    raise _disk_full(self.path, len(rec), e) from None
+                raise SpoolError("disk queue %s: write failed: %s" % (self.path, e.strerror or e)) from None
             seg.size += len(rec)
             seg.count += 1
             self.stats["appended"] += 1
@@ -284,15 +306,20 @@ class Spool:
                 self.meta = dict(meta)
             if upto < self.acked:
                 return
+            tmp = os.path.join(self.path, STATE + ".tmp")
+            try:
+                with open(tmp, "w", encoding="utf-8") as fh:
+                    json.dump({"next": upto, "meta": self.meta}, fh)
+                    fh.flush()
+                    if self.fsync:
+                        os.fsync(fh.fileno())
+                os.replace(tmp, os.path.join(self.path, STATE))
+            except OSError as e:
+                if e.errno in _DISK_FULL:
+                    raise _disk_full(self.path, 4096, e) from None
+                raise SpoolError("disk queue %s: cannot write its state: %s" % (self.path, e.strerror or e)) from None
             self.stats["acked"] += upto - self.acked
             self.acked = upto
-            tmp = os.path.join(self.path, STATE + ".tmp")
-            with open(tmp, "w", encoding="utf-8") as fh:
-                json.dump({"next": upto, "meta": self.meta}, fh)
-                fh.flush()
-                if self.fsync:
-                    os.fsync(fh.fileno())
-            os.replace(tmp, os.path.join(self.path, STATE))
             while len(self._segments) > 1 and self._segments[0].first + self._segments[0].count <= upto:
                 seg = self._segments.pop(0)
                 if self._read_fh is not None and self._read_fh.name == seg.path:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import json
 
 import zmq
 
@@ -146,3 +147,36 @@ def test_restart_resumes_from_spool_with_same_ids(tmp_path):
     # the spooled id is the one computed when the batch was accepted: origin and the worker's text
     from coordinator.publisher.elasticsearch import event_id
     assert event_id("w0:1:0", b'{"n":2}') == out2.sent[0]
+
+
+def test_the_next_run_outputs_what_an_earlier_run_left_and_takes_its_own_batches(tmp_path):
+    """Run A spools everything with the output down and ends; run B (a new run id) must
+    output A's events and take its own workers' batches from seq 0 again. A publisher
+    restarted within run B resumes B's state and skips A's records for it."""
+    def make(run, output):
+        spool = Spool(str(tmp_path / "spool"), max_size=1 << 20, segment_size=4096, fsync="never")
+        return SpooledPublisher(spool, output, Enrich(), 1, collections.Counter(), bulk_max_size=4,
+                                backoff_init=0.01, backoff_max=0.02, sleep=lambda s: None, run_id=run)
+    a = make("A", FakeOutput())
+    for seq in range(3):
+        assert a.accept(hdr("w0", seq), [{"run": "A", "n": seq}]) == seq
+    a.accept(hdr("w0", 3, "eos"), [])
+    assert a.finished and a.waiting_events() == (4, 3)
+    a.spool.close()
+
+    class Lines(FakeOutput):
+        def publish_encoded(self, items):
+            self.lines = getattr(self, "lines", []) + [line for _, _, line in items]
+            return FakeOutput.publish_encoded(self, items)
+    out = Lines()
+    b = make("B", out)
+    assert not b.finished and b.last_seq == {}
+    assert b.accept(hdr("w0", 0), [{"run": "B", "n": 0}]) == 0       # not a duplicate of A's seq 0
+    b.spool.close()
+    b2 = make("B", out)                       # restarted within run B
+    assert b2.last_seq == {"w0": 0} and not b2.finished
+    assert b2.accept(hdr("w0", 1, "eos"), []) == 1 and b2.finished
+    while b2.drain_once():
+        pass
+    sent = sorted(json.loads(x)["run"] + str(json.loads(x)["n"]) for x in out.lines)
+    assert sent == ["A0", "A1", "A2", "B0"] and b2.spool.pending == 0

@@ -270,3 +270,14 @@ def test_engine_fed_ip_fragments_reports_an_ip_flow():
     assert ev["network"] == {"type": "ipv4", "bytes": sum(len(f) for f in frames), "packets": len(frames)}
     assert ev["source"]["ip"] == "10.0.0.1" and "port" not in ev["source"]
     assert ev["source"]["packets"] == len(frames) and "packets" not in ev["destination"]
+
+
+def test_open_flows_are_bounded_oldest_reported_final_first():
+    out: list[dict] = []
+    ft = FlowTable(10.0, -1.0, out.append, max_flows=3)
+    for i in range(5):
+        feed(ft, 1_000_000_000 + i, frame(b"\x0a\0\0\x01", b"\x0a\0\0\x02", 17, udp(1000 + i, 53)))
+    assert len(ft.flows) == 3 and ft.counters["flows.evicted"] == 2
+    assert [e["source"]["port"] for e in out] == [1000, 1001] and all(e["flow"]["final"] for e in out)
+    ft.flush_all(2_000_000_000)
+    assert sorted(e["source"]["port"] for e in out) == [1000, 1001, 1002, 1003, 1004]

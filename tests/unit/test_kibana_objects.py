@@ -13,13 +13,11 @@ import pytest
 from coordinator import kibana
 from coordinator.setup import FIELDS
 from tests.helpers import PCAPS, ROOT, run_packetbeat
+from worker.protos.registry import load_registry
 from tests.kibanaserver import KibanaServer
 
 KIBANA_DIR = ROOT / "deploy" / "kibana"
 FILES = sorted(KIBANA_DIR.glob("*.ndjson"))
-# dashboards of the protocols added later (deploy/kibana/protos/<type>.py); each is checked
-# against the events of its real capture tests/golden/pcaps/<type>_real.pcap (default ports)
-PROTO_DASHBOARDS = sorted(p.stem for p in (KIBANA_DIR / "protos").glob("*.py"))
 RECORDS = "___records___"
 
 
@@ -36,10 +34,16 @@ def objects_of(path):
 ALL = {f.name: objects_of(f) for f in FILES}
 
 
+# protocols whose dashboard is a module of deploy/kibana/protos/: (name, protocol entry
+# with the analyser's default ports); each has a real capture tests/golden/pcaps/<name>_real.pcap
+ADDED = [(p.stem, {"type": p.stem, "ports": list(load_registry(False).get(p.stem).config_class().ports)})
+         for p in sorted((KIBANA_DIR / "protos").glob("*.py"))]
+
+
 def test_files_are_what_build_py_makes():
     assert [f.name for f in FILES] == sorted("packetbeat-%s.ndjson" % n for n in
-                                             ("overview", "http", "dns", "mysql", "pgsql", "redis", "flows",
-                                              *PROTO_DASHBOARDS))
+                                             ("overview", "http", "dns", "mysql", "pgsql", "redis", "flows")
+                                             + tuple(n for n, _ in ADDED))
     p = subprocess.run([sys.executable, str(KIBANA_DIR / "build.py"), "--check"], capture_output=True, text=True,
                        cwd=str(ROOT))
     assert p.returncode == 0, p.stderr
@@ -182,10 +186,9 @@ def real_events(tmp_path_factory):
     """Our pipeline's events from the project's real-server captures, flows on."""
     protos = [{"type": "http", "ports": [80, 8080, 8000]}, {"type": "dns", "ports": [53, 10053]},
               {"type": "mysql", "ports": [3306]}, {"type": "pgsql", "ports": [5432]},
-              {"type": "redis", "ports": [6379]}] + [{"type": name} for name in PROTO_DASHBOARDS]
+              {"type": "redis", "ports": [6379]}] + [entry for _, entry in ADDED]
     events = []
-    for name in ("http_real", "dns_real", "mysql_real", "pgsql_real", "redis_real",
-                 *(n + "_real" for n in PROTO_DASHBOARDS if (PCAPS / (n + "_real.pcap")).exists())):
+    for name in ("http_real", "dns_real", "mysql_real", "pgsql_real", "redis_real") + tuple(n + "_real" for n, _ in ADDED):
         proc, evs = run_packetbeat(tmp_path_factory.mktemp(name), PCAPS / (name + ".pcap"), protocols=protos,
                                    extra_cfg={"packetbeat.flows": {"enabled": True, "period": "-1s"}}, workers=1)
         assert proc.returncode == 0, proc.stderr[-2000:]

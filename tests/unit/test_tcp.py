@@ -703,3 +703,62 @@ def test_arbitrary_packet_sequences_never_raise(pkts, base, ooo_max, max_bytes):
     # every connection that had state was flushed exactly once per conn_id
     flushed = [x[1].conn_id for x in p.calls if x[0] == "flush"]
     assert len(flushed) == len(set(flushed))
+
+
+# ---------------------------------------------------------------- bounded state
+
+def seg_from(cport: int, d: int, seq: int, payload: bytes = b"", flags: int = ACK):
+    raw = HDR + payload
+    if d == DIR_ORIGINAL:
+        dec = (6, CLI, SRV, cport, SPORT, flags, seq & 0xFFFFFFFF, 0, len(HDR), len(raw), 14)
+    else:
+        dec = (6, SRV, CLI, SPORT, cport, flags, seq & 0xFFFFFFFF, 0, len(HDR), len(raw), 14)
+    return dec, raw
+
+
+def test_a_syn_flood_opens_no_connection_and_the_syn_table_is_bounded():
+    tr, p, c = make(max_pending_syns=100)
+    for i in range(1000):
+        tr.process(i, *seg_from(1024 + i, 0, i * 7919, flags=SYN))
+    assert len(tr) == 0 and tr.pending_syns() == 100
+    assert c["tcp.syns_evicted"] == 900 and c["tcp.connections"] == 0
+    assert p.calls == []
+    tr.expire(1000 + 11 * NS)                   # remembered SYNs are forgotten at packet time
+    assert tr.pending_syns() == 0
+
+
+def test_first_payload_starts_from_the_remembered_isn_so_a_lost_first_segment_is_a_gap():
+    tr, p, c = make()
+    feed(tr, 1, 0, 1000, flags=SYN)
+    feed(tr, 2, 1, 5000, flags=SYN | ACK)
+    assert len(tr) == 0 and tr.pending_syns() == 1
+    feed(tr, 3, 0, 1001 + 10, b"world")        # the first 10 bytes were lost
+    feed(tr, 4, 1, 5001, b"reply")              # the server side starts from its ISN: in order
+    assert tr.pending_syns() == 0 and len(tr) == 1
+    assert p.data(1) == [b"reply"]
+    feed(tr, 5, 0, 1001 + 15, flags=FIN | ACK)  # FIN with the hole outstanding: declared a gap
+    assert c["tcp.gap_bytes"] == 10 and p.data(0) == [b"world"]
+
+
+def test_connections_over_the_cap_evict_the_least_recently_active_one_with_a_flush():
+    tr, p, c = make(max_connections=3)
+    for i in range(3):
+        tr.process(i, *seg_from(2000 + i, 0, 1, b"req%d" % i))
+    tr.process(10, *seg_from(2000, 0, 5, b"more"))      # 2000 is now the most recent
+    tr.process(11, *seg_from(3000, 0, 1, b"new"))       # a 4th: 2001 (oldest activity) goes
+    assert len(tr) == 3 and c["tcp.evicted"] == 1
+    flushed = [call for call in p.calls if call[0] == "flush"]
+    assert len(flushed) == 1 and flushed[0][1].src_port == 2001 and flushed[0][2] == [b"req1"]
+    tr.process(12, *seg_from(2001, 0, 5, b"back"))      # it comes back mid-stream: a new connection
+    assert c["tcp.connections"] == 5 and len(tr) == 3
+
+
+def test_bytes_held_after_holes_are_bounded_per_worker():
+    tr, p, c = make(max_buffered_bytes=1000, ooo_max_segments=1000)
+    for i in range(5):
+        tr.process(1, *seg_from(5000 + i, 0, 1, b"x"))               # five streams start
+    for i in range(5):
+        tr.process(2, *seg_from(5000 + i, 0, 100, b"y" * 300))       # each holds 300 bytes after a hole
+    assert c["tcp.buffer_full"] == 2 and c["tcp.gaps"] == 2
+    tr.flush_all(3)
+    assert c["tcp.gaps"] == 5

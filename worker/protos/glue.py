@@ -28,6 +28,7 @@ NOTE_UNMATCHED_RESPONSE = "Unmatched response"
 LOSS_NOTES = ("Packet loss while capturing the request", "Packet loss while capturing the response")
 NOTE_EVICTED = "Unmatched request (evicted: too many requests waiting)"
 NOTE_TIMEOUT = "no response (transaction timeout)"
+NOTE_CONN_EVICTED = "connection evicted: the worker's connection table was full (cluster.max_connections)"
 
 
 def config_of(cls: type, config: Any, name: str):
@@ -188,6 +189,17 @@ class TcpAnalyser:
         if pending:
             for req in pending.values():
                 req.notes.append(LOSS_NOTES[direction])
+
+    def note_evicted(self, conn) -> None:
+        """The TCP layer is about to flush ``conn`` to make room for another
+        connection: note it on the requests still waiting (in
+        ``conn.correlator.pending`` (a dict) or ``.requests`` (a sequence))."""
+        corr = getattr(conn, "correlator", None)
+        for attr in ("pending", "requests"):
+            waiting = getattr(corr, attr, None)
+            if waiting:
+                for req in (waiting.values() if isinstance(waiting, dict) else waiting):
+                    req.notes.append(NOTE_CONN_EVICTED)
 
     # --- TcpPlugin -------------------------------------------------------
     def ports(self) -> list[int]:

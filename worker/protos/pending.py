@@ -16,15 +16,6 @@ from worker.plugin import ProtocolCommon
 
 
 @dataclass(frozen=True)
-class AmqpConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [5672])
-    hide_connection_information: bool = True
-    max_body_length: int = 1000
-    parse_headers: bool = True
-    parse_arguments: bool = True
-
-
-@dataclass(frozen=True)
 class CassandraConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [9042])
     send_request_header: bool = False
@@ -54,20 +45,6 @@ class MongodbConfig(ProtocolCommon):
 
 
 @dataclass(frozen=True)
-class NfsConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [2049])
-
-
-@dataclass(frozen=True)
-class TlsConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [443, 993, 995, 5223, 8443, 8883, 9243])
-    send_certificates: bool = True
-    include_raw_certificates: bool = False
-    include_detailed_fields: bool = True
-    fingerprints: list[str] = field(default_factory=lambda: ["sha1"])
-
-
-@dataclass(frozen=True)
 class SipConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [5060])
     parse_authorization: bool = True
@@ -77,12 +54,9 @@ class SipConfig(ProtocolCommon):
 
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
-    "amqp": (AmqpConfig, ("tcp",)),
     "cassandra": (CassandraConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
-    "nfs": (NfsConfig, ("tcp", "udp")),
-    "tls": (TlsConfig, ("tcp",)),
     "sip": (SipConfig, ("udp", "tcp")),
 }
 

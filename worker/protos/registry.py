@@ -46,6 +46,9 @@ BUILTIN: dict[str, str] = {
     "memcache": "worker.protos.memcache:MemcachePlugin",
     "mysql": "worker.protos.mysql:MysqlPlugin",
     "pgsql": "worker.protos.pgsql:PgsqlPlugin",
+    "nfs": "worker.protos.nfs:NfsPlugin",
+    "amqp": "worker.protos.amqp:AmqpPlugin",
+    "tls": "worker.protos.tls:TlsPlugin",
     "dhcpv4": "worker.protos.dhcpv4:DhcpPlugin",
 }
 

@@ -11,7 +11,9 @@ Starts ``tcpdump --immediate-mode -i lo -U -w FILE 'tcp port PORT'``, drives
 psycopg 3 against the server (simple queries, multi-statement queries, an
 empty query, errors, a NOTICE, parameterised queries over the extended
 protocol, prepared statements, a pipelined ``executemany``, COPY in and out,
-an SSLRequest answered, a login rejected), stops tcpdump with SIGINT (it must
+an SSLRequest answered, a login rejected) and asyncpg (named prepared statements
+made with Parse/Describe/Flush, executed again with Bind/Execute/Sync only;
+executemany; an error in a prepared statement), stops tcpdump with SIGINT (it must
 report 0 drops), and writes ``NAME.pcap`` and ``NAME.truth.json``.
 
 The truth file is written from the client side: for every statement the
@@ -224,6 +226,51 @@ def drive(rec: Recorder, dsn: str) -> None:
         "error_message": re.search(r'role "[^"]+" does not exist', msg).group(0), "notes": ["startup"]})
 
 
+def drive_asyncpg(rec: Recorder, host: str, port: int, dbname: str, user: str) -> None:
+    """6. asyncpg: named prepared statements made with Parse/Describe/Flush (no Sync: the
+    answer has no ReadyForQuery) and executed again and again with Bind/Execute/Sync only,
+    a pipelined executemany, and an error in the execution of a prepared statement."""
+    import asyncio
+    import asyncpg
+
+    async def run() -> None:
+        c = await asyncpg.connect(host=host, port=port, database=dbname, user=user, ssl=False)
+        cport = c._transport.get_extra_info("sockname")[1]
+
+        def add(case, query, status, rows=None, columns=(), err=None):
+            rec.records.append({
+                "case": case, "client_ip": rec.host, "client_port": cport, "server_ip": rec.host,
+                "server_port": rec.port, "query": query, "status": status,
+                "num_rows": len(rows) if rows is not None else 0, "num_fields": len(columns),
+                "columns": list(columns), "rows": [[None if v is None else str(v) for v in r] for r in rows or []],
+                "error_code": getattr(err, "sqlstate", None) if err is not None else None,
+                "error_severity": getattr(err, "severity", None) if err is not None else None,
+                "error_message": getattr(err, "message", None) if err is not None else None,
+                "notes": [], "binary_results": True})
+        q = "SELECT $1::int + 1 AS x"
+        for i in range(3):                      # prepared once, executed three times
+            rows = await c.fetch(q, i)
+            add("asyncpg_prepared", q, "OK", [tuple(r) for r in rows], ["x"])
+        st = await c.prepare("SELECT $1::int * 3 AS z, $2::text AS t")
+        for i in range(2):
+            rows = await st.fetch(i, "v%d" % i)
+            add("asyncpg_statement", "SELECT $1::int * 3 AS z, $2::text AS t", "OK",
+                [tuple(r) for r in rows], ["z", "t"])
+        bad = await c.prepare("SELECT 10 / $1::int AS q")
+        rows = await bad.fetch(5)
+        add("asyncpg_statement_error", "SELECT 10 / $1::int AS q", "OK", [tuple(r) for r in rows], ["q"])
+        try:
+            await bad.fetch(0)
+        except asyncpg.PostgresError as e:
+            add("asyncpg_statement_error", "SELECT 10 / $1::int AS q", "Error", err=e)
+        await c.executemany("SELECT $1::int", [(1,), (2,), (3,)])
+        for v in (1, 2, 3):     # the server sends each row; executemany discards them
+            add("asyncpg_executemany", "SELECT $1::int", "OK", [(v,)], ["int4"])
+        await c.close()
+
+    asyncio.run(run())
+
+
 # --------------------------------------------------------------------------- capture
 
 
@@ -319,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         dump = start_tcpdump(tcpdump, tmp_pcap, "tcp port %d" % args.port)
         try:
             drive(rec, dsn)
+            drive_asyncpg(rec, args.host, args.port, args.dbname, args.user)
         finally:
             report = stop_tcpdump(dump)
         for r in rec.records:
@@ -331,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         "pcap": pcap.name,
         "generator": "tests/golden/gen/pgsql_real.py",
         "server": _server_version(dsn),
-        "client": "psycopg %s (libpq %s)" % (psycopg.__version__, psycopg.pq.version()),
+        "client": "psycopg %s (libpq %s), asyncpg %s" % (psycopg.__version__, psycopg.pq.version(),
+                                                         __import__("asyncpg").__version__),
         "linktype": 1,
         "tcpdump": report.strip().splitlines(),
         "transactions": rec.records,

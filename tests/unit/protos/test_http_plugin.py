@@ -416,3 +416,59 @@ def test_conformance_case_projection(name):
     extra = [r for r, e in got if r not in want and not check.unpaired(e)]
     assert matched == want, "missing: %s\ngot: %s" % (want, [r for r, _ in got])
     assert extra == []
+
+
+# ------------------------------------------------------------ early responses
+
+POST_HEAD = b"POST /upload HTTP/1.1\r\nHost: h\r\nContent-Length: 8\r\n\r\n"
+E413 = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n"
+E401 = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n"
+E417 = b"HTTP/1.1 417 Expectation Failed\r\nContent-Length: 0\r\n\r\n"
+
+
+def pairs(c: Conn) -> list[tuple]:
+    return [(e.get("http", {}).get("request", {}).get("method"), e["url"]["path"] if "url" in e else None,
+             e.get("http", {}).get("response", {}).get("status_code"), e["status"]) for e in c.events]
+
+
+def test_early_response_is_paired_with_its_request_and_the_next_ones_with_theirs():
+    c = Conn()
+    c.req(POST_HEAD + b"abcd", T0)                 # half of the body
+    c.resp(E413, T0 + MS)                          # answered before the rest arrives
+    assert c.events == []                          # held until its request is complete
+    c.req(b"efgh" + GET, T0 + 2 * MS)              # the rest of the body, then a pipelined GET
+    c.resp(OK, T0 + 3 * MS)
+    assert pairs(c) == [("POST", "/upload", 413, "Error"), ("GET", "/p/index.html", 200, "OK")]
+    first = c.events[0]
+    assert first["event"]["duration"] == MS and first["source"]["bytes"] == len(POST_HEAD) + 8
+
+
+def test_early_response_then_the_connection_closes_with_the_body_abandoned():
+    c = Conn()
+    c.req(POST_HEAD + b"ab", T0)
+    c.resp(E401, T0 + MS)
+    c.fin(1).fin(0)
+    c.flush()
+    assert pairs(c) == [("POST", "/upload", 401, "Error")]
+
+
+def test_expect_100_continue_refused_with_a_final_status():
+    c = Conn()
+    head = b"PUT /big HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n"
+    c.req(head, T0)
+    c.resp(E417, T0 + MS)                           # no 100: the server refuses at once
+    c.req(b"xyz" + GET, T0 + 2 * MS)                # the client still sends the body (keep-alive)
+    c.resp(OK, T0 + 3 * MS)
+    assert pairs(c) == [("PUT", "/big", 417, "Error"), ("GET", "/p/index.html", 200, "OK")]
+
+
+def test_early_response_to_a_chunked_upload_and_a_head_request_after_it():
+    c = Conn()
+    c.req(b"POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n", T0)
+    c.resp(E413, T0 + MS)
+    c.req(b"0\r\n\r\nHEAD / HTTP/1.1\r\nHost: h\r\n\r\n", T0 + 2 * MS)
+    # the answer to HEAD has a Content-Length but no body: the parser must know it is HEAD's
+    c.resp(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", T0 + 3 * MS)
+    c.req(GET, T0 + 4 * MS)
+    c.resp(OK, T0 + 5 * MS)
+    assert pairs(c) == [("POST", "/c", 413, "Error"), ("HEAD", "/", 200, "OK"), ("GET", "/p/index.html", 200, "OK")]

@@ -281,10 +281,16 @@ def test_extended_response_includes_parse_and_bind_complete():
     assert msgs[0].num_rows == 1 and msgs[0].num_fields == 1 and msgs[1].num_fields == 0
 
 
-def test_prepare_answer_is_a_partial_response_at_ready():
+def test_prepare_answer_ends_at_the_describe_result_with_or_without_ready():
+    """ParseComplete, ParameterDescription, NoData/RowDescription: the whole answer to a
+    prepare (Parse/Describe). asyncpg sends Flush instead of Sync: no ReadyForQuery
+    follows, and the next execution's answer must not be merged into it."""
     msgs = feed_all(msg(b"1") + msg(b"t", b"\0\0") + msg(b"n") + ready(), False)
-    [z] = msgs
-    assert z.kind == READY and z.partial is not None and z.partial.size == 17
+    assert [(m.kind, m.size) for m in msgs] == [(RESPONSE, 17), (READY, 0)] and msgs[1].partial is None
+    data = (msg(b"1") + msg(b"t", b"\0\0") + row_description(b"x")
+            + msg(b"2") + data_row(b"1") + complete(b"SELECT 1") + ready())
+    msgs = feed_all(data, False)
+    assert [(m.kind, m.num_rows, m.num_fields) for m in msgs] == [(RESPONSE, 0, 1), (RESPONSE, 1, 1), (READY, 0, 0)]
 
 
 def test_portal_suspended_ends_a_response():

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.confutil import ConfigError
 from worker.plugin import ProtocolCommon
+from worker.protos.glue import check_ports
 
 
 @dataclass(frozen=True)
@@ -16,9 +17,7 @@ class DnsConfig(ProtocolCommon):
     include_additionals: bool = False
 
     def validate(self, path: str) -> None:
-        for p in self.ports:
-            if not 0 < p < 65536:
-                raise ConfigError(path + ".ports" if path else "ports", "port %d out of range" % p)
+        check_ports(self.ports, path)
         if self.transaction_timeout <= 0:
             raise ConfigError(path + ".transaction_timeout" if path else "transaction_timeout",
                               "must be positive, got %r" % self.transaction_timeout)

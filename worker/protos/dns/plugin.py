@@ -9,7 +9,7 @@ unanswered when the TCP layer forgets the connection.
 """
 from __future__ import annotations
 
-from shared.confutil import build
+from worker.protos.glue import config_of
 from worker.plugin import DIR_REVERSE, Emit, Packet, TcpTuple
 from worker.protos.dns.config import DnsConfig
 from worker.protos.dns.event import to_event
@@ -36,8 +36,7 @@ class DnsPlugin:
 
     def __init__(self, config: DnsConfig | dict | None, emit: Emit,
                  suffixes: PublicSuffixList | None = None):
-        if not isinstance(config, DnsConfig):
-            config = build(DnsConfig, config, "dns", ignore=("type",))
+        config = config_of(DnsConfig, config, "dns")
         self.cfg = config
         self.emit = emit
         self.psl = suffixes if suffixes is not None else PublicSuffixList.load()

@@ -7,6 +7,7 @@ from functools import cached_property
 
 from shared.confutil import ConfigError
 from worker.plugin import ProtocolCommon
+from worker.protos.glue import check_ports
 
 DEFAULT_PORTS = (80, 8080, 8000, 5000, 8002)
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024   # tcp.TCPMaxDataInStream
@@ -33,9 +34,7 @@ class HttpConfig(ProtocolCommon):
         if self.max_message_size <= 0:
             raise ConfigError(path + ".max_message_size" if path else "max_message_size",
                               "must be a positive number of bytes, got %d" % self.max_message_size)
-        for p in self.ports:
-            if not 0 < p < 65536:
-                raise ConfigError(path + ".ports" if path else "ports", "port %d out of range" % p)
+        check_ports(self.ports, path)
 
     # Derived, normalised views (computed once; the dataclass stays frozen).
 

@@ -2,20 +2,21 @@
 builder (Packetbeat's ``http.go`` Parse/ReceivedFin/GapInStream/Expired)."""
 from __future__ import annotations
 
-from shared.confutil import build
-from worker.plugin import Emit, Packet, TcpTuple
+from worker.plugin import Packet, TcpTuple
 from worker.protos.http.config import HttpConfig
 from worker.protos.http.event import to_event
 from worker.protos.http.parser import HttpMessage, HttpParser, ParseError
 from worker.protos.http.trans import Correlator
-from worker.protos.glue import feed_or_resync
+from worker.protos.glue import TcpAnalyser, feed_or_resync
 
 
 class HttpConnection:
     """Per-connection state: one parser per direction and the correlator.
     ``tunnel`` is set after ``101 Switching Protocols`` or a successful
-    CONNECT: what follows is not HTTP and is ignored."""
-    __slots__ = ("parsers", "correlator", "tunnel")
+    CONNECT: what follows is not HTTP and is ignored. ``early`` holds
+    responses that came while their request's body was still arriving
+    (``early_req``: that request), until the request is complete."""
+    __slots__ = ("parsers", "correlator", "tunnel", "early", "early_req")
 
     def __init__(self, cfg: HttpConfig):
         self.parsers = (
@@ -24,26 +25,19 @@ class HttpConnection:
         )
         self.correlator = Correlator()
         self.tunnel = False
+        self.early: list[HttpMessage] | None = None
+        self.early_req: HttpMessage | None = None
 
 
-class HttpPlugin:
-    """Satisfies :class:`worker.plugin.TcpPlugin`."""
+class HttpPlugin(TcpAnalyser):
+    """Satisfies :class:`worker.plugin.TcpPlugin` (ports, timeouts, gaps and
+    counters from :class:`~worker.protos.glue.TcpAnalyser`)."""
     config_class = HttpConfig
-    transports = ("tcp",)
+    name = "http"
+    parse_error = ParseError
 
-    def __init__(self, config: HttpConfig | dict | None, emit: Emit):
-        if not isinstance(config, HttpConfig):
-            config = build(HttpConfig, config, "http", ignore=("type",))
-        self.cfg = config
-        self.emit = emit
-        self.parse_errors = 0       # streams resynchronised after bytes that are not HTTP
-        self.gap_drops = 0          # connections given up after a gap outside a body
-
-    def ports(self) -> list[int]:
-        return list(self.cfg.ports)
-
-    def connection_timeout(self) -> float:
-        return float(self.cfg.transaction_timeout)
+    def new_connection(self, tcptuple: TcpTuple) -> HttpConnection:
+        return HttpConnection(self.cfg)
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
         conn = state if state is not None else HttpConnection(self.cfg)
@@ -52,44 +46,63 @@ class HttpPlugin:
         msgs, resynced = feed_or_resync(conn.parsers[direction], pkt, ParseError)
         self.parse_errors += resynced
         if msgs:
-            self._handle(conn, tcptuple, direction, msgs)
+            self.handle(conn, tcptuple, direction, msgs)
         return conn
 
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
         if state is None:
             return None
-        self._handle(state, tcptuple, direction, state.parsers[direction].on_fin())
+        self.handle(state, tcptuple, direction, state.parsers[direction].on_fin())
         return state
 
     def gap_in_stream(self, tcptuple: TcpTuple, direction: int, nbytes: int, state):
-        if state is None or state.tunnel:
+        if state is not None and state.tunnel:
             return state, False
-        parser = state.parsers[direction]
-        ok = parser.on_gap(nbytes)
-        self._handle(state, tcptuple, direction, parser.drain())
-        if ok:
-            return state, False
-        # the message boundary is lost: pairing what follows would be guesswork
-        self.gap_drops += 1
-        self.flush(tcptuple, state, 0)
-        return None, True
+        return TcpAnalyser.gap_in_stream(self, tcptuple, direction, nbytes, state)
 
-    def flush(self, tcptuple: TcpTuple, state, ts: int) -> None:
-        if state is None:
-            return
-        for direction in (0, 1):
-            self._handle(state, tcptuple, direction, state.parsers[direction].flush())
-        for req, resp in state.correlator.flush():
+    def note_loss(self, conn: HttpConnection, direction: int) -> None:
+        """Nothing to add: the parser's on_gap already noted the loss on the
+        message it cut short."""
+
+    def close(self, conn: HttpConnection, tcptuple: TcpTuple, ts: int) -> None:
+        if conn.early:                       # their request never completed (e.g. a parse error)
+            early, conn.early, conn.early_req = conn.early, None, None
+            for resp in early:
+                for req, r in conn.correlator.add(resp):
+                    self.emit(to_event(req, r, self.cfg, tcptuple))
+        for req, resp in conn.correlator.flush():
             self.emit(to_event(req, resp, self.cfg, tcptuple))
 
-    def _handle(self, conn: HttpConnection, tcptuple: TcpTuple, direction: int,
+    def handle(self, conn: HttpConnection, tcptuple: TcpTuple, direction: int,
                 msgs: list[HttpMessage]) -> None:
+        corr = conn.correlator
         for msg in msgs:
             if msg.is_request:
+                if msg is conn.early_req:
+                    # answered before its body was complete: its response was parsed
+                    # already; now the pair, then whatever followed it
+                    early, conn.early, conn.early_req = conn.early, None, None
+                    self._pairs(conn, tcptuple, corr.add(msg))
+                    for resp in early:
+                        self._pairs(conn, tcptuple, corr.add(resp))
+                    continue
                 conn.parsers[1 - direction].push_request_method(msg.method)
-            for req, resp in conn.correlator.add(msg):
-                self.emit(to_event(req, resp, self.cfg, tcptuple))
-                if req is not None and resp is not None and (
-                        resp.status_code == 101
-                        or (req.method == b"CONNECT" and 200 <= resp.status_code < 300)):
-                    conn.tunnel = True
+            elif not corr.requests and not (100 <= msg.status_code < 200):
+                # an early response (RFC 9110 15.5.14, 15.5.2, Expect: 100-continue refused):
+                # the server answered while the request body is still arriving
+                pending = conn.early_req or conn.parsers[1 - direction].head_in_progress()
+                if pending is not None and pending.is_request and pending.ts <= msg.ts:
+                    conn.early_req = pending
+                    if conn.early is None:
+                        conn.early = []
+                    conn.early.append(msg)
+                    continue
+            self._pairs(conn, tcptuple, corr.add(msg))
+
+    def _pairs(self, conn: HttpConnection, tcptuple: TcpTuple, pairs) -> None:
+        for req, resp in pairs:
+            self.emit(to_event(req, resp, self.cfg, tcptuple))
+            if req is not None and resp is not None and (
+                    resp.status_code == 101
+                    or (req.method == b"CONNECT" and 200 <= resp.status_code < 300)):
+                conn.tunnel = True

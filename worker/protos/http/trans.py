@@ -9,7 +9,6 @@ published alone too ("Unmatched request"), by :meth:`Correlator.flush`.
 """
 from __future__ import annotations
 
-from collections import deque
 
 from worker.protos.http.parser import HttpMessage
 
@@ -22,8 +21,9 @@ class Correlator:
     __slots__ = ("requests", "responses")
 
     def __init__(self) -> None:
-        self.requests: deque[HttpMessage] = deque()
-        self.responses: deque[HttpMessage] = deque()
+        # plain lists: short queues, and a deque costs ~760 bytes per idle connection
+        self.requests: list[HttpMessage] = []
+        self.responses: list[HttpMessage] = []
 
     def add(self, msg: HttpMessage) -> list[Pair]:
         """Queue one complete message; return the transactions it completes
@@ -32,7 +32,7 @@ class Correlator:
         if msg.is_request:
             self.requests.append(msg)
             if len(self.requests) > MAX_QUEUED:
-                out.append((self.requests.popleft(), None))
+                out.append((self.requests.pop(0), None))
             return out
         if 100 <= msg.status_code < 200 and msg.status_code != 101:
             return out
@@ -50,7 +50,7 @@ class Correlator:
 
     def _correlate(self, out: list[Pair]) -> list[Pair]:
         while self.responses and self.requests:
-            out.append((self.requests.popleft(), self.responses.popleft()))
+            out.append((self.requests.pop(0), self.responses.pop(0)))
         while self.responses:       # nothing to answer: unmatched
-            out.append((None, self.responses.popleft()))
+            out.append((None, self.responses.pop(0)))
         return out

@@ -9,7 +9,7 @@ batch with the newest packet time and :meth:`flush_all` at end of stream.
 """
 from __future__ import annotations
 
-from shared.confutil import build
+from worker.protos.glue import config_of
 from worker.plugin import Emit, Packet
 from worker.protos.icmp.config import MAX_OPEN_REQUESTS, IcmpConfig
 from worker.protos.icmp.event import to_event
@@ -25,8 +25,7 @@ class IcmpPlugin:
     transports = ("icmp",)
 
     def __init__(self, config: IcmpConfig | dict | None, emit: Emit, max_open: int = MAX_OPEN_REQUESTS):
-        if not isinstance(config, IcmpConfig):
-            config = build(IcmpConfig, config, "icmp", ignore=("type",))
+        config = config_of(IcmpConfig, config, "icmp")
         self.cfg = config
         self.emit = emit
         self.parser = IcmpParser()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.confutil import ConfigError, Duration
 from worker.plugin import ProtocolCommon
+from worker.protos.glue import check_ports
 
 DEFAULT_PORTS = (11211,)
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024   # tcp.TCPMaxDataInStream: bound of any buffered message part
@@ -26,9 +27,7 @@ class MemcacheConfig(ProtocolCommon):
     def validate(self, path: str) -> None:
         def sub(k: str) -> str:
             return "%s.%s" % (path, k) if path else k
-        for p in self.ports:
-            if not 0 < p < 65536:
-                raise ConfigError(sub("ports"), "port %d out of range" % p)
+        check_ports(self.ports, path)
         if self.udptransactiontimeout < 0:
             raise ConfigError(sub("udptransactiontimeout"), "must not be negative")
         if self.maxvalues < -1:

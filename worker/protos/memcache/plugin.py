@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from shared.confutil import build
+from worker.protos.glue import config_of
 from worker.plugin import UDP, Emit, IpPortTuple, Packet, TcpTuple
 from worker.protos.memcache.config import MAX_MESSAGE_SIZE, MemcacheConfig
 from worker.protos.memcache.event import to_event
@@ -45,8 +45,7 @@ class MemcachePlugin:
     transports = ("tcp", "udp")
 
     def __init__(self, config: MemcacheConfig | dict | None, emit: Emit):
-        if not isinstance(config, MemcacheConfig):
-            config = build(MemcacheConfig, config, "memcache", ignore=("type",))
+        config = config_of(MemcacheConfig, config, "memcache")
         self.cfg = config
         self.emit = emit
         self._udp = UdpTransactions(int(round(config.udptransactiontimeout * _NS)))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.confutil import ConfigError, Duration
 from worker.plugin import ProtocolCommon
+from worker.protos.glue import check_ports
 
 DEFAULT_PORTS = (3306, 3307)
 # Bytes kept of one request packet (query text, execute parameters); longer
@@ -34,6 +35,4 @@ class MysqlConfig(ProtocolCommon):
             raise ConfigError(key("max_row_length"), "must be >= 0, got %d" % self.max_row_length)
         if self.statement_timeout <= 0:
             raise ConfigError(key("statement_timeout"), "must be positive")
-        for p in self.ports:
-            if not 0 < p < 65536:
-                raise ConfigError(key("ports"), "port %d out of range" % p)
+        check_ports(self.ports, path)

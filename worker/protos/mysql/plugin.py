@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from shared.confutil import build
+from worker.protos.glue import config_of
 from worker.plugin import Emit, Packet, TcpTuple
 from worker.protos.mysql.config import (MAX_REQUEST_BYTES, MAX_RESPONSE_PACKET_BYTES,
                                         MAX_STATEMENTS, MysqlConfig)
@@ -57,8 +57,7 @@ class MysqlPlugin:
     transports = ("tcp",)
 
     def __init__(self, config: MysqlConfig | dict | None, emit: Emit):
-        if not isinstance(config, MysqlConfig):
-            config = build(MysqlConfig, config, "mysql", ignore=("type",))
+        config = config_of(MysqlConfig, config, "mysql")
         self.cfg = config
         self.emit = emit
         self._timeout_ns = int(float(config.transaction_timeout) * _NS)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from shared.confutil import ConfigError
 from worker.plugin import ProtocolCommon
+from worker.protos.glue import check_ports
 
 DEFAULT_PORTS = (5432,)
 
@@ -25,6 +26,4 @@ class PgsqlConfig(ProtocolCommon):
             raise ConfigError(key("max_rows"), "must be >= 0, got %d" % self.max_rows)
         if self.max_row_length < 0:
             raise ConfigError(key("max_row_length"), "must be >= 0, got %d" % self.max_row_length)
-        for p in self.ports:
-            if not 0 < p < 65536:
-                raise ConfigError(key("ports"), "port %d out of range" % p)
+        check_ports(self.ports, path)

@@ -11,6 +11,7 @@ statement) and ``response`` (the kept rows as CSV, Packetbeat's
 """
 from __future__ import annotations
 
+from worker.protos.glue import outcome
 from worker.ecs import transaction_event
 from worker.protos.pgsql.config import PgsqlConfig
 from worker.protos.pgsql.parser import PgsqlMessage
@@ -32,20 +33,7 @@ def query_method(query: str) -> str:
 
 def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConfig, tcptuple) -> dict:
     """One event for a transaction; either side may be None (unmatched)."""
-    notes: list[str] = []
-    status = "OK"
-    if req is not None:
-        notes.extend(req.notes)
-        if resp is None:
-            status = "Error"
-            notes.append(NOTE_NO_RESPONSE)
-    if resp is not None:
-        notes.extend(resp.notes)
-        if req is None:
-            status = "Error"
-            notes.append(NOTE_UNMATCHED)
-        elif resp.is_error:
-            status = "Error"
+    status, notes = outcome(req, resp, resp is not None and resp.is_error, NOTE_NO_RESPONSE, NOTE_UNMATCHED)
     ev = transaction_event(
         "pgsql", tcptuple,
         req.ts if req is not None else None,

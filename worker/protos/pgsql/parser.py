@@ -243,7 +243,7 @@ class PgsqlParser:
     __slots__ = ("client", "max_rows", "max_row_length", "_buf", "_buf_ts", "_out",
                  "_encrypted", "_expect_ssl", "_big", "_resp",
                  "_statements", "_portals", "_group_size", "_group_ts", "_group_query",
-                 "_bump", "_copy_target", "_pending_notes")
+                 "_bump", "_copy_target", "_pending_notes", "_described")
 
     def __init__(self, client: bool, max_rows: int = 10, max_row_length: int = 1024):
         self.client = client
@@ -258,6 +258,8 @@ class PgsqlParser:
         self._big: list | None = None
         # backend: the response being assembled
         self._resp: PgsqlMessage | None = None
+        # backend: a ParameterDescription was read in this response (a Describe of a statement)
+        self._described = False
         # frontend: extended-protocol bookkeeping
         self._statements: dict[bytes, bytes] = {}
         self._portals: dict[bytes, tuple[bytes, bytes | None]] = {}
@@ -290,6 +292,7 @@ class PgsqlParser:
         self._buf = bytearray()
         self._big = None
         self._resp = None
+        self._described = False
         self._group_size = 0
         self._group_query = b""
         self._bump = None
@@ -578,6 +581,7 @@ class PgsqlParser:
             return
         if t == 90:                                     # Z: ReadyForQuery
             resp, self._resp = self._resp, None
+            self._described = False
             self._out.append(_READY_MARK if resp is None else PgsqlMessage(ts, False, READY, partial=resp))
             return
         resp = self._resp
@@ -594,6 +598,14 @@ class PgsqlParser:
         if t == 84:                                     # T: RowDescription
             if not partial:
                 self._row_description(resp, buf, start, end)
+            if self._described:
+                self._end_describe(resp)
+            return
+        if t == 116:                                    # t: ParameterDescription
+            self._described = True
+            return
+        if t == 110 and self._described:                # n: NoData
+            self._end_describe(resp)
             return
         if t in _ENDS:
             if t == 69:                                 # E: ErrorResponse
@@ -602,6 +614,15 @@ class PgsqlParser:
             self._resp = None
             self._out.append(resp)
         # 1 2 3 t n G H W c d: part of the answer, nothing to read
+
+    def _end_describe(self, resp: PgsqlMessage) -> None:
+        """ParameterDescription then RowDescription / NoData: the whole answer to a
+        statement's Describe (a prepare). It ends here even without a ReadyForQuery
+        (drivers such as asyncpg prepare with Parse/Describe/Flush and execute
+        later with Bind/Execute/Sync, whose answer must not be merged into it)."""
+        self._described = False
+        self._resp = None
+        self._out.append(resp)
 
     def _row_description(self, resp: PgsqlMessage, buf, start: int, end: int) -> None:
         count = _U16.unpack_from(buf, start)[0]

@@ -2,14 +2,13 @@
 event builder (Packetbeat's ``pgsql.go`` Parse/GapInStream/ReceivedFin)."""
 from __future__ import annotations
 
-from shared.confutil import build
-from worker.plugin import Emit, Packet, TcpTuple
+from worker.plugin import Packet, TcpTuple
 from worker.protos.pgsql.config import PgsqlConfig
 from worker.protos.pgsql.event import to_event
 from worker.protos.pgsql.parser import (READY, REQUEST, RESPONSE, SSL_ANSWER, SSL_REQUEST, SYNC,
                                         ParseError, PgsqlMessage, PgsqlParser)
 from worker.protos.pgsql.trans import Correlator
-from worker.protos.glue import feed_or_resync
+from worker.protos.glue import TcpAnalyser
 
 
 class PgsqlConnection:
@@ -25,62 +24,42 @@ class PgsqlConnection:
         self.encrypted = False
 
 
-class PgsqlPlugin:
-    """Satisfies :class:`worker.plugin.TcpPlugin`."""
+class PgsqlPlugin(TcpAnalyser):
+    """Satisfies :class:`worker.plugin.TcpPlugin` (ports, timeouts, gaps and
+    counters from :class:`~worker.protos.glue.TcpAnalyser`)."""
     config_class = PgsqlConfig
-    transports = ("tcp",)
+    name = "pgsql"
+    parse_error = ParseError
 
-    def __init__(self, config: PgsqlConfig | dict | None, emit: Emit):
-        if not isinstance(config, PgsqlConfig):
-            config = build(PgsqlConfig, config, "pgsql", ignore=("type",))
-        self.cfg = config
-        self.emit = emit
-        self.parse_errors = 0       # direction buffers dropped after bytes that are not pgsql
-        self.gap_drops = 0          # connections given up after a gap at a message boundary
-
-    def ports(self) -> list[int]:
-        return list(self.cfg.ports)
-
-    def connection_timeout(self) -> float:
-        return float(self.cfg.transaction_timeout)
+    def new_connection(self, tcptuple: TcpTuple) -> PgsqlConnection:
+        return PgsqlConnection(self.cfg)
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = state if state is not None else PgsqlConnection(self.cfg)
-        if conn.encrypted:
-            return conn
-        msgs, resynced = feed_or_resync(conn.parsers[direction], pkt, ParseError)
-        self.parse_errors += resynced
-        if msgs:
-            self._handle(conn, tcptuple, msgs)
-        return conn
-
-    def received_fin(self, tcptuple: TcpTuple, direction: int, state):
-        return state
+        if state is not None and state.encrypted:
+            return state
+        return TcpAnalyser.parse(self, pkt, tcptuple, direction, state)
 
     def gap_in_stream(self, tcptuple: TcpTuple, direction: int, nbytes: int, state):
-        if state is None or state.encrypted:
+        if state is not None and state.encrypted:
             return state, False
-        parser = state.parsers[direction]
-        ok = parser.on_gap(nbytes)
-        self._handle(state, tcptuple, parser.drain())
-        if ok:
-            return state, False
-        # the message boundary is lost: pairing what follows would be guesswork
-        self.gap_drops += 1
-        self.flush(tcptuple, state, 0)
-        return None, True
+        return TcpAnalyser.gap_in_stream(self, tcptuple, direction, nbytes, state)
+
+    def note_loss(self, conn: PgsqlConnection, direction: int) -> None:
+        """Nothing to add: the parser's on_gap notes the message it cut short."""
 
     def flush(self, tcptuple: TcpTuple, state, ts: int) -> None:
-        if state is None:
-            return
-        corr = state.correlator
-        partial = state.parsers[1].flush()
+        if state is not None:
+            self.close(state, tcptuple, ts)
+
+    def close(self, conn: PgsqlConnection, tcptuple: TcpTuple, ts: int) -> None:
+        corr = conn.correlator
+        partial = conn.parsers[1].flush()
         if partial is not None:
             partial.notes.append("response incomplete")
             self._publish(corr.add_response(partial), tcptuple)
         self._publish(corr.flush(), tcptuple)
 
-    def _handle(self, conn: PgsqlConnection, tcptuple: TcpTuple, msgs: list[PgsqlMessage]) -> None:
+    def handle(self, conn: PgsqlConnection, tcptuple: TcpTuple, direction: int, msgs: list[PgsqlMessage]) -> None:
         corr = conn.correlator
         for msg in msgs:
             kind = msg.kind

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.confutil import ConfigError
 from worker.plugin import ProtocolCommon
+from worker.protos.glue import check_ports
 
 DEFAULT_PORTS = (6379,)
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024   # tcp.TCPMaxDataInStream: one message may not exceed it
@@ -24,6 +24,4 @@ class RedisConfig(ProtocolCommon):
     queue_max_messages: int = 20000
 
     def validate(self, path: str) -> None:
-        for p in self.ports:
-            if not 0 < p < 65536:
-                raise ConfigError(path + ".ports" if path else "ports", "port %d out of range" % p)
+        check_ports(self.ports, path)

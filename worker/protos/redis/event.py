@@ -14,6 +14,7 @@ of its table and takes anything else for a reply).
 """
 from __future__ import annotations
 
+from worker.protos.glue import outcome
 from worker.ecs import transaction_event
 from worker.protos.redis.config import RedisConfig
 from worker.protos.redis.parser import RedisMessage
@@ -46,21 +47,7 @@ def _s(b: bytes) -> str:
 
 def to_event(req: RedisMessage | None, resp: RedisMessage | None, cfg: RedisConfig, tcptuple) -> dict:
     """One event for a transaction; either side may be None (unmatched)."""
-    notes: list[str] = []
-    status = "OK"
-    if req is not None:
-        notes.extend(req.notes)
-        if resp is None:
-            status = "Error"
-            if not any(n.startswith(("Unmatched", "no response")) for n in req.notes):
-                notes.append("Unmatched request")
-    if resp is not None:
-        notes.extend(resp.notes)
-        if req is None:
-            status = "Error"
-            notes.append("Unmatched response")
-        elif resp.is_error:
-            status = "Error"
+    status, notes = outcome(req, resp, resp is not None and resp.is_error)
     ev = transaction_event(
         "redis", tcptuple,
         req.ts if req is not None else None,
