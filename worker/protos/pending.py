@@ -16,15 +16,6 @@ from worker.plugin import ProtocolCommon
 
 
 @dataclass(frozen=True)
-class CassandraConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [9042])
-    send_request_header: bool = False
-    send_response_header: bool = False
-    ignored_ops: list[str] = field(default_factory=list)
-    compressor: str = ""
-
-
-@dataclass(frozen=True)
 class ThriftConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [9090])
     transport_type: str = "socket"
@@ -54,7 +45,6 @@ class SipConfig(ProtocolCommon):
 
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
-    "cassandra": (CassandraConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
     "sip": (SipConfig, ("udp", "tcp")),

@@ -49,6 +49,7 @@ BUILTIN: dict[str, str] = {
     "nfs": "worker.protos.nfs:NfsPlugin",
     "amqp": "worker.protos.amqp:AmqpPlugin",
     "tls": "worker.protos.tls:TlsPlugin",
+    "cassandra": "worker.protos.cassandra:CassandraPlugin",
     "dhcpv4": "worker.protos.dhcpv4:DhcpPlugin",
 }
 
