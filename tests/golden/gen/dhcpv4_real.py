@@ -511,6 +511,7 @@ def main() -> int:
             _, err = capture.communicate(timeout=30)
             report = err.decode(errors="replace")
         teardown_net()
+        shutil.rmtree(tmp, ignore_errors=True)
     m = re.search(r"(\d+) packets? dropped by kernel", report)
     if m is None or int(m.group(1)):
         sys.exit("dhcpv4_real.py: tcpdump did not report 0 drops:\n" + report)
@@ -533,7 +534,6 @@ def main() -> int:
         "clients": clients,
     }
     (out / "dhcpv4_real.truth.json").write_text(json.dumps(truth, indent=1) + "\n")
-    shutil.rmtree(tmp, ignore_errors=True)
     print("wrote %s (%d bytes) and its truth file: %d clients, requests %s"
           % (pcap, size, len(clients), {c["client"] + " " + c["mac"]: c["sent"] for c in clients}))
     return 0
