@@ -49,6 +49,7 @@ COMPILED = [
     "worker/protos/tls/*.py",
     "worker/protos/cassandra/*.py",
     "worker/protos/sip/*.py",
+    "worker/protos/dhcpv4/*.py",
 ]
 # Matched above but left uncompiled (with the reason).
 EXCLUDED: list[str] = [

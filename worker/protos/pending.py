@@ -35,15 +35,9 @@ class MongodbConfig(ProtocolCommon):
     max_doc_length: int = 5000
 
 
-@dataclass(frozen=True)
-class DhcpConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [67, 68])
-
-
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
-    "dhcpv4": (DhcpConfig, ("udp",)),
 }
 

@@ -51,6 +51,7 @@ BUILTIN: dict[str, str] = {
     "tls": "worker.protos.tls:TlsPlugin",
     "cassandra": "worker.protos.cassandra:CassandraPlugin",
     "sip": "worker.protos.sip:SipPlugin",
+    "dhcpv4": "worker.protos.dhcpv4:DhcpPlugin",
 }
 
 

@@ -1,0 +1,17 @@
+# C types for worker/protos/dhcpv4/event.py when compiled (setup.py, Cython
+# pure Python mode, augmenting .pxd). The .py stays the source and runs uncompiled.
+import cython
+
+cpdef str _text(bytes b)
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t)
+cpdef list _ips(v)
+
+@cython.locals(out=dict, n=cython.Py_ssize_t, kind=cython.int, name=str, v=bytes, spec=tuple,
+               secs=cython.ulonglong, i=cython.Py_ssize_t)
+cpdef dict options_map(dict opts)
+
+cpdef _add_ip(dict d, list related, str name, bytes raw)
+
+# option kinds: C constants in the compiled module
+cdef int K_IP, K_IPS, K_STR, K_STR_NUL, K_SECS, K_U16, K_MTYPE, K_PRL, K_VIVC, K_I32, K_TIMESRV

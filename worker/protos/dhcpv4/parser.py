@@ -1,0 +1,130 @@
+"""DHCPv4 message decoder (sans-I/O): one UDP datagram in, one message out.
+
+Spec: RFC 2131 (message format, section 2), RFC 2132 (options), RFC 3396
+(an option given several times is one option: its pieces are concatenated),
+RFC 4388 / RFC 6926 (lease-query message types 10-17).
+
+Framing: a DHCP message is exactly one UDP datagram (ports 67/68); there is
+no stream and nothing is buffered between datagrams. The fixed BOOTP header
+is 236 bytes, then the magic cookie 99.130.83.99, then options as
+code/length/value up to the End option (255); Pad (0) has no length. After
+End only Pad or End bytes may follow. As Packetbeat (which decodes with
+``insomniacslk/dhcp``), a message is refused when it is shorter than the
+header and cookie, has a wrong cookie, an option running past the end of the
+datagram, no End option, or anything but padding after End.
+
+Correlation key: none. Packetbeat 8 publishes one event per message (a
+DISCOVER, its OFFER, the REQUEST and the ACK are four events) and does not
+pair them: the requests and replies of one exchange travel on different
+address pairs (0.0.0.0:68 -> 255.255.255.255:67, then server:67 -> client:68
+or broadcast), so they are not one flow. The transaction id (``xid``) is
+reported on every event (``dhcpv4.transaction_id``) for the user to group by.
+
+Values are kept as bytes; ``event.py`` turns them into text.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from worker.plugin import ParseError as _BaseParseError
+
+MAGIC_COOKIE = b"\x63\x82\x53\x63"
+HEADER_LEN = 236                    # op .. file, RFC 2131 figure 1
+MIN_LEN = HEADER_LEN + 4            # + magic cookie
+MAX_MESSAGE_SIZE = 65535            # a UDP datagram cannot be larger
+OPT_PAD = 0
+OPT_END = 255
+
+BOOTREQUEST = 1
+BOOTREPLY = 2
+
+# op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr
+_FIXED = struct.Struct("!BBBBIHH4s4s4s4s")
+
+
+class ParseError(_BaseParseError):
+    """The datagram is not a DHCPv4 message."""
+
+
+@dataclass(slots=True)
+class DhcpMessage:
+    ts: int                         # capture time, ns
+    size: int                       # datagram payload bytes
+    op: int
+    htype: int
+    hlen: int
+    hops: int
+    xid: int
+    secs: int
+    flags: int
+    ciaddr: bytes                   # 4 bytes each
+    yiaddr: bytes
+    siaddr: bytes
+    giaddr: bytes
+    chaddr: bytes                   # the first min(hlen, 16) bytes of the 16-byte field
+    sname: bytes                    # up to the first NUL
+    file: bytes                     # up to the first NUL
+    options: dict[int, bytes]       # code -> data, pieces of a repeated option concatenated
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def is_request(self) -> bool:
+        return self.op != BOOTREPLY
+
+
+def decode_message(data, ts: int = 0) -> DhcpMessage:
+    """Decode one datagram payload (bytes-like). Raises :class:`ParseError`."""
+    data = bytes(data)
+    n = len(data)
+    if n < MIN_LEN:
+        raise ParseError("DHCP message too short: %d bytes" % n)
+    if n > MAX_MESSAGE_SIZE:
+        raise ParseError("DHCP message too long: %d bytes" % n)
+    if data[HEADER_LEN:MIN_LEN] != MAGIC_COOKIE:
+        raise ParseError("bad magic cookie %s" % data[HEADER_LEN:MIN_LEN].hex())
+    op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr = _FIXED.unpack_from(data, 0)
+    chaddr = data[28:28 + (hlen if hlen < 16 else 16)]
+    # sname and file: up to the first NUL (mostly at once: the fields are empty)
+    i = data.find(0, 44, 108)
+    sname = data[44:i if i >= 0 else 108]
+    i = data.find(0, 108, 236)
+    file_ = data[108:i if i >= 0 else 236]
+    return DhcpMessage(ts, n, op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr,
+                       chaddr, sname, file_, parse_options(data, MIN_LEN))
+
+
+def parse_options(data: bytes, pos: int) -> dict[int, bytes]:
+    """Options from ``pos`` to the End option; RFC 3396 concatenation."""
+    opts: dict = {}
+    n = len(data)
+    repeated = False
+    while pos < n:
+        code = data[pos]
+        if code == OPT_PAD:
+            pos += 1
+            continue
+        if code == OPT_END:
+            # only padding may follow
+            if data[pos + 1:].strip(b"\x00\xff"):
+                raise ParseError("data after the End option")
+            if repeated:
+                for code, value in opts.items():
+                    if type(value) is bytearray:
+                        opts[code] = bytes(value)
+            return opts
+        if pos + 1 >= n:
+            raise ParseError("option %d has no length" % code)
+        start = pos + 2
+        pos = start + data[pos + 1]
+        if pos > n:
+            raise ParseError("option %d runs past the end of the message" % code)
+        prev = opts.get(code)
+        if prev is None:
+            opts[code] = data[start:pos]
+        elif type(prev) is bytearray:
+            prev += data[start:pos]         # amortised: a flood of pieces stays linear
+        else:
+            opts[code] = bytearray(prev) + data[start:pos]
+            repeated = True
+    raise ParseError("no End option")
