@@ -47,13 +47,6 @@ class ThriftConfig(ProtocolCommon):
 
 
 @dataclass(frozen=True)
-class MongodbConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [27017])
-    max_docs: int = 10
-    max_doc_length: int = 5000
-
-
-@dataclass(frozen=True)
 class NfsConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [2049])
 
@@ -85,7 +78,6 @@ PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "amqp": (AmqpConfig, ("tcp",)),
     "cassandra": (CassandraConfig, ("tcp",)),
     "thrift": (ThriftConfig, ("tcp",)),
-    "mongodb": (MongodbConfig, ("tcp",)),
     "nfs": (NfsConfig, ("tcp", "udp")),
     "tls": (TlsConfig, ("tcp",)),
     "dhcpv4": (DhcpConfig, ("udp",)),
