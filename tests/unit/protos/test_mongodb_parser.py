@@ -153,6 +153,8 @@ def test_replies_and_errors():
     msg(1, 0, 2013, struct.pack("<I", 0) + b"\x07"),   # unknown section kind
     msg(1, 0, 2012, struct.pack("<iiB", 2013, 10, 9) + b"xx"),   # unknown compressor
     msg(1, 0, 2012, struct.pack("<iiB", 2013, 100, 2) + zlib.compress(b"short")),   # size mismatch
+    msg(1, 0, 2012, struct.pack("<iiB", 2013, 10, 3) + zstandard.ZstdCompressor().compress(b"x" * 5000)),
+    msg(1, 0, 2012, struct.pack("<iiB", 2013, 10, 1) + bytes(cramjam.snappy.compress_raw(b"x" * 5000))),
 ])
 def test_parse_errors_keep_earlier_messages(bad):
     good = op_msg(1, 0, {"ping": 1, "$db": "a"})

@@ -72,8 +72,9 @@ except ImportError:                       # pragma: no cover - a dependency
     _cramjam = None
 try:
     import zstandard as _zstd
+    _ZSTD = _zstd.ZstdDecompressor()
 except ImportError:                       # pragma: no cover - a dependency
-    _zstd = None
+    _zstd = _ZSTD = None
 
 OP_REPLY = 1
 OP_MSG_LEGACY = 1000
@@ -304,11 +305,13 @@ def decompress(compressor: int, data: bytes, size: int, limit: int) -> bytes:
             d = zlib.decompressobj()
             out = d.decompress(data, size + 1)
         elif compressor == 3:
-            if _zstd is None:
+            if _ZSTD is None:
                 raise ParseError("zstd is not available")
-            out = _zstd.ZstdDecompressor().decompressobj().decompress(data)
-            if len(out) > size:
-                raise ParseError("zstd data longer than uncompressedSize")
+            # a frame that states its size is decompressed to that size,
+            # whatever max_output_size says: refuse a size over the announced one
+            if _zstd.frame_content_size(data) > size:
+                raise ParseError("zstd frame larger than uncompressedSize")
+            out = _ZSTD.decompress(data, max_output_size=size + 1)
         else:
             raise ParseError("unknown compressor %d" % compressor)
     except ParseError:
