@@ -170,6 +170,9 @@ def test_too_large_message_is_skipped_from_its_header():
     out = p.feed(big[:300], 1) + p.feed(big[300:2000], 2) + p.feed(big[2000:] + after, 3)
     assert [(m.request_id, m.method) for m in out] == [(7, ""), (8, "ping")]
     assert "too large" in out[0].notes[0] and out[0].expects_response and p.too_large == 1
+    # a w=0 write that is too large still expects no reply (its flag bits are in the header's segment)
+    (m,) = MongodbParser(max_message_size=1000).feed(op_msg(9, 0, {"insert": "c", "pad": "x" * 2000}, flags=2), 1)
+    assert not m.expects_response and m.is_request
 
 
 def test_gap_inside_a_message_keeps_the_framing():

@@ -399,8 +399,14 @@ class MongodbParser:
         _, rid, rto, opcode = HEADER.unpack_from(buf, pos)
         is_reply = opcode == OP_REPLY or (rto != 0 and opcode in (OP_MSG, OP_COMPRESSED))
         m = MongodbMessage(self._ts, not is_reply, length, [note], rid, rto, opcode)
-        if not is_reply:
-            m.expects_response = opcode in (OP_QUERY, OP_GET_MORE, OP_MSG, OP_COMPRESSED)
+        more = False
+        if opcode == OP_MSG and len(buf) - pos >= 20:
+            m.flags = _U32.unpack_from(buf, pos + 16)[0]
+            more = bool(m.flags & MORE_TO_COME)
+        if is_reply:
+            m.more_to_come = more
+        else:
+            m.expects_response = opcode in (OP_QUERY, OP_GET_MORE, OP_COMPRESSED) or (opcode == OP_MSG and not more)
         return m
 
     # ------------------------------------------------------------------ messages
