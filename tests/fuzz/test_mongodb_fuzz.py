@@ -16,7 +16,7 @@ from worker.plugin import Packet, TcpTuple
 from worker.protos.mongodb import MongodbPlugin
 from worker.protos.mongodb.parser import MongodbParser, ParseError
 
-N = int(os.environ.get("MONGODB_FUZZ_N", "300"))   # examples per property; raise for long runs
+N = int(os.environ.get("MONGODB_FUZZ_N", "200"))   # examples per property; raise for long runs
 TUPLE = TcpTuple("10.0.0.1", 5000, "10.0.0.2", 27017, 1)
 
 
