@@ -217,9 +217,16 @@ def decode(raw: bytes) -> dict:
         raise ParseError("invalid BSON: %s" % e) from None
 
 
+_SMALL_DOC = 1024
+
+
 def _top(raw: bytes) -> dict:
-    """A document's top level (nested documents stay raw)."""
+    """A document's top level. Small documents are decoded whole (the C
+    decoder is cheapest there); larger ones keep their nested documents raw
+    (``RawBSONDocument``), so a big batch of results is not decoded."""
     try:
+        if len(raw) <= _SMALL_DOC:
+            return bson.decode(raw, CODEC)
         return dict(RawBSONDocument(raw, RAW_CODEC).items())
     except Exception as e:
         raise ParseError("invalid BSON: %s" % e) from None
@@ -356,6 +363,13 @@ class MongodbParser:
         buf = self._buf
         if not buf:
             self._ts = ts
+            data = bytes(data)
+            n = len(data)
+            if n >= 16 and _I32.unpack_from(data, 0)[0] == n <= self.max_message_size:
+                # the common case: the segment is one whole message
+                opcode = _I32.unpack_from(data, 12)[0]
+                if opcode in OPCODE_NAMES and opcode != OP_RESERVED and opcode not in _SKIPPED_OPCODES:
+                    return [self.parse_message(data, ts)]
         buf += data
         pos = 0
         n = len(buf)
