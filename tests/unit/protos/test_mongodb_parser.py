@@ -281,3 +281,19 @@ def test_config_validation():
     with pytest.raises(ConfigError):
         MongodbConfig(ports=[0]).validate("mongodb")
     MongodbConfig().validate("mongodb")
+
+
+def test_plugin_gap_in_a_reply_still_pairs_with_a_loss_note():
+    from worker.plugin import Packet
+    pl, events = _plugin()
+    st = pl.parse(Packet(1, None, memoryview(op_msg(1, 0, FIND))), TUPLE, 0, None)
+    reply = op_msg(60, 1, FIND_REPLY)
+    st = pl.parse(Packet(2, None, memoryview(reply[:30])), TUPLE, 1, st)
+    st, drop = pl.gap_in_stream(TUPLE, 1, 20, st)
+    assert not drop and st is not None
+    st = pl.parse(Packet(3, None, memoryview(reply[50:] + op_msg(61, 9, {"ok": 1.0}))), TUPLE, 1, st)
+    (ev,) = events[:1]
+    assert ev["method"] == "find" and ev["error"]["message"] == "Packet loss while capturing the response"
+    assert ev["destination"]["bytes"] == len(reply)
+    pl.flush(TUPLE, st, 4)
+    assert [e["error"]["message"] for e in events[1:]] == ["Unmatched response"]
