@@ -144,6 +144,9 @@ def test_replies_and_errors():
     assert ms[2].error == '[{"code":11000,"errmsg":"dup","index":0}]'
     assert ms[3].error == '"bad query"' and ms[3].event["numberReturned"] == 1
     assert ms[4].error == "CursorNotFound"
+    # a find result that happens to hold ok: 0 is no error; a legacy command reply with errmsg is
+    (a, b) = p.feed(op_reply(6, [{"_id": 1, "ok": 0}]) + op_reply(7, [{"ok": 0.0, "errmsg": "no", "code": 2}]), 2)
+    assert (a.error, b.error) == ("", "no")
 
 
 @pytest.mark.parametrize("bad", [

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-import json
+from json.encoder import encode_basestring   # json.dumps(s, ensure_ascii=False), in C
 from collections.abc import Mapping
 from decimal import Decimal
 
@@ -44,7 +44,7 @@ _NEEDS_HTML = frozenset("<>&\u2028\u2029")
 
 
 def go_string(s: str) -> str:
-    out = json.dumps(s, ensure_ascii=False)
+    out = encode_basestring(s)
     if not _NEEDS_HTML.isdisjoint(s):
         out = out.translate(_HTML)
     return out

@@ -257,13 +257,20 @@ def _ok_zero(doc) -> bool:
     return not isinstance(ok, str) and ok is not None and not ok
 
 
+_ERROR_KEYS = frozenset(("$err", "writeErrors", "writeConcernError"))
+
+
 def reply_error(doc, legacy: bool) -> str:
     """The error a reply document carries, or ""."""
+    if doc.get("ok") == 1 and _ERROR_KEYS.isdisjoint(doc):
+        return ""                      # the common answer
     err = ""
     try:
         if "$err" in doc:
             err = doc2str(doc["$err"])
-        if _ok_zero(doc):
+        # in an OP_REPLY the first document may be a user's (a find result):
+        # there ``ok: 0`` counts only with the ``errmsg`` of a command reply
+        if _ok_zero(doc) and (not legacy or isinstance(doc.get("errmsg"), str)):
             msg = doc.get("errmsg")
             if isinstance(msg, str) and msg:
                 err = msg

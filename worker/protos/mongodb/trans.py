@@ -77,6 +77,8 @@ class Correlator:
             out.extend(self.requests.add_request(resp.request_id, nxt))
 
     def expire(self, now: int) -> list[tuple]:
+        if not self.requests.pending and not self.responses:
+            return []
         out = self.requests.expire(now)
         for req, _ in out:
             req.notes.append(NOTE_TIMEOUT)
