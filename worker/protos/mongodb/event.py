@@ -102,7 +102,9 @@ def response_text(docs: list, max_docs: int, max_len: int) -> str:
 def to_event(req: MongodbMessage | None, resp: MongodbMessage | None, cfg: MongodbConfig, tcptuple) -> dict:
     """One event for a transaction; either side may be None (a request that
     expects no reply, or an unmatched one)."""
-    if req is not None and resp is None and not req.expects_response:
+    if req is not None and resp is not None and not req.notes and not resp.notes:
+        status, notes = ("Error" if resp.error else "OK"), None      # the common case
+    elif req is not None and resp is None and not req.expects_response:
         status, notes = "OK", list(req.notes)
     else:
         status, notes = outcome(req, resp, bool(resp is not None and resp.error))

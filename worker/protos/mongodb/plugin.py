@@ -20,15 +20,17 @@ from worker.protos.mongodb.parser import MongodbParser, ParseError
 from worker.protos.mongodb.trans import Correlator
 
 _NS = 1_000_000_000
+_EXPIRY_STEP = _NS
 
 
 class MongodbConnection:
     """Per-connection state: one parser per direction and the correlator."""
-    __slots__ = ("parsers", "correlator")
+    __slots__ = ("parsers", "correlator", "next_expiry")
 
     def __init__(self, timeout_ns: int, max_message_size: int):
         self.parsers = (MongodbParser(max_message_size), MongodbParser(max_message_size))
         self.correlator = Correlator(timeout_ns)
+        self.next_expiry = 0        # packet time (ns) of the next look for expired transactions
 
 
 class MongodbPlugin(TcpAnalyser):
@@ -58,8 +60,12 @@ class MongodbPlugin(TcpAnalyser):
         for msg in msgs:
             for req, resp in corr.add(msg):
                 emit(to_event(req, resp, cfg, tcptuple))
-        for req, resp in corr.expire(msgs[-1].ts):
-            emit(to_event(req, resp, cfg, tcptuple))
+        now = msgs[-1].ts
+        if now >= conn.next_expiry:
+            # at most once per second of packet time: a transaction expires up to 1 s late
+            conn.next_expiry = now + _EXPIRY_STEP
+            for req, resp in corr.expire(now):
+                emit(to_event(req, resp, cfg, tcptuple))
 
     def close(self, conn: MongodbConnection, tcptuple: TcpTuple, ts: int) -> None:
         corr = conn.correlator
