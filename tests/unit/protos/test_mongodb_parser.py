@@ -300,3 +300,47 @@ def test_plugin_gap_in_a_reply_still_pairs_with_a_loss_note():
     assert ev["destination"]["bytes"] == len(reply)
     pl.flush(TUPLE, st, 4)
     assert [e["error"]["message"] for e in events[1:]] == ["Unmatched response"]
+
+
+REPLIES = b"".join([
+    op_msg(50, 1, FIND_REPLY), op_msg(51, 2, {"ok": 0.0, "errmsg": "boom", "code": 1}, checksum=True),
+    op_reply(4, [{"_id": i, "t": datetime.datetime(2020, 1, 1)} for i in range(3)], cursor=9),
+    compressed(op_msg(52, 3, FIND_REPLY), 1), compressed(op_msg(53, 5, FIND_REPLY), 3),
+    compressed(op_reply(6, [{"ok": 1.0}]), 2),
+])
+
+
+def test_replies_whole_bytewise_and_split():
+    ref = summary(MongodbParser().feed(REPLIES, 1))
+    assert ref[0][7] == [("cursorId", 77), ("numberReturned", 2)]
+    assert [m[8] for m in ref] == ["", "boom", "", "", "", ""]              # errors
+    assert [m[11] for m in ref] == [-1, -1, -1, 1, 3, 2]                    # compressors
+    assert ref[2][7] == [("cursorId", 9), ("numberReturned", 3), ("startingFrom", 0)]
+    p = MongodbParser()
+    got = []
+    for i in range(len(REPLIES)):
+        got += p.feed(REPLIES[i:i + 1], 1)
+    assert summary(got) == ref
+    rnd = random.Random(11)
+    for _ in range(20):
+        cuts = sorted(rnd.sample(range(1, len(REPLIES)), 9))
+        p = MongodbParser()
+        got = []
+        for a, b in zip([0] + cuts, cuts + [len(REPLIES)]):
+            got += p.feed(REPLIES[a:b], 1)
+        assert summary(got) == ref
+
+
+def test_legacy_exhaust_query_chains_replies():
+    from worker.plugin import Packet
+    pl, events = _plugin()
+    q = op_query(1, "db.c", {}, ret=2, flags=1 << 6)
+    st = pl.parse(Packet(1, None, memoryview(q)), TUPLE, 0, None)
+    r1 = msg(10, 1, 1, struct.pack("<iqii", 0, 5, 0, 2) + bson.encode({}) + bson.encode({}))
+    r2 = msg(11, 10, 1, struct.pack("<iqii", 0, 5, 2, 2) + bson.encode({}) + bson.encode({}))
+    r3 = msg(12, 11, 1, struct.pack("<iqii", 0, 0, 4, 1) + bson.encode({}))
+    st = pl.parse(Packet(2, None, memoryview(r1 + r2 + r3)), TUPLE, 1, st)
+    assert [(e["method"], e["mongodb"]["startingFrom"], e["mongodb"]["cursorId"]) for e in events] == [
+        ("find", 0, 5), ("find", 2, 5), ("find", 4, 0)]
+    pl.flush(TUPLE, st, 3)
+    assert len(events) == 3
