@@ -344,3 +344,23 @@ def test_legacy_exhaust_query_chains_replies():
         ("find", 0, 5), ("find", 2, 5), ("find", 4, 0)]
     pl.flush(TUPLE, st, 3)
     assert len(events) == 3
+
+
+def test_awaitable_hello_waits_longer_than_the_timeout():
+    """Streaming heartbeats: hello with maxAwaitTimeMS 10000 under the default 10 s timeout,
+    answered after 10.5 s, then an exhaust reply 10.5 s later."""
+    from worker.plugin import Packet
+    pl, events = _plugin()
+    s = 1_000_000_000
+    hello = op_msg(1, 0, SON([("hello", 1), ("topologyVersion", {"counter": Int64(0)}),
+                              ("maxAwaitTimeMS", 10000), ("$db", "admin")]), flags=1 << 16)
+    st = pl.parse(Packet(0, None, memoryview(hello)), TUPLE, 0, None)
+    st = pl.parse(Packet(5 * s, None, memoryview(op_msg(2, 0, {"ping": 1, "$db": "a"}))), TUPLE, 0, st)
+    st = pl.parse(Packet(5 * s + 1, None, memoryview(op_msg(20, 2, {"ok": 1.0}))), TUPLE, 1, st)
+    st = pl.parse(Packet(10 * s + s // 2, None, memoryview(op_msg(21, 1, {"ok": 1.0}, flags=2))), TUPLE, 1, st)
+    st = pl.parse(Packet(21 * s, None, memoryview(op_msg(22, 21, {"ok": 1.0}, flags=2))), TUPLE, 1, st)
+    assert [(e["method"], e["status"]) for e in events] == [("ping", "OK"), ("hello", "OK"), ("hello", "OK")]
+    assert "error" not in events[1] and "error" not in events[2]
+    # with no further reply, the continuation expires after timeout + maxAwaitTimeMS
+    st = pl.parse(Packet(42 * s, None, memoryview(op_msg(3, 0, {"ping": 1, "$db": "a"}))), TUPLE, 0, st)
+    assert events[-1]["method"] == "hello" and "transaction timeout" in events[-1]["error"]["message"]

@@ -116,6 +116,10 @@ _REPLY = struct.Struct("<iqii")
 _COMPRESSED = struct.Struct("<iiB")
 
 NOTE_TOO_LARGE = "Message too large (%d bytes): not analysed"
+# an awaitable hello (streaming heartbeats) or a tailable getMore is answered
+# after up to maxAwaitTimeMS; any command may run for its maxTimeMS
+_WAIT_KEYS = ("maxAwaitTimeMS", "maxTimeMS")
+_MAX_WAIT_MS = 3_600_000
 
 CODEC = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO,
                      unicode_decode_error_handler="replace")
@@ -189,6 +193,8 @@ class MongodbMessage:
     expects_response: bool = False            # a request a reply will answer
     more_to_come: bool = False                # reply: another reply follows (exhaust)
     exhaust: bool = False                     # request asked for exhaust replies
+    wait_ns: int = 0                          # request: the server may take this long on purpose
+                                              # (maxAwaitTimeMS / maxTimeMS), on top of the timeout
 
 
 def _cstr(data: bytes, off: int, end: int) -> tuple[str, int]:
@@ -612,6 +618,10 @@ class MongodbParser:
                 m.event["numberToReturn"] = n
         elif isinstance(val, str):
             coll = val
+        for key in _WAIT_KEYS:
+            n = _num(cmd.get(key))
+            if n is not None and n > 0:
+                m.wait_ns = max(m.wait_ns, min(n, _MAX_WAIT_MS) * 1_000_000)
         if name == "find":
             n = _num(cmd.get("skip"))
             if n is not None:

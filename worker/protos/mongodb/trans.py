@@ -18,7 +18,8 @@
   kept under that id as a continuation: same command, no request bytes, its
   start the previous reply's time. So each reply is one event.
 - Requests and waiting replies expire ``timeout_ns`` after they began
-  (packet time).
+  (packet time); a request with ``maxAwaitTimeMS`` / ``maxTimeMS`` (an
+  awaitable hello, a tailable getMore) that much later.
 """
 from __future__ import annotations
 
@@ -77,12 +78,21 @@ class Correlator:
             out.extend(self.requests.add_request(resp.request_id, nxt))
 
     def expire(self, now: int) -> list[tuple]:
-        if not self.requests.pending and not self.responses:
+        pending = self.requests.pending
+        if not pending and not self.responses:
             return []
-        out = self.requests.expire(now)
-        for req, _ in out:
-            req.notes.append(NOTE_TIMEOUT)
-        self.unmatched_requests += len(out)
+        out = []
+        if pending:
+            # a request may ask the server to wait (``wait_ns``): its deadline is
+            # its own, so the whole (bounded) table is looked at
+            timeout = self.timeout_ns
+            dead = [k for k, r in pending.items() if r.ts + timeout + r.wait_ns <= now]
+            for k in dead:
+                req = pending.pop(k)
+                req.notes.append(NOTE_TIMEOUT)
+                out.append((req, None))
+            self.requests.expired += len(dead)
+            self.unmatched_requests += len(dead)
         limit = now - self.timeout_ns
         responses = self.responses
         while responses:
