@@ -9,8 +9,8 @@ PyPI wrappers download it from the vendor at run time), so the server is
 ``mongodb_responder.py``: a wire-level responder answering as a MongoDB 7.0
 standalone. The clients are real: the official driver pymongo (one client
 without compression and one each with ``compressors=snappy``, ``zlib`` and
-``zstd``: the handshake is a legacy OP_QUERY ``isMaster``, then OP_MSG,
-wrapped in OP_COMPRESSED once negotiated), running create, insert (and a
+``zstd``: pymongo 4.20 sends its ``ismaster`` handshake as an OP_MSG, not
+an OP_QUERY; then OP_MSG, wrapped in OP_COMPRESSED once negotiated), running create, insert (and a
 duplicate key), find with batches and getMore, an exhaust cursor, update,
 delete, aggregate, count, listCollections, drop, killCursors, an
 unacknowledged (w=0, moreToCome) insert and an unknown command; plus a raw
