@@ -118,7 +118,7 @@ _COMPRESSED = struct.Struct("<iiB")
 NOTE_TOO_LARGE = "Message too large (%d bytes): not analysed"
 # an awaitable hello (streaming heartbeats) or a tailable getMore is answered
 # after up to maxAwaitTimeMS; any command may run for its maxTimeMS
-_WAIT_KEYS = ("maxAwaitTimeMS", "maxTimeMS")
+_WAIT_KEYS = frozenset(("maxAwaitTimeMS", "maxTimeMS"))
 _MAX_WAIT_MS = 3_600_000
 
 CODEC = CodecOptions(datetime_conversion=DatetimeConversion.DATETIME_AUTO,
@@ -618,10 +618,11 @@ class MongodbParser:
                 m.event["numberToReturn"] = n
         elif isinstance(val, str):
             coll = val
-        for key in _WAIT_KEYS:
-            n = _num(cmd.get(key))
-            if n is not None and n > 0:
-                m.wait_ns = max(m.wait_ns, min(n, _MAX_WAIT_MS) * 1_000_000)
+        if not _WAIT_KEYS.isdisjoint(cmd):
+            for key in _WAIT_KEYS:
+                n = _num(cmd.get(key))
+                if n is not None and n > 0:
+                    m.wait_ns = max(m.wait_ns, min(n, _MAX_WAIT_MS) * 1_000_000)
         if name == "find":
             n = _num(cmd.get("skip"))
             if n is not None:
