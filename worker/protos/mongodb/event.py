@@ -69,13 +69,18 @@ def _params_text(req: MongodbMessage, full: bool) -> str:
 
 
 def reconstruct_query(req: MongodbMessage, ev: dict, full: bool) -> str:
-    q = "%s.%s(%s)" % (req.resource, req.method, _params_text(req, full))
-    skip = ev.get("numberToSkip")
-    if isinstance(skip, int) and skip > 0:
-        q += ".skip(%d)" % skip
-    limit = ev.get("numberToReturn")
-    if isinstance(limit, int) and 0 < limit < _NO_LIMIT:
-        q += ".limit(%d)" % limit
+    if full or req.method in _QUERY_DROP:
+        q = "%s.%s(%s)" % (req.resource, req.method, _params_text(req, full))
+    else:
+        q = "%s.%s()" % (req.resource, req.method)
+    if "numberToSkip" in ev:
+        skip = ev["numberToSkip"]
+        if isinstance(skip, int) and skip > 0:
+            q += ".skip(%d)" % skip
+    if "numberToReturn" in ev:
+        limit = ev["numberToReturn"]
+        if isinstance(limit, int) and 0 < limit < _NO_LIMIT:
+            q += ".limit(%d)" % limit
     return q
 
 

@@ -50,15 +50,17 @@ class Correlator:
         if msg.is_request:
             if not msg.expects_response:
                 return [(msg, None)]
-            resp = self.responses.pop(msg.request_id, None)
-            if resp is not None:
-                out = [(msg, resp)]
-                self._continue(msg, resp, out)
-                return out
+            if self.responses:
+                resp = self.responses.pop(msg.request_id, None)
+                if resp is not None:
+                    out = [(msg, resp)]
+                    if resp.more_to_come:
+                        self._continue(msg, resp, out)
+                    return out
             out = self.requests.add_request(msg.request_id, msg)
             self.unmatched_requests += len(out)
             return out
-        req = self.requests.take(msg.response_to)
+        req = self.requests.pending.pop(msg.response_to, None)
         if req is None:
             out = []
             self.responses.pop(msg.response_to, None)
@@ -69,11 +71,12 @@ class Correlator:
             self.responses[msg.response_to] = msg
             return out
         out = [(req, msg)]
-        self._continue(req, msg, out)
+        if msg.more_to_come:
+            self._continue(req, msg, out)
         return out
 
     def _continue(self, req: MongodbMessage, resp: MongodbMessage, out: list) -> None:
-        if resp.more_to_come and (resp.opcode == OP_MSG or req.exhaust):
+        if resp.opcode == OP_MSG or req.exhaust:
             nxt = dataclasses.replace(req, ts=resp.ts, size=0, notes=[])
             out.extend(self.requests.add_request(resp.request_id, nxt))
 
