@@ -37,7 +37,7 @@ ALL = {f.name: objects_of(f) for f in FILES}
 # protocols whose dashboard is a module of deploy/kibana/protos/: (name, protocol entry
 # with the analyser's default ports); each has a real capture tests/golden/pcaps/<name>_real.pcap
 # ports their real captures use beside the defaults (a non-default TLS port, the CQL responder)
-CAPTURE_PORTS = {"tls": [14430], "cassandra": [19042, 19043]}
+CAPTURE_PORTS = {"tls": [14430], "cassandra": [19042, 19043], "mongodb": [27117]}
 ADDED = [(p.stem, {"type": p.stem, "ports": list(load_registry(False).get(p.stem).config_class().ports)
                    + CAPTURE_PORTS.get(p.stem, [])})
          for p in sorted((KIBANA_DIR / "protos").glob("*.py"))]

@@ -28,16 +28,8 @@ class ThriftConfig(ProtocolCommon):
     drop_after_n_struct_fields: int = 500
 
 
-@dataclass(frozen=True)
-class MongodbConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [27017])
-    max_docs: int = 10
-    max_doc_length: int = 5000
-
-
 # name -> (config class, transports the protocol runs over)
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "thrift": (ThriftConfig, ("tcp",)),
-    "mongodb": (MongodbConfig, ("tcp",)),
 }
 

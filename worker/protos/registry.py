@@ -52,6 +52,7 @@ BUILTIN: dict[str, str] = {
     "cassandra": "worker.protos.cassandra:CassandraPlugin",
     "sip": "worker.protos.sip:SipPlugin",
     "dhcpv4": "worker.protos.dhcpv4:DhcpPlugin",
+    "mongodb": "worker.protos.mongodb:MongodbPlugin",
 }
 
 
