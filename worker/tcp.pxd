@@ -40,7 +40,7 @@ cdef class TcpTracker:
 
     @cython.locals(ports=dict, conn=Conn, other=tuple, rkey=tuple, tcptuple=object)
     cdef tuple _lookup_miss(self, object ts, tuple key, int d, int flags, Py_ssize_t n, tuple ent,
-                            int sport, int dport)
+                            int sport, int dport, object seq=*)
 
     @cython.locals(n=Py_ssize_t, fin=int, diff=object, start=object, nxt=object)
     cdef _segment(self, Conn conn, int d, object ts, object seq, int flags, object raw,
