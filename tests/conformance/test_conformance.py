@@ -12,7 +12,7 @@ from tests.helpers import CONFORMANCE, ROOT
 CHECK = CONFORMANCE / "check.py"
 
 
-@pytest.mark.parametrize("ptype", ["http", "dns", "icmp", "redis", "memcache", "mysql", "pgsql"])
+@pytest.mark.parametrize("ptype", ["http", "dns", "icmp", "redis", "memcache", "mysql", "pgsql", "thrift"])
 def test_every_case_of_protocol_passes(ptype, tmp_path):
     if not CHECK.exists():
         pytest.skip("../shared/conformance is absent: the conformance cases cannot run here")

@@ -34,19 +34,6 @@ class CassandraConfig(ProtocolCommon):
 
 
 @dataclass(frozen=True)
-class ThriftConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [9090])
-    transport_type: str = "socket"
-    protocol_type: str = "binary"
-    idl_files: list[str] = field(default_factory=list)
-    string_max_size: int = 200
-    collection_max_size: int = 15
-    capture_reply: bool = True
-    obfuscate_strings: bool = False
-    drop_after_n_struct_fields: int = 500
-
-
-@dataclass(frozen=True)
 class MongodbConfig(ProtocolCommon):
     ports: list[int] = field(default_factory=lambda: [27017])
     max_docs: int = 10
@@ -84,7 +71,6 @@ class SipConfig(ProtocolCommon):
 PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
     "amqp": (AmqpConfig, ("tcp",)),
     "cassandra": (CassandraConfig, ("tcp",)),
-    "thrift": (ThriftConfig, ("tcp",)),
     "mongodb": (MongodbConfig, ("tcp",)),
     "nfs": (NfsConfig, ("tcp", "udp")),
     "tls": (TlsConfig, ("tcp",)),

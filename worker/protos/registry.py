@@ -46,6 +46,7 @@ BUILTIN: dict[str, str] = {
     "memcache": "worker.protos.memcache:MemcachePlugin",
     "mysql": "worker.protos.mysql:MysqlPlugin",
     "pgsql": "worker.protos.pgsql:PgsqlPlugin",
+    "thrift": "worker.protos.thrift:ThriftPlugin",
 }
 
 
