@@ -1,9 +1,9 @@
 """Thrift transaction -> event dict, with Packetbeat 8.x field names
 (``packetbeat/protos/thrift/thrift.go: publishTransactions``).
 
-- ``method``: the called method; ``path``: its service (from the IDL, or the
-  ``Service:`` prefix of a call sent through a multiplexing protocol, which is
-  taken off the method name), empty when unknown; ``query``: method and
+- ``method``: the called method; ``path``: its service: the ``Service:``
+  prefix of a call sent through a multiplexing protocol (taken off the method
+  name), else the IDL service that declares the method, else empty; ``query``: method and
   params, ``add(1: 1, 2: 1)``.
 - ``thrift.params``: the arguments struct, ``(1: 1, 2: 1)``, field ids named
   from the IDL when the method is known (``(num1: 1, num2: 1)``);
@@ -62,7 +62,7 @@ def to_event(req: ThriftMessage | None, resp: ThriftMessage | None, cfg, idl, tu
     method_msg = req if req is not None else resp
     service, method = split_service(method_msg.method) if method_msg is not None else ("", "")
     idl_method = idl.find(method, service) if idl is not None else None
-    if idl_method is not None:
+    if idl_method is not None and not service:
         service = idl_method.service
     names = idl_method if idl_method is not None else (False if idl is not None else None)
     return_value = exceptions = ""

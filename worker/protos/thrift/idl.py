@@ -83,6 +83,7 @@ def load_idl(paths: list[str]) -> Idl:
         raise IdlError("the thriftpy2 package is needed to read idl_files: %s" % e) from None
     idl = Idl()
     seen_files: set[str] = set()
+    inherited: list = []
     for path in paths:
         if not os.path.isfile(path):
             raise IdlError("Error parsing Thrift IDL file %s: no such file" % path)
@@ -112,4 +113,13 @@ def load_idl(paths: list[str]) -> Idl:
                     elif old.service != sname:
                         log.warning("Thrift IDL: method %s is defined in more services: %s and %s",
                                     mname, old.service, sname)
+                inherited.append(svc)
+    # a service also answers the methods it inherits (``extends``): found under
+    # its own name too (multiplexed calls name the service they were sent to)
+    for svc in inherited:
+        for base in svc.__mro__[1:]:
+            for mname in _own_methods(base):
+                m = idl.by_service.get((base.__name__, mname))
+                if m is not None:
+                    idl.by_service.setdefault((svc.__name__, mname), m)
     return idl
