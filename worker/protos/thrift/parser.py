@@ -93,6 +93,7 @@ SOCKET = "socket"
 FRAMED = "framed"
 
 NOTE_TOO_LARGE = "Message too large (%d bytes): not decoded"
+_LOSS_NOTES = ("Packet loss while capturing the response", "Packet loss while capturing the request")
 
 
 class ParseError(_BaseParseError):
@@ -196,7 +197,7 @@ _STRUCT, _LIST, _SET, _MAP = 0, 1, 2, 3
 class _Frame:
     """One open struct or collection of the message being read."""
     __slots__ = ("kind", "render", "items", "count", "remaining", "etype", "vtype",
-                 "fid", "last_fid", "key")
+                 "fid", "ftype", "last_fid", "key")
 
     def __init__(self, kind: int, render: bool):
         self.kind = kind
@@ -207,6 +208,7 @@ class _Frame:
         self.etype = 0              # element (map: key) type
         self.vtype = 0              # map value type
         self.fid = 0                # struct: id of the field whose value is being read
+        self.ftype = 0              # struct: its type (0: next comes a field header)
         self.last_fid = 0           # compact: previous field id (deltas)
         self.key = None             # map: the key read, waiting for its value
 
@@ -395,9 +397,12 @@ class ThriftParser:
             if unframed and self._nonstrict_at(p):
                 self._set_mode(SOCKET, "nonstrict")
                 return
-            if framed and n >= 8 and self._nonstrict_at(p + 4):
-                self._set_mode(FRAMED, "nonstrict")
-                return
+            if framed and 0 < _U32.unpack_from(buf, p)[0] < 0x80000000:
+                if n < 8:
+                    raise _Incomplete(p + 8)
+                if self._nonstrict_at(p + 4):
+                    self._set_mode(FRAMED, "nonstrict")
+                    return
         raise ParseError("not a Thrift message header")
 
     def _header_kind(self, q: int) -> str:
@@ -423,11 +428,12 @@ class ThriftParser:
         ln = _U32.unpack_from(buf, q)[0]
         if not 0 < ln <= MAX_DETECT_NAME:
             return False
-        if len(buf) < q + 4 + ln + 1:
-            raise _Incomplete(q + 4 + ln + 1)
         name = bytes(buf[q + 4:q + 4 + ln])
         if not all(0x21 <= c < 0x7F for c in name):
             return False
+        if len(buf) < q + 4 + ln + 1:
+            # plausible so far: one more byte may tell
+            raise _Incomplete(len(buf) + 1)
         return 1 <= buf[q + 4 + ln] <= 4
 
     def _set_mode(self, transport: str, kind: str) -> None:
@@ -481,9 +487,11 @@ class ThriftParser:
             if word & 0xFFFF0000 != 0x80010000:
                 raise ParseError("bad binary protocol version 0x%08x" % word)
             mtype = word & 0xFF
+            if not 1 <= mtype <= 4:
+                raise ParseError("bad message type %d" % mtype)
             self._check(p + 8)
             ln = _I32.unpack_from(buf, p + 4)[0]
-            if ln < 0:
+            if not 0 <= ln <= self.max_message_size:
                 raise ParseError("bad method name length")
             q = p + 8 + ln
             self._check(q + 4)
@@ -492,6 +500,8 @@ class ThriftParser:
             end = q + 4
         else:
             ln = word
+            if ln > self.max_message_size:
+                raise ParseError("bad method name length")
             q = p + 4 + ln
             self._check(q + 5)
             mtype = buf[q]
@@ -532,7 +542,7 @@ class ThriftParser:
             raise ParseError("bad message type %d" % mtype)
         seqid, q = self._varint(p + 2)
         ln, q = self._varint(q)
-        if ln >= 0x80000000:
+        if ln > self.max_message_size:
             raise ParseError("bad method name length")
         self._check(q + ln)
         name = self._method_name(q, ln)
@@ -550,6 +560,11 @@ class ThriftParser:
         while stack:
             top = stack[-1]
             if top.kind == _STRUCT:
+                if top.ftype:
+                    # the field header was read, its value was incomplete
+                    self._value(top, top.ftype, compact)
+                    top.ftype = 0
+                    continue
                 if compact:
                     ftype, fid, boolval = self._compact_field_header(top)
                 else:
@@ -564,7 +579,9 @@ class ThriftParser:
                 if boolval is not None:
                     self._deliver(top, boolval)
                     continue
+                top.ftype = ftype
                 self._value(top, ftype, compact)
+                top.ftype = 0
             else:
                 if top.remaining == 0:
                     stack.pop()
@@ -890,6 +907,7 @@ class ThriftParser:
                 msg.size = frame_end - self._start - 4
                 msg.fields = []
                 msg.nfields = 0
+                msg.notes.append(_LOSS_NOTES[msg.is_request])
             self._gap_msg = msg
             transport, protocol = self.transport, self.protocol
             skip = frame_end - have - nbytes
@@ -903,6 +921,7 @@ class ThriftParser:
             msg.fields = []
             msg.nfields = 0
             msg.size = (frame_end - self._start - 4) if frame_end >= 0 else have - self._start + nbytes
+            msg.notes.append(_LOSS_NOTES[msg.is_request])
         self._gap_msg = msg
         self.reset()
         return False
