@@ -35,7 +35,8 @@ ALL = {f.name: objects_of(f) for f in FILES}
 
 def test_files_are_what_build_py_makes():
     assert [f.name for f in FILES] == sorted("packetbeat-%s.ndjson" % n for n in
-                                             ("overview", "http", "dns", "mysql", "pgsql", "redis", "flows"))
+                                             ("overview", "http", "dns", "mysql", "pgsql", "redis", "flows",
+                                              "thrift"))
     p = subprocess.run([sys.executable, str(KIBANA_DIR / "build.py"), "--check"], capture_output=True, text=True,
                        cwd=str(ROOT))
     assert p.returncode == 0, p.stderr
@@ -178,14 +179,16 @@ def real_events(tmp_path_factory):
     """Our pipeline's events from the project's real-server captures, flows on."""
     protos = [{"type": "http", "ports": [80, 8080, 8000]}, {"type": "dns", "ports": [53, 10053]},
               {"type": "mysql", "ports": [3306]}, {"type": "pgsql", "ports": [5432]},
-              {"type": "redis", "ports": [6379]}]
+              {"type": "redis", "ports": [6379]},
+              {"type": "thrift", "ports": list(range(19090, 19096)),
+               "idl_files": [str(ROOT / "tests" / "golden" / "gen" / "thrift_idl" / "store.thrift")]}]
     events = []
-    for name in ("http_real", "dns_real", "mysql_real", "pgsql_real", "redis_real"):
+    for name in ("http_real", "dns_real", "mysql_real", "pgsql_real", "redis_real", "thrift_real"):
         proc, evs = run_packetbeat(tmp_path_factory.mktemp(name), PCAPS / (name + ".pcap"), protocols=protos,
                                    extra_cfg={"packetbeat.flows": {"enabled": True, "period": "-1s"}}, workers=1)
         assert proc.returncode == 0, proc.stderr[-2000:]
         events += evs
-    assert {e["type"] for e in events} >= {"http", "dns", "mysql", "pgsql", "redis", "flow"}
+    assert {e["type"] for e in events} >= {"http", "dns", "mysql", "pgsql", "redis", "thrift", "flow"}
     return events
 
 
