@@ -340,6 +340,14 @@ class ThriftParser:
                     msg.notes.append(NOTE_TOO_LARGE % length)
                     self._stack.clear()
                     return self._finish()
+                # the whole message is mostly there: read it in one go; when it
+                # is not, the resumable reader below starts over
+                try:
+                    self._fast_body()
+                except _Incomplete:
+                    pass
+                else:
+                    return self._finish()
             self._read_body()
             return self._finish()
         except _Incomplete as e:
@@ -553,6 +561,307 @@ class ThriftParser:
 
     # ------------------------------------------------------------ body
 
+    def _fast_body(self) -> None:
+        """Read the message's struct from the buffer in one recursive pass
+        (raises _Incomplete, changing nothing, when a byte is missing). Gives
+        exactly what :meth:`_read_body` gives."""
+        msg = self._msg
+        top = self._stack[0]
+        buf = self._buf
+        end = len(buf) if self._end < 0 else min(self._end, len(buf))
+        value = self._fc_value if self.protocol == COMPACT else self._fb_value
+        compact = self.protocol == COMPACT
+        limit = self.collection_max_size
+        max_fields = self.max_fields
+        render_all = top.render
+        first_shown = render_all and not msg.is_request
+        items = []
+        count = 0
+        last = 0
+        p = self._pos
+        while True:
+            if p >= end:
+                raise _NEED_MORE
+            b = buf[p]
+            if b == 0:
+                p += 1
+                break
+            if compact:
+                t = _COMPACT_TYPES.get(b & 0x0F)
+                if t is None:
+                    raise ParseError("compact field type %d not known" % (b & 0x0F))
+                delta = b >> 4
+                if delta:
+                    fid = (last + delta) & 0xFFFF
+                    p += 1
+                else:
+                    z, p = self._fast_varint(buf, p + 1, end)
+                    fid = ((z >> 1) ^ -(z & 1)) & 0xFFFF
+                last = fid
+            else:
+                t = b
+                if t not in _BINARY_TYPES:
+                    raise ParseError("field type %d not known" % t)
+                if p + 3 > end:
+                    raise _NEED_MORE
+                fid = _U16.unpack_from(buf, p + 1)[0]
+                p += 3
+            if count >= max_fields:
+                raise ParseError("too many fields in a struct")
+            render = render_all and (count < limit or (first_shown and count == 0))
+            if compact and t == T_BOOL:
+                text = ("true" if b & 0x0F == 1 else "false") if render else None
+            else:
+                text, p = value(buf, t, p, end, render, 1)
+            if count < limit or count == 0:
+                items.append((fid, text))
+            count += 1
+        self._pos = p
+        self._stack.clear()
+        msg.fields = items
+        msg.nfields = count
+
+    @staticmethod
+    def _fast_varint(buf, p: int, end: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            if p >= end:
+                raise _NEED_MORE
+            b = buf[p]
+            p += 1
+            result |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return result, p
+            shift += 7
+            if shift >= 70:
+                raise ParseError("varint too long")
+
+    def _render_collection(self, kind: int, items: list, count: int) -> str:
+        if count > self.collection_max_size:
+            items = items + ["..."]
+        joined = ", ".join(items)
+        if kind == _MAP:
+            return "{" + joined + "}"
+        if not joined:
+            return ""
+        return ("[" + joined + "]") if kind == _LIST else ("{" + joined + "}")
+
+    def _fb_value(self, buf, t: int, p: int, end: int, render: bool, depth: int):
+        """Binary protocol: (text or None, position after) of a value of type ``t``."""
+        if t == T_STRING:
+            if p + 4 > end:
+                raise _NEED_MORE
+            n = _I32.unpack_from(buf, p)[0]
+            if n < 0:
+                raise ParseError("bad string length %d" % n)
+            q = p + 4 + n
+            if q > end:
+                raise _NEED_MORE
+            return (self._string(p + 4, n) if render else None), q
+        size = _FIXED_BINARY.get(t)
+        if size is not None:
+            q = p + size
+            if q > end:
+                raise _NEED_MORE
+            if not render:
+                return None, q
+            if t == T_I32:
+                return str(_U32.unpack_from(buf, p)[0]), q
+            if t == T_BOOL:
+                return ("true" if buf[p] else "false"), q
+            if t == T_I64:
+                return str(_I64.unpack_from(buf, p)[0]), q
+            if t == T_I16:
+                return str(_U16.unpack_from(buf, p)[0]), q
+            if t == T_BYTE:
+                return str(buf[p]), q
+            if t == T_DOUBLE:
+                return go_float(_DBL.unpack_from(buf, p)[0]), q
+            return _uuid_text(bytes(buf[p:q])), q
+        if depth >= MAX_DEPTH:
+            raise ParseError("nesting too deep")
+        limit = self.collection_max_size
+        items: list = []
+        count = 0
+        value = self._fb_value
+        if t == T_STRUCT:
+            max_fields = self.max_fields
+            while True:
+                if p >= end:
+                    raise _NEED_MORE
+                ft = buf[p]
+                if ft == 0:
+                    p += 1
+                    break
+                if ft not in _BINARY_TYPES:
+                    raise ParseError("field type %d not known" % ft)
+                if p + 3 > end:
+                    raise _NEED_MORE
+                if count >= max_fields:
+                    raise ParseError("too many fields in a struct")
+                fid = _U16.unpack_from(buf, p + 1)[0]
+                r = render and count < limit
+                text, p = value(buf, ft, p + 3, end, r, depth + 1)
+                if r:
+                    items.append((fid, text))
+                count += 1
+            return (format_struct(items, count, limit) if render else None), p
+        if t == T_MAP:
+            if p + 6 > end:
+                raise _NEED_MORE
+            kt, vt = buf[p], buf[p + 1]
+            if kt not in _BINARY_TYPES or vt not in _BINARY_TYPES:
+                raise ParseError("map key/value type not known")
+            n = _I32.unpack_from(buf, p + 2)[0]
+            if n < 0:
+                raise ParseError("bad map size %d" % n)
+            p += 6
+            kind = _MAP
+        else:
+            if p + 5 > end:
+                raise _NEED_MORE
+            kt = buf[p]
+            if kt not in _BINARY_TYPES:
+                raise ParseError("element type %d not known" % kt)
+            n = _I32.unpack_from(buf, p + 1)[0]
+            if n < 0:
+                raise ParseError("bad collection size %d" % n)
+            vt = 0
+            p += 5
+            kind = _LIST if t == T_LIST else _SET
+        p = self._fast_elements(buf, kind, kt, vt, n, p, end, render, depth, items, _FIXED_BINARY, value)
+        return (self._render_collection(kind, items, n) if render else None), p
+
+    def _fast_elements(self, buf, kind, kt, vt, n, p, end, render, depth, items, sizes, value) -> int:
+        """Read ``n`` elements (map: entries) into ``items``; the position after them."""
+        limit = self.collection_max_size
+        i = 0
+        while i < n:
+            r = render and i < limit
+            if not r:
+                ks = sizes.get(kt)
+                size = (ks + sizes.get(vt, 0) if sizes.get(vt) else 0) if kind == _MAP and ks else ks
+                if size:
+                    # elements not shown: skip them all at once
+                    q = p + (n - i) * size
+                    if q > end:
+                        raise _NEED_MORE
+                    return q
+            if kind == _MAP:
+                key, p = value(buf, kt, p, end, r, depth + 1)
+                val, p = value(buf, vt, p, end, r, depth + 1)
+                if r:
+                    items.append(key + ": " + val)
+            else:
+                text, p = value(buf, kt, p, end, r, depth + 1)
+                if r:
+                    items.append(text)
+            i += 1
+        return p
+
+    def _fc_value(self, buf, t: int, p: int, end: int, render: bool, depth: int):
+        """Compact protocol: (text or None, position after) of a value of type ``t``."""
+        if t == T_I32 or t == T_I16 or t == T_I64:
+            z, p = self._fast_varint(buf, p, end)
+            if not render:
+                return None, p
+            v = (z >> 1) ^ -(z & 1)
+            if t == T_I32:
+                return str(v & 0xFFFFFFFF), p
+            if t == T_I16:
+                return str(v & 0xFFFF), p
+            return str(v), p
+        if t == T_STRING:
+            n, q = self._fast_varint(buf, p, end)
+            if n >= 0x80000000:
+                raise ParseError("bad string length")
+            if q + n > end:
+                raise _NEED_MORE
+            return (self._string(q, n) if render else None), q + n
+        size = _FIXED_COMPACT.get(t)
+        if size is not None:
+            q = p + size
+            if q > end:
+                raise _NEED_MORE
+            if not render:
+                return None, q
+            if t == T_BOOL:
+                return ("true" if buf[p] == 1 else "false"), q
+            if t == T_BYTE:
+                return str(buf[p]), q
+            if t == T_DOUBLE:
+                return go_float(_DBL_LE.unpack_from(buf, p)[0]), q
+            return _uuid_text(bytes(buf[p:q])), q
+        if depth >= MAX_DEPTH:
+            raise ParseError("nesting too deep")
+        limit = self.collection_max_size
+        items: list = []
+        value = self._fc_value
+        if t == T_STRUCT:
+            max_fields = self.max_fields
+            count = last = 0
+            while True:
+                if p >= end:
+                    raise _NEED_MORE
+                b = buf[p]
+                if b == 0:
+                    p += 1
+                    break
+                ft = _COMPACT_TYPES.get(b & 0x0F)
+                if ft is None:
+                    raise ParseError("compact field type %d not known" % (b & 0x0F))
+                delta = b >> 4
+                if delta:
+                    fid = (last + delta) & 0xFFFF
+                    p += 1
+                else:
+                    z, p = self._fast_varint(buf, p + 1, end)
+                    fid = ((z >> 1) ^ -(z & 1)) & 0xFFFF
+                last = fid
+                if count >= max_fields:
+                    raise ParseError("too many fields in a struct")
+                r = render and count < limit
+                if ft == T_BOOL:
+                    text = ("true" if b & 0x0F == 1 else "false") if r else None
+                else:
+                    text, p = value(buf, ft, p, end, r, depth + 1)
+                if r:
+                    items.append((fid, text))
+                count += 1
+            return (format_struct(items, count, limit) if render else None), p
+        if t == T_MAP:
+            n, p = self._fast_varint(buf, p, end)
+            if n >= 0x80000000:
+                raise ParseError("bad map size")
+            kt = vt = 0
+            if n:
+                if p >= end:
+                    raise _NEED_MORE
+                b = buf[p]
+                kt = _COMPACT_TYPES.get(b >> 4)
+                vt = _COMPACT_TYPES.get(b & 0x0F)
+                if kt is None or vt is None:
+                    raise ParseError("compact map key/value type not known")
+                p += 1
+            kind = _MAP
+        else:
+            if p >= end:
+                raise _NEED_MORE
+            b = buf[p]
+            kt = _COMPACT_TYPES.get(b & 0x0F)
+            if kt is None:
+                raise ParseError("compact element type %d not known" % (b & 0x0F))
+            n = b >> 4
+            p += 1
+            if n == 15:
+                n, p = self._fast_varint(buf, p, end)
+                if n >= 0x80000000:
+                    raise ParseError("bad collection size")
+            vt = 0
+            kind = _LIST if t == T_LIST else _SET
+        p = self._fast_elements(buf, kind, kt, vt, n, p, end, render, depth, items, _FIXED_COMPACT, value)
+        return (self._render_collection(kind, items, n) if render else None), p
+
     def _read_body(self) -> None:
         """Read values until the top-level struct closes (raises _Incomplete)."""
         stack = self._stack
@@ -577,7 +886,7 @@ class ThriftParser:
                     raise ParseError("too many fields in a struct")
                 top.fid = fid
                 if boolval is not None:
-                    self._deliver(top, boolval)
+                    self._deliver(top, boolval if self._element_render(top) else None)
                     continue
                 top.ftype = ftype
                 self._value(top, ftype, compact)
