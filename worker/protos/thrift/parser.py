@@ -345,7 +345,8 @@ class ThriftParser:
                 try:
                     self._fast_body()
                 except _Incomplete:
-                    pass
+                    msg = self._msg
+                    self._stack.append(_Frame(_STRUCT, msg.is_request or self.capture_reply))
                 else:
                     return self._finish()
             self._read_body()
@@ -472,9 +473,6 @@ class ThriftParser:
         if msg is not None:
             msg.transport = self.transport
             msg.protocol = self.protocol
-            render = msg.is_request or self.capture_reply
-            frame = _Frame(_STRUCT, render)
-            self._stack.append(frame)
 
     def _check(self, need: int) -> None:
         if need > len(self._buf) or (self._end >= 0 and need > self._end):
@@ -566,14 +564,13 @@ class ThriftParser:
         (raises _Incomplete, changing nothing, when a byte is missing). Gives
         exactly what :meth:`_read_body` gives."""
         msg = self._msg
-        top = self._stack[0]
         buf = self._buf
         end = len(buf) if self._end < 0 else min(self._end, len(buf))
         value = self._fc_value if self.protocol == COMPACT else self._fb_value
         compact = self.protocol == COMPACT
         limit = self.collection_max_size
         max_fields = self.max_fields
-        render_all = top.render
+        render_all = msg.is_request or self.capture_reply
         first_shown = render_all and not msg.is_request
         items = []
         count = 0
@@ -617,7 +614,6 @@ class ThriftParser:
                 items.append((fid, text))
             count += 1
         self._pos = p
-        self._stack.clear()
         msg.fields = items
         msg.nfields = count
 
