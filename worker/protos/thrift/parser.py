@@ -479,9 +479,9 @@ class ThriftParser:
             raise _Incomplete(need)
 
     def _method_name(self, p: int, ln: int) -> str:
-        raw = bytes(self._buf[p:p + min(ln, self.string_max_size)])
-        name = raw.decode("utf-8", "replace")
-        return name + "..." if ln > self.string_max_size else name
+        if ln <= self.string_max_size:
+            return self._buf[p:p + ln].decode("utf-8", "replace")
+        return self._buf[p:p + self.string_max_size].decode("utf-8", "replace") + "..."
 
     def _binary_header(self) -> None:
         buf = self._buf
@@ -1079,9 +1079,11 @@ class ThriftParser:
     def _string(self, p: int, n: int) -> str:
         maxs = self.string_max_size
         if n > maxs:
-            raw = bytes(self._buf[p:p + maxs]) + b"..."
+            raw = self._buf[p:p + maxs] + b"..."
+        elif n:
+            raw = self._buf[p:p + n]
         else:
-            raw = bytes(self._buf[p:p + n])
+            return '""'
         if not raw:
             return '""'
         if self.obfuscate:

@@ -58,9 +58,19 @@ class ThriftPlugin(TcpAnalyser):
             ThriftCorrelator(self._timeout_ns))
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = super().parse(pkt, tcptuple, direction, state)
+        # TcpAnalyser.parse (feed_or_resync), then the timeout of waiting calls
+        conn = state if state is not None else self.new_connection(tcptuple)
+        parser = conn.parsers[direction]
+        try:
+            msgs = parser.feed(pkt.payload, pkt.ts)
+        except ParseError as e:
+            parser.reset()
+            self.parse_errors += 1
+            msgs = e.messages
+        if msgs:
+            self.handle(conn, tcptuple, direction, msgs)
         corr = conn.correlator
-        if corr.pending:
+        if corr.waiting.pending:
             expired = corr.expire(pkt.ts)
             if expired:
                 self.expired += len(expired)
