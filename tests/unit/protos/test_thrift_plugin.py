@@ -243,3 +243,27 @@ def test_idl_includes_resolved_relative_to_the_file():
     idl = load_idl([str(IDL_PATH)])
     assert idl.find("ping").service == "Health" and idl.find("ping", "Store").params == {1: "msg"}
     assert idl.find("get").exceptions == {1: "nf", 2: "bad"} and idl.find("touch").oneway
+
+
+def test_idl_with_syntax_newer_than_thriftpy2(tmp_path):
+    """Annotations on namespace lines and the uuid type (Thrift 0.19, as in
+    Apache Thrift's own test/ThriftTest.thrift), in a file and in one it
+    includes: the methods are still named."""
+    from worker.protos.thrift.idl import load_idl
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "types.thrift").write_text(
+        "namespace xsd test (uri = 'http://example.org/ns')\n"
+        "struct Ref { 1: uuid id, 2: string uuid_text }\n"
+        "service Base { uuid newId(1: map<string, uuid> hints) }\n")
+    (tmp_path / "api.thrift").write_text(
+        'include "sub/types.thrift"\n'
+        "namespace py api\n"
+        "service Api extends types.Base {\n"
+        "  types.Ref lookup(1: uuid id, 2: list<uuid> more) throws (1: Missing m),\n"
+        "  oneway void forget(1: uuid id)\n"
+        "}\n"
+        "exception Missing { 1: string uuid }\n")
+    idl = load_idl([str(tmp_path / "api.thrift")])
+    assert idl.find("lookup").params == {1: "id", 2: "more"} and idl.find("lookup").exceptions == {1: "m"}
+    assert idl.find("forget").oneway and idl.find("newId").service == "Base"
+    assert idl.find("newId", "Api").params == {1: "hints"}

@@ -7,7 +7,10 @@ includes (paths relative to the including file); no module is registered in
 methods it declares itself; a method inherited through ``extends`` belongs to
 the service that declares it (``getStruct`` of ``SharedService`` stays
 ``SharedService`` when ``Calculator extends shared.SharedService``), as
-Packetbeat's IDL map does. When two services declare a method of the same
+Packetbeat's IDL map does. Syntax newer than thriftpy2 reads (annotations on a
+``namespace`` line, the ``uuid`` type of Thrift 0.19) is rewritten in a
+temporary copy of the files when the first attempt fails. When two services
+declare a method of the same
 name, the first file listed (then the first service) wins for calls that do
 not name their service; calls sent through a multiplexing protocol
 (``Service:method``) find their own service's method.
@@ -16,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import tempfile
 from dataclasses import dataclass, field
 
 log = logging.getLogger("packetbeat.thrift")
@@ -74,11 +79,63 @@ def _modules(root) -> list:
     return out
 
 
+_INCLUDE = re.compile(r"""^\s*include\s+["']([^"']+)["']""", re.M)
+_NS_ANNOTATION = re.compile(r'^(\s*namespace\s+\S+\s+[^\s(]+)\s*\([^)]*\)', re.M)
+# ``uuid`` (Thrift 0.19) as a type: before a name, or a container's type argument
+_UUID_TYPE = re.compile(r'\buuid\b(?=\s+[A-Za-z_])|(?<=[<,])(\s*)uuid(?=\s*[,>])')
+
+
+def _modernised(text: str) -> str:
+    """IDL text with the newer syntax thriftpy2 does not read made readable:
+    annotations after a ``namespace`` line dropped, the ``uuid`` type read
+    as ``binary`` (the same names and ids: all this module takes)."""
+    text = _NS_ANNOTATION.sub(r"\1", text)
+    return _UUID_TYPE.sub(lambda m: (m.group(1) or "") + "binary", text)
+
+
+def _fresh_parser(thriftpy2) -> None:
+    """Forget thriftpy2's per-thread parser state: a failed parse leaves its
+    module on the include stack (later includes would resolve against it),
+    and the cache would keep files read before they changed."""
+    local = getattr(getattr(getattr(thriftpy2, "parser", None), "parser", None), "threadlocal", None)
+    if local is not None:
+        local.__dict__.clear()
+
+
+def _load(thriftpy2, path: str):
+    _fresh_parser(thriftpy2)
+    return thriftpy2.load(path)
+
+
+def _load_modernised(thriftpy2, path: str):
+    """Load ``path`` from rewritten copies of it and of every file it
+    includes, laid out under a temporary folder as they are on disk (so
+    relative includes still resolve)."""
+    with tempfile.TemporaryDirectory(prefix="thrift-idl-") as tmp:
+        todo = [os.path.abspath(path)]
+        done: set[str] = set()
+        while todo:
+            src = todo.pop()
+            if src in done or not os.path.isfile(src):
+                continue
+            done.add(src)
+            with open(src, encoding="utf-8") as f:
+                text = f.read()
+            dst = os.path.join(tmp, src.lstrip(os.sep))
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            with open(dst, "w", encoding="utf-8") as f:
+                f.write(_modernised(text))
+            base = os.path.dirname(src)
+            todo += [os.path.normpath(os.path.join(base, inc)) for inc in _INCLUDE.findall(text)]
+        return _load(thriftpy2, os.path.join(tmp, os.path.abspath(path).lstrip(os.sep)))
+
+
 def load_idl(paths: list[str]) -> Idl:
     """Parse ``paths`` (and their includes) into an :class:`Idl`; raises
     :class:`IdlError` naming the file on any failure."""
     try:
         import thriftpy2
+        import thriftpy2.parser.parser  # noqa: F401  (its per-thread state is reset before each load)
     except ImportError as e:          # a dependency of this package: not expected
         raise IdlError("the thriftpy2 package is needed to read idl_files: %s" % e) from None
     idl = Idl()
@@ -88,9 +145,12 @@ def load_idl(paths: list[str]) -> Idl:
         if not os.path.isfile(path):
             raise IdlError("Error parsing Thrift IDL file %s: no such file" % path)
         try:
-            root = thriftpy2.load(os.path.abspath(path))
+            root = _load(thriftpy2, os.path.abspath(path))
         except Exception as e:        # thriftpy2 raises its own errors, ply's, OSError...
-            raise IdlError("Error parsing Thrift IDL file %s: %s" % (path, e)) from None
+            try:
+                root = _load_modernised(thriftpy2, path)
+            except Exception:
+                raise IdlError("Error parsing Thrift IDL file %s: %s" % (path, e)) from None
         for mod in _modules(root):
             fname = getattr(mod, "__thrift_file__", "") or str(id(mod))
             if fname in seen_files:
