@@ -8,7 +8,7 @@ import pytest
 
 from shared.confutil import ConfigError
 from tests.helpers import ROOT
-from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, IpPortTuple, Packet, TcpTuple
+from worker.plugin import DIR_ORIGINAL, IpPortTuple, Packet, TcpTuple
 from worker.protos.thrift import ThriftPlugin
 from worker.protos.thrift.config import ThriftConfig
 from worker.protos.thrift.parser import CALL, EXCEPTION, ONEWAY, REPLY

@@ -29,7 +29,7 @@ send 0) is paired call by call as in Packetbeat.
 from __future__ import annotations
 
 from worker.protos.glue import NOTE_TIMEOUT, KeyedCorrelator
-from worker.protos.thrift.parser import ONEWAY, ThriftMessage
+from worker.protos.thrift.parser import ThriftMessage
 
 Pair = tuple  # (request or None, response or None)
 
