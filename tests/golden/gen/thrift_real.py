@@ -58,7 +58,7 @@ HERE = Path(__file__).resolve().parent
 IDL = HERE / "thrift_idl" / "store.thrift"
 HOST = "127.0.0.1"
 PORTS = range(19090, 19096)
-MAX_PCAP_BYTES = 300_000
+MAX_PCAP_BYTES = 400_000
 
 store = thriftpy2.load(str(IDL), module_name="store_thrift")
 base = store.base
@@ -344,6 +344,9 @@ def thriftpy2_session(rec: Recorder, port: int, proto_name: str, trans_name: str
     call("Store", "ratio", 1.0, 3.0, 2)
     call("Store", "put", item(port + 2, "long " + "x" * 300, tags=["t%d" % i for i in range(20)],
                               attrs={"k%02d" % i: i for i in range(18)}))
+    if port in (19090, 19091):
+        # a call larger than a loopback segment (64 KiB): read across segments
+        call("Store", "put", item(port + 3, "big-" + "z" * 90_000, tags=["tag%04d" % i for i in range(3000)]))
     call("Store", "clear")
     c.close()
 
