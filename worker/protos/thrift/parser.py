@@ -866,12 +866,13 @@ class ThriftParser:
         """Read values until the top-level struct closes (raises _Incomplete)."""
         stack = self._stack
         compact = self.protocol == COMPACT
+        value = self._element
         while stack:
             top = stack[-1]
             if top.kind == _STRUCT:
                 if top.ftype:
                     # the field header was read, its value was incomplete
-                    self._value(top, top.ftype, compact)
+                    value(top, top.ftype, compact)
                     top.ftype = 0
                     continue
                 if compact:
@@ -889,7 +890,7 @@ class ThriftParser:
                     self._deliver(top, boolval if self._element_render(top) else None)
                     continue
                 top.ftype = ftype
-                self._value(top, ftype, compact)
+                value(top, ftype, compact)
                 top.ftype = 0
             else:
                 if top.remaining == 0:
@@ -914,7 +915,22 @@ class ThriftParser:
                     t = top.etype if top.key is None else top.vtype
                 else:
                     t = top.etype
-                self._value(top, t, compact)
+                value(top, t, compact)
+
+    def _element(self, parent: _Frame, t: int, compact: bool) -> None:
+        """One value for ``parent``: read whole by the one-pass reader when its
+        bytes are all there (a list of thousands of strings costs one call per
+        string), else by :meth:`_value` (which opens a frame or waits)."""
+        buf = self._buf
+        end = len(buf) if self._end < 0 else min(self._end, len(buf))
+        fast = self._fc_value if compact else self._fb_value
+        try:
+            text, q = fast(buf, t, self._pos, end, self._element_render(parent), len(self._stack))
+        except _Incomplete:
+            self._value(parent, t, compact)
+            return
+        self._pos = q
+        self._deliver(parent, text)
 
     def _element_render(self, parent: _Frame) -> bool:
         if not parent.render:
