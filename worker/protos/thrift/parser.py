@@ -636,6 +636,47 @@ class ThriftParser:
             if shift >= 70:
                 raise ParseError("varint too long")
 
+    @staticmethod
+    def _skip_strings(buf, p: int, end: int, n: int, compact: bool) -> tuple[int, int]:
+        """Skip up to ``n`` complete strings from ``p``: (position after, how many)."""
+        k = 0
+        if compact:
+            while k < n:
+                q = p
+                ln = shift = 0
+                while True:
+                    if q >= end:
+                        return p, k
+                    b = buf[q]
+                    q += 1
+                    ln |= (b & 0x7F) << shift
+                    if not b & 0x80:
+                        break
+                    shift += 7
+                    if shift >= 70:
+                        raise ParseError("varint too long")
+                if ln >= 0x80000000:
+                    raise ParseError("bad string length")
+                q += ln
+                if q > end:
+                    return p, k
+                p = q
+                k += 1
+            return p, k
+        unpack = _I32.unpack_from
+        while k < n:
+            if p + 4 > end:
+                return p, k
+            ln = unpack(buf, p)[0]
+            if ln < 0:
+                raise ParseError("bad string length %d" % ln)
+            q = p + 4 + ln
+            if q > end:
+                return p, k
+            p = q
+            k += 1
+        return p, k
+
     def _render_collection(self, kind: int, items: list, count: int) -> str:
         if count > self.collection_max_size:
             items = items + ["..."]
@@ -747,6 +788,11 @@ class ThriftParser:
                     if q > end:
                         raise _NEED_MORE
                     return q
+                if kt == T_STRING and kind != _MAP:
+                    p, k = self._skip_strings(buf, p, end, n - i, sizes is _FIXED_COMPACT)
+                    if k < n - i:
+                        raise _NEED_MORE
+                    return p
             if kind == _MAP:
                 key, p = value(buf, kt, p, end, r, depth + 1)
                 val, p = value(buf, vt, p, end, r, depth + 1)
@@ -910,6 +956,16 @@ class ThriftParser:
                         self._pos += n
                         top.count += top.remaining
                         top.remaining = 0
+                        continue
+                    if top.etype == T_STRING and top.kind != _MAP:
+                        buf = self._buf
+                        end = len(buf) if self._end < 0 else min(self._end, len(buf))
+                        p, k = self._skip_strings(buf, self._pos, end, top.remaining, compact)
+                        self._pos = p
+                        top.count += k
+                        top.remaining -= k
+                        if top.remaining:
+                            raise _Incomplete(end + 1)
                         continue
                 if top.kind == _MAP:
                     t = top.etype if top.key is None else top.vtype
