@@ -254,3 +254,19 @@ def test_go_quote_and_float():
     assert [go_float(x) for x in (2.0, 2.5, -0.0, 1e21, 1e-7, float("inf"), float("-inf"))] == \
         ["2", "2.5", "-0", "1000000000000000000000", "0.0000001", "+Inf", "-Inf"]
     assert go_float(float("nan")) == "NaN"
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("framed", [False, True])
+def test_large_message_over_many_segments(compact, framed):
+    it = item(name="n" * 70_000, tags=["tag%04d" % i for i in range(3000)],
+              attrs={"k%04d" % i: i for i in range(500)}, codes=set(range(400)))
+    data = encode("put", CALL, 9, Store.put_args(item=it), compact=compact, framed=framed)
+    whole = summary(ThriftParser().feed(data, 1))
+    assert len(whole) == 1 and '4: ["tag0000", "tag0001"' in whole[0][3][0][1]
+    for step in (1000, 4096, 65536):
+        p = ThriftParser()
+        out = []
+        for i in range(0, len(data), step):
+            out += p.feed(data[i:i + step], i)
+        assert summary(out) == whole, step
