@@ -345,8 +345,11 @@ class ThriftParser:
                     self._stack.clear()
                     return self._finish()
                 # the whole message is mostly there: read it in one go; when it
-                # is not, the resumable reader below starts over
+                # is not (a frame known to be incomplete is not tried), the
+                # resumable reader below starts over
                 try:
+                    if 0 <= self._end and len(buf) < self._end:
+                        raise _NEED_MORE
                     self._fast_body()
                 except _Incomplete:
                     msg = self._msg
