@@ -47,9 +47,11 @@ the first hole).
   sides have sent FIN, or on RST, the plugin is flushed
   (``plugin.flush(tcptuple, state, ts)``) and the connection forgotten; its
   key is remembered for a while (a bounded "closed" table) so that the last
-  ACK or a late retransmission does not resurrect it. A SYN on such a key
-  starts a new connection, and so does a client SYN with a new initial
-  sequence number on an open connection (a duplicate of the SYN already
+  ACK or a late retransmission does not resurrect it. A client SYN on such a
+  key starts a new connection unless it repeats the closed connection's
+  initial sequence number (a duplicate; a SYN-ACK never starts one there).
+  A client SYN with a new initial sequence number on an open connection
+  starts a new connection too (a duplicate of the SYN already
   seen, or a SYN-ACK, arriving after data is ignored).
 - **Idle timeout** follows packet time. Connections live in one
   ``OrderedDict`` per distinct timeout, ordered by last activity
@@ -222,7 +224,7 @@ class TcpTracker:
         self._segment(conn, d, ts, seq, flags, raw, off, end)
 
     def _lookup_miss(self, ts: int, key: tuple, d: int, flags: int, n: int, ent: tuple,
-                     sport: int, dport: int, seq: int = 0):
+                     sport: int, dport: int, seq=None):
         """No connection under ``key``: try the other orientation (both ports
         configured), then decide whether this packet opens a new connection."""
         ports = self._ports
@@ -235,8 +237,10 @@ class TcpTracker:
                 return conn, 1 - d
         closed = self._closed
         if key in closed:
-            if not flags & SYN:
-                if n > 0:
+            if not flags & SYN or flags & ACK or seq == closed[key][1]:
+                # data, a SYN-ACK, or the closed connection's own SYN again
+                # (same ISN: a duplicate, not a new connection)
+                if n > 0 or flags & SYN:
                     self._counters["tcp.retransmits"] += 1
                 return None, d
             del closed[key]
@@ -499,7 +503,7 @@ class TcpTracker:
 
     def _remember_closed(self, conn: Conn, ts: int) -> None:
         closed = self._closed
-        closed[conn.key] = ts + _CLOSED_LINGER_NS
+        closed[conn.key] = (ts + _CLOSED_LINGER_NS, conn.syn_seq)
         closed.move_to_end(conn.key)
         while len(closed) > _CLOSED_MAX:
             closed.popitem(last=False)
@@ -544,7 +548,7 @@ class TcpTracker:
         closed = self._closed
         while closed:
             key, until = next(iter(closed.items()))
-            if until > now:
+            if until[0] > now:
                 break
             closed.popitem(last=False)
         syns = self._syns

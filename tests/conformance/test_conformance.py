@@ -13,7 +13,7 @@ CHECK = CONFORMANCE / "check.py"
 
 
 @pytest.mark.parametrize("ptype", ["http", "dns", "icmp", "redis", "memcache", "mysql", "pgsql", "nfs", "amqp",
-                                   "cassandra", "mongodb"])
+                                   "cassandra", "mongodb", "thrift"])
 def test_every_case_of_protocol_passes(ptype, tmp_path):
     if not CHECK.exists():
         pytest.skip("../shared/conformance is absent: the conformance cases cannot run here")

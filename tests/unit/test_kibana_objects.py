@@ -37,9 +37,11 @@ ALL = {f.name: objects_of(f) for f in FILES}
 # protocols whose dashboard is a module of deploy/kibana/protos/: (name, protocol entry
 # with the analyser's default ports); each has a real capture tests/golden/pcaps/<name>_real.pcap
 # ports their real captures use beside the defaults (a non-default TLS port, the CQL responder)
-CAPTURE_PORTS = {"tls": [14430], "cassandra": [19042, 19043], "mongodb": [27117]}
+CAPTURE_PORTS = {"tls": [14430], "cassandra": [19042, 19043], "mongodb": [27117], "thrift": [19090, 19091, 19092, 19093, 19094, 19095, 19096, 19097]}
+# options their real captures need (the Thrift capture's IDL names services and fields)
+CAPTURE_OPTIONS = {"thrift": {"idl_files": [str(ROOT / "tests" / "golden" / "gen" / "thrift_idl" / "store.thrift")]}}
 ADDED = [(p.stem, {"type": p.stem, "ports": list(load_registry(False).get(p.stem).config_class().ports)
-                   + CAPTURE_PORTS.get(p.stem, [])})
+                   + CAPTURE_PORTS.get(p.stem, []), **CAPTURE_OPTIONS.get(p.stem, {})})
          for p in sorted((KIBANA_DIR / "protos").glob("*.py"))]
 
 

@@ -349,6 +349,27 @@ def test_fin_each_side_then_flush_and_forget():
     assert len(tr) == 1 and p.calls[-1][2] == b"again" and p.calls[-1][5].conn_id == 2
 
 
+def test_replayed_connection_after_close_is_a_duplicate():
+    """A closed connection's own SYN (same ISN), its SYN-ACK and its data seen
+    again (a capture that holds the connection twice, as Packetbeat's
+    thrift_echo_binary.pcap) open nothing: Packetbeat drops them as retransmissions."""
+    tr, p, c = make()
+    cs, ss = handshake(tr)
+    feed(tr, 10, 0, cs, b"req")
+    feed(tr, 11, 1, ss, b"resp")
+    feed(tr, 12, 0, cs + 3, flags=FIN | ACK)
+    feed(tr, 13, 1, ss + 4, flags=FIN | ACK)
+    n = len(p.calls)
+    handshake(tr, ts=20)                       # the same ISNs again
+    feed(tr, 23, 0, cs, b"req")
+    feed(tr, 24, 1, ss, b"resp")
+    assert len(tr) == 0 and len(p.calls) == n and c["tcp.retransmits"] >= 3
+    # a new ISN is a new connection
+    handshake(tr, cisn=77000, sisn=88000, ts=30)
+    feed(tr, 33, 0, 77001, b"new")
+    assert len(tr) == 1 and p.calls[-1][2] == b"new"
+
+
 def test_segments_beyond_fin_are_discarded():
     tr, p, c = make()
     cs, _ = handshake(tr)

@@ -6,30 +6,11 @@ validate exactly as Packetbeat would (unknown options are still errors), but
 until a protocol's plugin lands its traffic is not analysed: the coordinator
 logs one warning naming the protocol. When a plugin lands, its config class
 replaces the table here and the entry moves to ``registry.BUILTIN``.
+
+Every Packetbeat 8 protocol has an analyser now, so the table is empty; it stays
+the place for a protocol whose configuration is known before its analyser.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-
-from worker.plugin import ProtocolCommon
-
-
-@dataclass(frozen=True)
-class ThriftConfig(ProtocolCommon):
-    ports: list[int] = field(default_factory=lambda: [9090])
-    transport_type: str = "socket"
-    protocol_type: str = "binary"
-    idl_files: list[str] = field(default_factory=list)
-    string_max_size: int = 200
-    collection_max_size: int = 15
-    capture_reply: bool = True
-    obfuscate_strings: bool = False
-    drop_after_n_struct_fields: int = 500
-
-
 # name -> (config class, transports the protocol runs over)
-PENDING: dict[str, tuple[type, tuple[str, ...]]] = {
-    "thrift": (ThriftConfig, ("tcp",)),
-}
-
+PENDING: dict[str, tuple[type, tuple[str, ...]]] = {}

@@ -53,6 +53,7 @@ BUILTIN: dict[str, str] = {
     "sip": "worker.protos.sip:SipPlugin",
     "dhcpv4": "worker.protos.dhcpv4:DhcpPlugin",
     "mongodb": "worker.protos.mongodb:MongodbPlugin",
+    "thrift": "worker.protos.thrift:ThriftPlugin",
 }
 
 
