@@ -149,15 +149,16 @@ def test_memcache_real_capture_values_kept():
 
 
 def test_memcache_real_capture_quiet_multi_gets():
-    """Quiet multi-gets of real binary clients: every get is one event, a hit
+    """Quiet multi-gets of real binary clients (and over UDP, a run in one
+    datagram): every get is one event, a hit
     with its own answer (one value, the answer's key is the request's), a miss
     without one; per run, the hits are what the client got back."""
     import base64
     truth = json.loads((PCAPS / "memcache_real.truth.json").read_text())
     events = run_engine(PCAPS / truth["pcap"], truth["server_port"], maxvalues=-1)
-    cases = {"binary_bmemcached", "binary_pylibmc", "binary_quiet_runs"}
+    cases = {"binary_bmemcached", "binary_pylibmc", "binary_quiet_runs", "udp_binary_multiget"}
     gets = [t for t in truth["transactions"] if t["case"] in cases and t["command"] == "get"]
-    assert len(gets) == 17 and sum(1 for t in gets if t["response"] and t["response"]["status_code"] == 0) == 9
+    assert len(gets) == 21 and sum(1 for t in gets if t["response"] and t["response"]["status_code"] == 0) == 11
     quiet_gets = [e for e in events if e["memcache"]["protocol_type"] == "binary"
                   and e["memcache"]["request"].get("quiet") and e["memcache"]["request"]["command"] == "get"]
     by_key = collections.Counter()
@@ -172,4 +173,5 @@ def test_memcache_real_capture_quiet_multi_gets():
         else:
             assert e["status"] == "OK" and e["error"]["message"] == "no response (quiet request)"
     assert by_key == {"mga": 5, "mgc": 7, "lma": 1, "lmc": 5, "lme": 5, "rqa": 14, "rqc": 2,
+                      "uma": 5, "umc": 11,       # over UDP, one datagram
                       "q1": 3}                  # binary_tcp_quiet: SetQ q1 "one", then GetKQ q1

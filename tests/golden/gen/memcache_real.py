@@ -24,7 +24,8 @@ Starts a private ``memcached -u root -l 127.0.0.1 -p PORT -U PORT -m 16``, start
   (GetKQ..., GetK, all opaque 0) and pylibmc (libmemcached: GetKQ..., Noop);
 - UDP, text and binary: a raw client writing the 8-byte frame header
   (request id, sequence, datagram count, reserved) and reassembling
-  multi-datagram replies (``stats``, a 3 kB value).
+  multi-datagram replies (``stats``, a 3 kB value); a binary quiet multi-get
+  in one datagram (GetKQ per key + Noop), answered message by message.
 
 It stops tcpdump with SIGINT, checks that tcpdump reported 0 dropped packets,
 and writes ``memcache_real.pcap`` and ``memcache_real.truth.json``: one record
@@ -543,6 +544,40 @@ def udp_binary(truth: Truth, port: int) -> None:
     u.sock.close()
 
 
+def udp_binary_multiget(truth: Truth, port: int) -> None:
+    """A quiet multi-get in one datagram (GetKQ per key, then a Noop): memcached
+    answers every hit and the Noop in a message of its own, all with the
+    datagram's request id; misses are not answered."""
+    u = UdpClient(port)
+    fe = struct.pack("!II", 0, 0)
+    for i, (k, v) in enumerate(((b"uma", b"udp-a"), (b"umc", b"udp-c-value"))):
+        rid = u.send(bin_request(SET, k, fe, v, 900 + i))
+        rep, _ = u.reply(rid)
+        status = HDR.unpack_from(rep, 0)[5]
+        truth.add("udp_binary_multiget", "udp", "binary", u.port, "set", [k.decode()],
+                  response={"status": STATUS_NAMES[status], "status_code": status}, server_port=port,
+                  opaque=900 + i, opcode=SET, request_id=rid, value_bytes=len(v))
+    keys = [b"uma", b"umb", b"umc", b"umd"]
+    rid = u.send(b"".join(bin_request(GETKQ, k, opaque=910 + i) for i, k in enumerate(keys))
+                 + bin_request(NOOP, opaque=920))
+    answers = {}
+    while True:
+        rep, _ = u.reply(rid)
+        _m, rop, _k, _e, _d, status, _t, ropaque, _c = HDR.unpack_from(rep, 0)
+        if rop == NOOP:
+            break
+        answers[ropaque] = status
+    for i, k in enumerate(keys):
+        status = answers.get(910 + i)
+        resp = None if status is None else {"status": STATUS_NAMES[status], "status_code": status,
+                                            "count_values": 1, "keys": [k.decode()]}
+        truth.add("udp_binary_multiget", "udp", "binary", u.port, "get", [k.decode()], response=resp, quiet=True,
+                  server_port=port, opaque=910 + i, opcode=GETKQ, request_id=rid, value_bytes=None)
+    truth.add("udp_binary_multiget", "udp", "binary", u.port, "noop", [], response={"status": "Success",
+              "status_code": 0}, server_port=port, opaque=920, opcode=NOOP, request_id=rid, value_bytes=None)
+    u.sock.close()
+
+
 # ----------------------------------------------------------------- plumbing
 def _wait_port(port: int) -> None:
     for _ in range(100):
@@ -583,6 +618,8 @@ def generate(out_dir: Path, port: int) -> tuple[Path, Path]:
         udp_text(truth, port)
         time.sleep(0.05)
         udp_binary(truth, port)
+        time.sleep(0.05)
+        udp_binary_multiget(truth, port)
         time.sleep(0.5)
     finally:
         try:

@@ -327,3 +327,37 @@ def test_text_bad_data_chunk_pairs_with_client_error():
     assert [(mc["request"]["command"], mc["response"]["command"], st, n) for mc, st, n in evs] == [
         ("set", "CLIENT_ERROR", "Client Error", "data block not followed by CRLF (bad data chunk)"),
         ("UNKNOWN", "ERROR", "Error", None)]
+
+
+def test_udp_quiet_multi_get_in_one_datagram():
+    """GetKQ a b c + Noop in one datagram; memcached answers the hits and the
+    Noop each in a message of its own, with the datagram's request id."""
+    p, events = make(udptransactiontimeout="50ms")
+    req = b"".join(_q(0x80, 0x0D, k, opaque=10 + i) for i, k in enumerate((b"a", b"b", b"c"))) \
+        + _q(0x80, 0x0A, opaque=20)
+    p.parse_udp(Packet(1 * MS, CLI, memoryview(udp(9, req))))
+    p.parse_udp(Packet(2 * MS, SRV, memoryview(udp(9, _q(0x81, 0x0D, b"b", b"bee", opaque=11)))))
+    assert len(events) == 2                  # a: a miss (b answered after it), b with its answer
+    p.parse_udp(Packet(3 * MS, SRV, memoryview(udp(9, _q(0x81, 0x0A, opaque=20)))))
+    assert [(e["memcache"]["request"].get("keys"), e["memcache"].get("response", {}).get("count_values"),
+             e["status"], e["network"]["transport"], e["client"]["port"]) for e in events] == [
+        (["a"], None, "OK", "udp", 40000), (["b"], 1, "OK", "udp", 40000), (["c"], None, "OK", "udp", 40000),
+        (None, None, "OK", "udp", 40000)]
+    assert events[1]["memcache"]["response"]["keys"] == ["b"] and events[1]["event"]["duration"] == 1 * MS
+    assert events[0]["error"]["message"] == "no response (quiet request)"
+    assert events[3]["memcache"]["response"]["opcode"] == "No-op"
+    assert p._udp.open == {}                  # done: nothing waits for a timeout
+    # without the Noop's answer, the run is published at the timeout
+    p.parse_udp(Packet(10 * MS, CLI, memoryview(udp(10, req))))
+    p.parse_udp(Packet(11 * MS, SRV, memoryview(udp(10, _q(0x81, 0x0D, b"a", b"A", opaque=10)))))
+    assert len(events) == 5
+    p.expire(70 * MS)
+    assert len(events) == 8
+    assert [e["memcache"]["request"].get("keys") for e in events[4:]] == [["a"], ["b"], ["c"], None]
+    assert events[7]["status"] == "Server Error" and "no response" in events[7]["error"]["message"]
+    # a new request datagram on the same id starts a new exchange
+    p.parse_udp(Packet(80 * MS, CLI, memoryview(udp(11, req))))
+    p.parse_udp(Packet(81 * MS, CLI, memoryview(udp(11, b"version\r\n"))))
+    assert len(events) == 12 and events[11]["memcache"]["request"]["opcode"] == "No-op"
+    p.flush_all(90 * MS)
+    assert events[-1]["memcache"]["request"]["command"] == "version" and len(events) == 13

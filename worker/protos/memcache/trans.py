@@ -237,7 +237,12 @@ class UdpMessage:
 
 
 class UdpTransaction:
-    __slots__ = ("key", "request", "response", "resp_side", "messages", "tuple", "deadline")
+    """One request id of one UDP flow. Usually one request and its response;
+    a request datagram holding several requests (a binary quiet multi-get:
+    GetKQ... + Noop) is paired by a :class:`TcpCorrelator` of its own
+    (``corr``): memcached answers each of them in a message of its own, all
+    with the request id of the datagram."""
+    __slots__ = ("key", "request", "response", "resp_side", "messages", "tuple", "deadline", "corr", "req_side")
 
     def __init__(self, key: tuple, tup):
         self.key = key
@@ -247,6 +252,8 @@ class UdpTransaction:
         self.messages: list = [None, None]       # UdpMessage per flow direction
         self.tuple = tup                         # endpoints of the first datagram
         self.deadline = 0
+        self.corr: TcpCorrelator | None = None   # several requests in one datagram
+        self.req_side = -1                       # flow direction of those requests
 
 
 class UdpTransactions:
