@@ -116,24 +116,24 @@ def test_value_response_without_crlf_is_an_error():
 # Known commands whose arguments memcached rejects (it answers ERROR or
 # CLIENT_ERROR ... and reads no data block): the request is still a message,
 # with its command and what could be parsed, so that it pairs with the error.
-@pytest.mark.parametrize("raw,name,keys", [
-    (b"set k 0 0\r\n", "set", [b"k"]),                 # missing bytes: ERROR
-    (b"set k 0 0 x\r\n", "set", [b"k"]),               # not a number: CLIENT_ERROR
-    (b"set k 0 0 -1\r\n", "set", [b"k"]),              # negative: CLIENT_ERROR
-    (b"cas k 0 0 1\r\n", "cas", [b"k"]),               # no cas unique: ERROR
-    (b"get\r\n", "get", None),                         # no keys: ERROR
-    (b"delete\r\n", "delete", None),
-    (b"touch k\r\n", "touch", [b"k"]),                 # no exptime: ERROR
-    (b"incr k abc\r\n", "incr", [b"k"]),               # CLIENT_ERROR invalid numeric delta argument
-    (b"flush_all abc\r\n", "flush_all", None),         # CLIENT_ERROR invalid exptime argument
-    (b"verbosity\r\n", "verbosity", None),
-    (b"slabs\r\n", "slabs", None),                      # no sub-command: ERROR
-    (b"slabs frobnicate 1\r\n", "slabs", None),         # unknown sub-command: ERROR
-    (b"lru_crawler bogus\r\n", "lru_crawler", None),
+@pytest.mark.parametrize("raw,name,keys,nargs", [
+    (b"set k 0 0\r\n", "set", [b"k"], 3),                 # missing bytes: ERROR
+    (b"set k 0 0 x\r\n", "set", [b"k"], 3),               # not a number: CLIENT_ERROR
+    (b"set k 0 0 -1\r\n", "set", [b"k"], 3),              # negative: CLIENT_ERROR
+    (b"cas k 0 0 1\r\n", "cas", [b"k"], 4),               # no cas unique: ERROR
+    (b"get\r\n", "get", None, 0),                         # no keys: ERROR
+    (b"delete\r\n", "delete", None, 0),
+    (b"touch k\r\n", "touch", [b"k"], 1),                 # no exptime: ERROR
+    (b"incr k abc\r\n", "incr", [b"k"], 1),               # CLIENT_ERROR invalid numeric delta argument
+    (b"flush_all abc\r\n", "flush_all", None, 0),         # CLIENT_ERROR invalid exptime argument
+    (b"verbosity\r\n", "verbosity", None, 0),
+    (b"slabs\r\n", "slabs", None, -1),                     # no sub-command: ERROR
+    (b"slabs frobnicate 1\r\n", "slabs", None, -1),        # unknown sub-command: ERROR
+    (b"lru_crawler bogus\r\n", "lru_crawler", None, -1),
 ])
-def test_text_rejected_requests_are_messages(raw, name, keys):
+def test_text_rejected_requests_are_messages(raw, name, keys, nargs):
     [m] = feed_all(raw + b"version\r\n")[:-1]
-    assert m.is_request and m.cmd.name == name and m.keys == keys
+    assert m.is_request and m.cmd.name == name and m.keys == keys and m.nargs == nargs
     assert m.count_values == 0 and m.size == len(raw) and not m.notes
     # the next command is read normally: no data block was taken
     assert [x.cmd.name for x in feed_all(raw + b"version\r\n")][-1] == "version"

@@ -300,7 +300,7 @@ def test_binary_quiet_getq_run_distinct_and_shared_opaques():
 
 
 @pytest.mark.parametrize("req,resp,command,keys,status", [
-    (b"get\r\n", b"ERROR\r\n", "get", [], "Error"),
+    (b"get\r\n", b"ERROR\r\n", "get", None, "Error"),
     (b"touch k\r\n", b"ERROR\r\n", "touch", ["k"], "Error"),
     (b"incr k abc\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n", "incr", ["k"], "Client Error"),
     (b"set k 0 0 x\r\n", b"CLIENT_ERROR bad command line format\r\n", "set", ["k"], "Client Error"),
@@ -319,6 +319,14 @@ def test_text_rejected_command_keeps_its_request(req, resp, command, keys, statu
     if word != "ERROR":
         assert mc["response"]["error_msg"] == resp.split(b" ", 1)[1].strip().decode()
     assert evs[1][0]["request"]["command"] == "version" and evs[1][0]["response"]["command"] == "VERSION"
+
+
+def test_text_rejected_command_reports_only_the_arguments_that_parsed():
+    evs = _run([(0, b"set k 7 0 x\r\nincr k abc noreply\r\n"),
+                (1, b"CLIENT_ERROR bad command line format\r\nCLIENT_ERROR invalid numeric delta argument\r\n")])
+    assert evs[0][0]["request"] == {"command": "set", "type": "Store", "count_values": 0, "keys": ["k"],
+                                    "flags": 7, "exptime": 0}
+    assert evs[1][0]["request"] == {"command": "incr", "type": "Counter", "keys": ["k"]}
 
 
 def test_text_bad_data_chunk_pairs_with_client_error():

@@ -237,6 +237,7 @@ class MemcacheMessage:
     cas_unique: int = 0
     is_cas: bool = False
     is_complete: bool = True             # False: VALUE/STAT waiting for more
+    nargs: int = -1                      # text request rejected: arguments parsed (-1: all)
 
 
 class State(enum.IntEnum):
@@ -462,7 +463,9 @@ class MemcacheParser:
             except ParseError:
                 # arguments memcached rejects (ERROR / CLIENT_ERROR ...): it
                 # reads no data block, so neither do we; the request is
-                # published with what was parsed and paired with the error
+                # published with the arguments that parsed (``nargs``) and
+                # paired with the error
+                msg.nargs = _args_parsed(cmd, msg.raw_args)
                 return msg
         else:
             _text_args(msg, cmd.args, msg.raw_args)
@@ -680,6 +683,18 @@ def _int(tok: bytes, what: str) -> int:
         raise ParseError("expected a number for %s, got %r" % (what, tok[:32]))
     v = int(t)
     return -v if tok[:1] == b"-" else v
+
+
+def _args_parsed(cmd: Cmd, raw: bytes) -> int:
+    """How many of ``cmd``'s arguments parse from ``raw`` before the first
+    that does not (error path only: nothing is kept)."""
+    names = cmd.args
+    for k in range(len(names)):
+        try:
+            _text_args(MemcacheMessage(0, True, False, cmd), names[:k + 1], raw)
+        except ParseError:
+            return k
+    return len(names)
 
 
 def _text_args(msg: MemcacheMessage, names: tuple, raw: bytes) -> None:
