@@ -22,6 +22,14 @@ protocol (two bytes are needed before deciding, as Packetbeat does).
   value. The value of counter, version and stat responses is read whole; any
   other value is streamed, keeping at most ``value_keep`` bytes.
 
+A known text request whose arguments memcached refuses (``get`` without a
+key, ``incr k abc``, ``set k 0 0 x``, an unknown ``slabs`` sub-command) is
+still a message (``nargs``: the arguments that parsed), so that it pairs with
+the ``ERROR`` / ``CLIENT_ERROR`` answer; as memcached, no data block is read
+after such a storage line, and a data block not followed by CRLF is consumed
+(<bytes> + 2) with a note. Only an unknown command word (without
+``parse_unknown``), an empty line or a malformed response is a ParseError.
+
 Data bytes are never buffered beyond what is kept, so a large value costs no
 memory; a command line, or a binary header with its extras and key, may not
 exceed ``max_buffer`` bytes (``ParseError``).

@@ -23,7 +23,9 @@ response with them on TCP; here they are not queued.
 
 UDP: a transaction is keyed by the flow and the frame header's request id;
 it is published when both sides are complete, or by :meth:`UdpTransactions.expire`
-once it has been idle for ``udptransactiontimeout`` (packet time).
+once it has been idle for ``udptransactiontimeout`` (packet time). A request
+datagram holding several requests gets a :class:`TcpCorrelator` of its own
+(``UdpTransaction.corr``), which pairs the answers as on TCP.
 
 Notes (``error.message``) on half transactions say why the other half is
 absent; nothing is dropped silently.
