@@ -195,15 +195,14 @@ class TcpCorrelator:
 
 
 def _shared_opaque(requests, r: MemcacheMessage) -> bool:
-    """True when a later quiet request of ``r``'s run (up to the next
-    non-quiet one) has the same opaque and opcode as ``r``: a keyless
-    response could answer either."""
-    for o in requests:
-        if not o.is_binary or not o.is_quiet:
-            return False
-        if o.opaque == r.opaque and o.opcode == r.opcode:
-            return True
-    return False
+    """True when the next waiting request is a quiet one with ``r``'s opaque
+    and opcode: a keyless response could answer either. (Only the next one is
+    looked at: runs that share an opaque share it throughout, and a long run
+    of distinct opaques costs one comparison per answer.)"""
+    if not requests:
+        return False
+    o = requests[0]
+    return o.is_binary and o.is_quiet and o.opaque == r.opaque and o.opcode == r.opcode
 
 
 # ----------------------------------------------------------------------- UDP
