@@ -23,6 +23,9 @@ FRAGMENTS = [
     HDR.pack(0x80, 0x01, 1, 8, 0, 0, 10, 1, 0), HDR.pack(0x81, 0x05, 0, 0, 0, 0, 8, 1, 0),
     HDR.pack(0x81, 0x10, 3, 0, 0, 0, 5, 2, 0), HDR.pack(0x80, 0x11, 0, 0, 0, 0, 0, 3, 0),
     b"\x00" * 8, b"pid42",
+    HDR.pack(0x80, 0x0D, 1, 0, 0, 0, 1, 0, 0) + b"a", HDR.pack(0x81, 0x0D, 1, 4, 0, 0, 6, 0, 0) + b"\0\0\0\0a1",
+    HDR.pack(0x80, 0x09, 1, 0, 0, 0, 1, 5, 0) + b"b", HDR.pack(0x80, 0x0A, 0, 0, 0, 0, 0, 0, 0),
+    HDR.pack(0x81, 0x0A, 0, 0, 0, 0, 0, 0, 0), b"get\r\n", b"incr k x\r\n", b"ERROR\r\n",
 ]
 mc_like = st.lists(st.sampled_from(FRAGMENTS) | st.binary(max_size=8), max_size=30).map(b"".join)
 inputs = st.binary(max_size=512) | mc_like
@@ -100,3 +103,61 @@ def test_udp_plugin_never_crashes(datagrams):
             plugin.expire(i)
     plugin.flush_all(100)
     assert not plugin._udp.open
+
+
+def _bin(magic, op, key=b"", value=b"", opaque=0):
+    extras = b"\0\0\0\0" if magic == 0x81 and value else b""
+    return HDR.pack(magic, op, len(key), len(extras), 0, 0, len(extras) + len(key) + len(value), opaque, 0) \
+        + extras + key + value
+
+
+@settings(max_examples=max(50, N // 4), deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=12), st.booleans(), st.booleans(), st.booleans(),
+       st.lists(st.integers(1, 80), max_size=4))
+def test_quiet_multi_get_pairs_every_key(hits, keyed, shared_opaque, udp, cuts):
+    """A run of quiet gets closed by a Noop, any hits, keyed (GetKQ) or not
+    (GetQ), one opaque or one each, over TCP (split anywhere) or UDP: one
+    event per get and one for the Noop; each hit carries one value, the one
+    of its own key whenever the wire tells (GetKQ, or distinct opaques)."""
+    op = 0x0D if keyed else 0x09
+    keys = [b"k%d" % i for i in range(len(hits))]
+    opq = (lambda i: 7) if shared_opaque else (lambda i: 100 + i)
+    req = b"".join(_bin(0x80, op, k, opaque=opq(i)) for i, k in enumerate(keys)) + _bin(0x80, 0x0A, opaque=1)
+    resp = b"".join(_bin(0x81, op, k if keyed else b"", b"v-" + k, opaque=opq(i))
+                    for i, k in enumerate(keys) if hits[i]) + _bin(0x81, 0x0A, opaque=1)
+    events = []
+    plugin = MemcachePlugin({"ports": [11211], "maxvalues": -1, "maxbytespervalue": 0}, events.append)
+    if udp:
+        cli = IpPortTuple(UDP, "10.0.0.1", 1234, "10.0.0.2", 11211)
+        plugin.parse_udp(Packet(1, cli, memoryview(struct.pack("!HHHH", 3, 0, 1, 0) + req)))
+        for i, k in enumerate(keys):
+            if hits[i]:
+                m = _bin(0x81, op, k if keyed else b"", b"v-" + k, opaque=opq(i))
+                plugin.parse_udp(Packet(2, cli.reverse(), memoryview(struct.pack("!HHHH", 3, 0, 1, 0) + m)))
+        plugin.parse_udp(Packet(3, cli.reverse(), memoryview(struct.pack("!HHHH", 3, 0, 1, 0)
+                                                             + _bin(0x81, 0x0A, opaque=1))))
+        assert not plugin._udp.open
+    else:
+        tt = TcpTuple("10.0.0.1", 1234, "10.0.0.2", 11211, 1)
+        state = plugin.parse(Packet(1, tt.ip_port(), memoryview(req)), tt, 0, None)
+        cs = sorted({c for c in cuts if c < len(resp)})
+        for a, b in zip([0] + cs, cs + [len(resp)]):
+            state = plugin.parse(Packet(2, tt.ip_port().reverse(), memoryview(resp[a:b])), tt, 1, state)
+        plugin.flush(tt, state, 9)
+    assert len(events) == len(keys) + 1
+    gets = events[:-1]
+    assert [e["memcache"]["request"]["keys"] for e in gets] == [[k.decode()] for k in keys]
+    answered = [e for e in gets if "response" in e["memcache"]]
+    assert len(answered) == sum(hits)
+    for e in answered:
+        r = e["memcache"]["response"]
+        assert r["count_values"] == 1 and len(r["values"]) == 1
+    if keyed or not shared_opaque:
+        import base64
+        for i, e in enumerate(gets):
+            mc = e["memcache"]
+            assert ("response" in mc) == hits[i]
+            if hits[i]:
+                assert base64.b64decode(mc["response"]["values"][0]) == b"v-" + keys[i]
+    last = events[-1]["memcache"]
+    assert last["request"]["opcode"] == "No-op" and "count_values" not in last["response"]

@@ -2,7 +2,8 @@
 memcached, drives the real clients while tcpdump captures on lo into a
 temporary folder; then the whole pipeline (the CLI, file output) runs over
 that fresh capture and its events are checked against the fresh truth file.
-Skips, saying why, when memcached, tcpdump, pymemcache or root is missing."""
+Skips, saying why, when memcached, tcpdump, pymemcache, python-binary-memcached,
+pylibmc or root is missing."""
 from __future__ import annotations
 
 import json
@@ -37,6 +38,8 @@ def test_memcache_live(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("capturing on lo needs root (tcpdump)")
     pytest.importorskip("pymemcache", reason="pymemcache is not installed")
+    pytest.importorskip("bmemcached", reason="python-binary-memcached is not installed")
+    pytest.importorskip("pylibmc", reason="pylibmc is not installed (wheels up to CPython 3.11)")
     if not _port_free():
         pytest.skip("port %d is taken: the generator starts its own memcached there" % PORT)
     gen = subprocess.run([sys.executable, str(ROOT / "tests" / "golden" / "gen" / "memcache_real.py"),

@@ -16,10 +16,16 @@ Starts a private ``memcached -u root -l 127.0.0.1 -p PORT -U PORT -m 16``, start
 - TCP binary protocol: a raw client with struct-packed 24-byte headers
   (Set/Get/GetK/Add/Replace/Append/Increment/Decrement/Delete/Touch/Version/
   Noop/Stat/Flush, pipelined quiet SetQ/GetKQ/DeleteQ closed by a Noop,
-  Quit);
+  Quit), and raw runs of quiet gets closed by a Noop (GetQ with an opaque per
+  request, GetKQ all with opaque 0);
+- TCP text commands memcached rejects (``ERROR``, ``CLIENT_ERROR ...``),
+  through pymemcache's ``raw_command``;
+- TCP binary quiet multi-gets of real clients: python-binary-memcached
+  (GetKQ..., GetK, all opaque 0) and pylibmc (libmemcached: GetKQ..., Noop);
 - UDP, text and binary: a raw client writing the 8-byte frame header
   (request id, sequence, datagram count, reserved) and reassembling
-  multi-datagram replies (``stats``, a 3 kB value).
+  multi-datagram replies (``stats``, a 3 kB value); a binary quiet multi-get
+  in one datagram (GetKQ per key + Noop), answered message by message.
 
 It stops tcpdump with SIGINT, checks that tcpdump reported 0 dropped packets,
 and writes ``memcache_real.pcap`` and ``memcache_real.truth.json``: one record
@@ -136,6 +142,39 @@ def text_pymemcache(truth: Truth, port: int) -> None:
     add("flush_all", [], {"command": "OK"})
     c.quit()
     add("quit", [], None)
+
+
+def text_rejected(truth: Truth, port: int) -> None:
+    """Commands memcached rejects (ERROR / CLIENT_ERROR ...), sent with
+    pymemcache's ``raw_command``; pymemcache raises on the answer and closes
+    its socket, so every command has a connection of its own (opened by a
+    ``version``)."""
+    from pymemcache.client.base import Client
+    from pymemcache.exceptions import MemcacheClientError, MemcacheServerError, MemcacheUnknownCommandError
+    cases = [("get", "get", []), ("touch alpha", "touch", ["alpha"]),
+             ("incr beta abc", "incr", ["beta"]), ("set k 0 0 x", "set", ["k"]),
+             ("flush_all abc", "flush_all", []), ("verbosity", "verbosity", []),
+             ("delete", "delete", []), ("slabs frobnicate 1", "slabs", [])]
+    for line, command, keys in cases:
+        c = Client((HOST, port), connect_timeout=5, timeout=5)
+        c.version()
+        cp = c.sock.getsockname()[1]
+        truth.add("text_rejected", "tcp", "text", cp, "version", [], response={"command": "VERSION"},
+                  server_port=port)
+        # pymemcache raises one exception class per error reply, with the
+        # message after the first word
+        try:
+            answer = c.raw_command(line)
+            resp = {"command": answer.split(b" ")[0].decode()}
+        except MemcacheUnknownCommandError:
+            resp = {"command": "ERROR"}
+        except MemcacheClientError as e:
+            resp = {"command": "CLIENT_ERROR", "error_msg": e.args[0].decode()}
+        except MemcacheServerError as e:
+            resp = {"command": "SERVER_ERROR", "error_msg": e.args[0].decode()}
+        truth.add("text_rejected", "tcp", "text", cp, command, keys, response=resp, server_port=port,
+                  request_line=line)
+        c.close()
 
 
 def _read_until(sock: socket.socket, buf: bytearray, pattern: bytes) -> bytes:
@@ -297,6 +336,114 @@ def binary_tcp(truth: Truth, port: int) -> None:
     s.close()
 
 
+GETQ = 0x09
+
+
+def binary_multiget_clients(truth: Truth, port: int) -> None:
+    """Quiet multi-gets as real binary clients send them: python-binary-memcached
+    (GetKQ for all keys but the last, GetK for the last, every opaque 0) and
+    pylibmc / libmemcached (GetKQ for every key, then a Noop; opaques of its own,
+    not visible to the caller, so not in the truth)."""
+    import bmemcached
+    b = bmemcached.Client(["%s:%d" % (HOST, port)])
+    vals = {"mga": b"apple", "mgc": b"cherry!"}
+    for k, v in vals.items():
+        assert b.set(k, v)
+    cp = None
+    for srv in b.servers:
+        cp = srv.connection.getsockname()[1]
+    keys = ["mga", "mgb", "mgc", "mgd"]
+    got = b.get_multi(keys)
+    b.disconnect_all()
+    for k, v in vals.items():
+        truth.add("binary_bmemcached", "tcp", "binary", cp, "set", [k], response={"status": "Success", "status_code": 0},
+                  server_port=port, opaque=None, opcode=SET, value_bytes=len(v))
+    for i, k in enumerate(keys):
+        last = i == len(keys) - 1
+        if k in got:
+            resp = {"status": "Success", "status_code": 0, "count_values": 1, "keys": [k]}
+        else:
+            resp = {"status": "Key not found", "status_code": 1, "keys": [k]} if last else None
+        truth.add("binary_bmemcached", "tcp", "binary", cp, "get", [k], response=resp, quiet=not last,
+                  server_port=port, opaque=0, opcode=GETK if last else GETKQ, value_bytes=None)
+
+    import pylibmc
+    c = pylibmc.Client(["%s:%d" % (HOST, port)], binary=True)
+    vals = {"lma": b"1", "lmc": b"three", "lme": b"five5"}
+    for k, v in vals.items():
+        assert c.set(k, v)
+    keys = ["lma", "lmb", "lmc", "lmd", "lme"]
+    got = c.get_multi(keys)
+    # libmemcached's socket is not reachable from Python: its port is that of
+    # this process's one open connection to the server
+    import psutil
+    proc = psutil.Process()
+    conns = proc.net_connections("tcp") if hasattr(proc, "net_connections") else proc.connections("tcp")
+    ports = {x.laddr.port for x in conns if x.raddr and x.raddr.port == port and x.status == "ESTABLISHED"}
+    assert len(ports) == 1, ports
+    cp = ports.pop()
+    c.disconnect_all()
+    recs = []
+    for k, v in vals.items():
+        recs.append(dict(command="set", keys=[k], response={"status": "Success", "status_code": 0},
+                         opaque=None, opcode=SET, value_bytes=len(v), quiet=False))
+    for k in keys:
+        resp = {"status": "Success", "status_code": 0, "count_values": 1, "keys": [k]} if k in got else None
+        recs.append(dict(command="get", keys=[k], response=resp, opaque=None, opcode=GETKQ, value_bytes=None,
+                         quiet=True))
+    recs.append(dict(command="noop", keys=[], response={"status": "Success", "status_code": 0}, opaque=None,
+                     opcode=NOOP, value_bytes=None, quiet=False))
+    recs.append(dict(command="quit", keys=[], response={"status": "Success", "status_code": 0}, opaque=None,
+                     opcode=QUIT, value_bytes=None, quiet=False))
+    for r in recs:
+        truth.add("binary_pylibmc", "tcp", "binary", cp, r.pop("command"), r.pop("keys"), response=r.pop("response"),
+                  server_port=port, **r)
+
+
+def binary_quiet_runs(truth: Truth, port: int) -> None:
+    """Raw runs of quiet gets closed by a Noop: GetQ with an opaque per request
+    (the answers carry no key) and GetKQ all with opaque 0 (the answers carry
+    the key). Misses are not answered at all."""
+    s = socket.create_connection((HOST, port))
+    cp = s.getsockname()[1]
+    buf = bytearray()
+    s.sendall(bin_request(SET, b"rqa", struct.pack("!II", 0, 0), b"A-value", 500))
+    r = bin_read(s, buf)
+    truth.add("binary_quiet_runs", "tcp", "binary", cp, "set", ["rqa"],
+              response={"status": STATUS_NAMES[r["status"]], "status_code": r["status"]},
+              server_port=port, opaque=500, opcode=SET, value_bytes=7)
+    s.sendall(bin_request(SET, b"rqc", struct.pack("!II", 0, 0), b"C", 501))
+    r = bin_read(s, buf)
+    truth.add("binary_quiet_runs", "tcp", "binary", cp, "set", ["rqc"],
+              response={"status": STATUS_NAMES[r["status"]], "status_code": r["status"]},
+              server_port=port, opaque=501, opcode=SET, value_bytes=1)
+    for op, opaques in ((GETQ, True), (GETKQ, False)):
+        keys = [b"rqa", b"rqb", b"rqc", b"rqd"]
+        ops = [(k, 600 + i if opaques else 0) for i, k in enumerate(keys)]
+        noop_opaque = 700 if opaques else 0
+        s.sendall(b"".join(bin_request(op, k, opaque=o) for k, o in ops) + bin_request(NOOP, opaque=noop_opaque))
+        answers = []
+        while True:
+            r = bin_read(s, buf)
+            if r["opcode"] == NOOP:
+                break
+            answers.append(r)
+        # the server answers in order: with GetKQ the key names the request,
+        # with GetQ the opaque does
+        for k, o in ops:
+            hit = next((a for a in answers if (a["key"] == k if op == GETKQ else a["opaque"] == o)), None)
+            resp = None
+            if hit is not None:
+                resp = {"status": STATUS_NAMES[hit["status"]], "status_code": hit["status"], "count_values": 1}
+                if op == GETKQ:
+                    resp["keys"] = [k.decode()]
+            truth.add("binary_quiet_runs", "tcp", "binary", cp, "get", [k.decode()], response=resp, quiet=True,
+                      server_port=port, opaque=o, opcode=op, value_bytes=None)
+        truth.add("binary_quiet_runs", "tcp", "binary", cp, "noop", [], response={"status": "Success", "status_code": 0},
+                  server_port=port, opaque=noop_opaque, opcode=NOOP, value_bytes=None)
+    s.close()
+
+
 # ----------------------------------------------------------------------- UDP
 class UdpClient:
     def __init__(self, port: int):
@@ -397,6 +544,40 @@ def udp_binary(truth: Truth, port: int) -> None:
     u.sock.close()
 
 
+def udp_binary_multiget(truth: Truth, port: int) -> None:
+    """A quiet multi-get in one datagram (GetKQ per key, then a Noop): memcached
+    answers every hit and the Noop in a message of its own, all with the
+    datagram's request id; misses are not answered."""
+    u = UdpClient(port)
+    fe = struct.pack("!II", 0, 0)
+    for i, (k, v) in enumerate(((b"uma", b"udp-a"), (b"umc", b"udp-c-value"))):
+        rid = u.send(bin_request(SET, k, fe, v, 900 + i))
+        rep, _ = u.reply(rid)
+        status = HDR.unpack_from(rep, 0)[5]
+        truth.add("udp_binary_multiget", "udp", "binary", u.port, "set", [k.decode()],
+                  response={"status": STATUS_NAMES[status], "status_code": status}, server_port=port,
+                  opaque=900 + i, opcode=SET, request_id=rid, value_bytes=len(v))
+    keys = [b"uma", b"umb", b"umc", b"umd"]
+    rid = u.send(b"".join(bin_request(GETKQ, k, opaque=910 + i) for i, k in enumerate(keys))
+                 + bin_request(NOOP, opaque=920))
+    answers = {}
+    while True:
+        rep, _ = u.reply(rid)
+        _m, rop, _k, _e, _d, status, _t, ropaque, _c = HDR.unpack_from(rep, 0)
+        if rop == NOOP:
+            break
+        answers[ropaque] = status
+    for i, k in enumerate(keys):
+        status = answers.get(910 + i)
+        resp = None if status is None else {"status": STATUS_NAMES[status], "status_code": status,
+                                            "count_values": 1, "keys": [k.decode()]}
+        truth.add("udp_binary_multiget", "udp", "binary", u.port, "get", [k.decode()], response=resp, quiet=True,
+                  server_port=port, opaque=910 + i, opcode=GETKQ, request_id=rid, value_bytes=None)
+    truth.add("udp_binary_multiget", "udp", "binary", u.port, "noop", [], response={"status": "Success",
+              "status_code": 0}, server_port=port, opaque=920, opcode=NOOP, request_id=rid, value_bytes=None)
+    u.sock.close()
+
+
 # ----------------------------------------------------------------- plumbing
 def _wait_port(port: int) -> None:
     for _ in range(100):
@@ -428,9 +609,17 @@ def generate(out_dir: Path, port: int) -> tuple[Path, Path]:
         time.sleep(0.05)
         binary_tcp(truth, port)
         time.sleep(0.05)
+        text_rejected(truth, port)
+        time.sleep(0.05)
+        binary_multiget_clients(truth, port)
+        time.sleep(0.05)
+        binary_quiet_runs(truth, port)
+        time.sleep(0.05)
         udp_text(truth, port)
         time.sleep(0.05)
         udp_binary(truth, port)
+        time.sleep(0.05)
+        udp_binary_multiget(truth, port)
         time.sleep(0.5)
     finally:
         try:
@@ -450,12 +639,17 @@ def generate(out_dir: Path, port: int) -> tuple[Path, Path]:
     if size > MAX_PCAP_BYTES:
         raise RuntimeError("capture of %d bytes is too large" % size)
     import pymemcache
+    import pylibmc
+    from importlib.metadata import version as dist_version
     doc = {
         "pcap": "memcache_real.pcap",
         "generator": "tests/golden/gen/memcache_real.py",
         "server": version,
-        "clients": ["pymemcache %s (text, TCP)" % pymemcache.__version__,
-                    "raw sockets (text pipelining, binary TCP, UDP text and binary)"],
+        "clients": ["pymemcache %s (text, TCP; raw_command for rejected commands)" % pymemcache.__version__,
+                    "python-binary-memcached %s (binary, TCP: get_multi)" % dist_version("python-binary-memcached"),
+                    "pylibmc %s, libmemcached %s (binary, TCP: get_multi)" % (pylibmc.__version__,
+                                                                           pylibmc.libmemcached_version),
+                    "raw sockets (text pipelining, binary TCP, quiet GetQ/GetKQ runs, UDP text and binary)"],
         "linktype": 1,
         "packets": int(captured.group(1)) if captured else None,
         "server_port": port,

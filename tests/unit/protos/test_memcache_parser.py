@@ -98,18 +98,67 @@ def test_unknown_text_command():
 
 
 @pytest.mark.parametrize("raw", [
-    b"set k 0 0\r\n",                     # missing bytes
-    b"set k 0 0 x\r\n",                   # not a number
-    b"set k 0 0 1 maybe\r\na\r\n",        # bad noreply
-    b"set k 0 0 1\r\nab\r\n",             # data not followed by CRLF
-    b"get\r\n",                           # no keys
     b"\r\n",                              # empty line
-    b"slabs\r\n",                         # no sub-command
-    b"slabs frobnicate\r\n",
+    b"   \r\n",                           # spaces only
+    b"set k 0 0 1\r\nabc\r\n",            # data not followed by CRLF, then an empty line
+    b"GET k\r\n",                         # upper case: a response word memcached never sends
 ])
 def test_text_errors(raw):
     with pytest.raises(ParseError):
         MemcacheParser().feed(raw, TS)
+
+
+def test_value_response_without_crlf_is_an_error():
+    with pytest.raises(ParseError):
+        MemcacheParser().feed(b"VALUE k 0 1\r\nab\r\n", TS)
+
+
+# Known commands whose arguments memcached rejects (it answers ERROR or
+# CLIENT_ERROR ... and reads no data block): the request is still a message,
+# with its command and what could be parsed, so that it pairs with the error.
+@pytest.mark.parametrize("raw,name,keys,nargs", [
+    (b"set k 0 0\r\n", "set", [b"k"], 3),                 # missing bytes: ERROR
+    (b"set k 0 0 x\r\n", "set", [b"k"], 3),               # not a number: CLIENT_ERROR
+    (b"set k 0 0 -1\r\n", "set", [b"k"], 3),              # negative: CLIENT_ERROR
+    (b"cas k 0 0 1\r\n", "cas", [b"k"], 4),               # no cas unique: ERROR
+    (b"get\r\n", "get", None, 0),                         # no keys: ERROR
+    (b"delete\r\n", "delete", None, 0),
+    (b"touch k\r\n", "touch", [b"k"], 1),                 # no exptime: ERROR
+    (b"incr k abc\r\n", "incr", [b"k"], 1),               # CLIENT_ERROR invalid numeric delta argument
+    (b"flush_all abc\r\n", "flush_all", None, 0),         # CLIENT_ERROR invalid exptime argument
+    (b"verbosity\r\n", "verbosity", None, 0),
+    (b"slabs\r\n", "slabs", None, -1),                     # no sub-command: ERROR
+    (b"slabs frobnicate 1\r\n", "slabs", None, -1),        # unknown sub-command: ERROR
+    (b"lru_crawler bogus\r\n", "lru_crawler", None, -1),
+])
+def test_text_rejected_requests_are_messages(raw, name, keys, nargs):
+    [m] = feed_all(raw + b"version\r\n")[:-1]
+    assert m.is_request and m.cmd.name == name and m.keys == keys and m.nargs == nargs
+    assert m.count_values == 0 and m.size == len(raw) and not m.notes
+    # the next command is read normally: no data block was taken
+    assert [x.cmd.name for x in feed_all(raw + b"version\r\n")][-1] == "version"
+
+
+def test_text_unknown_sub_command_with_parse_unknown():
+    [m] = feed_all(b"slabs frobnicate 1\r\n", parse_unknown=True)
+    assert m.cmd.name == "UNKNOWN"
+
+
+def test_text_noreply_is_the_last_token():
+    a, b, c = feed_all(b"delete k 0 noreply\r\nset k 0 0 1 maybe\r\na\r\nincr k 1 2 3\r\n")
+    assert a.cmd.name == "delete" and a.noreply and a.keys == [b"k"]
+    # a word that is not noreply: memcached ignores it (set) or answers ERROR (incr)
+    assert b.cmd.name == "set" and not b.noreply and b.count_values == 1 and b.bytes == 1
+    assert c.cmd.name == "incr" and not c.noreply and c.value == 1
+
+
+def test_text_bad_data_chunk_consumed_as_memcached_does():
+    # memcached reads <bytes> + 2 whatever they are, answers CLIENT_ERROR bad
+    # data chunk, then parses what follows as a new command
+    a, b = feed_all(b"set k 0 0 3\r\nabcdeversion\r\n", value_keep=10, max_values=1)
+    assert a.cmd.name == "set" and a.count_values == 1 and a.values == [b"abc"]
+    assert a.size == len(b"set k 0 0 3\r\nabcde") and a.notes == ["data block not followed by CRLF (bad data chunk)"]
+    assert b.cmd.name == "version"
 
 
 def test_binary_messages():

@@ -1,6 +1,7 @@
 """MemcachePlugin: TCP and UDP callbacks -> events (correlation, notes, timeouts, config)."""
 from __future__ import annotations
 
+import random
 import struct
 
 import pytest
@@ -207,3 +208,164 @@ def test_config_defaults_and_errors():
     with pytest.raises(ConfigError, match="maxvalues"):
         build(MemcacheConfig, {"maxvalues": -5}, "memcache")
     assert MemcachePlugin.transports == ("tcp", "udp") and MemcachePlugin.config_class is MemcacheConfig
+
+
+# ------------------------------------------------------- scenarios, any split
+def _chunkings(data: bytes, seed: int):
+    yield [data]
+    yield [data[i:i + 1] for i in range(len(data))]
+    rng = random.Random(seed)
+    for _ in range(3):
+        cuts = sorted(rng.sample(range(1, len(data)), min(len(data) - 1, rng.randint(1, 6))))
+        yield [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+
+
+def _run(steps, **cfg):
+    """Events of ``steps`` [(direction, bytes)], each fed whole, byte by byte
+    and at random split points: the events must be the same every time."""
+    results = []
+    for mode in range(5):
+        p, events = make(**cfg)
+        st = None
+        ts = 1
+        for i, (direction, data) in enumerate(steps):
+            chunks = list(_chunkings(data, i))
+            for c in chunks[min(mode, len(chunks) - 1)]:
+                st = tcp(p, st, direction, c, ts)
+                ts += 1
+        p.flush(TT, st, ts)
+        results.append([(e["memcache"], e["status"], e.get("error", {}).get("message")) for e in events])
+    for r in results[1:]:
+        assert r == results[0]
+    return results[0]
+
+
+def _q(magic, op, key=b"", value=b"", opaque=0, status=0):
+    extras = struct.pack("!I", 0) if magic == 0x81 and value else b""
+    return binmsg(magic, op, key, extras, value, status=status, opaque=opaque)
+
+
+@pytest.mark.parametrize("opaques", ["distinct", "zero"])
+def test_binary_quiet_multi_get_getkq_noop(opaques):
+    """GetKQ a b c d + Noop; b and d miss (no answer). Each hit pairs with its
+    own request (by opaque, or by key when every opaque is 0 as
+    python-binary-memcached / some clients send); misses are quiet requests
+    without a response; the Noop pairs with its answer."""
+    op = (lambda i: i + 10) if opaques == "distinct" else (lambda i: 0)
+    keys = [b"a", b"b", b"c", b"d"]
+    req = b"".join(_q(0x80, 0x0D, k, opaque=op(i)) for i, k in enumerate(keys)) + _q(0x80, 0x0A, opaque=op(9))
+    resp = (_q(0x81, 0x0D, b"a", b"1", opaque=op(0)) + _q(0x81, 0x0D, b"c", b"333", opaque=op(2))
+            + _q(0x81, 0x0A, opaque=op(9)))
+    evs = _run([(0, req), (1, resp)], maxvalues=-1)
+    assert len(evs) == 5
+    got = [(mc["request"]["keys"] if "keys" in mc["request"] else None,
+            mc.get("response", {}).get("keys"), mc.get("response", {}).get("count_values"), note)
+           for mc, _st, note in evs]
+    assert got == [(["a"], ["a"], 1, None), (["b"], None, None, "no response (quiet request)"),
+                   (["c"], ["c"], 1, None), (["d"], None, None, "no response (quiet request)"),
+                   (None, None, None, None)]
+    assert evs[2][0]["response"]["values"] == ["MzMz"] and evs[2][0]["response"]["bytes"] == 3
+    assert all(st == "OK" for _mc, st, _n in evs)
+    assert evs[4][0]["request"]["opcode"] == "No-op" and "count_values" not in evs[4][0]["response"]
+
+
+def test_binary_quiet_multi_get_closed_by_getk():
+    """python-binary-memcached: GetKQ for all keys but the last, a GetK for
+    the last, all with opaque 0."""
+    req = b"".join(_q(0x80, 0x0D, k) for k in (b"a", b"b", b"c")) + _q(0x80, 0x0C, b"d")
+    resp = _q(0x81, 0x0D, b"c", b"3") + binmsg(0x81, 0x0C, b"d", status=1)   # memcached: key, no body
+    evs = _run([(0, req), (1, resp)])
+    assert [(mc["request"]["keys"], mc.get("response", {}).get("count_values"), st) for mc, st, _n in evs] == [
+        (["a"], None, "OK"), (["b"], None, "OK"), (["c"], 1, "OK"), (["d"], None, "Error")]
+    assert evs[3][0]["response"]["status"] == "Key not found"
+
+
+def test_binary_quiet_getq_run_distinct_and_shared_opaques():
+    # distinct opaques: exact
+    req = b"".join(_q(0x80, 0x09, k, opaque=20 + i) for i, k in enumerate((b"a", b"b", b"c"))) \
+        + _q(0x80, 0x0A, opaque=30)
+    resp = _q(0x81, 0x09, value=b"2", opaque=21) + _q(0x81, 0x0A, opaque=30)
+    evs = _run([(0, req), (1, resp)])
+    assert [(mc["request"]["keys"] if "keys" in mc["request"] else None,
+             mc.get("response", {}).get("count_values"), n) for mc, _st, n in evs] == [
+        (["a"], None, "no response (quiet request)"), (["b"], 1, None),
+        (["c"], None, "no response (quiet request)"), (None, None, None)]
+    # one opaque for all, keyless answers: paired by order, and said so
+    req = b"".join(_q(0x80, 0x09, k) for k in (b"a", b"b")) + _q(0x80, 0x0A)
+    resp = _q(0x81, 0x09, value=b"2") + _q(0x81, 0x0A)
+    evs = _run([(0, req), (1, resp)])
+    assert evs[0][0]["request"]["keys"] == ["a"] and evs[0][0]["response"]["count_values"] == 1
+    assert evs[0][2] == "quiet response paired by order: its opaque is shared by several quiet requests"
+    assert evs[1][2] == "no response (quiet request)" and evs[2][2] is None
+
+
+@pytest.mark.parametrize("req,resp,command,keys,status", [
+    (b"get\r\n", b"ERROR\r\n", "get", None, "Error"),
+    (b"touch k\r\n", b"ERROR\r\n", "touch", ["k"], "Error"),
+    (b"incr k abc\r\n", b"CLIENT_ERROR invalid numeric delta argument\r\n", "incr", ["k"], "Client Error"),
+    (b"set k 0 0 x\r\n", b"CLIENT_ERROR bad command line format\r\n", "set", ["k"], "Client Error"),
+    (b"flush_all abc\r\n", b"CLIENT_ERROR invalid exptime argument\r\n", "flush_all", None, "Client Error"),
+    (b"set big 0 0 5\r\nhello\r\n", b"SERVER_ERROR object too large for cache\r\n", "set", ["big"], "Server Error"),
+    (b"slabs frob\r\n", b"ERROR\r\n", "slabs", None, "Error"),
+])
+def test_text_rejected_command_keeps_its_request(req, resp, command, keys, status):
+    evs = _run([(0, req + b"version\r\n"), (1, resp + b"VERSION 1.6.18\r\n")])
+    assert len(evs) == 2
+    mc, st, note = evs[0]
+    assert mc["request"]["command"] == command and mc["request"].get("keys") == keys
+    assert st == status and note is None
+    word = resp.split(b" ")[0].strip().decode()
+    assert mc["response"]["command"] == word
+    if word != "ERROR":
+        assert mc["response"]["error_msg"] == resp.split(b" ", 1)[1].strip().decode()
+    assert evs[1][0]["request"]["command"] == "version" and evs[1][0]["response"]["command"] == "VERSION"
+
+
+def test_text_rejected_command_reports_only_the_arguments_that_parsed():
+    evs = _run([(0, b"set k 7 0 x\r\nincr k abc noreply\r\n"),
+                (1, b"CLIENT_ERROR bad command line format\r\nCLIENT_ERROR invalid numeric delta argument\r\n")])
+    assert evs[0][0]["request"] == {"command": "set", "type": "Store", "count_values": 0, "keys": ["k"],
+                                    "flags": 7, "exptime": 0}
+    assert evs[1][0]["request"] == {"command": "incr", "type": "Counter", "keys": ["k"]}
+
+
+def test_text_bad_data_chunk_pairs_with_client_error():
+    evs = _run([(0, b"set k 0 0 3\r\nabcdef\r\n"), (1, b"CLIENT_ERROR bad data chunk\r\nERROR\r\n")],
+               parseunknown=True)
+    assert [(mc["request"]["command"], mc["response"]["command"], st, n) for mc, st, n in evs] == [
+        ("set", "CLIENT_ERROR", "Client Error", "data block not followed by CRLF (bad data chunk)"),
+        ("UNKNOWN", "ERROR", "Error", None)]
+
+
+def test_udp_quiet_multi_get_in_one_datagram():
+    """GetKQ a b c + Noop in one datagram; memcached answers the hits and the
+    Noop each in a message of its own, with the datagram's request id."""
+    p, events = make(udptransactiontimeout="50ms")
+    req = b"".join(_q(0x80, 0x0D, k, opaque=10 + i) for i, k in enumerate((b"a", b"b", b"c"))) \
+        + _q(0x80, 0x0A, opaque=20)
+    p.parse_udp(Packet(1 * MS, CLI, memoryview(udp(9, req))))
+    p.parse_udp(Packet(2 * MS, SRV, memoryview(udp(9, _q(0x81, 0x0D, b"b", b"bee", opaque=11)))))
+    assert len(events) == 2                  # a: a miss (b answered after it), b with its answer
+    p.parse_udp(Packet(3 * MS, SRV, memoryview(udp(9, _q(0x81, 0x0A, opaque=20)))))
+    assert [(e["memcache"]["request"].get("keys"), e["memcache"].get("response", {}).get("count_values"),
+             e["status"], e["network"]["transport"], e["client"]["port"]) for e in events] == [
+        (["a"], None, "OK", "udp", 40000), (["b"], 1, "OK", "udp", 40000), (["c"], None, "OK", "udp", 40000),
+        (None, None, "OK", "udp", 40000)]
+    assert events[1]["memcache"]["response"]["keys"] == ["b"] and events[1]["event"]["duration"] == 1 * MS
+    assert events[0]["error"]["message"] == "no response (quiet request)"
+    assert events[3]["memcache"]["response"]["opcode"] == "No-op"
+    assert p._udp.open == {}                  # done: nothing waits for a timeout
+    # without the Noop's answer, the run is published at the timeout
+    p.parse_udp(Packet(10 * MS, CLI, memoryview(udp(10, req))))
+    p.parse_udp(Packet(11 * MS, SRV, memoryview(udp(10, _q(0x81, 0x0D, b"a", b"A", opaque=10)))))
+    assert len(events) == 5
+    p.expire(70 * MS)
+    assert len(events) == 8
+    assert [e["memcache"]["request"].get("keys") for e in events[4:]] == [["a"], ["b"], ["c"], None]
+    assert events[7]["status"] == "Server Error" and "no response" in events[7]["error"]["message"]
+    # a new request datagram on the same id starts a new exchange
+    p.parse_udp(Packet(80 * MS, CLI, memoryview(udp(11, req))))
+    p.parse_udp(Packet(81 * MS, CLI, memoryview(udp(11, b"version\r\n"))))
+    assert len(events) == 12 and events[11]["memcache"]["request"]["opcode"] == "No-op"
+    p.flush_all(90 * MS)
+    assert events[-1]["memcache"]["request"]["command"] == "version" and len(events) == 13

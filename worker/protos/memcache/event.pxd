@@ -14,7 +14,7 @@ cpdef list _stats(msg)
 
 cpdef dict message_fields(msg)
 
-@cython.locals(kind=str, out=dict, name=str)
+@cython.locals(kind=str, out=dict, name=str, args=tuple)
 cpdef dict _text_fields(msg)
 
 @cython.locals(out=dict, name=str, args=tuple)

@@ -134,7 +134,8 @@ def _text_fields(msg: MemcacheMessage) -> dict:
         out["count_values"] = msg.count_values
         if msg.count_values and msg.values:
             out["values"] = [_b64(v) for v in msg.values]
-    for name in cmd.args:
+    args = cmd.args if msg.nargs < 0 else cmd.args[:msg.nargs]
+    for name in args:
         if name[-1] == "?":
             name = name[:-1]
         if name == "key" or name == "keys":

@@ -22,6 +22,14 @@ protocol (two bytes are needed before deciding, as Packetbeat does).
   value. The value of counter, version and stat responses is read whole; any
   other value is streamed, keeping at most ``value_keep`` bytes.
 
+A known text request whose arguments memcached refuses (``get`` without a
+key, ``incr k abc``, ``set k 0 0 x``, an unknown ``slabs`` sub-command) is
+still a message (``nargs``: the arguments that parsed), so that it pairs with
+the ``ERROR`` / ``CLIENT_ERROR`` answer; as memcached, no data block is read
+after such a storage line, and a data block not followed by CRLF is consumed
+(<bytes> + 2) with a note. Only an unknown command word (without
+``parse_unknown``), an empty line or a malformed response is a ParseError.
+
 Data bytes are never buffered beyond what is kept, so a large value costs no
 memory; a command line, or a binary header with its extras and key, may not
 exceed ``max_buffer`` bytes (``ParseError``).
@@ -52,6 +60,7 @@ _M64 = (1 << 64) - 1
 _M32 = (1 << 32) - 1
 
 DEFAULT_MAX_BUFFER = 10 * 1024 * 1024
+NOTE_BAD_CHUNK = "data block not followed by CRLF (bad data chunk)"
 
 
 class ParseError(_BaseParseError):
@@ -236,6 +245,7 @@ class MemcacheMessage:
     cas_unique: int = 0
     is_cas: bool = False
     is_complete: bool = True             # False: VALUE/STAT waiting for more
+    nargs: int = -1                      # text request rejected: arguments parsed (-1: all)
 
 
 class State(enum.IntEnum):
@@ -433,12 +443,16 @@ class MemcacheParser:
         if kind == "sub":
             sub, _, rest = args.lstrip(b" ").partition(b" ")
             if not sub:
-                raise ParseError("%s without a sub-command" % cmd.name)
-            cmd = cmd.sub.get(sub)
-            if cmd is None:
-                if not self.parse_unknown:
-                    raise ParseError("unknown memcache sub-command %r" % sub[:32])
-                cmd = UNKNOWN_TEXT
+                # memcached answers ERROR: published as the command alone
+                return msg
+            sub_cmd = cmd.sub.get(sub)
+            if sub_cmd is None:
+                if self.parse_unknown:
+                    msg.cmd = UNKNOWN_TEXT
+                # else: a known command with a sub-command memcached rejects
+                # (ERROR): published as the command, paired with the error
+                return msg
+            cmd = sub_cmd
             msg.cmd = cmd
             msg.raw_args = rest
             kind = cmd.kind
@@ -451,7 +465,18 @@ class MemcacheParser:
             return msg
         if kind == "unknown":
             return msg
-        _text_args(msg, cmd.args, msg.raw_args)
+        if is_request:
+            try:
+                _text_args(msg, cmd.args, msg.raw_args)
+            except ParseError:
+                # arguments memcached rejects (ERROR / CLIENT_ERROR ...): it
+                # reads no data block, so neither do we; the request is
+                # published with the arguments that parsed (``nargs``) and
+                # paired with the error
+                msg.nargs = _args_parsed(cmd, msg.raw_args)
+                return msg
+        else:
+            _text_args(msg, cmd.args, msg.raw_args)
         if kind == "data" or kind == "resp_data":
             self._msg = msg
             self._need = msg.bytes
@@ -489,7 +514,11 @@ class MemcacheParser:
         if len(buf) - pos < 2:
             return None
         if buf[pos] != 0x0D or buf[pos + 1] != 0x0A:
-            raise ParseError("data block not followed by CRLF")
+            if not self._msg.is_request:
+                raise ParseError("data block not followed by CRLF")
+            # memcached reads the two bytes anyway and answers
+            # "CLIENT_ERROR bad data chunk"; what follows is parsed anew
+            self._msg.notes.append(NOTE_BAD_CHUNK)
         self._pos = self._scan = pos + 2
         self._msg.size += 2
         return self._finish_data()
@@ -664,6 +693,18 @@ def _int(tok: bytes, what: str) -> int:
     return -v if tok[:1] == b"-" else v
 
 
+def _args_parsed(cmd: Cmd, raw: bytes) -> int:
+    """How many of ``cmd``'s arguments parse from ``raw`` before the first
+    that does not (error path only: nothing is kept)."""
+    names = cmd.args
+    for k in range(len(names)):
+        try:
+            _text_args(MemcacheMessage(0, True, False, cmd), names[:k + 1], raw)
+        except ParseError:
+            return k
+    return len(names)
+
+
 def _text_args(msg: MemcacheMessage, names: tuple, raw: bytes) -> None:
     """Parse the text arguments ``names`` from ``raw`` into ``msg``."""
     if not names:
@@ -697,9 +738,11 @@ def _text_args(msg: MemcacheMessage, names: tuple, raw: bytes) -> None:
         if name == "key":
             msg.keys = [tok]
         elif name == "noreply":
-            if not tok.startswith(b"noreply"):
-                raise ParseError("expected noreply in argument list, got %r" % tok[:32])
-            msg.noreply = True
+            # memcached looks for "noreply" in the last token only (``delete
+            # k 0 noreply``); another word is no parse error (memcached
+            # ignores it or answers ERROR)
+            if toks[n - 1].startswith(b"noreply"):
+                msg.noreply = True
         elif name == "flags":
             msg.flags = _uint(tok, name) & _M32
         elif name == "exptime":

@@ -125,7 +125,8 @@ class MemcachePlugin:
         um = t.messages[side]
         if um is None or um.complete:
             if um is not None and not (t.response is not None and not t.response.is_complete
-                                       and t.resp_side == side):
+                                       and t.resp_side == side) \
+                    and not (t.corr is not None and side != t.req_side):
                 # this side already sent its message: a new exchange reuses the id
                 udp.remove(t)
                 self._publish_udp(t, True)
@@ -162,6 +163,9 @@ class MemcachePlugin:
             self.parse_errors += 1
             raise
         msg = msgs[0]
+        if t.corr is not None or (msg.is_request and len(msgs) > 1):
+            self._udp_multi(t, side, um, msgs, tup, key, pkt.ts)
+            return
         if msg.is_request:
             if t.request is not None:
                 # a second request on one id: publish the first alone
@@ -196,6 +200,30 @@ class MemcachePlugin:
             udp.remove(t)
             self._publish_udp(t, False)
 
+    def _udp_multi(self, t: UdpTransaction, side: int, um: UdpMessage, msgs: list, tup, key: tuple,
+                   ts: int) -> None:
+        """Several requests in one datagram (e.g. GetKQ... + Noop), or an
+        answer to them: paired as on TCP (opaque, opcode, key; quiet requests
+        skipped by a later answer had none)."""
+        udp = self._udp
+        if t.corr is None:
+            if t.request is not None or t.response is not None:
+                # a new exchange on this id: publish what was there
+                udp.remove(t)
+                self._publish_udp(t, True)
+                t, _ = udp.get(key, tup, ts)
+                t.messages[side] = um
+            t.corr = TcpCorrelator(self.cfg.maxvalues)
+            t.req_side = side
+            t.tuple = tup
+        corr = t.corr
+        emit = self.emit
+        for m in msgs:
+            for req, resp in corr.add(m):
+                emit(to_event(req, resp, t.tuple, UDP))
+        if not corr.requests and not corr.responses:
+            udp.remove(t)
+
     def expire(self, now: int) -> None:
         for t in self._udp.expire(now):
             self._publish_udp(t, True)
@@ -207,6 +235,10 @@ class MemcachePlugin:
     def _publish_udp(self, t: UdpTransaction, cut_short: bool) -> None:
         """Emit ``t``; ``cut_short``: it ends before its exchange completed
         (timeout, end of capture, replaced), so a missing half gets a note."""
+        if t.corr is not None:
+            for req, resp in t.corr.flush():
+                self.emit(to_event(req, resp, t.tuple, UDP))
+            return
         req, resp = t.request, t.response
         if req is None and resp is None:
             return

@@ -12,6 +12,8 @@ cpdef bint try_merge(prev, msg, max_values) except -1
 
 cpdef bint _merge_stats(prev, msg) except -1
 
+cpdef bint _shared_opaque(requests, r) except -1
+
 
 cdef class TcpCorrelator:
     cdef public object requests

@@ -2,9 +2,17 @@
 ``correlateTCP`` / ``pushAllTCPTrans`` and ``plugin_udp.go``).
 
 TCP: requests wait in a FIFO. Text responses answer the oldest request.
-Binary responses answer the request with the same (opaque, opcode); quiet
-requests skipped on the way had no answer (normal for quiet opcodes), a
-skipped non-quiet request lost its answer. ``VALUE`` / ``STAT`` responses are
+Binary responses answer the request with the same (opaque, opcode), and for
+the keyed gets (GetK/GetKQ/GatK/GatKQ, whose responses carry the key) the
+same key; quiet requests skipped on the way had no answer (normal for quiet
+opcodes: a quiet get before the answer to a later request was a miss), a
+skipped non-quiet request lost its answer. The key matters for quiet
+multi-gets of clients that give every request the same opaque
+(python-binary-memcached sends GetKQ... GetK all with opaque 0): Packetbeat
+pairs by (opaque, opcode) only, so there the first miss took the next hit's
+response. A keyless GetQ response whose opaque is shared by several waiting
+GetQ requests cannot be told apart: it answers the oldest one (as
+Packetbeat), with a note saying the pairing is by order. ``VALUE`` / ``STAT`` responses are
 merged up to ``END`` (binary ``Stat`` responses up to the one without a key)
 before they are paired.
 
@@ -15,7 +23,9 @@ response with them on TCP; here they are not queued.
 
 UDP: a transaction is keyed by the flow and the frame header's request id;
 it is published when both sides are complete, or by :meth:`UdpTransactions.expire`
-once it has been idle for ``udptransactiontimeout`` (packet time).
+once it has been idle for ``udptransactiontimeout`` (packet time). A request
+datagram holding several requests gets a :class:`TcpCorrelator` of its own
+(``UdpTransaction.corr``), which pairs the answers as on TCP.
 
 Notes (``error.message``) on half transactions say why the other half is
 absent; nothing is dropped silently.
@@ -38,6 +48,10 @@ NOTE_UNFINISHED = "Unfinished transaction: no response"
 NOTE_QUIET_NO_RESPONSE = "no response (quiet request)"
 NOTE_MIXED = "mix of binary and text in one connection: unmatched request"
 NOTE_TOO_MANY = "too many requests waiting: no response"
+NOTE_AMBIGUOUS = "quiet response paired by order: its opaque is shared by several quiet requests"
+
+# gets whose responses carry the key (GetK, GetKQ, GatK, GatKQ)
+KEYED_GET_OPCODES = frozenset((0x0C, 0x0D, 0x23, 0x24))
 
 
 def expects_response(msg: MemcacheMessage) -> bool:
@@ -144,9 +158,24 @@ class TcpCorrelator:
                     r.notes.append(NOTE_MIXED)
                     out.append((r, None))
                     continue
-                if not r.is_binary or (r.opaque == resp.opaque and r.opcode == resp.opcode):
+                if not r.is_binary:
                     req = r
                     break
+                if r.opaque == resp.opaque and r.opcode == resp.opcode:
+                    if not r.is_quiet:
+                        req = r
+                        break
+                    if r.opcode in KEYED_GET_OPCODES:
+                        # the response names its key: a quiet get for another
+                        # key (same opaque) before it was a miss
+                        if not (r.keys and resp.keys) or r.keys[0] == resp.keys[0]:
+                            req = r
+                            break
+                    else:
+                        if not resp.keys and _shared_opaque(requests, r):
+                            resp.notes.append(NOTE_AMBIGUOUS)
+                        req = r
+                        break
                 r.notes.append(NOTE_QUIET_NO_RESPONSE if r.is_quiet else NOTE_NON_QUIET_SKIPPED)
                 out.append((r, None))
             if req is None:
@@ -163,6 +192,17 @@ class TcpCorrelator:
             out.append((r, None))
         self.requests.clear()
         return out
+
+
+def _shared_opaque(requests, r: MemcacheMessage) -> bool:
+    """True when the next waiting request is a quiet one with ``r``'s opaque
+    and opcode: a keyless response could answer either. (Only the next one is
+    looked at: runs that share an opaque share it throughout, and a long run
+    of distinct opaques costs one comparison per answer.)"""
+    if not requests:
+        return False
+    o = requests[0]
+    return o.is_binary and o.is_quiet and o.opaque == r.opaque and o.opcode == r.opcode
 
 
 # ----------------------------------------------------------------------- UDP
@@ -198,7 +238,12 @@ class UdpMessage:
 
 
 class UdpTransaction:
-    __slots__ = ("key", "request", "response", "resp_side", "messages", "tuple", "deadline")
+    """One request id of one UDP flow. Usually one request and its response;
+    a request datagram holding several requests (a binary quiet multi-get:
+    GetKQ... + Noop) is paired by a :class:`TcpCorrelator` of its own
+    (``corr``): memcached answers each of them in a message of its own, all
+    with the request id of the datagram."""
+    __slots__ = ("key", "request", "response", "resp_side", "messages", "tuple", "deadline", "corr", "req_side")
 
     def __init__(self, key: tuple, tup):
         self.key = key
@@ -208,6 +253,8 @@ class UdpTransaction:
         self.messages: list = [None, None]       # UdpMessage per flow direction
         self.tuple = tup                         # endpoints of the first datagram
         self.deadline = 0
+        self.corr: TcpCorrelator | None = None   # several requests in one datagram
+        self.req_side = -1                       # flow direction of those requests
 
 
 class UdpTransactions:
