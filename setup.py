@@ -48,6 +48,8 @@ COMPILED = [
     "worker/protos/amqp/*.py",
     "worker/protos/tls/*.py",
     "worker/protos/cassandra/*.py",
+    "worker/protos/thrift/*.py",
+    "worker/protos/mongodb/*.py",
     "worker/protos/sip/*.py",
     "worker/protos/dhcpv4/*.py",
 ]
