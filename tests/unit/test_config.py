@@ -139,4 +139,10 @@ def test_shipped_config_is_valid():
     root = pathlib.Path(__file__).resolve().parents[2]
     s = load_config(str(root / "packetbeat.yml"))
     assert s.output["file"]["filename"] == "packetbeat"
-    assert s.protocols[0]["type"] == "http"
+    # every Packetbeat protocol, each with an analyser in this build, on Packetbeat 8's default ports
+    from worker.protos.registry import load_registry
+    reg = load_registry(False)
+    types = {p["type"] for p in s.protocols}
+    assert types == set(reg.names()) and all(reg.get(t).implemented for t in types)
+    http = next(p for p in s.protocols if p["type"] == "http")
+    assert http["ports"] == [80, 8080, 8000, 5000, 8002] and s.flows is not None
