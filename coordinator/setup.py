@@ -67,6 +67,17 @@ FIELDS: dict[str, dict] = {
     "http.response.status_code": _LONG, "http.response.status_phrase": _KW,
     "http.response.bytes": _LONG, "http.response.body.bytes": _LONG, "http.response.mime_type": _KW,
     "dns.id": _LONG, "dns.op_code": _KW, "dns.response_code": _KW, "dns.flags.authoritative": {"type": "boolean"},
+    "dns.flags.authentic_data": {"type": "boolean"}, "dns.flags.checking_disabled": {"type": "boolean"},
+    "dns.flags.recursion_available": {"type": "boolean"}, "dns.flags.recursion_desired": {"type": "boolean"},
+    "dns.flags.truncated_response": {"type": "boolean"}, "dns.opt.do": {"type": "boolean"},
+    "dns.opt.udp_size": _LONG, "dns.opt.version": _KW, "dns.opt.ext_rcode": _KW,
+    # ECS dns.answers: an array of objects (name, type, class, ttl, data); authorities and
+    # additionals have the same shape
+    "dns.answers.name": _KW, "dns.answers.type": _KW, "dns.answers.class": _KW, "dns.answers.ttl": _LONG,
+    "dns.answers.data": _KW, "dns.authorities.name": _KW, "dns.authorities.type": _KW,
+    "dns.authorities.class": _KW, "dns.authorities.ttl": _LONG, "dns.authorities.data": _KW,
+    "dns.additionals.name": _KW, "dns.additionals.type": _KW, "dns.additionals.class": _KW,
+    "dns.additionals.ttl": _LONG, "dns.additionals.data": _KW,
     "dns.question.name": _KW, "dns.question.type": _KW, "dns.question.class": _KW,
     "dns.question.etld_plus_one": _KW, "dns.answers_count": _LONG, "dns.authorities_count": _LONG,
     "dns.additionals_count": _LONG, "dns.resolved_ip": _IP,
@@ -76,6 +87,15 @@ FIELDS: dict[str, dict] = {
     "pgsql.num_fields": _LONG, "pgsql.num_rows": _LONG,
     "redis.return_value": _KW, "redis.error": _KW,
     "memcache.request.command": _KW, "memcache.response.status": _KW,
+    **{"memcache.%s.%s" % (side, f): _LONG for side in ("request", "response")
+       for f in ("bytes", "cas_unique", "count_values", "flags", "opaque", "opcode_value")},
+    **{"memcache.request.%s" % f: _LONG for f in ("delta", "exptime", "initial", "vbucket", "verbosity",
+                                                   "sleep_us")},
+    "memcache.request.noreply": {"type": "boolean"}, "memcache.request.quiet": {"type": "boolean"},
+    "memcache.response.status_code": _LONG, "memcache.response.value": _LONG,
+    # STAT name/value pairs: any names
+    "memcache.response.stats": {"type": "flattened"},
+    "flow.vlan": _LONG,
     "icmp.version": _LONG, "icmp.request.type": _LONG, "icmp.request.code": _LONG,
     "icmp.response.type": _LONG, "icmp.response.code": _LONG,
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import pathlib
 import os
 import subprocess
 import sys
@@ -82,11 +83,28 @@ def test_export_template_is_json_for_the_index_option(tmp_path):
     assert json.loads(p.stdout) == json.loads(json.dumps(index_template("packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}")))
 
 
-def test_template_maps_every_field_the_pipeline_emits(tmp_path):
-    """Leaf fields of real events are mapped explicitly or are strings (dynamic keyword)."""
+# every analyser on its default ports plus the ports the project's real captures use
+ALL_PROTOCOLS = [
+    {"type": "http", "ports": [80, 8080, 8000, 5000, 8002]}, {"type": "dns", "ports": [53, 10053]},
+    {"type": "icmp"}, {"type": "redis", "ports": [6379]}, {"type": "memcache", "ports": [11211, 11311, 11315]},
+    {"type": "mysql", "ports": [3306]}, {"type": "pgsql", "ports": [5432]}, {"type": "amqp", "ports": [5672]},
+    {"type": "cassandra", "ports": [9042, 19042, 19043]}, {"type": "dhcpv4", "ports": [67, 68]},
+    {"type": "mongodb", "ports": [27017, 27117]}, {"type": "nfs", "ports": [2049]},
+    {"type": "sip", "ports": [5060]}, {"type": "tls", "ports": [443, 8443, 14430]},
+    {"type": "thrift", "ports": list(range(19090, 19098)),
+     "idl_files": [str(pathlib.Path(__file__).resolve().parents[1] / "golden" / "gen" / "thrift_idl" / "store.thrift")]},
+]
+
+
+@pytest.mark.parametrize("capture", sorted(p.name for p in (pathlib.Path(__file__).resolve().parents[1]
+                                                              / "golden" / "pcaps").glob("*.pcap")))
+def test_template_maps_every_field_the_pipeline_emits(tmp_path, capture):
+    """Leaf fields of the events of every committed capture (every analyser, flows on) are
+    mapped explicitly, lie under a ``flattened`` field, or are strings (dynamic keyword)."""
     from tests.helpers import PCAPS, run_packetbeat
-    proc, events = run_packetbeat(tmp_path, PCAPS / "http_sample.pcap", workers=1)
-    assert proc.returncode == 0 and events
+    proc, events = run_packetbeat(tmp_path, PCAPS / capture, ALL_PROTOCOLS, workers=1,
+                                  extra_cfg={"packetbeat.flows": {"enabled": True, "period": "-1s"}})
+    assert proc.returncode == 0 and events, proc.stderr[-2000:]
     m = mappings()
     path_templates = [t["path_match"] for d in m["dynamic_templates"] for t in d.values() if "path_match" in t]
 
@@ -96,6 +114,8 @@ def test_template_maps_every_field_the_pipeline_emits(tmp_path):
             node = (node.get("properties") or {}).get(part)
             if node is None:
                 return None
+            if node.get("type") == "flattened":      # any keys and values below it
+                return node
         return node
 
     def leaves(obj, prefix=""):
