@@ -106,7 +106,7 @@ class Opts:
             raise ConfigError(self.sub(name), "expected a mapping, got %r" % (v,))
         return v
 
-    def from_to(self, name, required=True) -> list[tuple[str, str]]:
+    def from_to(self, name, required=True, optional_to=False) -> list[tuple[str, str]]:
         """``fields: [{from: a, to: b}, ...]`` (rename, copy_fields, ...)."""
         v, given = self._get(name, None, required)
         if not given:
@@ -116,10 +116,13 @@ class Opts:
         out = []
         for i, item in enumerate(v):
             p = "%s[%d]" % (self.sub(name), i)
+            to = item.get("to") if isinstance(item, dict) else None
+            if to is None and optional_to:
+                to = ""
             if not isinstance(item, dict) or set(item) - {"from", "to"} or not isinstance(item.get("from"), str) \
-                    or not isinstance(item.get("to"), str) or not item["from"] or not item["to"]:
+                    or not isinstance(to, str) or not item["from"] or not (to or optional_to):
                 raise ConfigError(p, "expected {from: <field>, to: <field>}, got %r" % (item,))
-            out.append((item["from"], item["to"]))
+            out.append((item["from"], to))
         return out
 
     def done(self) -> None:

@@ -636,7 +636,7 @@ def _check_escapes(v):
 
 
 def urldecode(o, ctx):
-    return FromTo("urldecode", o.from_to("fields"), _urldecode, o.bool("ignore_missing", False),
+    return FromTo("urldecode", o.from_to("fields", optional_to=True), _urldecode, o.bool("ignore_missing", False),
                   o.bool("fail_on_error", True))
 
 
@@ -902,9 +902,9 @@ class RateLimit:
     """Token bucket per key (the values of ``fields``), refilled at ``limit``;
     buckets idle for a minute are forgotten (at most 100 000 kept)."""
 
-    def __init__(self, rate, fields, clock):
+    def __init__(self, rate, fields, clock, capacity):
         self.rate, self.fields, self.clock = rate, fields, clock
-        self.capacity = max(rate, 1.0)
+        self.capacity = max(capacity, 1.0)
         self.buckets: dict = {}
         self.dropped = 0
 
@@ -941,7 +941,7 @@ def rate_limit(o, ctx):
     algo = o.mapping("algorithm", {"token_bucket": {}})
     if set(algo) - {"token_bucket"}:
         raise ConfigError(o.sub("algorithm"), "only token_bucket is available")
-    return RateLimit(float(m.group(1)) / per, o.strings("fields"), ctx.clock)
+    return RateLimit(float(m.group(1)) / per, o.strings("fields"), ctx.clock, float(m.group(1)))
 
 
 class AddLocale:
