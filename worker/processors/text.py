@@ -120,27 +120,24 @@ class Dissect:
             return self._error(ev, "could not find beginning delimiter or a delimiter in the tokenizer "
                                    "for field %s" % self.field)
         out: dict = {}
-        appends: dict = {}
+        parts: dict = {}          # name -> [(ordinal, position, value)]: %{a} and its %{+a} appends
+        dtypes: dict = {}
         refs: dict = {}
         vals: dict = {}
-        for key, value in parsed:
+        for pos, (key, value) in enumerate(parsed):
             value = self._trim(value)
             if not key.name or key.kind == "?":
                 continue
-            if key.kind == "+":
-                appends.setdefault(key.name, []).append((key.ordinal, len(appends.get(key.name, ())), value))
-            elif key.kind == "*":
+            if key.kind == "*":
                 refs[key.name] = value
             elif key.kind == "&":
                 vals[key.name] = value
             else:
-                out[key.name] = (value, key.dtype)
-                if key.name in appends:        # %{a} ... %{+a}: a's own value first
-                    appends[key.name].insert(0, (-1, -1, value))
-        for name, items in appends.items():
-            base = out.pop(name, None)
-            parts = sorted(items) if base is None else sorted(items)
-            out[name] = (" ".join(v for _, _, v in parts), None)
+                parts.setdefault(key.name, []).append((key.ordinal, pos, value))
+                if key.dtype:
+                    dtypes[key.name] = key.dtype
+        for name, items in parts.items():
+            out[name] = (" ".join(v for _, _, v in sorted(items)), dtypes.get(name))
         for name, k in refs.items():
             out[k] = (vals.get(name, ""), None)
         results = {}
