@@ -39,7 +39,8 @@ class Opts:
             raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(path, "expected a mapping of options, got %s" % type(raw).__name__)
-        self.raw = {str(k): v for k, v in raw.items()}
+        # dotted option names (cache.ttl) as the configuration loader gives them: nested
+        self.raw = E.expand({str(k): v for k, v in raw.items()})
         self.path = path
         self.seen: set[str] = set()
 
