@@ -11,6 +11,7 @@ from __future__ import annotations
 from shared.confutil import ConfigError
 from worker.processors.base import Context, Opts, ProcessorError
 from worker.processors.conditions import compile_condition
+from worker.processors.event import expand
 
 # libbeat processors this version does not have (they need Kubernetes, Nomad, Cloud Foundry,
 # a JavaScript engine or Windows)
@@ -118,6 +119,7 @@ def compile_list(raw, path: str, ctx: Context | None = None) -> Chain:
 def compile_one(entry, path: str, ctx: Context):
     if not isinstance(entry, dict) or not entry:
         raise ConfigError(path, "expected a mapping naming one processor, got %r" % (entry,))
+    entry = expand({str(k): v for k, v in entry.items()})      # "if.contains.tags: x"
     if "if" in entry:
         extra = set(entry) - {"if", "then", "else"}
         if extra:
@@ -142,7 +144,7 @@ def compile_one(entry, path: str, ctx: Context):
         options = {}
     if not isinstance(options, dict):
         raise ConfigError(sub, "expected a mapping of options, got %r" % (options,))
-    options = dict(options)
+    options = expand({str(k): v for k, v in options.items()})     # "when.equals.x: 1" as the loader gives it
     when = options.pop("when", None)
     opts = Opts(options, sub)
     proc = factory(opts, ctx)
