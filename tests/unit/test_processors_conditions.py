@@ -44,8 +44,19 @@ def test_equals_int_string_bool(http, dns):
     assert both and all(ev["method"] == "GET" and ev["http"]["response"]["status_code"] == 200 for ev in both)
 
 
-def test_equals_list_of_strings(dns):
-    assert pick({"equals": {"event.type": "protocol"}}, dns) == dns
+def test_equals_exact_types_as_libbeat(dns):
+    # a list never equals a string (use contains), a float never equals an integer
+    assert pick({"equals": {"event.type": "protocol"}}, dns) == []
+    assert pick({"contains": {"event.type": "protocol"}}, dns) == dns
+    assert not cond({"equals": {"x": 1}})({"x": 1.0})
+    with pytest.raises(ConfigError, match=r"when\.equals\.x"):
+        cond({"equals": {"x": 1.5}})
+
+
+def test_several_conditions_in_one_mapping_take_libbeats_first(http, caplog):
+    got = pick({"not": {"equals": {"method": "GET"}}, "equals": {"method": "GET"}}, http)
+    assert got == [ev for ev in http if ev["method"] == "GET"]
+    assert "only equals is used" in caplog.text
 
 
 def test_contains(http, dns):
@@ -90,6 +101,7 @@ def test_network_cidr_and_named(http, dns):
 @pytest.mark.parametrize("ip,names", [
     ("127.0.0.1", {"loopback"}), ("::1", {"loopback"}),
     ("10.2.3.4", {"private", "global_unicast", "unicast"}), ("fd00::1", {"private", "global_unicast", "unicast"}),
+    ("fc00::1", {"public", "global_unicast", "unicast"}), ("ff12::1", {"multicast", "link_local_multicast"}),
     ("8.8.8.8", {"public", "global_unicast", "unicast"}), ("2001:db8::1", {"public", "global_unicast", "unicast"}),
     ("224.0.0.251", {"multicast", "link_local_multicast"}), ("239.1.1.1", {"multicast", "public"}),
     ("ff02::fb", {"multicast", "link_local_multicast"}), ("ff01::1", {"multicast", "interface_local_multicast"}),

@@ -10,6 +10,7 @@ standard ``re`` module when it is not installed) and, like Go's
 from __future__ import annotations
 
 import ipaddress
+import logging
 from typing import Callable
 
 from shared.confutil import ConfigError
@@ -23,6 +24,7 @@ except ImportError:          # pragma: no cover - google-re2 is a dependency
     RE_ENGINE = "re"
 
 Cond = Callable[[dict], bool]
+log = logging.getLogger("packetbeat.processors")
 MISSING = E.MISSING
 
 
@@ -37,16 +39,16 @@ def compile_condition(raw, path: str) -> Cond:
     if not isinstance(raw, dict) or not raw:
         raise ConfigError(path, "expected a condition (equals, contains, regexp, range, network, "
                                 "has_fields, or, and, not), got %r" % (raw,))
-    parts = []
-    for kind, arg in raw.items():
-        sub = "%s.%s" % (path, kind)
-        builder = _BUILDERS.get(kind)
-        if builder is None:
-            raise ConfigError(sub, "unknown condition (known: %s)" % ", ".join(sorted(_BUILDERS)))
-        parts.append(builder(arg, sub))
-    if len(parts) == 1:
-        return parts[0]
-    return lambda ev: all(p(ev) for p in parts)
+    for kind in raw:
+        if kind not in _BUILDERS:
+            raise ConfigError("%s.%s" % (path, kind), "unknown condition (known: %s)" % ", ".join(sorted(_BUILDERS)))
+    # one condition per mapping; given several, libbeat takes the first in this order and
+    # ignores the others: so does this (with a warning)
+    kinds = [k for k in _BUILDERS if k in raw]
+    if len(kinds) > 1:
+        log.warning("%s: several conditions in one mapping (%s): only %s is used, as in libbeat; "
+                    "combine them with and/or", path, ", ".join(kinds), kinds[0])
+    return _BUILDERS[kinds[0]](raw[kinds[0]], "%s.%s" % (path, kinds[0]))
 
 
 def _fields(arg, path: str) -> dict:
@@ -62,14 +64,14 @@ def _all(tests: list) -> Cond:
 
 
 def _equals(arg, path):
+    # libbeat: an integer, a string or a boolean; the field must hold that type
+    # (an integer field never equals "404", a float never equals 404, a list never matches)
     tests = []
     for key, want in _fields(arg, path).items():
         if isinstance(want, bool):
             tests.append(_eq_bool(key, want))
         elif isinstance(want, int):
             tests.append(_eq_int(key, want))
-        elif isinstance(want, float):
-            tests.append(_eq_num(key, want))
         elif isinstance(want, str):
             tests.append(_eq_str(key, want))
         else:
@@ -83,33 +85,18 @@ def _eq_bool(key, want):
 
 
 def _eq_int(key, want):
+    want &= (1 << 64) - 1         # Go compares as uint64
+
     def test(ev):
         v = E.get(ev, key)
-        if isinstance(v, bool):
-            return False
-        if isinstance(v, int):
-            return v == want
-        if isinstance(v, float):
-            return v == want
-        return False
-    return test
-
-
-def _eq_num(key, want):
-    def test(ev):
-        v = E.get(ev, key)
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and float(v) == want
+        return type(v) is int and (v & ((1 << 64) - 1)) == want
     return test
 
 
 def _eq_str(key, want):
     def test(ev):
         v = E.get(ev, key)
-        if isinstance(v, str):
-            return v == want
-        if isinstance(v, list):               # libbeat: a list of strings matches when one element does
-            return any(isinstance(x, str) and x == want for x in v)
-        return False
+        return type(v) is str and v == want
     return test
 
 
@@ -212,11 +199,28 @@ def _nets(*cidrs):
     return tuple(ipaddress.ip_network(c) for c in cidrs)
 
 
-_PRIVATE = _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+_PRIVATE = _nets("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fd00::/8")    # libbeat's (RFC 1918, fd00::/8)
 _LOOPBACK = _nets("127.0.0.0/8", "::1/128")
 _LL_UNICAST = _nets("169.254.0.0/16", "fe80::/10")
-_LL_MULTICAST = _nets("224.0.0.0/24", "ff02::/16")
-_IF_MULTICAST = _nets("ff01::/16")
+_LL_MULTICAST4 = _nets("224.0.0.0/24")
+
+
+def _v6_scope(ip, scope: int) -> bool:
+    """Go's IPv6 multicast scope tests: ff<flags><scope>::/16, any flags."""
+    if ip.version != 6:
+        return False
+    b = ip.packed
+    return b[0] == 0xFF and b[1] & 0x0F == scope
+
+
+def _ll_multicast(ip) -> bool:
+    return _in(ip, _LL_MULTICAST4) or _v6_scope(ip, 2)
+
+
+def _if_multicast(ip) -> bool:
+    return _v6_scope(ip, 1)
+
+
 _MULTICAST = _nets("224.0.0.0/4", "ff00::/8")
 _UNSPECIFIED = _nets("0.0.0.0/32", "::/128")
 _BROADCAST = ipaddress.ip_address("255.255.255.255")
@@ -244,7 +248,7 @@ def is_global_unicast(ip) -> bool:
 
 def is_public(ip) -> bool:
     return not (is_private(ip) or _in(ip, _LOOPBACK) or _in(ip, _UNSPECIFIED) or _in(ip, _LL_UNICAST)
-                or _in(ip, _LL_MULTICAST) or _in(ip, _IF_MULTICAST) or ip == _BROADCAST)
+                or _ll_multicast(ip) or _if_multicast(ip) or ip == _BROADCAST)
 
 
 NAMED_NETWORKS = {
@@ -253,8 +257,8 @@ NAMED_NETWORKS = {
     "public": is_public,
     "multicast": lambda ip: _in(ip, _MULTICAST),
     "link_local_unicast": lambda ip: _in(ip, _LL_UNICAST),
-    "link_local_multicast": lambda ip: _in(ip, _LL_MULTICAST),
-    "interface_local_multicast": lambda ip: _in(ip, _IF_MULTICAST),
+    "link_local_multicast": _ll_multicast,
+    "interface_local_multicast": _if_multicast,
     "unspecified": lambda ip: _in(ip, _UNSPECIFIED),
     "global_unicast": is_global_unicast,
     "unicast": is_global_unicast,
@@ -318,5 +322,6 @@ def _network(arg, path):
     return _all(tests)
 
 
+# libbeat's precedence (conditions.go NewCondition)
 _BUILDERS = {"equals": _equals, "contains": _contains, "regexp": _regexp, "range": _range,
-             "network": _network, "has_fields": _has_fields, "or": _or, "and": _and, "not": _not}
+             "has_fields": _has_fields, "network": _network, "or": _or, "and": _and, "not": _not}
