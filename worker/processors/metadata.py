@@ -121,14 +121,14 @@ class _Cached:
         now = self.clock()
         if self.value is None or now >= self.expires:
             self.value = self.fn()
-            self.expires = now + self.ttl if self.ttl > 0 else float("inf")
+            self.expires = now + self.ttl if self.ttl > 0 else now     # <= 0: no caching (libbeat)
         return self.value
 
 
 def _geo(o) -> dict:
     g = o.mapping("geo", {})
-    allowed = {"name", "location", "continent_name", "country_iso_code", "region_name", "region_iso_code",
-               "city_name"}
+    allowed = {"name", "location", "continent_name", "country_name", "country_iso_code", "region_name",
+               "region_iso_code", "city_name"}
     out = {}
     for k, v in g.items():
         if k not in allowed:
@@ -191,9 +191,7 @@ class AddHostMetadata:
             return ev          # replace_fields: false and the event already has host fields
         facts = E.deep_copy(self.cache.get())
         if isinstance(host, dict):
-            if self.replace:
-                host.clear()
-            E.deep_update(host, facts)
+            E.deep_update(host, facts)          # libbeat's DeepUpdate: other host.* keys stay
         else:
             ev["host"] = facts
         return ev

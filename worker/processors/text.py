@@ -105,9 +105,9 @@ class Dissect:
         return v
 
     def _error(self, ev, msg):
-        E.add_tags(ev, "log.flags", ["dissect_parsing_error"])
-        if self.ignore_failure:
+        if self.ignore_failure:          # the event as it was, silently
             return ev
+        E.add_tags(ev, "log.flags", ["dissect_parsing_error"])
         append_error(ev, msg)
         raise ProcessorError(msg, ev)
 
