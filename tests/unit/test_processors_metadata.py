@@ -61,6 +61,8 @@ def test_add_observer_metadata():
     assert ev["observer"]["hostname"] == socket.gethostname() and ev["observer"]["ip"]
     ev = chain([{"add_observer_metadata": {}}]).run({"observer": {"name": "keep"}})
     assert ev == {"observer": {"name": "keep"}}
+    ev = chain([{"add_observer_metadata": {"overwrite": True, "netinfo.enabled": False}}]).run({"observer": {"name": "x"}})
+    assert ev == {"observer": {"hostname": socket.gethostname()}}
 
 
 def test_add_process_metadata():

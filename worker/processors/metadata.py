@@ -202,13 +202,12 @@ def add_host_metadata(o, ctx):
 
 
 class AddObserverMetadata:
-    def __init__(self, ttl, netinfo, geo, ctx):
-        self.netinfo, self.geo, self.hostname = netinfo, geo, ctx.hostname
+    def __init__(self, ttl, netinfo, geo, overwrite, ctx):
+        self.netinfo, self.geo, self.overwrite, self.hostname = netinfo, geo, overwrite, ctx.hostname
         self.cache = _Cached(self._facts, ttl, ctx.clock)
 
     def _facts(self):
-        obs = {"hostname": self.hostname, "os": host_os()}
-        obs["os"].pop("type", None)
+        obs = {"hostname": self.hostname}
         if self.netinfo:
             ips, macs = interfaces()
             if ips:
@@ -220,15 +219,14 @@ class AddObserverMetadata:
         return obs
 
     def run(self, ev):
-        obs = ev.get("observer")
-        if isinstance(obs, dict) and obs:
-            return ev          # libbeat: an event that already has observer fields is left alone
+        if "observer" in ev and not self.overwrite:
+            return ev          # libbeat: an event that has observer already is left alone
         ev["observer"] = E.deep_copy(self.cache.get())
         return ev
 
 
 def add_observer_metadata(o, ctx):
-    return AddObserverMetadata(_cache_ttl(o), _netinfo(o), _geo(o), ctx)
+    return AddObserverMetadata(_cache_ttl(o), _netinfo(o), _geo(o), o.bool("overwrite", False), ctx)
 
 
 # -- add_process_metadata --------------------------------------------------------------------
