@@ -118,3 +118,32 @@ def test_configuration():
         validate_tree(_tree(processors=[{"if": {"equals": {"a": [1]}}, "then": [{"drop_event": {}}]}]))
     with pytest.raises(ConfigError, match=r"^processors: expected a list"):
         validate_tree(_tree(processors={"drop_event": {}}))
+
+
+def test_spooled_ids_ignore_the_runs_ephemeral_id(tmp_path):
+    """queue.disk: an enriched event's _id does not depend on the run's ephemeral id,
+    so running the same capture again gives the same ids (as without processors)."""
+    import collections
+
+    import msgpack
+
+    from coordinator.publisher.reliable import SpooledPublisher
+    from coordinator.publisher.spool import Spool
+    ids = []
+    for run_no, eph in enumerate(("eph-run-1", "eph-run-2")):
+        evs, _ = run("dns_real.pcap", beat_settings=settings([{"add_tags": {"tags": ["x"]}}]))
+        for ev in evs:
+            ev["agent"]["ephemeral_id"] = eph
+        header, body = decode_batch(encode_events("worker-0", 0, evs, enriched=True))
+        spool = Spool(str(tmp_path / ("spool%d" % run_no)), max_size=1 << 22, segment_size=1 << 20, fsync="never")
+        pub = SpooledPublisher(spool, None, Enricher("n", "h", "9", agent_id="a", ephemeral_id=eph), 1,
+                               collections.Counter())
+        pub.accept(header, body)
+        records = spool.read(10)
+        assert len(records) == 1
+        kind, worker, seq, items, _run = msgpack.unpackb(records[0][1], raw=False)
+        assert len(items) == len(evs)
+        assert all(eph.encode() in item[2] for item in items)     # the line is the worker's, enriched
+        ids.append([item[1] for item in items])
+        spool.close()
+    assert ids[0] == ids[1] and len(set(ids[0])) == len(ids[0])
