@@ -236,6 +236,11 @@ def test_decode_json_fields(http):
     ev = {"m": "{broken"}
     run1([{"decode_json_fields": {"fields": ["m"], "add_error_key": True}}], ev)
     assert ev["error"]["type"] == "json" and ev["m"] == "{broken"
+    ev = {"m": ' {"a.b": 1} trailing'}              # Go's decoder reads the first value only
+    run1([{"decode_json_fields": {"fields": ["m"], "expand_keys": True, "target": "t"}}], ev)
+    assert ev["t"] == {"a": {"b": 1}}
+    with pytest.raises(ProcessorError, match="not a JSON object"):
+        run1([{"decode_json_fields": {"fields": ["m"], "target": ""}}], {"m": "[1, 2]"})
     ev = {"m": json.dumps({"id": "doc-1", "v": 2})}
     run1([{"decode_json_fields": {"fields": ["m"], "document_id": "id", "target": "d"}}], ev)
     assert ev["@metadata"]["_id"] == "doc-1" and ev["d"] == {"v": 2}

@@ -713,13 +713,15 @@ def decode_duration(o, ctx):
 
 
 class DecodeJSON:
-    def __init__(self, fields, process_array, max_depth, target, overwrite, add_error_key, document_id):
+    def __init__(self, fields, process_array, max_depth, target, overwrite, add_error_key, document_id,
+                 expand_keys=False):
+        self.expand_keys = expand_keys
         self.fields, self.process_array, self.max_depth = fields, process_array, max_depth
         self.target, self.overwrite, self.add_error_key, self.document_id = target, overwrite, add_error_key, document_id
 
     def _decode(self, text, depth):
         try:
-            v = json.loads(text)
+            v = _go_json(text)
         except ValueError:
             return text, False
         return self._deeper(v, depth), True
@@ -741,7 +743,7 @@ class DecodeJSON:
             if not isinstance(text, str):
                 continue
             try:
-                obj = json.loads(text)
+                obj = _go_json(text)
             except ValueError as e:
                 msg = "parsing input as JSON: %s" % e
                 errors.append(msg)
@@ -749,10 +751,9 @@ class DecodeJSON:
                     E.put(ev, "error.message", msg)
                     E.put(ev, "error.type", "json")
                 continue
-            if not isinstance(obj, dict) and not (isinstance(obj, list) and self.process_array):
-                if self.target is None:
-                    continue
             obj = self._deeper(obj, 1)
+            if self.expand_keys and isinstance(obj, dict):
+                obj = E.expand(obj)
             if self.document_id and isinstance(obj, dict):
                 doc_id = obj.pop(self.document_id, None)
                 if isinstance(doc_id, str):
@@ -761,6 +762,7 @@ class DecodeJSON:
                 E.put(ev, f, obj)
             elif self.target == "":
                 if not isinstance(obj, dict):
+                    errors.append("cannot merge %s into the event's root: not a JSON object" % f)
                     continue
                 E.deep_update(ev, obj, self.overwrite) if self.overwrite else _merge_no_overwrite(ev, obj)
             else:
@@ -771,6 +773,15 @@ class DecodeJSON:
         if errors and not self.add_error_key:
             raise ProcessorError("decode_json_fields: " + "; ".join(errors), ev)
         return ev
+
+
+_JSON = json.JSONDecoder()
+
+
+def _go_json(text: str):
+    """The first JSON value of ``text`` (Go's json.Decoder: what follows it is not read)."""
+    start = len(text) - len(text.lstrip())
+    return _JSON.raw_decode(text, start)[0]
 
 
 def _merge_no_overwrite(ev, obj):
@@ -785,7 +796,8 @@ def decode_json_fields(o, ctx):
     if target is not None and not isinstance(target, str):
         raise ConfigError(o.sub("target"), "expected a string")
     return DecodeJSON(fields, o.bool("process_array", False), o.int("max_depth", 1, minimum=1), target,
-                      o.bool("overwrite_keys", False), o.bool("add_error_key", False), o.str("document_id", ""))
+                      o.bool("overwrite_keys", False), o.bool("add_error_key", False), o.str("document_id", ""),
+                      o.bool("expand_keys", False))
 
 
 # -- add_id / fingerprint ---------------------------------------------------------------------
