@@ -147,3 +147,23 @@ def test_spooled_ids_ignore_the_runs_ephemeral_id(tmp_path):
         ids.append([item[1] for item in items])
         spool.close()
     assert ids[0] == ids[1] and len(set(ids[0])) == len(ids[0])
+
+
+def test_elasticsearch_uses_metadata_id_and_leaves_metadata_out():
+    """add_id / document_id set @metadata._id: the Elasticsearch output makes it the
+    document id and does not index @metadata (libbeat's behaviour)."""
+    from coordinator.publisher.elasticsearch import ElasticsearchConfig, ElasticsearchOutput
+    from shared.confutil import build
+    from tests.esserver import EsServer
+    evs, _ = run("dns_real.pcap", processors=[{"add_id": {}},
+                                              {"add_fields": {"target": "@metadata", "fields": {"note": "x"}}}])
+    evs = evs[:5]
+    with EsServer() as es:
+        out = ElasticsearchOutput(build(ElasticsearchConfig, {"hosts": [es.url], "index": "pb-test"},
+                                        "output.elasticsearch"))
+        items = [("pb-test", "fallback-%d" % i, encode_event(ev)) for i, ev in enumerate(evs)]
+        assert all(r.ok for r in out.publish_encoded(items))
+        docs = es.docs("pb-test")
+        out.close()
+    assert {k[1] for k in docs} == {ev["@metadata"]["_id"] for ev in evs}
+    assert all("@metadata" not in d and d["type"] == "dns" for d in docs.values())
