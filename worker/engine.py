@@ -25,24 +25,47 @@ from worker.udp import UdpDispatcher
 log = logging.getLogger("packetbeat.worker")
 
 
-def _decorator(entry_cfg) -> Callable[[dict], dict] | None:
-    """Per-protocol tags/fields (Packetbeat's per-protocol publishing options)."""
+def _decorator(entry_cfg, fresh: bool = False) -> Callable[[dict], dict] | None:
+    """Per-protocol tags/fields (Packetbeat's per-protocol publishing options).
+    ``fresh``: each event gets its own copy of nested values (processors may
+    change them in place)."""
     tags = list(entry_cfg.tags)
     fields = dict(entry_cfg.fields)
     under_root = entry_cfg.fields_under_root
     if not tags and not fields:
         return None
+    copy = _deep_copy if fresh else (lambda d: d)
 
     def decorate(ev: dict) -> dict:
         if tags:
             ev["tags"] = list(dict.fromkeys(list(ev.get("tags") or []) + tags))
         if fields:
             if under_root:
-                ev.update(fields)
+                ev.update(copy(fields))
             else:
-                ev.setdefault("fields", {}).update(fields)
+                ev.setdefault("fields", {}).update(copy(fields))
         return ev
     return decorate
+
+
+def _deep_copy(value):
+    if type(value) is dict:
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _own_process(ev: dict) -> dict:
+    """The attribution's process objects, copied for this event (processors may change them)."""
+    for key in ("process", "source", "destination", "client", "server"):
+        v = ev.get(key)
+        if key == "process":
+            if v is not None:
+                ev[key] = _deep_copy(v)
+        elif type(v) is dict and "process" in v:
+            v["process"] = _deep_copy(v["process"])
+    return ev
 
 
 def _chain(attr, decorate):
@@ -136,7 +159,9 @@ class Engine:
         attr = self.attributor
         if self.pipelines is not None:      # processors: compiled once here, run on each event
             pipeline = self.pipelines.build(list(getattr(cfg, "processors", None) or ()), name)
-            first = _chain(attr, decorate)
+            if cfg is not None:
+                decorate = _decorator(cfg, fresh=True)
+            first = _chain((lambda ev: _own_process(attr(ev))) if attr is not None else None, decorate)
 
             def emit(ev):
                 ev = pipeline(first(ev) if first is not None else ev)

@@ -167,3 +167,12 @@ def test_elasticsearch_uses_metadata_id_and_leaves_metadata_out():
         out.close()
     assert {k[1] for k in docs} == {ev["@metadata"]["_id"] for ev in evs}
     assert all("@metadata" not in d and d["type"] == "dns" for d in docs.values())
+
+
+def test_processors_never_change_the_configured_fields():
+    """A processor changing a per-protocol custom field in place affects that event only."""
+    protocols = [dict(HTTP[0], fields={"site": {"rack": 1}}, processors=[
+        {"add_fields": {"fields": {"site": {"row": 2}}}},
+        {"append": {"target_field": "fields.site.seen", "values": ["x"]}}])]
+    evs, _ = run("http_sample.pcap", protocols=protocols, processors=[])
+    assert len(evs) > 2 and all(ev["fields"]["site"] == {"rack": 1, "row": 2, "seen": ["x"]} for ev in evs)
