@@ -27,6 +27,20 @@ def test_community_id_matches_packetbeat(http=None):
             ev["network"]["iana_number"] = {"tcp": 6, "udp": 17}[ev["network"]["transport"]]
         out = apply([{"community_id": {}}], evs)
         assert [ev["network"]["community_id"] for ev in out] == want
+    # already set (Packetbeat's events carry it): left alone, as libbeat
+    ev = events("dns_real.pcap")[0]
+    want = ev["network"]["community_id"]
+    run1([{"community_id": {"seed": 7}}], ev)
+    assert ev["network"]["community_id"] == want
+    # ports given as strings (Go's ParseUint), ICMP without type/code still hashed
+    ev = {"source": {"ip": "10.0.0.1", "port": "1234"}, "destination": {"ip": "10.0.0.2", "port": "0x50"},
+          "network": {"transport": "TCP"}}
+    run1([{"community_id": {}}], ev)
+    from worker.ecs import community_id as cid
+    assert ev["network"]["community_id"] == cid(6, "10.0.0.1", 1234, "10.0.0.2", 80)
+    ev = {"source": {"ip": "10.0.0.1"}, "destination": {"ip": "10.0.0.2"}, "network": {"iana_number": 1}}
+    run1([{"community_id": {}}], ev)
+    assert ev["network"]["community_id"] == cid(1, "10.0.0.1", 0, "10.0.0.2", 0)
     # from the transport name, with a seed, into another target
     ev = events("dns_real.pcap")[0]
     run1([{"community_id": {"seed": 1, "target": "cid"}}], ev)

@@ -16,39 +16,60 @@ from worker.processors.conditions import network_matcher, parse_ip
 MISSING = E.MISSING
 log = logging.getLogger("packetbeat.processors")
 
-_TRANSPORTS = {"icmp": 1, "tcp": 6, "udp": 17, "ipv6-icmp": 58, "icmpv6": 58, "sctp": 132, "igmp": 2, "gre": 47}
+_TRANSPORTS = {"icmp": 1, "igmp": 2, "tcp": 6, "udp": 17, "gre": 47, "ipv6-icmp": 58, "icmpv6": 58, "eigrp": 88,
+               "ospf": 89, "pim": 103, "sctp": 132}
 
 
 # -- community_id --------------------------------------------------------------------------
+
+def _uint(v):
+    """libbeat's tryToUint: an integer, or a string as Go's ParseUint(s, 0, 64)."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v if v >= 0 else None
+    if isinstance(v, str):
+        from worker.processors.basic import _go_int
+        try:
+            n = _go_int(v, 65)
+        except ValueError:
+            return None
+        return n if n >= 0 and not v.strip().startswith(("-", "+")) else None
+    return None
+
 
 class CommunityId:
     def __init__(self, f, target, seed):
         self.f, self.target, self.seed = f, target, seed
 
     def run(self, ev):
+        if E.get(ev, self.target) is not MISSING:       # already set (Packetbeat's own): left as is
+            return ev
         f = self.f
         src, dst = E.get(ev, f["source_ip"], None), E.get(ev, f["destination_ip"], None)
-        if not isinstance(src, str) or not isinstance(dst, str):
+        if not isinstance(src, str) or not isinstance(dst, str) or not parse_ip(src) or not parse_ip(dst):
             return ev
-        proto = E.get(ev, f["iana_number"], None)
-        if isinstance(proto, str) and proto.isdigit():
-            proto = int(proto)
-        if not isinstance(proto, int) or isinstance(proto, bool):
-            t = E.get(ev, f["transport"], None)
-            proto = _TRANSPORTS.get(t.lower()) if isinstance(t, str) else None
+        proto = E.get(ev, f["iana_number"])
+        if proto is MISSING:
+            proto = E.get(ev, f["transport"])
+            if proto is MISSING:
+                return ev
+        if isinstance(proto, str) and proto.lower() in _TRANSPORTS:
+            proto = _TRANSPORTS[proto.lower()]
+        else:
+            proto = _uint(proto)
             if proto is None:
                 return ev
-        if proto in (1, 58):
-            sport, dport = E.get(ev, f["icmp_type"], None), E.get(ev, f["icmp_code"], None)
-        else:
-            sport, dport = E.get(ev, f["source_port"], None), E.get(ev, f["destination_port"], None)
-        if proto in (6, 17, 132, 1, 58):
-            try:
-                sport, dport = int(sport), int(dport)
-            except (TypeError, ValueError):
+            proto &= 0xFF
+        sport = dport = 0
+        if proto in (6, 17, 132):
+            sport, dport = _uint(E.get(ev, f["source_port"], None)), _uint(E.get(ev, f["destination_port"], None))
+            if sport is None or dport is None or sport > 65535 or dport > 65535:
                 return ev
-        else:
-            sport = dport = 0
+        elif proto in (1, 58):
+            t, c = _uint(E.get(ev, f["icmp_type"], None)), _uint(E.get(ev, f["icmp_code"], None))
+            if t is not None and c is not None:       # a flow even without type and code
+                sport, dport = t & 0xFF, c & 0xFF
         cid = _cid(proto, src, sport, dst, dport, self.seed)
         if cid:
             E.put(ev, self.target, cid)
