@@ -135,7 +135,7 @@ def test_dns_reverse_lookup_cached():
     srv = FakeDNS({"1.0.0.127.in-addr.arpa.": "localhost.test."})
     try:
         c = chain([{"dns": {"type": "reverse", "fields": {"source.ip": "source.domain", "destination.ip": "destination.domain"},
-                            "nameservers": ["127.0.0.1:%d" % srv.port], "tag_on_failure": ["_dns_fail"][0]}}])
+                            "nameservers": ["127.0.0.1:%d" % srv.port], "tag_on_failure": ["_dns_fail"]}}])
         evs = events("dns_real.pcap")
         out = [c.run(ev) for ev in evs]
         v4 = [ev for ev in out if ev["source"]["ip"] == "127.0.0.1"]

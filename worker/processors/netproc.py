@@ -241,7 +241,7 @@ class ReverseDNS:
                         cur.append(n)
                 E.put(ev, dst, cur[0] if len(cur) == 1 else cur)
         if failed and self.tag:
-            E.add_tags(ev, "tags", [self.tag])
+            E.add_tags(ev, "tags", self.tag)
         return ev
 
 
@@ -275,7 +275,7 @@ def dns(o, ctx):
     if not fields or not all(isinstance(v, str) for v in fields.values()):
         raise ConfigError(o.sub("fields"), "expected a mapping of <ip field>: <target field>")
     action = o.str("action", "append", choices=("append", "replace"))
-    tag = o.str("tag_on_failure", "")
+    tags = o.strings("tag_on_failure")
     timeout = o.duration("timeout", 0.5)
     servers = o.strings("nameservers")
     transport = o.str("transport", "udp", choices=("udp", "tls"))
@@ -301,7 +301,7 @@ def dns(o, ctx):
     ok = _TTLCache(ok_ttl, ok_cap, ctx.clock)
     ok.ttl_from_answer = True
     bad = _TTLCache(bad_ttl, bad_cap, ctx.clock)
-    return ReverseDNS(list(fields.items()), action, tag, timeout, resolver, ok, bad)
+    return ReverseDNS(list(fields.items()), action, tags, timeout, resolver, ok, bad)
 
 
 # -- detect_mime_type ----------------------------------------------------------------------------
