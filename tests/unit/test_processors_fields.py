@@ -291,6 +291,8 @@ def test_rate_limit(http):
     assert [c.run(ev) is not None for ev in gets[4:6]] == [True, False]
     with pytest.raises(ConfigError, match="limit"):
         chain([{"rate_limit": {"limit": "10 per second"}}])
+    c = chain([{"rate_limit": {"limit": "1/s", "algorithm.token_bucket.burst_multiplier": 3}}], ctx)
+    assert [c.run(ev) is not None for ev in gets[:4]] == [True, True, True, False]
 
 
 def test_add_locale(http):

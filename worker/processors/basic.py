@@ -953,7 +953,14 @@ def rate_limit(o, ctx):
     algo = o.mapping("algorithm", {"token_bucket": {}})
     if set(algo) - {"token_bucket"}:
         raise ConfigError(o.sub("algorithm"), "only token_bucket is available")
-    return RateLimit(float(m.group(1)) / per, o.strings("fields"), ctx.clock, float(m.group(1)))
+    tb = algo.get("token_bucket") or {}
+    if not isinstance(tb, dict) or set(tb) - {"burst_multiplier", "gc"}:
+        raise ConfigError(o.sub("algorithm") + ".token_bucket", "known options: burst_multiplier, gc.num_calls")
+    burst = tb.get("burst_multiplier", 1.0)
+    if isinstance(burst, bool) or not isinstance(burst, (int, float)) or burst <= 0:
+        raise ConfigError(o.sub("algorithm") + ".token_bucket.burst_multiplier", "expected a positive number")
+    n = float(m.group(1))
+    return RateLimit(n / per, o.strings("fields"), ctx.clock, n * burst)
 
 
 class AddLocale:
