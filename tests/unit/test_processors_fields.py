@@ -241,6 +241,9 @@ def test_decode_json_fields(http):
     assert ev["t"] == {"a": {"b": 1}}
     with pytest.raises(ProcessorError, match="not a JSON object"):
         run1([{"decode_json_fields": {"fields": ["m"], "target": ""}}], {"m": "[1, 2]"})
+    for deep in ("[" * 100000 + "]" * 100000, '{"a":' * 5000 + "1" + "}" * 5000):
+        with pytest.raises(ProcessorError, match="deeply nested"):
+            run1([{"decode_json_fields": {"fields": ["m"], "target": "t", "expand_keys": True}}], {"m": deep})
     ev = {"m": json.dumps({"id": "doc-1", "v": 2})}
     run1([{"decode_json_fields": {"fields": ["m"], "document_id": "id", "target": "d"}}], ev)
     assert ev["@metadata"]["_id"] == "doc-1" and ev["d"] == {"v": 2}

@@ -94,6 +94,22 @@ def test_decode_xml():
         run1([{"decode_xml": {"field": "message"}}], ev)
     run1([{"decode_xml": {"field": "message", "ignore_failure": True}}], {"message": "<a>"})
     run1([{"decode_xml": {"field": "nope", "ignore_missing": True}}], {"message": "<a/>"})
+    with pytest.raises(ProcessorError, match="deeply nested"):
+        run1([{"decode_xml": {"field": "message"}}], {"message": "<a>" * 50000 + "</a>" * 50000})
     bomb = '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaa">]><l>&a;</l>'
     with pytest.raises(ProcessorError, match="DTD"):
         run1([{"decode_xml": {"field": "message"}}], {"message": bomb})
+
+
+def test_syslog_hostile_input_is_linear():
+    import time
+    c = chain([{"syslog": {}}])
+    for m in ("<1>1 - - - - - " + "[a]" * 5000 + "x", "<1>1 - - - - - " + "[a\\]" * 5000,
+              "<1>1 - - - - - [a" + ' b="' * 5000, "<34>Oct 11 22:14:15 h " + "[" * 50000):
+        t = time.monotonic()
+        with pytest.raises(ProcessorError):
+            c.run({"message": m})
+        assert time.monotonic() - t < 2.0
+    ev = {"message": '<14>1 2024-01-01T00:00:00Z h a 1 - [x@1 k="a\\"b\\]c"][y@2] msg'}
+    c.run(ev)
+    assert ev["log"]["syslog"]["structured_data"] == {"x@1": {"k": 'a"b]c'}, "y@2": {}} and ev["message"] == "msg"

@@ -737,6 +737,12 @@ class DecodeJSON:
         return v
 
     def run(self, ev):
+        try:
+            return self._run(ev)
+        except RecursionError:
+            raise ProcessorError("decode_json_fields: the JSON document is too deeply nested", ev) from None
+
+    def _run(self, ev):
         errors = []
         for f in self.fields:
             text = E.get(ev, f)

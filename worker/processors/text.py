@@ -169,11 +169,59 @@ _FACILITIES = ("kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news"
                "ftp", "ntp", "security", "console", "solaris-cron", "local0", "local1", "local2", "local3",
                "local4", "local5", "local6", "local7")
 _SEVERITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
-_RFC5424 = re.compile(r"^<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) (-|(?:\[.*?(?<!\\)\])+)(?: (.*))?$", re.S)
-_RFC3164 = re.compile(r"^(?:<(\d{1,3})>)?([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+) "
-                      r"(?:(\S+) )?([^\s:\[]+)(?:\[([^\]]+)\])?: ?(.*)$", re.S)
-_SD = re.compile(r'\[([^\s\]=]+)((?:\s+[^\s=\]]+="(?:[^"\\]|\\.)*")*)\]')
-_SD_PARAM = re.compile(r'([^\s=\]]+)="((?:[^"\\]|\\.)*)"')
+try:                       # linear-time matching on hostile input
+    import re2 as _rx
+except ImportError:        # pragma: no cover
+    _rx = re
+_RFC5424_HEAD = _rx.compile(r"^<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+) ")
+_RFC3164 = _rx.compile(r"(?s)^(?:<(\d{1,3})>)?([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)?|\d{4}-\d\d-\d\dT\S+) "
+                       r"(?:(\S+) )?([^\s:\[]+)(?:\[([^\]]+)\])?: ?(.*)$")
+_SD_NAME = _rx.compile(r"^[^\s\]=\"]+")
+
+
+def _structured_data(text: str, pos: int):
+    """RFC 5424 STRUCTURED-DATA from ``pos``: ``({id: {param: value}}, end)`` or
+    None. A single left-to-right scan (no backtracking on hostile input)."""
+    out: dict = {}
+    n = len(text)
+    while pos < n and text[pos] == "[":
+        m = _SD_NAME.match(text[pos + 1:pos + 129])
+        if not m:
+            return None
+        sid = m.group(0)
+        pos += 1 + len(sid)
+        params: dict = {}
+        while True:
+            if pos >= n:
+                return None
+            if text[pos] == "]":
+                pos += 1
+                break
+            if text[pos] != " ":
+                return None
+            pos += 1
+            eq = text.find('="', pos, pos + 130)
+            if eq <= pos or " " in text[pos:eq] or "]" in text[pos:eq]:
+                return None
+            name = text[pos:eq]
+            pos = eq + 2
+            value = []
+            while True:
+                if pos >= n:
+                    return None
+                c = text[pos]
+                if c == "\\" and pos + 1 < n and text[pos + 1] in '"\\]':
+                    value.append(text[pos + 1])
+                    pos += 2
+                elif c == '"':
+                    pos += 1
+                    break
+                else:
+                    value.append(c)
+                    pos += 1
+            params[name] = "".join(value)
+        out[sid] = params
+    return out, pos
 _MONTHS = {m: i + 1 for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
                                             "Nov", "Dec"))}
 
@@ -260,24 +308,35 @@ class Syslog:
         raise ProcessorError(msg, ev)
 
     def _rfc5424(self, text, out):
-        m = _RFC5424.match(text)
+        m = _RFC5424_HEAD.match(text)
         if not m or not _pri(out, m.group(1)):
             return False
         ts = _iso(m.group(3), self.tz) if m.group(3) != "-" else None
         if m.group(3) != "-" and ts is None:
             return False
+        pos = m.end()
+        if text.startswith("-", pos):
+            sd, pos = None, pos + 1
+        else:
+            parsed = _structured_data(text, pos)
+            if parsed is None:
+                return False
+            sd, pos = parsed
+            if not sd:
+                return False
+        if pos < len(text):
+            if text[pos] != " ":
+                return False
+            pos += 1
         E.put(out, "log.syslog.version", m.group(2))
         if ts:
             out["@timestamp"] = ts
         for name, g in (("hostname", 4), ("appname", 5), ("procid", 6), ("msgid", 7)):
             if m.group(g) != "-":
                 E.put(out, "log.syslog." + name, m.group(g))
-        if m.group(8) != "-":
-            sd = {}
-            for sid, params in _SD.findall(m.group(8)):
-                sd[sid] = {k: re.sub(r'\\(["\\\]])', r"\1", v) for k, v in _SD_PARAM.findall(params)}
+        if sd:
             E.put(out, "log.syslog.structured_data", sd)
-        msg = m.group(9) or ""
+        msg = text[pos:]
         if msg.startswith("\ufeff"):
             msg = msg[1:]
         out["message"] = msg
@@ -367,10 +426,12 @@ class DecodeXML:
             return self._fail(ev, "decode_xml: DTDs are not accepted")
         try:
             root = ET.fromstring(text)
+            tag = root.tag.split("}", 1)[-1]
+            doc = {tag.lower() if self.lower else tag: _xml_to_dict(root, self.lower)}
         except ET.ParseError as e:
             return self._fail(ev, "decode_xml: failed to decode XML: %s" % e)
-        tag = root.tag.split("}", 1)[-1]
-        doc = {tag.lower() if self.lower else tag: _xml_to_dict(root, self.lower)}
+        except RecursionError:
+            return self._fail(ev, "decode_xml: the document is too deeply nested")
         if self.document_id:
             inner = doc[next(iter(doc))]
             if isinstance(inner, dict):
