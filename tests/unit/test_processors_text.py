@@ -104,7 +104,7 @@ def test_decode_xml():
 def test_syslog_hostile_input_is_linear():
     import time
     c = chain([{"syslog": {}}])
-    for m in ("<1>1 - - - - - " + "[a]" * 5000 + "x", "<1>1 - - - - - " + "[a\\]" * 5000,
+    for m in ("<1>1 - - - - - " + "[a]" * 5000 + "x", "<1>1 - - - - - " + '[a b="\\' * 5000,
               "<1>1 - - - - - [a" + ' b="' * 5000, "<34>Oct 11 22:14:15 h " + "[" * 50000):
         t = time.monotonic()
         with pytest.raises(ProcessorError):
