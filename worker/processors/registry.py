@@ -22,6 +22,12 @@ UNAVAILABLE = {
     "add_cloudfoundry_metadata": "Cloud Foundry metadata is not available in this version",
     "decode_xml_wineventlog": "Windows event log decoding is not available in this version",
     "translate_sid": "Windows SID translation is not available in this version",
+    # other libbeat processors this version does not have (yet): named, so the error says so
+    "lowercase": "not available in this version",
+    "uppercase": "not available in this version",
+    "decode_csv_fields": "not available in this version",
+    "translate_ldap_attribute": "LDAP lookups are not available in this version",
+    "add_session_metadata": "session metadata (eBPF) is not available in this version",
 }
 
 
