@@ -177,6 +177,8 @@ class Settings:
     cluster: dict
     path: dict
     raw: dict = field(repr=False)       # the merged tree, for `packetbeat export config`
+    processors: list = field(default_factory=list)    # the global processors (worker/processors)
+    agent: dict = field(default_factory=dict)         # {id, ephemeral_id} when processors run in the workers
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -368,8 +370,7 @@ def validate_tree(tree: dict, registry=None) -> Settings:
     name = tree.get("name") or ""
     if not isinstance(name, str):
         raise ConfigError("name", "expected a string")
-    if tree.get("processors"):
-        raise ConfigError("processors", "processors are not supported by this version")
+    processors, agent = _processors(tree, protocols, flows, name)
     path = tree.get("path") or {}
     if not isinstance(path, dict):
         raise ConfigError("path", "expected a mapping")
@@ -381,7 +382,43 @@ def validate_tree(tree: dict, registry=None) -> Settings:
         kibana_configs(tree["setup"])
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
-                    cluster=cluster, path=path, raw=json.loads(json.dumps(tree, default=str)))
+                    cluster=cluster, path=path, raw=json.loads(json.dumps(tree, default=str)),
+                    processors=processors, agent=agent)
+
+
+def _processors(tree: dict, protocols: list[dict], flows: dict | None, name: str) -> tuple[list, dict]:
+    """The global ``processors`` list, each list checked (the protocols' and the
+    flows' too; worker/processors), and when any is configured the agent's ids,
+    shared by the workers (which then add the beat's fields themselves, see
+    worker/processors/__init__.py) and the publisher."""
+    from worker.processors import validate
+    raw = tree.get("processors")
+    if raw is None:
+        raw = []
+    if not isinstance(raw, list):
+        raise ConfigError("processors", "expected a list of processors")
+    raw = json.loads(json.dumps(raw, default=str))
+    validate(raw, "processors")
+    any_local = False
+    for i, entry in enumerate(protocols):
+        if entry.get("processors"):
+            validate(entry["processors"], "packetbeat.protocols[%d].processors" % i)
+            any_local = True
+    if flows and flows.get("processors"):
+        validate(flows["processors"], "packetbeat.flows.processors")
+        any_local = True
+    if not raw and not any_local:
+        return [], {}
+    import socket
+    import uuid
+    from coordinator.publisher.enrich import stable_agent_id
+    hostname = socket.gethostname()
+    data_path = (tree.get("path") or {}).get("data", "") if isinstance(tree.get("path"), dict) else ""
+    try:
+        agent_id = stable_agent_id(name or hostname, hostname, data_path)
+    except (OSError, ValueError) as e:
+        raise ConfigError("path.data", "cannot read or create the agent id: %s" % e) from None
+    return raw, {"id": agent_id, "ephemeral_id": str(uuid.uuid4())}
 
 
 def _queue(value) -> None:

@@ -53,12 +53,15 @@ def publisher_keys(settings=None) -> list[str]:
     return sorted(keys)
 
 
-def encode_events(sender: str, seq: int, events: list, counters=None, log=None, settings=None) -> list[bytes]:
+def encode_events(sender: str, seq: int, events: list, counters=None, log=None, settings=None,
+                  enriched: bool = False) -> list[bytes]:
     """An ``events`` batch of JSON-encoded events. The header's ``own`` lists
     the positions of events that have one of ``own_keys`` (publisher_keys) at
     the top: only those need the publisher to decode them. An event that
     cannot be encoded (NaN, a cycle...) is left out, logged and counted in
-    ``counters["worker.unencodable_events"]``."""
+    ``counters["worker.unencodable_events"]``. ``enriched``: the worker already
+    added the beat's fields and ran the processors (worker/processors): the
+    header says so and the publisher leaves the events as they are."""
     from coordinator.publisher.outputs import EncodeError, encode_event
     keys = publisher_keys(settings)
     lines = []
@@ -77,6 +80,8 @@ def encode_events(sender: str, seq: int, events: list, counters=None, log=None, 
                 own.append(len(lines))
                 break
         lines.append(line)
+    if enriched:
+        return encode_batch("events", sender, seq, lines, enc="json", enriched=True)
     return encode_batch("events", sender, seq, lines, enc="json", own=own, own_keys=keys)
 
 

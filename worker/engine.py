@@ -25,24 +25,56 @@ from worker.udp import UdpDispatcher
 log = logging.getLogger("packetbeat.worker")
 
 
-def _decorator(entry_cfg) -> Callable[[dict], dict] | None:
-    """Per-protocol tags/fields (Packetbeat's per-protocol publishing options)."""
+def _decorator(entry_cfg, fresh: bool = False) -> Callable[[dict], dict] | None:
+    """Per-protocol tags/fields (Packetbeat's per-protocol publishing options).
+    ``fresh``: each event gets its own copy of nested values (processors may
+    change them in place)."""
     tags = list(entry_cfg.tags)
     fields = dict(entry_cfg.fields)
     under_root = entry_cfg.fields_under_root
     if not tags and not fields:
         return None
+    copy = _deep_copy if fresh else (lambda d: d)
 
     def decorate(ev: dict) -> dict:
         if tags:
             ev["tags"] = list(dict.fromkeys(list(ev.get("tags") or []) + tags))
         if fields:
             if under_root:
-                ev.update(fields)
+                ev.update(copy(fields))
             else:
-                ev.setdefault("fields", {}).update(fields)
+                ev.setdefault("fields", {}).update(copy(fields))
         return ev
     return decorate
+
+
+def _deep_copy(value):
+    if type(value) is dict:
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _own_process(ev: dict) -> dict:
+    """The attribution's process objects, copied for this event (processors may change them)."""
+    for key in ("process", "source", "destination", "client", "server"):
+        v = ev.get(key)
+        if key == "process":
+            if v is not None:
+                ev[key] = _deep_copy(v)
+        elif type(v) is dict and "process" in v:
+            v["process"] = _deep_copy(v["process"])
+    return ev
+
+
+def _chain(attr, decorate):
+    """The attribution and per-protocol decoration as one callable (None: nothing to do)."""
+    if attr is None:
+        return decorate
+    if decorate is None:
+        return attr
+    return lambda ev: attr(decorate(ev))
 
 
 def _dispatch(engine, records, tcp, udp, counters):
@@ -75,9 +107,18 @@ class Engine:
     def __init__(self, protocols: list[dict], registry, counters: collections.Counter | None = None,
                  flows: dict | None = None, procs: dict | None = None,
                  max_connections: int = 32_768, max_pending_syns: int = 65_536,
-                 max_buffered_bytes: int = 128 * 1024 * 1024, max_flows: int = 262_144):
+                 max_buffered_bytes: int = 128 * 1024 * 1024, max_flows: int = 262_144,
+                 beat: dict | None = None):
         self.counters = counters if counters is not None else collections.Counter()
         self.events: list[dict] = []
+        # processors (worker/processors): ``beat`` from worker.processors.beat_config; when any
+        # processors list is configured every event goes through a pipeline and leaves enriched
+        self.pipelines = None
+        if beat is not None and (beat["processors"] or any(p.get("processors") for p in protocols)
+                                 or (flows or {}).get("processors")):
+            from worker.processors import PipelineFactory
+            self.pipelines = PipelineFactory(beat, self.counters)
+        self.enriched = self.pipelines is not None
         # process attribution (packetbeat.procs): records shipped by the capture, see shared/procs.py
         self.attributor = ProcAttributor() if procs and procs.get("enabled") else None
         tcp_ports: dict[int, object] = {}
@@ -90,7 +131,7 @@ class Engine:
             if spec is None or not spec.implemented:
                 continue
             cfg = build(spec.config_class, entry, "packetbeat.protocols[%d]" % i, ignore=("type",))
-            plugin = spec.factory(cfg, self._emitter(_decorator(cfg)))
+            plugin = spec.factory(cfg, self._emitter(_decorator(cfg), cfg, spec.name))
             self.plugins[spec.name] = plugin
             if "icmp" in spec.transports:
                 self.icmp = plugin
@@ -110,12 +151,23 @@ class Engine:
         self.flows = None         # FlowTable when packetbeat.flows is enabled (settings.flows)
         if flows is not None:
             fc = build(FlowsConfig, flows, "packetbeat.flows")
-            self.flows = FlowTable(float(fc.timeout), float(fc.period), self._emitter(_decorator(fc)),
+            self.flows = FlowTable(float(fc.timeout), float(fc.period), self._emitter(_decorator(fc), fc, "flows"),
                                    max_flows=max_flows)
 
-    def _emitter(self, decorate):
+    def _emitter(self, decorate, cfg=None, name: str = ""):
         events = self.events
         attr = self.attributor
+        if self.pipelines is not None:      # processors: compiled once here, run on each event
+            pipeline = self.pipelines.build(list(getattr(cfg, "processors", None) or ()), name)
+            if cfg is not None:
+                decorate = _decorator(cfg, fresh=True)
+            first = _chain((lambda ev: _own_process(attr(ev))) if attr is not None else None, decorate)
+
+            def emit(ev):
+                ev = pipeline(first(ev) if first is not None else ev)
+                if ev is not None:
+                    events.append(ev)
+            return emit
         if attr is not None:
             if decorate is None:
                 return lambda ev: events.append(attr(ev))
@@ -174,6 +226,8 @@ class Engine:
         if self.flows is not None:
             self.flows.flush_all(self.last_ts)
         self.counters.update(self.plugin_counters())
+        if self.pipelines is not None:
+            self.pipelines.close()
 
     def plugin_counters(self) -> dict[str, int]:
         """The analysers' own counters (streams resynchronised, dropped after a

@@ -22,6 +22,7 @@ from shared.delivery import AckedSender
 from shared.metrics import StatsReporter, report_period
 from shared.wire import WireError, decode_batch, encode_batch, encode_events
 from worker.engine import Engine
+from worker.processors import beat_config
 
 log = logging.getLogger("packetbeat.worker")
 
@@ -56,7 +57,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                     max_connections=cluster.get("max_connections", 32_768),
                     max_pending_syns=cluster.get("max_pending_syns", 65_536),
                     max_buffered_bytes=cluster.get("max_buffered_bytes", 128 * 1024 * 1024),
-                    max_flows=cluster.get("max_flows", 262_144))
+                    max_flows=cluster.get("max_flows", 262_144), beat=beat_config(settings))
     tune_gc()
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
@@ -86,7 +87,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         while len(events) >= event_batch or (final and events):
             chunk = events[:event_batch]
             del events[:event_batch]
-            push.send(seq, encode_events(stream, seq, chunk, counters, log, settings))   # JSON text: shared/wire.py
+            push.send(seq, encode_events(stream, seq, chunk, counters, log, settings,   # JSON text: shared/wire.py
+                                         enriched=engine.enriched))
             counters["worker.events"] += len(chunk)
             seq += 1
 

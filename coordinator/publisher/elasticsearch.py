@@ -259,6 +259,22 @@ class IndexFormat:
 
 # --- ids -----------------------------------------------------------------------
 
+def _metadata(doc_id: str, line: bytes) -> tuple[str, bytes]:
+    """An event's ``@metadata`` (set by processors: add_id, decode_json_fields'
+    document_id, ...) is not part of the document, as in libbeat: its ``_id``
+    becomes the document id and the rest is left out."""
+    try:
+        ev = json.loads(line)
+    except ValueError:
+        return doc_id, line
+    meta = ev.pop("@metadata", None) if isinstance(ev, dict) else None
+    if meta is None:
+        return doc_id, line
+    if isinstance(meta, dict) and isinstance(meta.get("_id"), str) and meta["_id"]:
+        doc_id = meta["_id"]
+    return doc_id, encode_event(ev)
+
+
 def event_id(origin: str, line: bytes, ephemeral_id: str = "") -> str:
     """Deterministic document id: sha1 over the origin (e.g. ``worker-0:17:3``)
     and the event's JSON text with its ``agent.ephemeral_id`` value blanked
@@ -476,6 +492,8 @@ class ElasticsearchOutput:
             if index is None:
                 results[i] = Result(False, "elasticsearch output: no index for this event")
             else:
+                if b'"@metadata":' in line:
+                    doc_id, line = _metadata(doc_id, line)
                 pending.append((i, index, doc_id, line))
         delay = float(self.cfg.backoff.init)
         attempt = 0

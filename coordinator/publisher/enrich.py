@@ -16,6 +16,10 @@ and ``ecs.version`` are always set.
 data path a UUID derived from the beat name and host name.
 ``agent.ephemeral_id`` is new for each Enricher, that is for each process.
 
+With processors configured the workers add these fields themselves, in
+libbeat's order around the processors, with the same agent ids (the settings'
+``agent``), and mark their batches ``enriched``: those events pass through.
+
 Workers send events already encoded (``shared.wire.encode_events``).
 :meth:`Enricher.enrich_line` gives the canonical JSON of the enriched event
 from that text without decoding it: when the event has none of the keys the
@@ -35,6 +39,9 @@ import uuid
 ECS_VERSION = "8.0.0"
 BEAT_TYPE = "packetbeat"
 META_FILE = "meta.json"
+# a clean_positions flag: the worker already added the beat's fields and ran the
+# processors (worker/processors): the event is published as it is
+ENRICHED = "enriched"
 
 
 def stable_agent_id(beat_name: str, hostname: str, data_path: str | None = None) -> str:
@@ -126,11 +133,14 @@ class Enricher:
         self.known.update({"host.name": self._host_name, "ecs.version": ECS_VERSION})
         self.spliced = 0            # enrich_line calls served by the splice
         self.decoded = 0            # ... and by decode, enrich, encode
+        self.passed = 0             # ... events a worker already enriched (processors configured)
 
     def clean_positions(self, header: dict, n: int):
         """For an ``enc: json`` batch header: a per-event list, True where the
         worker says the event has none of our keys (its ``own_keys`` must be
         ours), else None (enrich_line then looks at the text)."""
+        if header.get("enriched"):           # the worker added our fields and ran the processors
+            return [ENRICHED] * n
         if header.get("own_keys") != self.own_keys:
             return None
         flags = [True] * n
@@ -144,7 +154,10 @@ class Enricher:
         ``clean``: True when the sender knows the event has none of the keys
         the enrichment writes, False when it has some, None: unknown (the
         text is searched for them; a match in a string value only costs the
-        slow path)."""
+        slow path); ``ENRICHED``: the worker enriched it (processors), it is final."""
+        if clean is ENRICHED:
+            self.passed += 1
+            return line
         if clean is None:
             clean = True
             for probe in self._probes:

@@ -47,7 +47,10 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     enrich = Enricher(beat_name=settings.name or hostname, hostname=hostname, version=VERSION,
                       tags=settings.tags, fields=settings.fields,
                       fields_under_root=settings.fields_under_root,
-                      data_path=(settings.path or {}).get("data", ""))
+                      data_path=(settings.path or {}).get("data", ""),
+                      # with processors the workers enrich too: the same ids (shared/config.py _processors)
+                      agent_id=(getattr(settings, "agent", None) or {}).get("id"),
+                      ephemeral_id=(getattr(settings, "agent", None) or {}).get("ephemeral_id"))
     out_cfg = next(iter(settings.output.values()))
     output = make_output(settings.output) if publish else None
     if output is not None and "elasticsearch" in settings.output:   # alias mode writes to the alias

@@ -124,6 +124,9 @@ class SpooledPublisher:
                      if enrich_line is not None and header.get("enc") == "json" else None)
             index, known = self._index, self._known
             from_line = getattr(index, "from_line", None)
+            # a worker that ran processors sent its events enriched: their text holds this
+            # run's agent.ephemeral_id, blanked for the id (the same id when a capture is run again)
+            eph = getattr(self.enrich, "ephemeral_id", "") if header.get("enriched") else ""
             for i, raw in enumerate(body):
                 try:
                     if type(raw) is not bytes:       # an event dict (older senders, tests)
@@ -140,7 +143,7 @@ class SpooledPublisher:
                     self.counters["publisher.failed"] += 1
                     log.error("event from %s:%d dropped: %s", worker, seq, e.args[0] if e.args else e)
                     continue
-                items.append([where, event_id("%s:%d:%d" % (worker, seq, i), raw), line])
+                items.append([where, event_id("%s:%d:%d" % (worker, seq, i), raw, eph), line])
             self.counters["publisher.events"] += len(body)
         record = msgpack.packb([kind, worker, seq, items, self.run_id], use_bin_type=True)
         while True:
