@@ -126,6 +126,7 @@ def _run(settings, args, selectors: list[str]) -> int:
     except ConfigError as exc:
         sys.stderr.write("Exiting: %s\n" % exc)
         return 1
+    _log_protocols(settings)
     if settings.cluster["role"] == "workers":
         return _run_workers(settings, args, selectors)
     iface = settings.interfaces[0]
@@ -140,13 +141,6 @@ def _run(settings, args, selectors: list[str]) -> int:
         log.info("file mode reads the file with one capture process (cluster.captures=%d applies to live capture)",
                  settings.cluster["captures"])
         settings.cluster["captures"] = 1
-    from worker.protos.registry import load_registry
-    registry = load_registry()
-    for entry in settings.protocols:
-        spec = registry.get(entry["type"])
-        if spec is not None and not spec.implemented:
-            log.warning("protocol %s is configured but has no analyser in this version; its traffic is ignored",
-                        entry["type"])
     if not settings.output and settings.cluster["role"] != "capture":     # a capture host publishes nothing
         sys.stderr.write("Exiting: no output configured\n")
         return 1
@@ -154,6 +148,31 @@ def _run(settings, args, selectors: list[str]) -> int:
     sup = Supervisor(settings, path, loops=loops, publish=not args.no_publish,
                      stderr=args.stderr, selectors=selectors)
     return _supervise(sup)
+
+
+def _log_protocols(settings) -> None:
+    """One line naming every registered analyser (built in, or a third-party plugin found
+    through the ``packetbeat.protocols`` entry points), one naming what this configuration
+    analyses, and a warning for a configured protocol without an analyser."""
+    from worker.protos.registry import load_registry
+    registry = load_registry()
+    names = registry.names()
+    log.info("registered protocol analysers: %s", ", ".join(
+        n if registry.origins.get(n, "built-in") == "built-in" else "%s (%s)" % (n, registry.origins[n])
+        for n in names if registry.get(n).implemented))
+    used = []
+    for entry in settings.protocols:
+        spec = registry.get(entry["type"])
+        if spec is not None and not spec.implemented:
+            log.warning("protocol %s is configured but has no analyser in this version; its traffic is ignored",
+                        entry["type"])
+        elif spec is not None and entry.get("enabled", True):
+            ports = entry.get("ports")
+            if ports is None:
+                ports = list(getattr(spec.config_class(), "ports", []))
+            used.append("%s %s" % (entry["type"], "/".join(spec.transports)) +
+                        (" %s" % ",".join(str(p) for p in ports) if ports else ""))
+    log.info("analysing: %s", "; ".join(used) or "nothing (no protocol enabled)")
 
 
 def _supervise(sup) -> int:

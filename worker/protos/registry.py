@@ -74,6 +74,7 @@ def _load_builtin(name: str, target: str) -> ProtocolSpec | None:
 class Registry:
     def __init__(self) -> None:
         self._specs: dict[str, ProtocolSpec] = {}
+        self.origins: dict[str, str] = {}       # name -> "built-in" or "entry point module:attr"
 
     def register(self, name: str, factory, config_class: type | None = None,
                  transports: tuple[str, ...] | None = None) -> None:
@@ -86,6 +87,7 @@ class Registry:
             spec = ProtocolSpec(name, config_class, factory,
                                 tuple(transports or getattr(factory, "transports", ("tcp",))))
         self._specs[name] = spec
+        self.origins.setdefault(name, "built-in")
 
     def get(self, name: str) -> ProtocolSpec | None:
         return self._specs.get(name)
@@ -106,6 +108,7 @@ def load_registry(with_entry_points: bool = True) -> Registry:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 reg.register(ep.name, ep.load())
+                reg.origins[ep.name] = "entry point %s" % ep.value
             except Exception as exc:  # a third-party plugin must not take the others down
                 log.error("protocol plugin %r (%s) failed to load: %s", ep.name, ep.value, exc)
     return reg
