@@ -237,13 +237,16 @@ class TcpTracker:
                 return conn, 1 - d
         closed = self._closed
         if key in closed:
-            if not flags & SYN or flags & ACK or seq == closed[key][1]:
+            if closed[key][0] <= ts:
+                del closed[key]              # remembered long enough (expire() runs after a batch)
+            elif not flags & SYN or flags & ACK or seq == closed[key][1]:
                 # data, a SYN-ACK, or the closed connection's own SYN again
                 # (same ISN: a duplicate, not a new connection)
                 if n > 0 or flags & SYN:
                     self._counters["tcp.retransmits"] += 1
                 return None, d
-            del closed[key]
+            else:
+                del closed[key]
         syns = self._syns
         if n == 0 and not (flags & FIN and not flags & (SYN | RST) and key in syns):
             if flags & SYN and not flags & (FIN | RST):

@@ -208,6 +208,9 @@ class Sharder:
                 self.batches[i] = []
 
 
+LOOP_GAP_NS = 31_000_000_000
+
+
 def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -> int:
     stop = {"now": False}
 
@@ -269,9 +272,11 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
             break
         finally:
             reader.close()
-        # the next loop starts 1 s after this one ended, so time only moves forward
+        # the next loop starts 31 s after this one ended: time only moves forward, and past the
+        # TCP layer's memory of closed connections (30 s, worker/tcp.py), so a replayed
+        # connection is a new connection, not a retransmission of the one it repeats
         if first_ts is not None:
-            shift = last + 1_000_000_000 - first_ts
+            shift = last + LOOP_GAP_NS - first_ts
     if stop["now"]:
         log.info("%s: stopping on request", name)
     sharder.flush()

@@ -13,6 +13,9 @@ from tests.esserver import EsServer
 from tests.helpers import ROOT
 from tests.kibanaserver import KibanaServer
 
+# one dashboard per NDJSON file of deploy/kibana (7 built in + one per newer analyser)
+N_FILES = len(list((ROOT / "deploy" / "kibana").glob("*.ndjson")))
+
 KIBANA_DIR = ROOT / "deploy" / "kibana"
 
 
@@ -44,9 +47,9 @@ def test_setup_installs_template_and_imports_every_object(tmp_path):
         assert es.templates(), "the Elasticsearch part ran first"
         stored = kb.objects()
         assert set(stored) == expected_objects()
-        assert len([k for k in stored if k[0] == "dashboard"]) == 7
-        assert all(a["success"] for a in kb.store.imports) and len(kb.store.imports) == 7
-        assert "Loaded dashboards (7 files" in p.stdout and "Kibana 8.15.0" in p.stdout
+        assert len([k for k in stored if k[0] == "dashboard"]) == N_FILES
+        assert all(a["success"] for a in kb.store.imports) and len(kb.store.imports) == N_FILES
+        assert "Loaded dashboards (%d files" % N_FILES in p.stdout and "Kibana 8.15.0" in p.stdout
         # every request carried kbn-xsrf and went to the import API with overwrite
         imports = [path for m, path in kb.store.requests if m == "POST"]
         assert imports and all(path == "/api/saved_objects/_import?overwrite=true" for path in imports)
@@ -191,9 +194,10 @@ def test_data_view_follows_a_custom_output_index_and_find_lists_dashboards(tmp_p
         import urllib.request
         with urllib.request.urlopen(kb.url + "/api/saved_objects/_find?type=dashboard&per_page=100") as r:
             found = json.loads(r.read())
-        assert found["total"] == 7
+        assert found["total"] == N_FILES
         assert sorted(o["attributes"]["title"] for o in found["saved_objects"]) == sorted(
-            "[Packetbeat] " + t for t in ("Overview", "HTTP", "DNS", "MySQL", "PostgreSQL", "Redis", "Flows"))
+            "[Packetbeat] " + t for t in ("Overview", "HTTP", "DNS", "MySQL", "PostgreSQL", "Redis", "Flows",
+                                          "AMQP", "Cassandra", "DHCPv4", "MongoDB", "NFS", "SIP", "Thrift", "TLS"))
 
 
 def test_unknown_space_is_a_clear_404(tmp_path):
