@@ -227,6 +227,18 @@ class Supervisor:
                             done = False
                             continue
                         return 1
+                    if (c in workers and endpoints.replayed(self.settings.cluster, False)
+                            and any(k.rc is None for k in captures)):
+                        # the capture sends the restarted worker what it had not acknowledged
+                        self.errors.append("%s exited with %s and was restarted: its open transactions were "
+                                           "cut" % (c.name, _how(rc)))
+                        log.error(self.errors[-1])
+                        incomplete = True
+                        self._streams_ended.discard(c.name)
+                        if self._schedule_restart(c, rc, now):
+                            done = False
+                            continue
+                        return 1
                     self.errors.append("%s exited with code %d; the run is incomplete" % (c.name, rc))
                     log.error(self.errors[-1])
                     return 1
@@ -406,6 +418,15 @@ class Supervisor:
                         self.totals[k] += v
             timeout_ms = 0
             deadline = time.monotonic()
+
+
+def _how(rc: int) -> str:
+    if rc < 0:
+        try:
+            return "signal %s" % signal.Signals(-rc).name
+        except ValueError:
+            return "signal %d" % -rc
+    return "code %d" % rc
 
 
 def _hand_over(run_dir: str, user: str) -> None:

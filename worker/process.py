@@ -20,6 +20,7 @@ import zmq
 from shared import endpoints, transport
 from shared.delivery import AckedSender
 from shared.metrics import StatsReporter, report_period
+from shared.replay import DUPLICATE, TAKE, Inbox, next_generation, stream_name
 from shared.wire import WireError, decode_batch, encode_batch, encode_events
 from worker.engine import Engine
 
@@ -67,6 +68,15 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     # The acknowledged stream's name: a live worker that is restarted starts a new
     # stream (its seq restarts at 0, and its events must not reuse the old ids).
     stream = "%s.%x" % (name, time.time_ns()) if live else name
+    # file mode on one host: acknowledged packet batches (shared/replay.py)
+    inbox = Inbox() if endpoints.replayed(cluster, live) else None
+    if inbox is not None:
+        generation = next_generation(os.path.join(run_dir, name + ".gen"))
+        stream = stream_name(name, generation)
+        if generation:
+            log.warning("%s: restarted (%d); asking the capture for the packets not acknowledged", name,
+                        generation)
+            counters["worker.restarted"] += 1
     push = AckedSender(ctx, endpoints.publisher(run_dir), stream, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
@@ -79,10 +89,31 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     age = cluster["batch_age_ms"] / 1000.0
     last_ship = time.monotonic()
     parent = os.getppid()
+    since_pk = 0             # packet batches taken since the last pk went out
+    pk_every = max(1, cluster["hwm"] // 2)
 
     def ship(final: bool = False) -> None:
-        nonlocal seq
+        nonlocal seq, since_pk
         events = engine.events
+        if inbox is not None:
+            # a segment: every event so far, its last batch stamped with the packets it covers
+            if not (final or len(events) >= event_batch or since_pk >= pk_every):
+                return
+            pk = dict(inbox.last)
+            big = 8 * event_batch
+            while True:
+                chunk = events[:big]
+                del events[:big]
+                frames = encode_events(stream, seq, chunk, counters, log, settings)
+                if not events:
+                    frames[0] = _with_pk(frames[0], pk, index)
+                push.send(seq, frames)
+                counters["worker.events"] += len(chunk)
+                seq += 1
+                if not events:
+                    break
+            since_pk = 0
+            return
         while len(events) >= event_batch or (final and events):
             chunk = events[:event_batch]
             del events[:event_batch]
@@ -90,6 +121,12 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             counters["worker.events"] += len(chunk)
             seq += 1
 
+    if inbox is not None and generation:
+        # the capture reads its acknowledgements from the publisher; this says who serves the shard now
+        hello = ctx.socket(zmq.PUSH)
+        hello.connect(endpoints.capture_acks(run_dir, endpoints.capture_name(cluster, 0)))
+        hello.send_multipart(encode_batch("ack", stream, -1, [], shard=index, hello=generation))
+        hello.close(linger=5000)
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
         # pipe), packets that capture queued before it went may still be waiting: read them too,
@@ -111,6 +148,12 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                 log.error("%s: dropped a bad frame: %s", name, exc)
                 continue
             kind = header["kind"]
+            if inbox is not None and "a" in header:
+                got = inbox.offer(header["from"], header["seq"], header["a"])
+                if got != TAKE:
+                    counters["worker.replay_duplicates" if got == DUPLICATE else "worker.replay_gaps"] += 1
+                    continue
+                since_pk += 1
             if kind == "pkts":
                 engine.handle(body)
                 if live and time.monotonic() - last_ship > age:
@@ -129,7 +172,10 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                     reporter.send({"streams_ended": 1})
         engine.finish()
         ship(final=True)
-        push.send(seq, encode_batch("eos", stream, seq, []))
+        if inbox is not None:       # the capture's end-of-stream is acknowledged with the worker's
+            push.send(seq, encode_batch("eos", stream, seq, [], pk=dict(inbox.last), shard=index))
+        else:
+            push.send(seq, encode_batch("eos", stream, seq, []))
         push.flush()                      # every batch acknowledged by the publisher
     finally:
         reporter.stop()                   # the counters not reported yet
@@ -140,6 +186,15 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))
     return 0
+
+
+def _with_pk(header: bytes, pk: dict, shard: int) -> bytes:
+    """An encoded batch header with ``pk`` and ``shard`` added (shared/replay.py)."""
+    import msgpack
+    h = msgpack.unpackb(header, raw=False)
+    h["pk"] = pk
+    h["shard"] = shard
+    return msgpack.packb(h, use_bin_type=True)
 
 
 ALL_STREAMS = "*"              # the end-of-stream that ends every capture's stream
