@@ -293,6 +293,8 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     if error:
         log.error("%s", error)
     if acks is not None:
+        # eos_sent: the coordinator's drain safety net counts from here (see coordinator/supervisor.py)
+        reporter.send({"eos_sent": 1})
         # every shard's last events are with the publisher (a worker restarted meanwhile gets its replay)
         if not acks.wait_all():
             log.error("%s: the coordinator is gone; stopping before every worker finished", name)
@@ -308,6 +310,8 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     told = []
 
     def alive() -> bool:
+        if acks is not None:
+            acks.read(0)                  # a worker restarted now: see Acks._replay
         if stop["now"] and not told and any(not transport.remote_up(ctx, i) and not transport.remote_closed(ctx, i)
                                             for i in remote):
             told.append(True)
@@ -339,6 +343,7 @@ class Acks:
         self.counters = counters
         self.alive = alive
         self.win = ReplayWindow(n, window)
+        self.eos_seq = [None] * n                  # shard -> the seq of its end-of-stream, once sent
         self.replayed = collections.Counter()      # shard -> packets sent again
         self.restarts = collections.Counter()      # shard -> restarted workers that said hello
         self.sock = ctx.socket(zmq.PULL)
@@ -354,6 +359,8 @@ class Acks:
             if not self.read(1000) and not self.alive():
                 raise SystemExit(1)            # the coordinator is gone
         self.win.add(i, seq, kind, records)
+        if kind == "eos":
+            self.eos_seq[i] = seq
         self.socks[i].send_multipart(self._frames(i, seq, kind, records))
 
     def read(self, timeout_ms: int) -> bool:
@@ -380,6 +387,11 @@ class Acks:
     def _replay(self, i: int, stream: str) -> None:
         """Shard ``i``'s worker was restarted: it gets again what was not acknowledged."""
         batches = self.win.replay(i, stream)
+        if self.eos_seq[i] is not None and self.win.acked[i] >= self.eos_seq[i]:
+            # it died after its last events were published: it only needs to be told the stream ended
+            log.warning("%s: worker-%d restarted (%s) after it finished: ending its stream", self.name, i, stream)
+            self.socks[i].send_multipart(encode_batch("eos", self.name, self.eos_seq[i], []))
+            return
         packets = sum(len(r) for _, kind, r in batches if kind == "pkts")
         log.warning("%s: worker-%d restarted (%s): sending it again %d packets (%d batches) not acknowledged",
                     self.name, i, stream, packets, len(batches))
