@@ -110,6 +110,7 @@ class Supervisor:
         self._requests: list[str] = []
         self._streams_ended: set = set()        # workers that reported every end-of-stream received
         self._eos_sent: set = set()             # captures that reported their end-of-streams sent
+        self._reported: dict = collections.defaultdict(collections.Counter)   # sender -> its counters so far
 
     # -- signals only queue -------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -396,6 +397,16 @@ class Supervisor:
                 log.error("worker-%d did not take the end-of-stream of %s", i, name)
             sock.close()
 
+    def _rebase(self, sender, base: dict) -> None:
+        """A restarted child's counters of the whole run so far (the publisher with
+        queue.disk, from its spool state) replace what its dead predecessor reported:
+        totals are per run, not per process."""
+        got = self._reported[sender]
+        for k, v in base.items():
+            if isinstance(v, int):
+                self.totals[k] += v - got[k]
+                got[k] = v
+
     def _drain_stats(self, sock, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000.0
         while True:
@@ -414,8 +425,11 @@ class Supervisor:
                         self._eos_sent.add(header.get("from"))
                     elif k == "error":
                         self.errors.append(str(v))
+                    elif k == "run_base" and isinstance(v, dict):
+                        self._rebase(header.get("from"), v)
                     elif isinstance(v, int):
                         self.totals[k] += v
+                        self._reported[header.get("from")][k] += v
             timeout_ms = 0
             deadline = time.monotonic()
 

@@ -194,6 +194,9 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
     # A restarted publisher that finds some eos already spooled may never have
     # acked them: at the end it keeps answering resends a while (> resend_after).
     linger_for = 5.0 if pub.done else 0.0
+    if pub.run_base:
+        # restarted within the run: the coordinator replaces what the dead publisher reported with this
+        reporter.send({"run_base": dict(pub.run_base)})
     pub.start()
     rc = 0
 
