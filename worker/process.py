@@ -123,10 +123,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
 
     if inbox is not None and generation:
         # the capture reads its acknowledgements from the publisher; this says who serves the shard now
-        hello = ctx.socket(zmq.PUSH)
-        hello.connect(endpoints.capture_acks(run_dir, endpoints.capture_name(cluster, 0)))
-        hello.send_multipart(encode_batch("ack", stream, -1, [], shard=index, hello=generation))
-        hello.close(linger=5000)
+        _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation))
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
         # pipe), packets that capture queued before it went may still be waiting: read them too,
@@ -177,6 +174,11 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         else:
             push.send(seq, encode_batch("eos", stream, seq, []))
         push.flush()                      # every batch acknowledged by the publisher
+        if inbox is not None:
+            # done: the capture stops waiting for this shard (its end-of-stream may have been ended
+            # by the coordinator instead, and never acknowledged)
+            _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(
+                endpoints.capture_name(cluster, 0), -1), [], shard=index, bye=1))
     finally:
         reporter.stop()                   # the counters not reported yet
         push.close()
@@ -186,6 +188,14 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))
     return 0
+
+
+def _tell_capture(ctx, run_dir: str, cluster, frames: list) -> None:
+    """One message to the (file mode) capture's acknowledgement endpoint."""
+    sock = ctx.socket(zmq.PUSH)
+    sock.connect(endpoints.capture_acks(run_dir, endpoints.capture_name(cluster, 0)))
+    sock.send_multipart(frames)
+    sock.close(linger=5000)
 
 
 def _with_pk(header: bytes, pk: dict, shard: int) -> bytes:

@@ -380,6 +380,8 @@ class Acks:
                 continue
             if header.get("hello"):
                 self._replay(i, header["from"])
+            elif header.get("bye"):
+                self._finished(i, header["seq"], header["from"])
             else:
                 self.win.ack(i, header["seq"], header["from"])
         return got
@@ -401,6 +403,18 @@ class Acks:
         self.counters["capture.replayed_batches"] += len(batches)
         for seq, kind, records in batches:
             self.socks[i].send_multipart(self._frames(i, seq, kind, records))
+
+    def _finished(self, i: int, seq: int, stream: str) -> None:
+        """Shard ``i``'s worker has published everything and exits: what it never took
+        (its end-of-stream came from the coordinator instead) is not waited for."""
+        self.win.ack(i, seq, stream)
+        left = self.win.replay(i, stream)
+        if left:
+            packets = sum(len(r) for _, kind, r in left if kind == "pkts")
+            log.error("%s: worker-%d finished without %d packets (%d batches) sent to it", self.name, i,
+                      packets, len(left))
+            self.counters["capture.not_taken_packets"] += packets
+            self.win.ack(i, left[-1][0])
 
     def wait_all(self) -> bool:
         """Wait until every batch, end-of-stream included, is acknowledged; False if the coordinator went."""
