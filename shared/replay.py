@@ -110,3 +110,37 @@ def next_generation(path: str) -> int:
     with open(path, "w", encoding="ascii") as fh:
         fh.write(str(gen))
     return gen
+
+
+class InFlight:
+    """Live mode (one host): what a worker that dies had in flight, counted as dropped.
+
+    The live capture keeps no packets (it drops rather than grows); it only
+    remembers, per shard, the sizes of the last ``keep`` batches sent and not
+    acknowledged (the publisher acknowledges ``pk`` as in file mode). A
+    restarted worker names the first batch it took (``resumed``): the batches
+    after the last acknowledged one and before that one were taken by the dead
+    worker with their events never published, or lost with its queue."""
+
+    def __init__(self, n: int, keep: int):
+        self.acked = [-1] * n
+        self.sent: list[collections.deque] = [collections.deque(maxlen=keep) for _ in range(n)]
+
+    def add(self, i: int, seq: int, packets: int) -> None:
+        self.sent[i].append((seq, packets))
+
+    def ack(self, i: int, seq: int) -> None:
+        if seq > self.acked[i]:
+            self.acked[i] = seq
+        sent = self.sent[i]
+        while sent and sent[0][0] <= seq:
+            sent.popleft()
+
+    def resumed(self, i: int, first: int) -> tuple[int, int]:
+        """(batches, packets) lost between the last acknowledged batch and ``first``."""
+        sent = self.sent[i]
+        batches = packets = 0
+        while sent and sent[0][0] < first:
+            batches += 1
+            packets += sent.popleft()[1]
+        return batches, packets

@@ -70,12 +70,19 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     stream = "%s.%x" % (name, time.time_ns()) if live else name
     # file mode on one host: acknowledged packet batches (shared/replay.py)
     inbox = Inbox() if endpoints.replayed(cluster, live) else None
-    if inbox is not None:
+    # live mode on one host: the same acknowledgements only count what a dead worker had in flight
+    live_acks = live and cluster.get("role", "all") == "all"
+    hello_to: set = set()           # live, restarted: the captures still to be told where it resumes
+    if inbox is not None or live_acks:
         generation = next_generation(os.path.join(run_dir, name + ".gen"))
-        stream = stream_name(name, generation)
+        if live_acks:
+            inbox = Inbox()
+            hello_to = {endpoints.capture_name(cluster, i) for i in range(cluster["captures"])} if generation else set()
+        else:
+            stream = stream_name(name, generation)
         if generation:
-            log.warning("%s: restarted (%d); asking the capture for the packets not acknowledged", name,
-                        generation)
+            log.warning("%s: restarted (%d)%s", name, generation,
+                        "" if live else "; asking the capture for the packets not acknowledged")
             counters["worker.restarted"] += 1
     push = AckedSender(ctx, endpoints.publisher(run_dir), stream, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
@@ -97,7 +104,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         events = engine.events
         if inbox is not None:
             # a segment: every event so far, its last batch stamped with the packets it covers
-            if not (final or len(events) >= event_batch or since_pk >= pk_every):
+            if not (events and (final or len(events) >= event_batch) or since_pk >= pk_every):
                 return
             pk = dict(inbox.last)
             big = 8 * event_batch
@@ -121,7 +128,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             counters["worker.events"] += len(chunk)
             seq += 1
 
-    if inbox is not None and generation:
+    if inbox is not None and generation and not live:
         # the capture reads its acknowledgements from the publisher; this says who serves the shard now
         _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation))
     try:
@@ -151,6 +158,14 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                     counters["worker.replay_duplicates" if got == DUPLICATE else "worker.replay_gaps"] += 1
                     continue
                 since_pk += 1
+            elif live_acks and kind == "pkts":
+                sender = header.get("from")
+                inbox.last[sender] = header["seq"]
+                since_pk += 1
+                if sender in hello_to:      # the first batch a restarted live worker takes from it
+                    hello_to.discard(sender)
+                    _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, header["seq"], [], shard=index,
+                                                                      hello=generation), sender)
             if kind == "pkts":
                 engine.handle(body)
                 if live and time.monotonic() - last_ship > age:
@@ -169,12 +184,12 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                     reporter.send({"streams_ended": 1})
         engine.finish()
         ship(final=True)
-        if inbox is not None:       # the capture's end-of-stream is acknowledged with the worker's
+        if inbox is not None and not live:   # the capture's end-of-stream is acknowledged with the worker's
             push.send(seq, encode_batch("eos", stream, seq, [], pk=dict(inbox.last), shard=index))
         else:
             push.send(seq, encode_batch("eos", stream, seq, []))
         push.flush()                      # every batch acknowledged by the publisher
-        if inbox is not None:
+        if inbox is not None and not live:
             # done: the capture stops waiting for this shard (its end-of-stream may have been ended
             # by the coordinator instead, and never acknowledged)
             _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(
@@ -190,10 +205,10 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     return 0
 
 
-def _tell_capture(ctx, run_dir: str, cluster, frames: list) -> None:
-    """One message to the (file mode) capture's acknowledgement endpoint."""
+def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -> None:
+    """One message to a capture's acknowledgement endpoint (file mode: the one capture)."""
     sock = ctx.socket(zmq.PUSH)
-    sock.connect(endpoints.capture_acks(run_dir, endpoints.capture_name(cluster, 0)))
+    sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
     sock.send_multipart(frames)
     sock.close(linger=5000)
 

@@ -66,3 +66,15 @@ def test_stream_names_and_generations(tmp_path):
     assert [next_generation(path) for _ in range(3)] == [0, 1, 2]
     assert stream_name("worker-1", 0) == "worker-1"
     assert stream_name("worker-1", 2) == "worker-1.r2"
+
+
+def test_in_flight_of_a_dead_live_worker():
+    from shared.replay import InFlight
+    f = InFlight(2, keep=4)
+    for seq in range(6):                 # only the last 4 are remembered
+        f.add(0, seq, 10 + seq)
+    f.ack(0, 2)                          # the publisher holds the events of 0..2
+    # the restarted worker's first batch is 5: 3 and 4 went with the dead worker
+    assert f.resumed(0, 5) == (2, 13 + 14)
+    assert f.resumed(0, 6) == (1, 15)
+    assert f.resumed(1, 0) == (0, 0)
