@@ -7,9 +7,12 @@ loop turns the first SIGINT/SIGTERM into an orderly drain (captures stop
 reading and send end-of-stream, everything read is still analysed and
 published) and a second one into an immediate stop.
 
-File mode has nothing to restart from: a worker or publisher that dies
-takes its shard's state with it, so the run stops with an error that says so
-instead of pretending to be complete. A capture that dies (a signal, a
+File mode, one host: a worker that dies is restarted with the back-off
+below, and the capture sends it again the packet batches whose events the
+publisher did not hold yet (shared/replay.py); the run goes on and ends with
+exit 1 and errors naming the shard (here) and the packets sent again (the
+capture's). A publisher is restarted with ``queue.disk``; without it, or
+across hosts, a dead worker or publisher ends the run with an error. A capture that dies (a signal, a
 traceback) sends no end-of-stream, and the workers would wait for it for
 ever: the coordinator ends its stream for them at once (what the capture had
 already queued is still read), counts ``coordinator.forced_eos`` and ends the
