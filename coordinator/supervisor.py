@@ -243,6 +243,13 @@ class Supervisor:
                             done = False
                             continue
                         return 1
+                    if (c in workers and endpoints.replayed(self.settings.cluster, False) and captures
+                            and all(k.rc in (0, 2) for k in captures)):
+                        # the capture ends only once every batch's events are with the publisher
+                        self.errors.append("%s exited with %s after the capture had every acknowledgement: "
+                                           "nothing is missing" % (c.name, _how(rc)))
+                        log.error(self.errors[-1])
+                        continue
                     self.errors.append("%s exited with code %d; the run is incomplete" % (c.name, rc))
                     log.error(self.errors[-1])
                     return 1
