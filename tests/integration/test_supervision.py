@@ -53,6 +53,13 @@ def test_sigint_drains_and_exits_0(tmp_path):
     assert "Total metrics" in err
 
 
+def _cmdline(proc) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:          # gone, or a zombie not reaped yet
+        return ""
+
+
 def test_dead_worker_is_restarted_and_fails_the_run(tmp_path):
     """File mode: a killed worker is restarted (its unacknowledged batches are replayed,
     tests/integration/test_worker_crash.py), and the run still ends with exit 1."""
@@ -65,7 +72,7 @@ def test_dead_worker_is_restarted_and_fails_the_run(tmp_path):
         workers[0].kill()
         deadline = time.time() + 30
         while True:
-            now = [c for c in psutil.Process(p.pid).children() if "worker" in " ".join(c.cmdline())]
+            now = [c for c in psutil.Process(p.pid).children() if "worker" in _cmdline(c)]
             if len(now) == 2 and workers[0].pid not in [c.pid for c in now]:
                 break
             assert time.time() < deadline, "the worker was not restarted"
