@@ -15,6 +15,7 @@ import os
 import signal
 import time
 
+import msgpack
 import zmq
 
 from shared import endpoints, transport
@@ -215,7 +216,6 @@ def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -
 
 def _with_pk(header: bytes, pk: dict, shard: int) -> bytes:
     """An encoded batch header with ``pk`` and ``shard`` added (shared/replay.py)."""
-    import msgpack
     h = msgpack.unpackb(header, raw=False)
     h["pk"] = pk
     h["shard"] = shard

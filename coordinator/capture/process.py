@@ -357,7 +357,8 @@ class Acks:
         self.read(0)
         while self.win.full(i):
             if not self.read(1000) and not self.alive():
-                raise SystemExit(1)            # the coordinator is gone
+                log.error("%s: the coordinator is gone; stopping", self.name)
+                os._exit(1)                    # nobody to deliver to: no socket lingering
         self.win.add(i, seq, kind, records)
         if kind == "eos":
             self.eos_seq[i] = seq
