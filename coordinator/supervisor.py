@@ -7,9 +7,12 @@ loop turns the first SIGINT/SIGTERM into an orderly drain (captures stop
 reading and send end-of-stream, everything read is still analysed and
 published) and a second one into an immediate stop.
 
-File mode has nothing to restart from: a worker or publisher that dies
-takes its shard's state with it, so the run stops with an error that says so
-instead of pretending to be complete. A capture that dies (a signal, a
+File mode, one host: a worker that dies is restarted with the back-off
+below, and the capture sends it again the packet batches whose events the
+publisher did not hold yet (shared/replay.py); the run goes on and ends with
+exit 1 and errors naming the shard (here) and the packets sent again (the
+capture's). A publisher is restarted with ``queue.disk``; without it, or
+across hosts, a dead worker or publisher ends the run with an error. A capture that dies (a signal, a
 traceback) sends no end-of-stream, and the workers would wait for it for
 ever: the coordinator ends its stream for them at once (what the capture had
 already queued is still read), counts ``coordinator.forced_eos`` and ends the
@@ -110,6 +113,7 @@ class Supervisor:
         self._requests: list[str] = []
         self._streams_ended: set = set()        # workers that reported every end-of-stream received
         self._eos_sent: set = set()             # captures that reported their end-of-streams sent
+        self._reported: dict = collections.defaultdict(collections.Counter)   # sender -> its counters so far
 
     # -- signals only queue -------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -227,6 +231,25 @@ class Supervisor:
                             done = False
                             continue
                         return 1
+                    if (c in workers and endpoints.replayed(self.settings.cluster, False)
+                            and any(k.rc is None for k in captures)):
+                        # the capture sends the restarted worker what it had not acknowledged
+                        self.errors.append("%s exited with %s and was restarted: its open transactions were "
+                                           "cut" % (c.name, _how(rc)))
+                        log.error(self.errors[-1])
+                        incomplete = True
+                        self._streams_ended.discard(c.name)
+                        if self._schedule_restart(c, rc, now):
+                            done = False
+                            continue
+                        return 1
+                    if (c in workers and endpoints.replayed(self.settings.cluster, False) and captures
+                            and all(k.rc in (0, 2) for k in captures)):
+                        # the capture ends only once every batch's events are with the publisher
+                        self.errors.append("%s exited with %s after the capture had every acknowledgement: "
+                                           "nothing is missing" % (c.name, _how(rc)))
+                        log.error(self.errors[-1])
+                        continue
                     self.errors.append("%s exited with code %d; the run is incomplete" % (c.name, rc))
                     log.error(self.errors[-1])
                     return 1
@@ -384,6 +407,16 @@ class Supervisor:
                 log.error("worker-%d did not take the end-of-stream of %s", i, name)
             sock.close()
 
+    def _rebase(self, sender, base: dict) -> None:
+        """A restarted child's counters of the whole run so far (the publisher with
+        queue.disk, from its spool state) replace what its dead predecessor reported:
+        totals are per run, not per process."""
+        got = self._reported[sender]
+        for k, v in base.items():
+            if isinstance(v, int):
+                self.totals[k] += v - got[k]
+                got[k] = v
+
     def _drain_stats(self, sock, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000.0
         while True:
@@ -402,10 +435,22 @@ class Supervisor:
                         self._eos_sent.add(header.get("from"))
                     elif k == "error":
                         self.errors.append(str(v))
+                    elif k == "run_base" and isinstance(v, dict):
+                        self._rebase(header.get("from"), v)
                     elif isinstance(v, int):
                         self.totals[k] += v
+                        self._reported[header.get("from")][k] += v
             timeout_ms = 0
             deadline = time.monotonic()
+
+
+def _how(rc: int) -> str:
+    if rc < 0:
+        try:
+            return "signal %s" % signal.Signals(-rc).name
+        except ValueError:
+            return "signal %d" % -rc
+    return "code %d" % rc
 
 
 def _hand_over(run_dir: str, user: str) -> None:

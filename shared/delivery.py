@@ -101,8 +101,41 @@ class AckedSender:
                 moved = True
         return moved
 
+    def read_acks(self) -> bool:
+        """Read the acks already waiting (never blocks); True if the window moved."""
+        return self._read_acks(0)
+
     def close(self) -> None:
         self.sock.close(linger=0)
+
+
+class CaptureAcks:
+    """The publisher's acknowledgements of packet batches to the captures (file
+    mode, shared/replay.py): a worker batch that carries ``pk`` (``{capture: seq}``)
+    and ``shard`` is acknowledged to each capture once the publisher holds it
+    (or recognises it as a duplicate of one it holds)."""
+
+    def __init__(self, ctx: zmq.Context, run_dir: str):
+        self.ctx = ctx
+        self.run_dir = run_dir
+        self.socks: dict[str, zmq.Socket] = {}
+
+    def ack(self, header: dict) -> None:
+        pk = header.get("pk")
+        if not pk or not isinstance(pk, dict):
+            return
+        from shared.endpoints import capture_acks
+        for capture, seq in pk.items():
+            sock = self.socks.get(capture)
+            if sock is None:
+                sock = self.socks[capture] = self.ctx.socket(zmq.PUSH)
+                sock.setsockopt(zmq.SNDHWM, 0)        # a few bytes per worker batch
+                sock.connect(capture_acks(self.run_dir, str(capture)))
+            sock.send_multipart(encode_batch("ack", header["from"], int(seq), [], shard=header.get("shard")))
+
+    def close(self) -> None:
+        for sock in self.socks.values():
+            sock.close(linger=2000)
 
 
 def ack_frames(sender_id: bytes, seq: int) -> list[bytes]:

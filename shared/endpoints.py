@@ -25,6 +25,18 @@ def coordinator(run_dir: str) -> str:
     return "ipc://" + os.path.join(run_dir, "coord")
 
 
+def capture_acks(run_dir: str, capture: str) -> str:
+    """Where capture ``capture`` (file mode, one host) reads the acknowledgements
+    of its packet batches (shared/replay.py)."""
+    return "ipc://" + os.path.join(run_dir, "acks-" + capture.replace("/", "_"))
+
+
+def replayed(cluster: dict, live: bool) -> bool:
+    """Whether capture -> worker delivery is acknowledged (shared/replay.py):
+    file mode on one host. Across hosts a dead worker still ends the run."""
+    return not live and cluster.get("role", "all") == "all"
+
+
 def shard_connect(cluster: dict, run_dir: str, i: int) -> str:
     """Where a capture sends shard ``i``: the remote worker on a capture host."""
     if cluster.get("role") == "capture":

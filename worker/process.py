@@ -15,11 +15,13 @@ import os
 import signal
 import time
 
+import msgpack
 import zmq
 
 from shared import endpoints, transport
 from shared.delivery import AckedSender
 from shared.metrics import StatsReporter, report_period
+from shared.replay import DUPLICATE, TAKE, Inbox, next_generation, stream_name
 from shared.wire import WireError, decode_batch, encode_batch, encode_events
 from worker.engine import Engine
 from worker.processors import beat_config
@@ -68,6 +70,22 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     # The acknowledged stream's name: a live worker that is restarted starts a new
     # stream (its seq restarts at 0, and its events must not reuse the old ids).
     stream = "%s.%x" % (name, time.time_ns()) if live else name
+    # file mode on one host: acknowledged packet batches (shared/replay.py)
+    inbox = Inbox() if endpoints.replayed(cluster, live) else None
+    # live mode on one host: the same acknowledgements only count what a dead worker had in flight
+    live_acks = live and cluster.get("role", "all") == "all"
+    hello_to: set = set()           # live, restarted: the captures still to be told where it resumes
+    if inbox is not None or live_acks:
+        generation = next_generation(os.path.join(run_dir, name + ".gen"))
+        if live_acks:
+            inbox = Inbox()
+            hello_to = {endpoints.capture_name(cluster, i) for i in range(cluster["captures"])} if generation else set()
+        else:
+            stream = stream_name(name, generation)
+        if generation:
+            log.warning("%s: restarted (%d)%s", name, generation,
+                        "" if live else "; asking the capture for the packets not acknowledged")
+            counters["worker.restarted"] += 1
     push = AckedSender(ctx, endpoints.publisher(run_dir), stream, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
@@ -80,10 +98,31 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     age = cluster["batch_age_ms"] / 1000.0
     last_ship = time.monotonic()
     parent = os.getppid()
+    since_pk = 0             # packet batches taken since the last pk went out
+    pk_every = max(1, cluster["hwm"] // 2)
 
     def ship(final: bool = False) -> None:
-        nonlocal seq
+        nonlocal seq, since_pk
         events = engine.events
+        if inbox is not None:
+            # a segment: every event so far, its last batch stamped with the packets it covers
+            if not (events and (final or len(events) >= event_batch) or since_pk >= pk_every):
+                return
+            pk = dict(inbox.last)
+            big = 8 * event_batch
+            while True:
+                chunk = events[:big]
+                del events[:big]
+                frames = encode_events(stream, seq, chunk, counters, log, settings)
+                if not events:
+                    frames[0] = _with_pk(frames[0], pk, index)
+                push.send(seq, frames)
+                counters["worker.events"] += len(chunk)
+                seq += 1
+                if not events:
+                    break
+            since_pk = 0
+            return
         while len(events) >= event_batch or (final and events):
             chunk = events[:event_batch]
             del events[:event_batch]
@@ -92,6 +131,9 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             counters["worker.events"] += len(chunk)
             seq += 1
 
+    if inbox is not None and generation and not live:
+        # the capture reads its acknowledgements from the publisher; this says who serves the shard now
+        _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation))
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
         # pipe), packets that capture queued before it went may still be waiting: read them too,
@@ -113,6 +155,20 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                 log.error("%s: dropped a bad frame: %s", name, exc)
                 continue
             kind = header["kind"]
+            if inbox is not None and "a" in header:
+                got = inbox.offer(header["from"], header["seq"], header["a"])
+                if got != TAKE:
+                    counters["worker.replay_duplicates" if got == DUPLICATE else "worker.replay_gaps"] += 1
+                    continue
+                since_pk += 1
+            elif live_acks and kind == "pkts":
+                sender = header.get("from")
+                inbox.last[sender] = header["seq"]
+                since_pk += 1
+                if sender in hello_to:      # the first batch a restarted live worker takes from it
+                    hello_to.discard(sender)
+                    _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, header["seq"], [], shard=index,
+                                                                      hello=generation), sender)
             if kind == "pkts":
                 engine.handle(body)
                 if live and time.monotonic() - last_ship > age:
@@ -131,8 +187,16 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                     reporter.send({"streams_ended": 1})
         engine.finish()
         ship(final=True)
-        push.send(seq, encode_batch("eos", stream, seq, []))
+        if inbox is not None and not live:   # the capture's end-of-stream is acknowledged with the worker's
+            push.send(seq, encode_batch("eos", stream, seq, [], pk=dict(inbox.last), shard=index))
+        else:
+            push.send(seq, encode_batch("eos", stream, seq, []))
         push.flush()                      # every batch acknowledged by the publisher
+        if inbox is not None and not live:
+            # done: the capture stops waiting for this shard (its end-of-stream may have been ended
+            # by the coordinator instead, and never acknowledged)
+            _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(
+                endpoints.capture_name(cluster, 0), -1), [], shard=index, bye=1))
     finally:
         reporter.stop()                   # the counters not reported yet
         push.close()
@@ -142,6 +206,22 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         ctx.term()
     log.debug("%s done: %s", name, dict(counters))
     return 0
+
+
+def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -> None:
+    """One message to a capture's acknowledgement endpoint (file mode: the one capture)."""
+    sock = ctx.socket(zmq.PUSH)
+    sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
+    sock.send_multipart(frames)
+    sock.close(linger=5000)
+
+
+def _with_pk(header: bytes, pk: dict, shard: int) -> bytes:
+    """An encoded batch header with ``pk`` and ``shard`` added (shared/replay.py)."""
+    h = msgpack.unpackb(header, raw=False)
+    h["pk"] = pk
+    h["shard"] = shard
+    return msgpack.packb(h, use_bin_type=True)
 
 
 ALL_STREAMS = "*"              # the end-of-stream that ends every capture's stream

@@ -45,7 +45,8 @@ from coordinator.capture.devices import resolve_device
 from coordinator.capture.process import PeerWatch, Sharder
 from shared import endpoints, transport
 from shared.procs import make_tagger
-from shared.wire import encode_batch
+from shared.replay import InFlight
+from shared.wire import WireError, decode_batch, encode_batch
 
 log = logging.getLogger("packetbeat.capture")
 
@@ -195,8 +196,12 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
     seqs = [0] * n
 
     congested = [False] * n
+    inflight = InFlightAcks(ctx, run_dir, name, n, 4 * cluster["hwm"], counters) \
+        if cluster.get("role", "all") == "all" else None
 
     def send(i: int, records: list) -> None:
+        if inflight is not None:
+            inflight.read()
         frames = encode_batch("pkts", name, seqs[i], records)
         try:
             socks[i].send_multipart(frames, zmq.NOBLOCK)
@@ -217,6 +222,8 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
                 counters["capture.dropped_queue_full"] += len(records)
                 return
         congested[i] = False
+        if inflight is not None:
+            inflight.win.add(i, seqs[i], len(records))
         seqs[i] += 1
         counters["capture.batches"] += 1
 
@@ -261,6 +268,8 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
             if not got or now - last_flush >= age:
                 sharder.flush()
                 last_flush = now
+                if inflight is not None:
+                    inflight.read()
             if now - last_stats >= 1.0:
                 last_stats = now
                 _report(coord, name, counters, reported, sources)
@@ -286,6 +295,8 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
                     s.send_multipart(encode_batch("eos", name, seqs[i], []))
                 except zmq.Again:
                     log.warning("%s: worker-%d did not take its end-of-stream", name, i)
+        if inflight is not None:
+            inflight.read()
         _report(coord, name, counters, reported, sources)
         if orderly:             # the coordinator's drain safety net counts from here
             coord.send_multipart(encode_batch("stats", name, 0, [{"eos_sent": 1}]))
@@ -304,6 +315,8 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
                 log.warning("%s: %s still reading after %d s; closing", name,
                             ", ".join("worker-%d" % i for i in left), _EOS_WAIT_MS // 1000)
         watch.close()
+        if inflight is not None:
+            inflight.sock.close(linger=0)
         for i, s in enumerate(socks):
             if i in remote and orderly:
                 # what is still queued for a worker host goes out while the socket lingers (bounded)
@@ -314,6 +327,38 @@ def run_live_capture(settings, index: int, run_dir: str, registry, dump: str = "
         ctx.term()
     log.info("%s: stopped", name)
     return 0
+
+
+class InFlightAcks:
+    """The publisher's acknowledgements and the restarted workers' hellos
+    (shared/replay.py InFlight): a dead worker's in-flight batches are counted
+    as ``capture.dropped_worker_restart`` (packets)."""
+
+    def __init__(self, ctx, run_dir: str, name: str, n: int, keep: int, counters):
+        self.name = name
+        self.counters = counters
+        self.win = InFlight(n, keep)
+        self.sock = ctx.socket(zmq.PULL)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.bind(endpoints.capture_acks(run_dir, name))
+
+    def read(self) -> None:
+        while self.sock.poll(0):
+            try:
+                header, _ = decode_batch(self.sock.recv_multipart())
+                i = int(header["shard"])
+                if not 0 <= i < len(self.win.acked):
+                    raise WireError("no shard %r" % i)
+            except (WireError, KeyError, TypeError, ValueError):
+                self.counters["capture.bad_acks"] += 1
+                continue
+            if header.get("hello"):
+                batches, packets = self.win.resumed(i, header["seq"])
+                self.counters["capture.dropped_worker_restart"] += packets
+                log.warning("%s: worker-%d was restarted: %d packets (%d batches) it had in flight are lost",
+                            self.name, i, packets, batches)
+            else:
+                self.win.ack(i, header["seq"])
 
 
 def _report(coord, name: str, counters, reported, sources) -> None:

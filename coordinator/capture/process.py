@@ -43,7 +43,8 @@ from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
 from shared.metrics import StatsReporter, report_period
-from shared.wire import encode_batch
+from shared.replay import ReplayWindow
+from shared.wire import WireError, decode_batch, encode_batch
 
 log = logging.getLogger("packetbeat.capture")
 
@@ -238,9 +239,17 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
     reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), name, counters, report_period(settings))
     seqs = [0] * n
+    parent = os.getppid()
+    # file mode on one host: every batch is kept until the publisher holds its events (shared/replay.py)
+    acks = None
+    if endpoints.replayed(cluster, False):
+        acks = Acks(ctx, run_dir, name, n, cluster["hwm"], socks, counters, lambda: os.getppid() == parent)
 
     def send(i: int, records: list) -> None:
-        socks[i].send_multipart(encode_batch("pkts", name, seqs[i], records))
+        if acks is not None:
+            acks.send(i, seqs[i], "pkts", records)
+        else:
+            socks[i].send_multipart(encode_batch("pkts", name, seqs[i], records))
         seqs[i] += 1
         counters["capture.batches"] += 1
 
@@ -282,18 +291,32 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     sharder.flush()
     counters.update({"capture.reasm." + k: v for k, v in sharder.reasm.counters.items()})
     for i, s in enumerate(socks):
-        s.send_multipart(encode_batch("eos", name, seqs[i], []))
+        if acks is not None:
+            acks.send(i, seqs[i], "eos", [])
+        else:
+            s.send_multipart(encode_batch("eos", name, seqs[i], []))
     if error:
         log.error("%s", error)
+    if acks is not None:
+        # eos_sent: the coordinator's drain safety net counts from here (see coordinator/supervisor.py)
+        reporter.send({"eos_sent": 1})
+        # every shard's last events are with the publisher (a worker restarted meanwhile gets its replay)
+        if not acks.wait_all():
+            log.error("%s: the coordinator is gone; stopping before every worker finished", name)
+        said = acks.report()
+        if said:
+            log.error("%s", said)
+            error = "; ".join(x for x in (error, said) if x)
     # eos_sent: the coordinator's drain safety net counts from here (see coordinator/supervisor.py)
     reporter.stop(dict({"error": error} if error else {}, eos_sent=1))
     # the workers read everything, end-of-stream included, then close: only then close (module docstring);
     # remote shards too (a worker host replaying: its workers close after their end-of-stream; while one
     # is not up, shared/transport.py's watch says why every few seconds)
-    parent = os.getppid()
     told = []
 
     def alive() -> bool:
+        if acks is not None:
+            acks.read(0)                  # a worker restarted now: see Acks._replay
         if stop["now"] and not told and any(not transport.remote_up(ctx, i) and not transport.remote_closed(ctx, i)
                                             for i in remote):
             told.append(True)
@@ -305,10 +328,123 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         log.error("%s: the coordinator is gone; stopping before %s finished reading",
                   name, ", ".join("worker-%d" % i for i in left))
     watch.close()
+    if acks is not None:
+        acks.close()
     for s in socks + [coord]:
         s.close(linger=0)
     ctx.term()
     return rc
+
+
+class Acks:
+    """The capture's side of acknowledged delivery (shared/replay.py): sends
+    batches through a :class:`ReplayWindow`, reads the publisher's acks and
+    the hellos of restarted workers (then sends them again what was not
+    acknowledged) from its PULL ``endpoints.capture_acks``."""
+
+    def __init__(self, ctx, run_dir: str, name: str, n: int, window: int, socks, counters, alive):
+        self.name = name
+        self.socks = socks
+        self.counters = counters
+        self.alive = alive
+        self.win = ReplayWindow(n, window)
+        self.eos_seq = [None] * n                  # shard -> the seq of its end-of-stream, once sent
+        self.replayed = collections.Counter()      # shard -> packets sent again
+        self.restarts = collections.Counter()      # shard -> restarted workers that said hello
+        self.sock = ctx.socket(zmq.PULL)
+        self.sock.setsockopt(zmq.RCVHWM, 0)
+        self.sock.bind(endpoints.capture_acks(run_dir, name))
+
+    def _frames(self, i: int, seq: int, kind: str, records: list) -> list[bytes]:
+        return encode_batch(kind, self.name, seq, records, a=self.win.acked[i])
+
+    def send(self, i: int, seq: int, kind: str, records: list) -> None:
+        self.read(0)
+        while self.win.full(i):
+            if not self.read(1000) and not self.alive():
+                log.error("%s: the coordinator is gone; stopping", self.name)
+                os._exit(1)                    # nobody to deliver to: no socket lingering
+        self.win.add(i, seq, kind, records)
+        if kind == "eos":
+            self.eos_seq[i] = seq
+        self.socks[i].send_multipart(self._frames(i, seq, kind, records))
+
+    def read(self, timeout_ms: int) -> bool:
+        """Read the acks waiting (up to ``timeout_ms`` for the first); True if any came."""
+        got = False
+        while self.sock.poll(timeout_ms):
+            timeout_ms = 0
+            got = True
+            try:
+                header, _ = decode_batch(self.sock.recv_multipart())
+                i = int(header["shard"])
+                if not 0 <= i < len(self.socks):
+                    raise WireError("no shard %r" % i)
+            except (WireError, KeyError, TypeError, ValueError) as exc:
+                self.counters["capture.bad_acks"] += 1
+                log.error("%s: dropped a bad ack: %s", self.name, exc)
+                continue
+            if header.get("hello"):
+                self._replay(i, header["from"])
+            elif header.get("bye"):
+                self._finished(i, header["seq"], header["from"])
+            else:
+                self.win.ack(i, header["seq"], header["from"])
+        return got
+
+    def _replay(self, i: int, stream: str) -> None:
+        """Shard ``i``'s worker was restarted: it gets again what was not acknowledged."""
+        batches = self.win.replay(i, stream)
+        if self.eos_seq[i] is not None and self.win.acked[i] >= self.eos_seq[i]:
+            # it died after its last events were published: it only needs to be told the stream ended
+            log.warning("%s: worker-%d restarted (%s) after it finished: ending its stream", self.name, i, stream)
+            self.socks[i].send_multipart(encode_batch("eos", self.name, self.eos_seq[i], []))
+            return
+        packets = sum(len(r) for _, kind, r in batches if kind == "pkts")
+        log.warning("%s: worker-%d restarted (%s): sending it again %d packets (%d batches) not acknowledged",
+                    self.name, i, stream, packets, len(batches))
+        self.restarts[i] += 1
+        self.replayed[i] += packets
+        self.counters["capture.replayed_packets"] += packets
+        self.counters["capture.replayed_batches"] += len(batches)
+        for seq, kind, records in batches:
+            self.socks[i].send_multipart(self._frames(i, seq, kind, records))
+
+    def _finished(self, i: int, seq: int, stream: str) -> None:
+        """Shard ``i``'s worker has published everything and exits: what it never took
+        (its end-of-stream came from the coordinator instead) is not waited for."""
+        self.win.ack(i, seq, stream)
+        left = self.win.replay(i, stream)
+        if left:
+            packets = sum(len(r) for _, kind, r in left if kind == "pkts")
+            log.error("%s: worker-%d finished without %d packets (%d batches) sent to it", self.name, i,
+                      packets, len(left))
+            self.counters["capture.not_taken_packets"] += packets
+            self.win.ack(i, left[-1][0])
+
+    def wait_all(self) -> bool:
+        """Wait until every batch, end-of-stream included, is acknowledged; False if the coordinator went."""
+        while not self.win.done():
+            if not self.read(1000) and not self.alive():
+                return False
+        self.read(0)
+        return True
+
+    def report(self) -> str:
+        """One error line for the run's summary when a worker had to be replayed ("" if none)."""
+        if not self.restarts:
+            return ""
+        self.counters["capture.late_acks"] += self.win.late_acks
+        parts = ["worker-%d restarted %d time(s), %d packets sent again" % (i, self.restarts[i], self.replayed[i])
+                 for i in sorted(self.restarts)]
+        return ("%s: %s: transactions open in the dead worker were cut (their rest is published as "
+                "mid-stream, with a note)%s" % (self.name, "; ".join(parts),
+                                                ("; %d batches of the dead worker were published after the "
+                                                 "replay began: their transactions may appear twice"
+                                                 % self.win.late_acks) if self.win.late_acks else ""))
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
 
 
 def _chain(head, it):

@@ -27,7 +27,7 @@ from coordinator.publisher.chunker import Chunker
 from coordinator.publisher.enrich import Enricher
 from coordinator.publisher.outputs import make_output
 from shared import endpoints
-from shared.delivery import ack_frames
+from shared.delivery import CaptureAcks, ack_frames
 from shared.metrics import StatsReporter, report_period
 from shared.version import VERSION
 from shared.wire import WireError, decode_batch
@@ -70,6 +70,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     pull.bind(endpoints.publisher(run_dir))
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
+    cacks = CaptureAcks(ctx, run_dir)          # file mode: packet batches acknowledged to the capture
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
     reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), "publisher", counters, report_period(settings))
     poller = zmq.Poller()
@@ -81,7 +82,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     disk = ((settings.raw or {}).get("queue") or {}).get("disk")
     if disk and output is not None:
         try:
-            return _run_spooled(settings, disk, output, enrich, counters, pull, coord, ctx, reporter)
+            return _run_spooled(settings, disk, output, enrich, counters, pull, coord, ctx, reporter, cacks)
         finally:
             output.close()
 
@@ -114,6 +115,8 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             if seq != last + 1:           # a resent duplicate, or after a gap: wait for the resend
                 counters["publisher.duplicates" if seq <= last else "publisher.gaps"] += 1
                 pull.send_multipart(ack_frames(frames[0], last))
+                if seq <= last:
+                    cacks.ack(header)     # its packets were acknowledged already, perhaps not received
                 continue
             last_seq[sender] = seq
             if header["kind"] == "events":
@@ -142,11 +145,12 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             elif header["kind"] == "eos":
                 eos_needed -= 1
             pull.send_multipart(ack_frames(frames[0], header["seq"]))
+            cacks.ack(header)
         write(chunker.flush())
     finally:
         if output is not None:
             output.close()
-        rc = _finish(rc, counters, enrich, reporter, pull, coord, ctx)
+        rc = _finish(rc, counters, enrich, reporter, pull, coord, ctx, cacks)
     return rc
 
 
@@ -169,7 +173,7 @@ def _receive(sock, counters):
     return frames, header, body
 
 
-def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx, reporter) -> int:
+def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx, reporter, cacks) -> int:
     """The publisher loop with queue.disk (see reliable.py)."""
     from coordinator.publisher.reliable import SpooledPublisher
     from coordinator.publisher.spool import DiskQueueConfig, Spool, SpoolError
@@ -182,7 +186,7 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
     except SpoolError as e:
         # a path that cannot be a spool: one line, and no restart (it would fail the same way)
         log.error("%s", e)
-        return _finish(EXIT_FATAL, counters, enrich, reporter, sock, coord, ctx)
+        return _finish(EXIT_FATAL, counters, enrich, reporter, sock, coord, ctx, cacks)
     out_cfg = next(iter(settings.output.values()))
     backoff = out_cfg.get("backoff") or {}
     pub = SpooledPublisher(spool, output, enrich, settings.cluster["workers"], counters,
@@ -193,6 +197,9 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
     # A restarted publisher that finds some eos already spooled may never have
     # acked them: at the end it keeps answering resends a while (> resend_after).
     linger_for = 5.0 if pub.done else 0.0
+    if pub.run_base:
+        # restarted within the run: the coordinator replaces what the dead publisher reported with this
+        reporter.send({"run_base": dict(pub.run_base)})
     pub.start()
     rc = 0
 
@@ -205,7 +212,10 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
             return
         frames, header, body = got
         if header["kind"] in ("events", "eos"):
-            sock.send_multipart(ack_frames(frames[0], pub.accept(header, body)))
+            acked = pub.accept(header, body)
+            sock.send_multipart(ack_frames(frames[0], acked))
+            if acked >= header["seq"]:        # in the spool (now or before)
+                cacks.ack(header)
 
     try:
         try:
@@ -236,11 +246,11 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
                         "they are sent at the next start with this queue.disk.path",
                         events, batches, pub.spool.path, STALL_SECONDS)
         pub.stop()
-        rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx)
+        rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx, cacks)
     return rc
 
 
-def _finish(rc: int, counters, enrich, reporter, sock, coord, ctx) -> int:
+def _finish(rc: int, counters, enrich, reporter, sock, coord, ctx, cacks=None) -> int:
     """The end of both loops: the last counters out, the last acks out, sockets closed;
     1 when some events could not be published."""
     if counters.get("publisher.failed"):
@@ -249,6 +259,8 @@ def _finish(rc: int, counters, enrich, reporter, sock, coord, ctx) -> int:
         counters["publisher.enrich_decoded"] = enrich.decoded
     reporter.stop()                  # the counters not reported yet
     sock.close(linger=2000)          # the last acks still go out
+    if cacks is not None:
+        cacks.close()
     coord.close(linger=-1)
     ctx.term()
     return rc

@@ -46,6 +46,12 @@ from coordinator.publisher.spool import Spool, SpoolDiskFull, SpoolFull
 log = logging.getLogger("packetbeat.publisher")
 
 
+# Counted by the output thread as events leave; kept in the spool state with each acknowledgement.
+# Events a killed publisher sent after its last acknowledgement are sent (and counted) again by the
+# restarted one, so base + the new process's counts is each event once.
+RUN_COUNTERS = ("publisher.published", "publisher.failed")
+
+
 class SpooledPublisher:
     def __init__(self, spool: Spool, output, enrich, workers: int, counters: collections.Counter,
                  bulk_max_size: int = 1600, backoff_init: float = 1.0, backoff_max: float = 60.0,
@@ -67,9 +73,13 @@ class SpooledPublisher:
         same_run = not run_id or meta.get("run", run_id) == run_id
         self.last_seq: dict[str, int] = {}
         self.done: set[str] = set()
+        # the output's counters of this run up to the last acknowledgement in the spool (a restarted
+        # publisher reports them as its base: the coordinator's totals are per run, see RUN_COUNTERS)
+        self.run_base: dict[str, int] = {}
         if same_run:
             self.last_seq = {k: int(v) for k, v in (meta.get("last_seq") or {}).items()}
             self.done = set(meta.get("done") or [])
+            self.run_base = {k: int(v) for k, v in (meta.get("counters") or {}).items() if k in RUN_COUNTERS}
         self._recover(same_run)
         if run_id and meta.get("run") != run_id:
             # this run's id in the state now, so a restart within it resumes it
@@ -204,7 +214,8 @@ class SpooledPublisher:
         if items and not self._publish([tuple(it) for it in items]):
             self.spool.rewind()          # stopped before it was done: read again next time
             return 0
-        meta = {"last_seq": dict(self.last_seq), "done": sorted(self.done)}
+        meta = {"last_seq": dict(self.last_seq), "done": sorted(self.done),
+                "counters": {k: self.run_base.get(k, 0) + self.counters.get(k, 0) for k in RUN_COUNTERS}}
         if self.run_id:
             meta["run"] = self.run_id
         try:

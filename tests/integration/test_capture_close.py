@@ -21,7 +21,7 @@ import zmq
 
 from shared import endpoints
 from shared.config import expand_dotted, validate_tree
-from shared.wire import decode_batch
+from shared.wire import decode_batch, encode_batch
 from tests.helpers import PCAPS, ROOT
 
 
@@ -38,6 +38,8 @@ def test_capture_waits_for_the_worker_to_close(tmp_path):
     pull = ctx.socket(zmq.PULL)
     pull.setsockopt(zmq.RCVHWM, settings.cluster["hwm"])
     pull.bind(endpoints.shard(run_dir, 0))
+    acks = ctx.socket(zmq.PUSH)                        # as the publisher acknowledges (shared/replay.py)
+    acks.connect(endpoints.capture_acks(run_dir, "capture-0"))
     p = subprocess.Popen([sys.executable, "-m", "coordinator.child", "capture", "--index", "0",
                           "--settings", str(settings_path), "--run-dir", run_dir,
                           "--file", str(PCAPS / "http_sample.pcap"), "--loops", "20"],
@@ -48,6 +50,7 @@ def test_capture_waits_for_the_worker_to_close(tmp_path):
         while not eos:
             assert pull.poll(30_000), "no end-of-stream from the capture"
             header, body = decode_batch(pull.recv_multipart())
+            acks.send_multipart(encode_batch("ack", "worker-0", header["seq"], [], shard=0))
             if header["kind"] == "pkts":
                 packets += len(body)
             eos = header["kind"] == "eos"
@@ -66,5 +69,6 @@ def test_capture_waits_for_the_worker_to_close(tmp_path):
             p.kill()
             p.wait()
         pull.close(linger=0)
+        acks.close(linger=0)
         coord.close(linger=0)
         ctx.term()

@@ -204,6 +204,8 @@ def test_publisher_killed_after_every_eos_was_spooled(tmp_path, expected):
         assert proc.returncode == 0, err[-3000:]
         assert "restarting publisher" in err
         assert canonical(list(es.docs(es.prefix + "-*").values())) == expected
+        # totals are per run: what the dead publisher had published is not forgotten nor counted twice
+        assert "'publisher.published': %d," % len(expected) in err, err[-3000:]
 
 
 def test_publisher_whose_spool_path_is_unusable_ends_the_run_at_once(tmp_path):

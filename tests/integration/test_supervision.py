@@ -53,7 +53,16 @@ def test_sigint_drains_and_exits_0(tmp_path):
     assert "Total metrics" in err
 
 
-def test_dead_worker_fails_the_run(tmp_path):
+def _cmdline(proc) -> str:
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:          # gone, or a zombie not reaped yet
+        return ""
+
+
+def test_dead_worker_is_restarted_and_fails_the_run(tmp_path):
+    """File mode: a killed worker is restarted (its unacknowledged batches are replayed,
+    tests/integration/test_worker_crash.py), and the run still ends with exit 1."""
     p, out = start(tmp_path)
     try:
         wait_for_events(out, 30)
@@ -61,13 +70,23 @@ def test_dead_worker_fails_the_run(tmp_path):
         workers = [c for c in children if "worker" in " ".join(c.cmdline())]
         assert len(workers) == 2
         workers[0].kill()
+        deadline = time.time() + 30
+        while True:
+            now = [c for c in psutil.Process(p.pid).children() if "worker" in _cmdline(c)]
+            if len(now) == 2 and workers[0].pid not in [c.pid for c in now]:
+                break
+            assert time.time() < deadline, "the worker was not restarted"
+            time.sleep(0.1)
+        n = len(read_events(out))
+        wait_for_events(out, n + 60)            # the run goes on
+        p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=60)
     finally:
         p.kill()
     assert p.returncode == 1
-    assert "worker-" in err and "exited with code" in err
+    assert "worker-" in err and "exited with signal SIGKILL and was restarted" in err
     assert "Traceback" not in err
     # nothing is left behind
     assert len(children) == 4   # publisher, 2 workers, 1 capture (file mode reads with one)
-    gone, alive = psutil.wait_procs(children, timeout=5)
+    gone, alive = psutil.wait_procs(children + now, timeout=5)
     assert not alive

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ctypes
 import os
 import pwd
+import re
 import shlex
 import shutil
 import signal
@@ -207,6 +208,9 @@ def test_crashed_worker_is_restarted(veth, http_server, live):
     assert run.stop() == 0, run.text()
     assert "worker-0 exited with code -9; restarting" in run.text()
     assert by_query(run.events(), "b") == {"b=%d" % i: 1 for i in range(20)}, run.text()
+    # what it had in flight is counted (the capture holds no packets for it)
+    assert re.search(r"capture-0: worker-0 was restarted: \d+ packets \(\d+ batches\) it had in flight are lost",
+                     run.text()), run.text()
 
 
 def test_timeouts_follow_the_clock(veth, live, tmp_path):

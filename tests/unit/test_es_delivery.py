@@ -124,7 +124,8 @@ def test_drain_retries_only_failed_items_and_acks(tmp_path):
     assert len(out.sent) == 6 and len(set(out.sent)) == 5      # only the 429 item went twice
     assert pub.counters["publisher.published"] == 4 and pub.counters["publisher.failed"] == 1
     assert pub.spool.pending == 0
-    assert pub.spool.meta == {"last_seq": {"w0": 1}, "done": ["w0"]}
+    assert pub.spool.meta == {"last_seq": {"w0": 1}, "done": ["w0"],
+                              "counters": {"publisher.published": 4, "publisher.failed": 1}}
 
 
 def test_restart_resumes_from_spool_with_same_ids(tmp_path):
@@ -180,3 +181,57 @@ def test_the_next_run_outputs_what_an_earlier_run_left_and_takes_its_own_batches
         pass
     sent = sorted(json.loads(x)["run"] + str(json.loads(x)["n"]) for x in out.lines)
     assert sent == ["A0", "A1", "A2", "B0"] and b2.spool.pending == 0
+
+
+def test_output_counters_of_the_run_survive_a_publisher_restart(tmp_path):
+    """The spool state keeps the run's published/failed counts with each acknowledgement;
+    a publisher restarted within the run starts from them (events sent again after the
+    restart, never acknowledged before it, are counted once: by the new process)."""
+    def make(counters):
+        spool = Spool(str(tmp_path / "spool"), max_size=1 << 20, segment_size=4096, fsync="never")
+        bad = {b'{"n":-1,"agent":{"ephemeral_id":"EPH"}}'}
+        return SpooledPublisher(spool, FakeOutput(bad=bad), Enrich(), 1, counters, bulk_max_size=4,
+                                backoff_init=0.01, backoff_max=0.02, sleep=lambda s: None, run_id="R")
+    c1 = collections.Counter()
+    a = make(c1)
+    assert a.run_base == {}
+    for seq in range(3):
+        a.accept(hdr("w0", seq), [{"n": seq}, {"n": -1} if seq == 1 else {"m": seq}])
+    assert a.drain_once()                    # 2 records of 2 events: one bad
+    assert c1["publisher.published"] == 3 and c1["publisher.failed"] == 1
+    a.spool.close()                          # killed: the third record was never output
+    c2 = collections.Counter()
+    b = make(c2)
+    assert b.run_base == {"publisher.published": 3, "publisher.failed": 1}
+    while b.drain_once():
+        pass
+    assert c2["publisher.published"] == 2
+    b.spool.close()
+    assert make(collections.Counter()).run_base == {"publisher.published": 5, "publisher.failed": 1}
+
+
+def test_coordinator_totals_take_a_restarted_childs_run_base():
+    from coordinator.supervisor import Supervisor
+    sup = Supervisor.__new__(Supervisor)
+    sup.totals = collections.Counter()
+    sup._reported = collections.defaultdict(collections.Counter)
+    sup._streams_ended, sup._eos_sent, sup.errors = set(), set(), []
+    ctx = zmq.Context()
+    pull = ctx.socket(zmq.PULL)
+    pull.bind("inproc://stats")
+    push = ctx.socket(zmq.PUSH)
+    push.connect("inproc://stats")
+    try:
+        def stats(d):
+            push.send_multipart(encode_batch("stats", "publisher", 0, [d]))
+            sup._drain_stats(pull, 1000)
+        stats({"publisher.published": 40, "publisher.events": 50})
+        stats({"publisher.published": 7})         # reported, then the publisher is killed
+        stats({"run_base": {"publisher.published": 45}})   # from the spool: 45 were acknowledged
+        assert sup.totals["publisher.published"] == 45 and sup.totals["publisher.events"] == 50
+        stats({"publisher.published": 5})
+        assert sup.totals["publisher.published"] == 50
+    finally:
+        push.close(linger=0)
+        pull.close(linger=0)
+        ctx.term()
