@@ -113,7 +113,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             while True:
                 chunk = events[:big]
                 del events[:big]
-                frames = encode_events(stream, seq, chunk, counters, log, settings)
+                frames = encode_events(stream, seq, chunk, counters, log, settings, enriched=engine.enriched)
                 if not events:
                     frames[0] = _with_pk(frames[0], pk, index)
                 push.send(seq, frames)
