@@ -105,8 +105,63 @@ def _flow_parts(key: tuple) -> tuple:
     if len(_FLOW_PARTS) >= _FLOW_PARTS_MAX:
         _FLOW_PARTS.clear()
     parts = _FLOW_PARTS[key] = ("ipv6" if ":" in src_ip else "ipv4",
-                                _TRANSPORT_NAMES.get(transport) or str(transport), cid)
+                                _TRANSPORT_NAMES.get(transport) or str(transport), cid,
+                                network_direction(src_ip, dst_ip))
     return parts
+
+
+# network.direction as Packetbeat 8 computes it (pb.Fields.ComputeValues): host based first
+# (destination loopback, link-local or one of this host's addresses: ingress; else the same of
+# the source: egress), then, still unknown, perimeter based on
+# packetbeat.interfaces.internal_networks (internal, outbound, inbound, external).
+# [internal-network test or None, this host's addresses]; set by configure_direction (the worker,
+# at start; file mode passes no host addresses, so a file gives the same events on any machine).
+_DIRECTION_RULES: list = [None, frozenset()]
+
+
+def configure_direction(internal_networks=None, local_ips=()) -> None:
+    from worker.processors.conditions import network_matcher
+    matcher = None
+    if internal_networks:
+        matcher = network_matcher(list(internal_networks), "packetbeat.interfaces.internal_networks")
+    _DIRECTION_RULES[0] = matcher
+    _DIRECTION_RULES[1] = frozenset(ipaddress.ip_address(a) for a in local_ips)
+    _FLOW_PARTS.clear()
+
+
+def _host_side(ip, local) -> bool:
+    if ip.is_loopback or ip.is_link_local:
+        return True
+    if ip.is_multicast and (ip in _LL_MULTICAST4 if ip.version == 4 else ip in _LL_MULTICAST6):
+        return True
+    return ip in local
+
+
+_LL_MULTICAST4 = ipaddress.ip_network("224.0.0.0/24")
+_LL_MULTICAST6 = ipaddress.ip_network("ff02::/16")
+
+
+def network_direction(src_ip: str, dst_ip: str) -> str:
+    try:
+        src = ipaddress.ip_address(src_ip)
+        dst = ipaddress.ip_address(dst_ip)
+    except ValueError:
+        return "unknown"
+    if src.version == 6 and src.ipv4_mapped is not None:
+        src = src.ipv4_mapped
+    if dst.version == 6 and dst.ipv4_mapped is not None:
+        dst = dst.ipv4_mapped
+    matcher, local = _DIRECTION_RULES
+    if _host_side(dst, local):
+        return "ingress"
+    if _host_side(src, local):
+        return "egress"
+    if matcher is None:
+        return "unknown"
+    si, di = matcher(src), matcher(dst)
+    if si:
+        return "internal" if di else "outbound"
+    return "inbound" if di else "external"
 
 
 def _frac3(frac) -> str:
@@ -160,7 +215,7 @@ def transaction_event(
     else:
         dest = {"ip": dst_ip}
         server = {"ip": dst_ip}
-    network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": "unknown"}
+    network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
     if bytes_in:
         source["bytes"] = client["bytes"] = bytes_in
     if bytes_out:

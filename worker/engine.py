@@ -17,6 +17,7 @@ from shared.addr import ip_text
 from shared.config import FlowsConfig
 from shared.decode import decode
 from shared.procs import ProcAttributor
+from worker.ecs import configure_direction
 from worker.flows import FlowTable
 from worker.plugin import IpPortTuple, Packet, ParseError
 from worker.tcp import TcpTracker
@@ -108,7 +109,10 @@ class Engine:
                  flows: dict | None = None, procs: dict | None = None,
                  max_connections: int = 32_768, max_pending_syns: int = 65_536,
                  max_buffered_bytes: int = 128 * 1024 * 1024, max_flows: int = 262_144,
-                 beat: dict | None = None):
+                 beat: dict | None = None, internal_networks: list | None = None, local_ips=()):
+        # network.direction rules of this process's events (Packetbeat 8: host based, then
+        # packetbeat.interfaces.internal_networks)
+        configure_direction(internal_networks, local_ips)
         self.counters = counters if counters is not None else collections.Counter()
         self.events: list[dict] = []
         # processors (worker/processors): ``beat`` from worker.processors.beat_config; when any

@@ -59,7 +59,9 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                     max_connections=cluster.get("max_connections", 32_768),
                     max_pending_syns=cluster.get("max_pending_syns", 65_536),
                     max_buffered_bytes=cluster.get("max_buffered_bytes", 128 * 1024 * 1024),
-                    max_flows=cluster.get("max_flows", 262_144), beat=beat_config(settings))
+                    max_flows=cluster.get("max_flows", 262_144), beat=beat_config(settings),
+                    internal_networks=_internal_networks(settings),
+                    local_ips=_local_ips() if live else ())
     tune_gc()
     ctx = zmq.Context()
     pull = ctx.socket(zmq.PULL)
@@ -214,6 +216,27 @@ def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -
     sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
     sock.send_multipart(frames)
     sock.close(linger=5000)
+
+
+def _internal_networks(settings) -> list:
+    """packetbeat.interfaces.internal_networks (of the first interface; Packetbeat's default
+    ``private``): the perimeter for network.direction (worker/ecs.py)."""
+    ifaces = settings.interfaces or [{}]
+    nets = ifaces[0].get("internal_networks")
+    return list(nets) if nets is not None else ["private"]
+
+
+def _local_ips() -> list[str]:
+    """This host's addresses (live mode: Packetbeat's host-based network.direction)."""
+    import socket
+
+    import psutil
+    out = []
+    for addrs in psutil.net_if_addrs().values():
+        for a in addrs:
+            if a.family in (socket.AF_INET, socket.AF_INET6):
+                out.append(a.address.split("%", 1)[0])
+    return out
 
 
 def _with_pk(header: bytes, pk: dict, shard: int) -> bytes:
