@@ -55,6 +55,10 @@ class InterfaceConfig:
             raise ConfigError(path + ".type", "must be af_packet, pcap or autodetect, got %r" % self.type)
         if self.loop < 0:
             raise ConfigError(path + ".loop", "must be >= 0 (0 = forever)")
+        if self.internal_networks:
+            # CIDRs or named networks, as the processors' `network` condition reads them
+            from worker.processors.conditions import network_matcher
+            network_matcher(list(self.internal_networks), path + ".internal_networks")
 
 
 @dataclass(frozen=True)
