@@ -35,7 +35,7 @@ from shared.wire import WireError, decode_batch
 log = logging.getLogger("packetbeat.publisher")
 # queue.disk: once every worker is done, the publisher stops when the output has
 # taken nothing for this long (the events stay in the spool for the next start)
-STALL_SECONDS = 10.0
+STALL_SECONDS = 5.0
 EXIT_FATAL = 2          # the supervisor does not restart a child that exits with it
 
 
