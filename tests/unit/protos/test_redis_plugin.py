@@ -209,3 +209,12 @@ def test_fin_keeps_state_and_flush_counts_partial_bytes():
     assert c.plugin.received_fin(TUPLE, 1, c.state) is c.state
     c.flush()
     assert c.plugin.dropped_bytes == 8 and len(c.events) == 1
+
+
+def test_an_empty_array_request_is_ignored_as_redis_does():
+    """``*0`` / ``*-1`` sent as a command: Redis answers nothing; no event, no crash
+    (found by bench/fuzz_engine.py: it raised IndexError)."""
+    c = Conn()
+    c.req(b"*0\r\n*-1\r\n*1\r\n$4\r\nPING\r\n")
+    c.resp(b"+PONG\r\n")
+    assert [e["method"] for e in c.events] == ["PING"] and c.plugin.parse_errors == 0

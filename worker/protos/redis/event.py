@@ -32,6 +32,8 @@ _CONTAINERS = frozenset((
 
 def split_command(args: list[bytes]) -> tuple[bytes, bytes]:
     """(method as sent, resource) of a request's elements."""
+    if not args:
+        return b"", b""
     first = args[0]
     n = len(args)
     if n == 1:

@@ -46,7 +46,7 @@ NOTE_NO_REPLY = "no response: replies switched off by CLIENT REPLY"
 class Correlator:
     __slots__ = ("requests", "max_bytes", "max_messages", "queued_bytes",
                  "confirms_left", "confirm_kind", "subscribed", "subs", "subs_before", "monitoring",
-                 "reply_mode", "pushes", "monitor_lines", "evicted")
+                 "reply_mode", "pushes", "monitor_lines", "evicted", "empty_requests")
 
     def __init__(self, queue_max_bytes: int = 0, queue_max_messages: int = 0) -> None:
         self.requests: deque[RedisMessage] = deque()
@@ -67,11 +67,16 @@ class Correlator:
         self.pushes = 0
         self.monitor_lines = 0
         self.evicted = 0
+        self.empty_requests = 0
 
     def add(self, msg: RedisMessage) -> list[Pair]:
         """Queue one complete message; return the transactions it completes
         (``(request, response)``, either side possibly None)."""
         if msg.is_request:
+            if not msg.args:
+                # an empty array (*0 / *-1) as a request: Redis ignores it and answers nothing
+                self.empty_requests += 1
+                return []
             return self._request(msg)
         return self._response(msg)
 
