@@ -127,6 +127,7 @@ def configure_direction(internal_networks=None, local_ips=()) -> None:
     _DIRECTION_RULES[0] = matcher
     _DIRECTION_RULES[1] = frozenset(ipaddress.ip_address(a) for a in local_ips)
     _FLOW_PARTS.clear()
+    _IP_SIDES.clear()
 
 
 def _host_side(ip, local) -> bool:
@@ -141,27 +142,43 @@ _LL_MULTICAST4 = ipaddress.ip_network("224.0.0.0/24")
 _LL_MULTICAST6 = ipaddress.ip_network("ff02::/16")
 
 
-def network_direction(src_ip: str, dst_ip: str) -> str:
+# address text -> (host side, inside internal_networks) or None (not an address); bounded
+_IP_SIDES: dict = {}
+
+
+def _sides(ip_text: str):
+    sides = _IP_SIDES.get(ip_text, 0)
+    if sides != 0:
+        return sides
     try:
-        src = ipaddress.ip_address(src_ip)
-        dst = ipaddress.ip_address(dst_ip)
+        ip = ipaddress.ip_address(ip_text)
     except ValueError:
+        sides = None
+    else:
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        matcher, local = _DIRECTION_RULES
+        sides = (_host_side(ip, local), bool(matcher(ip)) if matcher is not None else False)
+    if len(_IP_SIDES) >= 65536:
+        _IP_SIDES.clear()
+    _IP_SIDES[ip_text] = sides
+    return sides
+
+
+def network_direction(src_ip: str, dst_ip: str) -> str:
+    src = _sides(src_ip)
+    dst = _sides(dst_ip)
+    if src is None or dst is None:
         return "unknown"
-    if src.version == 6 and src.ipv4_mapped is not None:
-        src = src.ipv4_mapped
-    if dst.version == 6 and dst.ipv4_mapped is not None:
-        dst = dst.ipv4_mapped
-    matcher, local = _DIRECTION_RULES
-    if _host_side(dst, local):
+    if dst[0]:
         return "ingress"
-    if _host_side(src, local):
+    if src[0]:
         return "egress"
-    if matcher is None:
+    if _DIRECTION_RULES[0] is None:
         return "unknown"
-    si, di = matcher(src), matcher(dst)
-    if si:
-        return "internal" if di else "outbound"
-    return "inbound" if di else "external"
+    if src[1]:
+        return "internal" if dst[1] else "outbound"
+    return "inbound" if dst[1] else "external"
 
 
 def _frac3(frac) -> str:
