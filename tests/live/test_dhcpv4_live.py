@@ -47,8 +47,13 @@ def test_generator_capture_matches_analyser(tmp_path):
     if why:
         pytest.skip("live DHCPv4 test: " + why)
     out = tmp_path / "gen"
-    p = subprocess.run([sys.executable, str(GEN), "--out", str(out)], capture_output=True, text=True,
-                       timeout=300, cwd=str(ROOT))
+    for _attempt in range(3):
+        p = subprocess.run([sys.executable, str(GEN), "--out", str(out)], capture_output=True, text=True,
+                           timeout=300, cwd=str(ROOT))
+        # a client that retransmitted (slow machine) makes the generator refuse its capture,
+        # whose wire no longer equals the client's log: that run proves nothing, run it again
+        if p.returncode == 0 or "requests on the wire" not in p.stdout + p.stderr:
+            break
     assert p.returncode == 0, p.stdout + p.stderr
     truth = json.loads((out / "dhcpv4_real.truth.json").read_text())
     proc, events = run_packetbeat(tmp_path, out / "dhcpv4_real.pcap",
