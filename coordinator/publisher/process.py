@@ -36,6 +36,7 @@ log = logging.getLogger("packetbeat.publisher")
 # queue.disk: once every worker is done, the publisher stops when the output has
 # taken nothing for this long (the events stay in the spool for the next start)
 STALL_SECONDS = 5.0
+COUNT_WAITING_UP_TO = 256 << 20   # spool bytes read through at the end to count the waiting events
 EXIT_FATAL = 2          # the supervisor does not restart a child that exits with it
 
 
@@ -240,11 +241,15 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
     finally:
         pub.halt()
         if pub.spool.pending:
-            batches, events = pub.waiting_events()
-            counters["publisher.spooled_waiting"] = events
-            log.warning("%d events (%d batches) wait in the disk queue %s: the output took none for %.0f s; "
+            if pub.spool.size <= COUNT_WAITING_UP_TO:
+                batches, events = pub.waiting_events()
+                counters["publisher.spooled_waiting"] = events
+                what = "%d events (%d batches)" % (events, batches)
+            else:                        # reading a large spool through would delay the stop
+                what = "%d batches (%d MB)" % (pub.spool.pending, pub.spool.size >> 20)
+            log.warning("%s wait in the disk queue %s: the output took none for %.0f s; "
                         "they are sent at the next start with this queue.disk.path",
-                        events, batches, pub.spool.path, STALL_SECONDS)
+                        what, pub.spool.path, STALL_SECONDS)
         pub.stop()
         rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx, cacks)
     return rc
