@@ -18,61 +18,28 @@ pair an EVENT with a waiting request; here a pushed event is never paired).
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
-
-from worker.protos.glue import NOTE_EVICTED, KeyedCorrelator
+from worker.protos.glue import KeyedCorrelator
 
 __all__ = ["FifoCorrelator", "KeyedCorrelator", "make_correlator"]
 
 
-class FifoCorrelator:
-    """Requests answered in arrival order."""
-    __slots__ = ("pending", "max_pending", "timeout_ns", "evicted", "expired", "_seq")
+class FifoCorrelator(KeyedCorrelator):
+    """Requests answered in arrival order: the glue's correlator keyed by arrival
+    number instead of a protocol key (bounds, expiry and flush are the glue's)."""
+    __slots__ = ("_seq",)
 
     def __init__(self, timeout_ns: int = 10_000_000_000, max_pending: int = 1024) -> None:
-        self.pending: OrderedDict = OrderedDict()
-        self.max_pending = max_pending
-        self.timeout_ns = timeout_ns
-        self.evicted = 0
-        self.expired = 0
+        KeyedCorrelator.__init__(self, timeout_ns, max_pending)
         self._seq = itertools.count()
 
-    def __len__(self) -> int:
-        return len(self.pending)
-
     def add_request(self, key, req) -> list[tuple]:
-        out = []
-        while len(self.pending) >= self.max_pending:
-            _, old = self.pending.popitem(last=False)
-            old.notes.append(NOTE_EVICTED)
-            self.evicted += 1
-            out.append((old, None))
-        self.pending[next(self._seq)] = req
-        return out
+        return KeyedCorrelator.add_request(self, next(self._seq), req)
 
     def add_response(self, key, resp) -> tuple:
         if not self.pending:
             return None, resp
         _, req = self.pending.popitem(last=False)
         return req, resp
-
-    def expire(self, now: int) -> list[tuple]:
-        out = []
-        limit = now - self.timeout_ns
-        pending = self.pending
-        while pending:
-            key, req = next(iter(pending.items()))
-            if req.ts > limit:
-                break
-            del pending[key]
-            self.expired += 1
-            out.append((req, None))
-        return out
-
-    def flush(self) -> list[tuple]:
-        out = [(req, None) for req in self.pending.values()]
-        self.pending.clear()
-        return out
 
 
 def make_correlator(by_stream: bool, timeout_ns: int, max_pending: int = 1024):
