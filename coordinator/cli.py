@@ -1,14 +1,21 @@
 """The ``packetbeat`` command line (Packetbeat's flags and sub-commands).
 
     packetbeat [run] [-c FILE] [-E k=v]... [-e] [-d SEL] [-N] [-I FILE | -i DEVICE] [-t] [-l N]
-               [--dump FILE] [--workers N]
+               [--dump FILE] [--workers N] [--path.home DIR] [--path.config DIR] [--path.data DIR]
+               [--path.logs DIR] [--strict.perms=false]
     packetbeat devices
     packetbeat keygen DIR [NAME]      (a CurveZMQ keypair for cluster.curve: DIR/NAME.key, DIR/NAME.key_secret)
+    packetbeat keystore create [--force] | add KEY [--stdin] [--force] | list | remove KEY...
     packetbeat version
     packetbeat test config [-c FILE] [-E k=v]...
-    packetbeat export config [-c FILE] [-E k=v]...
+    packetbeat export config [-c FILE] [-E k=v]...      (secrets hidden)
     packetbeat export template | export ilm-policy | setup | test output   (coordinator/setup.py)
     packetbeat setup --dashboards                                         (coordinator/kibana.py)
+
+As Beats: ``-c`` (default ``packetbeat.yml``) is relative to ``path.config``;
+``--path.*`` are ``-E path.*=``; with ``--strict.perms`` (default true) the
+configuration file must belong to the user running packetbeat (or root) and
+must not be writable by group or others.
 """
 from __future__ import annotations
 
@@ -16,21 +23,47 @@ import argparse
 import logging
 import os
 import platform
+import stat
 import sys
 
 import yaml
 
-from shared.config import ConfigError, load_config
+from coordinator.config import load_config
+from shared.config import ConfigError, merged_tree
 from shared.log import setup_logging
 from shared.version import VERSION
 
 log = logging.getLogger("packetbeat.coordinator")
 
+# every command, for the help and the unknown-command message
+COMMANDS = (
+    ("run", "analyse a capture file (-I) or live traffic (-i); the default"),
+    ("setup", "index template, ILM policy (--index-management) and Kibana dashboards (--dashboards)"),
+    ("test config", "check the configuration"),
+    ("test output", "check the connection to the output"),
+    ("export config", "print the configuration (secrets hidden)"),
+    ("export template", "print the index template"),
+    ("export ilm-policy", "print the ILM policy"),
+    ("export index-pattern", "print the Kibana index pattern"),
+    ("export dashboard", "print the Kibana dashboards"),
+    ("keystore", "manage the secrets keystore: create [--force], add KEY [--stdin] [--force], list, remove KEY"),
+    ("version", "print the version"),
+    ("devices", "list the capture devices"),
+    ("keygen", "create a CurveZMQ keypair for cluster.curve: keygen DIR [NAME]"),
+)
+
+
+def _command_list() -> str:
+    return "\n".join("  %-22s %s" % c for c in COMMANDS)
+
 
 def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="packetbeat", description="Sharded multiprocess Packetbeat.")
-    ap.add_argument("command", nargs="*", help="run (default) | version | test config | export config")
-    ap.add_argument("-c", dest="config", default=None, help="configuration file (default: packetbeat.yml)")
+    ap = argparse.ArgumentParser(prog="packetbeat", description="Sharded multiprocess Packetbeat.",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog="commands:\n" + _command_list())
+    ap.add_argument("command", nargs="*", help="a command (below); run when none is given")
+    ap.add_argument("-c", dest="config", default=None,
+                    help="configuration file, relative to path.config (default: packetbeat.yml)")
     ap.add_argument("-E", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="configuration override (repeatable, dotted keys)")
     ap.add_argument("-e", dest="stderr", action="store_true", help="log to stderr")
@@ -47,10 +80,57 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("-l", dest="loop", type=int, default=None, metavar="N",
                     help="loop the file N times (0 = forever)")
     ap.add_argument("--workers", type=int, default=None, metavar="N", help="number of worker processes")
+    for name, what in (("home", "home directory (default: the working directory)"),
+                       ("config", "configuration directory (default: path.home)"),
+                       ("data", "data directory: keystore, agent id, disk queue (default: path.home/data)"),
+                       ("logs", "log files directory (default: path.home/logs)")):
+        ap.add_argument("--path." + name, dest="path_" + name, default=None, metavar="DIR", help=what)
+    ap.add_argument("--strict.perms", dest="strict_perms", default="true", metavar="BOOL", nargs="?", const="true",
+                    help="refuse a configuration file writable by others or owned by another user (default true)")
+    ap.add_argument("--force", action="store_true", help="keystore create/add: overwrite")
+    ap.add_argument("--stdin", action="store_true", help="keystore add: read the value from stdin")
     ap.add_argument("--dashboards", action="store_true",
                     help="with setup: only import the Kibana saved objects (setup.kibana)")
     ap.add_argument("--waitstop", type=int, default=0, help=argparse.SUPPRESS)   # accepted for 5.x test compatibility
     return ap
+
+
+def _bool_flag(text: str, flag: str) -> bool:
+    low = str(text).strip().lower()
+    if low in ("true", "1", "yes", "on", "t"):
+        return True
+    if low in ("false", "0", "no", "off", "f"):
+        return False
+    raise ConfigError(flag, "expected true or false, got %r" % text)
+
+
+def _config_file(args, overrides: list[str]) -> str:
+    """``-c`` resolved against path.config (flags and -E path.* only: the file cannot say where it is)."""
+    from shared.config import parse_override, resolve_paths
+    flat = {}
+    for text in overrides:
+        key, value = parse_override(text)
+        if key.startswith("path.") and key.count(".") == 1:
+            flat[key[5:]] = value
+    paths = resolve_paths(flat)
+    path = args.config or "packetbeat.yml"
+    return path if os.path.isabs(path) else os.path.join(paths["config"], path)
+
+
+def check_perms(path: str) -> None:
+    """Beats' strict.perms: the file belongs to this user or root and only its owner may write it."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return                      # a missing file is reported by the loader
+    uid = os.geteuid()
+    if st.st_uid not in (uid, 0):
+        raise ConfigError("", "config file (%r) must be owned by the user identifier (uid=%d) or root "
+                              "(or run with --strict.perms=false)" % (path, uid))
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise ConfigError("", "config file (%r) can only be writable by the owner but the permissions are %r "
+                              "(to fix the permissions use: 'chmod go-w %s', or run with --strict.perms=false)"
+                          % (path, stat.filemode(st.st_mode), path))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,20 +146,33 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == ["version"]:
         print("packetbeat version %s (%s), python %s" % (VERSION, platform.machine(), platform.python_version()))
         return 0
-    overrides = list(args.overrides)
+    if not _known(cmd):
+        sys.stderr.write("Exiting: unknown command %r; the commands are:\n%s\n" % (" ".join(cmd), _command_list()))
+        return 1
+    if args.loop is not None and args.loop < 0:
+        sys.stderr.write("Exiting: -l %d: the loop count must be >= 0 (0 loops forever, 1 reads the file once)\n"
+                         % args.loop)
+        return 1
+    overrides = ["path.%s=%s" % (n, getattr(args, "path_" + n)) for n in ("home", "config", "data", "logs")
+                 if getattr(args, "path_" + n) is not None]
+    overrides += list(args.overrides)
     if args.device:
         # -i means live capture, also when the configuration names a file
         overrides.append("packetbeat.interfaces.device=%s" % args.device)
         overrides.append("packetbeat.interfaces.file=")
     if args.workers is not None:
         overrides.append("cluster.workers=%d" % args.workers)
-    config_path = args.config
-    if config_path is None:
-        config_path = "packetbeat.yml"
     try:
+        config_path = _config_file(args, overrides)
+        if _bool_flag(args.strict_perms, "--strict.perms"):
+            check_perms(config_path)
+        if cmd[0] == "keystore":
+            return _keystore(cmd[1:], config_path, overrides, args)
         settings = load_config(config_path, overrides)
         from shared.metrics import check_config
         check_config(settings)                     # logging.metrics, http (the stats endpoint)
+        if cmd in (["run"], ["test", "config"]):
+            check_output_writable(settings)
     except ConfigError as exc:
         sys.stderr.write("Exiting: error loading config file: %s\n" % exc)
         return 1
@@ -87,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Config OK")
         return 0
     if cmd == ["export", "config"]:
-        sys.stdout.write(yaml.safe_dump(settings.raw, sort_keys=False))
+        sys.stdout.write(yaml.safe_dump(export_tree(config_path, overrides, settings), sort_keys=False))
         return 0
     if cmd == ["setup"] and args.dashboards:
         from coordinator.kibana import main as kibana_main
@@ -96,9 +189,71 @@ def main(argv: list[str] | None = None) -> int:
         from coordinator.setup import main as setup_main
         return setup_main(cmd, settings)
     if cmd != ["run"]:
-        sys.stderr.write("Exiting: unknown command %r (run, version, test config, export config)\n" % " ".join(cmd))
+        sys.stderr.write("Exiting: %r is not available in this version\n" % " ".join(cmd))
         return 1
     return _run(settings, args, selectors)
+
+
+def _known(cmd: list[str]) -> bool:
+    names = {c for c, _ in COMMANDS}
+    return " ".join(cmd) in names or cmd[0] in ("keystore", "keygen")
+
+
+def _keystore(rest: list[str], config_path: str, overrides: list[str], args) -> int:
+    """``keystore ...``: the keystore's place comes from path.data / keystore.path of the
+    configuration (a missing configuration file means the defaults)."""
+    from coordinator.keystore import command, keystore_path
+    from shared.config import _expand_env, resolve_paths
+    tree = merged_tree(config_path if os.path.exists(config_path) else None, overrides)
+    pre = _expand_env({k: tree[k] for k in ("path", "keystore") if k in tree}, "")
+    path = keystore_path(resolve_paths(pre.get("path")), pre.get("keystore"))
+    return command(rest, path, args.force, args.stdin)
+
+
+_SECRET_KEYS = ("password", "passwd", "api_key", "apikey", "token", "secret", "secret_key", "access_key",
+                "private_key", "key_passphrase", "passphrase", "credentials")
+HIDDEN = "<hidden>"
+
+
+def export_tree(config_path: str, overrides: list[str], settings) -> dict:
+    """The configuration for ``export config``: ``${NAME}`` references stay
+    references (so keystore values never show), and a literal value under a
+    secret-looking key (password, api_key, token, ...) is replaced by <hidden>."""
+    tree = merged_tree(config_path, overrides)
+
+    def walk(node, key=""):
+        if isinstance(node, dict):
+            return {k: walk(v, str(k)) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v, key) for v in node]
+        low = key.lower()
+        if isinstance(node, (str, int, float)) and not isinstance(node, bool) and \
+                any(low == s or low.endswith("_" + s) or low.endswith("." + s) for s in _SECRET_KEYS):
+            if isinstance(node, str) and node.startswith("${") and node.endswith("}"):
+                return node
+            return HIDDEN
+        return node
+    return walk(tree)
+
+
+def check_output_writable(settings) -> None:
+    """output.file: the directory exists and is writable, or can be created
+    (ConfigError naming output.file.path), before any packet is read."""
+    fc = (settings.output or {}).get("file")
+    if not fc:
+        return
+    path = os.path.abspath(fc["path"])
+    probe = path
+    while not os.path.exists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise ConfigError("output.file.path", "%s is not a directory" % probe)
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError("output.file.path", "%s is not writable by this user (uid %d)%s"
+                          % (probe, os.geteuid(), "" if probe == path else " (cannot create %s)" % path))
 
 
 def _keygen(rest: list[str]) -> int:
@@ -117,7 +272,12 @@ def _keygen(rest: list[str]) -> int:
 
 
 def _run(settings, args, selectors: list[str]) -> int:
-    setup_logging(settings.logging, "coordinator", args.stderr, selectors)
+    try:
+        setup_logging(settings.logging, "coordinator", args.stderr, selectors)
+    except OSError as exc:
+        sys.stderr.write("Exiting: logging.files.path: cannot write the log file %s: %s\n"
+                         % (exc.filename or settings.logging["files"]["path"], exc.strerror or exc))
+        return 1
     if args.verbose and not selectors:
         logging.getLogger("packetbeat").setLevel(logging.INFO)
     from shared.transport import check_keys

@@ -1,12 +1,22 @@
 """Load, merge and validate ``packetbeat.yml`` (Packetbeat 8.x shape).
 
 - Keys may be dotted (``output.file.path: /tmp``) or nested, mixed freely.
-- ``${VAR}`` / ``${VAR:default}`` in strings expand from the environment.
+- ``${VAR}`` / ``${VAR:default}`` in strings expand from the keystore
+  (``packetbeat keystore``, coordinator/keystore.py), then the environment.
 - ``-E key=value`` overrides (value parsed as YAML) apply after the file.
 - ``packetbeat.protocols`` is a list of ``- type: X`` entries (8.x) or a map
   ``{X: {...}}`` (5.x); both become the list form.
 - Unknown keys, wrong types, several enabled outputs and a port claimed by two
   protocols are :class:`ConfigError` naming the key path.
+
+Sections whose schema lives with the code that uses them (each output's,
+``setup.*``, ``queue.disk``) come in through :class:`Schemas`, which the
+caller passes (``coordinator/config.py`` builds the table): nothing in
+``shared/`` imports the coordinator.
+
+``path.*`` follows Beats: ``path.home`` defaults to the working directory,
+``path.config`` to the home, ``path.data`` and ``path.logs`` to ``data`` and
+``logs`` under it; the loaded :attr:`Settings.path` holds all four, absolute.
 
 The result, :class:`Settings`, is plain data (JSON-serialisable) so that the
 coordinator can hand exactly the same resolved configuration to every child
@@ -23,9 +33,10 @@ from typing import Any
 
 import yaml
 
-from shared.confutil import ConfigError, Duration, build
+from shared.confutil import ConfigError, Duration, build, parse_mode
+from shared.metrics import HttpConfig, MetricsConfig
 
-__all__ = ["ConfigError", "Settings", "load_config", "load_settings_json"]
+__all__ = ["ConfigError", "Schemas", "Settings", "load_config", "load_settings_json"]
 
 
 # --------------------------------------------------------------------------
@@ -90,20 +101,82 @@ class ProcsConfig:
 
 
 @dataclass(frozen=True)
+class LoggingFilesConfig:
+    """``logging.files`` (libbeat's names): a size-rotated log file per host,
+    ``<path>/<name>``, rotated to ``<name>.1`` ... ``<name>.<keepfiles-1>``."""
+    path: str = ""                      # "": path.logs
+    name: str = "packetbeat"
+    rotateeverybytes: int = 10 * 1024 * 1024
+    keepfiles: int = 7
+    permissions: int | str = 0o600
+    rotateonstartup: bool = True
+    interval: Duration = 0.0
+    redirect_stderr: bool = False
+
+    def validate(self, path: str) -> None:
+        if not self.name or "/" in self.name:
+            raise ConfigError(path + ".name", "must be a plain file name, got %r" % self.name)
+        if self.rotateeverybytes < 1:
+            raise ConfigError(path + ".rotateeverybytes", "must be at least 1")
+        if not 2 <= self.keepfiles <= 1024:
+            raise ConfigError(path + ".keepfiles", "must be between 2 and 1024, got %d" % self.keepfiles)
+        object.__setattr__(self, "permissions", parse_mode(self.permissions, path + ".permissions"))
+        if self.interval:
+            raise ConfigError(path + ".interval", "time-based log rotation is not supported by this version; "
+                                                  "use rotateeverybytes (or leave interval at 0)")
+        if self.redirect_stderr:
+            raise ConfigError(path + ".redirect_stderr", "not supported by this version (stderr stays "
+                                                         "where it is); leave it false")
+
+
+@dataclass(frozen=True)
 class LoggingConfig:
     level: str = "info"
     selectors: list[str] = field(default_factory=list)
     to_stderr: bool = False
     to_files: bool = True
     to_syslog: bool = False
+    to_eventlog: bool = False
     json: bool = False
-    files: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    ecs: bool = False
+    ecs: bool = True
+    files: LoggingFilesConfig = field(default_factory=LoggingFilesConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def validate(self, path: str) -> None:
         if self.level not in ("debug", "info", "warning", "error", "critical"):
-            raise ConfigError(path + ".level", "must be debug, info, warning or error, got %r" % self.level)
+            raise ConfigError(path + ".level", "must be debug, info, warning, error or critical, got %r" % self.level)
+        if self.to_syslog:
+            raise ConfigError(path + ".to_syslog", "syslog logging is not supported by this version; use "
+                                                   "to_stderr (journald collects it) or to_files")
+        if self.to_eventlog:
+            raise ConfigError(path + ".to_eventlog", "the Windows event log is not available on this platform")
+
+
+@dataclass(frozen=True)
+class PathConfig:
+    """``path.*`` (Beats' layout); empty values get their defaults in :func:`resolve_paths`."""
+    home: str = ""
+    config: str = ""
+    data: str = ""
+    logs: str = ""
+
+
+def resolve_paths(raw, cwd: str | None = None) -> dict:
+    """``path.*`` with Beats' defaults, absolute: home = the working directory,
+    config = home, data = home/data, logs = home/logs (relative values are
+    relative to the working directory)."""
+    pc = build(PathConfig, raw, "path")
+    cwd = cwd or os.getcwd()
+    home = os.path.abspath(os.path.join(cwd, pc.home)) if pc.home else cwd
+    def under(v, default):
+        return os.path.abspath(os.path.join(cwd, v)) if v else default
+    return {"home": home, "config": under(pc.config, home), "data": under(pc.data, os.path.join(home, "data")),
+            "logs": under(pc.logs, os.path.join(home, "logs"))}
+
+
+@dataclass(frozen=True)
+class KeystoreConfig:
+    path: str = ""                      # "": <path.data>/packetbeat.keystore
 
 
 @dataclass(frozen=True)
@@ -157,12 +230,36 @@ class ClusterConfig:
         validate_cluster(self, path)
 
 
-_FREE_FORM = {"queue", "http", "setup", "monitoring", "processors", "path", "seccomp", "max_procs",
-              "keystore", "features", "instrumentation", "monitoring", "xpack", "ilm"}
-_TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_under_root", "name"} | _FREE_FORM
+# every top-level key the loader accepts; each is read by validate_tree (and the
+# code named in tests/unit/test_config_schema.py), the others are refused naming the key
+_TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_under_root", "keep_null", "name",
+        "processors", "path", "queue", "http", "setup", "keystore", "monitoring"}
 _PACKETBEAT = {"interfaces", "flows", "protocols", "procs", "ignore_outgoing", "shutdown_timeout",
                "overwrite_pipelines"}
 _OUTPUTS_LATER = {"logstash", "kafka", "discard"}
+# Beats settings this version does not implement: refused with the reason
+_NOT_HERE = {
+    "seccomp": "seccomp policies are not applied by this version",
+    "max_procs": "there is no Go runtime here; the parallelism is cluster.workers",
+    "features": "no feature flags exist in this version",
+    "instrumentation": "APM instrumentation is not available in this version",
+    "xpack": "X-Pack monitoring is not available in this version",
+    "ilm": "use setup.ilm",
+}
+
+
+@dataclass(frozen=True)
+class Schemas:
+    """The configuration sections whose schema lives with the code that uses them.
+
+    ``outputs``: output name -> its config dataclass (``output.<name>``);
+    ``setup``: ``setup.<key>`` -> checker(value, path) raising ConfigError;
+    ``queue``: ``queue.<key>`` -> checker(value, path);
+    ``agent_id``: (beat name, host name, data path) -> the agent id (OSError / ValueError)."""
+    outputs: dict
+    setup: dict
+    queue: dict
+    agent_id: Any = None
 
 
 @dataclass
@@ -180,9 +277,12 @@ class Settings:
     logging: dict
     cluster: dict
     path: dict
-    raw: dict = field(repr=False)       # the merged tree, for `packetbeat export config`
+    raw: dict = field(repr=False)       # the merged tree, resolved
     processors: list = field(default_factory=list)    # the global processors (worker/processors)
     agent: dict = field(default_factory=dict)         # {id, ephemeral_id} when processors run in the workers
+    keep_null: bool = False
+    http: dict = field(default_factory=dict)
+    keystore: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -199,24 +299,28 @@ def load_settings_json(text: str) -> Settings:
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^}]*))?\}")
 
 
-def _expand_env(value, path: str):
+def _expand_env(value, path: str, secrets=None):
+    """``${NAME}`` / ``${NAME:default}``: from ``secrets`` (the keystore, a mapping) first,
+    then the environment."""
     if isinstance(value, str):
         def sub(m):
             name, default = m.group(1), m.group(2)
+            if secrets is not None and name in secrets:
+                return secrets[name]
             if name in os.environ:
                 return os.environ[name]
             if default is not None:
                 return default
-            raise ConfigError(path, "environment variable %s is not set" % name)
+            raise ConfigError(path, "%s is neither in the keystore nor in the environment" % name)
         if "${" not in value:
             return value
         whole = _ENV.fullmatch(value)
         out = _ENV.sub(sub, value)
         return yaml.safe_load(out) if whole and out else out
     if isinstance(value, dict):
-        return {k: _expand_env(v, "%s.%s" % (path, k) if path else str(k)) for k, v in value.items()}
+        return {k: _expand_env(v, "%s.%s" % (path, k) if path else str(k), secrets) for k, v in value.items()}
     if isinstance(value, list):
-        return [_expand_env(v, "%s[%d]" % (path, i)) for i, v in enumerate(value)]
+        return [_expand_env(v, "%s[%d]" % (path, i), secrets) for i, v in enumerate(value)]
     return value
 
 
@@ -317,22 +421,36 @@ def read_yaml(path: str) -> dict:
     return data
 
 
-def load_config(path: str | None, overrides: list[str] = (), registry=None) -> Settings:
+def merged_tree(path: str | None, overrides=()) -> dict:
+    """The file and the ``-E`` overrides, nested, before ``${...}`` expansion."""
     raw = read_yaml(path) if path else {}
     tree = expand_dotted(raw)
     for text in overrides:
         key, value = parse_override(text)
         tree = expand_dotted(tree)
         _set_override(tree, key, expand_dotted(value))
-    tree = _expand_env(tree, "")
-    return validate_tree(tree, registry)
+    return tree
 
 
-def validate_tree(tree: dict, registry=None) -> Settings:
+def load_config(path: str | None, overrides=(), registry=None, *, schemas: Schemas, secrets=None) -> Settings:
+    """``secrets``: a callable (the resolved ``path`` dict, ``keystore`` section) -> mapping
+    of keystore values for ``${NAME}`` (None: the environment only)."""
+    tree = merged_tree(path, overrides)
+    store = None
+    if secrets is not None:
+        pre = _expand_env({k: tree[k] for k in ("path", "keystore") if k in tree}, "")
+        store = secrets(resolve_paths(pre.get("path")), pre.get("keystore"))
+    tree = _expand_env(tree, "", store)
+    return validate_tree(tree, registry, schemas=schemas)
+
+
+def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
     if registry is None:
         from worker.protos.registry import load_registry
         registry = load_registry()
     for key in tree:
+        if key in _NOT_HERE:
+            raise ConfigError(key, _NOT_HERE[key])
         if key not in _TOP:
             raise ConfigError(key, "unknown setting (known: %s)" % ", ".join(sorted(_TOP)))
     pb = tree.get("packetbeat") or {}
@@ -351,8 +469,15 @@ def validate_tree(tree: dict, registry=None) -> Settings:
     protocols = _protocols(pb.get("protocols"), registry)
     cluster = dataclasses.asdict(build(ClusterConfig, tree.get("cluster"), "cluster"))
     # a capture host (cluster.role: capture) publishes nothing: its output may be left out
-    output = {} if cluster["role"] == "capture" and tree.get("output") is None else _output(tree.get("output"))
+    output = {} if cluster["role"] == "capture" and tree.get("output") is None else \
+        _output(tree.get("output"), schemas.outputs)
+    paths = resolve_paths(tree.get("path"))
     logging_cfg = dataclasses.asdict(build(LoggingConfig, tree.get("logging"), "logging"))
+    if not logging_cfg["files"]["path"]:
+        logging_cfg["files"]["path"] = paths["logs"]
+    http = dataclasses.asdict(build(HttpConfig, tree.get("http"), "http"))
+    keystore = dataclasses.asdict(build(KeystoreConfig, tree.get("keystore"), "keystore"))
+    _monitoring(tree.get("monitoring"))
     if cluster["role"] == "capture":
         cluster["workers"] = len(cluster["shards"])      # one PUSH per remote shard
     if cluster["role"] == "workers":
@@ -371,26 +496,47 @@ def validate_tree(tree: dict, registry=None) -> Settings:
     fur = tree.get("fields_under_root", False)
     if not isinstance(fur, bool):
         raise ConfigError("fields_under_root", "expected true or false")
+    keep_null = tree.get("keep_null", False)
+    if not isinstance(keep_null, bool):
+        raise ConfigError("keep_null", "expected true or false")
     name = tree.get("name") or ""
     if not isinstance(name, str):
         raise ConfigError("name", "expected a string")
-    processors, agent = _processors(tree, protocols, flows, name)
-    path = tree.get("path") or {}
-    if not isinstance(path, dict):
-        raise ConfigError("path", "expected a mapping")
-    _queue(tree.get("queue"))
-    if tree.get("setup") is not None:          # setup.ilm / setup.template (the Elasticsearch setup's schema)
-        from coordinator.setup import setup_configs
-        setup_configs(tree["setup"])
-        from coordinator.kibana import kibana_configs   # setup.kibana / setup.dashboards
-        kibana_configs(tree["setup"])
+    processors, agent = _processors(tree, protocols, flows, name, paths["data"], schemas.agent_id)
+    _sections(tree, "queue", schemas.queue)
+    _sections(tree, "setup", schemas.setup)
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
-                    cluster=cluster, path=path, raw=json.loads(json.dumps(tree, default=str)),
-                    processors=processors, agent=agent)
+                    cluster=cluster, path=paths, raw=json.loads(json.dumps(tree, default=str)),
+                    processors=processors, agent=agent, keep_null=keep_null, http=http, keystore=keystore)
 
 
-def _processors(tree: dict, protocols: list[dict], flows: dict | None, name: str) -> tuple[list, dict]:
+def _monitoring(value) -> None:
+    """``monitoring`` (X-Pack monitoring to a cluster) is not in this version: only
+    ``monitoring.enabled: false`` (the stock configuration's value) is accepted."""
+    if value is None:
+        return
+    if not isinstance(value, dict) or set(value) - {"enabled"} or value.get("enabled", False) is not False:
+        raise ConfigError("monitoring", "monitoring to an Elasticsearch cluster is not available in this version "
+                                        "(only monitoring.enabled: false); use http.enabled for the stats endpoint")
+
+
+def _sections(tree: dict, top: str, checkers: dict) -> None:
+    """``top.<key>`` checked by ``checkers[key]``; other keys are refused."""
+    value = tree.get(top)
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ConfigError(top, "expected a mapping")
+    for key, sub in value.items():
+        check = checkers.get(key)
+        if check is None:
+            raise ConfigError("%s.%s" % (top, key), "unknown setting (known: %s)" % ", ".join(sorted(checkers)))
+        check(sub, "%s.%s" % (top, key))
+
+
+def _processors(tree: dict, protocols: list[dict], flows: dict | None, name: str, data_path: str,
+                agent_id) -> tuple[list, dict]:
     """The global ``processors`` list, each list checked (the protocols' and the
     flows' too; worker/processors), and when any is configured the agent's ids,
     shared by the workers (which then add the beat's fields themselves, see
@@ -415,25 +561,14 @@ def _processors(tree: dict, protocols: list[dict], flows: dict | None, name: str
         return [], {}
     import socket
     import uuid
-    from coordinator.publisher.enrich import stable_agent_id
     hostname = socket.gethostname()
-    data_path = (tree.get("path") or {}).get("data", "") if isinstance(tree.get("path"), dict) else ""
+    if agent_id is None:
+        raise ConfigError("processors", "the caller gave no agent id source (Schemas.agent_id)")
     try:
-        agent_id = stable_agent_id(name or hostname, hostname, data_path)
+        agent_id = agent_id(name or hostname, hostname, data_path)
     except (OSError, ValueError) as e:
         raise ConfigError("path.data", "cannot read or create the agent id: %s" % e) from None
     return raw, {"id": agent_id, "ephemeral_id": str(uuid.uuid4())}
-
-
-def _queue(value) -> None:
-    """queue.disk is validated (the publisher's spool); other queue types stay free-form."""
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        raise ConfigError("queue", "expected a mapping")
-    if value.get("disk") is not None:
-        from coordinator.publisher.spool import DiskQueueConfig
-        build(DiskQueueConfig, value["disk"], "queue.disk")
 
 
 def _interfaces(value) -> list[dict]:
@@ -498,27 +633,7 @@ def _protocols(value, registry) -> list[dict]:
     return out
 
 
-_OUTPUTS = {"console", "file", "elasticsearch", "redis"}
-
-
-def _output_class(name: str):
-    """The one schema of each output, kept beside the output's code."""
-    if name == "console":
-        from coordinator.publisher.outputs import ConsoleConfig
-        return ConsoleConfig
-    if name == "file":
-        from coordinator.publisher.outputs import FileConfig
-        return FileConfig
-    if name == "redis":
-        from coordinator.publisher.redis_out import RedisConfig
-        return RedisConfig
-    if name == "elasticsearch":
-        from coordinator.publisher.elasticsearch import ElasticsearchConfig
-        return ElasticsearchConfig
-    return None
-
-
-def _output(value) -> dict:
+def _output(value, classes: dict) -> dict:
     if value is None:
         value = {}
     if not isinstance(value, dict):
@@ -534,7 +649,7 @@ def _output(value) -> dict:
         on = opts.get("enabled", True)
         if not isinstance(on, bool):
             raise ConfigError(path + ".enabled", "expected true or false")
-        cls = _output_class(name)
+        cls = classes.get(name)
         if cls is not None:
             cfg = build(cls, opts, path)
             if on:
@@ -545,7 +660,7 @@ def _output(value) -> dict:
                 raise ConfigError(path, "the %s output is not available in this version; "
                                         "use output.file or output.console (or set %s.enabled: false)" % (name, path))
         else:
-            raise ConfigError(path, "unknown output (known: %s)" % ", ".join(sorted(_OUTPUTS | _OUTPUTS_LATER)))
+            raise ConfigError(path, "unknown output (known: %s)" % ", ".join(sorted(set(classes) | _OUTPUTS_LATER)))
     if len(enabled) > 1:
         raise ConfigError("output", "exactly one output may be enabled, found: %s" % ", ".join(enabled))
     if not enabled:

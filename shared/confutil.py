@@ -122,3 +122,16 @@ def build(cls, raw, path: str, ignore: typing.Iterable[str] = ()):
     if validate is not None:
         validate(path)
     return obj
+
+
+def parse_mode(value, path: str) -> int:
+    """A file mode from ``0600`` (YAML int, read as octal digits when written so),
+    ``"0600"`` or ``"0o600"``; ConfigError naming ``path`` otherwise."""
+    if isinstance(value, str):
+        try:
+            value = int(value.strip().lower().removeprefix("0o"), 8)
+        except ValueError:
+            raise ConfigError(path, "expected an octal mode such as 0600, got %r" % value) from None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0o777:
+        raise ConfigError(path, "mode %r is invalid (expected 0000-0777)" % (value,))
+    return value

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import msgpack
 
+from shared.jsonenc import EncodeError, encode_event
+
 VERSION = 1
 KINDS = ("pkts", "events", "eos", "stats", "ack", "procs")
 
@@ -62,7 +64,6 @@ def encode_events(sender: str, seq: int, events: list, counters=None, log=None, 
     ``counters["worker.unencodable_events"]``. ``enriched``: the worker already
     added the beat's fields and ran the processors (worker/processors): the
     header says so and the publisher leaves the events as they are."""
-    from coordinator.publisher.outputs import EncodeError, encode_event
     keys = publisher_keys(settings)
     lines = []
     own = []

@@ -13,7 +13,7 @@ Every output has
 
 Encoding, done once
 -------------------
-:func:`encode_event` is the canonical encoding: compact JSON (``,`` and ``:``
+:func:`encode_event` (shared/jsonenc.py, so that the workers use it without the publisher's code) is the canonical encoding: compact JSON (``,`` and ``:``
 separators), ``ensure_ascii=False``, keys in insertion order, UTF-8, no
 trailing newline. ``bytes`` values (events should be msgpack-native ``str``)
 are decoded as UTF-8 with U+FFFD replacement; sets become lists. NaN,
@@ -45,7 +45,6 @@ write; without it, writing appends to it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import sys
@@ -54,19 +53,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from shared.confutil import ConfigError, build
-
-try:
-    import orjson
-except ImportError:          # optional: the stdlib encoder does the same, slower
-    orjson = None
+from shared.jsonenc import _PRETTY, EncodeError, _encode_with, encode_event, orjson  # noqa: F401 (re-exported)
 
 DATE_FORMAT = "%Y%m%d"
 EXTENSION = ".ndjson"
 MAX_BACKUPS_LIMIT = 1024     # libbeat file.MaxBackupsLimit
-
-
-class EncodeError(ValueError):
-    """An event that cannot be written as JSON."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -97,63 +88,7 @@ class Output(Protocol):
     def close(self) -> None: ...
 
 
-# --- JSON ------------------------------------------------------------------
-
-def _default(obj):
-    if isinstance(obj, (bytes, bytearray, memoryview)):
-        return bytes(obj).decode("utf-8", "replace")
-    if isinstance(obj, (set, frozenset)):
-        return list(obj)
-    raise TypeError("value of type %s is not JSON serializable" % type(obj).__name__)
-
-
-_COMPACT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
-_PRETTY = json.JSONEncoder(ensure_ascii=False, allow_nan=False, indent=2, separators=(",", ": "),
-                           default=_default)
-
-
-def _encode_with(encoder: json.JSONEncoder, event) -> bytes:
-    try:
-        return encoder.encode(event).encode("utf-8", "replace")
-    except (TypeError, ValueError, RecursionError) as e:
-        raise EncodeError("cannot encode event as JSON: %s" % e) from None
-
-
-def _maybe_different(line: bytes) -> bool:
-    """Whether orjson's text may differ from the stdlib's: "null" (NaN and
-    infinities become null), or a small float, which the stdlib writes with a
-    two-digit exponent (1e-05, 2.5e-07) and orjson without (0.00001, 2.5e-7).
-    A string that merely contains such text is re-encoded too (harmless)."""
-    if b"null" in line or b"0.0000" in line:
-        return True
-    i = line.find(b"e-")
-    while i > 0:
-        if 0x30 <= line[i - 1] <= 0x39:
-            return True
-        i = line.find(b"e-", i + 2)
-    return False
-
-
-if orjson is not None:
-    _ORJSON_DUMPS = orjson.dumps
-    _ORJSON_OPTS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
-else:
-    _ORJSON_DUMPS = None
-    _ORJSON_OPTS = 0
-
-
-def encode_event(event: dict) -> bytes:
-    """The canonical compact JSON line of ``event`` (no newline); EncodeError."""
-    if _ORJSON_DUMPS is not None:
-        try:
-            line = _ORJSON_DUMPS(event, default=_default, option=_ORJSON_OPTS)
-        except (TypeError, ValueError):       # orjson.JSONEncodeError is a TypeError
-            pass
-        else:
-            if not _maybe_different(line):
-                return line
-    return _encode_with(_COMPACT, event)
-
+# --- JSON (shared/jsonenc.py) ----------------------------------------------
 
 def _escape_html(data: bytes) -> bytes:
     # In JSON text '<', '>' and '&' only occur inside strings, so a byte

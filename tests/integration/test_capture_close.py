@@ -20,7 +20,8 @@ import time
 import zmq
 
 from shared import endpoints
-from shared.config import expand_dotted, validate_tree
+from coordinator.config import validate_tree
+from shared.config import expand_dotted
 from shared.wire import decode_batch, encode_batch
 from tests.helpers import PCAPS, ROOT
 

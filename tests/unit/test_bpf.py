@@ -9,7 +9,7 @@ import pytest
 
 from coordinator.capture.bpf import DLT_EN10MB, DLT_RAW, EMPTY_TCP, BpfError, compile_filter, disassemble, generate_filter
 from coordinator.capture.live import interface_filter
-from shared.config import validate_tree
+from coordinator.config import validate_tree
 from worker.protos.registry import load_registry
 
 BPF_RET_K = 0x06

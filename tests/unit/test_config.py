@@ -5,7 +5,8 @@ import textwrap
 
 import pytest
 
-from shared.config import ConfigError, expand_dotted, load_config
+from coordinator.config import load_config
+from shared.config import ConfigError, expand_dotted
 
 
 def write(tmp_path, text: str) -> str:

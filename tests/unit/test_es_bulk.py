@@ -6,7 +6,7 @@ import pytest
 from coordinator.publisher.elasticsearch import (ElasticsearchConfig, ElasticsearchOutput, IndexFormat,
                                                  event_id)
 from coordinator.publisher.outputs import encode_event, make_output
-from shared.config import load_config
+from coordinator.config import load_config
 from shared.confutil import ConfigError, build
 from tests.esserver import EsServer
 

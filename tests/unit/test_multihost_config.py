@@ -11,7 +11,8 @@ import zmq
 import zmq.auth
 
 from shared import endpoints, transport
-from shared.config import ConfigError, validate_tree
+from coordinator.config import validate_tree
+from shared.config import ConfigError
 from tests.helpers import ROOT
 
 CURVE_CAPTURE = {"secret_key_file": "/k/c.key_secret", "public_key_file": "/k/c.key",

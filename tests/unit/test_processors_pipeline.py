@@ -9,7 +9,8 @@ import pytest
 
 from coordinator.publisher.enrich import ENRICHED, Enricher
 from coordinator.publisher.outputs import encode_event
-from shared.config import ConfigError, validate_tree
+from coordinator.config import validate_tree
+from shared.config import ConfigError
 from shared.wire import decode_batch, encode_events
 from tests.unit.procutil import HTTP, events, run, settings
 

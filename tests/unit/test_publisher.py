@@ -401,7 +401,7 @@ def test_make_output_picks_the_enabled_one(tmp_path):
 
 def test_make_output_accepts_the_config_loaders_mapping(tmp_path):
     # shared/config.py validates output.* with these same tables and hands over dataclasses.asdict()
-    from shared.config import load_config
+    from coordinator.config import load_config
     cfg = tmp_path / "pb.yml"
     cfg.write_text("output.file: {path: %s, permissions: '0640', rotate_every_kb: 3, bulk_max_size: 50}\n" % tmp_path)
     out = make_output(load_config(str(cfg)).output)
