@@ -60,7 +60,7 @@ def _command_list() -> str:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="packetbeat", description="Sharded multiprocess Packetbeat.",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog="commands:\n" + _command_list())
+                                 epilog="commands:\n" + _command_list() + "\n")
     ap.add_argument("command", nargs="*", help="a command (below); run when none is given")
     ap.add_argument("-c", dest="config", default=None,
                     help="configuration file, relative to path.config (default: packetbeat.yml)")
@@ -296,6 +296,10 @@ def _run(settings, args, selectors: list[str]) -> int:
     if not os.path.isfile(path):
         sys.stderr.write("Exiting: capture file %s not found\n" % path)
         return 1
+    problem = unsupported_linktype(path)
+    if problem:
+        sys.stderr.write("Exiting: %s\n" % problem)
+        return 1
     loops = args.loop if args.loop is not None else iface.get("loop", 1)
     if settings.cluster["captures"] != 1:
         log.info("file mode reads the file with one capture process (cluster.captures=%d applies to live capture)",
@@ -308,6 +312,44 @@ def _run(settings, args, selectors: list[str]) -> int:
     sup = Supervisor(settings, path, loops=loops, publish=not args.no_publish,
                      stderr=args.stderr, selectors=selectors)
     return _supervise(sup)
+
+
+# link-layer header types (tcpdump.org/linktypes.html) a user may meet, for the message
+LINKTYPE_NAMES = {0: "NULL", 1: "ETHERNET", 3: "AX25", 6: "IEEE802_5", 7: "ARCNET_BSD", 8: "SLIP", 9: "PPP",
+                  10: "FDDI", 12: "RAW", 14: "RAW", 50: "PPP_HDLC", 51: "PPP_ETHER", 101: "RAW",
+                  104: "C_HDLC", 105: "IEEE802_11", 107: "FRELAY", 108: "LOOP", 113: "LINUX_SLL",
+                  119: "IEEE802_11_PRISM", 127: "IEEE802_11_RADIOTAP", 138: "APPLE_IP_OVER_IEEE1394",
+                  139: "MTP2_WITH_PHDR", 140: "MTP2", 141: "MTP3", 142: "SCCP", 143: "DOCSIS",
+                  161: "USER0", 187: "BLUETOOTH_HCI_H4", 189: "USB_LINUX", 192: "PPI", 195: "IEEE802_15_4_WITHFCS",
+                  201: "BLUETOOTH_HCI_H4_WITH_PHDR", 220: "USB_LINUX_MMAPPED", 228: "IPV4", 229: "IPV6",
+                  239: "NFLOG", 249: "USBPCAP", 251: "BLUETOOTH_LE_LL", 253: "NETLINK", 263: "IPOIB",
+                  276: "LINUX_SLL2", 283: "EBHSCR", 294: "ETW", 297: "ZBOSS_NCP"}
+
+
+def unsupported_linktype(path: str) -> str:
+    """A message when no packet of the capture has a link type the decoder
+    knows (shared/decode.py): its link types by number and name and the packet
+    count; "" as soon as one packet has a known link type (usually the first;
+    a file that cannot be read is reported by the capture itself)."""
+    from coordinator.capture.pcapfile import CaptureFileError, open_capture
+    from shared import decode as d
+    known = {d.LINKTYPE_NULL, d.LINKTYPE_ETHERNET, d.LINKTYPE_LOOP, d.LINKTYPE_LINUX_SLL,
+             d.LINKTYPE_LINUX_SLL2} | set(d._RAW_LINKTYPES)
+    seen: dict[int, int] = {}
+    try:
+        with open_capture(path) as reader:
+            for _ts, linktype, _raw in reader:
+                if linktype in known:
+                    return ""
+                seen[linktype] = seen.get(linktype, 0) + 1
+    except CaptureFileError:
+        return ""
+    if not seen:
+        return ""
+    return "%s: link type %s is not supported (%d packet%s, none analysed); supported: %s" % (
+        path, ", ".join("%d (%s)" % (lt, LINKTYPE_NAMES.get(lt, "unknown")) for lt in sorted(seen)),
+        sum(seen.values()), "" if sum(seen.values()) == 1 else "s",
+        ", ".join(sorted({LINKTYPE_NAMES[lt] for lt in known})))
 
 
 def _log_protocols(settings) -> None:

@@ -55,7 +55,7 @@ class JsonFormatter(logging.Formatter):
                    "process": self.role}
         if record.exc_info:
             doc["error.message" if self.ecs else "error"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False, default=str)
+        return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class _ModeFileHandler(logging.handlers.RotatingFileHandler):
