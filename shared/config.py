@@ -232,7 +232,7 @@ class ClusterConfig:
 
 # every top-level key the loader accepts; each is read by validate_tree (and the
 # code named in tests/unit/test_config_schema.py), the others are refused naming the key
-_TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_under_root", "keep_null", "name",
+_TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_under_root", "name",
         "processors", "path", "queue", "http", "setup", "keystore", "monitoring"}
 _PACKETBEAT = {"interfaces", "flows", "protocols", "procs", "ignore_outgoing", "shutdown_timeout",
                "overwrite_pipelines"}
@@ -280,9 +280,6 @@ class Settings:
     raw: dict = field(repr=False)       # the merged tree, resolved
     processors: list = field(default_factory=list)    # the global processors (worker/processors)
     agent: dict = field(default_factory=dict)         # {id, ephemeral_id} when processors run in the workers
-    keep_null: bool = False
-    http: dict = field(default_factory=dict)
-    keystore: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -475,8 +472,8 @@ def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
     logging_cfg = dataclasses.asdict(build(LoggingConfig, tree.get("logging"), "logging"))
     if not logging_cfg["files"]["path"]:
         logging_cfg["files"]["path"] = paths["logs"]
-    http = dataclasses.asdict(build(HttpConfig, tree.get("http"), "http"))
-    keystore = dataclasses.asdict(build(KeystoreConfig, tree.get("keystore"), "keystore"))
+    build(HttpConfig, tree.get("http"), "http")                 # read by shared/metrics.py (http_config)
+    build(KeystoreConfig, tree.get("keystore"), "keystore")     # read before expansion (coordinator/keystore.py)
     _monitoring(tree.get("monitoring"))
     if cluster["role"] == "capture":
         cluster["workers"] = len(cluster["shards"])      # one PUSH per remote shard
@@ -496,9 +493,6 @@ def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
     fur = tree.get("fields_under_root", False)
     if not isinstance(fur, bool):
         raise ConfigError("fields_under_root", "expected true or false")
-    keep_null = tree.get("keep_null", False)
-    if not isinstance(keep_null, bool):
-        raise ConfigError("keep_null", "expected true or false")
     name = tree.get("name") or ""
     if not isinstance(name, str):
         raise ConfigError("name", "expected a string")
@@ -508,7 +502,7 @@ def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
                     cluster=cluster, path=paths, raw=json.loads(json.dumps(tree, default=str)),
-                    processors=processors, agent=agent, keep_null=keep_null, http=http, keystore=keystore)
+                    processors=processors, agent=agent)
 
 
 def _monitoring(value) -> None:

@@ -29,9 +29,12 @@ log = logging.getLogger("packetbeat.worker")
 def _decorator(entry_cfg, fresh: bool = False) -> Callable[[dict], dict] | None:
     """Per-protocol tags/fields (Packetbeat's per-protocol publishing options).
     ``fresh``: each event gets its own copy of nested values (processors may
-    change them in place)."""
+    change them in place). Without ``keep_null`` the fields' null values are
+    left out (the protocols themselves never emit a null)."""
     tags = list(entry_cfg.tags)
     fields = dict(entry_cfg.fields)
+    if not getattr(entry_cfg, "keep_null", False):
+        fields = drop_nulls(fields)
     under_root = entry_cfg.fields_under_root
     if not tags and not fields:
         return None
@@ -47,6 +50,59 @@ def _decorator(entry_cfg, fresh: bool = False) -> Callable[[dict], dict] | None:
                 ev.setdefault("fields", {}).update(copy(fields))
         return ev
     return decorate
+
+
+def drop_nulls(d: dict) -> dict:
+    """``d`` without its null values, nested mappings too (libbeat without keep_null)."""
+    out = {}
+    for k, v in d.items():
+        if v is None:
+            continue
+        out[k] = drop_nulls(v) if type(v) is dict else v
+    return out
+
+
+def strip_nulls(d: dict) -> None:
+    """Remove the null values of ``d`` in place, nested mappings too."""
+    dead = None
+    for k, v in d.items():
+        if v is None:
+            if dead is None:
+                dead = []
+            dead.append(k)
+        elif type(v) is dict:
+            strip_nulls(v)
+    if dead:
+        for k in dead:
+            del d[k]
+
+
+def _finisher(cfg) -> Callable[[dict], dict] | None:
+    """After the processors: ``index`` / ``pipeline`` into ``@metadata`` (the
+    Elasticsearch output's ``raw_index`` and ``pipeline``; ``index`` is a format
+    string expanded on each event, as libbeat's add_formatted_index)."""
+    index = getattr(cfg, "index", "") or ""
+    pipeline = getattr(cfg, "pipeline", "") or ""
+    if not index and not pipeline:
+        return None
+    fmt = None
+    if index:
+        from coordinator.publisher.elasticsearch import IndexFormat
+        fmt = IndexFormat(index)
+
+    def finish(ev: dict) -> dict:
+        meta = ev.get("@metadata")
+        if type(meta) is not dict:
+            meta = ev["@metadata"] = {}
+        if fmt is not None:
+            try:
+                meta["raw_index"] = fmt(ev)
+            except KeyError:            # a field the format names is missing: the output's own index
+                pass
+        if pipeline:
+            meta["pipeline"] = pipeline
+        return ev
+    return finish
 
 
 def _deep_copy(value):
@@ -161,17 +217,23 @@ class Engine:
     def _emitter(self, decorate, cfg=None, name: str = ""):
         events = self.events
         attr = self.attributor
+        finish = _finisher(cfg)
         if self.pipelines is not None:      # processors: compiled once here, run on each event
             pipeline = self.pipelines.build(list(getattr(cfg, "processors", None) or ()), name)
             if cfg is not None:
                 decorate = _decorator(cfg, fresh=True)
             first = _chain((lambda ev: _own_process(attr(ev))) if attr is not None else None, decorate)
+            keep_null = bool(getattr(cfg, "keep_null", False))
 
             def emit(ev):
                 ev = pipeline(first(ev) if first is not None else ev)
                 if ev is not None:
-                    events.append(ev)
+                    if not keep_null:       # processors may have set nulls
+                        strip_nulls(ev)
+                    events.append(finish(ev) if finish is not None else ev)
             return emit
+        if finish is not None:
+            decorate = _chain(finish, decorate)
         if attr is not None:
             if decorate is None:
                 return lambda ev: events.append(attr(ev))

@@ -88,14 +88,17 @@ class ProtocolCommon:
     send_response: bool = False
     transaction_timeout: Duration = 10.0   # seconds
     enabled: bool = True
-    # Publishing options Packetbeat accepts on every protocol; the worker
-    # applies tags/fields to the protocol's events, the others are accepted
-    # for configuration compatibility.
+    # Publishing options Packetbeat accepts on every protocol, applied by the
+    # worker to the protocol's events (worker/engine.py): tags, fields, the
+    # processors; keep_null (false: null fields are removed); index and
+    # pipeline (@metadata.raw_index / @metadata.pipeline, which the
+    # Elasticsearch output uses instead of its own index and pipeline).
     tags: list[str] = field(default_factory=list)
     fields: dict[str, Any] = field(default_factory=dict)
     fields_under_root: bool = False
     keep_null: bool = False
     index: str = ""
+    pipeline: str = ""
     processors: list[Any] = field(default_factory=list)
 
 

@@ -259,20 +259,28 @@ class IndexFormat:
 
 # --- ids -----------------------------------------------------------------------
 
-def _metadata(doc_id: str, line: bytes) -> tuple[str, bytes]:
+def _metadata(doc_id: str, line: bytes, index: str = "") -> tuple[str, bytes, str, str]:
     """An event's ``@metadata`` (set by processors: add_id, decode_json_fields'
-    document_id, ...) is not part of the document, as in libbeat: its ``_id``
-    becomes the document id and the rest is left out."""
+    document_id, ...; by a protocol's ``index`` and ``pipeline`` options) is not
+    part of the document, as in libbeat: its ``_id`` becomes the document id,
+    ``raw_index`` the index and ``pipeline`` the ingest pipeline, and the rest is
+    left out. -> (doc_id, line, index, pipeline or "")."""
     try:
         ev = json.loads(line)
     except ValueError:
-        return doc_id, line
+        return doc_id, line, index, ""
     meta = ev.pop("@metadata", None) if isinstance(ev, dict) else None
     if meta is None:
-        return doc_id, line
-    if isinstance(meta, dict) and isinstance(meta.get("_id"), str) and meta["_id"]:
-        doc_id = meta["_id"]
-    return doc_id, encode_event(ev)
+        return doc_id, line, index, ""
+    pipeline = ""
+    if isinstance(meta, dict):
+        if isinstance(meta.get("_id"), str) and meta["_id"]:
+            doc_id = meta["_id"]
+        if isinstance(meta.get("raw_index"), str) and meta["raw_index"]:
+            index = meta["raw_index"]
+        if isinstance(meta.get("pipeline"), str) and meta["pipeline"]:
+            pipeline = meta["pipeline"].lower()
+    return doc_id, encode_event(ev), index, pipeline
 
 
 def event_id(origin: str, line: bytes, ephemeral_id: str = "") -> str:
@@ -409,9 +417,11 @@ class ElasticsearchOutput:
         action line from its pre-encoded parts, each source line as it is."""
         from elastic_transport import TransportError
         from elasticsearch import ApiError
-        pipeline = _json_str(self.cfg.pipeline) if self.cfg.pipeline else b""
+        default = _json_str(self.cfg.pipeline) if self.cfg.pipeline else b""
         parts = []
-        for _, index, doc_id, line in items:
+        for item in items:      # (pos, index, id, line[, the event's own pipeline])
+            _, index, doc_id, line = item[:4]
+            pipeline = _json_str(item[4]) if len(item) > 4 and item[4] else default
             parts.append(b'{"create":{"_index":%s,"_id":%s%s}}\n%s\n' % (
                 _json_str(index), _json_str(doc_id), b',"pipeline":' + pipeline if pipeline else b"", line))
         body = b"".join(parts)
@@ -493,8 +503,10 @@ class ElasticsearchOutput:
                 results[i] = Result(False, "elasticsearch output: no index for this event")
             else:
                 if b'"@metadata":' in line:
-                    doc_id, line = _metadata(doc_id, line)
-                pending.append((i, index, doc_id, line))
+                    doc_id, line, index, pipeline = _metadata(doc_id, line, index)
+                    pending.append((i, index, doc_id, line, pipeline))
+                else:
+                    pending.append((i, index, doc_id, line))
         delay = float(self.cfg.backoff.init)
         attempt = 0
         while pending:
