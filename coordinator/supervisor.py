@@ -192,14 +192,22 @@ class Supervisor:
         workers = [c for c in children[1:] if c not in captures]
         captures_gone_at: float | None = None
         incomplete = False
+        limit = float(getattr(self.settings, "shutdown_timeout", 0.0) or 0.0)   # packetbeat.shutdown_timeout
+        stop_at: float | None = None
         while True:
             self._drain_stats(stats, 100)
             self.monitor.tick()
+            if stop_at is not None and time.monotonic() >= stop_at:
+                log.warning("packetbeat.shutdown_timeout (%gs) reached while draining: stopping now", limit)
+                return 130
             while self._requests:
                 self._requests.pop()
                 quitting += 1
                 if quitting == 1:
-                    log.info("stopping: draining what was already read")
+                    if limit > 0:
+                        stop_at = time.monotonic() + limit
+                    log.info("stopping: draining what was already read%s",
+                             " (at most %gs, packetbeat.shutdown_timeout)" % limit if limit > 0 else "")
                     for c in captures:
                         c.signal(signal.SIGTERM)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
@@ -323,14 +331,22 @@ class Supervisor:
         window = float(cluster["restart_window"])
         quitting = 0
         captures_gone_at: float | None = None
+        limit = float(getattr(self.settings, "shutdown_timeout", 0.0) or 0.0)   # packetbeat.shutdown_timeout
+        stop_at: float | None = None
         while True:
             self._drain_stats(stats, 100)
             self.monitor.tick()
+            if stop_at is not None and time.monotonic() >= stop_at:
+                log.warning("packetbeat.shutdown_timeout (%gs) reached while draining: stopping now", limit)
+                return 130
             while self._requests:
                 self._requests.pop()
                 quitting += 1
                 if quitting == 1:
-                    log.info("stopping: draining what was already captured")
+                    if limit > 0:
+                        stop_at = time.monotonic() + limit
+                    log.info("stopping: draining what was already captured%s",
+                             " (at most %gs, packetbeat.shutdown_timeout)" % limit if limit > 0 else "")
                     for c in captures:
                         c.due = None
                         c.signal(signal.SIGTERM)

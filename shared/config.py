@@ -66,6 +66,12 @@ class InterfaceConfig:
             raise ConfigError(path + ".type", "must be af_packet, pcap or autodetect, got %r" % self.type)
         if self.loop < 0:
             raise ConfigError(path + ".loop", "must be >= 0 (0 = forever)")
+        if self.poll_default_route:
+            raise ConfigError(path + ".poll_default_route", "following the default route's device is not "
+                                                            "supported by this version; name the device")
+        if not self.top_speed:
+            raise ConfigError(path + ".top_speed", "files are always read as fast as possible in this version "
+                                                   "(packet times are taken from the file); leave it true")
         if self.internal_networks:
             # CIDRs or named networks, as the processors' `network` condition reads them
             from worker.processors.conditions import network_matcher
@@ -98,6 +104,11 @@ class ProcsConfig:
     monitored: list[Any] = field(default_factory=list)
     refresh_process_info_period: Duration = 1.0
     max_proc_read_age: Duration = 0.1
+
+    def validate(self, path: str) -> None:
+        if self.monitored:
+            raise ConfigError(path + ".monitored", "every visible process is attributed in this version (as "
+                                                   "Packetbeat 8 does without the list): remove the list")
 
 
 @dataclass(frozen=True)
@@ -193,7 +204,6 @@ class ClusterConfig:
     workers: int = 0                    # 0: one per CPU
     captures: int = 1
     batch_packets: int = 128            # packets per capture -> worker batch
-    batch_bytes: int = 1 << 20
     batch_age_ms: float = 20.0
     event_batch: int = 256              # events per worker -> publisher batch
     hwm: int = 64                       # batches queued per socket before blocking/dropping
@@ -217,7 +227,7 @@ class ClusterConfig:
     curve: CurveConfig = field(default_factory=lambda: CurveConfig())
 
     def validate(self, path: str) -> None:
-        for name in ("workers", "captures", "batch_packets", "batch_bytes", "event_batch", "hwm",
+        for name in ("workers", "captures", "batch_packets", "event_batch", "hwm",
                      "max_connections", "max_buffered_bytes", "max_flows"):
             v = getattr(self, name)
             if v < (0 if name == "workers" else 1):
@@ -234,8 +244,23 @@ class ClusterConfig:
 # code named in tests/unit/test_config_schema.py), the others are refused naming the key
 _TOP = {"packetbeat", "output", "logging", "cluster", "tags", "fields", "fields_under_root", "name",
         "processors", "path", "queue", "http", "setup", "keystore", "monitoring"}
-_PACKETBEAT = {"interfaces", "flows", "protocols", "procs", "ignore_outgoing", "shutdown_timeout",
-               "overwrite_pipelines"}
+_PACKETBEAT_OWN = {"ignore_outgoing", "shutdown_timeout", "overwrite_pipelines"}
+_PACKETBEAT = {"interfaces", "flows", "protocols", "procs"} | _PACKETBEAT_OWN
+
+
+@dataclass(frozen=True)
+class PacketbeatConfig:
+    """The ``packetbeat.*`` options outside its sections."""
+    ignore_outgoing: bool = False       # every interface's ignore_outgoing
+    shutdown_timeout: Duration = 0.0    # Settings.shutdown_timeout: bounds the drain on a stop (coordinator/supervisor.py)
+    overwrite_pipelines: bool = False
+
+    def validate(self, path: str) -> None:
+        if self.shutdown_timeout < 0:
+            raise ConfigError(path + ".shutdown_timeout", "must be >= 0")
+        if self.overwrite_pipelines:
+            raise ConfigError(path + ".overwrite_pipelines", "this version installs no ingest pipeline; "
+                                                             "leave it false")
 _OUTPUTS_LATER = {"logstash", "kafka", "discard"}
 # Beats settings this version does not implement: refused with the reason
 _NOT_HERE = {
@@ -280,6 +305,7 @@ class Settings:
     raw: dict = field(repr=False)       # the merged tree, resolved
     processors: list = field(default_factory=list)    # the global processors (worker/processors)
     agent: dict = field(default_factory=dict)         # {id, ephemeral_id} when processors run in the workers
+    shutdown_timeout: float = 0.0       # packetbeat.shutdown_timeout: seconds a stop may drain (0: until done)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -458,6 +484,10 @@ def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
             raise ConfigError("packetbeat." + key, "unknown setting (known: %s)" % ", ".join(sorted(_PACKETBEAT)))
 
     interfaces = _interfaces(pb.get("interfaces"))
+    top = build(PacketbeatConfig, {k: v for k, v in pb.items() if k in _PACKETBEAT_OWN}, "packetbeat")
+    if top.ignore_outgoing:             # Packetbeat's global switch: every interface
+        for iface in interfaces:
+            iface["ignore_outgoing"] = True
     flows = None
     if pb.get("flows") is not None:
         fc = build(FlowsConfig, pb["flows"], "packetbeat.flows")
@@ -502,7 +532,7 @@ def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,
                     cluster=cluster, path=paths, raw=json.loads(json.dumps(tree, default=str)),
-                    processors=processors, agent=agent)
+                    processors=processors, agent=agent, shutdown_timeout=float(top.shutdown_timeout))
 
 
 def _monitoring(value) -> None:
@@ -610,6 +640,11 @@ def _protocols(value, registry) -> list[dict]:
         cfg = build(spec.config_class, opts, path, ignore=("type",))
         if not cfg.enabled:
             continue
+        if not getattr(spec.config_class, "RAW_TEXT", True):
+            for key in ("send_request", "send_response"):
+                if getattr(cfg, key):
+                    raise ConfigError("%s.%s" % (path, key), "the %s analyser publishes no raw %s text; "
+                                      "its fields say what was sent" % (name, key[5:]))
         if name in seen_types:
             raise ConfigError(path, "protocol %s is already configured at %s" % (name, seen_types[name]))
         seen_types[name] = path

@@ -42,10 +42,14 @@ class HttpConfig:
     enabled: bool = False
     host: str = "localhost"
     port: int = 5066
-    named_pipe: dict[str, Any] = dataclasses.field(default_factory=dict)   # Windows only; accepted
-    pprof: dict[str, Any] = dataclasses.field(default_factory=dict)        # accepted, not served
+    named_pipe: dict[str, Any] = dataclasses.field(default_factory=dict)   # Windows only: refused when set
+    pprof: dict[str, Any] = dataclasses.field(default_factory=dict)        # not served: refused when enabled
 
     def validate(self, path: str) -> None:
+        if self.named_pipe:
+            raise ConfigError(path + ".named_pipe", "named pipes exist on Windows only; use host and port")
+        if self.pprof.get("enabled"):
+            raise ConfigError(path + ".pprof.enabled", "there is no Go profiler here; leave it false")
         if not 0 <= self.port <= 65535:
             raise ConfigError(path + ".port", "must be 0-65535, got %d" % self.port)
         if self.host.startswith("unix:") or self.host.startswith("npipe:"):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from shared.confutil import Duration
-from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
+from typing import Any, Callable, ClassVar, NamedTuple, Protocol, runtime_checkable
 
 # Transport numbers are the IP protocol numbers.
 TCP = 6
@@ -100,6 +100,9 @@ class ProtocolCommon:
     index: str = ""
     pipeline: str = ""
     processors: list[Any] = field(default_factory=list)
+    # False in an analyser that publishes no raw request/response text: then
+    # send_request / send_response are refused (shared/config.py)
+    RAW_TEXT: ClassVar[bool] = True
 
 
 Emit = Callable[[dict], None]

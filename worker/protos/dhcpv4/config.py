@@ -19,6 +19,7 @@ DEFAULT_PORTS = (67, 68)
 
 @dataclass(frozen=True)
 class DhcpConfig(ProtocolCommon):
+    RAW_TEXT = False        # no raw request/response text: send_request / send_response are refused
     ports: list[int] = field(default_factory=lambda: list(DEFAULT_PORTS))
 
     def validate(self, path: str) -> None:

@@ -19,6 +19,7 @@ MAX_OPEN_REQUESTS = 100_000   # open echo requests kept per worker before the ol
 
 @dataclass(frozen=True)
 class IcmpConfig(ProtocolCommon):
+    RAW_TEXT = False        # no raw request/response text: send_request / send_response are refused
     def validate(self, path: str) -> None:
         if float(self.transaction_timeout) <= 0:
             raise ConfigError(path + ".transaction_timeout" if path else "transaction_timeout",

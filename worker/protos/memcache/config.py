@@ -14,6 +14,7 @@ MAX_MESSAGE_SIZE = 10 * 1024 * 1024   # tcp.TCPMaxDataInStream: bound of any buf
 
 @dataclass(frozen=True)
 class MemcacheConfig(ProtocolCommon):
+    RAW_TEXT = False        # no raw request/response text: send_request / send_response are refused
     ports: list[int] = field(default_factory=lambda: list(DEFAULT_PORTS))
     # Accept unknown text commands (without a data part) instead of failing the stream.
     parseunknown: bool = False

@@ -18,6 +18,7 @@ DEFAULT_PORTS = (2049,)
 
 @dataclass(frozen=True)
 class NfsConfig(ProtocolCommon):
+    RAW_TEXT = False        # no raw request/response text: send_request / send_response are refused
     ports: list[int] = field(default_factory=lambda: list(DEFAULT_PORTS))
     transaction_timeout: Duration = 60.0   # seconds (Packetbeat: 1 minute)
 

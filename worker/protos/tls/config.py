@@ -24,6 +24,7 @@ FINGERPRINT_NAMES = ("md5", "sha1", "sha-1", "sha256", "sha-256")
 
 @dataclass(frozen=True)
 class TlsConfig(ProtocolCommon):
+    RAW_TEXT = False        # no raw request/response text: send_request / send_response are refused
     ports: list[int] = field(default_factory=lambda: list(DEFAULT_PORTS))
     send_certificates: bool = True
     include_raw_certificates: bool = False
