@@ -256,3 +256,22 @@ def test_output_writes_into_a_data_stream_and_a_write_alias(es):
     again = out.publish_encoded(items[:3])             # resent: 409 on create counts as done
     assert all(r.ok for r in again) and out.conflicts == 3
     out.close()
+
+
+def test_event_metadata_raw_index_and_pipeline(es):
+    """A protocol's index / pipeline options reach the bulk request through @metadata
+    (worker/engine.py sets them), which is left out of the document."""
+    out = output(es, pipeline="default-pl")
+    evs = events(3)
+    evs[0]["@metadata"] = {"raw_index": "web-tcp-2026", "pipeline": "GeoIP"}
+    evs[1]["@metadata"] = {"pipeline": "other"}
+    res = out.publish_batch(evs, ids=ids_for(evs))
+    assert all(r.ok for r in res)
+    actions = {meta["_id"]: meta for op, meta in es.store.last_bulk[1]}
+    ids = ids_for(evs)
+    assert actions[ids[0]]["_index"] == "web-tcp-2026" and actions[ids[0]]["pipeline"] == "geoip"
+    assert actions[ids[1]]["_index"] == "packetbeat-8.15.0-2026.11.26" and actions[ids[1]]["pipeline"] == "other"
+    assert actions[ids[2]]["pipeline"] == "default-pl"
+    docs = es.docs("*")
+    assert "@metadata" not in docs[("web-tcp-2026", ids[0])] and docs[("web-tcp-2026", ids[0])]["n"] == 0
+    out.close()
