@@ -280,6 +280,19 @@ def _run(settings, args, selectors: list[str]) -> int:
         return 1
     if args.verbose and not selectors:
         logging.getLogger("packetbeat").setLevel(logging.INFO)
+    if not settings.agent:
+        # the agent id in path.data/meta.json, read or created here (before any child drops
+        # privileges); the children take it from the settings
+        import socket
+        import uuid
+        from coordinator.publisher.enrich import stable_agent_id
+        host = socket.gethostname()
+        try:
+            settings.agent = {"id": stable_agent_id(settings.name or host, host, settings.path["data"]),
+                              "ephemeral_id": str(uuid.uuid4())}
+        except (OSError, ValueError) as exc:
+            sys.stderr.write("Exiting: path.data: cannot read or create the agent id: %s\n" % exc)
+            return 1
     from shared.transport import check_keys
     try:
         check_keys(settings)              # cluster.curve key files: one clear error before any child starts
