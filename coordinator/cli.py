@@ -164,11 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append("cluster.workers=%d" % args.workers)
     try:
         config_path = _config_file(args, overrides)
-        if _bool_flag(args.strict_perms, "--strict.perms"):
+        strict = _bool_flag(args.strict_perms, "--strict.perms")
+        if strict:
             check_perms(config_path)
         if cmd[0] == "keystore":
             return _keystore(cmd[1:], config_path, overrides, args)
-        settings = load_config(config_path, overrides)
+        settings = load_config(config_path, overrides, strict_perms=strict)
         from shared.metrics import check_config
         check_config(settings)                     # logging.metrics, http (the stats endpoint)
         if cmd in (["run"], ["test", "config"]):

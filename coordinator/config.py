@@ -58,17 +58,23 @@ SCHEMAS = Schemas(
 )
 
 
-def _keystore_values(paths: dict, section) -> dict:
-    from coordinator.keystore import Keystore, KeystoreError, keystore_path
-    try:
-        return Keystore(keystore_path(paths, section)).load_values()
-    except KeystoreError as e:
-        raise ConfigError("keystore", str(e)) from None
+def _keystore_reader(strict_perms: bool):
+    def values(paths: dict, section) -> dict:
+        from coordinator.keystore import Keystore, KeystoreError, check_perms, keystore_path
+        ks = Keystore(keystore_path(paths, section))
+        try:
+            if strict_perms and ks.exists():
+                check_perms(ks.path)
+            return ks.load_values()
+        except KeystoreError as e:
+            raise ConfigError("keystore", str(e)) from None
+    return values
 
 
-def load_config(path: str | None, overrides=(), registry=None) -> Settings:
-    """``packetbeat.yml`` + ``-E`` overrides, ``${NAME}`` from the keystore then the environment."""
-    return _config.load_config(path, overrides, registry, schemas=SCHEMAS, secrets=_keystore_values)
+def load_config(path: str | None, overrides=(), registry=None, strict_perms: bool = True) -> Settings:
+    """``packetbeat.yml`` + ``-E`` overrides, ``${NAME}`` from the keystore then the environment.
+    ``strict_perms``: the keystore must be this user's (or root's) and not readable by others."""
+    return _config.load_config(path, overrides, registry, schemas=SCHEMAS, secrets=_keystore_reader(strict_perms))
 
 
 def validate_tree(tree: dict, registry=None) -> Settings:

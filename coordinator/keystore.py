@@ -73,6 +73,20 @@ def decrypt(data: bytes, password: bytes = b"") -> bytes:
         raise KeystoreError("the keystore cannot be decrypted (corrupt, or another password)") from None
 
 
+def check_perms(path: str) -> None:
+    """Beats' strict.perms for the keystore: owned by this user or root, no access
+    for group or others (KeystoreError saying how to fix it)."""
+    st = os.stat(path)
+    uid = os.geteuid()
+    if st.st_uid not in (uid, 0):
+        raise KeystoreError("the keystore %s must be owned by the user identifier (uid=%d) or root "
+                            "(or run with --strict.perms=false)" % (path, uid))
+    if st.st_mode & 0o077:
+        raise KeystoreError("the keystore %s must be accessible by its owner only, its permissions are %s "
+                            "(chmod 600 %s, or run with --strict.perms=false)"
+                            % (path, stat.filemode(st.st_mode), path))
+
+
 def check_key(key: str) -> None:
     if not _KEY.match(key or ""):
         raise KeystoreError("invalid key %r: use letters, digits, '_', '.' and '-'" % key)

@@ -67,6 +67,11 @@ def test_keystore_commands_file_format_and_resolution(tmp_path):
     assert p.returncode == 0, p.stderr
     assert [f.name.split("-")[0] for f in (tmp_path / "out").iterdir()] == ["from"] and \
         all(f.name.startswith("from-keystore-") for f in (tmp_path / "out").iterdir())
+    os.chmod(ks, 0o644)                 # strict.perms: a keystore others can read is refused
+    p = cli("test", "config", cwd=tmp_path)
+    assert p.returncode == 1 and "chmod 600" in p.stderr
+    assert cli("test", "config", "--strict.perms=false", cwd=tmp_path).returncode == 0
+    os.chmod(ks, 0o600)
     assert cli("keystore", "remove", "W", cwd=tmp_path).returncode == 0
     assert cli("keystore", "list", cwd=tmp_path).stdout.split() == ["FNAME"]
     p = cli("keystore", "remove", "NOPE", cwd=tmp_path)
