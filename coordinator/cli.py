@@ -28,8 +28,7 @@ import sys
 
 import yaml
 
-from coordinator.config import load_config
-from shared.config import ConfigError, merged_tree
+from shared.confutil import ConfigError
 from shared.log import setup_logging
 from shared.version import VERSION
 
@@ -162,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         overrides.append("packetbeat.interfaces.file=")
     if args.workers is not None:
         overrides.append("cluster.workers=%d" % args.workers)
+    from coordinator.config import load_config
     try:
         config_path = _config_file(args, overrides)
         strict = _bool_flag(args.strict_perms, "--strict.perms")
@@ -204,7 +204,7 @@ def _keystore(rest: list[str], config_path: str, overrides: list[str], args) -> 
     """``keystore ...``: the keystore's place comes from path.data / keystore.path of the
     configuration (a missing configuration file means the defaults)."""
     from coordinator.keystore import command, keystore_path
-    from shared.config import _expand_env, resolve_paths
+    from shared.config import _expand_env, merged_tree, resolve_paths
     tree = merged_tree(config_path if os.path.exists(config_path) else None, overrides)
     pre = _expand_env({k: tree[k] for k in ("path", "keystore") if k in tree}, "")
     path = keystore_path(resolve_paths(pre.get("path")), pre.get("keystore"))
@@ -220,6 +220,7 @@ def export_tree(config_path: str, overrides: list[str], settings) -> dict:
     """The configuration for ``export config``: ``${NAME}`` references stay
     references (so keystore values never show), and a literal value under a
     secret-looking key (password, api_key, token, ...) is replaced by <hidden>."""
+    from shared.config import merged_tree
     tree = merged_tree(config_path, overrides)
 
     def walk(node, key=""):
