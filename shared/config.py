@@ -114,7 +114,7 @@ class ProcsConfig:
 @dataclass(frozen=True)
 class LoggingFilesConfig:
     """``logging.files`` (libbeat's names): a size-rotated log file per host,
-    ``<path>/<name>``, rotated to ``<name>.1`` ... ``<name>.<keepfiles-1>``."""
+    ``<path>/<name>``, rotated to ``<name>.1`` (newest) ... ``<name>.<keepfiles>``."""
     path: str = ""                      # "": path.logs
     name: str = "packetbeat"
     rotateeverybytes: int = 10 * 1024 * 1024
