@@ -99,16 +99,23 @@ class FlowsConfig:
 
 
 @dataclass(frozen=True)
-class ProcsConfig:
-    enabled: bool = False
-    monitored: list[Any] = field(default_factory=list)
-    refresh_process_info_period: Duration = 1.0
-    max_proc_read_age: Duration = 0.1
+class MonitoredProcess:
+    """One ``packetbeat.procs.monitored`` entry: a process is attributed when its command
+    line contains ``cmdline_grep`` (default: ``process``), shared/procs.py monitored_filter."""
+    process: str = ""
+    cmdline_grep: str = ""
 
     def validate(self, path: str) -> None:
-        if self.monitored:
-            raise ConfigError(path + ".monitored", "every visible process is attributed in this version (as "
-                                                   "Packetbeat 8 does without the list): remove the list")
+        if not (self.process or self.cmdline_grep):
+            raise ConfigError(path, "process (a name) or cmdline_grep (text of the command line) is required")
+
+
+@dataclass(frozen=True)
+class ProcsConfig:
+    enabled: bool = False
+    monitored: list[MonitoredProcess] = field(default_factory=list)   # none: every process is attributed
+    refresh_process_info_period: Duration = 1.0
+    max_proc_read_age: Duration = 0.1
 
 
 @dataclass(frozen=True)

@@ -229,10 +229,12 @@ class SocketTable:
 class ProcessCache:
     """pid -> the ECS ``process`` object (pid, ppid, name, executable, args, start, working_directory)."""
 
-    def __init__(self, max_age: float = 1.0, clock: Callable[[], float] = time.monotonic, limit: int = 4096):
+    def __init__(self, max_age: float = 1.0, clock: Callable[[], float] = time.monotonic, limit: int = 4096,
+                 accept: Callable[[dict], bool] | None = None):
         self.max_age = max_age
         self.clock = clock
         self.limit = limit
+        self.accept = accept        # packetbeat.procs.monitored: only the processes it accepts are attributed
         self._cache: dict[int, tuple[float, dict | None]] = {}
 
     def get(self, pid: int) -> dict | None:
@@ -241,6 +243,8 @@ class ProcessCache:
         if hit is not None and now - hit[0] < self.max_age:
             return hit[1]
         info = read_process(pid)
+        if info is not None and self.accept is not None and not self.accept(info):
+            info = None
         if len(self._cache) >= self.limit:
             self._cache.clear()
         self._cache[pid] = (now, info)
@@ -406,10 +410,25 @@ class ProcAttributor:
         return event
 
 
+def monitored_filter(monitored) -> Callable[[dict], bool] | None:
+    """``packetbeat.procs.monitored`` (``[{process: NAME, cmdline_grep: TEXT}]``): a process
+    is attributed when its command line contains one entry's ``cmdline_grep`` (default: its
+    ``process`` name), as Packetbeat's process watcher matches; None (everything) for no list."""
+    greps = [str(m.get("cmdline_grep") or m.get("process") or "") for m in monitored or ()]
+    greps = [g for g in greps if g]
+    if not greps:
+        return None
+
+    def accept(info: dict) -> bool:
+        cmdline = " ".join(info.get("args") or ()) or str(info.get("name") or "")
+        return any(g in cmdline for g in greps)
+    return accept
+
+
 def make_tagger(procs_cfg: dict | None) -> ProcTagger | None:
     """The capture's tagger for ``settings.procs`` (None when attribution is off)."""
     if not procs_cfg or not procs_cfg.get("enabled"):
         return None
     period = float(procs_cfg.get("refresh_process_info_period") or 1.0)
     table = SocketTable(refresh_period=period, min_interval=float(procs_cfg.get("max_proc_read_age") or 0.1))
-    return ProcTagger(table, ProcessCache(max_age=period))
+    return ProcTagger(table, ProcessCache(max_age=period, accept=monitored_filter(procs_cfg.get("monitored"))))
