@@ -204,10 +204,9 @@ def _keystore(rest: list[str], config_path: str, overrides: list[str], args) -> 
     """``keystore ...``: the keystore's place comes from path.data / keystore.path of the
     configuration (a missing configuration file means the defaults)."""
     from coordinator.keystore import command, keystore_path
-    from shared.config import _expand_env, merged_tree, resolve_paths
+    from shared.config import early_sections, merged_tree
     tree = merged_tree(config_path if os.path.exists(config_path) else None, overrides)
-    pre = _expand_env({k: tree[k] for k in ("path", "keystore") if k in tree}, "")
-    path = keystore_path(resolve_paths(pre.get("path")), pre.get("keystore"))
+    path = keystore_path(*early_sections(tree))
     return command(rest, path, args.force, args.stdin)
 
 

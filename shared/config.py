@@ -462,14 +462,20 @@ def merged_tree(path: str | None, overrides=()) -> dict:
     return tree
 
 
+def early_sections(tree: dict) -> tuple[dict, Any]:
+    """What is needed before the keystore can be read: the resolved ``path.*`` and the
+    ``keystore`` section (``${VAR}`` in them expand from the environment only)."""
+    pre = _expand_env({k: tree[k] for k in ("path", "keystore") if k in tree}, "")
+    return resolve_paths(pre.get("path")), pre.get("keystore")
+
+
 def load_config(path: str | None, overrides=(), registry=None, *, schemas: Schemas, secrets=None) -> Settings:
     """``secrets``: a callable (the resolved ``path`` dict, ``keystore`` section) -> mapping
     of keystore values for ``${NAME}`` (None: the environment only)."""
     tree = merged_tree(path, overrides)
     store = None
     if secrets is not None:
-        pre = _expand_env({k: tree[k] for k in ("path", "keystore") if k in tree}, "")
-        store = secrets(resolve_paths(pre.get("path")), pre.get("keystore"))
+        store = secrets(*early_sections(tree))
     tree = _expand_env(tree, "", store)
     return validate_tree(tree, registry, schemas=schemas)
 
