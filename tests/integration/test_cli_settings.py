@@ -232,3 +232,36 @@ def test_protocol_index_pipeline_and_keep_null(tmp_path):
         assert e["fields"] == {"kept": 1} and "n" not in e
     for e in flows:
         assert e["@metadata"] == {"raw_index": "flows-x"} and e["fields"] == {"z": None} and e["n"] is None
+
+
+def test_shutdown_timeout_bounds_the_drain(tmp_path):
+    """packetbeat.shutdown_timeout: with Elasticsearch unreachable the publisher would retry for
+    a long time; a stop drains for at most the timeout, then the run ends (exit 130)."""
+    import signal
+    import time
+    write_cfg(tmp_path / "packetbeat.yml", dict(BASE, **{
+        "output.elasticsearch": {"hosts": ["http://127.0.0.1:9"], "max_retries": 1000,
+                                 "backoff": {"init": "1s", "max": "2s"}},
+        "packetbeat.shutdown_timeout": "2s"}))
+    log = tmp_path / "run.log"
+    with open(log, "w") as fh:
+        p = subprocess.Popen([sys.executable, "-m", "coordinator", "-I", str(PCAPS / "http_sample.pcap"), "-e"],
+                             cwd=str(tmp_path), stdout=fh, stderr=subprocess.STDOUT,
+                             env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        try:
+            deadline = time.monotonic() + 60
+            while "analysing" not in log.read_text():
+                assert p.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            time.sleep(3)                   # events are read and waiting for the output
+            p.send_signal(signal.SIGTERM)
+            t0 = time.monotonic()
+            rc = p.wait(120)
+            took = time.monotonic() - t0
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    text = log.read_text()
+    assert rc == 130 and "shutdown_timeout (2s) reached while draining" in text, text
+    assert 1.5 < took < 90           # without the timeout: 1000 retries, minutes
