@@ -114,6 +114,13 @@ class Supervisor:
         self._streams_ended: set = set()        # workers that reported every end-of-stream received
         self._eos_sent: set = set()             # captures that reported their end-of-streams sent
         self._reported: dict = collections.defaultdict(collections.Counter)   # sender -> its counters so far
+        self._children: list = []
+        self.monitor.processes = self.process_table          # GET /processes (packetbeat top)
+        # file mode on this host: a progress bar on a terminal, else periodic lines (coordinator/progress.py)
+        self.progress = None
+        if file and not live:
+            from coordinator.progress import Progress
+            self.progress = Progress(settings, file, loops, publish)
 
     # -- signals only queue -------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -167,10 +174,13 @@ class Supervisor:
         captures = [Child(endpoints.capture_name(cluster, i), self._child_argv("capture", i, run_dir, settings_path))
                     for i in range(cluster["captures"] if self.live else 1)]
         children, captures = local_children(cluster, publisher, workers, captures)   # cluster.role
+        self._children = children
         rc = 0
         try:
             for c in children:
                 c.start()
+            if self.progress is not None:
+                self.progress.start()
             rc = self._live_loop(children, captures, stats) if self.live else self._loop(children, captures, stats)
         finally:
             for c in children:
@@ -179,6 +189,8 @@ class Supervisor:
                     c.proc.wait()
             self._drain_stats(stats, 0)
             self.monitor.finish()
+            if self.progress is not None:
+                self.progress.finish(self.totals, rc, self.errors)
             stats.close(linger=0)
             ctx.term()
             for s, h in old.items():
@@ -195,6 +207,7 @@ class Supervisor:
         while True:
             self._drain_stats(stats, 100)
             self.monitor.tick()
+            self._tick_progress(captures)
             while self._requests:
                 self._requests.pop()
                 quitting += 1
@@ -273,6 +286,36 @@ class Supervisor:
         if failed or incomplete:
             return 1
         return 0
+
+    def _tick_progress(self, captures) -> None:
+        if self.progress is None or not captures:
+            return
+        cap = captures[0]
+        if cap.rc is not None or cap.name in self._eos_sent:
+            self.progress.reading_done()
+        self.progress.tick(self.totals, cap.proc.pid if cap.proc is not None and cap.rc is None else None)
+
+    def process_table(self) -> dict:
+        """Each child of this host: pid, state, restarts and its own counters (the
+        ``/processes`` endpoint, ``packetbeat top``). Called from the endpoint's thread."""
+        out = {}
+        reported = dict(self._reported)
+        for c in list(self._children):
+            if c.due is not None:
+                state = "restarting"
+            elif c.proc is None:
+                state = "starting"
+            elif c.rc is None:
+                state = "running"
+            elif c.rc == 0:
+                state = "finished"
+            else:
+                state = "exited (%s)" % _how(c.rc)
+            out[c.name] = {"pid": c.proc.pid if c.proc is not None else None, "state": state,
+                           "restarts": len(c.restarts),
+                           "metrics": {k: v for k, v in dict(reported.get(c.name, {})).items()
+                                       if isinstance(v, int)}}
+        return out
 
     def _force_eos(self, ctx, name: str, workers, why: str) -> None:
         """File mode: end capture ``name``'s stream for the workers that still
