@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["top"]:      # its own flags: coordinator/top.py
+        from coordinator.top import main as top_main
+        return top_main((sys.argv[1:] if argv is None else argv)[1:])
     args = _parser().parse_args(argv)
     cmd = args.command or ["run"]
     selectors = [s for group in args.selectors for s in group.split(",") if s]

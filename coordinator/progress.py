@@ -142,6 +142,7 @@ class Progress:
         self.started = clock()
         self._next_line = self.started + self.interval
         self._next_refresh = 0.0
+        self.stopped = False               # a stop request (SIGINT/SIGTERM) ended the reading early
         self._base: int | None = None      # the capture's rchar when it opened the file
         self._last = 0
         self._done_reading = False
@@ -152,7 +153,7 @@ class Progress:
     # -- how far -------------------------------------------------------------
     def read_bytes(self, capture_pid: int | None) -> int:
         """Bytes of the file read so far (over the loops with ``-l``)."""
-        if self._done_reading:
+        if self._done_reading and not self.stopped:
             return self.total if self.total else self._last
         pos, chars = file_position(capture_pid, self.path) if capture_pid else (None, None)
         if pos is not None and self._base is None and chars is not None:
@@ -229,7 +230,10 @@ class Progress:
             self._bar.refresh()
             self._bar.stop()
             self._bar = None
-        line = summary(self.settings, totals, now - self.started, self.publish, rc, errors)
+        line = summary(self.settings, totals, now - self.started, self.publish, rc, errors,
+                       stopped=("%s%s read" % (human_bytes(self._last),
+                                                " of " + human_bytes(self.total) if self.total else ""))
+                       if self.stopped else "")
         self._write(line)
         return line
 
@@ -246,10 +250,13 @@ class Progress:
             pass
 
 
-def summary(settings, totals, seconds: float, publish: bool, rc: int, errors: list[str]) -> str:
+def summary(settings, totals, seconds: float, publish: bool, rc: int, errors: list[str],
+            stopped: str = "") -> str:
     """One line: packets, events, where they went, and what did not get there."""
     pkts = packets_read(totals)
     parts = ["%d packets in %.1f s" % (pkts, seconds)]
+    if stopped:
+        parts.insert(0, "stopped on request (%s)" % stopped)
     skipped = int(totals.get("capture.skipped_empty_tcp", 0)) + int(totals.get("capture.undecodable", 0))
     if skipped:
         parts[0] += " (%d analysed)" % int(totals.get("capture.packets", 0))

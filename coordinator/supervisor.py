@@ -213,6 +213,8 @@ class Supervisor:
                 quitting += 1
                 if quitting == 1:
                     log.info("stopping: draining what was already read")
+                    if self.progress is not None:
+                        self.progress.stopped = True
                     for c in captures:
                         c.signal(signal.SIGTERM)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
