@@ -278,7 +278,8 @@ def summary(settings, totals, seconds: float, publish: bool, rc: int, errors: li
         extra.append("%d packets dropped" % lost)
     cut = int(totals.get("capture.cut_connections", 0))
     if cut:
-        extra.append("%d connections cut by a worker restart" % cut)
+        extra.append("%d transactions on %d connections cut by a worker restart"
+                     % (int(totals.get("capture.cut_transactions", 0)), cut))
     if rc or errors:
         extra.append("exit %d: %d error(s) below" % (rc or 1, len(errors)) if errors else "exit %d" % rc)
     return "packetbeat: done: %s%s" % (", ".join(parts), ("; " + ", ".join(extra)) if extra else "")

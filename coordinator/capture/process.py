@@ -43,7 +43,7 @@ from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
 from shared.metrics import StatsReporter, report_period
-from shared.replay import ReplayWindow
+from shared.replay import ReplayWindow, cut_connections
 from shared.wire import WireError, decode_batch, encode_batch
 
 log = logging.getLogger("packetbeat.capture")
@@ -351,6 +351,8 @@ class Acks:
         self.eos_seq = [None] * n                  # shard -> the seq of its end-of-stream, once sent
         self.replayed = collections.Counter()      # shard -> packets sent again
         self.restarts = collections.Counter()      # shard -> restarted workers that said hello
+        self.cut = collections.Counter()           # shard -> connections resumed mid-stream (cut_connections)
+        self.cut_trans = collections.Counter()     # shard -> transactions cut (the same)
         self.sock = ctx.socket(zmq.PULL)
         self.sock.setsockopt(zmq.RCVHWM, 0)
         self.sock.bind(endpoints.capture_acks(run_dir, name))
@@ -401,10 +403,16 @@ class Acks:
             self.socks[i].send_multipart(encode_batch("eos", self.name, self.eos_seq[i], []))
             return
         packets = sum(len(r) for _, kind, r in batches if kind == "pkts")
-        log.warning("%s: worker-%d restarted (%s): sending it again %d packets (%d batches) not acknowledged",
-                    self.name, i, stream, packets, len(batches))
+        cut, cut_trans = cut_connections(batches)
+        log.warning("%s: worker-%d restarted (%s): sending it again %d packets (%d batches) not acknowledged; "
+                    "%d connections open in the dead worker resume mid-stream, %d transactions cut", self.name, i,
+                    stream, packets, len(batches), cut, cut_trans)
         self.restarts[i] += 1
         self.replayed[i] += packets
+        self.cut[i] += cut
+        self.cut_trans[i] += cut_trans
+        self.counters["capture.cut_connections"] += cut
+        self.counters["capture.cut_transactions"] += cut_trans
         self.counters["capture.replayed_packets"] += packets
         self.counters["capture.replayed_batches"] += len(batches)
         for seq, kind, records in batches:
@@ -435,10 +443,10 @@ class Acks:
         if not self.restarts:
             return ""
         self.counters["capture.late_acks"] += self.win.late_acks
-        parts = ["worker-%d restarted %d time(s), %d packets sent again" % (i, self.restarts[i], self.replayed[i])
-                 for i in sorted(self.restarts)]
-        return ("%s: %s: transactions open in the dead worker were cut (their rest is published as "
-                "mid-stream, with a note)%s" % (self.name, "; ".join(parts),
+        parts = ["worker-%d restarted %d time(s), %d packets sent again, %d transactions cut on %d connections" % (
+                 i, self.restarts[i], self.replayed[i], self.cut_trans[i], self.cut[i]) for i in sorted(self.restarts)]
+        return ("%s: %s (open in the dead worker, the connections resume mid-stream; a cut transaction's request "
+                "is lost, its response published alone with a note)%s" % (self.name, "; ".join(parts),
                                                 ("; %d batches of the dead worker were published after the "
                                                  "replay began: their transactions may appear twice"
                                                  % self.win.late_acks) if self.win.late_acks else ""))
