@@ -11,8 +11,12 @@ File mode, one host: a worker that dies is restarted with the back-off
 below, and the capture sends it again the packet batches whose events the
 publisher did not hold yet (shared/replay.py); the run goes on and ends with
 exit 1 and errors naming the shard (here) and the packets sent again (the
-capture's). A publisher is restarted with ``queue.disk``; without it, or
-across hosts, a dead worker or publisher ends the run with an error. A capture that dies (a signal, a
+capture's). A publisher is restarted with ``queue.disk``; without it a dead
+publisher ends the run with an error. A worker host (``cluster.role:
+workers``) restarts a dead worker too, but its captures are elsewhere and keep
+nothing for it: the run ends with exit 1, naming the shard and the packets its
+captures said they sent it (in their end-of-streams) that it did not analyse
+(``_remote_losses``). A capture that dies (a signal, a
 traceback) sends no end-of-stream, and the workers would wait for it for
 ever: the coordinator ends its stream for them at once (what the capture had
 already queued is still read), counts ``coordinator.forced_eos`` and ends the
