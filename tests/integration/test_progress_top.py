@@ -194,7 +194,7 @@ def test_top_shows_each_process_of_a_running_instance(tmp_path):
             assert run.poll() is None and time.monotonic() < deadline, (tmp_path / "run.log").read_text()
             time.sleep(0.2)
 
-        r = _top(url, "--once")                     # stdout is a pipe: one table
+        r = _top(url, "--once", "--interval", "2")  # stdout is a pipe: one table (rates over 2 s)
         assert r.returncode == 0, r.stderr
         rows = _rows(r.stdout)
         pids = _children(run.pid)
