@@ -30,9 +30,9 @@ REFRESH_S = 0.25              # the bar's refresh
 
 # packets the capture read: analysed, skipped (TCP without payload), undecodable
 READ_KEYS = ("capture.packets", "capture.skipped_empty_tcp", "capture.undecodable")
-# packets or events lost on the way (each counted where it happened)
+# packets lost on the way (each counted where it happened), and events the output refused
 DROP_KEYS = ("capture.dropped_queue_full", "capture.kernel_drops", "capture.dropped_worker_restart",
-             "capture.not_taken_packets", "tcp.stream_dropped", "publisher.failed")
+             "capture.not_taken_packets", "publisher.failed")
 
 
 def interval_from_env() -> float:

@@ -64,7 +64,7 @@ def role_of(name: str) -> str:
 def row_values(name: str, metrics: dict) -> tuple[int | None, int | None, int]:
     """(packets, events, dropped) of one process, by its role."""
     role = role_of(name)
-    drops = sum(metrics.get(k, 0) for k in DROP_KEYS) + metrics.get("processors.dropped", 0)
+    drops = sum(metrics.get(k, 0) for k in DROP_KEYS)
     if role == "capture":
         return sum(metrics.get(k, 0) for k in READ_KEYS), None, drops
     if role == "worker":
