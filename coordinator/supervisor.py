@@ -313,8 +313,9 @@ class Supervisor:
         across hosts is not acknowledged): the batches it held are lost, counted by
         ``_remote_losses`` from the packets each capture says it sent in its end-of-stream."""
         ended = c.name in self._streams_ended
-        self.errors.append("%s (shard %d) exited with %s and was restarted%s" % (
-            c.name, self._shard_of(c), _how(rc),
+        self.errors.append("%s (shard %d) exited with %s after %d packets analysed (as reported) and was "
+                           "restarted%s" % (
+            c.name, self._shard_of(c), _how(rc), self._reported[c.name]["worker.packets"],
             ": it had every end-of-stream; the events it had not sent are lost" if ended else
             ": across hosts the capture does not send again what the dead worker held (lost, counted below)"))
         log.error(self.errors[-1])

@@ -7,7 +7,8 @@ Across hosts the capture keeps nothing to send again, so what the dead worker he
 worker host ends with exit 1 naming the shard, and counts the packets lost from what the capture's
 end-of-stream says it sent that shard.
 
-The kill lands while the capture is still sending (small queues: ``cluster.hwm: 4``). A worker killed
+The kill lands while the capture is still sending (small queues, ``cluster.hwm: 4``, and the file
+read 3 times: more than the socket buffers hold), so the restarted worker analyses the rest. A worker killed
 after the capture host sent its last batches and its end-of-stream cannot be told from one that
 finished (nothing comes back across hosts): the capture host ends, what was queued for the dead worker
 is lost, and the worker host ends the restarted worker's streams 60 s later with an error (not tested
@@ -32,6 +33,7 @@ from tests.helpers import ROOT, read_events, run_packetbeat
 from tests.integration.test_multihost import PROTOCOLS, Host, keygen
 
 VOLATILE = ("agent", "host", "ecs")
+LOOPS = 3          # more than the socket buffers hold: the capture is still sending when the worker dies
 
 
 def _key(ev) -> str:
@@ -55,10 +57,10 @@ def _totals(text: str) -> dict:
 
 def test_worker_killed_on_a_worker_host_is_restarted_and_its_loss_counted(tmp_path):
     pcap = tmp_path / "http.pcap"
-    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_http_pcap.py"), str(pcap), "--packets", "30000",
+    subprocess.run([sys.executable, str(ROOT / "bench" / "gen_http_pcap.py"), str(pcap), "--packets", "20000",
                     "--connections", "100", "--seed", "11"], check=True, capture_output=True)
     (tmp_path / "all").mkdir()
-    proc, expected = run_packetbeat(tmp_path / "all", pcap, PROTOCOLS, workers=2)
+    proc, expected = run_packetbeat(tmp_path / "all", pcap, PROTOCOLS, workers=2, args=("-l", str(LOOPS)))
     assert proc.returncode == 0, proc.stderr[-3000:]
     ref = _by_shard(expected)
     assert all(max(c.values()) == 1 for c in ref.values())
@@ -83,7 +85,7 @@ def test_worker_killed_on_a_worker_host_is_restarted_and_its_loss_counted(tmp_pa
     cap = None
     try:
         wk.wait_for("listens on", 2)
-        cap = Host([], tmp_path, "capture", ccfg, args=("-I", str(pcap)))
+        cap = Host([], tmp_path, "capture", ccfg, args=("-I", str(pcap), "-l", str(LOOPS)))
         deadline = time.monotonic() + 60
         while len(wk.events()) < 0.2 * len(expected):
             assert cap.proc.poll() is None and time.monotonic() < deadline, wk.text()[-3000:]
@@ -100,12 +102,15 @@ def test_worker_killed_on_a_worker_host_is_restarted_and_its_loss_counted(tmp_pa
             cap.kill()
     text = wk.text()
     assert "Traceback" not in text and "Traceback" not in cap.text()
-    assert "Exiting: worker-1 (shard 1) exited with signal SIGKILL and was restarted" in text, text[-3000:]
+    died = re.search(r"Exiting: worker-1 \(shard 1\) exited with signal SIGKILL after (\d+) packets analysed "
+                     r"\(as reported\) and was restarted", text)
+    assert died, text[-3000:]
     m = re.search(r"Exiting: worker-1 \(shard 1\): the captures sent it (\d+) packets, (\d+) analysed as reported "
                   r"\(.*\): up to (\d+) packets lost with it", text)
     assert m, text[-3000:]
     sent, seen, lost = (int(g) for g in m.groups())
     assert lost == sent - seen and seen > 0
+    assert seen > int(died.group(1)), "the restarted worker analysed nothing: it did not resume"
     # what the capture host says it sent, shard by shard, is what the worker host was told
     wt, ct = _totals(text), _totals(cap.text())
     assert wt["worker.capture_sent_packets"] == ct["capture.packets"]
