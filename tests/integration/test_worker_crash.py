@@ -155,7 +155,8 @@ def test_killed_worker_is_replayed(capture, seed):
                                                        sum(ref[victim].values()), missing,
                                                        sum((got[victim] - ref[victim]).values())))
     # every transaction missing from the victim's shard was in flight on a connection counted as cut
-    assert 0 < trans <= missing <= conns, (trans, missing, conns)
+    # (none, when the kill lands where every open connection's segments were published: seen once)
+    assert trans <= missing <= conns, (trans, missing, conns)
     assert re.search(r"packetbeat: done: .*; .*%d transactions on %d connections cut by a worker restart"
                      % (trans, conns), err), err[-2000:]
 
