@@ -49,6 +49,7 @@ COMMANDS = (
     ("version", "print the version"),
     ("devices", "list the capture devices"),
     ("keygen", "create a CurveZMQ keypair for cluster.curve: keygen DIR [NAME]"),
+    ("top", "live counters of a running instance, per process: top [--once] [--interval S] [--url URL]"),
 )
 
 
@@ -133,6 +134,9 @@ def check_perms(path: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if (sys.argv[1:] if argv is None else argv)[:1] == ["top"]:      # its own flags: coordinator/top.py
+        from coordinator.top import main as top_main
+        return top_main((sys.argv[1:] if argv is None else argv)[1:])
     args = _parser().parse_args(argv)
     cmd = args.command or ["run"]
     selectors = [s for group in args.selectors for s in group.split(",") if s]

@@ -37,9 +37,15 @@ def end_remote_streams(ctx, settings, run_dir: str) -> None:
     cluster = settings.cluster
     if cluster.get("role") != "workers":
         return
-    from worker.process import ALL_STREAMS
     log.info("ending the remote captures' streams of %d workers", cluster["workers"])
-    for i in range(cluster["workers"]):
+    end_worker_streams(ctx, run_dir, range(cluster["workers"]))
+
+
+def end_worker_streams(ctx, run_dir: str, workers) -> None:
+    """End every capture's stream of these local workers (an ``eos`` from ``*``),
+    through their ipc endpoints (a worker restarted meanwhile gets it when it binds)."""
+    from worker.process import ALL_STREAMS
+    for i in workers:
         sock = ctx.socket(zmq.PUSH)
         sock.setsockopt(zmq.LINGER, 10_000)
         sock.setsockopt(zmq.SNDTIMEO, 10_000)

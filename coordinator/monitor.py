@@ -12,7 +12,9 @@ The supervisor sums the children's ``stats`` deltas into its totals (one
   and, when the run ends, the changes of the last partial period (so the
   lines add up to the ``Total metrics`` line);
 - with ``http.enabled`` serves ``GET /stats`` (the totals, nested, as JSON)
-  and ``GET /`` (the beat's identity) on ``http.host:http.port`` (default
+  ``GET /processes`` (each process of this host: pid, state, restarts and its
+  own counters, nested: what ``packetbeat top`` shows) and ``GET /`` (the
+  beat's identity) on ``http.host:http.port`` (default
   ``localhost:5066``; port 0 picks a free one, logged at start), for
   Kubernetes probes and monitoring. ``?pretty`` indents.
 """
@@ -62,6 +64,7 @@ class Monitor:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.address: tuple[str, int] | None = None
+        self.processes = None       # () -> {name: {pid, state, restarts, metrics}} (the supervisor's)
 
     # -- periodic log line ---------------------------------------------------
     def tick(self, now: float | None = None) -> None:
@@ -99,8 +102,10 @@ class Monitor:
                     body = monitor.info()
                 elif path.rstrip("/") == "/stats":
                     body = monitor.stats()
+                elif path.rstrip("/") == "/processes":
+                    body = monitor.process_stats()
                 else:
-                    self.send_error(404, "not found: %s (try /stats)" % path)
+                    self.send_error(404, "not found: %s (try /stats or /processes)" % path)
                     return
                 text = json.dumps(body, sort_keys=True, indent=2 if "pretty" in query else None).encode()
                 self.send_response(200)
@@ -135,6 +140,13 @@ class Monitor:
         body.setdefault("beat", {})["info"] = {"uptime": {"ms": self.uptime_ms()},
                                                "ephemeral_id": self.ephemeral_id, "version": VERSION}
         return body
+
+    def process_stats(self) -> dict:
+        """Per process: ``{"processes": {name: {pid, state, restarts, metrics (nested)}}, "total": ...}``."""
+        procs = {}
+        for name, p in (self.processes() if self.processes is not None else {}).items():
+            procs[name] = dict(p, metrics=nest(p.get("metrics") or {}))
+        return {"beat": self.stats()["beat"], "processes": procs, "total": self.stats()}
 
     def finish(self) -> None:
         """The run ended: log the changes of the last (partial) period, stop the endpoint."""

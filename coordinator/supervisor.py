@@ -11,8 +11,12 @@ File mode, one host: a worker that dies is restarted with the back-off
 below, and the capture sends it again the packet batches whose events the
 publisher did not hold yet (shared/replay.py); the run goes on and ends with
 exit 1 and errors naming the shard (here) and the packets sent again (the
-capture's). A publisher is restarted with ``queue.disk``; without it, or
-across hosts, a dead worker or publisher ends the run with an error. A capture that dies (a signal, a
+capture's). A publisher is restarted with ``queue.disk``; without it a dead
+publisher ends the run with an error. A worker host (``cluster.role:
+workers``) restarts a dead worker too, but its captures are elsewhere and keep
+nothing for it: the run ends with exit 1, naming the shard and the packets its
+captures said they sent it (in their end-of-streams) that it did not analyse
+(``_remote_losses``). A capture that dies (a signal, a
 traceback) sends no end-of-stream, and the workers would wait for it for
 ever: the coordinator ends its stream for them at once (what the capture had
 already queued is still read), counts ``coordinator.forced_eos`` and ends the
@@ -45,7 +49,7 @@ import time
 import zmq
 
 from coordinator.monitor import Monitor, MonitorError
-from coordinator.cluster import end_remote_streams, local_children
+from coordinator.cluster import end_remote_streams, end_worker_streams, local_children
 from shared import endpoints, transport
 from shared.wire import WireError, decode_batch, encode_batch
 
@@ -114,6 +118,15 @@ class Supervisor:
         self._streams_ended: set = set()        # workers that reported every end-of-stream received
         self._eos_sent: set = set()             # captures that reported their end-of-streams sent
         self._reported: dict = collections.defaultdict(collections.Counter)   # sender -> its counters so far
+        self._children: list = []
+        self._remote_restarted: set = set()     # a worker host's workers restarted (their losses, at the end)
+        self._others_ended_at: float | None = None
+        self.monitor.processes = self.process_table          # GET /processes (packetbeat top)
+        # file mode on this host: a progress bar on a terminal, else periodic lines (coordinator/progress.py)
+        self.progress = None
+        if file and not live:
+            from coordinator.progress import Progress
+            self.progress = Progress(settings, file, loops, publish)
 
     # -- signals only queue -------------------------------------------------
     def _on_signal(self, signum, frame) -> None:
@@ -167,10 +180,13 @@ class Supervisor:
         captures = [Child(endpoints.capture_name(cluster, i), self._child_argv("capture", i, run_dir, settings_path))
                     for i in range(cluster["captures"] if self.live else 1)]
         children, captures = local_children(cluster, publisher, workers, captures)   # cluster.role
+        self._children = children
         rc = 0
         try:
             for c in children:
                 c.start()
+            if self.progress is not None:
+                self.progress.start()
             rc = self._live_loop(children, captures, stats) if self.live else self._loop(children, captures, stats)
         finally:
             for c in children:
@@ -178,7 +194,10 @@ class Supervisor:
                 if c.proc is not None:
                     c.proc.wait()
             self._drain_stats(stats, 0)
+            self._remote_losses()
             self.monitor.finish()
+            if self.progress is not None:
+                self.progress.finish(self.totals, rc, self.errors)
             stats.close(linger=0)
             ctx.term()
             for s, h in old.items():
@@ -200,6 +219,7 @@ class Supervisor:
             if stop_at is not None and time.monotonic() >= stop_at:
                 log.warning("packetbeat.shutdown_timeout (%gs) reached while draining: stopping now", limit)
                 return 130
+            self._tick_progress(captures)
             while self._requests:
                 self._requests.pop()
                 quitting += 1
@@ -208,6 +228,8 @@ class Supervisor:
                         stop_at = time.monotonic() + limit
                     log.info("stopping: draining what was already read%s",
                              " (at most %gs, packetbeat.shutdown_timeout)" % limit if limit > 0 else "")
+                    if self.progress is not None:
+                        self.progress.stopped = True
                     for c in captures:
                         c.signal(signal.SIGTERM)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
@@ -239,6 +261,13 @@ class Supervisor:
                             done = False
                             continue
                         return 1
+                    if c in workers and self.settings.cluster.get("role") == "workers":
+                        # a worker host: restarted; what the dead worker held is lost (counted at the end)
+                        incomplete = True
+                        if self._remote_worker_died(c, rc, now, stats.context):
+                            done = False
+                            continue
+                        return 1
                     if (c in workers and endpoints.replayed(self.settings.cluster, False)
                             and any(k.rc is None for k in captures)):
                         # the capture sends the restarted worker what it had not acknowledged
@@ -263,8 +292,9 @@ class Supervisor:
                     return 1
             if done:
                 break
-            if not captures:
-                pass                                      # a worker host (cluster.role): none of its own
+            if not captures:                              # a worker host (cluster.role): none of its own
+                if self._remote_eos_net(workers, stats.context, now):
+                    incomplete = True
             elif captures_gone_at is None:
                 # a capture that sent its end-of-streams stays until the workers have read them
                 if all(c.rc is not None or c.name in self._eos_sent for c in captures):
@@ -281,6 +311,103 @@ class Supervisor:
         if failed or incomplete:
             return 1
         return 0
+
+    def _shard_of(self, c) -> int:
+        return self.settings.cluster.get("first_shard", 0) + int(c.name.rsplit("-", 1)[1])
+
+    def _remote_worker_died(self, c, rc: int, now: float, ctx) -> bool:
+        """A worker host replaying a file: restart a dead worker (False: restarted too often).
+        The captures are on other hosts and keep nothing for it (capture -> worker delivery
+        across hosts is not acknowledged): the batches it held are lost, counted by
+        ``_remote_losses`` from the packets each capture says it sent in its end-of-stream."""
+        ended = c.name in self._streams_ended
+        self.errors.append("%s (shard %d) exited with %s after %d packets analysed (as reported) and was "
+                           "restarted%s" % (
+            c.name, self._shard_of(c), _how(rc), self._reported[c.name]["worker.packets"],
+            ": it had every end-of-stream; the events it had not sent are lost" if ended else
+            ": across hosts the capture does not send again what the dead worker held (lost, counted below)"))
+        log.error(self.errors[-1])
+        self._remote_restarted.add(c.name)
+        if not self._schedule_restart(c, rc, now):
+            return False
+        if ended:
+            # its streams ended in the dead worker: the new one ends them at once (and the publisher has its eos)
+            self._streams_ended.discard(c.name)
+            end_worker_streams(ctx, self._run_dir, [int(c.name.rsplit("-", 1)[1])])
+        return True
+
+    def _remote_eos_net(self, workers, ctx, now: float) -> bool:
+        """A worker host: a restarted worker still waits for an end-of-stream that may
+        have gone with its predecessor (sent just before it died) while every other
+        worker had all of theirs ``FILE_EOS_GRACE_S`` ago: end its streams, once, with
+        an error. True when it did."""
+        waiting = [w for w in workers if w.name in self._remote_restarted and w.rc is None
+                   and w.due is None and w.name not in self._streams_ended]
+        others = [w for w in workers if w.name not in self._remote_restarted]
+        if not waiting or not others or not all(w.name in self._streams_ended or w.rc == 0 for w in others):
+            self._others_ended_at = None
+            return False
+        if self._others_ended_at is None:
+            self._others_ended_at = now
+        if now - self._others_ended_at < FILE_EOS_GRACE_S:
+            return False
+        self._others_ended_at = float("inf")      # once
+        self.errors.append("%s: %.0f s after every other worker had its end-of-streams, still none: ended its "
+                           "streams (the capture's end-of-stream went with the dead worker)"
+                           % (", ".join(w.name for w in waiting), FILE_EOS_GRACE_S))
+        log.error(self.errors[-1])
+        self.totals["coordinator.forced_eos"] += 1
+        end_worker_streams(ctx, self._run_dir, [int(w.name.rsplit("-", 1)[1]) for w in waiting])
+        return True
+
+    def _remote_losses(self) -> None:
+        """One error line per restarted worker of a worker host: the packets its shard was
+        sent (the captures' end-of-streams say how many) and did not analyse."""
+        for name in sorted(self._remote_restarted):
+            got = self._reported.get(name, {})
+            shard = self.settings.cluster.get("first_shard", 0) + int(name.rsplit("-", 1)[1])
+            sent, seen = got.get("worker.capture_sent_packets", 0), got.get("worker.packets", 0)
+            if sent:
+                lost = max(0, sent - seen)
+                self.totals["coordinator.lost_packets"] += lost
+                self.errors.append("%s (shard %d): the captures sent it %d packets, %d analysed as reported (the dead "
+                                   "worker's last report was at most 1 s before it died): up to %d packets lost "
+                                   "with it (its queue and socket buffers, and what it had not reported), and the "
+                                   "transactions open in it" % (name, shard, sent, seen, lost))
+            else:
+                self.errors.append("%s (shard %d): how many packets died with it is not known (no capture said "
+                                   "how many it sent: an end-of-stream was missing or forced)" % (name, shard))
+            log.error(self.errors[-1])
+
+    def _tick_progress(self, captures) -> None:
+        if self.progress is None or not captures:
+            return
+        cap = captures[0]
+        if cap.rc is not None or cap.name in self._eos_sent:
+            self.progress.reading_done()
+        self.progress.tick(self.totals, cap.proc.pid if cap.proc is not None and cap.rc is None else None)
+
+    def process_table(self) -> dict:
+        """Each child of this host: pid, state, restarts and its own counters (the
+        ``/processes`` endpoint, ``packetbeat top``). Called from the endpoint's thread."""
+        out = {}
+        reported = dict(self._reported)
+        for c in list(self._children):
+            if c.due is not None:
+                state = "restarting"
+            elif c.proc is None:
+                state = "starting"
+            elif c.rc is None:
+                state = "running"
+            elif c.rc == 0:
+                state = "finished"
+            else:
+                state = "exited (%s)" % _how(c.rc)
+            out[c.name] = {"pid": c.proc.pid if c.proc is not None else None, "state": state,
+                           "restarts": len(c.restarts),
+                           "metrics": {k: v for k, v in dict(reported.get(c.name, {})).items()
+                                       if isinstance(v, int)}}
+        return out
 
     def _force_eos(self, ctx, name: str, workers, why: str) -> None:
         """File mode: end capture ``name``'s stream for the workers that still

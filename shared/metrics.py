@@ -72,13 +72,10 @@ def check_config(settings) -> None:
 
 def report_period(settings) -> float:
     """Seconds between a child's reports: the metrics period, capped at 1 s so
-    that the coordinator's sums (the ``/stats`` endpoint) stay current; 0 when
-    neither the log lines nor the endpoint want them."""
-    m = metrics_config(settings)
-    h = http_config(settings)
-    if not (m.enabled or h.enabled):
-        return 0.0
-    return min(1.0, m.period) if h.enabled else m.period
+    that the coordinator's sums stay current for the stats endpoint, the
+    file-mode progress (coordinator/progress.py) and a worker's death (what it
+    had reported); a report is one small message per second per process."""
+    return min(1.0, metrics_config(settings).period)
 
 
 def delta(counters: dict, reported: dict) -> dict:

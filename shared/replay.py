@@ -30,6 +30,7 @@ from __future__ import annotations
 import collections
 
 TAKE, DUPLICATE, GAP = 0, 1, 2
+_SYN = 0x02
 
 
 class ReplayWindow:
@@ -72,6 +73,50 @@ class ReplayWindow:
 
     def done(self) -> bool:
         return not any(self.sent)
+
+
+def cut_connections(batches) -> tuple[int, int]:
+    """What a dead worker's death cut, from the batches sent again to its
+    replacement (``ReplayWindow.replay``'s list, oldest first): (connections,
+    transactions).
+
+    - connections: TCP connections whose first packet there is not a SYN.
+      They were open in the dead worker and the restarted one meets them
+      mid-stream. A lower bound: one open and idle through the resent batches
+      is not seen.
+    - transactions: those of them whose first payload there goes from the
+      server (the end with the lower port, as a well-known port is below the
+      ephemeral range): a response, or the rest of one, whose request the dead
+      worker took with it. Its transaction is cut: the request is lost, the
+      response published alone with a note (or counted as a parse error when
+      it resumes in the middle of a body). A request cut in the middle (a
+      long upload) is not told from a new one and is not counted.
+    """
+    from shared.decode import decode
+    state: dict = {}       # connection -> None (new, or its first payload seen) | True (cut, no payload yet)
+    conns = trans = 0
+    for _seq, kind, records in batches:
+        if kind != "pkts":
+            continue
+        for _ts, linktype, raw in records:
+            dec = decode(linktype, raw)
+            if dec is None or dec[0] != 6:
+                continue
+            sport, dport = dec[3], dec[4]
+            a = bytes(dec[1]) + sport.to_bytes(2, "big")
+            b = bytes(dec[2]) + dport.to_bytes(2, "big")
+            key = (a, b) if a < b else (b, a)
+            if key not in state:
+                if dec[5] & _SYN:
+                    state[key] = None
+                    continue
+                conns += 1
+                state[key] = True
+            if state[key] and dec[9] > dec[8]:          # the first payload of a cut connection
+                state[key] = None
+                if sport < dport:
+                    trans += 1
+    return conns, trans
 
 
 class Inbox:

@@ -32,6 +32,11 @@ log = logging.getLogger("packetbeat.transport")
 
 ROLES = ("all", "capture", "workers")
 SAY_EVERY_S = 5.0
+# A file-mode capture host, at the end: a shard whose worker closed its end is taken as finished only
+# once it has stayed closed this long. Nothing comes back across hosts, so a worker killed after the
+# last batches and the end-of-stream were sent looks like one that finished; its worker host restarts
+# it (0.5 s back-off, then its start-up), it reconnects and gets what was still queued for it.
+RETURN_GRACE_S = 10.0
 
 
 # --------------------------------------------------------------------------
@@ -273,6 +278,8 @@ class ConnectionWatch:
         self._thread: threading.Thread | None = None
         self.counts = {"refused": 0, "unreachable": 0, "down": 0}
         self._been_up: set = set()
+        self._down_at: dict[int, float] = {}     # when each shard last went down (monotonic)
+        self._up_at: dict[int, float] = {}       # ... and up
 
     def add(self, sock, i: int, ep: str, encrypted: bool = False) -> None:
         addr = "inproc://pb-monitor-%d-%d-%d" % (id(self), i, next(_monitor_ids))   # never reused
@@ -292,9 +299,18 @@ class ConnectionWatch:
         with self._lock:
             return self.state.get(i) == "up"
 
-    def closed_after_up(self, i: int) -> bool:
+    def up_at(self, i: int) -> float | None:
         with self._lock:
-            return i in self._been_up and self.state.get(i) == "down"
+            return self._up_at.get(i)
+
+    def closed_after_up(self, i: int, since: float | None = None) -> bool:
+        with self._lock:
+            if i not in self._been_up or self.state.get(i) != "down":
+                return False
+            if since is None:
+                return True
+            down_at = self._down_at.get(i, 0.0)
+            return down_at >= since and time.monotonic() - down_at >= RETURN_GRACE_S
 
     def _set(self, i: int, state: str, detail: str = "") -> None:
         with self._lock:
@@ -305,6 +321,9 @@ class ConnectionWatch:
             self.detail[i] = detail
             if state == "up":
                 self._been_up.add(i)
+                self._up_at[i] = time.monotonic()
+            elif state == "down":
+                self._down_at[i] = time.monotonic()
         if state == "up":
             log.info("%s: shard %d at %s is up%s", self.name, i, self.endpoint[i],
                      " (CurveZMQ handshake done)" if self.encrypted else "")
@@ -402,10 +421,19 @@ def remote_up(ctx, i: int) -> bool:
     return watch is not None and watch.is_up(i)
 
 
-def remote_closed(ctx, i: int) -> bool:
-    """Remote shard ``i`` was up and its worker has closed its end since."""
+def remote_up_at(ctx, i: int) -> float | None:
+    """When remote shard ``i`` of ``ctx``'s capture last came up (monotonic), or None."""
     watch = _watches.get(id(ctx))
-    return watch is not None and watch.closed_after_up(i)
+    return None if watch is None else watch.up_at(i)
+
+
+def remote_closed(ctx, i: int, since: float | None = None) -> bool:
+    """Remote shard ``i`` was up and its worker has closed its end since. With
+    ``since`` (a file-mode capture's end-of-streams sent): closed at or after that
+    time (a worker that died before is restarted on its host, reconnects and gets
+    the rest) and for ``RETURN_GRACE_S`` (one that died after may come back too)."""
+    watch = _watches.get(id(ctx))
+    return watch is not None and watch.closed_after_up(i, since)
 
 
 def _event_name(ev: int) -> str:

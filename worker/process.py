@@ -88,6 +88,15 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             log.warning("%s: restarted (%d)%s", name, generation,
                         "" if live else "; asking the capture for the packets not acknowledged")
             counters["worker.restarted"] += 1
+    elif not live and cluster.get("role") == "workers":
+        # a worker host replaying a file: a restarted worker's events are a new stream (the publisher would
+        # take its batches for duplicates of the dead one's); what the dead one held is lost and counted
+        generation = next_generation(os.path.join(run_dir, name + ".gen"))
+        stream = stream_name(name, generation)
+        if generation:
+            log.warning("%s: restarted (%d); across hosts the capture does not send again what the dead worker "
+                        "held", name, generation)
+            counters["worker.restarted"] += 1
     push = AckedSender(ctx, endpoints.publisher(run_dir), stream, window=cluster["hwm"], hwm=cluster["hwm"])
     coord = ctx.socket(zmq.PUSH)
     coord.connect(endpoints.coordinator(run_dir))
@@ -183,7 +192,10 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             elif kind == "eos":
                 if not streams.end(header.get("from"), bool(header.get("forced"))):
                     counters["worker.duplicate_eos"] += 1
-                elif not streams.open:
+                    continue
+                if isinstance(header.get("packets"), int):    # what that capture sent this shard (a capture host's)
+                    counters["worker.capture_sent_packets"] += header["packets"]
+                if not streams.open:
                     # the coordinator's safety net then leaves this worker alone, however long
                     # the rest of the drain (analysis, publisher acknowledgements) takes
                     reporter.send({"streams_ended": 1})

@@ -43,7 +43,7 @@ from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
 from shared.ipfrag import Reassembler
 from shared.metrics import StatsReporter, report_period
-from shared.replay import ReplayWindow
+from shared.replay import ReplayWindow, cut_connections
 from shared.wire import WireError, decode_batch, encode_batch
 
 log = logging.getLogger("packetbeat.capture")
@@ -231,7 +231,8 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         s.setsockopt(zmq.SNDHWM, cluster["hwm"])
         socks.append(s)
     remote = transport.remote_shards(cluster, run_dir)
-    watch = PeerWatch(socks, remote, lambda i: transport.remote_closed(ctx, i))   # before connecting
+    eos_at = [None]        # when the end-of-streams went out: a remote shard closed before then died (restarted)
+    watch = PeerWatch(socks, remote, lambda i: transport.remote_closed(ctx, i, eos_at[0]))   # before connecting
     for i, s in enumerate(socks):
         transport.connect_shard(s, settings, run_dir, i, name, counters)   # remote shards: curve, watched
     coord = ctx.socket(zmq.PUSH)
@@ -239,6 +240,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     # counters go to the coordinator every logging.metrics.period (a thread; see shared/metrics.py)
     reporter = StatsReporter(ctx, endpoints.coordinator(run_dir), name, counters, report_period(settings))
     seqs = [0] * n
+    sent = [0] * n                # packets per shard: told in the end-of-stream (a worker host counts its loss)
     parent = os.getppid()
     # file mode on one host: every batch is kept until the publisher holds its events (shared/replay.py)
     acks = None
@@ -250,6 +252,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
             acks.send(i, seqs[i], "pkts", records)
         else:
             socks[i].send_multipart(encode_batch("pkts", name, seqs[i], records))
+            sent[i] += len(records)
         seqs[i] += 1
         counters["capture.batches"] += 1
 
@@ -290,11 +293,12 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         log.info("%s: stopping on request", name)
     sharder.flush()
     counters.update({"capture.reasm." + k: v for k, v in sharder.reasm.counters.items()})
+    eos_at[0] = time.monotonic()
     for i, s in enumerate(socks):
         if acks is not None:
             acks.send(i, seqs[i], "eos", [])
         else:
-            s.send_multipart(encode_batch("eos", name, seqs[i], []))
+            s.send_multipart(encode_batch("eos", name, seqs[i], [], packets=sent[i]))
     if error:
         log.error("%s", error)
     if acks is not None:
@@ -313,10 +317,19 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     # remote shards too (a worker host replaying: its workers close after their end-of-stream; while one
     # is not up, shared/transport.py's watch says why every few seconds)
     told = []
+    eos_again = {i: eos_at[0] for i in remote}
 
     def alive() -> bool:
         if acks is not None:
             acks.read(0)                  # a worker restarted now: see Acks._replay
+        for i in remote:
+            # a worker host restarted this shard's worker after the end-of-stream went out (perhaps lost
+            # with the dead one): it gets the end-of-stream again (one more is counted as a duplicate)
+            up = transport.remote_up_at(ctx, i)
+            if up is not None and up > eos_again[i]:
+                eos_again[i] = up
+                log.warning("%s: shard %d came back after its end-of-stream was sent: sending it again", name, i)
+                socks[i].send_multipart(encode_batch("eos", name, seqs[i], [], packets=sent[i]))
         if stop["now"] and not told and any(not transport.remote_up(ctx, i) and not transport.remote_closed(ctx, i)
                                             for i in remote):
             told.append(True)
@@ -351,6 +364,8 @@ class Acks:
         self.eos_seq = [None] * n                  # shard -> the seq of its end-of-stream, once sent
         self.replayed = collections.Counter()      # shard -> packets sent again
         self.restarts = collections.Counter()      # shard -> restarted workers that said hello
+        self.cut = collections.Counter()           # shard -> connections resumed mid-stream (cut_connections)
+        self.cut_trans = collections.Counter()     # shard -> transactions cut (the same)
         self.sock = ctx.socket(zmq.PULL)
         self.sock.setsockopt(zmq.RCVHWM, 0)
         self.sock.bind(endpoints.capture_acks(run_dir, name))
@@ -401,10 +416,16 @@ class Acks:
             self.socks[i].send_multipart(encode_batch("eos", self.name, self.eos_seq[i], []))
             return
         packets = sum(len(r) for _, kind, r in batches if kind == "pkts")
-        log.warning("%s: worker-%d restarted (%s): sending it again %d packets (%d batches) not acknowledged",
-                    self.name, i, stream, packets, len(batches))
+        cut, cut_trans = cut_connections(batches)
+        log.warning("%s: worker-%d restarted (%s): sending it again %d packets (%d batches) not acknowledged; "
+                    "%d connections open in the dead worker resume mid-stream, %d transactions cut", self.name, i,
+                    stream, packets, len(batches), cut, cut_trans)
         self.restarts[i] += 1
         self.replayed[i] += packets
+        self.cut[i] += cut
+        self.cut_trans[i] += cut_trans
+        self.counters["capture.cut_connections"] += cut
+        self.counters["capture.cut_transactions"] += cut_trans
         self.counters["capture.replayed_packets"] += packets
         self.counters["capture.replayed_batches"] += len(batches)
         for seq, kind, records in batches:
@@ -435,10 +456,10 @@ class Acks:
         if not self.restarts:
             return ""
         self.counters["capture.late_acks"] += self.win.late_acks
-        parts = ["worker-%d restarted %d time(s), %d packets sent again" % (i, self.restarts[i], self.replayed[i])
-                 for i in sorted(self.restarts)]
-        return ("%s: %s: transactions open in the dead worker were cut (their rest is published as "
-                "mid-stream, with a note)%s" % (self.name, "; ".join(parts),
+        parts = ["worker-%d restarted %d time(s), %d packets sent again, %d transactions cut on %d connections" % (
+                 i, self.restarts[i], self.replayed[i], self.cut_trans[i], self.cut[i]) for i in sorted(self.restarts)]
+        return ("%s: %s (open in the dead worker, the connections resume mid-stream; a cut transaction's request "
+                "is lost, its response published alone with a note)%s" % (self.name, "; ".join(parts),
                                                 ("; %d batches of the dead worker were published after the "
                                                  "replay began: their transactions may appear twice"
                                                  % self.win.late_acks) if self.win.late_acks else ""))

@@ -17,7 +17,7 @@ from tests.helpers import PCAPS, ROOT, read_events
 
 COMMANDS = ("run", "setup", "test config", "test output", "export config", "export template",
             "export ilm-policy", "export index-pattern", "export dashboard", "keystore", "version", "devices",
-            "keygen")
+            "keygen", "top")
 
 
 def cli(*args, cwd, stdin=None, env=None):

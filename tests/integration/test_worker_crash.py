@@ -145,10 +145,20 @@ def test_killed_worker_is_replayed(capture, seed):
     rnd = random.Random(seed)
     victim = seed % WORKERS
     err, got, same = _run_and_kill(tmp, pcap, ref, "seed%d" % seed, victim, rnd.uniform(0.05, 0.5))
-    m = re.search(r"worker-%d restarted 1 time\(s\), (\d+) packets sent again" % victim, err)
+    m = re.search(r"worker-%d restarted 1 time\(s\), (\d+) packets sent again, (\d+) transactions cut on (\d+) "
+                  r"connections" % victim, err)
     assert m and int(m.group(1)) > 0, err[-3000:]       # the kill landed mid-run
-    print("seed %d: worker-%d, %s packets sent again; its shard: %d of %d reference events, %d others"
-          % (seed, victim, m.group(1), same, sum(ref[victim].values()), sum((got[victim] - ref[victim]).values())))
+    missing = sum((ref[victim] - got[victim]).values())
+    trans, conns = int(m.group(2)), int(m.group(3))
+    print("seed %d: worker-%d, %s packets sent again, %d transactions cut on %d connections; its shard: %d of %d "
+          "reference events, %d missing, %d others" % (seed, victim, m.group(1), trans, conns, same,
+                                                       sum(ref[victim].values()), missing,
+                                                       sum((got[victim] - ref[victim]).values())))
+    # every transaction missing from the victim's shard was in flight on a connection counted as cut
+    # (none, when the kill lands where every open connection's segments were published: seen once)
+    assert trans <= missing <= conns, (trans, missing, conns)
+    assert re.search(r"packetbeat: done: .*; .*%d transactions on %d connections cut by a worker restart"
+                     % (trans, conns), err), err[-2000:]
 
 
 def test_killed_twice_and_late(capture):

@@ -33,10 +33,10 @@ def test_delta_and_nest():
 
 
 def test_config_checks_and_period():
-    assert report_period(_S()) == 30.0
+    assert report_period(_S()) == 1.0               # progress and the endpoint stay current
     assert report_period(_S({"period": "500ms"})) == 0.5
-    assert report_period(_S({"enabled": False})) == 0.0
-    assert report_period(_S({"enabled": False}, {"enabled": True})) == 1.0      # the endpoint stays current
+    assert report_period(_S({"enabled": False})) == 1.0
+    assert report_period(_S({"enabled": False}, {"enabled": True})) == 1.0
     with pytest.raises(ConfigError, match="logging.metrics.period: must be a positive duration"):
         check_config(_S({"period": "0s"}))
     with pytest.raises(ConfigError, match="http.port: expected an integer"):

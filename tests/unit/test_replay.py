@@ -78,3 +78,33 @@ def test_in_flight_of_a_dead_live_worker():
     assert f.resumed(0, 5) == (2, 13 + 14)
     assert f.resumed(0, 6) == (1, 15)
     assert f.resumed(1, 0) == (0, 0)
+
+
+def _tcp(src, sport, dst, dport, flags, payload=b""):
+    from scapy.layers.inet import IP, TCP
+    from scapy.layers.l2 import Ether
+    return (0, 1, bytes(Ether() / IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags=flags) / payload))
+
+
+def test_cut_connections_counts_what_resumes_mid_stream():
+    from shared.replay import cut_connections
+    c, s = "10.0.0.1", "10.0.0.2"
+    batches = [
+        (5, "pkts", [
+            _tcp(s, 80, c, 40001, "PA", b"HTTP/1.1 200 OK\r\n"),     # cut: the response resumes, its request lost
+            _tcp(c, 40002, s, 80, "PA", b"GET / HTTP/1.1\r\n\r\n"),  # cut connection, a new request: no transaction cut
+            _tcp(c, 40003, s, 80, "S"),                              # a new connection
+            _tcp(s, 80, c, 40003, "SA"),
+        ]),
+        (6, "procs", [["tcp", "10.0.0.1", 40001, {}]]),
+        (7, "pkts", [
+            _tcp(c, 40003, s, 80, "PA", b"GET / HTTP/1.1\r\n\r\n"),
+            _tcp(s, 80, c, 40003, "PA", b"HTTP/1.1 200 OK\r\n"),     # answered on the new connection: not cut
+            _tcp(s, 80, c, 40002, "PA", b"HTTP/1.1 200 OK\r\n"),     # the answer to 40002's new request
+            _tcp(c, 40004, s, 80, "FA"),                             # cut connection, closing: its first payload
+            _tcp(s, 80, c, 40004, "PA", b"tail of a body"),          # ... is the rest of a response: cut
+            _tcp(s, 80, c, 40001, "PA", b"more"),                    # already counted
+        ]),
+    ]
+    assert cut_connections(batches) == (3, 2)
+    assert cut_connections([]) == (0, 0)
