@@ -8,11 +8,11 @@ The index template maps the fields this project emits with their ECS types
 Three ways of writing, chosen from ``output.elasticsearch.index`` and
 ``setup.ilm`` (:func:`plan`), as libbeat does:
 
-- ``dated`` (the default index ``packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}``,
-  any index with a ``%{+...}`` date): plain daily indices; the template's
+- ``dated`` (any index with a ``%{+...}`` date, e.g. the 7.x default
+  ``packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}``): plain daily indices; the template's
   pattern is the index with its ``%{...}`` parts as ``*``; the ILM policy
   deletes an index 30 days after creation (no rollover: indices are dated).
-- ``data_stream`` (an index without a date, e.g. Packetbeat 8.x's
+- ``data_stream`` (an index without a date: the default, Packetbeat 8.x's
   ``packetbeat-%{[agent.version]}``): the template has ``data_stream: {}``,
   Elasticsearch creates the stream at the first write (backing indices
   ``.ds-<name>-<date>-000001``); the policy rolls over (50 GB primary shard
@@ -339,6 +339,34 @@ def setup(client, index: str, out=print, ilm: IlmConfig | None = None,
                     raise
                 out("Write alias %s exists already" % p.alias)
     return p
+
+
+def ensure_function(output, setup_raw):
+    """What the publisher runs when the Elasticsearch output (re)connects, as
+    libbeat: the ILM policy and index template (and the write alias in alias
+    mode) per ``setup.ilm`` / ``setup.template``, existing ones kept unless
+    ``overwrite``; None when both are disabled. Raises RuntimeError naming the
+    host and the cause (the publisher then retries with backoff)."""
+    import logging
+    ilm, tpl = setup_configs(setup_raw)
+    if not tpl.enabled and not ilm.enabled:
+        return None
+    log = logging.getLogger("packetbeat.setup")
+    index = output.cfg.index
+
+    def ensure() -> None:
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        from coordinator.publisher.elasticsearch import describe_error, node_url
+        try:
+            setup(output.client, index, out=log.info, ilm=ilm, tpl=tpl)
+        except TransportError as e:
+            raise RuntimeError("%s (loading the index template and ILM policy)" % describe_error(e)) from None
+        except ApiError as e:
+            raise RuntimeError("Elasticsearch at %s refused the index setup: %s %s" % (
+                node_url(e.meta.node), e.meta.status, e.message)) from None
+    return ensure
 
 
 def test_output(cfg, out=print) -> bool:

@@ -202,6 +202,7 @@ class Supervisor:
                     log.info("stopping: draining what was already read")
                     for c in captures:
                         c.signal(signal.SIGTERM)
+                    _stop_publisher(children)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
@@ -334,6 +335,7 @@ class Supervisor:
                     for c in captures:
                         c.due = None
                         c.signal(signal.SIGTERM)
+                    _stop_publisher(children)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
@@ -442,6 +444,15 @@ class Supervisor:
                         self._reported[header.get("from")][k] += v
             timeout_ms = 0
             deadline = time.monotonic()
+
+
+def _stop_publisher(children) -> None:
+    """Tell the publisher the run is stopping (SIGTERM: it still takes every event
+    up to the workers' end of stream, but gives an output that is down only a
+    few seconds before it counts what it could not deliver; publisher/process.py)."""
+    for c in children:
+        if c.name == "publisher":
+            c.signal(signal.SIGTERM)
 
 
 def _how(rc: int) -> str:

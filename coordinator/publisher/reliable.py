@@ -55,8 +55,12 @@ RUN_COUNTERS = ("publisher.published", "publisher.failed")
 class SpooledPublisher:
     def __init__(self, spool: Spool, output, enrich, workers: int, counters: collections.Counter,
                  bulk_max_size: int = 1600, backoff_init: float = 1.0, backoff_max: float = 60.0,
-                 sleep=time.sleep, run_id: str = ""):
+                 sleep=time.sleep, run_id: str = "", on_connect=None):
         self.spool = spool
+        self.on_connect = on_connect         # the Elasticsearch template/ILM (process.py); None: nothing
+        self._connected = on_connect is None
+        self._lock = threading.Lock()        # the output thread's spool writes vs an abandoning halt()
+        self._abandoned = False
         self.output = output
         self.enrich = enrich
         self.workers = workers
@@ -186,8 +190,10 @@ class SpooledPublisher:
 
     def _run(self) -> None:
         try:
+            idle = getattr(self.output, "close_idle", None)
             while not self._stop.is_set():
-                self.drain_once(timeout=0.2)
+                if not self.drain_once(timeout=0.2) and callable(idle):
+                    idle()                   # idle_connection_timeout
         except BaseException as e:       # reported to the main thread by _check_thread
             self.error = e
             log.exception("spool output failed")
@@ -211,9 +217,16 @@ class SpooledPublisher:
             if len(items) >= self.bulk_max_size:
                 break
             recs = self.spool.read(1)
-        if items and not self._publish([tuple(it) for it in items]):
-            self.spool.rewind()          # stopped before it was done: read again next time
-            return 0
+        sent = not items or self._publish([tuple(it) for it in items])
+        with self._lock:
+            if self._abandoned:          # halt() gave up waiting for us: the spool is no longer ours
+                return 0
+            if not sent:
+                self.spool.rewind()      # stopped before it was done: read again next time
+                return 0
+            return self._ack(last_no)
+
+    def _ack(self, last_no: int) -> int:
         meta = {"last_seq": dict(self.last_seq), "done": sorted(self.done),
                 "counters": {k: self.run_base.get(k, 0) + self.counters.get(k, 0) for k in RUN_COUNTERS}}
         if self.run_id:
@@ -238,6 +251,17 @@ class SpooledPublisher:
         delay, cap = self.backoff
         pending = items
         while pending:
+            if not self._connected:
+                try:
+                    self.on_connect()
+                    self._connected = True
+                except Exception as e:     # noqa: BLE001 - as the output being unreachable
+                    self.counters["publisher.retry_rounds"] += 1
+                    log.warning("output: %d events to send again in %.1fs (%s)", len(pending), delay, e)
+                    if self._stop.is_set() or self._stop.wait(delay):
+                        return False
+                    delay = min(delay * 2, cap)
+                    continue
             if hasattr(self.output, "publish_encoded"):
                 results = self.output.publish_encoded(pending)
             else:
@@ -252,6 +276,8 @@ class SpooledPublisher:
                 else:
                     self.counters["publisher.failed"] += 1
             if retry:
+                if self.on_connect is not None and any(r.unreachable for r in results):
+                    self._connected = False      # set up again on the next connection, as libbeat
                 self.counters["publisher.retry_rounds"] += 1
                 log.warning("output: %d events to send again in %.1fs (%s)", len(retry), delay,
                             next(r.error for r in results if r.retry))
@@ -288,12 +314,21 @@ class SpooledPublisher:
             self._check_thread()
             time.sleep(poll)
 
-    def halt(self) -> None:
-        """Stop the output thread (the spool stays open)."""
+    def halt(self, timeout: float | None = None) -> bool:
+        """Stop the output thread (the spool stays open); after ``timeout`` s (a
+        request that hangs) leave it: it no longer touches the spool. False then."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
+            with self._lock:
+                if self._thread.is_alive():
+                    self._abandoned = True
+                    log.warning("the output did not answer within %.0f s of the stop; its request is "
+                                "left (its events stay in the disk queue)", timeout or 0)
+                    self._thread = None
+                    return False
             self._thread = None
+        return True
 
     def stop(self) -> None:
         self.halt()
