@@ -245,7 +245,8 @@ def plan(index: str, ilm: IlmConfig | None = None, tpl: TemplateConfig | None = 
             boot = "<%s>" % boot                     # date math, resolved by Elasticsearch
         return Plan("alias", alias, name, tpl.pattern or alias + "-*", policy, alias, boot)
     mode = "dated" if "%{+" in index else "data_stream"
-    return Plan(mode, index, name, tpl.pattern or index_pattern(index), policy)
+    # the version resolved, as libbeat (packetbeat-8.x.y): templates of two versions never overlap
+    return Plan(mode, index, name, tpl.pattern or index_pattern(index.replace(_VERSION_REF, version)), policy)
 
 
 def write_index(index: str, setup_raw) -> str:
@@ -281,7 +282,7 @@ def index_template(index: str, version: str = VERSION, ilm: IlmConfig | None = N
     return body
 
 
-def ilm_policy(mode: str = "dated") -> dict:
+def ilm_policy(mode: str = "data_stream") -> dict:
     """Dated indices: deleted after 30 days. Data streams and aliases: libbeat's
     default policy (roll over at 50 GB per primary shard or after 30 days)."""
     if mode == "dated":
