@@ -13,7 +13,7 @@ acknowledges the batch to the worker; one output thread takes batches out
   ``min_events`` <= 1) and waits up to ``flush.timeout`` for that many, then
   takes what there is (at least one event). ``flush.timeout: 0`` or
   ``min_events`` <= 1 is synchronous: a ``get`` returns as soon as any event is
-  there. After ``close()`` (every worker has ended) a ``get`` returns what is
+  there (a batch is never larger than ``events``). After ``close()`` (every worker has ended) a ``get`` returns what is
   left at once, and None when empty.
 
 ``output.elasticsearch.preset`` sets these three (see elasticsearch.PRESETS).
@@ -46,8 +46,6 @@ class MemQueueConfig:
             raise ConfigError(path + ".events", "must be at least 1")
         if self.flush.min_events < 0:
             raise ConfigError(path + ".flush.min_events", "must not be negative")
-        if self.flush.min_events > self.events:
-            raise ConfigError(path + ".flush.min_events", "must not exceed events (%d)" % self.events)
         if self.flush.timeout < 0:
             raise ConfigError(path + ".flush.timeout", "must not be negative")
 
@@ -113,6 +111,7 @@ class MemQueue:
     @classmethod
     def from_config(cls, qc: MemQueueConfig, bulk_max_size: int) -> "MemQueue":
         size = bulk_max_size if qc.flush.min_events <= 1 else min(bulk_max_size, qc.flush.min_events)
+        size = min(size, qc.events)         # a batch never waits for more than the queue holds
         timeout = 0.0 if qc.flush.min_events <= 1 else float(qc.flush.timeout)
         return cls(qc.events, size, timeout)
 
