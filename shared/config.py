@@ -426,14 +426,13 @@ def _processors(tree: dict, protocols: list[dict], flows: dict | None, name: str
 
 
 def _queue(value) -> None:
-    """queue.disk is validated (the publisher's spool); other queue types stay free-form."""
+    """queue.mem (the publisher's memory queue) or queue.disk (its spool), checked."""
     if value is None:
         return
     if not isinstance(value, dict):
         raise ConfigError("queue", "expected a mapping")
-    if value.get("disk") is not None:
-        from coordinator.publisher.spool import DiskQueueConfig
-        build(DiskQueueConfig, value["disk"], "queue.disk")
+    from coordinator.publisher.memqueue import check_queue   # queue.mem / queue.disk, one of them
+    check_queue(value, "queue")
 
 
 def _interfaces(value) -> list[dict]:

@@ -82,8 +82,10 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     codec = getattr(output, "codec", None)
     lines_only = output is None or (codec is not None and codec.reuses_lines)
     kind, qcfg, note = effective_queue(settings)
-    if note and output is not None:
-        log.warning("%s", note)
+    if output is not None:
+        _log_preset(settings)
+        if note:
+            log.warning("%s", note)
     on_connect = _setup_on_connect(settings, output) if output is not None else None
     if kind == "disk" and output is not None:
         try:
@@ -222,6 +224,20 @@ class _StopRequest:
             sender.stop()
         if not sender.abandoned and time.monotonic() - self.requested_at > STOP_GRACE_S:
             sender.abandon()
+
+
+def _log_preset(settings) -> None:
+    """libbeat's lines: the preset applied, and the user's settings it replaced."""
+    es = settings.output.get("elasticsearch")
+    if not es or es.get("preset", "custom") == "custom":
+        return
+    from coordinator.publisher.elasticsearch import PRESETS, preset_overrides
+    log.info("applying performance preset %s: %s", es["preset"], PRESETS[es["preset"]])
+    user = (((settings.raw or {}).get("output") or {}).get("elasticsearch") or {})
+    replaced = preset_overrides(es["preset"], user)
+    if replaced:
+        log.warning("performance preset %s overrides the setting(s): %s (output.elasticsearch.preset: "
+                    "custom keeps them)", es["preset"], ", ".join("output.elasticsearch." + k for k in replaced))
 
 
 def _setup_on_connect(settings, output):
