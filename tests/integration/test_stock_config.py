@@ -68,4 +68,3 @@ def test_the_packetbeat8_stock_configuration_runs_unchanged(tmp_path):
         # (Packetbeat 8 also sets network.direction on flows; this project's flows do not yet)
         assert sum(d["source"]["packets"] + d["destination"]["packets"] for d in flows) == 201
         json.dumps(docs)                                           # plain JSON all the way
-        assert (tmp_path / "data").is_dir()                       # path.data defaults below the cwd
