@@ -112,6 +112,7 @@ class _Store:
         self.indices: dict[str, _Index] = {}
         self.templates: dict[str, dict] = {}
         self.policies: dict[str, dict] = {}
+        self.pipelines: dict[str, dict] = {}         # ingest pipelines (stored, not run)
         self.requests: list[tuple[str, str]] = []
         self.bulk_items = 0
         self.connections = 0                         # TCP connections accepted (idle_connection_timeout)
@@ -538,6 +539,8 @@ class EsServer:
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._named(st.policies, "policy", method, parts[2], body,
                                lambda n, v: {n: {"version": 1, "policy": v.get("policy", v)}})
+        if parts[:2] == ["_ingest", "pipeline"] and len(parts) == 3:
+            return self._named(st.pipelines, "pipeline", method, parts[2], body, lambda n, v: {n: v})
         if parts == ["_index_template"] and method == "GET":
             with st.lock:
                 return 200, {"index_templates": [{"name": n, "index_template": v} for n, v in st.templates.items()]}
