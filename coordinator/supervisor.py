@@ -202,7 +202,7 @@ class Supervisor:
                     log.info("stopping: draining what was already read")
                     for c in captures:
                         c.signal(signal.SIGTERM)
-                    _stop_publisher(children)
+                    _stop_publisher(self._run_dir)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
@@ -335,7 +335,7 @@ class Supervisor:
                     for c in captures:
                         c.due = None
                         c.signal(signal.SIGTERM)
-                    _stop_publisher(children)
+                    _stop_publisher(self._run_dir)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
@@ -446,13 +446,18 @@ class Supervisor:
             deadline = time.monotonic()
 
 
-def _stop_publisher(children) -> None:
-    """Tell the publisher the run is stopping (SIGTERM: it still takes every event
-    up to the workers' end of stream, but gives an output that is down only a
-    few seconds before it counts what it could not deliver; publisher/process.py)."""
-    for c in children:
-        if c.name == "publisher":
-            c.signal(signal.SIGTERM)
+def _stop_publisher(run_dir: str) -> None:
+    """Tell the publisher the run is stopping (a file in the run directory, which it
+    looks for every 0.25 s: a signal could reach it before it can handle one). It still
+    takes every event up to the workers' end of stream, but gives an output that is
+    down only a few seconds before it counts what it could not deliver
+    (publisher/process.py)."""
+    from coordinator.publisher.process import STOP_FILE
+    try:
+        with open(os.path.join(run_dir, STOP_FILE), "w"):
+            pass
+    except OSError as exc:
+        log.error("cannot tell the publisher to stop: %s", exc)
 
 
 def _how(rc: int) -> str:

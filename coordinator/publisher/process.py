@@ -43,8 +43,8 @@ EXIT_FATAL = 2          # the supervisor does not restart a child that exits wit
 
 def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    stop = _StopRequest()
-    signal.signal(signal.SIGTERM, stop.on_signal)     # the coordinator's stop: see _StopRequest
+    stop = _StopRequest(os.path.join(run_dir, STOP_FILE))
+    signal.signal(signal.SIGTERM, stop.on_signal)     # a stop sent to it directly: see _StopRequest
     cluster = settings.cluster
     counters: collections.Counter = collections.Counter()
     hostname = socket.gethostname()
@@ -197,32 +197,53 @@ def _close(output, wait: bool) -> None:
         output.close()
 
 
-# After a stop request (SIGTERM from the coordinator), the output gets this long to take
-# what is queued; then what is left is counted as not delivered and the publisher ends.
+# After a stop request (SIGTERM from the coordinator), an output that is down (or whose
+# request hangs) gets this long; then what is left is counted as not delivered.
 STOP_GRACE_S = 3.0
 
 
-class _StopRequest:
-    """SIGTERM to the publisher: the coordinator is stopping the run. The publisher
-    still takes every worker's events until their end of stream, but does not wait
-    for an output that is down (memory queue: what it cannot send is counted as
-    not delivered; disk queue: it stays in the spool)."""
+STOP_FILE = "stopping"      # written in the run directory by the coordinator (supervisor.py)
 
-    def __init__(self):
+
+class _StopRequest:
+    """The run is stopping: the coordinator wrote STOP_FILE (or the publisher got
+    SIGTERM itself). The publisher still takes every worker's events until their
+    end of stream, but does not wait for an output that is down (memory queue: what
+    it cannot send is counted as not delivered; disk queue: it stays in the spool)."""
+
+    def __init__(self, path: str = ""):
+        self.path = path
         self.requested_at: float | None = None
+        self._looked = 0.0
 
     def on_signal(self, signum, frame) -> None:
         if self.requested_at is None:
             self.requested_at = time.monotonic()
 
+    def poll(self) -> bool:
+        """True once a stop was requested (the file is looked for at most every 0.2 s)."""
+        if self.requested_at is None and self.path:
+            now = time.monotonic()
+            if now - self._looked >= 0.2:
+                self._looked = now
+                if os.path.exists(self.path):
+                    self.requested_at = now
+        return self.requested_at is not None
+
     def check(self, sender) -> None:
-        if self.requested_at is None or sender is None:
+        if not self.poll() or sender is None:
             return
         if not sender._stopping.is_set():
             log.info("stop requested: sending what is queued (%d events), giving up on an output that "
                      "does not take it within %.0f s", len(sender.queue) + sender.inflight, STOP_GRACE_S)
             sender.stop()
-        if not sender.abandoned and time.monotonic() - self.requested_at > STOP_GRACE_S:
+        now = time.monotonic()
+        if sender.abandoned or now - self.requested_at <= STOP_GRACE_S:
+            return
+        # an output that works is waited for however long the drain takes; one that is
+        # down, or whose request has hung for the grace, is given up on
+        stuck = sender.sending_since is not None and now - sender.sending_since > STOP_GRACE_S
+        if sender.down_since is not None or stuck:
             sender.abandon()
 
 
@@ -328,7 +349,7 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
             serve(100)
             now = time.monotonic()
             # after a stop request the output gets STOP_GRACE_S without progress, not STALL_SECONDS
-            stall = STOP_GRACE_S if stop is not None and stop.requested_at is not None else STALL_SECONDS
+            stall = STOP_GRACE_S if stop is not None and stop.poll() else STALL_SECONDS
             if pub.spool.pending < pending:
                 pending, progress_at = pub.spool.pending, now
             elif pub.spool.pending and now - progress_at > stall and now >= until:

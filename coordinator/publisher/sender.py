@@ -15,9 +15,9 @@ for the data stream: coordinator/setup.py ``ensure``), as libbeat does on
 each connection; its failure counts as unreachable.
 
 ``stop()``: a stop was requested (SIGTERM). Batches still go out while the
-output takes them; the first failure after the stop gives up (no more
-backoff), and so does ``abandon()`` (the publisher's grace is over, e.g. a
-request hangs). Everything not delivered then is counted in
+output takes them, however long the drain takes; the first failure after the
+stop gives up (no more backoff), and so does ``abandon()`` (the publisher's
+grace is over while the output is down or a request hangs). Everything not delivered then is counted in
 ``publisher.not_delivered``.
 """
 from __future__ import annotations
@@ -45,7 +45,8 @@ class MemSender:
         self._wake = threading.Event()          # set by stop()/abandon(): a backoff wait ends
         self.inflight = 0                       # events of the batch being sent
         self.not_delivered = 0
-        self.down_since: float | None = None
+        self.down_since: float | None = None       # the output has been failing since
+        self.sending_since: float | None = None    # a request is in flight since
         self.last_error = ""
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="mem-output", daemon=True)
@@ -116,14 +117,21 @@ class MemSender:
                 return
             failed_at_connect = False
             if not self._connected:
+                self.sending_since = time.monotonic()
                 try:
                     self.on_connect()
                     self._connected = True
                 except Exception as e:       # noqa: BLE001 - reported as the output being unreachable
                     failed_at_connect = True
                     err = str(e)
+                finally:
+                    self.sending_since = None
             if not failed_at_connect:
-                results = self.output.publish_batch(Batch(events, lines))
+                self.sending_since = time.monotonic()
+                try:
+                    results = self.output.publish_batch(Batch(events, lines))
+                finally:
+                    self.sending_since = None
                 again_e, again_l = [], []
                 err = ""
                 for ev, line, r in zip(events, lines, results):

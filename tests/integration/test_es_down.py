@@ -128,9 +128,14 @@ def test_memory_queue_sigterm_while_elasticsearch_is_down_ends_and_counts_what_w
         cfg = config(tmp_path, es.url)
         cfg["output.elasticsearch"]["timeout"] = "60s"   # a request outlives the stop grace
         proc = start(tmp_path, cfg)
-        wait_for(proc, r"attempt 1 failed" if down == "refused" else r"analysing: ")
-        if down == "hanging":
-            time.sleep(3.0)                              # the events are queued, the request hangs
+        if down == "refused":
+            wait_for(proc, r"attempt 1 failed")
+        else:                                            # the publisher's first request hangs
+            deadline = time.monotonic() + 60
+            while not es.store.requests:
+                assert proc.poll() is None and time.monotonic() < deadline, text(proc)[-3000:]
+                time.sleep(0.1)
+            time.sleep(2.0)                              # the capture's 30 events are queued meanwhile
         rc, took = stop(proc)
         log = text(proc)
         assert took < STOP_WITHIN, log[-3000:]
