@@ -153,7 +153,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
                 if sender is None:
                     counters["publisher.discarded"] += len(lines)
                 elif lines and not queue.put(evs, lines, give_up):
-                    sender._give_up(len(lines), "")          # the stop gave up on the output
+                    sender.lost(len(lines))              # the stop gave up on the output
             elif header["kind"] == "eos":
                 eos_needed -= 1
             pull.send_multipart(ack_frames(frames[0], header["seq"]))
@@ -171,8 +171,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
         if sender is not None:
             waiting = queue.drain() + (sender.inflight if sender.alive() else 0)
             if waiting:
-                sender.not_delivered += waiting
-                counters["publisher.not_delivered"] += waiting
+                sender.lost(waiting)
             if sender.not_delivered:
                 msg = ("%d events were not delivered: %s" % (
                     sender.not_delivered, sender.last_error or "the output did not take them before the stop"))

@@ -99,7 +99,13 @@ class MemSender:
             self.error = e
             log.exception("output thread failed")
 
+    def lost(self, n: int) -> None:
+        """Events the publisher could not queue after giving up (main thread)."""
+        self.not_delivered += n
+        self.counters["publisher.not_delivered"] += n
+
     def _give_up(self, n: int, why: str) -> None:
+        self.inflight = 0                       # counted here, not again by the publisher
         self.not_delivered += n
         self.counters["publisher.not_delivered"] += n
         self._abandoned.set()
@@ -151,6 +157,7 @@ class MemSender:
                              time.monotonic() - self.down_since, len(again_l) + len(self.queue))
                     self.down_since = None
                 events, lines = again_e, again_l
+                self.inflight = len(lines)
                 if not lines:
                     return
                 if self.on_connect is not None:
