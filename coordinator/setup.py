@@ -382,7 +382,11 @@ def test_output(cfg, out=print) -> bool:
         try:
             resp = client.options(request_timeout=min(10.0, float(cfg.timeout))).info()
         except Exception as e:      # noqa: BLE001 - the client raises many kinds; all are a failed check
-            out("  talk to server... ERROR %s" % e)
+            from elastic_transport import TransportError
+
+            from coordinator.publisher.elasticsearch import describe_error
+            out("  talk to server... ERROR %s" % (describe_error(e, _host_url(host, cfg))
+                                                  if isinstance(e, TransportError) else e))
             ok = False
             continue
         finally:

@@ -47,6 +47,14 @@ def test_setup_with_elasticsearch_down_says_so_and_gives_up(tmp_path):
         "Elasticsearch at %s: connection refused (is Elasticsearch running and listening there?)" % es.url), p.stderr
 
 
+def test_test_output_names_the_host_and_the_cause(tmp_path):
+    es = EsServer().start()
+    es.stop()
+    p = cli(tmp_path, es_cfg(es.url), "test", "output")
+    assert p.returncode == 1
+    assert "talk to server... ERROR Elasticsearch at %s: connection refused" % es.url in p.stdout, p.stdout
+
+
 def test_setup_against_a_server_that_does_not_answer_gives_up_within_the_timeout(tmp_path):
     with EsServer() as es:
         es.faults.delay = 30.0
