@@ -317,6 +317,12 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
     pub.start()
     rc = 0
 
+    def full_give_up() -> bool:
+        """The spool is full: after a stop, wait STOP_GRACE_S for the output, then refuse."""
+        return stop is not None and stop.poll() and time.monotonic() - stop.requested_at > STOP_GRACE_S
+
+    pub.give_up = full_give_up
+
     def serve(timeout_ms: int) -> None:
         if not sock.poll(timeout_ms):
             pub._check_thread()
@@ -335,6 +341,8 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
         try:
             while not pub.finished:
                 serve(250)
+                if pub.not_accepted and full_give_up():
+                    break                 # full, output down, stopping: the workers' rest cannot be taken
         except SpoolError as e:          # not a full spool (that waits): e.g. a record larger than it
             log.error("%s", e)
             rc = EXIT_FATAL
@@ -366,8 +374,15 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
                    else "the output took none for %.0f s" % STALL_SECONDS)
             log.warning("%s were not delivered and wait in the disk queue %s (%s%s); "
                         "they are sent at the next start with this queue.disk.path",
-                        what, pub.spool.path, why, ": " + output.last_error if getattr(
-                            output, "last_error", "") else "")
+                        what, pub.spool.path, why, ": " + pub.last_error if pub.last_error else "")
+        if pub.not_accepted:
+            counters["publisher.not_delivered"] += pub.not_accepted
+            msg = ("%d events (and what the workers still held) were not delivered: the disk queue %s was "
+                   "full and the output down when the run was stopped%s" % (
+                       pub.not_accepted, pub.spool.path, ": " + pub.last_error if pub.last_error else ""))
+            log.error("%s", msg)
+            reporter.send({"error": msg})
+            rc = EXIT_FATAL               # not restarted: the workers' batches are gone with this stop
         pub.stop()
         rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx, cacks)
     return rc
@@ -376,7 +391,7 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
 def _finish(rc: int, counters, enrich, reporter, sock, coord, ctx, cacks=None) -> int:
     """The end of both loops: the last counters out, the last acks out, sockets closed;
     1 when some events could not be published."""
-    if counters.get("publisher.failed"):
+    if counters.get("publisher.failed") and not rc:
         rc = 1
     if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
         counters["publisher.enrich_decoded"] = enrich.decoded

@@ -94,6 +94,11 @@ class SpooledPublisher:
                 log.error("%s", e)
         self._stop = threading.Event()
         self._disk_full_logged = -1e9
+        self._full_logged = -1e9
+        self.give_up = None                 # set by the publisher: True once a stop has waited long enough
+        self.not_accepted = 0               # events of batches refused that way
+        self.last_error = ""                # why the output did not take the last events
+        self._refused: set = set()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
@@ -176,7 +181,19 @@ class SpooledPublisher:
                 self._stop.wait(1.0)
             except SpoolFull:
                 self.counters["publisher.spool_full_waits"] += 1
+                now = time.monotonic()
+                if now - self._full_logged >= 30.0:
+                    self._full_logged = now
+                    log.warning("the disk queue %s is full (queue.disk.max_size %d bytes): waiting for the "
+                                "output to take events", self.spool.path, self.spool.max_size)
                 self._check_thread()
+                if self.give_up is not None and self.give_up():
+                    # a stop while the output is down: this batch is not taken (nor acknowledged;
+                    # its resends are refused too, counted once)
+                    if (worker, seq) not in self._refused:
+                        self._refused.add((worker, seq))
+                        self.not_accepted += len(body)
+                    return last
                 self.spool.wait_for_room(len(record), 0.5)
         self.last_seq[worker] = seq
         if kind == "eos":
@@ -256,6 +273,7 @@ class SpooledPublisher:
                     self.on_connect()
                     self._connected = True
                 except Exception as e:     # noqa: BLE001 - as the output being unreachable
+                    self.last_error = str(e)
                     self.counters["publisher.retry_rounds"] += 1
                     log.warning("output: %d events to send again in %.1fs (%s)", len(pending), delay, e)
                     if self._stop.is_set() or self._stop.wait(delay):
@@ -276,6 +294,7 @@ class SpooledPublisher:
                 else:
                     self.counters["publisher.failed"] += 1
             if retry:
+                self.last_error = next(r.error for r in results if r.retry)
                 if self.on_connect is not None and any(r.unreachable for r in results):
                     self._connected = False      # set up again on the next connection, as libbeat
                 self.counters["publisher.retry_rounds"] += 1

@@ -182,3 +182,29 @@ def test_disk_queue_sigterm_while_elasticsearch_is_down_keeps_every_accepted_eve
         assert es.count("packetbeat-*") == waiting
     finally:
         es.stop()
+
+
+def test_disk_queue_full_and_elasticsearch_down_one_sigterm_still_ends_the_run(tmp_path):
+    """The spool is full (a small max_size), the output down, the workers wait for room:
+    one SIGTERM ends the run within a few seconds; what is in the spool stays there,
+    what could not get in is named as not delivered (exit 1)."""
+    es = EsServer().start()
+    spool = tmp_path / "spool"
+    try:
+        es.stop()
+        cfg = config(tmp_path, es.url, **{"queue.disk": {"path": str(spool), "max_size": "4MB",
+                                                          "fsync": "never"}})
+        del cfg["queue.mem"]
+        proc = start(tmp_path, cfg, loops=0)
+        wait_for(proc, r"is full \(queue.disk.max_size")
+        rc, took = stop(proc)
+        log = text(proc)
+        assert took < STOP_WITHIN + 5, log[-3000:]
+        assert rc == 1, log[-3000:]
+        assert re.search(r"Exiting: \d+ events \(and what the workers still held\) were not delivered: the disk "
+                         r"queue %s was full and the output down when the run was stopped: Elasticsearch at %s: "
+                         r"connection refused" % (re.escape(str(spool)), re.escape(es.url)), log), log[-3000:]
+        assert re.search(r"\d+ events \(\d+ batches\) were not delivered and wait in the disk queue", log)
+        assert "Traceback" not in log
+    finally:
+        es.stop()
