@@ -9,8 +9,9 @@
     packetbeat version
     packetbeat test config [-c FILE] [-E k=v]...
     packetbeat export config [-c FILE] [-E k=v]...      (secrets hidden)
-    packetbeat export template | export ilm-policy | setup | test output   (coordinator/setup.py)
-    packetbeat setup --dashboards                                         (coordinator/kibana.py)
+    packetbeat setup [--index-management] [--pipelines] [--dashboards] | test output
+    packetbeat export template | ilm-policy | index-pattern | dashboard --id ID
+                                                           (coordinator/setup.py, coordinator/kibana.py)
 
 As Beats: ``-c`` (default ``packetbeat.yml``) is relative to ``path.config``;
 ``--path.*`` are ``-E path.*=``; with ``--strict.perms`` (default true) the
@@ -90,7 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--force", action="store_true", help="keystore create/add: overwrite")
     ap.add_argument("--stdin", action="store_true", help="keystore add: read the value from stdin")
     ap.add_argument("--dashboards", action="store_true",
-                    help="with setup: only import the Kibana saved objects (setup.kibana)")
+                    help="with setup: import the Kibana saved objects (setup.kibana)")
+    ap.add_argument("--index-management", dest="index_management", action="store_true",
+                    help="with setup: load the index template and ILM policy")
+    ap.add_argument("--pipelines", action="store_true", help="with setup: check the ingest pipelines named")
+    ap.add_argument("--id", dest="dashboard_id", default="", help="with export dashboard: the dashboard's id")
     ap.add_argument("--waitstop", type=int, default=0, help=argparse.SUPPRESS)   # accepted for 5.x test compatibility
     return ap
 
@@ -187,12 +192,12 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == ["export", "config"]:
         sys.stdout.write(yaml.safe_dump(export_tree(config_path, overrides, settings), sort_keys=False))
         return 0
-    if cmd == ["setup"] and args.dashboards:
-        from coordinator.kibana import main as kibana_main
-        return kibana_main(settings)
-    if cmd in (["setup"], ["test", "output"], ["export", "template"], ["export", "ilm-policy"]):
+    if cmd in (["setup"], ["test", "output"], ["export", "template"], ["export", "ilm-policy"],
+               ["export", "index-pattern"], ["export", "dashboard"]):
         from coordinator.setup import main as setup_main
-        return setup_main(cmd, settings)
+        flags = {f for f, on in (("index-management", args.index_management), ("pipelines", args.pipelines),
+                                 ("dashboards", args.dashboards)) if on}
+        return setup_main(cmd, settings, flags, args.dashboard_id)
     if cmd != ["run"]:
         sys.stderr.write("Exiting: %r is not available in this version\n" % " ".join(cmd))
         return 1

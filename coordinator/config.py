@@ -30,11 +30,9 @@ def _queue_disk(value, path: str) -> None:
 
 
 def _queue_mem(value, path: str) -> None:
-    """The memory queue is the default and has no option of its own here: the
-    publisher's batches are output.*.bulk_max_size and cluster.event_batch."""
-    if value not in (None, {}):
-        raise ConfigError(path, "the memory queue takes no options in this version (batches are sized by "
-                                "output.<name>.bulk_max_size and cluster.event_batch); remove them")
+    """queue.mem: the publisher's memory queue (coordinator/publisher/memqueue.py)."""
+    from coordinator.publisher.memqueue import MemQueueConfig
+    build(MemQueueConfig, value or {}, path)
 
 
 def _agent_id(beat_name: str, hostname: str, data_path: str) -> str:

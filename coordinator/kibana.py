@@ -341,6 +341,42 @@ def load_dashboards(kibana: KibanaConfig, dash: DashboardsConfig, out=print) -> 
     return total
 
 
+def index_pattern_object(settings) -> dict:
+    """``packetbeat export index-pattern``: the data view saved object of the shipped
+    files (setup.dashboards.directory), titled as ``setup`` would import it."""
+    _, dash = kibana_configs((settings.raw or {}).get("setup"))
+    title = dash.index or data_view_title(settings)
+    for f in ndjson_files(dash.directory):
+        for line in prepare(f.read_bytes(), title).decode("utf-8").splitlines():
+            if line.strip():
+                obj = json.loads(line)
+                if obj.get("type") == "index-pattern":
+                    return obj
+    raise KibanaError("no index-pattern object in %s" % (dash.directory or DEFAULT_DIRECTORY))
+
+
+def export_dashboard(settings, dashboard_id: str) -> str:
+    """``packetbeat export dashboard --id ID``: the dashboard and every object it
+    refers to, as Kibana's saved-objects export (NDJSON) from ``setup.kibana``."""
+    kibana, dash = kibana_configs((settings.raw or {}).get("setup"))
+    client = KibanaClient(kibana or KibanaConfig())
+    space = (kibana or KibanaConfig()).space.id
+    body = json.dumps({"objects": [{"type": "dashboard", "id": dashboard_id}],
+                       "includeReferencesDeep": True}).encode()
+    path = ("/s/%s" % quote(space) if space else "") + "/api/saved_objects/_export"
+    try:
+        _, payload = _with_retry(lambda: client.request("POST", path, body=body,
+                                                        headers={"Content-Type": "application/json"}),
+                                 dash.retry, lambda msg: None)
+    except KibanaError as e:
+        if " with 404" in str(e) or " 400:" in str(e) or "with 400" in str(e):
+            raise KibanaError("no dashboard with id %s in Kibana at %s%s (%s)"
+                              % (dashboard_id, client.url, " (space %s)" % space if space else "", e)) from None
+        raise
+    text = payload if isinstance(payload, str) else json.dumps(payload, sort_keys=True)
+    return text if text.endswith("\n") else text + "\n"
+
+
 def data_view_title(settings) -> str:
     """The data view title for the configured ``output.elasticsearch.index`` when its indices
     are not under ``packetbeat-*`` ("" keeps the title of the files)."""

@@ -8,11 +8,11 @@ The index template maps the fields this project emits with their ECS types
 Three ways of writing, chosen from ``output.elasticsearch.index`` and
 ``setup.ilm`` (:func:`plan`), as libbeat does:
 
-- ``dated`` (the default index ``packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}``,
-  any index with a ``%{+...}`` date): plain daily indices; the template's
+- ``dated`` (any index with a ``%{+...}`` date, e.g. the 7.x default
+  ``packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}``): plain daily indices; the template's
   pattern is the index with its ``%{...}`` parts as ``*``; the ILM policy
   deletes an index 30 days after creation (no rollover: indices are dated).
-- ``data_stream`` (an index without a date, e.g. Packetbeat 8.x's
+- ``data_stream`` (an index without a date: the default, Packetbeat 8.x's
   ``packetbeat-%{[agent.version]}``): the template has ``data_stream: {}``,
   Elasticsearch creates the stream at the first write (backing indices
   ``.ds-<name>-<date>-000001``); the policy rolls over (50 GB primary shard
@@ -245,7 +245,8 @@ def plan(index: str, ilm: IlmConfig | None = None, tpl: TemplateConfig | None = 
             boot = "<%s>" % boot                     # date math, resolved by Elasticsearch
         return Plan("alias", alias, name, tpl.pattern or alias + "-*", policy, alias, boot)
     mode = "dated" if "%{+" in index else "data_stream"
-    return Plan(mode, index, name, tpl.pattern or index_pattern(index), policy)
+    # the version resolved, as libbeat (packetbeat-8.x.y): templates of two versions never overlap
+    return Plan(mode, index, name, tpl.pattern or index_pattern(index.replace(_VERSION_REF, version)), policy)
 
 
 def write_index(index: str, setup_raw) -> str:
@@ -281,7 +282,7 @@ def index_template(index: str, version: str = VERSION, ilm: IlmConfig | None = N
     return body
 
 
-def ilm_policy(mode: str = "dated") -> dict:
+def ilm_policy(mode: str = "data_stream") -> dict:
     """Dated indices: deleted after 30 days. Data streams and aliases: libbeat's
     default policy (roll over at 50 GB per primary shard or after 30 days)."""
     if mode == "dated":
@@ -341,6 +342,34 @@ def setup(client, index: str, out=print, ilm: IlmConfig | None = None,
     return p
 
 
+def ensure_function(output, setup_raw):
+    """What the publisher runs when the Elasticsearch output (re)connects, as
+    libbeat: the ILM policy and index template (and the write alias in alias
+    mode) per ``setup.ilm`` / ``setup.template``, existing ones kept unless
+    ``overwrite``; None when both are disabled. Raises RuntimeError naming the
+    host and the cause (the publisher then retries with backoff)."""
+    import logging
+    ilm, tpl = setup_configs(setup_raw)
+    if not tpl.enabled and not ilm.enabled:
+        return None
+    log = logging.getLogger("packetbeat.setup")
+    index = output.cfg.index
+
+    def ensure() -> None:
+        from elastic_transport import TransportError
+        from elasticsearch import ApiError
+
+        from coordinator.publisher.elasticsearch import describe_error, node_url
+        try:
+            setup(output.client, index, out=log.info, ilm=ilm, tpl=tpl)
+        except TransportError as e:
+            raise RuntimeError("%s (loading the index template and ILM policy)" % describe_error(e)) from None
+        except ApiError as e:
+            raise RuntimeError("Elasticsearch at %s refused the index setup: %s %s" % (
+                node_url(e.meta.node), e.meta.status, e.message)) from None
+    return ensure
+
+
 def test_output(cfg, out=print) -> bool:
     """``packetbeat test output``: talk to every host of an ElasticsearchConfig; False if any fails."""
     import dataclasses
@@ -353,7 +382,11 @@ def test_output(cfg, out=print) -> bool:
         try:
             resp = client.options(request_timeout=min(10.0, float(cfg.timeout))).info()
         except Exception as e:      # noqa: BLE001 - the client raises many kinds; all are a failed check
-            out("  talk to server... ERROR %s" % e)
+            from elastic_transport import TransportError
+
+            from coordinator.publisher.elasticsearch import describe_error
+            out("  talk to server... ERROR %s" % (describe_error(e, _host_url(host, cfg))
+                                                  if isinstance(e, TransportError) else e))
             ok = False
             continue
         finally:
@@ -363,12 +396,75 @@ def test_output(cfg, out=print) -> bool:
     return ok
 
 
-def main(cmd: list[str], settings) -> int:
-    """The CLI sub-commands; settings.output must be elasticsearch except for exports."""
+def connect(cfg, out=print):
+    """A client on the first host of ``cfg`` that answers, announced with ``out``;
+    RuntimeError naming every host and its cause when none does within
+    ``output.elasticsearch.timeout``."""
+    import dataclasses
+
+    from elastic_transport import TransportError
+    from elasticsearch import ApiError
+
+    from coordinator.publisher.elasticsearch import _host_url, describe_error, make_client
+    errors = []
+    for host in cfg.hosts:
+        url = _host_url(host, cfg)
+        out("Connecting to Elasticsearch at %s (giving up after %.0f s: output.elasticsearch.timeout)"
+            % (url, float(cfg.timeout)))
+        client = make_client(dataclasses.replace(cfg, hosts=[host]))
+        try:
+            info = client.info()
+        except TransportError as e:
+            errors.append(describe_error(e, url))
+            client.close()
+            continue
+        except ApiError as e:
+            errors.append("Elasticsearch at %s answered %s: %s" % (url, e.meta.status, e.message))
+            client.close()
+            continue
+        out("Connected to Elasticsearch %s at %s" % (info["version"]["number"], url))
+        return client
+    raise RuntimeError("couldn't connect to any of the configured Elasticsearch hosts: %s" % "; ".join(errors))
+
+
+def check_pipelines(client, settings, out=print) -> int:
+    """``setup --pipelines``: Packetbeat ships no ingest pipeline of its own; the ones the
+    configuration names (``output.elasticsearch.pipeline``, a protocol's ``pipeline``)
+    must exist in Elasticsearch. The number missing (each reported)."""
+    from elasticsearch import NotFoundError
+    names = []
+    es = settings.output.get("elasticsearch") or {}
+    if es.get("pipeline"):
+        names.append(("output.elasticsearch.pipeline", es["pipeline"]))
+    for i, proto in enumerate(settings.protocols or []):
+        if proto.get("pipeline"):
+            names.append(("packetbeat.protocols[%d].pipeline" % i, proto["pipeline"]))
+    if not names:
+        out("Packetbeat has no ingest pipelines of its own, and the configuration names none: nothing to load")
+        return 0
+    missing = 0
+    for key, name in names:
+        if "%{" in name:
+            out("Pipeline %s (%s) is a format: not checked" % (name, key))
+            continue
+        try:
+            client.ingest.get_pipeline(id=name)
+            out("Pipeline %s (%s) exists" % (name, key))
+        except NotFoundError:
+            out("Pipeline %s (%s) does not exist in Elasticsearch: documents sent to it are refused; "
+                "create it (PUT _ingest/pipeline/%s) or remove %s" % (name, key, name, key))
+            missing += 1
+    return missing
+
+
+def main(cmd: list[str], settings, flags: set[str] | frozenset = frozenset(), dashboard_id: str = "") -> int:
+    """``setup [--index-management] [--pipelines] [--dashboards]``, ``test output``,
+    ``export template | ilm-policy | index-pattern | dashboard --id ID``; exit status."""
     import json
     import sys
 
-    from coordinator.publisher.elasticsearch import DEFAULT_INDEX, ElasticsearchConfig, make_client
+    from coordinator import kibana
+    from coordinator.publisher.elasticsearch import DEFAULT_INDEX, ElasticsearchConfig
     raw = settings.output.get("elasticsearch")
     index = (raw or {}).get("index") or DEFAULT_INDEX
     try:
@@ -382,6 +478,25 @@ def main(cmd: list[str], settings) -> int:
     if cmd == ["export", "ilm-policy"]:
         sys.stdout.write(json.dumps(ilm_policy(plan(index, ilm, tpl).mode), indent=2) + "\n")
         return 0
+    if cmd == ["export", "index-pattern"]:
+        try:
+            sys.stdout.write(json.dumps(kibana.index_pattern_object(settings), indent=2) + "\n")
+        except (kibana.KibanaError, ConfigError) as e:
+            sys.stderr.write("Exiting: %s\n" % e)
+            return 1
+        return 0
+    if cmd == ["export", "dashboard"]:
+        if not dashboard_id:
+            sys.stderr.write("Exiting: export dashboard needs --id DASHBOARD_ID\n")
+            return 1
+        try:
+            sys.stdout.write(kibana.export_dashboard(settings, dashboard_id))
+        except (kibana.KibanaError, ConfigError) as e:
+            sys.stderr.write("Exiting: exporting the dashboard failed: %s\n" % e)
+            return 1
+        return 0
+    if cmd == ["setup"] and flags == {"dashboards"}:
+        return kibana.main(settings)
     if raw is None:
         sys.stderr.write("Exiting: %s needs output.elasticsearch (the enabled output is %s)\n"
                          % (" ".join(cmd), ", ".join(settings.output)))
@@ -393,15 +508,30 @@ def main(cmd: list[str], settings) -> int:
         return 1
     if cmd == ["test", "output"]:
         return 0 if test_output(cfg) else 1
-    client = make_client(cfg)
+    want = set(flags) or {"index-management", "dashboards-if-configured"}
     try:
-        setup(client, cfg.index, ilm=ilm, tpl=tpl)
-    except Exception as e:      # noqa: BLE001 - connection, auth, API errors: all end the command
+        client = connect(cfg)
+    except RuntimeError as e:
         sys.stderr.write("Exiting: setup failed: %s\n" % e)
+        return 1
+    rc = 0
+    try:
+        if "index-management" in want:
+            print("Loading the index template and ILM policy (setup.template, setup.ilm)")
+            setup(client, cfg.index, ilm=ilm, tpl=tpl)
+            print("Index setup finished.")
+        if "pipelines" in want:
+            rc = 1 if check_pipelines(client, settings) else rc
+    except Exception as e:      # noqa: BLE001 - connection, auth, API errors: all end the command
+        from elastic_transport import TransportError
+
+        from coordinator.publisher.elasticsearch import describe_error
+        sys.stderr.write("Exiting: setup failed: %s\n" % (describe_error(e) if isinstance(e, TransportError) else e))
         return 1
     finally:
         client.close()
-    from coordinator import kibana     # the Kibana saved objects when setup.kibana / setup.dashboards.enabled
-    if kibana.wanted((settings.raw or {}).get("setup")):
-        return kibana.main(settings)
-    return 0
+    if "dashboards" in want or ("dashboards-if-configured" in want and
+                                kibana.wanted((settings.raw or {}).get("setup"))):
+        print("Loading dashboards (Kibana must be running and reachable)")
+        rc = kibana.main(settings) or rc
+    return rc

@@ -232,6 +232,7 @@ class Supervisor:
                         self.progress.stopped = True
                     for c in captures:
                         c.signal(signal.SIGTERM)
+                    _stop_publisher(self._run_dir)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
@@ -477,6 +478,7 @@ class Supervisor:
                     for c in captures:
                         c.due = None
                         c.signal(signal.SIGTERM)
+                    _stop_publisher(self._run_dir)
                     end_remote_streams(stats.context, self.settings, self._run_dir)   # role workers
                 else:
                     log.warning("second stop request: stopping now")
@@ -585,6 +587,20 @@ class Supervisor:
                         self._reported[header.get("from")][k] += v
             timeout_ms = 0
             deadline = time.monotonic()
+
+
+def _stop_publisher(run_dir: str) -> None:
+    """Tell the publisher the run is stopping (a file in the run directory, which it
+    looks for every 0.25 s: a signal could reach it before it can handle one). It still
+    takes every event up to the workers' end of stream, but gives an output that is
+    down only a few seconds before it counts what it could not deliver
+    (publisher/process.py)."""
+    from coordinator.publisher.process import STOP_FILE
+    try:
+        with open(os.path.join(run_dir, STOP_FILE), "w"):
+            pass
+    except OSError as exc:
+        log.error("cannot tell the publisher to stop: %s", exc)
 
 
 def _how(rc: int) -> str:

@@ -541,6 +541,9 @@ def validate_tree(tree: dict, registry=None, *, schemas: Schemas) -> Settings:
         raise ConfigError("name", "expected a string")
     processors, agent = _processors(tree, protocols, flows, name, paths["data"], schemas.agent_id)
     _sections(tree, "queue", schemas.queue)
+    queue = tree.get("queue") or {}
+    if isinstance(queue, dict) and queue.get("mem") is not None and queue.get("disk") is not None:
+        raise ConfigError("queue", "only one queue type can be configured (mem or disk)")
     _sections(tree, "setup", schemas.setup)
     return Settings(name=name, tags=tags, fields=fields, fields_under_root=fur, interfaces=interfaces,
                     flows=flows, protocols=protocols, procs=procs, output=output, logging=logging_cfg,

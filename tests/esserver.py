@@ -112,8 +112,10 @@ class _Store:
         self.indices: dict[str, _Index] = {}
         self.templates: dict[str, dict] = {}
         self.policies: dict[str, dict] = {}
+        self.pipelines: dict[str, dict] = {}         # ingest pipelines (stored, not run)
         self.requests: list[tuple[str, str]] = []
         self.bulk_items = 0
+        self.connections = 0                         # TCP connections accepted (idle_connection_timeout)
         self.last_bulk: tuple[dict, list] = ({}, [])
         self.data_streams: dict[str, dict] = {}     # name -> {"indices": [...], "generation", "template"}
         self.aliases: dict[str, dict[str, dict]] = {}   # alias -> {index: {"is_write_index": bool}}
@@ -336,6 +338,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.es.store.lock:                     # type: ignore[attr-defined]
             self.server.open_connections.add(self.connection)  # type: ignore[attr-defined]
+            self.server.es.store.connections += 1           # type: ignore[attr-defined]
 
     def finish(self):
         try:
@@ -415,6 +418,23 @@ class EsServer:
     @property
     def url(self) -> str:
         return "http://127.0.0.1:%d" % self.port
+
+    def open_connections(self) -> int:
+        """Client connections open now (the server side of idle_connection_timeout)."""
+        httpd = self._httpd
+        if httpd is None:
+            return 0
+        with self.store.lock:
+            conns = list(httpd.open_connections)
+        n = 0
+        for c in conns:            # a connection the client closed reads as EOF
+            try:
+                n += 1 if c.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) else 0
+            except BlockingIOError:
+                n += 1
+            except OSError:
+                pass
+        return n
 
     def start(self) -> "EsServer":
         if self._httpd is not None:
@@ -519,6 +539,8 @@ class EsServer:
         if parts[:2] == ["_ilm", "policy"] and len(parts) == 3:
             return self._named(st.policies, "policy", method, parts[2], body,
                                lambda n, v: {n: {"version": 1, "policy": v.get("policy", v)}})
+        if parts[:2] == ["_ingest", "pipeline"] and len(parts) == 3:
+            return self._named(st.pipelines, "pipeline", method, parts[2], body, lambda n, v: {n: v})
         if parts == ["_index_template"] and method == "GET":
             with st.lock:
                 return 200, {"index_templates": [{"name": n, "index_template": v} for n, v in st.templates.items()]}

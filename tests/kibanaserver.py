@@ -429,6 +429,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._error(404, "Saved object [space/%s] not found" % space)
         if path == "/api/saved_objects/_import" and method == "POST":
             return self._import(space, qs, body)
+        if path == "/api/saved_objects/_export" and method == "POST":
+            return self._export(space, body)
         if path == "/api/saved_objects/_find" and method == "GET":
             types = qs.get("type", [])
             search = (qs.get("search") or [""])[0].lower().rstrip("*")
@@ -439,6 +441,42 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             per = int((qs.get("per_page") or ["20"])[0])
             return self._send(200, {"page": 1, "per_page": per, "total": len(found), "saved_objects": found[:per]})
         return self._error(404, "Not Found")
+
+    def _export(self, space: str, body: bytes) -> None:
+        """Kibana's saved-objects export: NDJSON of the objects asked for (and, with
+        includeReferencesDeep, everything they refer to), then the summary line;
+        400 naming a missing object."""
+        if not self.headers.get("kbn-xsrf"):
+            return self._error(400, "Request must contain a kbn-xsrf header.")
+        try:
+            req = json.loads(body or b"{}")
+            wanted = [(o["type"], o["id"]) for o in req.get("objects") or []]
+        except (ValueError, KeyError, TypeError) as e:
+            return self._error(400, "bad export request: %s" % e)
+        out, seen = [], set()
+        with self.kb.store.lock:
+            for t, oid in wanted:
+                if (space, t, oid) not in self.kb.store.objects:
+                    return self._error(400, "Error fetching objects to export: %s [%s] not found" % (t, oid))
+            todo = list(wanted)
+            while todo:
+                t, oid = todo.pop(0)
+                if (t, oid) in seen or (space, t, oid) not in self.kb.store.objects:
+                    continue
+                seen.add((t, oid))
+                obj = self.kb.store.objects[(space, t, oid)]
+                out.append(obj)
+                if req.get("includeReferencesDeep"):
+                    todo += [(r["type"], r["id"]) for r in obj.get("references") or []]
+        lines = [json.dumps(o, sort_keys=True) for o in out]
+        lines.append(json.dumps({"excludedObjects": [], "excludedObjectsCount": 0, "exportedCount": len(out),
+                                 "missingRefCount": 0, "missingReferences": []}))
+        data = ("\n".join(lines) + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ndjson")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _authorized(self) -> bool:
         f = self.kb.faults

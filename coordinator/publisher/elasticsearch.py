@@ -47,13 +47,16 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from coordinator.publisher.outputs import OK, EncodeError, OutputStats, Result, encode_event
 from shared.confutil import ConfigError, Duration
 
 log = logging.getLogger("packetbeat.output.elasticsearch")
 
-DEFAULT_INDEX = "packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}"
+# Packetbeat 8's: the data stream packetbeat-<version> (coordinator/setup.py loads its
+# index template and ILM policy when the output first connects)
+DEFAULT_INDEX = "packetbeat-%{[agent.version]}"
 
 
 # --- configuration -----------------------------------------------------------
@@ -91,6 +94,43 @@ class BackoffConfig:
     max: Duration = Duration(60.0)
 
 
+# output.elasticsearch.preset (libbeat 8.12+, config_presets.go and the output's documentation):
+# a preset other than custom sets these, over what the configuration says (a warning names the
+# user's settings it replaced, see presets_overrides); "queue" is the memory queue
+# (queue.mem.events, queue.mem.flush.min_events, queue.mem.flush.timeout), which replaces a
+# configured queue.mem (a configured queue.disk is kept: see docs/elasticsearch.md).
+PRESETS: dict[str, dict] = {
+    "custom": {},
+    "balanced": {"bulk_max_size": 1600, "worker": 1, "compression_level": 1, "idle_connection_timeout": 3.0,
+                 "queue": {"mem": {"events": 3200, "flush": {"min_events": 1600, "timeout": 10.0}}}},
+    "throughput": {"bulk_max_size": 1600, "worker": 4, "compression_level": 1, "idle_connection_timeout": 15.0,
+                   "queue": {"mem": {"events": 12800, "flush": {"min_events": 1600, "timeout": 5.0}}}},
+    "scale": {"bulk_max_size": 1600, "worker": 1, "compression_level": 1, "idle_connection_timeout": 1.0,
+              "backoff": {"init": 5.0, "max": 300.0},
+              "queue": {"mem": {"events": 3200, "flush": {"min_events": 1600, "timeout": 20.0}}}},
+    "latency": {"bulk_max_size": 50, "worker": 1, "compression_level": 1, "idle_connection_timeout": 60.0,
+                "queue": {"mem": {"events": 4100, "flush": {"min_events": 2050, "timeout": 1.0}}}},
+}
+
+
+def _flat(tree: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out += _flat(v, prefix + k + ".")
+        else:
+            out.append(prefix + k)
+    return out
+
+
+def preset_overrides(preset: str, user: dict) -> list[str]:
+    """The keys of the user's ``output.elasticsearch`` mapping (nested form) that
+    ``preset`` replaces: any of its keys, and with it every ``queue.*`` key."""
+    keys = set(_flat(PRESETS.get(preset) or {}))
+    return sorted(k for k in _flat(user or {})
+                  if k in keys or (k.startswith("queue.") and any(p.startswith("queue.") for p in keys)))
+
+
 @dataclasses.dataclass
 class ElasticsearchConfig:
     enabled: bool = True
@@ -111,8 +151,28 @@ class ElasticsearchConfig:
     pipeline: str = ""
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     params: dict[str, str] = dataclasses.field(default_factory=dict)
+    preset: str = "custom"
+    idle_connection_timeout: Duration = Duration(3.0)   # 0: idle connections stay open
+    queue: dict[str, Any] = dataclasses.field(default_factory=dict)   # the output's own queue (mem or disk)
 
     def validate(self, path: str) -> None:
+        if self.preset not in PRESETS:
+            raise ConfigError(path + ".preset", "unknown preset %r (known: %s)"
+                              % (self.preset, ", ".join(sorted(PRESETS))))
+        for key, value in PRESETS[self.preset].items():
+            if key == "backoff":
+                self.backoff = BackoffConfig(Duration(value["init"]), Duration(value["max"]))
+            elif key == "queue":
+                self.queue = json.loads(json.dumps(value))
+            elif key == "idle_connection_timeout":
+                self.idle_connection_timeout = Duration(value)
+            else:
+                setattr(self, key, value)
+        if self.idle_connection_timeout < 0:
+            raise ConfigError(path + ".idle_connection_timeout", "must not be negative")
+        if self.queue:
+            from coordinator.publisher.memqueue import check_queue
+            check_queue(self.queue, path + ".queue")
         if not self.hosts:
             raise ConfigError(path + ".hosts", "at least one host is required")
         for i, h in enumerate(self.hosts):
@@ -306,6 +366,8 @@ def _json_str(value: str) -> bytes:
 
 # --- output --------------------------------------------------------------------
 
+UNREACHABLE = -1       # _bulk's status of an item whose request got no usable answer
+
 _KEY_FIELDS = ("@timestamp", "type", "status", "source.ip", "source.port", "destination.ip",
                "destination.port")
 
@@ -340,22 +402,95 @@ def _host_url(host: str, cfg: ElasticsearchConfig) -> str:
     return host
 
 
-def _gzip_node_class(level: int):
-    """The client's urllib3 node, gzipping request bodies at ``level`` (the
-    client's own http_compress always uses level 9, several times slower)."""
+def _node_class(level: int):
+    """The client's urllib3 node, gzipping request bodies at ``level`` (0: not
+    at all; the client's own http_compress always uses level 9, several times
+    slower), naming itself in the transport errors it raises (``pb_node``:
+    :func:`describe_error`) and able to close its idle connections
+    (``idle_connection_timeout``)."""
     import gzip
+    import queue as queue_mod
 
-    from elastic_transport import HttpHeaders, Urllib3HttpNode
+    from elastic_transport import HttpHeaders, TransportError, Urllib3HttpNode
 
-    class GzipNode(Urllib3HttpNode):
+    class PacketbeatNode(Urllib3HttpNode):
+        last_used = 0.0
+
         def perform_request(self, method, target, body=None, headers=None, **kw):
-            if body:
+            if body and level:
                 body = gzip.compress(body, compresslevel=level)
                 headers = HttpHeaders(headers or {})
                 headers["content-encoding"] = "gzip"
-            return super().perform_request(method, target, body, headers, **kw)
+            try:
+                return super().perform_request(method, target, body, headers, **kw)
+            except TransportError as e:
+                e.pb_node = self.base_url
+                raise
+            finally:
+                self.last_used = time.monotonic()
 
-    return GzipNode
+        def close_idle(self, timeout: float) -> int:
+            """Close the pooled connections when none was used for ``timeout`` s."""
+            if not self.last_used or time.monotonic() - self.last_used < timeout:
+                return 0
+            q = getattr(self.pool, "pool", None)
+            closed = 0
+            if q is None:
+                return 0
+            for _ in range(q.qsize()):
+                try:
+                    conn = q.get(block=False)
+                except queue_mod.Empty:
+                    break
+                if conn is not None and getattr(conn, "sock", None) is not None:
+                    conn.close()          # urllib3 opens it again when it is next used
+                    closed += 1
+                q.put(conn)
+            return closed
+
+    return PacketbeatNode
+
+
+def node_url(node) -> str:
+    """``scheme://host:port[/path]`` of a client NodeConfig (an ApiError's meta.node)."""
+    try:
+        return "%s://%s:%s%s" % (node.scheme, node.host, node.port, node.path_prefix or "")
+    except AttributeError:
+        return "?"
+
+
+def describe_error(e: BaseException, host: str = "") -> str:
+    """``Elasticsearch at URL: cause`` for a transport error: the node that failed
+    (or ``host``) and the root cause in words (refused, unresolvable name,
+    timeout, TLS, reset), not the client's nested exception text."""
+    import socket
+    import ssl
+
+    from elastic_transport import ConnectionTimeout
+    url = getattr(e, "pb_node", "") or host
+    cause = None
+    seen = set()
+    c: BaseException | None = e
+    while c is not None and id(c) not in seen:
+        seen.add(id(c))
+        if isinstance(c, OSError):
+            cause = c
+        c = c.__cause__ or c.__context__
+    if isinstance(e, ConnectionTimeout) or isinstance(cause, (TimeoutError, socket.timeout)):
+        why = "no answer in time (output.elasticsearch.timeout)"
+    elif isinstance(cause, ConnectionRefusedError):
+        why = "connection refused (is Elasticsearch running and listening there?)"
+    elif isinstance(cause, socket.gaierror):
+        why = "cannot resolve the host name (%s)" % (cause.strerror or cause)
+    elif isinstance(cause, ssl.SSLError):
+        why = "TLS error: %s (see output.elasticsearch.ssl)" % (getattr(cause, "reason", None) or cause)
+    elif isinstance(cause, ConnectionResetError):
+        why = "connection reset by the server"
+    elif cause is not None:
+        why = cause.strerror or str(cause)
+    else:
+        why = str(e) or type(e).__name__
+    return "Elasticsearch at %s: %s" % (url or "?", why)
 
 
 def make_client(cfg: ElasticsearchConfig):
@@ -365,7 +500,7 @@ def make_client(cfg: ElasticsearchConfig):
         "request_timeout": float(cfg.timeout),
         "max_retries": 0,                 # retries are ours, per item
         "retry_on_timeout": False,
-        "http_compress": False,           # gzip at compression_level: _gzip_node_class
+        "http_compress": False,           # gzip at compression_level: _node_class
         "connections_per_node": max(10, cfg.worker * 2),
         "dead_node_backoff_factor": float(cfg.backoff.init),
         "max_dead_node_backoff": float(cfg.backoff.max),
@@ -375,8 +510,7 @@ def make_client(cfg: ElasticsearchConfig):
         kw["serializer"] = OrjsonSerializer()
     except ImportError:
         pass
-    if cfg.compression_level > 0:
-        kw["node_class"] = _gzip_node_class(cfg.compression_level)
+    kw["node_class"] = _node_class(cfg.compression_level)
     if cfg.headers:
         kw["headers"] = dict(cfg.headers)
     if cfg.username:
@@ -405,6 +539,7 @@ class ElasticsearchOutput:
         self.bulk_max_size = cfg.bulk_max_size if cfg.bulk_max_size > 0 else 1600
         self.retried = 0            # item sends beyond the first
         self.conflicts = 0          # 409 on create: already indexed
+        self.last_error = ""        # the last "Elasticsearch at URL: cause"
         self._sleep = sleep
         self._closed = False
         self._pool = (concurrent.futures.ThreadPoolExecutor(cfg.worker * len(cfg.hosts))
@@ -431,10 +566,14 @@ class ElasticsearchOutput:
                 headers={"accept": "application/json", "content-type": "application/x-ndjson"})
         except ApiError as e:            # the whole request refused (500, 413...): every item
             status = e.meta.status if isinstance(e.meta.status, int) else 0
+            if status == 429 or status >= 500:   # unavailable, overloaded: as unreachable
+                msg = "Elasticsearch at %s: the bulk request was answered %d (%s)" % (
+                    node_url(e.meta.node), status, e.message)
+                return [(pos, UNREACHABLE, msg) for pos, *_ in items]
             return [(pos, status, "%s: %s" % (type(e).__name__, e)) for pos, *_ in items]
         except TransportError as e:      # refused, timeout, dropped connection
-            msg = "%s: %s" % (type(e).__name__, e)
-            return [(pos, 0, msg) for pos, *_ in items]
+            msg = describe_error(e)
+            return [(pos, UNREACHABLE, msg) for pos, *_ in items]
         answers = resp.body.get("items") if isinstance(resp.body, dict) else None
         if not isinstance(answers, list) or len(answers) != len(items):
             n = len(answers) if isinstance(answers, list) else 0
@@ -517,6 +656,12 @@ class ElasticsearchOutput:
                 if status == 409:
                     self.conflicts += 1
                     continue
+                if status == UNREACHABLE:
+                    # not retried here: the caller's queue waits and sends again (memory queue:
+                    # until it can; disk queue: the events stay in the spool)
+                    results[pos] = Result(False, err, retry=True, unreachable=True)
+                    self.last_error = err
+                    continue
                 if status == 429 or status >= 500 or status == 0:
                     retry.append(pos)
                     results[pos] = Result(False, "elasticsearch output: %s %s" % (status or "error", err),
@@ -540,14 +685,29 @@ class ElasticsearchOutput:
         self.stats.events += len(results) - bad
         return results
 
+    def close_idle(self) -> int:
+        """Close connections idle for ``idle_connection_timeout`` (0: never); called
+        by the publisher while it waits. The number closed."""
+        t = float(self.cfg.idle_connection_timeout)
+        if t <= 0 or self._closed:
+            return 0
+        n = 0
+        for node in self.client.transport.node_pool.all():
+            close_idle = getattr(node, "close_idle", None)
+            if close_idle is not None:
+                n += close_idle(t)
+        return n
+
     def ping(self) -> dict:
         """Cluster info (``packetbeat test output``); raises the client's errors."""
         return dict(self.client.info())
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """``wait=False``: do not wait for requests in flight (a stop that gave up)."""
         if self._closed:
             return
         self._closed = True
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
-        self.client.close()
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        if wait:
+            self.client.close()

@@ -63,10 +63,14 @@ MAX_BACKUPS_LIMIT = 1024     # libbeat file.MaxBackupsLimit
 @dataclasses.dataclass(frozen=True, slots=True)
 class Result:
     """Outcome of one event: ``ok``, else ``error`` says why; ``retry``: a
-    temporary failure (the event may be sent again later)."""
+    temporary failure (the event may be sent again later); ``unreachable``:
+    the output could not be reached at all (refused, timed out, the whole
+    request refused): the memory queue sends such events again until it
+    can, as Beats do (see process.py)."""
     ok: bool
     error: str = ""
     retry: bool = False
+    unreachable: bool = False
 
 
 OK = Result(True)

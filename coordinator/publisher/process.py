@@ -23,9 +23,10 @@ import time
 
 import zmq
 
-from coordinator.publisher.chunker import Chunker
 from coordinator.publisher.enrich import Enricher
-from coordinator.publisher.outputs import make_output
+from coordinator.publisher.memqueue import MemQueue, effective_queue
+from coordinator.publisher.outputs import encode_event, make_output
+from coordinator.publisher.sender import MemSender
 from shared import endpoints
 from shared.delivery import CaptureAcks, ack_frames
 from shared.metrics import StatsReporter, report_period
@@ -42,6 +43,8 @@ EXIT_FATAL = 2          # the supervisor does not restart a child that exits wit
 
 def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = _StopRequest(os.path.join(run_dir, STOP_FILE))
+    signal.signal(signal.SIGTERM, stop.on_signal)     # a stop sent to it directly: see _StopRequest
     cluster = settings.cluster
     counters: collections.Counter = collections.Counter()
     hostname = socket.gethostname()
@@ -61,8 +64,6 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
         if target != output.cfg.index:
             log.info("writing to the rollover alias %s (setup.ilm.rollover_alias)", target)
             output.index = IndexFormat(target)
-    chunker = Chunker(chunk_size=int(out_cfg.get("bulk_max_size") or 2048),
-                      max_chunk_bytes=10 * 1024 * 1024, flush_after_seconds=1.0)
     ctx = zmq.Context()
     pull = ctx.socket(zmq.ROUTER)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
@@ -80,79 +81,192 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
     # outputs that write the canonical lines as they are never look at the event dicts
     codec = getattr(output, "codec", None)
     lines_only = output is None or (codec is not None and codec.reuses_lines)
-    disk = ((settings.raw or {}).get("queue") or {}).get("disk")
-    if disk and output is not None:
+    kind, qcfg, note = effective_queue(settings)
+    if output is not None:
+        _log_preset(settings)
+        if note:
+            log.warning("%s", note)
+    on_connect = _setup_on_connect(settings, output) if output is not None else None
+    if kind == "disk" and output is not None:
         try:
-            return _run_spooled(settings, disk, output, enrich, counters, pull, coord, ctx, reporter, cacks)
+            return _run_spooled(settings, qcfg, output, enrich, counters, pull, coord, ctx, reporter, cacks,
+                                stop, on_connect)
         finally:
-            output.close()
+            _close(output, wait=False)
 
-    def write(batch) -> None:
-        if not batch:
-            return
-        if output is None:
-            counters["publisher.discarded"] += len(batch)
-            return
-        results = output.publish_batch(batch)
-        failed = [r for r in results if not r.ok]
-        counters["publisher.published"] += len(batch) - len(failed)
-        if failed:
-            counters["publisher.failed"] += len(failed)
-            log.error("output failed for %d events: %s", len(failed), failed[0].error)
+    queue = sender = None
+    if output is not None:
+        backoff = out_cfg.get("backoff") or {}
+        queue = MemQueue.from_config(qcfg, getattr(output, "bulk_max_size", 1600) or 1600)
+        sender = MemSender(queue, output, counters, float(backoff.get("init", 1.0)),
+                           float(backoff.get("max", 60.0)), on_connect=on_connect)
+        sender.start()
+
+    def give_up() -> bool:
+        """While the queue is full: after a stop, give the output STOP_GRACE_S, then give up."""
+        stop.check(sender)
+        if sender.error is not None:
+            raise RuntimeError("output thread failed: %s" % sender.error)
+        return sender.abandoned
 
     rc = 0
     last_seq: dict[str, int] = {}
     try:
         while eos_needed:
+            if sender is not None:
+                give_up()
             if not poller.poll(250):
-                write(chunker.poll(time.monotonic()))
                 continue
             got = _receive(pull, counters)
             if got is None:
                 continue
             frames, header, body = got
-            sender, seq = header["from"], header["seq"]
-            last = last_seq.get(sender, -1)
+            sender_id, seq = header["from"], header["seq"]
+            last = last_seq.get(sender_id, -1)
             if seq != last + 1:           # a resent duplicate, or after a gap: wait for the resend
                 counters["publisher.duplicates" if seq <= last else "publisher.gaps"] += 1
                 pull.send_multipart(ack_frames(frames[0], last))
                 if seq <= last:
                     cacks.ack(header)     # its packets were acknowledged already, perhaps not received
                 continue
-            last_seq[sender] = seq
+            last_seq[sender_id] = seq
             if header["kind"] == "events":
-                now = time.monotonic()
                 counters["publisher.events"] += len(body)
                 flags = enrich.clean_positions(header, len(body)) if header.get("enc") == "json" else None
+                evs: list = []
+                lines: list = []
                 for i, rec in enumerate(body):
-                    if type(rec) is bytes:            # the worker's JSON text (shared.wire.encode_events)
-                        try:
+                    try:
+                        if type(rec) is bytes:            # the worker's JSON text (shared.wire.encode_events)
                             line = enrich.enrich_line(rec, flags[i] if flags is not None else None)
-                            ev = None if lines_only else _loads(line)
-                        except ValueError as e:
-                            counters["publisher.failed"] += 1
-                            log.error("event from %s:%d dropped: %s", sender, seq, e)
-                            continue
-                        batch = chunker.feed(ev, now, line)
-                    elif isinstance(rec, dict):
-                        batch = chunker.feed(enrich(rec), now)
-                    else:
+                        elif isinstance(rec, dict):
+                            line = encode_event(enrich(rec))
+                        else:
+                            raise ValueError("not an event (%s)" % type(rec).__name__)
+                        ev = None if lines_only else _loads(line)
+                    except ValueError as e:
                         counters["publisher.failed"] += 1
-                        log.error("event from %s:%d dropped: not an event (%s)", sender, seq, type(rec).__name__)
+                        log.error("event from %s:%d dropped: %s", sender_id, seq, e)
                         continue
-                    if batch:
-                        write(batch)
-                write(chunker.poll(now))
+                    evs.append(ev)
+                    lines.append(line)
+                if sender is None:
+                    counters["publisher.discarded"] += len(lines)
+                elif lines and not queue.put(evs, lines, give_up):
+                    sender.lost(len(lines))              # the stop gave up on the output
             elif header["kind"] == "eos":
                 eos_needed -= 1
             pull.send_multipart(ack_frames(frames[0], header["seq"]))
             cacks.ack(header)
-        write(chunker.flush())
+        if sender is not None:
+            queue.close()
+            # file mode: wait for the output however long it is down (the sender says so);
+            # after a stop request, STOP_GRACE_S at most
+            while not sender.join(0.25):
+                give_up()
+                if sender.abandoned and stop.requested_at is not None and \
+                        time.monotonic() - stop.requested_at > STOP_GRACE_S + 2.0:
+                    break                     # a request hangs: leave the thread (daemon)
     finally:
+        if sender is not None:
+            waiting = queue.drain() + (sender.inflight if sender.alive() else 0)
+            if waiting:
+                sender.lost(waiting)
+            if sender.not_delivered:
+                msg = ("%d events were not delivered: %s" % (
+                    sender.not_delivered, sender.last_error or "the output did not take them before the stop"))
+                log.error("%s", msg)
+                reporter.send({"error": msg})
+                rc = 1
+            if sender.error is not None:
+                rc = 1
         if output is not None:
-            output.close()
+            _close(output, wait=sender is None or not sender.alive())
         rc = _finish(rc, counters, enrich, reporter, pull, coord, ctx, cacks)
     return rc
+
+
+def _close(output, wait: bool) -> None:
+    """Close the output; ``wait=False``: not waiting for a request in flight (the
+    Elasticsearch output; the others always close in full)."""
+    import inspect
+    if not wait and "wait" in inspect.signature(output.close).parameters:
+        output.close(wait=False)
+    else:
+        output.close()
+
+
+# After a stop request (SIGTERM from the coordinator), an output that is down (or whose
+# request hangs) gets this long; then what is left is counted as not delivered.
+STOP_GRACE_S = 3.0
+
+
+STOP_FILE = "stopping"      # written in the run directory by the coordinator (supervisor.py)
+
+
+class _StopRequest:
+    """The run is stopping: the coordinator wrote STOP_FILE (or the publisher got
+    SIGTERM itself). The publisher still takes every worker's events until their
+    end of stream, but does not wait for an output that is down (memory queue: what
+    it cannot send is counted as not delivered; disk queue: it stays in the spool)."""
+
+    def __init__(self, path: str = ""):
+        self.path = path
+        self.requested_at: float | None = None
+        self._looked = 0.0
+
+    def on_signal(self, signum, frame) -> None:
+        if self.requested_at is None:
+            self.requested_at = time.monotonic()
+
+    def poll(self) -> bool:
+        """True once a stop was requested (the file is looked for at most every 0.2 s)."""
+        if self.requested_at is None and self.path:
+            now = time.monotonic()
+            if now - self._looked >= 0.2:
+                self._looked = now
+                if os.path.exists(self.path):
+                    self.requested_at = now
+        return self.requested_at is not None
+
+    def check(self, sender) -> None:
+        if not self.poll() or sender is None:
+            return
+        if not sender._stopping.is_set():
+            log.info("stop requested: sending what is queued (%d events), giving up on an output that "
+                     "does not take it within %.0f s", len(sender.queue) + sender.inflight, STOP_GRACE_S)
+            sender.stop()
+        now = time.monotonic()
+        if sender.abandoned or now - self.requested_at <= STOP_GRACE_S:
+            return
+        # an output that works is waited for however long the drain takes; one that is
+        # down, or whose request has hung for the grace, is given up on
+        stuck = sender.sending_since is not None and now - sender.sending_since > STOP_GRACE_S
+        if sender.down_since is not None or stuck:
+            sender.abandon()
+
+
+def _log_preset(settings) -> None:
+    """libbeat's lines: the preset applied, and the user's settings it replaced."""
+    es = settings.output.get("elasticsearch")
+    if not es or es.get("preset", "custom") == "custom":
+        return
+    from coordinator.publisher.elasticsearch import PRESETS, preset_overrides
+    log.info("applying performance preset %s: %s", es["preset"], PRESETS[es["preset"]])
+    user = (((settings.raw or {}).get("output") or {}).get("elasticsearch") or {})
+    replaced = preset_overrides(es["preset"], user)
+    if replaced:
+        log.warning("performance preset %s overrides the setting(s): %s (output.elasticsearch.preset: "
+                    "custom keeps them)", es["preset"], ", ".join("output.elasticsearch." + k for k in replaced))
+
+
+def _setup_on_connect(settings, output):
+    """The Elasticsearch output's index template and ILM policy, loaded when it
+    first connects (coordinator/setup.py ``ensure``); None for other outputs."""
+    if "elasticsearch" not in settings.output or not hasattr(output, "client"):
+        return None
+    from coordinator.setup import ensure_function
+    return ensure_function(output, (settings.raw or {}).get("setup"))
 
 
 try:
@@ -174,13 +288,12 @@ def _receive(sock, counters):
     return frames, header, body
 
 
-def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ctx, reporter, cacks) -> int:
+def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, reporter, cacks,
+                 stop=None, on_connect=None) -> int:
     """The publisher loop with queue.disk (see reliable.py)."""
     from coordinator.publisher.reliable import SpooledPublisher
-    from coordinator.publisher.spool import DiskQueueConfig, Spool, SpoolError
-    from shared.confutil import build
+    from coordinator.publisher.spool import Spool, SpoolError
 
-    qc = build(DiskQueueConfig, dict(disk), "queue.disk")
     path = qc.path or os.path.join((settings.path or {}).get("data") or ".", "diskqueue")
     try:
         spool = Spool(path, max_size=qc.max_size, segment_size=qc.segment_size, fsync=qc.fsync)
@@ -194,7 +307,7 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
                            bulk_max_size=getattr(output, "bulk_max_size", 1600),
                            backoff_init=float(backoff.get("init", 1.0)),
                            backoff_max=float(backoff.get("max", 60.0)),
-                           run_id=os.environ.get("PACKETBEAT_RUN_ID", ""))
+                           run_id=os.environ.get("PACKETBEAT_RUN_ID", ""), on_connect=on_connect)
     # A restarted publisher that finds some eos already spooled may never have
     # acked them: at the end it keeps answering resends a while (> resend_after).
     linger_for = 5.0 if pub.done else 0.0
@@ -203,6 +316,12 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
         reporter.send({"run_base": dict(pub.run_base)})
     pub.start()
     rc = 0
+
+    def full_give_up() -> bool:
+        """The spool is full: after a stop, wait STOP_GRACE_S for the output, then refuse."""
+        return stop is not None and stop.poll() and time.monotonic() - stop.requested_at > STOP_GRACE_S
+
+    pub.give_up = full_give_up
 
     def serve(timeout_ms: int) -> None:
         if not sock.poll(timeout_ms):
@@ -222,6 +341,8 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
         try:
             while not pub.finished:
                 serve(250)
+                if pub.not_accepted and full_give_up():
+                    break                 # full, output down, stopping: the workers' rest cannot be taken
         except SpoolError as e:          # not a full spool (that waits): e.g. a record larger than it
             log.error("%s", e)
             rc = EXIT_FATAL
@@ -234,12 +355,14 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
         while pub.spool.pending or time.monotonic() < until:
             serve(100)
             now = time.monotonic()
+            # after a stop request the output gets STOP_GRACE_S without progress, not STALL_SECONDS
+            stall = STOP_GRACE_S if stop is not None and stop.poll() else STALL_SECONDS
             if pub.spool.pending < pending:
                 pending, progress_at = pub.spool.pending, now
-            elif pub.spool.pending and now - progress_at > STALL_SECONDS and now >= until:
+            elif pub.spool.pending and now - progress_at > stall and now >= until:
                 break
     finally:
-        pub.halt()
+        pub.halt(timeout=2.0)
         if pub.spool.pending:
             if pub.spool.size <= COUNT_WAITING_UP_TO:
                 batches, events = pub.waiting_events()
@@ -247,9 +370,19 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
                 what = "%d events (%d batches)" % (events, batches)
             else:                        # reading a large spool through would delay the stop
                 what = "%d batches (%d MB)" % (pub.spool.pending, pub.spool.size >> 20)
-            log.warning("%s wait in the disk queue %s: the output took none for %.0f s; "
+            why = ("the stop came while the output took none" if stop is not None and stop.requested_at
+                   else "the output took none for %.0f s" % STALL_SECONDS)
+            log.warning("%s were not delivered and wait in the disk queue %s (%s%s); "
                         "they are sent at the next start with this queue.disk.path",
-                        what, pub.spool.path, STALL_SECONDS)
+                        what, pub.spool.path, why, ": " + pub.last_error if pub.last_error else "")
+        if pub.not_accepted:
+            counters["publisher.not_delivered"] += pub.not_accepted
+            msg = ("%d events (and what the workers still held) were not delivered: the disk queue %s was "
+                   "full and the output down when the run was stopped%s" % (
+                       pub.not_accepted, pub.spool.path, ": " + pub.last_error if pub.last_error else ""))
+            log.error("%s", msg)
+            reporter.send({"error": msg})
+            rc = EXIT_FATAL               # not restarted: the workers' batches are gone with this stop
         pub.stop()
         rc = _finish(rc, counters, enrich, reporter, sock, coord, ctx, cacks)
     return rc
@@ -258,7 +391,7 @@ def _run_spooled(settings, disk: dict, output, enrich, counters, sock, coord, ct
 def _finish(rc: int, counters, enrich, reporter, sock, coord, ctx, cacks=None) -> int:
     """The end of both loops: the last counters out, the last acks out, sockets closed;
     1 when some events could not be published."""
-    if counters.get("publisher.failed"):
+    if counters.get("publisher.failed") and not rc:
         rc = 1
     if getattr(enrich, "decoded", 0):   # events that had to be decoded to enrich (not spliced)
         counters["publisher.enrich_decoded"] = enrich.decoded

@@ -168,7 +168,7 @@ class RedisOutput:
                 self._sleep(delay)
                 delay = min(delay * 2, float(self.cfg.backoff.max))
         for i in members:
-            results[i] = Result(False, error, retry=True)
+            results[i] = Result(False, error, retry=True, unreachable=True)
         self.stats.errors += len(results)
         return results
 

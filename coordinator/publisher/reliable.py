@@ -55,8 +55,12 @@ RUN_COUNTERS = ("publisher.published", "publisher.failed")
 class SpooledPublisher:
     def __init__(self, spool: Spool, output, enrich, workers: int, counters: collections.Counter,
                  bulk_max_size: int = 1600, backoff_init: float = 1.0, backoff_max: float = 60.0,
-                 sleep=time.sleep, run_id: str = ""):
+                 sleep=time.sleep, run_id: str = "", on_connect=None):
         self.spool = spool
+        self.on_connect = on_connect         # the Elasticsearch template/ILM (process.py); None: nothing
+        self._connected = on_connect is None
+        self._lock = threading.Lock()        # the output thread's spool writes vs an abandoning halt()
+        self._abandoned = False
         self.output = output
         self.enrich = enrich
         self.workers = workers
@@ -90,6 +94,11 @@ class SpooledPublisher:
                 log.error("%s", e)
         self._stop = threading.Event()
         self._disk_full_logged = -1e9
+        self._full_logged = -1e9
+        self.give_up = None                 # set by the publisher: True once a stop has waited long enough
+        self.not_accepted = 0               # events of batches refused that way
+        self.last_error = ""                # why the output did not take the last events
+        self._refused: set = set()
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None
 
@@ -172,7 +181,19 @@ class SpooledPublisher:
                 self._stop.wait(1.0)
             except SpoolFull:
                 self.counters["publisher.spool_full_waits"] += 1
+                now = time.monotonic()
+                if now - self._full_logged >= 30.0:
+                    self._full_logged = now
+                    log.warning("the disk queue %s is full (queue.disk.max_size %d bytes): waiting for the "
+                                "output to take events", self.spool.path, self.spool.max_size)
                 self._check_thread()
+                if self.give_up is not None and self.give_up():
+                    # a stop while the output is down: this batch is not taken (nor acknowledged;
+                    # its resends are refused too, counted once)
+                    if (worker, seq) not in self._refused:
+                        self._refused.add((worker, seq))
+                        self.not_accepted += len(body)
+                    return last
                 self.spool.wait_for_room(len(record), 0.5)
         self.last_seq[worker] = seq
         if kind == "eos":
@@ -186,8 +207,10 @@ class SpooledPublisher:
 
     def _run(self) -> None:
         try:
+            idle = getattr(self.output, "close_idle", None)
             while not self._stop.is_set():
-                self.drain_once(timeout=0.2)
+                if not self.drain_once(timeout=0.2) and callable(idle):
+                    idle()                   # idle_connection_timeout
         except BaseException as e:       # reported to the main thread by _check_thread
             self.error = e
             log.exception("spool output failed")
@@ -211,9 +234,16 @@ class SpooledPublisher:
             if len(items) >= self.bulk_max_size:
                 break
             recs = self.spool.read(1)
-        if items and not self._publish([tuple(it) for it in items]):
-            self.spool.rewind()          # stopped before it was done: read again next time
-            return 0
+        sent = not items or self._publish([tuple(it) for it in items])
+        with self._lock:
+            if self._abandoned:          # halt() gave up waiting for us: the spool is no longer ours
+                return 0
+            if not sent:
+                self.spool.rewind()      # stopped before it was done: read again next time
+                return 0
+            return self._ack(last_no)
+
+    def _ack(self, last_no: int) -> int:
         meta = {"last_seq": dict(self.last_seq), "done": sorted(self.done),
                 "counters": {k: self.run_base.get(k, 0) + self.counters.get(k, 0) for k in RUN_COUNTERS}}
         if self.run_id:
@@ -238,6 +268,18 @@ class SpooledPublisher:
         delay, cap = self.backoff
         pending = items
         while pending:
+            if not self._connected:
+                try:
+                    self.on_connect()
+                    self._connected = True
+                except Exception as e:     # noqa: BLE001 - as the output being unreachable
+                    self.last_error = str(e)
+                    self.counters["publisher.retry_rounds"] += 1
+                    log.warning("output: %d events to send again in %.1fs (%s)", len(pending), delay, e)
+                    if self._stop.is_set() or self._stop.wait(delay):
+                        return False
+                    delay = min(delay * 2, cap)
+                    continue
             if hasattr(self.output, "publish_encoded"):
                 results = self.output.publish_encoded(pending)
             else:
@@ -252,6 +294,9 @@ class SpooledPublisher:
                 else:
                     self.counters["publisher.failed"] += 1
             if retry:
+                self.last_error = next(r.error for r in results if r.retry)
+                if self.on_connect is not None and any(r.unreachable for r in results):
+                    self._connected = False      # set up again on the next connection, as libbeat
                 self.counters["publisher.retry_rounds"] += 1
                 log.warning("output: %d events to send again in %.1fs (%s)", len(retry), delay,
                             next(r.error for r in results if r.retry))
@@ -288,12 +333,21 @@ class SpooledPublisher:
             self._check_thread()
             time.sleep(poll)
 
-    def halt(self) -> None:
-        """Stop the output thread (the spool stays open)."""
+    def halt(self, timeout: float | None = None) -> bool:
+        """Stop the output thread (the spool stays open); after ``timeout`` s (a
+        request that hangs) leave it: it no longer touches the spool. False then."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout)
+            with self._lock:
+                if self._thread.is_alive():
+                    self._abandoned = True
+                    log.warning("the output did not answer within %.0f s of the stop; its request is "
+                                "left (its events stay in the disk queue)", timeout or 0)
+                    self._thread = None
+                    return False
             self._thread = None
+        return True
 
     def stop(self) -> None:
         self.halt()

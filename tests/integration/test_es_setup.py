@@ -58,8 +58,8 @@ def test_setup_installs_policy_and_template_then_documents_follow_it(tmp_path):
         assert p.returncode == 0, p.stderr
         assert "packetbeat" in es.store.policies
         (name, tpl), = es.store.templates.items()
-        assert "data_stream" not in tpl
-        assert tpl["index_patterns"] == ["packetbeat-*-*"]
+        assert "data_stream" in tpl                  # the default: the data stream packetbeat-<version>
+        assert name == tpl["index_patterns"][0] == "packetbeat-" + VERSION
         assert tpl["template"]["settings"]["index"]["lifecycle"]["name"] == "packetbeat"
         props = tpl["template"]["mappings"]["properties"]
         assert props["source"]["properties"]["ip"] == {"type": "ip"}
@@ -80,7 +80,7 @@ def test_test_output_reports_each_host(tmp_path):
 def test_export_template_is_json_for_the_index_option(tmp_path):
     p = cli(tmp_path, "http://127.0.0.1:1", "export", "template")
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout) == json.loads(json.dumps(index_template("packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}")))
+    assert json.loads(p.stdout) == json.loads(json.dumps(index_template("packetbeat-%{[agent.version]}")))
 
 
 # every analyser on its default ports plus the ports the project's real captures use
@@ -145,7 +145,7 @@ def test_data_stream_mode_setup_then_capture(tmp_path, expected):
         assert r.returncode == 0, r.stderr
         assert "(data stream)" in r.stdout
         tpl = es.templates()[p + "-tpl"]
-        assert "data_stream" in tpl and tpl["index_patterns"] == [p + "-*"]
+        assert "data_stream" in tpl and tpl["index_patterns"] == [p + "-" + VERSION]
         assert tpl["template"]["settings"]["index"]["lifecycle"]["name"] == p + "-policy"
         assert "rollover" in es.policies()[p + "-policy"]["phases"]["hot"]["actions"]
         r = capture(tmp_path, es.url, opts, setup)

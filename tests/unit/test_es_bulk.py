@@ -24,7 +24,9 @@ def es():
 
 
 def output(es, **opts):
-    raw = {"hosts": [es.url], "backoff": {"init": "10ms", "max": "40ms"}}
+    # dated indices (the 7.x form): the default is the data stream, tested at the end
+    raw = {"hosts": [es.url], "backoff": {"init": "10ms", "max": "40ms"},
+           "index": "packetbeat-%{[agent.version]}-%{+yyyy.MM.dd}"}
     raw.update(opts)
     slept = []
     out = ElasticsearchOutput(build(ElasticsearchConfig, raw, "output.elasticsearch"), sleep=slept.append)
@@ -88,13 +90,23 @@ def test_retry_budget_exhausted_marks_items_retryable(es):
     assert out.stats.errors == 0 and es.store.bulk_items == 15
 
 
-def test_500_and_dropped_connection_are_retried(es):
+def test_500_and_dropped_connection_are_unreachable_and_sent_again(es):
+    """A whole request answered 500, or an answer lost, is not retried inside the
+    output (no max_retries budget): every item comes back unreachable for the
+    queue to send again (memory queue: until it goes through)."""
     es.faults.fail_500 = 2
     out = output(es)
     evs = events(10)
-    assert all(r.ok for r in out.publish_batch(evs, ids=ids_for(evs)))
+    ids = ids_for(evs)
+    for _ in range(2):
+        res = out.publish_batch(evs, ids=ids)
+        assert all(r.unreachable and r.retry and not r.ok for r in res)
+        assert "answered 500" in res[0].error and es.url.split("//")[1] in res[0].error
+    assert all(r.ok for r in out.publish_batch(evs, ids=ids))
     es.faults.drop_bulk = 1            # applied, answer lost: the retry meets 409s
     evs2 = events(10, start=10)
+    res = out.publish_batch(evs2, ids=ids_for(evs2, "w1:0"))
+    assert all(r.unreachable for r in res)
     assert all(r.ok for r in out.publish_batch(evs2, ids=ids_for(evs2, "w1:0")))
     assert es.count() == 20 and out.conflicts == 10
 
@@ -103,7 +115,10 @@ def test_refused_connection_is_retryable(es):
     out = output(es, max_retries=1)
     es.stop()
     res = out.publish_batch(events(3), ids=ids_for(events(3)))
-    assert all(r.retry and not r.ok for r in res)
+    assert all(r.retry and r.unreachable and not r.ok for r in res)
+    host = es.url.split("//")[1]
+    assert res[0].error == "Elasticsearch at %s: connection refused (is Elasticsearch running and " \
+        "listening there?)" % es.url and out.slept == [], host      # no backoff inside: the queue's
     es.start()
     res = out.publish_batch(events(3), ids=ids_for(events(3)))
     assert all(r.ok for r in res) and es.count() == 3

@@ -9,7 +9,7 @@ def test_modes_from_index_and_rollover_alias():
     assert plan("pb-%{+yyyy.MM.dd}", version="9.1.0").mode == "dated"
     p = plan("pb-%{[agent.version]}", version="9.1.0")
     assert (p.mode, p.template_pattern, p.template_name, p.policy_name) == \
-        ("data_stream", "pb-*", "packetbeat-9.1.0", "packetbeat")
+        ("data_stream", "pb-9.1.0", "packetbeat-9.1.0", "packetbeat")
     p = plan("whatever", IlmConfig(rollover_alias="al-%{[agent.version]}", pattern="000001"), version="9.1.0")
     assert (p.mode, p.write_index, p.alias, p.bootstrap, p.template_pattern) == \
         ("alias", "al-9.1.0", "al-9.1.0", "al-9.1.0-000001", "al-9.1.0-*")
