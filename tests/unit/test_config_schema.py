@@ -65,13 +65,15 @@ for _name, _cls in SCHEMAS.outputs.items():
 
 def _setup_classes():
     from coordinator.kibana import DashboardsConfig, KibanaConfig
+    from coordinator.publisher.memqueue import MemQueueConfig
     from coordinator.publisher.spool import DiskQueueConfig
     from coordinator.setup import IlmConfig, TemplateConfig
     return {"setup.ilm": (IlmConfig, _files("coordinator/setup.py", "coordinator/publisher/*.py")),
             "setup.template": (TemplateConfig, _files("coordinator/setup.py", "coordinator/publisher/*.py")),
             "setup.kibana": (KibanaConfig, _files("coordinator/kibana.py")),
             "setup.dashboards": (DashboardsConfig, _files("coordinator/kibana.py")),
-            "queue.disk": (DiskQueueConfig, PUBLISHER + _files("coordinator/supervisor.py"))}
+            "queue.disk": (DiskQueueConfig, PUBLISHER + _files("coordinator/supervisor.py")),
+            "queue.mem": (MemQueueConfig, PUBLISHER)}
 
 
 SECTIONS.update(_setup_classes())
@@ -287,7 +289,7 @@ def test_every_top_level_key_is_loaded_with_its_value(tmp_path):
 @pytest.mark.parametrize("key,value", [
     ("seccomp", {"enabled": False}), ("max_procs", 2), ("features", {}), ("xpack", {}), ("ilm", {}),
     ("instrumentation", {"enabled": True}), ("keep_null", True), ("monitoring", {"enabled": True}),
-    ("queue", {"mem": {"events": 4096}}), ("setup", {"nonsense": 1}),
+    ("queue", {"mem": {"events": 4096, "bogus": 1}}), ("queue", {"mem": {}, "disk": {}}), ("setup", {"nonsense": 1}),
     ("logging", {"to_syslog": True}), ("logging", {"files": {"interval": "1h"}}),
     ("logging", {"files": {"redirect_stderr": True}}), ("logging", {"files": {"keepfiles": 1}}),
     ("logging", {"files": {"permissions": "0999"}}), ("path", {"bogus": "/x"}),
