@@ -27,9 +27,23 @@ _MS3 = tuple("%03d" % i for i in range(1000))
 
 
 @functools.lru_cache(maxsize=1024)
-def _second_text(sec: int) -> str:
-    # consecutive events mostly fall in the same second: one strftime per second
+def _second_text_cached(sec: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
+# the last second asked for and its text: consecutive events mostly fall in
+# the same second (one strftime per second, and mostly not even a cache call)
+_LAST_SECOND = [-1, ""]
+
+
+def _second_text(sec: int) -> str:
+    last = _LAST_SECOND
+    if last[0] == sec:
+        return last[1]
+    text = _second_text_cached(sec)
+    last[0] = sec
+    last[1] = text
+    return text
 
 
 def iso_time(ts_ns: int, digits: int = 9) -> str:
