@@ -4,8 +4,18 @@ import cython
 
 
 cdef tuple _MS3
+cdef dict _FLOW_PARTS
+cdef list _LAST_SECOND
+
+@cython.locals(last=list)
+cpdef str _second_text(sec)
 
 cdef str _frac3(frac)
 
 @cython.locals(v=cython.longlong)
 cdef str _frac9(frac)
+
+@cython.locals(t=tuple, key=tuple, parts=tuple, source=dict, client=dict, dest=dict, server=dict,
+               network=dict, event=dict, ev=dict, base=str, ebase=str, stamp=str)
+cpdef dict transaction_event(proto, tuple_, start, end, bytes_in=*, bytes_out=*, status=*,
+                             notes=*, transport=*, cid_ports=*)

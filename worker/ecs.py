@@ -11,7 +11,7 @@ is built as one dict literal per object, in the key order Packetbeat writes.
 """
 from __future__ import annotations
 
-import base64
+import binascii
 import functools
 import hashlib
 import ipaddress
@@ -27,9 +27,23 @@ _MS3 = tuple("%03d" % i for i in range(1000))
 
 
 @functools.lru_cache(maxsize=1024)
-def _second_text(sec: int) -> str:
-    # consecutive events mostly fall in the same second: one strftime per second
+def _second_text_cached(sec: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+
+
+# the last second asked for and its text: consecutive events mostly fall in
+# the same second (one strftime per second, and mostly not even a cache call)
+_LAST_SECOND = [-1, ""]
+
+
+def _second_text(sec: int) -> str:
+    last = _LAST_SECOND
+    if last[0] == sec:
+        return last[1]
+    text = _second_text_cached(sec)
+    last[0] = sec
+    last[1] = text
+    return text
 
 
 def iso_time(ts_ns: int, digits: int = 9) -> str:
@@ -69,7 +83,8 @@ def community_id(transport: int, src_ip: str, sport: int, dst_ip: str, dport: in
     if (s, sport) > (d, dport):
         s, d, sport, dport = d, s, dport, sport
     blob = struct.pack("!H", seed) + s + d + _CID_TAIL.pack(transport, sport & 0xFFFF, dport & 0xFFFF)
-    return "1:" + base64.b64encode(hashlib.sha1(blob).digest()).decode()
+    # binascii directly: base64.b64encode is a Python-level wrapper of it
+    return "1:" + binascii.b2a_base64(hashlib.sha1(blob).digest(), newline=False).decode()
 
 
 # ICMP type -> its counterpart, so both directions hash alike (spec table).
@@ -126,6 +141,7 @@ def configure_direction(internal_networks=None, local_ips=()) -> None:
         matcher = network_matcher(list(internal_networks), "packetbeat.interfaces.internal_networks")
     _DIRECTION_RULES[0] = matcher
     _DIRECTION_RULES[1] = frozenset(ipaddress.ip_address(a) for a in local_ips)
+    _LOCAL_PACKED[0] = frozenset(a.packed for a in _DIRECTION_RULES[1])
     _FLOW_PARTS.clear()
     _IP_SIDES.clear()
 
@@ -146,10 +162,38 @@ _LL_MULTICAST6 = ipaddress.ip_network("ff02::/16")
 _IP_SIDES: dict = {}
 
 
+# the packed form of this host's addresses (_DIRECTION_RULES[1]), for _sides4
+_LOCAL_PACKED: list = [frozenset()]
+
+
+def _sides4(ip_text: str):
+    """_sides of a dotted-quad IPv4 address when no internal_networks are
+    configured, from its four bytes (the ipaddress objects cost ~20x more), or
+    None when the text is not such an address (the general path judges it)."""
+    try:
+        b = socket.inet_pton(socket.AF_INET, ip_text)
+    except (OSError, ValueError, TypeError):
+        return None
+    if socket.inet_ntop(socket.AF_INET, b) != ip_text:
+        return None                    # not the canonical text: let ipaddress judge it
+    a0 = b[0]
+    # loopback 127/8, link-local 169.254/16, link-local multicast 224.0.0/24
+    host = (a0 == 127 or (a0 == 169 and b[1] == 254) or (a0 == 224 and b[1] == 0 and b[2] == 0)
+            or b in _LOCAL_PACKED[0])
+    return (host, False)
+
+
 def _sides(ip_text: str):
     sides = _IP_SIDES.get(ip_text, 0)
     if sides != 0:
         return sides
+    if _DIRECTION_RULES[0] is None and "." in ip_text and ":" not in ip_text:
+        sides = _sides4(ip_text)
+        if sides is not None:
+            if len(_IP_SIDES) >= 65536:
+                _IP_SIDES.clear()
+            _IP_SIDES[ip_text] = sides
+            return sides
     try:
         ip = ipaddress.ip_address(ip_text)
     except ValueError:

@@ -226,3 +226,23 @@ def test_parse_error_carries_the_messages_completed_before():
     p.reset()
     [m] = p.feed(b"GET /again HTTP/1.1\r\n\r\n", TS)
     assert m.uri == b"/again"
+
+
+def test_field_lines_seen_before_give_the_same_fields():
+    """The whole-section path remembers field lines it has split: a line seen
+    again, then folded, repeated or next to a bad line, is judged as new."""
+    head = b"GET / HTTP/1.1\r\nHost: a.example\r\nX-Memo-Test: one\r\n"
+    [first] = feed_all(head + b"\r\n")
+    assert first.headers == {b"host": b"a.example", b"x-memo-test": b"one"}
+    [folded] = feed_all(head + b" two\r\n\r\n")
+    assert folded.headers == {b"host": b"a.example", b"x-memo-test": b"one two"}
+    [repeated] = feed_all(head + b"X-Memo-Test: three\r\n\r\n")
+    assert repeated.headers == {b"host": b"a.example", b"x-memo-test": b"one, three"}
+    [again] = feed_all(head + b"\r\n")
+    assert again.headers == first.headers and again.raw_headers == first.raw_headers
+    with pytest.raises(ParseError):
+        HttpParser().feed(head + b"Bad Name: x\r\n\r\n", TS)
+    status = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+    for _ in range(2):
+        [resp] = feed_all(status)
+        assert (resp.status_code, resp.status_phrase, resp.version) == (404, b"Not Found", b"1.1")

@@ -472,3 +472,26 @@ def test_early_response_to_a_chunked_upload_and_a_head_request_after_it():
     c.req(GET, T0 + 4 * MS)
     c.resp(OK, T0 + 5 * MS)
     assert pairs(c) == [("POST", "/c", 413, "Error"), ("HEAD", "/", 200, "OK"), ("GET", "/p/index.html", 200, "OK")]
+
+
+def test_plain_query_fast_path_equals_the_general_encoding():
+    """url.query of a plain query string (the fast path) is what the general
+    parse/group/quote path writes, on random queries over a small alphabet."""
+    import random
+
+    from worker.protos.http import event as ev_mod
+
+    rng = random.Random(7)
+    checked = 0
+    for _ in range(20000):
+        q = bytes(rng.choice(b"ab=&.-~_Z9%+;") for _ in range(rng.randrange(0, 12)))
+        fast = ev_mod._plain_query(q)
+        if fast is None:
+            continue
+        pairs, _bad = ev_mod._parse_query(q)
+        assert fast == ev_mod._encode(ev_mod._group(pairs, frozenset())), q
+        checked += 1
+    assert checked > 1000
+    assert ev_mod._plain_query(b"b=2&a=1&a=0") == "a=1&a=0&b=2"
+    assert ev_mod._plain_query(b"id=3&page=4") == "id=3&page=4"
+    assert ev_mod._plain_query(b"a=%41") is None

@@ -163,7 +163,7 @@ def _headers_and_raw(msg: HttpMessage, cfg: HttpConfig) -> tuple[dict, bytes]:
     raw = msg.raw_headers
     redact_auth = cfg.redact_authorization and msg.is_request
     if redact_auth:
-        raw = _AUTH_LINE.sub(lambda m: m.group(1) + b"*" * len(m.group(2)), raw)
+        raw = _AUTH_LINE.sub(_stars, raw)
     if cfg.sends_headers:
         cookie = b"cookie" if msg.is_request else b"set-cookie"
         names = cfg.header_names
@@ -182,6 +182,11 @@ def _headers_and_raw(msg: HttpMessage, cfg: HttpConfig) -> tuple[dict, bytes]:
             else:
                 out[sname] = _s(value)
     return out, raw
+
+
+def _stars(m) -> bytes:
+    """An Authorization line with its value replaced by as many ``*``."""
+    return m.group(1) + b"*" * len(m.group(2))
 
 
 def split_cookies(value: str) -> dict[str, str]:
@@ -393,6 +398,40 @@ def _encode(values: dict[bytes, list[bytes]]) -> str:
     return "&".join([quote(k) + "=" + quote(v) for k in sorted(values) for v in values[k]])
 
 
+# A query of plain bytes only: no escapes, no '+', no ';' (what _encode
+# would write as it is, once the pairs are sorted)
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9_.~=&-]*\Z")
+
+
+def _plain_query(q: bytes) -> str | None:
+    """``_encode(_group(_parse_query(q)[0], ()))`` for a query of plain bytes
+    (none a value would escape), or None for any other query. A query already
+    in that form (pairs with '=', keys strictly ascending) is returned as it is."""
+    if _PLAIN_QUERY.match(q) is None:
+        return None
+    values: dict = {}
+    canonical = True
+    prev = None
+    for part in q.split(b"&"):
+        if not part:
+            canonical = False
+            continue
+        k, eq, v = part.partition(b"=")
+        if b"=" in v:
+            return None                 # quote_plus would escape that '='
+        if not eq or (prev is not None and k <= prev):
+            canonical = False
+        prev = k
+        lst = values.get(k)
+        if lst is None:
+            values[k] = [v]
+        else:
+            lst.append(v)
+    if canonical:
+        return q.decode("ascii")
+    return b"&".join([k + b"=" + v for k in sorted(values) for v in values[k]]).decode("ascii")
+
+
 def _split_target(uri: bytes) -> tuple[bytes, bytes]:
     """(escaped path, raw query) of a request target."""
     target = uri.split(b"#", 1)[0] if b"#" in uri else uri
@@ -414,12 +453,19 @@ def extract_parameters(uri: bytes, msg: HttpMessage, body: bytes, secret_keys) -
     path = _unescape(raw_path, False)
     if path is None:
         return "", ""
+    is_form = msg.content_length > 0 and msg.save_body and b"urlencoded" in msg.content_type
+    if not is_form and not secret_keys:
+        if not raw_query:
+            return _s(path), ""
+        plain = _plain_query(raw_query)
+        if plain is not None:
+            return _s(path), plain
     if raw_query:
         pairs, _ = _parse_query(raw_query)
         values = _group(pairs, secret_keys)
     else:
         values = {}
-    if msg.content_length > 0 and msg.save_body and b"urlencoded" in msg.content_type:
+    if is_form:
         form, bad = _parse_query(body)
         if bad:
             return _s(path), ""

@@ -39,7 +39,6 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -56,29 +55,82 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
 class HttpMessage:
-    ts: int                                  # ns, packet where the message began
-    is_request: bool
-    size: int = 0                            # bytes on the wire, framing included
-    notes: list[str] = field(default_factory=list)
-    version: bytes = b""                     # b"1.1"
-    method: bytes = b""
-    uri: bytes = b""
-    status_code: int = 0
-    status_phrase: bytes = b""
-    headers: dict[bytes, bytes] = field(default_factory=dict)   # lower-case names; repeats joined by ", "
-    raw_headers: bytes = b""                 # start line .. empty line
-    body: bytes = b""                        # saved body (de-chunked, possibly cut)
-    content_length: int = 0                  # declared length, or body bytes counted
-    has_content_length: bool = False
-    content_type: bytes = b""
-    encodings: list[bytes] = field(default_factory=list)   # content codings, then transfer codings
-    chunked: bool = False
-    connection: bytes = b""
-    save_body: bool = False                  # body bytes were kept
-    send_body: bool = False                  # content type matched include_*body_for
-    body_truncated: bool = False             # saved body cut at max_message_size
+    """One parsed message. A plain class with slots (an extension type when
+    compiled, parser.pxd) that behaves as the ``@dataclass(slots=True)`` it
+    replaces: keyword or positional fields, repr, equality."""
+    __slots__ = (
+        "ts", "is_request", "size", "notes", "version", "method", "uri", "status_code",
+        "status_phrase", "headers", "raw_headers", "body", "content_length", "has_content_length",
+        "content_type", "encodings", "chunked", "connection", "save_body", "send_body",
+        "body_truncated")
+
+    def __init__(self, ts, is_request, size=0, notes=None, version=b"", method=b"", uri=b"",
+                 status_code=0, status_phrase=b"", headers=None, raw_headers=b"", body=b"",
+                 content_length=0, has_content_length=False, content_type=b"", encodings=None,
+                 chunked=False, connection=b"", save_body=False, send_body=False,
+                 body_truncated=False):
+        self.ts = ts                         # ns, packet where the message began
+        self.is_request = is_request
+        self.size = size                     # bytes on the wire, framing included
+        self.notes = notes if notes is not None else []
+        self.version = version               # b"1.1"
+        self.method = method
+        self.uri = uri
+        self.status_code = status_code
+        self.status_phrase = status_phrase
+        self.headers = headers if headers is not None else {}   # lower-case names; repeats joined by ", "
+        self.raw_headers = raw_headers       # start line .. empty line
+        self.body = body                     # saved body (de-chunked, possibly cut)
+        self.content_length = content_length     # declared length, or body bytes counted
+        self.has_content_length = has_content_length
+        self.content_type = content_type
+        self.encodings = encodings if encodings is not None else []   # content codings, then transfer codings
+        self.chunked = chunked
+        self.connection = connection
+        self.save_body = save_body           # body bytes were kept
+        self.send_body = send_body           # content type matched include_*body_for
+        self.body_truncated = body_truncated     # saved body cut at max_message_size
+
+    def _values(self) -> tuple:
+        return (self.ts, self.is_request, self.size, self.notes, self.version, self.method, self.uri,
+                self.status_code, self.status_phrase, self.headers, self.raw_headers, self.body,
+                self.content_length, self.has_content_length, self.content_type, self.encodings,
+                self.chunked, self.connection, self.save_body, self.send_body, self.body_truncated)
+
+    def __repr__(self) -> str:
+        return "HttpMessage(%s)" % ", ".join("%s=%r" % kv for kv in zip(_FIELD_NAMES_OF_MESSAGE, self._values()))
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
+
+
+_FIELD_NAMES_OF_MESSAGE = ("ts", "is_request", "size", "notes", "version", "method", "uri",
+                           "status_code", "status_phrase", "headers", "raw_headers", "body",
+                           "content_length", "has_content_length", "content_type", "encodings",
+                           "chunked", "connection", "save_body", "send_body", "body_truncated")
+
+
+def _blank_message(ts, is_request: bool) -> HttpMessage:
+    """A message with every field at its default (without the keyword
+    handling of ``HttpMessage(...)``: this runs once per message)."""
+    m = HttpMessage.__new__(HttpMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.size = 0
+    m.notes = []
+    m.version = m.method = m.uri = m.status_phrase = m.raw_headers = m.body = b""
+    m.content_type = m.connection = b""
+    m.status_code = 0
+    m.headers = {}
+    m.content_length = 0
+    m.has_content_length = m.chunked = m.save_body = m.send_body = m.body_truncated = False
+    m.encodings = []
+    return m
 
 
 class State(enum.IntEnum):
@@ -90,6 +142,17 @@ class State(enum.IntEnum):
     CHUNK_DATA = 5
     CHUNK_END = 6
     TRAILERS = 7
+
+
+# The same states as plain ints (C ints when compiled: no enum look-ups on the hot path)
+_START = 0
+_HEADERS = 1
+_BODY_LENGTH = 2
+_BODY_CLOSE = 3
+_CHUNK_SIZE = 4
+_CHUNK_DATA = 5
+_CHUNK_END = 6
+_TRAILERS = 7
 
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -131,13 +194,16 @@ _SPECIAL_FIELDS = {
     b"connection": _CONNECTION,
 }
 
-# Field lines of a CRLF-only header section, each matched from the CRLF that
-# starts it: the names (in the lower-cased section) and the values without
-# surrounding blanks. When both find one match per line, they are the fields;
-# otherwise the section has a line these do not describe (fold, bad name,
-# stray CR) and the line-by-line path judges it.
-_FIELD_NAMES = re.compile(rb"\r\n([!#$%&'*+\-.^_`|~0-9a-z]+)[ \t]*:")
-_FIELD_VALUES = re.compile(rb"\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+[ \t]*:[ \t]*((?:[^\r\n]*[^\r\n \t])?)[ \t]*(?=\r\n|\Z)")
+# Field line -> (lower-cased name, value without surrounding blanks), for the
+# lines of a CRLF-only header section that are plain fields (not folds, not
+# errors). Bounded: lines of up to _LINE_FIELDS_LINE_MAX bytes are added until
+# it holds _LINE_FIELDS_MAX of them (at most ~1 MB).
+_LINE_FIELDS: dict = {}
+_LINE_FIELDS_MAX = 4096
+_LINE_FIELDS_LINE_MAX = 256
+
+# Status line -> (version, status code, phrase), bounded as above.
+_STATUS_LINES: dict = {}
 
 
 def _parse_version(v: bytes) -> bytes:
@@ -148,6 +214,13 @@ def _parse_version(v: bytes) -> bytes:
     if len(v) == 8 and v[:5] == b"HTTP/" and v[5:6].isdigit() and v[6:7] == b"." and v[7:8].isdigit():
         return v[5:]
     raise ParseError("bad HTTP version %r" % v[:16])
+
+
+def _contains_any(ctype: bytes, subs: tuple) -> bool:
+    for sub in subs:
+        if sub in ctype:
+            return True
+    return False
 
 
 def _comma_list(value: bytes) -> list[bytes]:
@@ -177,7 +250,7 @@ class HttpParser:
 
     @property
     def state(self) -> State:
-        return self._state
+        return State(self._state)
 
     def reset(self) -> None:
         """Forget buffered bytes, the message in progress and the pending
@@ -189,7 +262,7 @@ class HttpParser:
     def head_in_progress(self) -> HttpMessage | None:
         """The message whose header section is complete and whose body is still
         arriving (None between messages or inside a header section)."""
-        return self._msg if self._state >= State.BODY_LENGTH else None
+        return self._msg if self._state >= _BODY_LENGTH else None
 
     def push_request_method(self, method: bytes) -> None:
         """A request was seen in the other direction: its response comes in
@@ -204,16 +277,15 @@ class HttpParser:
         return every message it completes."""
         out = self._ready          # may hold messages completed by on_gap
         self._ts = ts
-        if not self._buf and self._state >= State.BODY_LENGTH and self._body_only(len(data)):
+        if not self._buf and self._state >= _BODY_LENGTH and self._body_only(len(data)):
             self._ready = []
             return out
         if data:
             self._buf += data
         buf = self._buf
-        steps = _STEPS
         try:
             while self._pos < len(buf):
-                if not steps[self._state](self):
+                if not self._step():
                     break
         except ParseError as e:
             e.messages = out
@@ -224,6 +296,24 @@ class HttpParser:
         self._ready = []
         return out
 
+    def _step(self) -> bool:
+        st = self._state
+        if st == _START:
+            return self._start()
+        if st == _HEADERS:
+            return self._headers()
+        if st == _BODY_LENGTH:
+            return self._body_length()
+        if st == _BODY_CLOSE:
+            return self._body_close()
+        if st == _CHUNK_SIZE:
+            return self._chunk_size()
+        if st == _CHUNK_DATA:
+            return self._chunk_data()
+        if st == _CHUNK_END:
+            return self._chunk_end()
+        return self._trailers()
+
     def _body_only(self, n: int) -> bool:
         """Fast path: ``n`` new bytes, nothing buffered, inside a body that is
         not kept, and they do not reach the end of the body (or of the chunk):
@@ -232,16 +322,16 @@ class HttpParser:
         if msg.save_body:
             return False
         st = self._state
-        if st == State.BODY_LENGTH:
+        if st == _BODY_LENGTH:
             if n >= msg.content_length - self._body_seen:
                 return False
             self._body_seen += n
-        elif st == State.CHUNK_DATA:
+        elif st == _CHUNK_DATA:
             if n >= self._chunk_left:
                 return False
             self._chunk_left -= n
             msg.content_length += n
-        elif st == State.BODY_CLOSE:
+        elif st == _BODY_CLOSE:
             msg.content_length += n
         else:
             return False
@@ -255,9 +345,9 @@ class HttpParser:
         the caller should :meth:`reset`."""
         st = self._state
         msg = self._msg
-        if st == State.START:
+        if st == _START:
             return True        # between messages: nothing in progress
-        if st == State.BODY_LENGTH:
+        if st == _BODY_LENGTH:
             self._note_loss()
             take = min(nbytes, msg.content_length - self._body_seen)
             self._body_seen += take
@@ -266,27 +356,27 @@ class HttpParser:
             if self._body_seen >= msg.content_length:
                 self._finish()
             return True
-        if st == State.BODY_CLOSE:
+        if st == _BODY_CLOSE:
             self._note_loss()
             msg.content_length += nbytes
             msg.size += nbytes
             self._hole_in_body()
             return True
-        if st == State.CHUNK_DATA and nbytes < self._chunk_left:
+        if st == _CHUNK_DATA and nbytes < self._chunk_left:
             self._note_loss()
             self._chunk_left -= nbytes
             msg.content_length += nbytes
             msg.size += nbytes
             self._hole_in_body()
             return True
-        if st != State.HEADERS:
+        if st != _HEADERS:
             self._note_loss()   # inside chunk framing: the message is kept, cut here
         return False
 
     def on_fin(self) -> list[HttpMessage]:
         """The sender closed its side: a close-delimited body ends here, and
         any message whose header section was complete is returned as it is."""
-        if self._state not in (State.START, State.HEADERS):
+        if self._state not in (_START, _HEADERS):
             self._finish()
         out = self._ready
         self._ready = []
@@ -313,7 +403,7 @@ class HttpParser:
         self._new_message()
 
     def _new_message(self) -> None:
-        self._state = State.START
+        self._state = _START
         self._msg: HttpMessage | None = None     # made by _start
         self._msg_start = 0     # offset in _buf of the start line (HEADERS state)
         self._start_done = False
@@ -325,7 +415,7 @@ class HttpParser:
 
     def _compact(self) -> None:
         # keep the unfinished header section whole: it becomes raw_headers
-        keep = self._msg_start if self._state == State.HEADERS else self._pos
+        keep = self._msg_start if self._state == _HEADERS else self._pos
         if keep:
             if keep >= len(self._buf):          # everything consumed (the common case)
                 self._buf.clear()
@@ -391,9 +481,9 @@ class HttpParser:
         self._pos = pos
         if pos >= n:
             return False
-        self._msg = HttpMessage(self._ts, True)
+        self._msg = _blank_message(self._ts, True)
         self._msg_start = self._scan = pos
-        self._state = State.HEADERS
+        self._state = _HEADERS
         return self._headers()
 
     def _headers(self) -> bool:
@@ -448,37 +538,69 @@ class HttpParser:
         e = buf.find(b"\r\n\r\n", i - 1)
         if e < 0:
             return False
-        section = bytes(buf[start:e])          # start line .. last field line
-        nfields = section.count(b"\r\n")
-        if section.count(b"\n") != nfields:
-            return False                       # a bare LF somewhere: general path
-        nl = section.find(b"\r\n") if nfields else len(section)
-        self._start_line(section[:nl])
-        self._start_done = True
         end = e + 4
+        raw = bytes(buf[start:end])            # start line .. empty line (raw_headers)
+        lines = raw.split(b"\r\n")             # ... then b"", b"" for the empty line
+        nlines = len(lines) - 2
+        if raw.count(b"\n") != nlines + 1:
+            return False                       # a bare LF somewhere: general path
+        self._start_line(lines[0])
+        self._start_done = True
         if end - start > self.max_message_size:
             raise ParseError("header section longer than %d bytes" % self.max_message_size)
-        if nfields:
-            names = _FIELD_NAMES.findall(section.lower(), nl)
-            values = _FIELD_VALUES.findall(section, nl) if len(names) == nfields else ()
-            if len(values) == nfields:
-                self._fields = list(zip(names, values))
-            else:
-                fields = self._fields
-                field_name = _field_name
-                for line in section[nl + 2:].split(b"\r\n"):
+        msg = self._msg
+        if nlines > 1:
+            # field lines repeat across messages (Host, User-Agent, Server, ...):
+            # each distinct line is split and judged once (bounded table)
+            cache = _LINE_FIELDS
+            headers: dict = {}
+            fields: list = []
+            repeated = False
+            for k in range(1, nlines):
+                line = lines[k]
+                f = cache.get(line)
+                if f is None:
                     colon = line.find(b":")
-                    name = field_name(line[:colon]) if colon > 0 and line[0] not in (0x20, 0x09) else None
+                    name = _field_name(line[:colon]) if colon > 0 and line[0] not in (0x20, 0x09) else None
                     if name is None:
                         self._field_line(line, fields)   # folded line, or the error it raises
+                        repeated = True                  # the map is rebuilt from the fields
+                        continue
+                    f = (name, line[colon + 1:].strip(b" \t"))
+                    if len(line) <= _LINE_FIELDS_LINE_MAX and len(cache) < _LINE_FIELDS_MAX:
+                        cache[line] = f
+                fields.append(f)
+                if not repeated:
+                    name = f[0]
+                    if name in headers:
+                        repeated = True
                     else:
-                        fields.append((name, line[colon + 1:].strip(b" \t")))
-        self._pos = self._scan = end
-        self._end_of_headers()
+                        headers[name] = f[1]
+            self._pos = self._scan = end
+            msg.raw_headers = raw
+            msg.size = end - start
+            self._msg_start = end
+            if repeated:
+                te_present = self._apply_fields(fields)
+            else:
+                msg.headers = headers
+                te_present = self._framing(headers)
+        else:
+            self._pos = self._scan = end
+            msg.raw_headers = raw
+            msg.size = end - start
+            self._msg_start = end
+            te_present = False
+        self._pick_body_mode(te_present)
         return True
 
     def _start_line(self, line: bytes) -> None:
         msg = self._msg
+        known = _STATUS_LINES.get(line)
+        if known is not None:
+            msg.is_request = False
+            msg.version, msg.status_code, msg.status_phrase = known
+            return
         if line.startswith(b"HTTP/"):
             msg.is_request = False
             parts = line.split(b" ", 2)
@@ -487,6 +609,8 @@ class HttpParser:
                 raise ParseError("bad status line %r" % line[:64])
             msg.status_code = int(parts[1])
             msg.status_phrase = parts[2].strip(b" \t") if len(parts) == 3 else b""
+            if len(line) <= _LINE_FIELDS_LINE_MAX and len(_STATUS_LINES) < _LINE_FIELDS_MAX:
+                _STATUS_LINES[line] = (msg.version, msg.status_code, msg.status_phrase)
             return
         sp1 = line.find(b" ")
         sp2 = line.rfind(b" ")
@@ -621,7 +745,7 @@ class HttpParser:
                 return
         body_for = self.request_body_for if msg.is_request else self.response_body_for
         ctype = msg.content_type
-        if body_for and any(s in ctype for s in body_for):
+        if body_for and _contains_any(ctype, body_for):
             msg.send_body = msg.save_body = True
         elif msg.is_request and b"urlencoded" in ctype:
             msg.save_body = True
@@ -630,21 +754,21 @@ class HttpParser:
             self._saved = bytearray()
         if msg.chunked:
             msg.content_length = 0        # counts the chunk data from now on
-            self._state = State.CHUNK_SIZE
+            self._state = _CHUNK_SIZE
         elif te_present:
             if msg.is_request:
                 raise ParseError("request with a Transfer-Encoding other than chunked")
             msg.content_length = 0
-            self._state = State.BODY_CLOSE
+            self._state = _BODY_CLOSE
         elif msg.has_content_length:
             if msg.content_length == 0:
                 self._finish()
             else:
-                self._state = State.BODY_LENGTH
+                self._state = _BODY_LENGTH
         elif msg.is_request:
             self._finish()
         else:
-            self._state = State.BODY_CLOSE
+            self._state = _BODY_CLOSE
 
     def _body_length(self) -> bool:
         msg = self._msg
@@ -682,10 +806,10 @@ class HttpParser:
         self._msg.size += nxt - self._pos
         self._pos = nxt
         if size == 0:
-            self._state = State.TRAILERS
+            self._state = _TRAILERS
         else:
             self._chunk_left = size
-            self._state = State.CHUNK_DATA
+            self._state = _CHUNK_DATA
         return True
 
     def _chunk_data(self) -> bool:
@@ -698,7 +822,7 @@ class HttpParser:
         msg.content_length += take
         msg.size += take
         if self._chunk_left == 0:
-            self._state = State.CHUNK_END
+            self._state = _CHUNK_END
             return True
         return False
 
@@ -718,7 +842,7 @@ class HttpParser:
         self._pos += n
         self._msg.size += n
         self._scan = self._pos
-        self._state = State.CHUNK_SIZE
+        self._state = _CHUNK_SIZE
         return True
 
     def _trailers(self) -> bool:
@@ -739,17 +863,3 @@ class HttpParser:
         self._fields = []
         self._finish()
         return True
-
-
-# state -> step of HttpParser (one table for every parser: a per-instance dict
-# of bound methods cost ~2.5 KB per connection)
-_STEPS = {
-    State.START: HttpParser._start,
-    State.HEADERS: HttpParser._headers,
-    State.BODY_LENGTH: HttpParser._body_length,
-    State.BODY_CLOSE: HttpParser._body_close,
-    State.CHUNK_SIZE: HttpParser._chunk_size,
-    State.CHUNK_DATA: HttpParser._chunk_data,
-    State.CHUNK_END: HttpParser._chunk_end,
-    State.TRAILERS: HttpParser._trailers,
-}

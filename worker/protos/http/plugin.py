@@ -7,7 +7,7 @@ from worker.protos.http.config import HttpConfig
 from worker.protos.http.event import to_event
 from worker.protos.http.parser import HttpMessage, HttpParser, ParseError
 from worker.protos.http.trans import Correlator
-from worker.protos.glue import TcpAnalyser, feed_or_resync
+from worker.protos.glue import TcpAnalyser
 
 
 class HttpConnection:
@@ -40,14 +40,7 @@ class HttpPlugin(TcpAnalyser):
         return HttpConnection(self.cfg)
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = state if state is not None else HttpConnection(self.cfg)
-        if conn.tunnel:
-            return conn
-        msgs, resynced = feed_or_resync(conn.parsers[direction], pkt, ParseError)
-        self.parse_errors += resynced
-        if msgs:
-            self.handle(conn, tcptuple, direction, msgs)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
         if state is None:
@@ -74,35 +67,66 @@ class HttpPlugin(TcpAnalyser):
             self.emit(to_event(req, resp, self.cfg, tcptuple))
 
     def handle(self, conn: HttpConnection, tcptuple: TcpTuple, direction: int,
-                msgs: list[HttpMessage]) -> None:
-        corr = conn.correlator
-        for msg in msgs:
-            if msg.is_request:
-                if msg is conn.early_req:
-                    # answered before its body was complete: its response was parsed
-                    # already; now the pair, then whatever followed it
-                    early, conn.early, conn.early_req = conn.early, None, None
-                    self._pairs(conn, tcptuple, corr.add(msg))
-                    for resp in early:
-                        self._pairs(conn, tcptuple, corr.add(resp))
-                    continue
-                conn.parsers[1 - direction].push_request_method(msg.method)
-            elif not corr.requests and not (100 <= msg.status_code < 200):
-                # an early response (RFC 9110 15.5.14, 15.5.2, Expect: 100-continue refused):
-                # the server answered while the request body is still arriving
-                pending = conn.early_req or conn.parsers[1 - direction].head_in_progress()
-                if pending is not None and pending.is_request and pending.ts <= msg.ts:
-                    conn.early_req = pending
-                    if conn.early is None:
-                        conn.early = []
-                    conn.early.append(msg)
-                    continue
-            self._pairs(conn, tcptuple, corr.add(msg))
+               msgs: list[HttpMessage]) -> None:
+        _handle(self, conn, tcptuple, direction, msgs)
 
     def _pairs(self, conn: HttpConnection, tcptuple: TcpTuple, pairs) -> None:
-        for req, resp in pairs:
-            self.emit(to_event(req, resp, self.cfg, tcptuple))
-            if req is not None and resp is not None and (
-                    resp.status_code == 101
-                    or (req.method == b"CONNECT" and 200 <= resp.status_code < 300)):
-                conn.tunnel = True
+        _pairs(self, conn, tcptuple, pairs)
+
+
+# The per-segment and per-message work, as functions (typed when compiled, plugin.pxd)
+
+def _parse(plugin, pkt, tcptuple, direction: int, state):
+    conn = state if state is not None else HttpConnection(plugin.cfg)
+    if conn.tunnel:
+        return conn
+    # glue.feed_or_resync, inline (once per segment)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        parser.reset()
+        msgs = e.messages
+        plugin.parse_errors += 1
+    if msgs:
+        _handle(plugin, conn, tcptuple, direction, msgs)
+    return conn
+
+
+def _handle(plugin, conn, tcptuple, direction: int, msgs: list) -> None:
+    corr = conn.correlator
+    for msg in msgs:
+        if msg.is_request:
+            if msg is conn.early_req:
+                # answered before its body was complete: its response was parsed
+                # already; now the pair, then whatever followed it
+                early, conn.early, conn.early_req = conn.early, None, None
+                _pairs(plugin, conn, tcptuple, corr.add(msg))
+                for resp in early:
+                    _pairs(plugin, conn, tcptuple, corr.add(resp))
+                continue
+            conn.parsers[1 - direction].push_request_method(msg.method)
+        elif not corr.requests and not (100 <= msg.status_code < 200):
+            # an early response (RFC 9110 15.5.14, 15.5.2, Expect: 100-continue refused):
+            # the server answered while the request body is still arriving
+            pending = conn.early_req or conn.parsers[1 - direction].head_in_progress()
+            if pending is not None and pending.is_request and pending.ts <= msg.ts:
+                conn.early_req = pending
+                if conn.early is None:
+                    conn.early = []
+                conn.early.append(msg)
+                continue
+        _pairs(plugin, conn, tcptuple, corr.add(msg))
+
+
+def _pairs(plugin, conn, tcptuple, pairs: list) -> None:
+    if not pairs:
+        return
+    emit = plugin.emit
+    cfg = plugin.cfg
+    for req, resp in pairs:
+        emit(to_event(req, resp, cfg, tcptuple))
+        if req is not None and resp is not None and (
+                resp.status_code == 101
+                or (req.method == b"CONNECT" and 200 <= resp.status_code < 300)):
+            conn.tunnel = True

@@ -42,8 +42,8 @@ class Correlator:
     def flush(self) -> list[Pair]:
         """Everything still queued, as half transactions (requests first)."""
         out = self._correlate([])
-        out.extend((r, None) for r in self.requests)
-        out.extend((None, r) for r in self.responses)
+        out.extend([(r, None) for r in self.requests])
+        out.extend([(None, r) for r in self.responses])
         self.requests.clear()
         self.responses.clear()
         return out

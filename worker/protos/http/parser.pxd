@@ -1,0 +1,121 @@
+# C types for worker/protos/http/parser.py when compiled (setup.py, Cython
+# pure Python mode: the .py stays the source and runs uncompiled). The parser
+# state and the message are extension types: attribute access is a C field
+# access instead of a slot descriptor look-up.
+import cython
+
+cdef int _START, _HEADERS, _BODY_LENGTH, _BODY_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
+cdef dict _LINE_FIELDS, _STATUS_LINES
+cdef Py_ssize_t _LINE_FIELDS_MAX, _LINE_FIELDS_LINE_MAX
+
+
+cdef class HttpMessage:
+    cdef public object ts
+    cdef public bint is_request
+    cdef public object size
+    cdef public list notes
+    cdef public object version
+    cdef public object method
+    cdef public object uri
+    cdef public object status_code
+    cdef public object status_phrase
+    cdef public object headers
+    cdef public object raw_headers
+    cdef public object body
+    cdef public object content_length
+    cdef public bint has_content_length
+    cdef public object content_type
+    cdef public object encodings
+    cdef public bint chunked
+    cdef public object connection
+    cdef public bint save_body
+    cdef public bint send_body
+    cdef public bint body_truncated
+
+
+@cython.locals(m=HttpMessage)
+cpdef HttpMessage _blank_message(ts, bint is_request)
+
+
+cdef class HttpParser:
+    cdef public object max_message_size
+    cdef public object request_body_for
+    cdef public object response_body_for
+    cdef list _methods
+    cdef list _ready
+    cdef bytearray _buf
+    cdef Py_ssize_t _pos
+    cdef Py_ssize_t _scan
+    cdef object _ts
+    cdef int _state
+    cdef HttpMessage _msg
+    cdef Py_ssize_t _msg_start
+    cdef bint _start_done
+    cdef list _fields
+    cdef object _body_seen
+    cdef object _chunk_left
+    cdef object _saved
+    cdef object _save_limit
+
+    @cython.locals(out=list, buf=bytearray)
+    cpdef list feed(self, data, ts)
+
+    cdef bint _step(self) except -1
+
+    @cython.locals(msg=HttpMessage, st=cython.int)
+    cdef bint _body_only(self, Py_ssize_t n) except -1
+
+    cpdef _reset_stream(self)
+    cpdef _new_message(self)
+
+    @cython.locals(keep=Py_ssize_t)
+    cpdef _compact(self)
+
+    @cython.locals(msg=HttpMessage)
+    cpdef _finish(self)
+
+    @cython.locals(buf=bytearray, pos=Py_ssize_t, n=Py_ssize_t)
+    cdef bint _start(self) except -1
+
+    @cython.locals(buf=bytearray, start=Py_ssize_t, i=Py_ssize_t, end=Py_ssize_t)
+    cdef bint _headers(self) except -1
+
+    @cython.locals(buf=bytearray, start=Py_ssize_t, e=Py_ssize_t, end=Py_ssize_t, raw=bytes, lines=list,
+                   nlines=Py_ssize_t, msg=HttpMessage, cache=dict, headers=dict, fields=list,
+                   repeated=cython.bint, k=Py_ssize_t, line=bytes, f=tuple, colon=Py_ssize_t,
+                   te_present=cython.bint)
+    cdef bint _whole_section(self, Py_ssize_t i) except -1
+
+    @cython.locals(msg=HttpMessage, known=tuple, sp1=Py_ssize_t, sp2=Py_ssize_t)
+    cpdef _start_line(self, bytes line)
+
+    @cython.locals(msg=HttpMessage)
+    cpdef _end_of_headers(self)
+
+    @cython.locals(msg=HttpMessage, te_present=cython.bint)
+    cpdef bint _apply_fields(self, list fields) except -1
+
+    @cython.locals(msg=HttpMessage)
+    cpdef bint _framing(self, dict headers) except -1
+
+    @cython.locals(msg=HttpMessage)
+    cpdef _content_length(self, value)
+
+    @cython.locals(msg=HttpMessage, code=cython.int, interim=cython.bint)
+    cpdef _pick_body_mode(self, bint te_present)
+
+    @cython.locals(msg=HttpMessage, take=object)
+    cdef bint _body_length(self) except -1
+
+    @cython.locals(msg=HttpMessage)
+    cdef bint _body_close(self) except -1
+
+    cdef bint _chunk_size(self) except -1
+
+    @cython.locals(msg=HttpMessage)
+    cdef bint _chunk_data(self) except -1
+
+    @cython.locals(buf=bytearray, p=Py_ssize_t, n=Py_ssize_t)
+    cdef bint _chunk_end(self) except -1
+
+    cdef bint _trailers(self) except -1
