@@ -123,11 +123,27 @@ _CRC24_TABLE = _crc24_table()
 def crc24(data: bytes) -> int:
     """CRC24 of a v5 segment header word (its bytes in wire order): Cassandra's
     bit-by-bit CRC (init 0x875060, polynomial 0x1974F0B), a byte at a time."""
+    return _crc24_at(data, 0, len(data))
+
+
+def _crc24_at(data, start: int, n: int) -> int:
+    """CRC24 of ``data[start:start + n]``, without the slice."""
     crc = _CRC24_INIT
     table = _CRC24_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFFFFFF) ^ table[(crc >> 16) ^ b]
+    for i in range(start, start + n):
+        b = data[i]
+        t = table[(crc >> 16) ^ b]
+        crc = ((crc << 8) & 0xFFFFFF) ^ t
     return crc
+
+
+def _le(data, start: int, n: int) -> int:
+    """The little-endian unsigned integer of ``data[start:start + n]`` (n <= 8)."""
+    v = 0
+    for i in range(n):
+        b = data[start + i]
+        v |= b << (8 * i)
+    return v
 
 
 def crc32(data) -> int:
@@ -430,9 +446,8 @@ class CassandraParser:
         pos = 0
         n = len(sb)
         while n - pos >= hlen:
-            hdr = bytes(sb[pos:pos + hlen])
-            word = int.from_bytes(hdr[:wlen], "little")
-            if crc24(hdr[:wlen]) != int.from_bytes(hdr[wlen:], "little"):
+            word = _le(sb, pos, wlen)
+            if _crc24_at(sb, pos, wlen) != _le(sb, pos + wlen, 3):
                 raise ParseError("segment header CRC24 mismatch")
             plen = word & 0x1FFFF
             if lz4:
@@ -445,7 +460,7 @@ class CassandraParser:
             if n < end:
                 break
             payload = bytes(sb[pos + hlen:end - 4])
-            if crc32(payload) != int.from_bytes(sb[end - 4:end], "little"):
+            if crc32(payload) != _le(sb, end - 4, 4):
                 raise ParseError("segment payload CRC32 mismatch")
             if lz4 and ulen:
                 try:
