@@ -13,6 +13,23 @@ cdef bytes _FIXED_B, _FIXED_C, _BINARY_OK, _COMPACT_OF
 cdef object _NEED_MORE
 
 
+cdef class ThriftMessage:
+    cdef public object ts
+    cdef public bint is_request
+    cdef public object size
+    cdef public list notes
+    cdef public object mtype
+    cdef public object method
+    cdef public object seqid
+    cdef public list fields
+    cdef public object nfields
+    cdef public object transport
+    cdef public object protocol
+    cdef public bint decoded
+    cdef public int direction
+    cdef public bint oneway
+
+
 cpdef str format_struct(list items, Py_ssize_t nfields, Py_ssize_t limit, names=*)
 
 

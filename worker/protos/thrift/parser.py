@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from worker.plugin import ParseError as _BaseParseError
@@ -115,22 +114,31 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
 class ThriftMessage:
-    ts: int                              # ns, packet where the message began
-    is_request: bool                     # CALL or ONEWAY
-    size: int = 0                        # message bytes (a frame's length, without its 4-byte header)
-    notes: list[str] = field(default_factory=list)
-    mtype: int = 0                       # CALL, REPLY, EXCEPTION, ONEWAY
-    method: str = ""                     # as sent (truncated to string_max_size like Packetbeat)
-    seqid: int = 0
-    fields: list = field(default_factory=list)   # top-level fields: [(id, rendered value or None)]
-    nfields: int = 0                     # top-level fields read (``fields`` may hold fewer)
-    transport: str = ""                  # socket / framed
-    protocol: str = ""                   # binary / compact
-    decoded: bool = True                 # False: header only (too large, packet loss)
-    direction: int = 0                   # set by the plugin: 0 client -> server, 1 the reverse
-    oneway: bool = False                 # a call that gets no reply (ONEWAY, IDL, or presumed)
+    """One message (a plain class rather than a dataclass: compiled, it is an
+    extension type whose construction costs no Python ``__init__``)."""
+    __slots__ = ("ts", "is_request", "size", "notes", "mtype", "method", "seqid", "fields",
+                 "nfields", "transport", "protocol", "decoded", "direction", "oneway")
+
+    def __init__(self, ts: int, is_request: bool, size: int = 0, notes: list | None = None,
+                 mtype: int = 0, method: str = "", seqid: int = 0, oneway: bool = False):
+        self.ts = ts                    # ns, packet where the message began
+        self.is_request = is_request    # CALL or ONEWAY
+        self.size = size                # message bytes (a frame's length, without its 4-byte header)
+        self.notes = notes if notes is not None else []
+        self.mtype = mtype              # CALL, REPLY, EXCEPTION, ONEWAY
+        self.method = method            # as sent (truncated to string_max_size like Packetbeat)
+        self.seqid = seqid
+        self.fields = []                # top-level fields: [(id, rendered value or None)]
+        self.nfields = 0                # top-level fields read (``fields`` may hold fewer)
+        self.transport = ""             # socket / framed
+        self.protocol = ""              # binary / compact
+        self.decoded = True             # False: header only (too large, packet loss)
+        self.direction = 0              # set by the plugin: 0 client -> server, 1 the reverse
+        self.oneway = oneway            # a call that gets no reply (ONEWAY, IDL, or presumed)
+
+    def __repr__(self) -> str:
+        return "ThriftMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 # ---------------------------------------------------------------- rendering
