@@ -15,6 +15,21 @@ cdef int _crc24_at(object data, Py_ssize_t start, Py_ssize_t n) except -1
 cdef unsigned long long _le(object data, Py_ssize_t start, int n) except? 0xFFFFFFFFFFFFFFFF
 
 
+cdef class CassandraMessage:
+    cdef public object ts
+    cdef public bint is_request
+    cdef public int version
+    cdef public int flags
+    cdef public int stream
+    cdef public int opcode
+    cdef public long long length
+    cdef public long long size
+    cdef public object body
+    cdef public list notes
+    cdef public bint ignored
+    cdef public object data
+
+
 cdef class Codec:
     cdef public object compression
     cdef public bint segments

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -191,24 +190,34 @@ def decompress(algo: str, data: bytes, limit: int) -> bytes | None:
     return None
 
 
-@dataclass(slots=True)
 class CassandraMessage:
-    ts: int
-    is_request: bool
-    version: int            # protocol version, without the direction bit
-    flags: int
-    stream: int             # as read, unsigned (EVENT: 65535)
-    opcode: int
-    length: int             # body length of the header (compressed size when compressed)
-    size: int               # bytes of the frame (header + body)
-    body: bytes | None      # decompressed body; None when not kept
-    notes: list[str] = field(default_factory=list)
-    ignored: bool = False
-    data: dict | None = None        # decoded fields (set by the plugin)
+    """One frame (a plain class rather than a dataclass: compiled, it is an
+    extension type whose construction costs no Python ``__init__``)."""
+    __slots__ = ("ts", "is_request", "version", "flags", "stream", "opcode", "length", "size",
+                 "body", "notes", "ignored", "data")
+
+    def __init__(self, ts: int, is_request: bool, version: int, flags: int, stream: int, opcode: int,
+                 length: int, size: int, body: bytes | None, notes: list | None = None,
+                 ignored: bool = False, data: dict | None = None) -> None:
+        self.ts = ts
+        self.is_request = is_request
+        self.version = version      # protocol version, without the direction bit
+        self.flags = flags
+        self.stream = stream        # as read, unsigned (EVENT: 65535)
+        self.opcode = opcode
+        self.length = length        # body length of the header (compressed size when compressed)
+        self.size = size            # bytes of the frame (header + body)
+        self.body = body            # decompressed body; None when not kept
+        self.notes = notes if notes is not None else []
+        self.ignored = ignored
+        self.data = data            # decoded fields (set by the plugin)
 
     @property
     def op_name(self) -> str:
         return OP_NAMES.get(self.opcode) or "UNKNOWN_OP_%d" % self.opcode
+
+    def __repr__(self) -> str:
+        return "CassandraMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 class CassandraParser:
