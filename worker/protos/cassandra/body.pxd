@@ -19,3 +19,18 @@ cdef class Reader:
 
     @cython.locals(p=Py_ssize_t, end=Py_ssize_t)
     cpdef str string(self)
+
+
+# the message type, so that its fields are read as C struct members
+from worker.protos.cassandra.parser cimport CassandraMessage
+
+cdef tuple _FLAG_TEXT, _VERSION_TEXT, _OP_TEXT
+
+cpdef dict headers(CassandraMessage msg)
+
+cpdef object _prefix(CassandraMessage msg, Reader r, bint response)
+
+cpdef dict decode_request(CassandraMessage msg)
+
+@cython.locals(r=Reader, data=dict, op=cython.int, v=cython.int)
+cpdef dict decode_response(CassandraMessage msg, bint quirks=*)
