@@ -39,7 +39,6 @@ comes out with what could be read and a note.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -84,25 +83,36 @@ class _Short(Exception):
     """Arguments end before a field does (internal)."""
 
 
-@dataclass(slots=True)
 class AmqpMessage:
-    ts: int                                 # ns, packet where the (method) frame began
-    direction: int                          # 0 client -> server, 1 server -> client
-    channel: int = 0
-    class_id: int = 0
-    method_id: int = 0
-    method: str = ""                        # "queue.declare", "basic.publish", ...
-    kind: int = REQUEST
-    answers: tuple = ()                     # RESPONSE: (class, method) of the request it answers
-    size: int = 0                           # method frame bytes on the wire
-    notes: list[str] = field(default_factory=list)
-    fields: dict = field(default_factory=dict)   # amqp.* as Packetbeat names them
-    request: str = ""                       # Packetbeat's request detail (queue name, ...)
-    hidden: bool = False                    # connection information left out (hide_connection_information)
-    body: bytes = b""                       # CONTENT: first max_body_length bytes of the body
-    body_size: int = 0                      # CONTENT: body size the header announced
-    body_seen: int = 0                      # CONTENT: body bytes seen (lost ones included)
-    has_header: bool = False                # CONTENT: header frame seen
+    """One message (a plain class rather than a dataclass: compiled, it is an
+    extension type whose construction costs no Python ``__init__``)."""
+    __slots__ = ("ts", "direction", "channel", "class_id", "method_id", "method", "kind", "answers",
+                 "size", "notes", "fields", "request", "hidden", "body", "body_size", "body_seen",
+                 "has_header")
+
+    def __init__(self, ts, direction, channel=0, class_id=0, method_id=0, method="", kind=REQUEST,
+                 answers=(), size=0, notes=None, fields=None, request="", hidden=False, body=b"",
+                 body_size=0, body_seen=0, has_header=False):
+        self.ts = ts                                # ns, packet where the (method) frame began
+        self.direction = direction                  # 0 client -> server, 1 server -> client
+        self.channel = channel
+        self.class_id = class_id
+        self.method_id = method_id
+        self.method = method                        # "queue.declare", "basic.publish", ...
+        self.kind = kind
+        self.answers = answers                      # RESPONSE: (class, method) of the request it answers
+        self.size = size                            # method frame bytes on the wire
+        self.notes = notes if notes is not None else list()
+        self.fields = fields if fields is not None else dict()  # amqp.* as Packetbeat names them
+        self.request = request                      # Packetbeat's request detail (queue name, ...)
+        self.hidden = hidden                        # hide_connection_information: not published
+        self.body = body                            # CONTENT: first max_body_length bytes of the body
+        self.body_size = body_size                  # CONTENT: body size the header announced
+        self.body_seen = body_seen                  # CONTENT: body bytes seen (lost ones included)
+        self.has_header = has_header                # CONTENT: header frame seen
+
+    def __repr__(self) -> str:
+        return "AmqpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 # --- argument readers -------------------------------------------------------

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -123,11 +122,27 @@ _CRC24_TABLE = _crc24_table()
 def crc24(data: bytes) -> int:
     """CRC24 of a v5 segment header word (its bytes in wire order): Cassandra's
     bit-by-bit CRC (init 0x875060, polynomial 0x1974F0B), a byte at a time."""
+    return _crc24_at(data, 0, len(data))
+
+
+def _crc24_at(data, start: int, n: int) -> int:
+    """CRC24 of ``data[start:start + n]``, without the slice."""
     crc = _CRC24_INIT
     table = _CRC24_TABLE
-    for b in data:
-        crc = ((crc << 8) & 0xFFFFFF) ^ table[(crc >> 16) ^ b]
+    for i in range(start, start + n):
+        b = data[i]
+        t = table[(crc >> 16) ^ b]
+        crc = ((crc << 8) & 0xFFFFFF) ^ t
     return crc
+
+
+def _le(data, start: int, n: int) -> int:
+    """The little-endian unsigned integer of ``data[start:start + n]`` (n <= 8)."""
+    v = 0
+    for i in range(n):
+        b = data[start + i]
+        v |= b << (8 * i)
+    return v
 
 
 def crc32(data) -> int:
@@ -175,24 +190,34 @@ def decompress(algo: str, data: bytes, limit: int) -> bytes | None:
     return None
 
 
-@dataclass(slots=True)
 class CassandraMessage:
-    ts: int
-    is_request: bool
-    version: int            # protocol version, without the direction bit
-    flags: int
-    stream: int             # as read, unsigned (EVENT: 65535)
-    opcode: int
-    length: int             # body length of the header (compressed size when compressed)
-    size: int               # bytes of the frame (header + body)
-    body: bytes | None      # decompressed body; None when not kept
-    notes: list[str] = field(default_factory=list)
-    ignored: bool = False
-    data: dict | None = None        # decoded fields (set by the plugin)
+    """One frame (a plain class rather than a dataclass: compiled, it is an
+    extension type whose construction costs no Python ``__init__``)."""
+    __slots__ = ("ts", "is_request", "version", "flags", "stream", "opcode", "length", "size",
+                 "body", "notes", "ignored", "data")
+
+    def __init__(self, ts: int, is_request: bool, version: int, flags: int, stream: int, opcode: int,
+                 length: int, size: int, body: bytes | None, notes: list | None = None,
+                 ignored: bool = False, data: dict | None = None) -> None:
+        self.ts = ts
+        self.is_request = is_request
+        self.version = version      # protocol version, without the direction bit
+        self.flags = flags
+        self.stream = stream        # as read, unsigned (EVENT: 65535)
+        self.opcode = opcode
+        self.length = length        # body length of the header (compressed size when compressed)
+        self.size = size            # bytes of the frame (header + body)
+        self.body = body            # decompressed body; None when not kept
+        self.notes = notes if notes is not None else []
+        self.ignored = ignored
+        self.data = data            # decoded fields (set by the plugin)
 
     @property
     def op_name(self) -> str:
         return OP_NAMES.get(self.opcode) or "UNKNOWN_OP_%d" % self.opcode
+
+    def __repr__(self) -> str:
+        return "CassandraMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 class CassandraParser:
@@ -430,9 +455,8 @@ class CassandraParser:
         pos = 0
         n = len(sb)
         while n - pos >= hlen:
-            hdr = bytes(sb[pos:pos + hlen])
-            word = int.from_bytes(hdr[:wlen], "little")
-            if crc24(hdr[:wlen]) != int.from_bytes(hdr[wlen:], "little"):
+            word = _le(sb, pos, wlen)
+            if _crc24_at(sb, pos, wlen) != _le(sb, pos + wlen, 3):
                 raise ParseError("segment header CRC24 mismatch")
             plen = word & 0x1FFFF
             if lz4:
@@ -445,7 +469,7 @@ class CassandraParser:
             if n < end:
                 break
             payload = bytes(sb[pos + hlen:end - 4])
-            if crc32(payload) != int.from_bytes(sb[end - 4:end], "little"):
+            if crc32(payload) != _le(sb, end - 4, 4):
                 raise ParseError("segment payload CRC32 mismatch")
             if lz4 and ulen:
                 try:

@@ -56,7 +56,6 @@ from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass, field
 
 import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
@@ -173,28 +172,57 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
 class MongodbMessage:
-    ts: int                                   # ns, packet where the message began
-    is_request: bool
-    size: int = 0                             # messageLength (bytes on the wire)
-    notes: list[str] = field(default_factory=list)
-    request_id: int = 0
-    response_to: int = 0
-    opcode: int = 0                           # the opcode read (the original one under OP_COMPRESSED)
-    compressor: int = -1                      # OP_COMPRESSED compressorId, -1: not compressed
-    flags: int = 0
-    method: str = ""
-    resource: str = ""
-    params: dict | None = None                # request: command or query without the command key
-    event: dict = field(default_factory=dict)  # the ``mongodb.*`` fields
-    documents: list = field(default_factory=list)   # raw BSON (bytes) or decoded documents
-    error: str = ""
-    expects_response: bool = False            # a request a reply will answer
-    more_to_come: bool = False                # reply: another reply follows (exhaust)
-    exhaust: bool = False                     # request asked for exhaust replies
-    wait_ns: int = 0                          # request: the server may take this long on purpose
-                                              # (maxAwaitTimeMS / maxTimeMS), on top of the timeout
+    """One message of either direction (a plain class rather than a dataclass:
+    compiled, it is an extension type whose construction costs no Python
+    ``__init__``)."""
+    __slots__ = ("ts", "is_request", "size", "notes", "request_id", "response_to", "opcode",
+                 "compressor", "flags", "method", "resource", "params", "event", "documents",
+                 "error", "expects_response", "more_to_come", "exhaust", "wait_ns")
+
+    def __init__(self, ts: int, is_request: bool, size: int = 0, notes: list | None = None,
+                 request_id: int = 0, response_to: int = 0, opcode: int = 0, compressor: int = -1):
+        self.ts = ts                              # ns, packet where the message began
+        self.is_request = is_request
+        self.size = size                          # messageLength (bytes on the wire)
+        self.notes = notes if notes is not None else []
+        self.request_id = request_id
+        self.response_to = response_to
+        self.opcode = opcode                      # the opcode read (the original one under OP_COMPRESSED)
+        self.compressor = compressor              # OP_COMPRESSED compressorId, -1: not compressed
+        self.flags = 0
+        self.method = ""
+        self.resource = ""
+        self.params = None                        # request: command or query without the command key
+        self.event = {}                           # the ``mongodb.*`` fields
+        self.documents = []                       # raw BSON (bytes) or decoded documents
+        self.error = ""
+        self.expects_response = False             # a request a reply will answer
+        self.more_to_come = False                 # reply: another reply follows (exhaust)
+        self.exhaust = False                      # request asked for exhaust replies
+        self.wait_ns = 0                          # request: the server may take this long on purpose
+                                                  # (maxAwaitTimeMS / maxTimeMS), on top of the timeout
+
+    def continuation(self, ts: int) -> "MongodbMessage":
+        """The same request kept for the next exhaust reply: its start ``ts``,
+        no bytes, no notes (other fields shared, as ``dataclasses.replace``)."""
+        m = MongodbMessage(ts, self.is_request, 0, [], self.request_id, self.response_to,
+                           self.opcode, self.compressor)
+        m.flags = self.flags
+        m.method = self.method
+        m.resource = self.resource
+        m.params = self.params
+        m.event = self.event
+        m.documents = self.documents
+        m.error = self.error
+        m.expects_response = self.expects_response
+        m.more_to_come = self.more_to_come
+        m.exhaust = self.exhaust
+        m.wait_ns = self.wait_ns
+        return m
+
+    def __repr__(self) -> str:
+        return "MongodbMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 def _cstr(data: bytes, off: int, end: int) -> tuple[str, int]:

@@ -23,7 +23,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
 from collections import OrderedDict
 
 from worker.protos.glue import NOTE_TIMEOUT, KeyedCorrelator
@@ -77,7 +76,7 @@ class Correlator:
 
     def _continue(self, req: MongodbMessage, resp: MongodbMessage, out: list) -> None:
         if resp.opcode == OP_MSG or req.exhaust:
-            nxt = dataclasses.replace(req, ts=resp.ts, size=0, notes=[])
+            nxt = req.continuation(resp.ts)
             out.extend(self.requests.add_request(resp.request_id, nxt))
 
     def expire(self, now: int) -> list[tuple]:

@@ -49,7 +49,6 @@ Only :class:`ParseError` is raised.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -85,31 +84,43 @@ class _Short(Exception):
     """Internal: an XDR item runs past the bytes held."""
 
 
-@dataclass(slots=True)
 class RpcMessage:
-    ts: int                          # ns of the packet that completed the message
-    is_call: bool
-    xid: int
-    size: int = 0                    # RPC message bytes (without record markers)
-    notes: list[str] = field(default_factory=list)
-    ts_first: int = 0                # ns of the packet where it began
-    # call
-    prog: int = 0
-    prog_vers: int = 0
-    proc: int = 0
-    auth_flavor: int = -1
-    cred: tuple | None = None        # AUTH_UNIX: (stamp, machinename bytes, uid, gid, gids)
-    malformed: str = ""              # why Packetbeat 8 would drop this call ("" when fine)
-    tag: bytes | None = None         # v4 COMPOUND
-    minor_version: int = -1          # v4 COMPOUND
-    opcode: str = ""                 # NFS operation name ("" when none)
-    # reply
-    reply_stat: int = -1             # 0 accepted, 1 denied
-    accept_stat: int = -1
-    reject_stat: int = -1
-    status_word: int | None = None   # first word of the result (the NFS status)
-    integ_status: int | None = None  # third word: the NFS status under RPCSEC_GSS integrity
-    gss_service: int = 0             # call: RPCSEC_GSS data service (2 integrity, 3 privacy), else 0
+    """One message (a plain class rather than a dataclass: compiled, it is an
+    extension type whose construction costs no Python ``__init__``)."""
+    __slots__ = ("ts", "is_call", "xid", "size", "notes", "ts_first", "prog", "prog_vers", "proc",
+                 "auth_flavor", "cred", "malformed", "tag", "minor_version", "opcode", "reply_stat",
+                 "accept_stat", "reject_stat", "status_word", "integ_status", "gss_service")
+
+    def __init__(self, ts, is_call, xid, size=0, notes=None, ts_first=0, prog=0, prog_vers=0,
+                 proc=0, auth_flavor=-1, cred=None, malformed="", tag=None, minor_version=-1,
+                 opcode="", reply_stat=-1, accept_stat=-1, reject_stat=-1, status_word=None,
+                 integ_status=None, gss_service=0):
+        self.ts = ts                                # ns of the packet that completed the message
+        self.is_call = is_call
+        self.xid = xid
+        self.size = size                            # RPC message bytes (without record markers)
+        self.notes = notes if notes is not None else list()
+        self.ts_first = ts_first                    # ns of the packet where it began
+        # call
+        self.prog = prog
+        self.prog_vers = prog_vers
+        self.proc = proc
+        self.auth_flavor = auth_flavor
+        self.cred = cred                            # AUTH_UNIX: (stamp, machinename bytes, uid, gid, gids)
+        self.malformed = malformed                  # why Packetbeat 8 would drop this call ("" when fine)
+        self.tag = tag                              # v4 COMPOUND
+        self.minor_version = minor_version          # v4 COMPOUND
+        self.opcode = opcode                        # NFS operation name ("" when none)
+        # reply
+        self.reply_stat = reply_stat                # 0 accepted, 1 denied
+        self.accept_stat = accept_stat
+        self.reject_stat = reject_stat
+        self.status_word = status_word              # first word of the result (the NFS status)
+        self.integ_status = integ_status            # third word: the NFS status under RPCSEC_GSS integrity
+        self.gss_service = gss_service  # call: RPCSEC_GSS data service (2 integrity, 3 privacy), else 0
+
+    def __repr__(self) -> str:
+        return "RpcMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 # --- NFS names (packetbeat/protos/nfs: nfs3.go, nfs4.go) --------------------

@@ -69,7 +69,9 @@ def to_event(req: ThriftMessage | None, resp: ThriftMessage | None, cfg, idl, tu
     has_exc = False
     if resp is not None:
         return_value, exceptions, has_exc = _reply(resp, limit, names)
-    if req is not None and resp is None and req.oneway:
+    if req is not None and resp is not None and not req.notes and not resp.notes:
+        status, notes = ("Error" if has_exc else "OK"), None     # the common case
+    elif req is not None and resp is None and req.oneway:
         status, notes = "OK", list(req.notes)
     else:
         status, notes = outcome(req, resp, has_exc)

@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass, field
 from decimal import Decimal
 
 from worker.plugin import ParseError as _BaseParseError
@@ -83,6 +82,12 @@ _COMPACT_TYPES = {1: T_BOOL, 2: T_BOOL, 3: T_BYTE, 4: T_I16, 5: T_I32, 6: T_I64,
                   8: T_STRING, 9: T_LIST, 10: T_SET, 11: T_MAP, 12: T_STRUCT, 13: T_UUID}
 _FIXED_BINARY = {T_BOOL: 1, T_BYTE: 1, T_DOUBLE: 8, T_I16: 2, T_I32: 4, T_I64: 8, T_UUID: 16}
 _FIXED_COMPACT = {T_BOOL: 1, T_BYTE: 1, T_DOUBLE: 8, T_UUID: 16}
+# the same as byte tables indexed by type (0: not fixed / not known), which
+# the compiled module reads as C arrays (parser.pxd)
+_FIXED_B = bytes(_FIXED_BINARY.get(t, 0) for t in range(256))
+_FIXED_C = bytes(_FIXED_COMPACT.get(t, 0) for t in range(256))
+_BINARY_OK = bytes(1 if t in _BINARY_TYPES else 0 for t in range(256))
+_COMPACT_OF = bytes(_COMPACT_TYPES.get(t, 0) for t in range(16))
 
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
@@ -109,22 +114,31 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
 class ThriftMessage:
-    ts: int                              # ns, packet where the message began
-    is_request: bool                     # CALL or ONEWAY
-    size: int = 0                        # message bytes (a frame's length, without its 4-byte header)
-    notes: list[str] = field(default_factory=list)
-    mtype: int = 0                       # CALL, REPLY, EXCEPTION, ONEWAY
-    method: str = ""                     # as sent (truncated to string_max_size like Packetbeat)
-    seqid: int = 0
-    fields: list = field(default_factory=list)   # top-level fields: [(id, rendered value or None)]
-    nfields: int = 0                     # top-level fields read (``fields`` may hold fewer)
-    transport: str = ""                  # socket / framed
-    protocol: str = ""                   # binary / compact
-    decoded: bool = True                 # False: header only (too large, packet loss)
-    direction: int = 0                   # set by the plugin: 0 client -> server, 1 the reverse
-    oneway: bool = False                 # a call that gets no reply (ONEWAY, IDL, or presumed)
+    """One message (a plain class rather than a dataclass: compiled, it is an
+    extension type whose construction costs no Python ``__init__``)."""
+    __slots__ = ("ts", "is_request", "size", "notes", "mtype", "method", "seqid", "fields",
+                 "nfields", "transport", "protocol", "decoded", "direction", "oneway")
+
+    def __init__(self, ts: int, is_request: bool, size: int = 0, notes: list | None = None,
+                 mtype: int = 0, method: str = "", seqid: int = 0, oneway: bool = False):
+        self.ts = ts                    # ns, packet where the message began
+        self.is_request = is_request    # CALL or ONEWAY
+        self.size = size                # message bytes (a frame's length, without its 4-byte header)
+        self.notes = notes if notes is not None else []
+        self.mtype = mtype              # CALL, REPLY, EXCEPTION, ONEWAY
+        self.method = method            # as sent (truncated to string_max_size like Packetbeat)
+        self.seqid = seqid
+        self.fields = []                # top-level fields: [(id, rendered value or None)]
+        self.nfields = 0                # top-level fields read (``fields`` may hold fewer)
+        self.transport = ""             # socket / framed
+        self.protocol = ""              # binary / compact
+        self.decoded = True             # False: header only (too large, packet loss)
+        self.direction = 0              # set by the plugin: 0 client -> server, 1 the reverse
+        self.oneway = oneway            # a call that gets no reply (ONEWAY, IDL, or presumed)
+
+    def __repr__(self) -> str:
+        return "ThriftMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
 # ---------------------------------------------------------------- rendering
@@ -226,6 +240,89 @@ class _Incomplete(Exception):
 
 
 _NEED_MORE = _Incomplete(0)
+
+
+def _i32(buf, p: int) -> int:
+    """The big-endian signed 32-bit integer at ``p``."""
+    v = _u32(buf, p)
+    return v - 0x100000000 if v & 0x80000000 else v
+
+
+def _u32(buf, p: int) -> int:
+    """The big-endian unsigned 32-bit integer at ``p``."""
+    b0 = buf[p]
+    b1 = buf[p + 1]
+    b2 = buf[p + 2]
+    b3 = buf[p + 3]
+    return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+
+
+def _fast_varint(buf, p: int, end: int) -> tuple:
+    """(value, position after) of the varint at ``p`` (a tenth byte, whose bits
+    go past 64, is added by :func:`_varint_wide`, in Python integers)."""
+    result = 0
+    shift = 0
+    while True:
+        if p >= end:
+            raise _NEED_MORE
+        b = buf[p]
+        p += 1
+        if shift == 63:
+            return _varint_wide(result, b, p)
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, p
+        shift += 7
+
+
+def _varint_wide(result, b: int, p: int) -> tuple:
+    if b & 0x80:
+        raise ParseError("varint too long")
+    return result | ((b & 0x7F) << 63), p
+
+
+def _skip_strings(buf, p: int, end: int, n: int, compact: bool) -> tuple:
+    """Skip up to ``n`` complete strings from ``p``: (position after, how many)."""
+    k = 0
+    if compact:
+        while k < n:
+            q = p
+            ln = shift = 0
+            wide = False                # bits at 2**35 and above: the length is too large
+            while True:
+                if q >= end:
+                    return p, k
+                b = buf[q]
+                q += 1
+                if shift < 35:
+                    ln |= (b & 0x7F) << shift
+                elif b & 0x7F:
+                    wide = True
+                if not b & 0x80:
+                    break
+                shift += 7
+                if shift >= 70:
+                    raise ParseError("varint too long")
+            if wide or ln >= 0x80000000:
+                raise ParseError("bad string length")
+            q += ln
+            if q > end:
+                return p, k
+            p = q
+            k += 1
+        return p, k
+    while k < n:
+        if p + 4 > end:
+            return p, k
+        ln = _i32(buf, p)
+        if ln < 0:
+            raise ParseError("bad string length %d" % ln)
+        q = p + 4 + ln
+        if q > end:
+            return p, k
+        p = q
+        k += 1
+    return p, k
 
 
 class ThriftParser:
@@ -573,7 +670,6 @@ class ThriftParser:
         msg = self._msg
         buf = self._buf
         end = len(buf) if self._end < 0 else min(self._end, len(buf))
-        value = self._fc_value if self.protocol == COMPACT else self._fb_value
         compact = self.protocol == COMPACT
         limit = self.collection_max_size
         max_fields = self.max_fields
@@ -591,94 +687,41 @@ class ThriftParser:
                 p += 1
                 break
             if compact:
-                t = _COMPACT_TYPES.get(b & 0x0F)
-                if t is None:
+                t = _COMPACT_OF[b & 0x0F]
+                if not t:
                     raise ParseError("compact field type %d not known" % (b & 0x0F))
                 delta = b >> 4
                 if delta:
                     fid = (last + delta) & 0xFFFF
                     p += 1
                 else:
-                    z, p = self._fast_varint(buf, p + 1, end)
+                    z, p = _fast_varint(buf, p + 1, end)
                     fid = ((z >> 1) ^ -(z & 1)) & 0xFFFF
                 last = fid
             else:
                 t = b
-                if t not in _BINARY_TYPES:
+                if not _BINARY_OK[t]:
                     raise ParseError("field type %d not known" % t)
                 if p + 3 > end:
                     raise _NEED_MORE
-                fid = _U16.unpack_from(buf, p + 1)[0]
+                fid = (buf[p + 1] << 8) | buf[p + 2]
                 p += 3
             if count >= max_fields:
                 raise ParseError("too many fields in a struct")
             render = render_all and (count < limit or (first_shown and count == 0))
-            if compact and t == T_BOOL:
-                text = ("true" if b & 0x0F == 1 else "false") if render else None
+            if compact:
+                if t == T_BOOL:
+                    text = ("true" if b & 0x0F == 1 else "false") if render else None
+                else:
+                    text, p = self._fc_value(buf, t, p, end, render, 1)
             else:
-                text, p = value(buf, t, p, end, render, 1)
+                text, p = self._fb_value(buf, t, p, end, render, 1)
             if count < limit or count == 0:
                 items.append((fid, text))
             count += 1
         self._pos = p
         msg.fields = items
         msg.nfields = count
-
-    @staticmethod
-    def _fast_varint(buf, p: int, end: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            if p >= end:
-                raise _NEED_MORE
-            b = buf[p]
-            p += 1
-            result |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return result, p
-            shift += 7
-            if shift >= 70:
-                raise ParseError("varint too long")
-
-    @staticmethod
-    def _skip_strings(buf, p: int, end: int, n: int, compact: bool) -> tuple[int, int]:
-        """Skip up to ``n`` complete strings from ``p``: (position after, how many)."""
-        k = 0
-        if compact:
-            while k < n:
-                q = p
-                ln = shift = 0
-                while True:
-                    if q >= end:
-                        return p, k
-                    b = buf[q]
-                    q += 1
-                    ln |= (b & 0x7F) << shift
-                    if not b & 0x80:
-                        break
-                    shift += 7
-                    if shift >= 70:
-                        raise ParseError("varint too long")
-                if ln >= 0x80000000:
-                    raise ParseError("bad string length")
-                q += ln
-                if q > end:
-                    return p, k
-                p = q
-                k += 1
-            return p, k
-        unpack = _I32.unpack_from
-        while k < n:
-            if p + 4 > end:
-                return p, k
-            ln = unpack(buf, p)[0]
-            if ln < 0:
-                raise ParseError("bad string length %d" % ln)
-            q = p + 4 + ln
-            if q > end:
-                return p, k
-            p = q
-            k += 1
-        return p, k
 
     def _render_collection(self, kind: int, items: list, count: int) -> str:
         if count > self.collection_max_size:
@@ -695,28 +738,28 @@ class ThriftParser:
         if t == T_STRING:
             if p + 4 > end:
                 raise _NEED_MORE
-            n = _I32.unpack_from(buf, p)[0]
+            n = _i32(buf, p)
             if n < 0:
                 raise ParseError("bad string length %d" % n)
             q = p + 4 + n
             if q > end:
                 raise _NEED_MORE
             return (self._string(p + 4, n) if render else None), q
-        size = _FIXED_BINARY.get(t)
-        if size is not None:
+        size = _FIXED_B[t]
+        if size:
             q = p + size
             if q > end:
                 raise _NEED_MORE
             if not render:
                 return None, q
             if t == T_I32:
-                return str(_U32.unpack_from(buf, p)[0]), q
+                return str(_u32(buf, p)), q
             if t == T_BOOL:
                 return ("true" if buf[p] else "false"), q
             if t == T_I64:
                 return str(_I64.unpack_from(buf, p)[0]), q
             if t == T_I16:
-                return str(_U16.unpack_from(buf, p)[0]), q
+                return str((buf[p] << 8) | buf[p + 1]), q
             if t == T_BYTE:
                 return str(buf[p]), q
             if t == T_DOUBLE:
@@ -727,7 +770,6 @@ class ThriftParser:
         limit = self.collection_max_size
         items: list = []
         count = 0
-        value = self._fb_value
         if t == T_STRUCT:
             max_fields = self.max_fields
             while True:
@@ -737,15 +779,15 @@ class ThriftParser:
                 if ft == 0:
                     p += 1
                     break
-                if ft not in _BINARY_TYPES:
+                if not _BINARY_OK[ft]:
                     raise ParseError("field type %d not known" % ft)
                 if p + 3 > end:
                     raise _NEED_MORE
                 if count >= max_fields:
                     raise ParseError("too many fields in a struct")
-                fid = _U16.unpack_from(buf, p + 1)[0]
+                fid = (buf[p + 1] << 8) | buf[p + 2]
                 r = render and count < limit
-                text, p = value(buf, ft, p + 3, end, r, depth + 1)
+                text, p = self._fb_value(buf, ft, p + 3, end, r, depth + 1)
                 if r:
                     items.append((fid, text))
                 count += 1
@@ -753,10 +795,11 @@ class ThriftParser:
         if t == T_MAP:
             if p + 6 > end:
                 raise _NEED_MORE
-            kt, vt = buf[p], buf[p + 1]
-            if kt not in _BINARY_TYPES or vt not in _BINARY_TYPES:
+            kt = buf[p]
+            vt = buf[p + 1]
+            if not _BINARY_OK[kt] or not _BINARY_OK[vt]:
                 raise ParseError("map key/value type not known")
-            n = _I32.unpack_from(buf, p + 2)[0]
+            n = _i32(buf, p + 2)
             if n < 0:
                 raise ParseError("bad map size %d" % n)
             p += 6
@@ -765,26 +808,32 @@ class ThriftParser:
             if p + 5 > end:
                 raise _NEED_MORE
             kt = buf[p]
-            if kt not in _BINARY_TYPES:
+            if not _BINARY_OK[kt]:
                 raise ParseError("element type %d not known" % kt)
-            n = _I32.unpack_from(buf, p + 1)[0]
+            n = _i32(buf, p + 1)
             if n < 0:
                 raise ParseError("bad collection size %d" % n)
             vt = 0
             p += 5
             kind = _LIST if t == T_LIST else _SET
-        p = self._fast_elements(buf, kind, kt, vt, n, p, end, render, depth, items, _FIXED_BINARY, value)
+        p = self._fast_elements(buf, kind, kt, vt, n, p, end, render, depth, items, False)
         return (self._render_collection(kind, items, n) if render else None), p
 
-    def _fast_elements(self, buf, kind, kt, vt, n, p, end, render, depth, items, sizes, value) -> int:
+    def _fast_elements(self, buf, kind: int, kt: int, vt: int, n: int, p: int, end: int, render: bool,
+                       depth: int, items: list, compact: bool) -> int:
         """Read ``n`` elements (map: entries) into ``items``; the position after them."""
         limit = self.collection_max_size
+        sizes = _FIXED_C if compact else _FIXED_B
         i = 0
         while i < n:
             r = render and i < limit
             if not r:
-                ks = sizes.get(kt)
-                size = (ks + sizes.get(vt, 0) if sizes.get(vt) else 0) if kind == _MAP and ks else ks
+                ks = sizes[kt]
+                if kind == _MAP and ks:
+                    vs = sizes[vt]
+                    size = ks + vs if vs else 0
+                else:
+                    size = ks
                 if size:
                     # elements not shown: skip them all at once
                     q = p + (n - i) * size
@@ -792,17 +841,24 @@ class ThriftParser:
                         raise _NEED_MORE
                     return q
                 if kt == T_STRING and kind != _MAP:
-                    p, k = self._skip_strings(buf, p, end, n - i, sizes is _FIXED_COMPACT)
+                    p, k = _skip_strings(buf, p, end, n - i, compact)
                     if k < n - i:
                         raise _NEED_MORE
                     return p
             if kind == _MAP:
-                key, p = value(buf, kt, p, end, r, depth + 1)
-                val, p = value(buf, vt, p, end, r, depth + 1)
+                if compact:
+                    key, p = self._fc_value(buf, kt, p, end, r, depth + 1)
+                    val, p = self._fc_value(buf, vt, p, end, r, depth + 1)
+                else:
+                    key, p = self._fb_value(buf, kt, p, end, r, depth + 1)
+                    val, p = self._fb_value(buf, vt, p, end, r, depth + 1)
                 if r:
                     items.append(key + ": " + val)
             else:
-                text, p = value(buf, kt, p, end, r, depth + 1)
+                if compact:
+                    text, p = self._fc_value(buf, kt, p, end, r, depth + 1)
+                else:
+                    text, p = self._fb_value(buf, kt, p, end, r, depth + 1)
                 if r:
                     items.append(text)
             i += 1
@@ -811,7 +867,7 @@ class ThriftParser:
     def _fc_value(self, buf, t: int, p: int, end: int, render: bool, depth: int):
         """Compact protocol: (text or None, position after) of a value of type ``t``."""
         if t == T_I32 or t == T_I16 or t == T_I64:
-            z, p = self._fast_varint(buf, p, end)
+            z, p = _fast_varint(buf, p, end)
             if not render:
                 return None, p
             v = (z >> 1) ^ -(z & 1)
@@ -821,14 +877,14 @@ class ThriftParser:
                 return str(v & 0xFFFF), p
             return str(v), p
         if t == T_STRING:
-            n, q = self._fast_varint(buf, p, end)
+            n, q = _fast_varint(buf, p, end)
             if n >= 0x80000000:
                 raise ParseError("bad string length")
             if q + n > end:
                 raise _NEED_MORE
             return (self._string(q, n) if render else None), q + n
-        size = _FIXED_COMPACT.get(t)
-        if size is not None:
+        size = _FIXED_C[t]
+        if size:
             q = p + size
             if q > end:
                 raise _NEED_MORE
@@ -845,7 +901,6 @@ class ThriftParser:
             raise ParseError("nesting too deep")
         limit = self.collection_max_size
         items: list = []
-        value = self._fc_value
         if t == T_STRUCT:
             max_fields = self.max_fields
             count = last = 0
@@ -856,15 +911,15 @@ class ThriftParser:
                 if b == 0:
                     p += 1
                     break
-                ft = _COMPACT_TYPES.get(b & 0x0F)
-                if ft is None:
+                ft = _COMPACT_OF[b & 0x0F]
+                if not ft:
                     raise ParseError("compact field type %d not known" % (b & 0x0F))
                 delta = b >> 4
                 if delta:
                     fid = (last + delta) & 0xFFFF
                     p += 1
                 else:
-                    z, p = self._fast_varint(buf, p + 1, end)
+                    z, p = _fast_varint(buf, p + 1, end)
                     fid = ((z >> 1) ^ -(z & 1)) & 0xFFFF
                 last = fid
                 if count >= max_fields:
@@ -873,13 +928,13 @@ class ThriftParser:
                 if ft == T_BOOL:
                     text = ("true" if b & 0x0F == 1 else "false") if r else None
                 else:
-                    text, p = value(buf, ft, p, end, r, depth + 1)
+                    text, p = self._fc_value(buf, ft, p, end, r, depth + 1)
                 if r:
                     items.append((fid, text))
                 count += 1
             return (format_struct(items, count, limit) if render else None), p
         if t == T_MAP:
-            n, p = self._fast_varint(buf, p, end)
+            n, p = _fast_varint(buf, p, end)
             if n >= 0x80000000:
                 raise ParseError("bad map size")
             kt = vt = 0
@@ -887,9 +942,9 @@ class ThriftParser:
                 if p >= end:
                     raise _NEED_MORE
                 b = buf[p]
-                kt = _COMPACT_TYPES.get(b >> 4)
-                vt = _COMPACT_TYPES.get(b & 0x0F)
-                if kt is None or vt is None:
+                kt = _COMPACT_OF[b >> 4]
+                vt = _COMPACT_OF[b & 0x0F]
+                if not kt or not vt:
                     raise ParseError("compact map key/value type not known")
                 p += 1
             kind = _MAP
@@ -897,18 +952,18 @@ class ThriftParser:
             if p >= end:
                 raise _NEED_MORE
             b = buf[p]
-            kt = _COMPACT_TYPES.get(b & 0x0F)
-            if kt is None:
+            kt = _COMPACT_OF[b & 0x0F]
+            if not kt:
                 raise ParseError("compact element type %d not known" % (b & 0x0F))
             n = b >> 4
             p += 1
             if n == 15:
-                n, p = self._fast_varint(buf, p, end)
+                n, p = _fast_varint(buf, p, end)
                 if n >= 0x80000000:
                     raise ParseError("bad collection size")
             vt = 0
             kind = _LIST if t == T_LIST else _SET
-        p = self._fast_elements(buf, kind, kt, vt, n, p, end, render, depth, items, _FIXED_COMPACT, value)
+        p = self._fast_elements(buf, kind, kt, vt, n, p, end, render, depth, items, True)
         return (self._render_collection(kind, items, n) if render else None), p
 
     def _read_body(self) -> None:
@@ -947,10 +1002,10 @@ class ThriftParser:
                     self._close(top)
                     continue
                 if not top.render or top.count >= self.collection_max_size:
-                    sizes = _FIXED_COMPACT if compact else _FIXED_BINARY
-                    fixed = sizes.get(top.etype)
+                    sizes = _FIXED_C if compact else _FIXED_B
+                    fixed = sizes[top.etype]
                     if fixed and top.kind == _MAP:
-                        vsize = sizes.get(top.vtype)
+                        vsize = sizes[top.vtype]
                         fixed = fixed + vsize if vsize and top.key is None else 0
                     if fixed:
                         # elements not shown: skip them all at once
@@ -963,7 +1018,7 @@ class ThriftParser:
                     if top.etype == T_STRING and top.kind != _MAP:
                         buf = self._buf
                         end = len(buf) if self._end < 0 else min(self._end, len(buf))
-                        p, k = self._skip_strings(buf, self._pos, end, top.remaining, compact)
+                        p, k = _skip_strings(buf, self._pos, end, top.remaining, compact)
                         self._pos = p
                         top.count += k
                         top.remaining -= k
@@ -982,9 +1037,11 @@ class ThriftParser:
         string), else by :meth:`_value` (which opens a frame or waits)."""
         buf = self._buf
         end = len(buf) if self._end < 0 else min(self._end, len(buf))
-        fast = self._fc_value if compact else self._fb_value
         try:
-            text, q = fast(buf, t, self._pos, end, self._element_render(parent), len(self._stack))
+            if compact:
+                text, q = self._fc_value(buf, t, self._pos, end, self._element_render(parent), len(self._stack))
+            else:
+                text, q = self._fb_value(buf, t, self._pos, end, self._element_render(parent), len(self._stack))
         except _Incomplete:
             self._value(parent, t, compact)
             return

@@ -54,14 +54,14 @@ class ThriftCorrelator:
             if msg.oneway:
                 return [(msg, None)]
             key = (direction, msg.seqid)
-            old = waiting.take(key)
+            old = waiting.pending.pop(key, None)
             out = waiting.add_request(key, msg)
             if old is not None:
                 old.oneway = True           # no reply before the next call took its seqid
                 out.insert(0, (old, None))
             return out
         key = (1 - direction, msg.seqid)
-        req = waiting.take(key)
+        req = waiting.pending.pop(key, None)
         if req is None:
             return [(None, msg)]
         if not same_method(req.method, msg.method):

@@ -13,7 +13,7 @@ application data, or follow a gap: they are not parsed.
 from __future__ import annotations
 
 from worker.plugin import Emit, Packet, TcpTuple
-from worker.protos.glue import LOSS_NOTES, TcpAnalyser, feed_or_resync
+from worker.protos.glue import LOSS_NOTES, TcpAnalyser
 from worker.protos.tls.config import TlsConfig
 from worker.protos.tls.event import to_event
 from worker.protos.tls.parser import MAX_HANDSHAKE_SIZE, ParseError
@@ -52,7 +52,14 @@ class TlsPlugin(TcpAnalyser):
         if conn.sent or conn.sides[direction].done:
             return conn                 # encrypted from here on
         parser = conn.parsers[direction]
-        msgs, resynced = feed_or_resync(parser, pkt, ParseError)
+        # feed_or_resync, inline (compiled with the plugin; the glue runs as Python)
+        resynced = False
+        try:
+            msgs = parser.feed(pkt.payload, pkt.ts)
+        except ParseError as e:
+            parser.reset()
+            msgs = getattr(e, "messages", None) or []
+            resynced = True
         if resynced:
             self.parse_errors += 1
             conn.resyncs += 1
