@@ -30,3 +30,6 @@ cdef class SipStreamParser:
 
     @cython.locals(buf=bytearray, pos=cython.Py_ssize_t)
     cpdef _complete(self, Py_ssize_t end)
+
+@cython.locals(hit=tuple)
+cpdef parse_start_line(bytes line, msg_ts)
