@@ -1,6 +1,7 @@
 # C types for worker/protos/dhcpv4/event.py when compiled (setup.py, Cython
 # pure Python mode, augmenting .pxd). The .py stays the source and runs uncompiled.
 import cython
+from worker.protos.dhcpv4.parser cimport DhcpMessage
 
 cpdef str _text(bytes b)
 
@@ -15,3 +16,7 @@ cpdef _add_ip(dict d, list related, str name, bytes raw)
 
 # option kinds: C constants in the compiled module
 cdef int K_IP, K_IPS, K_STR, K_STR_NUL, K_SECS, K_U16, K_MTYPE, K_PRL, K_VIVC, K_I32, K_TIMESRV
+
+@cython.locals(ev=dict, d=dict, op=cython.Py_ssize_t, flags=cython.Py_ssize_t, xid=cython.uint,
+               opts=dict, related=list)
+cpdef dict to_event(DhcpMessage msg, tuple_)

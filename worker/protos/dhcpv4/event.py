@@ -161,11 +161,12 @@ def to_event(msg: DhcpMessage, tuple_) -> dict:
     if op == BOOTREPLY:
         ev["client"], ev["server"] = dict(ev["destination"]), dict(ev["source"])
     flags = msg.flags
+    xid = msg.xid
     d: dict = {
         "op_code": OPCODES.get(op) or "unknown (%d)" % op,
         "hardware_type": HW_TYPES.get(msg.htype, "unknown"),
         "hops": msg.hops,
-        "transaction_id": "0x%08x" % msg.xid,
+        "transaction_id": f"0x{xid:08x}",
         "seconds": msg.secs,
         "flags": _FLAGS[flags] if flags in _FLAGS else flags_text(flags),
         "client_mac": format_mac(msg.chaddr),

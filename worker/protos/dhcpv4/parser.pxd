@@ -5,3 +5,14 @@ import cython
 @cython.locals(opts=dict, n=cython.Py_ssize_t, repeated=cython.bint, code=cython.int,
                start=cython.Py_ssize_t)
 cpdef dict parse_options(bytes data, Py_ssize_t pos)
+
+cdef class DhcpMessage:
+    cdef public object ts
+    cdef public Py_ssize_t size, op, htype, hlen, hops, secs, flags
+    cdef public unsigned int xid
+    cdef public bytes ciaddr, yiaddr, siaddr, giaddr, chaddr, sname, file
+    cdef public dict options
+    cdef public list notes
+
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, hlen=cython.Py_ssize_t)
+cpdef DhcpMessage decode_message(data, ts=*)

@@ -25,7 +25,6 @@ Values are kept as bytes; ``event.py`` turns them into text.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -47,26 +46,40 @@ class ParseError(_BaseParseError):
     """The datagram is not a DHCPv4 message."""
 
 
-@dataclass(slots=True)
 class DhcpMessage:
-    ts: int                         # capture time, ns
-    size: int                       # datagram payload bytes
-    op: int
-    htype: int
-    hlen: int
-    hops: int
-    xid: int
-    secs: int
-    flags: int
-    ciaddr: bytes                   # 4 bytes each
-    yiaddr: bytes
-    siaddr: bytes
-    giaddr: bytes
-    chaddr: bytes                   # the first min(hlen, 16) bytes of the 16-byte field
-    sname: bytes                    # up to the first NUL
-    file: bytes                     # up to the first NUL
-    options: dict[int, bytes]       # code -> data, pieces of a repeated option concatenated
-    notes: list[str] = field(default_factory=list)
+    """One decoded message (a plain class with slots: a C class when compiled, see parser.pxd)."""
+    __slots__ = ("ts", "size", "op", "htype", "hlen", "hops", "xid", "secs", "flags", "ciaddr",
+                 "yiaddr", "siaddr", "giaddr", "chaddr", "sname", "file", "options", "notes")
+
+    def __init__(self, ts: int, size: int, op: int, htype: int, hlen: int, hops: int, xid: int,
+                 secs: int, flags: int, ciaddr: bytes, yiaddr: bytes, siaddr: bytes, giaddr: bytes,
+                 chaddr: bytes, sname: bytes, file: bytes, options: dict, notes: list | None = None):
+        self.ts = ts                    # capture time, ns
+        self.size = size                # datagram payload bytes
+        self.op = op
+        self.htype = htype
+        self.hlen = hlen
+        self.hops = hops
+        self.xid = xid
+        self.secs = secs
+        self.flags = flags
+        self.ciaddr = ciaddr            # 4 bytes each
+        self.yiaddr = yiaddr
+        self.siaddr = siaddr
+        self.giaddr = giaddr
+        self.chaddr = chaddr            # the first min(hlen, 16) bytes of the 16-byte field
+        self.sname = sname              # up to the first NUL
+        self.file = file                # up to the first NUL
+        self.options = options          # code -> data, pieces of a repeated option concatenated
+        self.notes = notes if notes is not None else []
+
+    def __repr__(self) -> str:
+        return "DhcpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
+
+    def __eq__(self, other) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
     @property
     def is_request(self) -> bool:

@@ -411,6 +411,7 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     packet direction (source = sender)."""
     code = msg.code
     is_request = msg.is_request
+    phrase = msg.phrase
     ev = transaction_event("sip", tuple_, msg.ts, msg.ts, 0, 0, "Error" if code >= 400 else "OK",
                            msg.notes, transport)
     rel = _Related()
@@ -418,7 +419,6 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     hosts = rel.hosts
     sip: dict = {}
     headers = msg.headers
-    get = headers.get
 
     # start line
     if is_request:
@@ -430,86 +430,99 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
         sip["type"] = "response"
         if code:
             sip["code"] = code
-        if msg.phrase:
-            sip["status"] = msg.phrase.decode("utf-8", "replace")
+        if phrase:
+            sip["status"] = phrase.decode("utf-8", "replace")
     sip["version"] = msg.version.decode("ascii", "replace")
 
     # headers (the last value of a single-valued header, as Packetbeat keeps it)
-    v = get(b"allow")
+    v = headers.get(b"allow")
     if v:
         allow = _list(v)
         if allow:
             sip["allow"] = allow
+    get = headers.get
     v = get(b"call-id")
     if v and v[-1]:
         sip["call_id"] = v[-1].decode("utf-8", "replace")
-    v = get(b"content-length")
+    v = headers.get(b"content-length")
     if v:
         n = _int(v[-1])
         if n:
             sip["content_length"] = n
-    v = get(b"content-type")
+    v = headers.get(b"content-type")
     ctype = v[-1] if v else None
     if ctype:
         sip["content_type"] = ctype.lower().decode("utf-8", "replace")
-    v = get(b"max-forwards")
+    v = headers.get(b"max-forwards")
     if v:
         n = _int(v[-1])
         if n:
             sip["max_forwards"] = n
-    v = get(b"supported")
+    v = headers.get(b"supported")
     if v:
         supported = _list(v)
         if supported:
             sip["supported"] = supported
-    v = get(b"user-agent")
-    if v and v[-1]:
-        sip["user_agent"] = {"original": v[-1].decode("utf-8", "replace")}
-    v = get(b"via")
+    v = headers.get(b"user-agent")
+    if v:
+        b = v[-1]
+        if b:
+            sip["user_agent"] = {"original": b.decode("utf-8", "replace")}
+    v = headers.get(b"via")
     if v:
         if len(v) == 1:
-            sip["via"] = {"original": [v[0].decode("utf-8", "replace")]}
+            b = v[0]
+            sip["via"] = {"original": [b.decode("utf-8", "replace")]}
         else:
             seen: list[str] = []
-            for x in v:
-                t = x.decode("utf-8", "replace")
+            for b in v:
+                t = b.decode("utf-8", "replace")
                 if t not in seen:
                     seen.append(t)
             sip["via"] = {"original": seen}
-    v = get(b"p-associated-uri")
+    v = headers.get(b"p-associated-uri")
     if v:
         priv: dict = {}
         _uri_fields(priv, parse_name_addr(_first_item(v[0]))[1], rel)
         if priv:
             sip["private"] = priv
-    v = get(b"accept")
-    if v and v[0]:
-        sip["accept"] = v[0].lower().decode("utf-8", "replace")
-    v = get(b"cseq")
+    v = headers.get(b"accept")
+    if v:
+        b = v[0]
+        if b:
+            sip["accept"] = b.lower().decode("utf-8", "replace")
+    v = headers.get(b"cseq")
     cseq_method = ""
     seq = 0
     if v:
         parts = v[-1].split(b" ")
         if len(parts) == 2:
             seq = _int(parts[0])
-            cseq_method = parts[1].decode("utf-8", "replace").upper()
-            c: dict = {}
+            b = parts[1]
+            cseq_method = b.decode("utf-8", "replace").upper()
             if seq:
-                c["code"] = seq
-            if cseq_method:
-                c["method"] = cseq_method
-            if c:
-                sip["cseq"] = c
-    v = get(b"from")
-    if v and v[-1]:
-        sip["from"] = _name_addr(v[-1], rel)
-    v = get(b"to")
-    if v and v[-1]:
-        sip["to"] = _name_addr(v[-1], rel)
-    v = get(b"contact")
-    if v and v[0]:
-        sip["contact"] = _name_addr(_first_item(v[0]), rel, contact=True)
-    auth = get(b"authorization")
+                if cseq_method:
+                    sip["cseq"] = {"code": seq, "method": cseq_method}
+                else:
+                    sip["cseq"] = {"code": seq}
+            elif cseq_method:
+                sip["cseq"] = {"method": cseq_method}
+    v = headers.get(b"from")
+    if v:
+        b = v[-1]
+        if b:
+            sip["from"] = _name_addr(b, rel, False)
+    v = headers.get(b"to")
+    if v:
+        b = v[-1]
+        if b:
+            sip["to"] = _name_addr(b, rel, False)
+    v = headers.get(b"contact")
+    if v:
+        b = v[0]
+        if b:
+            sip["contact"] = _name_addr(_first_item(b), rel, True)
+    auth = headers.get(b"authorization")
     if auth is not None and cfg.parse_authorization:
         a = _auth(auth[0], rel, ev)
         if a:
@@ -529,7 +542,7 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
             event["outcome"] = "failure"
         elif code >= 200:
             event["outcome"] = "success"
-        if msg.phrase:
+        if phrase:
             event["reason"] = sip["status"]
     if seq:
         event["sequence"] = seq

@@ -106,25 +106,39 @@ class SipMessage:
         return v[0] if v else None
 
 
-def parse_start_line(line: bytes, msg_ts: int) -> SipMessage:
-    """A message from its start line (without CRLF); ParseError if it is none."""
+# start line -> its parts (status lines, and the request lines of a dialog,
+# repeat from message to message): one dict look-up instead of a regular
+# expression. Bounded (cleared when full); lines that are not start lines
+# are not kept.
+_STARTS: dict[bytes, tuple] = {}
+_STARTS_MAX = 4096
+
+
+def _start_parts(line: bytes) -> tuple:
+    """(is_request, method, uri, version, code, phrase) of a start line; ParseError if it is none."""
     if line.startswith(b"SIP/"):
         m = _STATUS_LINE.match(line)
         if m is None:
             raise ParseError("bad status line %r" % line[:80])
-        msg = SipMessage(msg_ts, False)
-        msg.version = m.group(1)
-        msg.code = int(m.group(2))
-        msg.phrase = (m.group(3) or b"").strip()
-        return msg
-    m = _REQUEST_LINE.match(line)
-    if m is None:
-        raise ParseError("bad request line %r" % line[:80])
-    msg = SipMessage(msg_ts, True)
-    msg.method = m.group(1)
-    msg.uri = m.group(2)
-    msg.version = m.group(3)
-    return msg
+        hit = (False, b"", b"", m.group(1), int(m.group(2)), (m.group(3) or b"").strip())
+    else:
+        m = _REQUEST_LINE.match(line)
+        if m is None:
+            raise ParseError("bad request line %r" % line[:80])
+        hit = (True, m.group(1), m.group(2), m.group(3), 0, b"")
+    if len(line) <= 256:
+        if len(_STARTS) >= _STARTS_MAX:
+            _STARTS.clear()
+        _STARTS[line] = hit
+    return hit
+
+
+def parse_start_line(line: bytes, msg_ts: int) -> SipMessage:
+    """A message from its start line (without CRLF); ParseError if it is none."""
+    hit = _STARTS.get(line)
+    if hit is None:
+        hit = _start_parts(line)
+    return SipMessage(msg_ts, hit[0], 0, [], hit[1], hit[2], hit[4], hit[5], hit[3])
 
 
 # header line -> (lower-case full name, value), or None for a malformed line.

@@ -1,0 +1,35 @@
+# C types for worker/protos/sip/event.py when compiled (setup.py, Cython pure
+# Python mode, augmenting .pxd). The .py stays the source and runs uncompiled.
+# Typed dicts, lists and bytes let the compiled module read the header dict,
+# index the value lists and call the UTF-8 decoder directly.
+import cython
+
+cdef class _Related:
+    cdef public list user, hosts, ip
+
+cpdef object _int(bytes b)
+
+cpdef str _s(bytes b)
+
+@cython.locals(out=dict, p=bytes, k=bytes, eq=bytes, v=bytes)
+cpdef dict _params(bytes text)
+
+@cython.locals(hit=tuple, u=dict, user_s=object, host_s=object)
+cpdef tuple _uri_parts(bytes uri)
+
+@cython.locals(u=dict, params=dict, users=list, hosts=list)
+cpdef dict _uri_fields(dict obj, bytes uri, _Related rel)
+
+@cython.locals(hit=tuple, obj=dict, u=dict, uparams=dict, hparams=dict)
+cpdef tuple _name_addr_parts(bytes value, bint contact)
+
+@cython.locals(obj=dict, out=dict, u=dict)
+cpdef dict _name_addr(bytes value, _Related rel, bint contact=*)
+
+@cython.locals(out=list, value=bytes, item=bytes)
+cpdef list _list(list values)
+
+@cython.locals(ev=dict, sip=dict, headers=dict, v=list, b=bytes, parts=list, seen=list,
+               event=dict, network=dict, related=dict, rel=_Related, users=list, hosts=list,
+               ips=list, phrase=bytes, auth=list, t=str, method=str, cseq_method=str)
+cpdef dict to_event(msg, cfg, tuple_, int transport)
