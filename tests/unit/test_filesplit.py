@@ -1,0 +1,94 @@
+"""coordinator/capture/filesplit.py: C captures reading one file forward, together, exactly
+what one capture forwards, each shard from exactly one capture, in file order."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+from scapy.all import IP, TCP, UDP, Ether, IPv6, Raw, fragment
+
+from coordinator.capture.filesplit import ShareFilter, file_captures
+from coordinator.capture.process import Sharder
+from shared.decode import LINKTYPE_ETHERNET
+from tests.helpers import PCAPS
+
+
+def _records():
+    """Real HTTP and DNS traffic, then IPv6, fragmented UDP datagrams and junk."""
+    from coordinator.capture.pcapfile import open_capture
+    recs = []
+    for name in ("http_real.pcap", "dns_real.pcap"):
+        r = open_capture(str(PCAPS / name))
+        recs += list(r)
+        r.close()
+    ts = recs[-1][0]
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    extra = []
+    for k in range(40):
+        big = eth / IP(src="10.1.0.%d" % k, dst="10.2.0.1", id=k + 1) / UDP(sport=4000 + k, dport=53) / Raw(b"x" * 900)
+        extra += [bytes(f) for f in fragment(big, fragsize=400)]
+        extra.append(bytes(eth / IPv6(src="fd00::%x" % (k + 1), dst="fd00::1") /
+                           TCP(sport=30000 + k, dport=80, flags="PA") / Raw(b"GET / HTTP/1.1\r\n\r\n")))
+        extra.append(b"\x02" * 20)          # undecodable
+    recs += [(ts + i * 1000, LINKTYPE_ETHERNET, raw) for i, raw in enumerate(extra)]
+    return recs
+
+
+def _shard_streams(records, shards, split=None):
+    out = collections.defaultdict(list)
+    counters = collections.Counter()
+    send = lambda i, recs: out[i].extend(recs)      # noqa: E731
+    if split is not None:
+        split.counters = counters
+        send = split.send(send)
+    sh = Sharder(shards, send, batch_packets=7, counters=counters)
+    sh.feed(iter(records) if split is None else split.records(iter(records)))
+    sh.flush()
+    return out, counters
+
+
+@pytest.mark.parametrize("captures,shards", [(2, 2), (2, 3), (3, 5), (4, 4)])
+def test_split_forwards_what_one_capture_forwards(captures, shards):
+    records = _records()
+    whole, whole_counters = _shard_streams(records, shards)
+    assert len(whole) == shards
+    merged = {}
+    totals = collections.Counter()
+    for i in range(captures):
+        split = ShareFilter(i, captures, shards)
+        part, counters = _shard_streams(records, shards, split)
+        assert split.last_ts == records[-1][0]
+        for shard, recs in part.items():
+            assert split.owns(shard) and shard % captures == i and shard not in merged
+            merged[shard] = recs
+        totals.update(counters)
+    assert merged == dict(whole)              # every shard: the same packets, in the same order
+    for key in ("capture.packets", "capture.skipped_empty_tcp", "capture.undecodable"):
+        assert totals[key] == whole_counters[key] > 0, key
+
+
+def test_fragments_go_to_every_capture_and_count_once():
+    eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    recs = []
+    for k in range(20):
+        big = eth / IP(src="10.1.0.%d" % k, dst="10.2.0.1", id=k + 1) / UDP(sport=4000 + k, dport=53) / Raw(b"y" * 900)
+        recs += [(k * 1000 + j, LINKTYPE_ETHERNET, bytes(f)) for j, f in enumerate(fragment(big, fragsize=400))]
+    whole, wc = _shard_streams(recs, 2)
+    got = collections.Counter()
+    for i in range(2):
+        split = ShareFilter(i, 2, 2)
+        assert list(split.records(iter(recs))) == recs          # every fragment to every capture
+        part, counters = _shard_streams(recs, 2, ShareFilter(i, 2, 2))
+        assert set(part) <= {i}
+        assert part.get(i, []) == whole.get(i, [])
+        got.update(counters)
+    assert got["capture.packets"] == wc["capture.packets"] == 20
+
+
+def test_file_captures_bounded_by_shards():
+    assert file_captures({"captures": 4, "workers": 2}) == 2
+    assert file_captures({"captures": 2, "workers": 8}) == 2
+    assert file_captures({"captures": 1, "workers": 8}) == 1
+    assert file_captures({"captures": 3, "role": "capture", "shards": ["tcp://a:1", "tcp://a:2"]}) == 2
+    with pytest.raises(ValueError):
+        ShareFilter(2, 2, 4)
