@@ -6,6 +6,9 @@ Stages, each timed with ``time.process_time`` (best of ``--repeat``), over the
 generated capture (bench/common.py ``http_capture``):
 
 - ``read``: the capture file's records (coordinator/capture/pcapfile.py), nothing else;
+- ``split read``: read + the ownership decision of one of two file captures
+  (coordinator/capture/filesplit.py ``ShareFilter``): what each capture process of
+  ``cluster.captures`` > 1 spends on the packets it does not forward;
 - ``capture``: read + decode + shard + batch (coordinator/capture/process.py ``Sharder``)
   + msgpack of every batch (``shared.wire.encode_batch``), what a file capture process
   does short of the socket send;
@@ -50,6 +53,19 @@ def stage_read(path):
     n = 0
     try:
         for _ in r:
+            n += 1
+    finally:
+        r.close()
+    return n
+
+
+def stage_split_read(path, workers: int):
+    from coordinator.capture.filesplit import ShareFilter
+    from coordinator.capture.pcapfile import open_capture
+    r = open_capture(str(path))
+    n = 0
+    try:
+        for _ in ShareFilter(0, 2, workers).records(iter(r)):
             n += 1
     finally:
         r.close()
@@ -126,6 +142,7 @@ def main() -> None:
     a = ap.parse_args()
     path, transactions = http_capture(a.packets, kind=a.capture)
     t_read, packets = best_cpu(lambda: stage_read(path), a.repeat)
+    t_split, _ = best_cpu(lambda: stage_split_read(path, a.workers), a.repeat)
     t_cap, (frames, forwarded) = best_cpu(lambda: stage_capture(path, a.workers), a.repeat)
     t_wrk, (ev_frames, events) = best_cpu(lambda: stage_worker(frames), a.repeat)
     t_pub, written = best_cpu(lambda: stage_publisher(ev_frames), a.repeat)
@@ -137,6 +154,8 @@ def main() -> None:
     print("stages (%s capture, %d packets, %d forwarded to %d shards, %d events; CPU, best of %d):"
           % (a.capture, packets, forwarded, a.workers, events, a.repeat))
     print("  read       %6.2f us/packet  (%.0f packets per CPU-s)" % (t_read * us, packets / t_read))
+    print("  split read %6.2f us/packet  (%.0f packets per CPU-s; each capture of cluster.captures > 1)"
+          % (t_split * us, packets / t_split))
     print("  capture    %6.2f us/packet  (%.0f packets per CPU-s; read included)" % (t_cap * us, packets / t_cap))
     print("  worker     %6.2f us/packet  (%.0f packets per CPU-s; %.2f us per forwarded packet)"
           % (t_wrk * us, packets / t_wrk, t_wrk * 1e6 / forwarded))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 
 import pytest
-from scapy.all import IP, TCP, UDP, Ether, IPv6, Raw, fragment
+from scapy.all import IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw, fragment
 
 from coordinator.capture.filesplit import ShareFilter, file_captures
 from coordinator.capture.process import Sharder
@@ -30,6 +30,13 @@ def _records():
         extra.append(bytes(eth / IPv6(src="fd00::%x" % (k + 1), dst="fd00::1") /
                            TCP(sport=30000 + k, dport=80, flags="PA") / Raw(b"GET / HTTP/1.1\r\n\r\n")))
         extra.append(b"\x02" * 20)          # undecodable
+        tcp = bytes(eth / IP(src="10.3.0.%d" % k, dst="10.2.0.9") / TCP(sport=5000 + k, dport=80, flags="PA") /
+                    Raw(b"GET /x HTTP/1.1\r\n\r\n"))
+        extra.append(tcp[:40 + k % 14])     # truncated inside the TCP header: refused by decode, counted once
+        extra.append(bytes(eth / IP(src="10.4.0.%d" % k, dst="10.2.0.9", options=b"\x01\x01\x01\x00") /
+                           TCP(sport=6000 + k, dport=80, flags="PA") / Raw(b"GET /o HTTP/1.1\r\n\r\n")))
+        extra.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=5) /
+                           IP(src="10.5.0.%d" % k, dst="10.2.0.9") / UDP(sport=7000 + k, dport=53) / Raw(b"q" * 30)))
     recs += [(ts + i * 1000, LINKTYPE_ETHERNET, raw) for i, raw in enumerate(extra)]
     return recs
 
