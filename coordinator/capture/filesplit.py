@@ -22,7 +22,8 @@ TCP or UDP (``_fast_shard``, compiled by setup.py), else from the decoder
 - an IP fragment goes to every capture (a non-first fragment carries no ports):
   each reassembles, and the shard of the reassembled datagram decides; the
   batches a capture makes for a shard it does not own are dropped by
-  :meth:`ShareFilter.send` and their packets taken out of ``capture.packets``.
+  :meth:`ShareFilter.send`, their packets taken out of ``capture.packets`` and
+  counted in ``capture.foreign_datagrams``.
   The reassembly counters (``capture.reasm.*``) then count in every capture.
 
 ``file_captures`` bounds ``C`` by the number of workers (a capture without a
@@ -59,12 +60,9 @@ def _fast_shard(raw: bytes, shards: int) -> int:
     t = raw[23]
     if t != 6 and t != 17:
         return -1
-    # (address, port) endpoints as 48-bit numbers: numeric order is the bytes' order
-    a = (raw[26] << 40 | raw[27] << 32 | raw[28] << 24 | raw[29] << 16 | raw[34] << 8 | raw[35])
-    b = (raw[30] << 40 | raw[31] << 32 | raw[32] << 24 | raw[33] << 16 | raw[36] << 8 | raw[37])
-    if a < b:
-        return crc32(raw[26:30] + raw[34:36] + raw[30:34] + raw[36:38], t) % shards
-    return crc32(raw[30:34] + raw[36:38] + raw[26:30] + raw[34:36], t) % shards
+    a = raw[26:30] + raw[34:36]           # (address, port) of each end, as shared/shard.py orders them
+    b = raw[30:34] + raw[36:38]
+    return (crc32(a + b, t) if a < b else crc32(b + a, t)) % shards
 
 
 class ShareFilter:
@@ -125,4 +123,5 @@ class ShareFilter:
                 send(shard, records)
             elif counters is not None:
                 counters["capture.packets"] -= len(records)
+                counters["capture.foreign_datagrams"] += len(records)
         return own_send

@@ -3,6 +3,8 @@ what one capture forwards, each shard from exactly one capture, in file order.""
 from __future__ import annotations
 
 import collections
+import random
+import struct
 
 import pytest
 from scapy.all import IP, TCP, UDP, Dot1Q, Ether, IPv6, Raw, fragment
@@ -37,6 +39,16 @@ def _records():
                            TCP(sport=6000 + k, dport=80, flags="PA") / Raw(b"GET /o HTTP/1.1\r\n\r\n")))
         extra.append(bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=5) /
                            IP(src="10.5.0.%d" % k, dst="10.2.0.9") / UDP(sport=7000 + k, dport=53) / Raw(b"q" * 30)))
+    rnd = random.Random(5)
+    for k in range(600):                    # addresses and ports over their whole range, TCP and UDP
+        src, dst = rnd.getrandbits(32).to_bytes(4, "big"), rnd.getrandbits(32).to_bytes(4, "big")
+        if k % 7 == 0:
+            dst = src                       # equal addresses: the ports decide the order
+        proto = 6 if k % 2 else 17
+        l4 = (struct.pack("!HHIIBBHHH", rnd.getrandbits(16), rnd.getrandbits(16), 1, 0, 0x50, 0x18, 1024, 0, 0)
+              if proto == 6 else struct.pack("!HHHH", rnd.getrandbits(16), rnd.getrandbits(16), 8 + 10, 0))
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(l4) + 10, k, 0, 64, proto, 0, src, dst)
+        extra.append(b"\x02" * 12 + b"\x08\x00" + ip + l4 + b"0123456789")
     recs += [(ts + i * 1000, LINKTYPE_ETHERNET, raw) for i, raw in enumerate(extra)]
     return recs
 
@@ -72,6 +84,7 @@ def test_split_forwards_what_one_capture_forwards(captures, shards):
     assert merged == dict(whole)              # every shard: the same packets, in the same order
     for key in ("capture.packets", "capture.skipped_empty_tcp", "capture.undecodable"):
         assert totals[key] == whole_counters[key] > 0, key
+    assert totals["capture.foreign_datagrams"] > 0             # reassembled in both, sent by the owner
 
 
 def test_fragments_go_to_every_capture_and_count_once():
