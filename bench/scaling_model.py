@@ -10,7 +10,7 @@ included), as bench/bench_e2e.py prints them per stage ("capture ... us",
 file and deciding ownership); ``--live-capture-us`` is bench/bench_live.py
 ``--cpu-only``; ``--kernel-us`` the kernel's receive cost per packet on the
 capture host (softirq; on the veth of bench_live it is in the sender's system
-time). The defaults are the figures of docs/benchmarks.md, "Fifth session".
+time). The defaults are the figures of docs/benchmarks.md, "Fifth session: scaling model".
 
 Each process is one Python interpreter (one core at most). For ``n`` cores the
 model tries every configuration of W workers, C capture processes and H
@@ -31,17 +31,18 @@ from __future__ import annotations
 
 import argparse
 
-# Measured 2026-12-07, compiled build (docs/benchmarks.md, "Fifth session: scaling model")
+# Measured 2026-12-07 on the mixed capture, compiled build, marginal CPU per packet (start-up
+# subtracted) scaled to a quiet machine (docs/benchmarks.md, "Fifth session: scaling model")
 DEFAULTS = {
-    "capture_us": 1.6,          # one file capture, per packet (bench_e2e, mixed capture)
-    "read0_us": 0.45,           # reading the file alone (bench_stages "read")
-    "read_us": 1.0,             # each capture of C > 1: read + decide ownership (bench_stages "split read")
-    "live_capture_us": 2.0,     # bench_live --cpu-only
-    "kernel_us": 1.0,           # kernel receive path per packet (softirq), a real NIC with RSS
-    "worker_us": 10.0,          # all workers' CPU per packet (bench_e2e)
-    "publisher_us": 0.8,        # file output (bench_e2e)
-    "es_publisher_us": 2.5,     # Elasticsearch output (bench_e2e --output es)
-    "coordinator_us": 0.02,
+    "capture_us": 1.40,         # one file capture process (bench_e2e, capture)
+    "read0_us": 0.57,           # of which reading the file (bench_stages "read" / "capture")
+    "read_us": 0.61,            # each capture of C > 1: read + decide ownership (bench_e2e --captures 2)
+    "live_capture_us": 2.4,     # AF_PACKET ring walk + the same (bench_live --cpu-only, scaled as the file capture)
+    "kernel_us": 1.0,           # the kernel's receive path per packet on the capture host (assumed)
+    "worker_us": 9.33,          # all workers' CPU per packet (bench_e2e, worker)
+    "publisher_us": 0.41,       # file output (bench_e2e, publisher)
+    "es_publisher_us": 3.74,    # Elasticsearch output (bench_e2e --output es, publisher)
+    "coordinator_us": 0.0,
 }
 
 
@@ -54,14 +55,15 @@ def capture_cost(a, mode: str, c: int) -> float:
     return a.read_us + (a.capture_us - a.read0_us) / c
 
 
-def best(a, cores: int, mode: str, publisher_us: float) -> dict:
+def best(a, cores: int, mode: str, publisher_us: float, max_captures: int = 0, max_publishers: int = 0) -> dict:
     """The fastest configuration on ``cores`` cores and what limits it: the rate is the
     smallest of each stage's (its processes at one core each) and of what all the
-    cores allow (every process's CPU, the kernel's receive path in live mode)."""
+    cores allow (every process's CPU, the kernel's receive path in live mode).
+    ``max_captures``/``max_publishers``: bound C/H (0: up to ``cores``)."""
     out = None
     kernel = a.kernel_us if mode == "live" else 0.0
-    for h in range(1, cores + 1):
-        for c in range(1, cores + 1):
+    for h in range(1, (max_publishers or cores) + 1):
+        for c in range(1, (max_captures or cores) + 1):
             cap = capture_cost(a, mode, c)
             for w in range(1, cores + 1):
                 limits = {"capture": c / cap * 1e6, "workers": w / a.worker_us * 1e6,
@@ -75,21 +77,32 @@ def best(a, cores: int, mode: str, publisher_us: float) -> dict:
     return out
 
 
+def _limit(b: dict) -> str:
+    """The stage that stops the configuration: a stage at its ceiling, or, when every
+    core is busy, the stage closest to its ceiling."""
+    lim = b["limits"]
+    if b["limit"] != "all cores":
+        return "%s (%.0fk)" % (b["limit"], lim[b["limit"]] / 1e3)
+    stages = {k: v for k, v in lim.items() if k != "all cores"}
+    nxt = min(stages, key=stages.get)
+    return "all cores busy; next: %s (%.0fk)" % (nxt, stages[nxt] / 1e3)
+
+
 def table(a, mode: str, output: str) -> str:
     pub = a.publisher_us if output == "file" else a.es_publisher_us
-    rows = ["| cores | %s mode, %s output: configuration | packets/s | saturates first | next limit |" % (mode, output),
+    rows = ["| cores | configuration (%s input, %s output) | packets/s | saturates first | one capture, one publisher |"
+            % ("file" if mode == "file" else "live", "file" if output == "file" else "Elasticsearch"),
             "|---|---|---|---|---|"]
     for n in [int(x) for x in a.cores.split(",")]:
         b = best(a, n, mode, pub)
-        if b is None:
-            continue
-        lim = b["limits"]
-        nxt = sorted(lim, key=lim.get)[1]
-        conf = "%d workers, %d capture%s, %d publisher%s" % (
-            b["workers"], b["captures"], "" if b["captures"] == 1 else "s", b["publishers"],
-            "" if b["publishers"] == 1 else "s (one per `role: workers` instance)")
-        rows.append("| %d | %s | %.0fk | %s (%.0fk) | %s (%.0fk) |" % (
-            n, conf, b["rate"] / 1e3, b["limit"], lim[b["limit"]] / 1e3, nxt, lim[nxt] / 1e3))
+        one = best(a, n, mode, pub, max_captures=1, max_publishers=1)
+        conf = "`cluster.workers: %d`, `cluster.captures: %d`, %s" % (
+            b["workers"], b["captures"],
+            "1 publisher" if b["publishers"] == 1 else
+            "%d publishers (%d `cluster.role: workers` instances + a `cluster.role: capture` one)"
+            % (b["publishers"], b["publishers"]))
+        rows.append("| %d | %s | %.0fk | %s | %.0fk: %s |" % (n, conf, b["rate"] / 1e3, _limit(b), one["rate"] / 1e3,
+                                                              _limit(one)))
     return "\n".join(rows)
 
 
