@@ -110,7 +110,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             # a segment: every event so far, its last batch stamped with the packets it covers
             if not (events and (final or len(events) >= event_batch) or since_pk >= pk_every):
                 return
-            pk = dict(inbox.last)
+            pk = inbox.segment_pk()
             big = 8 * event_batch
             while True:
                 chunk = events[:big]
@@ -183,6 +183,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             elif kind == "procs":                 # process attribution from the capture
                 engine.handle_procs(body)
             elif kind == "eos":
+                if inbox is not None and "a" in header:
+                    inbox.end(header["from"], header["seq"])
                 if not streams.end(header.get("from"), bool(header.get("forced"))):
                     counters["worker.duplicate_eos"] += 1
                 elif not streams.open:

@@ -112,3 +112,20 @@ def test_file_captures_bounded_by_shards():
     assert file_captures({"captures": 3, "role": "capture", "shards": ["tcp://a:1", "tcp://a:2"]}) == 2
     with pytest.raises(ValueError):
         ShareFilter(2, 2, 4)
+
+
+def test_an_early_end_of_stream_is_acknowledged_with_the_workers_own():
+    """A capture that feeds a worker nothing ends its stream first: the worker's event
+    segments must not acknowledge that end-of-stream (the capture would exit, and a
+    restarted worker would wait for it), only its own end-of-stream does."""
+    from shared.replay import TAKE, Inbox
+    box = Inbox()
+    assert box.offer("capture-0", 0, -1) == TAKE          # capture-0: only its end-of-stream
+    box.end("capture-0", 0)
+    for seq in range(3):
+        assert box.offer("capture-1", seq, -1 if seq == 0 else 0) == TAKE
+    assert box.segment_pk() == {"capture-0": -1, "capture-1": 2}
+    assert box.last == {"capture-0": 0, "capture-1": 2}   # what the worker's own end-of-stream carries
+    box.offer("capture-1", 3, 0)
+    box.end("capture-1", 3)
+    assert box.segment_pk() == {"capture-0": -1, "capture-1": 2}
