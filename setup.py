@@ -31,6 +31,7 @@ COMPILED = [
     "shared/decode.py",
     "shared/shard.py",
     "shared/ipfrag.py",
+    "coordinator/capture/filesplit.py",
     "worker/plugin.py",
     "worker/tcp.py",
     "worker/udp.py",

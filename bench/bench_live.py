@@ -1,7 +1,8 @@
 """Live capture: tcpreplay of a large HTTP capture into a veth, at increasing rates.
 
-    python bench/bench_live.py [--packets N] [--workers W] [--rates 20000,50000,...] [--buffer-mb M]
-                               [--hwm H] [--type af_packet|pcap] [--cpu-only] [--sender-only]
+    python bench/bench_live.py [--packets N] [--capture mixed|small] [--workers W] [--captures C]
+                               [--rates 20000,50000,...] [--buffer-mb M] [--hwm H] [--type af_packet|pcap]
+                               [--cpu-only] [--sender-only]
 
 Needs root (network namespaces, AF_PACKET) and tcpreplay. For each rate a
 fresh ``packetbeat`` captures on the server end of a veth pair (inside its
@@ -11,7 +12,10 @@ passes when nothing was lost anywhere: no kernel drops (PACKET_STATISTICS),
 no batch dropped because a worker queue was full, and every transaction in
 the capture published. Prints one line per rate, with the CPU seconds each
 process used (and per captured packet: on a shared machine that is the
-figure to compare), and the highest passing rate.
+figure to compare), and the highest passing rate. ``--captures C`` runs C
+capture processes in one PACKET_FANOUT_HASH group (``cluster.captures``);
+``--capture small`` replays the small request/response capture
+(bench/gen_http_pcap.py --small).
 
 ``--sender-only`` measures the machine's ceiling instead: the same replay at
 each rate with nothing of ours running, once with no capture at all and once
@@ -38,18 +42,19 @@ import yaml
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, env_line, http_capture  # noqa: E402
+from bench.common import CAPTURES, ROOT, env_line, http_capture  # noqa: E402
 from tests.live_capture.netns import Veth, netns_available  # noqa: E402
 
 
 def run_rate(veth: Veth, pcap: str, transactions: int, rate: int, workers: int, buffer_mb: int,
-             hwm: int = 64, kind: str = "af_packet") -> dict:
+             hwm: int = 64, kind: str = "af_packet", captures: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "out")
         cfg = {"packetbeat.interfaces": {"device": veth.srv_dev, "buffer_size_mb": buffer_mb, "type": kind},
                "packetbeat.protocols": [{"type": "http", "ports": [80, 8080]}],
                "output.file": {"path": out, "filename": "events", "rotate_every_kb": 1024 * 1024},
-               "cluster.workers": workers, "cluster.hwm": hwm, "logging.to_stderr": True}
+               "cluster.workers": workers, "cluster.hwm": hwm, "cluster.captures": captures,
+               "logging.to_stderr": True}
         cp = os.path.join(tmp, "pb.yml")
         with open(cp, "w") as fh:
             yaml.safe_dump(cfg, fh)
@@ -170,7 +175,7 @@ def role_cpu(pid: int) -> dict:
     return out
 
 
-def capture_cpu(path: str, seconds: float = 5.0) -> tuple[int, float]:
+def capture_cpu(path: str, seconds: float = 5.0, workers: int = 2) -> tuple[int, float]:
     """The capture process's own cost, without the kernel or a loaded box: the
     capture's packets laid out as TPACKET_V3 blocks in memory, then ring walk
     + decode + shard + batch + msgpack encode (``encode_batch``), no sockets.
@@ -207,7 +212,7 @@ def capture_cpu(path: str, seconds: float = 5.0) -> tuple[int, float]:
     src.ring, src.block_size, src.block_nr, src._block = ring, block, len(blocks), 0
     src.snaplen, src.cooked, src.ignore_outgoing, src.linktype = 65535, False, False, 1
     src._lo_index, src.outgoing_skipped = 1, 0
-    sharder = Sharder(2, lambda i, recs: encode_batch("pkts", "capture-0", 0, recs), 128)
+    sharder = Sharder(workers, lambda i, recs: encode_batch("pkts", "capture-0", 0, recs), 128)
     status = [struct.unpack_from("<I", ring, i * block + 8)[0] for i in range(len(blocks))]
     packets = 0
     t0 = time.process_time()
@@ -225,7 +230,10 @@ def capture_cpu(path: str, seconds: float = 5.0) -> tuple[int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--packets", type=int, default=300_000)
+    ap.add_argument("--capture", default="mixed", choices=CAPTURES,
+                    help="mixed: bench/out/http_N_500.pcap; small: many small request/response pairs")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--captures", type=int, default=1, help="cluster.captures (one PACKET_FANOUT_HASH group)")
     ap.add_argument("--rates", default="20000,50000,100000,150000,200000,0",
                     help="packets/s, comma separated; 0 = tcpreplay --topspeed")
     ap.add_argument("--buffer-mb", type=int, default=64)
@@ -237,8 +245,8 @@ def main() -> None:
                     help="the machine's ceiling: tcpreplay alone, then with tcpdump capturing (nothing of ours)")
     a = ap.parse_args()
     if a.cpu_only:
-        path, _ = http_capture(a.packets)
-        packets, cpu = capture_cpu(str(path))
+        path, _ = http_capture(a.packets, kind=a.capture)
+        packets, cpu = capture_cpu(str(path), workers=a.workers)
         print("capture path (ring walk + decode + shard + batch + encode), one process: %.0f packets/s of cpu  [%s]"
               % (packets / cpu, env_line()))
         return
@@ -247,7 +255,7 @@ def main() -> None:
         sys.exit("bench_live: " + why)
     if shutil.which("tcpreplay") is None:
         sys.exit("bench_live: tcpreplay is not installed (apt-get install tcpreplay)")
-    path, transactions = http_capture(a.packets)
+    path, transactions = http_capture(a.packets, kind=a.capture)
     if a.sender_only:
         veth = Veth("bl", 250)
         try:
@@ -271,7 +279,7 @@ def main() -> None:
     veth = Veth("bl", 250)
     try:
         for rate in [int(r) for r in a.rates.split(",")]:
-            r = run_rate(veth, str(path), transactions, rate, a.workers, a.buffer_mb, a.hwm, a.type)
+            r = run_rate(veth, str(path), transactions, rate, a.workers, a.buffer_mb, a.hwm, a.type, a.captures)
             print("rate %s: sent %d at %.0f pps, kernel saw %d, kernel drops %d, queue drops %d, "
                   "events %d of %d -> %s" % (r["rate"] or "topspeed", r["sent"], r["achieved"], r["seen"],
                                              r["kernel_drops"], r["queue_drops"], r["events"], r["transactions"],
@@ -283,8 +291,10 @@ def main() -> None:
                 best = r["achieved"]
     finally:
         veth.close()
-    print("highest rate with zero drops (%s, %d workers, %d packets, hwm %d, ring %d MiB): %s packets/s  [%s, load %s]"
-          % (a.type, a.workers, a.packets, a.hwm, a.buffer_mb, "%.0f" % best if best else "none", env_line(),
+    print("highest rate with zero drops (%s, %s capture, %d workers, %d capture process%s, %d packets, hwm %d, "
+          "ring %d MiB): %s packets/s  [%s, load %s]"
+          % (a.type, a.capture, a.workers, a.captures, "" if a.captures == 1 else "es", a.packets, a.hwm, a.buffer_mb,
+             "%.0f" % best if best else "none", env_line(),
              "%.1f %.1f %.1f" % os.getloadavg()))
 
 

@@ -11,14 +11,25 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
 
 
-def http_capture(packets: int, connections: int = 500) -> tuple[pathlib.Path, int]:
-    """Path of a generated HTTP capture with about ``packets`` packets, and its transaction count."""
+CAPTURES = ("mixed", "small")
+
+
+def http_capture(packets: int, connections: int = 500, kind: str = "mixed") -> tuple[pathlib.Path, int]:
+    """Path of a generated HTTP capture with about ``packets`` packets, and its transaction count.
+
+    ``kind``: ``mixed`` (bench/out/http_N_C.pcap: GETs and POSTs, bodies of ~2.5 kB on
+    average, a few segments each) or ``small`` (bench/out/http_small_N_C.pcap: short GETs
+    and small answers on long keep-alive connections, four packets per transaction, two of
+    them ACK-only; ``gen_http_pcap.py --small``)."""
+    if kind not in CAPTURES:
+        raise ValueError("capture kind %r: one of %s" % (kind, ", ".join(CAPTURES)))
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / ("http_%d_%d.pcap" % (packets, connections))
+    path = OUT / ("http_%s%d_%d.pcap" % ("small_" if kind == "small" else "", packets, connections))
     meta = path.with_suffix(".transactions")
     if not path.exists() or not meta.exists():
         p = subprocess.run([sys.executable, str(ROOT / "bench" / "gen_http_pcap.py"), str(path),
-                            "--packets", str(packets), "--connections", str(connections), "--seed", "1"],
+                            "--packets", str(packets), "--connections", str(connections), "--seed", "1"]
+                           + (["--small"] if kind == "small" else []),
                            capture_output=True, text=True, check=True)
         n = _transactions(p.stdout)
         meta.write_text(str(n))
@@ -89,3 +100,34 @@ def compiled_line() -> str:
     if not done:
         return "pure Python"
     return "compiled: " + ", ".join(done)
+
+
+CPU_HOOK = ROOT / "bench" / "cpuhook"
+
+
+def cpu_env(log_path: str, env: dict | None = None) -> dict:
+    """The environment for a run whose Python processes each log their CPU at exit
+    into ``log_path`` (bench/cpuhook/sitecustomize.py); read it with :func:`read_cpu`."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(CPU_HOOK), str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env["PB_BENCH_CPU_LOG"] = log_path
+    return env
+
+
+def read_cpu(log_path: str) -> dict:
+    """{role: (user + system) CPU seconds} from a run's CPU log (several processes of
+    one role, e.g. a restarted child, are summed)."""
+    out: dict = {}
+    try:
+        with open(log_path) as fh:
+            for line in fh:
+                role, _pid, user, system = line.split()
+                out[role] = out.get(role, 0.0) + float(user) + float(system)
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def stage(role: str) -> str:
+    """The stage a process belongs to: capture, worker, publisher or coordinator."""
+    return role.split("-", 1)[0]

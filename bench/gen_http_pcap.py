@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Fast generator of a large, valid HTTP/1.1 capture for the benchmarks.
 
-    gen_http_pcap.py OUT --packets N [--connections C] [--seed S]
+    gen_http_pcap.py OUT --packets N [--connections C] [--seed S] [--small]
 
 Writes a classic pcap (Ethernet, IPv4, TCP, microsecond timestamps) of about
 N packets (never more; as close as whole transactions allow): C keep-alive
@@ -12,6 +12,13 @@ then FIN / ACK / FIN / ACK. Sequence and acknowledgement numbers, IP lengths
 and all checksums are correct. When a connection closes another opens, until
 the packet budget is spent. Every transaction started is completed, so an
 analyser must report exactly the printed number of transactions.
+
+``--small``: the other end of the traffic mix, many small request/response
+pairs: long keep-alive connections (20-199 transactions each), short GETs
+(one segment, three header lines), small responses (a few header lines and a
+body of 0-400 bytes, one segment; 1 in 10 a ``304 Not Modified`` without a
+body), the server's ACK of every request and the client's ACK of every
+response: four packets per transaction, two of them ACK-only.
 
 Pure ``struct`` (no scapy): hundreds of thousands of packets in a few seconds.
 Output is a function of the arguments only (same seed, same bytes).
@@ -147,6 +154,31 @@ class _Txn:
                      + n_resp // 2 + (n_resp % 2))
 
 
+_SMALL_PATHS = [b"/api/v1/items/%d", b"/api/v1/users/%d", b"/health", b"/api/v1/cart/%d", b"/v2/ping",
+                b"/api/v1/stock/%d", b"/session/%d", b"/metrics"]
+
+
+class _SmallTxn:
+    """``--small``: a short GET and a small one-segment answer; both sides' ACKs (4 packets)."""
+
+    __slots__ = ("request", "response", "ack_request", "cost")
+
+    def __init__(self, rng: random.Random, pool: bytes, n: int, small: bool = False) -> None:
+        path = _SMALL_PATHS[rng.randrange(len(_SMALL_PATHS))]
+        if b"%d" in path:
+            path = path % (n % 100000)
+        self.request = b"GET %s HTTP/1.1\r\nHost: api.example\r\nAccept: */*\r\n\r\n" % path
+        if rng.random() < 0.1:
+            self.response = b"HTTP/1.1 304 Not Modified\r\nETag: \"%x\"\r\n\r\n" % n
+        else:
+            size = rng.randrange(400)
+            off = rng.randrange(len(pool) - size)
+            self.response = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                             % (size, pool[off:off + size]))
+        self.ack_request = True
+        self.cost = 4
+
+
 def _client_acks(n_resp: int) -> set[int]:
     return {i for i in range(n_resp) if i % 2 == 1 or i == n_resp - 1}
 
@@ -164,16 +196,16 @@ class _Budget:
 
 
 def _connection(conn: _Conn, rng: random.Random, pool: bytes, budget: _Budget, stats: Stats,
-                max_txns: int) -> Iterator[bytes]:
+                max_txns: int, txn_class=_Txn) -> Iterator[bytes]:
     """Packets of one connection, in order. Its handshake and close are already budgeted."""
     yield conn.frame(True, _SYN)
     yield conn.frame(False, _SYN | _ACK)
     yield conn.frame(True, _ACK)
     for _ in range(max_txns):
         n = stats.transactions + stats.connections * 131
-        txn = _Txn(rng, pool, n)
+        txn = txn_class(rng, pool, n)
         if not budget.take(txn.cost):
-            txn = _Txn(rng, pool, n, small=True)
+            txn = txn_class(rng, pool, n, small=True)
             if not budget.take(txn.cost):
                 break
         for seg in _segments(txn.request):
@@ -194,15 +226,16 @@ def _connection(conn: _Conn, rng: random.Random, pool: bytes, budget: _Budget, s
     yield conn.frame(client_closes, _ACK)
 
 
-def generate(out, packets: int, connections: int = 100, seed: int = 1) -> Stats:
-    """Write the capture to ``out`` (a path); returns what was written."""
+def generate(out, packets: int, connections: int = 100, seed: int = 1, small: bool = False) -> Stats:
+    """Write the capture to ``out`` (a path); returns what was written. ``small``: the
+    small request/response mix (module docstring)."""
     rng = random.Random(seed)
     pool = bytes(rng.choice(b"abcdefghijklmnopqrstuvwxyz0123456789 \n") for _ in range(1 << 16)) * 2
     budget = _Budget(packets)
     stats = Stats()
     active: list[Iterator[bytes]] = []
     # Smallest connection: handshake + one GET with a one-segment response and its ACK + close.
-    min_conn = HANDSHAKE_COST + 3 + CLOSE_COST
+    min_conn = HANDSHAKE_COST + (4 if small else 3) + CLOSE_COST
     ts = T0_US
     rec = _REC.pack
     rnd = rng.random
@@ -215,7 +248,10 @@ def generate(out, packets: int, connections: int = 100, seed: int = 1) -> Stats:
                 budget.take(HANDSHAKE_COST + CLOSE_COST)
                 conn = _Conn(stats.connections, rng)
                 stats.connections += 1
-                active.append(_connection(conn, rng, pool, budget, stats, rng.randrange(1, 12)))
+                if small:
+                    active.append(_connection(conn, rng, pool, budget, stats, rng.randrange(20, 200), _SmallTxn))
+                else:
+                    active.append(_connection(conn, rng, pool, budget, stats, rng.randrange(1, 12)))
             if not active:
                 break
             i = int(rnd() * len(active))
@@ -244,12 +280,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--packets", type=int, required=True, help="packet budget (the file has at most this many)")
     ap.add_argument("--connections", type=int, default=100, help="connections open at the same time")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--small", action="store_true",
+                    help="many small request/response pairs on long keep-alive connections (module docstring)")
     args = ap.parse_args(argv)
-    if args.packets < HANDSHAKE_COST + 3 + CLOSE_COST:
-        ap.error(f"--packets must be at least {HANDSHAKE_COST + 3 + CLOSE_COST}")
+    least = HANDSHAKE_COST + (4 if args.small else 3) + CLOSE_COST
+    if args.packets < least:
+        ap.error(f"--packets must be at least {least}")
     if args.connections < 1:
         ap.error("--connections must be at least 1")
-    st = generate(args.out, args.packets, args.connections, args.seed)
+    st = generate(args.out, args.packets, args.connections, args.seed, args.small)
     print(f"wrote {args.out} ({st.bytes} bytes)")
     print(f"connections: {st.connections}")
     print(f"packets: {st.packets}")

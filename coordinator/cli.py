@@ -324,10 +324,8 @@ def _run(settings, args, selectors: list[str]) -> int:
         sys.stderr.write("Exiting: %s\n" % problem)
         return 1
     loops = args.loop if args.loop is not None else iface.get("loop", 1)
-    if settings.cluster["captures"] != 1:
-        log.info("file mode reads the file with one capture process (cluster.captures=%d applies to live capture)",
-                 settings.cluster["captures"])
-        settings.cluster["captures"] = 1
+    from coordinator.capture.filesplit import file_captures
+    settings.cluster["captures"] = file_captures(settings.cluster)     # several readers: each its shards' flows
     if not settings.output and settings.cluster["role"] != "capture":     # a capture host publishes nothing
         sys.stderr.write("Exiting: no output configured\n")
         return 1

@@ -178,7 +178,7 @@ class Supervisor:
         workers = [Child("worker-%d" % i, self._child_argv("worker", i, run_dir, settings_path))
                    for i in range(cluster["workers"])]
         captures = [Child(endpoints.capture_name(cluster, i), self._child_argv("capture", i, run_dir, settings_path))
-                    for i in range(cluster["captures"] if self.live else 1)]
+                    for i in range(cluster["captures"])]
         children, captures = local_children(cluster, publisher, workers, captures)   # cluster.role
         self._children = children
         rc = 0

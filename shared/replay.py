@@ -124,6 +124,24 @@ class Inbox:
 
     def __init__(self):
         self.last: dict[str, int] = {}
+        self.ended: dict[str, int] = {}      # capture -> the seq of its end-of-stream, once taken
+
+    def end(self, sender: str, seq: int) -> None:
+        """``sender``'s end-of-stream (batch ``seq``) was taken."""
+        self.ended[sender] = seq
+
+    def segment_pk(self) -> dict:
+        """The ``pk`` of an events segment: ``last``, except that a capture's end-of-stream
+        is acknowledged only with the worker's own end-of-stream (``last``), once every
+        event is out. With several captures (coordinator/capture/filesplit.py) one that
+        feeds nothing to this worker ends its stream early: acknowledged then, it could
+        exit before this worker, and a restart of the worker would wait for ever for
+        that end-of-stream."""
+        pk = dict(self.last)
+        for sender, seq in self.ended.items():
+            if pk.get(sender) == seq:
+                pk[sender] = seq - 1
+        return pk
 
     def offer(self, sender: str, seq: int, acked: int) -> int:
         last = self.last.get(sender)

@@ -119,7 +119,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             # a segment: every event so far, its last batch stamped with the packets it covers
             if not (events and (final or len(events) >= event_batch) or since_pk >= pk_every):
                 return
-            pk = dict(inbox.last)
+            pk = inbox.segment_pk()
             big = 8 * event_batch
             while True:
                 chunk = events[:big]
@@ -144,7 +144,9 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
 
     if inbox is not None and generation and not live:
         # the capture reads its acknowledgements from the publisher; this says who serves the shard now
-        _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation))
+        for i in range(cluster["captures"]):      # each capture of the file resends what it has for this shard
+            _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation),
+                          endpoints.capture_name(cluster, i))
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
         # pipe), packets that capture queued before it went may still be waiting: read them too,
@@ -190,6 +192,8 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             elif kind == "procs":                 # process attribution from the capture
                 engine.handle_procs(body)
             elif kind == "eos":
+                if inbox is not None and "a" in header:
+                    inbox.end(header["from"], header["seq"])
                 if not streams.end(header.get("from"), bool(header.get("forced"))):
                     counters["worker.duplicate_eos"] += 1
                     continue
@@ -209,8 +213,10 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
         if inbox is not None and not live:
             # done: the capture stops waiting for this shard (its end-of-stream may have been ended
             # by the coordinator instead, and never acknowledged)
-            _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(
-                endpoints.capture_name(cluster, 0), -1), [], shard=index, bye=1))
+            for i in range(cluster["captures"]):
+                capture = endpoints.capture_name(cluster, i)
+                _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(capture, -1), [],
+                                                                  shard=index, bye=1), capture)
     finally:
         reporter.stop()                   # the counters not reported yet
         push.close()
@@ -223,7 +229,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
 
 
 def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -> None:
-    """One message to a capture's acknowledgement endpoint (file mode: the one capture)."""
+    """One message to a capture's acknowledgement endpoint (file mode: the first capture unless named)."""
     sock = ctx.socket(zmq.PUSH)
     sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
     sock.send_multipart(frames)

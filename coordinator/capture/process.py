@@ -256,8 +256,12 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
         seqs[i] += 1
         counters["capture.batches"] += 1
 
-    sharder = Sharder(n, send, cluster["batch_packets"], counters, keep_empty_tcp=settings.flows is not None,
-                      stop=stop)
+    split = None
+    if cluster["captures"] > 1:            # several captures read the file: each forwards its shards' flows
+        from coordinator.capture.filesplit import ShareFilter
+        split = ShareFilter(index, cluster["captures"], n, counters)
+    sharder = Sharder(n, send if split is None else split.send(send), cluster["batch_packets"], counters,
+                      keep_empty_tcp=settings.flows is not None, stop=stop)
     rc = 0
     error = ""
     shift = 0
@@ -277,7 +281,9 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
             if head is None:
                 break
             first_ts = head[0]
-            last = sharder.feed(_chain(head, it), shift)
+            last = sharder.feed(_chain(head, it) if split is None else split.records(_chain(head, it)), shift)
+            if split is not None and split.last_ts is not None:
+                last = split.last_ts + shift        # the file's last record, whichever capture owns it
         except CaptureFileError as exc:
             error = str(exc)
             rc = 2

@@ -87,6 +87,6 @@ def test_dead_worker_is_restarted_and_fails_the_run(tmp_path):
     assert "worker-" in err and "exited with signal SIGKILL and was restarted" in err
     assert "Traceback" not in err
     # nothing is left behind
-    assert len(children) == 4   # publisher, 2 workers, 1 capture (file mode reads with one)
+    assert len(children) == 5   # publisher, 2 workers, 2 captures (cluster.captures: 2 reads the file with two)
     gone, alive = psutil.wait_procs(children + now, timeout=5)
     assert not alive
