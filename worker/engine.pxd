@@ -4,5 +4,7 @@ from worker.tcp cimport TcpTracker
 from worker.udp cimport UdpDispatcher
 from shared.decode cimport decode
 
-@cython.locals(dec=tuple, t=int, linktype=int)
+cdef bint _FAST
+
+@cython.locals(dec=tuple, t=int, linktype=int, fast=bint)
 cdef object _dispatch(object engine, object records, TcpTracker tcp, UdpDispatcher udp, object counters)

@@ -7,8 +7,8 @@ bounded out-of-order buffer added (Packetbeat has none: it declares a gap at
 the first hole).
 
 - **Connections.** The side whose port is a configured protocol port is the
-  server. The key is client-oriented ``(client_ip, client_port, server_ip,
-  server_port)`` (address bytes), so both directions find the same
+  server. The key is client-oriented, one bytes object ``client_ip +
+  server_ip + client_port + server_port`` (``_key_parts``), so both directions find the same
   :class:`Conn`; direction 0 (``DIR_ORIGINAL``) is client -> server. Text
   addresses, the per-direction ``IpPortTuple`` and the ``TcpTuple`` are built
   once, when the connection is created, which is when its first payload (or
@@ -76,10 +76,11 @@ import collections
 import logging
 from bisect import insort
 from operator import itemgetter
+from struct import Struct
 from typing import Any
 
 from shared.addr import ip_text
-from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, Packet, ParseError, TcpTuple
+from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, TCP, Packet, ParseError, TcpTuple
 
 FIN = 0x01
 SYN = 0x02
@@ -97,6 +98,44 @@ _CLOSED_LINGER_NS = 30 * _NS
 _CLOSED_MAX = 65536
 
 _seg_start = itemgetter(0)
+_PORTS = Struct("!HH").pack
+_ADDR_CACHE_MAX = 65536
+
+
+def _key_parts(key: bytes) -> tuple:
+    """A connection key -> (client address, client port, server address, server port).
+
+    A key is ``client address + server address + client port + server port``
+    (addresses as 4 or 16 bytes, ports big-endian), one bytes object: cheaper to
+    build, hash and compare per packet than a tuple. For an untagged IPv4 frame
+    from the client it is the frame's bytes 26-38 as they are."""
+    m = len(key) - 4
+    h = m >> 1
+    return key[:h], key[m] << 8 | key[m + 1], key[h:m], key[m + 2] << 8 | key[m + 3]
+
+
+def _reverse_key(key: bytes) -> bytes:
+    """The key with client and server swapped."""
+    m = len(key) - 4
+    h = m >> 1
+    return key[h:m] + key[:h] + key[m + 2:] + key[m:m + 2]
+
+
+def _rkey4(raw: bytes) -> bytes:
+    """The key of an untagged Ethernet/IPv4 (no options) TCP frame sent by the
+    server: its addresses and ports swapped (the compiled build uses the
+    one-allocation ``_rkey4_c`` of tcp.pxd)."""
+    if _COMPILED:
+        return _rkey4_c(raw)
+    return raw[30:34] + raw[26:30] + raw[36:38] + raw[34:36]
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): functions are then Cython's, not CPython's.
+_COMPILED = type(_probe).__name__ != "function"
 
 
 _SYN_TIMEOUT_NS = 10 * _NS      # a remembered SYN without data is forgotten after this (packet time)
@@ -108,7 +147,7 @@ class Conn:
     __slots__ = ("key", "table", "plugin", "name", "tcptuple", "tup", "state",
                  "nxt", "fin", "ooo", "ooo_bytes", "last_ts", "closing", "syn_seq")
 
-    def __init__(self, key: tuple, table: collections.OrderedDict, plugin: Any, name: str,
+    def __init__(self, key: bytes, table: collections.OrderedDict, plugin: Any, name: str,
                  tcptuple: TcpTuple, ts: int):
         self.key = key
         self.table = table
@@ -169,6 +208,7 @@ class TcpTracker:
         # several times an attribute increment.
         self._n_packets = 0
         self._n_bytes = 0
+        self._addr: dict[bytes, str] = {}        # address bytes -> text (bounded cache)
 
     def __len__(self) -> int:
         return sum(len(t) for t in self._tables.values())
@@ -181,24 +221,61 @@ class TcpTracker:
     def process(self, ts: int, dec: tuple, raw: bytes) -> None:
         """Handle one decoded TCP packet (see ``shared.decode``)."""
         _t, src, dst, sport, dport, flags, seq, _a, off, end, _l3 = dec
-        self._n_packets += 1
-        ports = self._ports
-        ent = ports.get(dport)
+        ent = self._ports.get(dport)
         if ent is not None:
-            d = DIR_ORIGINAL
-            key = (src, sport, dst, dport)
-        else:
-            ent = ports.get(sport)
-            if ent is None:
-                self._counters["tcp.no_protocol"] += 1
-                return
-            d = DIR_REVERSE
-            key = (dst, dport, src, sport)
+            self._track(ts, ent, src + dst + _PORTS(sport, dport), DIR_ORIGINAL, sport, dport,
+                        flags, seq, raw, off, end)
+            return
+        ent = self._ports.get(sport)
+        if ent is None:
+            self._n_packets += 1
+            self._counters["tcp.no_protocol"] += 1
+            return
+        self._track(ts, ent, dst + src + _PORTS(dport, sport), DIR_REVERSE, sport, dport,
+                    flags, seq, raw, off, end)
+
+    def process_eth4(self, ts: int, raw: bytes) -> bool:
+        """``process`` for the common frame, read from ``raw`` without ``decode``:
+        untagged Ethernet, IPv4 without options, unfragmented, TCP, with headers
+        that ``decode`` accepts. False (nothing done) for any other frame: the
+        caller then decodes it. The engine calls it only when compiled (the
+        byte reads are C array reads there); the result is the same as
+        ``process(ts, decode(1, raw), raw)``."""
+        n = len(raw)
+        if n < 54 or raw[12] != 0x08 or raw[13] != 0x00 or raw[14] != 0x45 or raw[23] != TCP:
+            return False
+        if (raw[20] & 0x3F) or raw[21]:
+            return False                             # a fragment
+        end = 14 + (raw[16] << 8 | raw[17])
+        if end > n:
+            end = n
+        off = 34 + ((raw[46] >> 4) << 2)
+        if end < 54 or off < 54 or off > end:
+            return False                             # decode() refuses it: counted there
+        sport = raw[34] << 8 | raw[35]
+        dport = raw[36] << 8 | raw[37]
+        seq = raw[38] << 24 | raw[39] << 16 | raw[40] << 8 | raw[41]
+        ent = self._ports.get(dport)
+        if ent is not None:
+            self._track(ts, ent, raw[26:38], DIR_ORIGINAL, sport, dport, raw[47], seq, raw, off, end)
+            return True
+        ent = self._ports.get(sport)
+        if ent is None:
+            self._n_packets += 1
+            self._counters["tcp.no_protocol"] += 1
+            return True
+        self._track(ts, ent, _rkey4(raw), DIR_REVERSE, sport, dport, raw[47], seq, raw, off, end)
+        return True
+
+    def _track(self, ts: int, ent: tuple, key: bytes, d: int, sport: int, dport: int, flags: int,
+               seq: int, raw: bytes, off: int, end: int) -> None:
+        """One packet of the protocol ``ent`` (``_ports``), client-oriented ``key``,
+        travelling in direction ``d``."""
+        self._n_packets += 1
         n = end - off
         if n > 0:
             self._n_bytes += n
-        table = ent[1]
-        conn = table.get(key)
+        conn = ent[1].get(key)
         if conn is None:
             conn, d = self._lookup_miss(ts, key, d, flags, n, ent, sport, dport, seq)
             if conn is None:
@@ -212,25 +289,40 @@ class TcpTracker:
         if n == 0:
             return                                   # empty ACK: activity only
         nxt = conn.nxt[d]
-        if nxt is not None and (nxt & _M32) == seq and not conn.ooo[d]:
-            # In order, nothing held: the common case.
-            conn.nxt[d] = nxt + n
-            try:
-                conn.state = conn.plugin.parse(Packet(ts, conn.tup[d], memoryview(raw[off:end])),
-                                               conn.tcptuple, d, conn.state)
-            except Exception as exc:  # noqa: BLE001 - the plugin boundary
-                self._plugin_failed(conn, exc)
-            return
+        if nxt is not None and not conn.ooo[d]:
+            inxt = nxt
+            if (inxt & _M32) == seq:
+                # In order, nothing held: the common case.
+                conn.nxt[d] = inxt + n
+                pkt = Packet.__new__(Packet)
+                pkt.ts = ts
+                pkt.tuple = conn.tup[d]
+                pkt.payload = memoryview(raw[off:end])
+                try:
+                    conn.state = conn.plugin.parse(pkt, conn.tcptuple, d, conn.state)
+                except Exception as exc:  # noqa: BLE001 - the plugin boundary
+                    self._plugin_failed(conn, exc)
+                return
         self._segment(conn, d, ts, seq, flags, raw, off, end)
 
-    def _lookup_miss(self, ts: int, key: tuple, d: int, flags: int, n: int, ent: tuple,
+    def _text(self, addr: bytes) -> str:
+        """Address text through a bounded cache (peers repeat over connections)."""
+        cache = self._addr
+        text = cache.get(addr)
+        if text is None:
+            if len(cache) >= _ADDR_CACHE_MAX:
+                cache.clear()
+            text = cache[addr] = ip_text(addr)
+        return text
+
+    def _lookup_miss(self, ts: int, key: bytes, d: int, flags: int, n: int, ent: tuple,
                      sport: int, dport: int, seq=None):
         """No connection under ``key``: try the other orientation (both ports
         configured), then decide whether this packet opens a new connection."""
         ports = self._ports
         if sport in ports and dport in ports:
             other = ports[sport] if d == DIR_ORIGINAL else ports[dport]
-            rkey = (key[2], key[3], key[0], key[1])
+            rkey = _reverse_key(key)
             conn = other[1].get(rkey)
             if conn is not None:
                 other[1].move_to_end(rkey)
@@ -259,7 +351,8 @@ class TcpTracker:
         if self._n_conns >= self._max_conns:
             self._evict_oldest(ts)
         self._next_id += 1
-        tcptuple = TcpTuple(ip_text(key[0]), key[1], ip_text(key[2]), key[3], self._next_id)
+        cip, cport, sip, sport_ = _key_parts(key)
+        tcptuple = TcpTuple(self._text(cip), cport, self._text(sip), sport_, self._next_id)
         conn = Conn(key, table, plugin, name, tcptuple, ts)
         table[key] = conn
         self._n_conns += 1
@@ -274,7 +367,7 @@ class TcpTracker:
                 conn.nxt[DIR_REVERSE] = (s_isn + 1) & _M32
         return conn, d
 
-    def _remember_syn(self, ts: int, key: tuple, d: int, seq: int, flags: int) -> None:
+    def _remember_syn(self, ts: int, key: bytes, d: int, seq: int, flags: int) -> None:
         """A data-less SYN (client) or SYN-ACK (server) of an unknown connection."""
         if not self._max_syns:
             return
@@ -334,9 +427,9 @@ class TcpTracker:
                     return                           # SYN / SYN-ACK retransmitted after data
                 # A client SYN with a new ISN: the port pair was reused.
                 self._close(conn, ts)
-                ent = self._ports[conn.key[3]]
-                conn, d = self._lookup_miss(ts, conn.key, d, flags, end - off, ent,
-                                            conn.key[1], conn.key[3], seq)
+                _cip, cport, _sip, sport = _key_parts(conn.key)
+                ent = self._ports[sport]
+                conn, d = self._lookup_miss(ts, conn.key, d, flags, end - off, ent, cport, sport, seq)
                 if conn is None:
                     return
             if conn.nxt[d] is None:
