@@ -38,6 +38,7 @@ from typing import Callable
 
 from shared.addr import ip_text
 from shared.decode import vlan_ids
+from worker import ecs as _ecs
 from worker.ecs import community_id, iso_time
 
 _NS = 1_000_000_000
@@ -280,6 +281,10 @@ def flow_event(key: tuple, f: list, now: int, final: bool) -> dict:
         network["community_id"] = cid
     network["bytes"] = f[_BY0] + f[_BY1]
     network["packets"] = f[_PK0] + f[_PK1]
+    if _ecs._DIRECTION_RULES[0] is not None:
+        # with packetbeat.interfaces.internal_networks Packetbeat 8 gives flows a direction too:
+        # the same rules as the transactions' (worker/ecs.py: network_direction)
+        network["direction"] = _ecs.network_direction(src_ip, dst_ip)
     flow: dict = {"id": flow_id(t, a, aport, b, bport, macs, vlans, icmp_id, f[_CONN]), "final": final}
     if vlans:
         flow["vlan"] = vlans[0] if len(vlans) == 1 else list(vlans[-2:])

@@ -71,3 +71,31 @@ def test_flow_counts_equal_tcpdump(tmp_path, pcap, protocols):
     assert proc2.returncode == 0
     key = lambda e: (e["type"], e["@timestamp"], e["source"]["port"])   # noqa: E731
     assert sorted(map(key, (e for e in events if e["type"] != "flow"))) == sorted(map(key, events2))
+
+
+@pytest.mark.parametrize("internal,expected", [
+    (None, "internal"),                     # Packetbeat's default internal_networks: private
+    (["loopback"], "external"),             # neither 10.1.0.11 nor 10.1.0.81 inside
+    (["10.1.0.11/32"], None),               # one host inside: outbound from it, inbound to it, else external
+])
+def test_flow_direction_from_internal_networks(tmp_path, internal, expected):
+    """packetbeat.interfaces.internal_networks gives flow events network.direction, as Packetbeat 8
+    does, with the transactions' rules; the transactions of the same run agree. (The capture is
+    between two 10.1.0.x hosts, neither of them this host: perimeter rules apply.)"""
+    extra = {"packetbeat.flows": {"timeout": "30s", "period": "-1s"}}
+    if internal is not None:
+        extra["packetbeat.interfaces.internal_networks"] = internal
+    proc, events = run_packetbeat(tmp_path, PCAPS / "http_sample.pcap", protocols=[{"type": "http", "ports": [8080]}],
+                                  extra_cfg=extra, workers=2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    flows = [e for e in events if e.get("type") == "flow"]
+    http = [e for e in events if e.get("type") == "http"]
+    assert flows and http
+    for ev in flows + http:
+        want = expected
+        if want is None:
+            src, dst = ev["source"]["ip"], ev["destination"]["ip"]
+            want = "outbound" if src == "10.1.0.11" else "inbound" if dst == "10.1.0.11" else "external"
+        assert ev["network"].get("direction") == want, (ev["type"], ev["source"], ev["destination"])
+    if expected is None:
+        assert {e["network"]["direction"] for e in flows} >= {"outbound", "external"}
