@@ -237,7 +237,8 @@ def test_protocol_index_pipeline_and_keep_null(tmp_path):
 
 def test_shutdown_timeout_bounds_the_drain(tmp_path):
     """packetbeat.shutdown_timeout: with Elasticsearch unreachable the publisher would retry for
-    a long time; a stop drains for at most the timeout, then the run ends (exit 130)."""
+    a long time; a stop ends within seconds: the drain is bounded by the timeout (exit 130) unless
+    the publisher gives up on the dead output first, naming the events not delivered (exit 1)."""
     import signal
     import time
     write_cfg(tmp_path / "packetbeat.yml", dict(BASE, **{
@@ -264,5 +265,9 @@ def test_shutdown_timeout_bounds_the_drain(tmp_path):
                 p.kill()
                 p.wait()
     text = log.read_text()
-    assert rc == 130 and "shutdown_timeout (2s) reached while draining" in text, text
-    assert 1.5 < took < 90           # without the timeout: 1000 retries, minutes
+    # either the coordinator's bound ends the drain (exit 130), or the publisher, knowing its
+    # output is down, gives up first and names what it could not deliver (exit 1): both well
+    # before 1000 retries would end
+    assert (rc == 130 and "shutdown_timeout (2s) reached while draining" in text) or \
+        (rc == 1 and "events were not delivered" in text), text
+    assert took < 30, took
