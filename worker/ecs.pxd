@@ -19,3 +19,13 @@ cdef str _frac9(frac)
                network=dict, event=dict, ev=dict, base=str, ebase=str, stamp=str)
 cpdef dict transaction_event(proto, tuple_, start, end, bytes_in=*, bytes_out=*, status=*,
                              notes=*, transport=*, cid_ports=*)
+
+@cython.locals(s=bytes, d=bytes, a0=cython.int, sp=cython.long, dp=cython.long, blob=bytes,
+               direction=str, cid=str)
+cdef tuple _flow_parts4(transport, src_ip, sport, dst_ip, dport)
+
+@cython.locals(parts=tuple)
+cdef tuple _flow_parts(tuple key)
+
+@cython.locals(a0=cython.uchar, a1=cython.uchar, a2=cython.uchar, a3=cython.uchar)
+cpdef str ipv4_text(bytes b)

@@ -13,10 +13,9 @@ also lists the non-zero ``client_ip``, ``assigned_ip`` and ``relay_ip``.
 from __future__ import annotations
 
 import functools
-import socket
 import struct
 
-from worker.ecs import transaction_event
+from worker.ecs import ipv4_text, transaction_event
 from worker.protos.dhcpv4.names import HW_TYPES, MESSAGE_TYPES, OPCODES, OPTION_TEXT
 from worker.protos.dhcpv4.parser import BOOTREPLY, DhcpMessage
 
@@ -24,7 +23,7 @@ _ZERO4 = b"\x00\x00\x00\x00"
 _U32 = struct.Struct("!I")
 _I32 = struct.Struct("!i")
 _U16 = struct.Struct("!H")
-_ntoa = socket.inet_ntoa
+_ntoa = ipv4_text          # socket.inet_ntoa's text, without the C library's printf
 
 
 def _text(b: bytes) -> str:

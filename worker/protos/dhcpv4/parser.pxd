@@ -14,5 +14,5 @@ cdef class DhcpMessage:
     cdef public dict options
     cdef public list notes
 
-@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, hlen=cython.Py_ssize_t)
+@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, hlen=cython.Py_ssize_t, msg=DhcpMessage)
 cpdef DhcpMessage decode_message(data, ts=*)

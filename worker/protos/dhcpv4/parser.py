@@ -103,8 +103,28 @@ def decode_message(data, ts: int = 0) -> DhcpMessage:
     sname = data[44:i if i >= 0 else 108]
     i = data.find(0, 108, 236)
     file_ = data[108:i if i >= 0 else 236]
-    return DhcpMessage(ts, n, op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr,
-                       chaddr, sname, file_, parse_options(data, MIN_LEN))
+    # fields set directly: compiled, C struct stores without the constructor's
+    # 17-argument call (the same message as DhcpMessage(ts, n, op, ...))
+    msg = DhcpMessage.__new__(DhcpMessage)
+    msg.ts = ts
+    msg.size = n
+    msg.op = op
+    msg.htype = htype
+    msg.hlen = hlen
+    msg.hops = hops
+    msg.xid = xid
+    msg.secs = secs
+    msg.flags = flags
+    msg.ciaddr = ciaddr
+    msg.yiaddr = yiaddr
+    msg.siaddr = siaddr
+    msg.giaddr = giaddr
+    msg.chaddr = chaddr
+    msg.sname = sname
+    msg.file = file_
+    msg.options = parse_options(data, MIN_LEN)
+    msg.notes = []
+    return msg
 
 
 def parse_options(data: bytes, pos: int) -> dict[int, bytes]:
