@@ -277,7 +277,7 @@ def summary(settings, totals, seconds: float, publish: bool, rc: int, errors: li
     if lost:
         extra.append("%d packets dropped" % lost)
     cut = int(totals.get("capture.cut_connections", 0))
-    if cut:
+    if cut or totals.get("capture.replayed_batches"):       # a worker restarted: say what it cut, 0 too
         extra.append("%d transactions on %d connections cut by a worker restart"
                      % (int(totals.get("capture.cut_transactions", 0)), cut))
     if rc or errors:

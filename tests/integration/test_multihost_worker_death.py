@@ -33,7 +33,7 @@ from tests.helpers import ROOT, read_events, run_packetbeat
 from tests.integration.test_multihost import PROTOCOLS, Host, keygen
 
 VOLATILE = ("agent", "host", "ecs")
-LOOPS = 3          # more than the socket buffers hold: the capture is still sending when the worker dies
+LOOPS = 6          # more than the socket buffers hold: the capture is still sending when the worker dies
 
 
 def _key(ev) -> str:
@@ -72,6 +72,9 @@ def test_worker_killed_on_a_worker_host_is_restarted_and_its_loss_counted(tmp_pa
     server, client = keygen(keys, "workers"), keygen(keys, "capture")
     wcfg = {"packetbeat.protocols": PROTOCOLS, "logging.to_stderr": True,
             "output.file": {"path": str(tmp_path / "workers" / "out"), "filename": "events"},
+            # events reach the file as they come (not in batches of 1600 or every 10 s), so the
+            # kill below lands while the capture is still sending
+            "queue.mem": {"flush": {"min_events": 1, "timeout": "0s"}},
             "cluster": {"role": "workers", "listen": "tcp://127.0.0.1:%d" % port, "workers": 2, "captures": 1, "hwm": 4,
                         "replay": True, "curve": {"enabled": True, "secret_key_file": str(server[1]),
                                                   "public_key_file": str(server[0])}}}
@@ -87,7 +90,7 @@ def test_worker_killed_on_a_worker_host_is_restarted_and_its_loss_counted(tmp_pa
         wk.wait_for("listens on", 2)
         cap = Host([], tmp_path, "capture", ccfg, args=("-I", str(pcap), "-l", str(LOOPS)))
         deadline = time.monotonic() + 60
-        while len(wk.events()) < 0.2 * len(expected):
+        while len(wk.events()) < 0.02 * len(expected):
             assert cap.proc.poll() is None and time.monotonic() < deadline, wk.text()[-3000:]
             time.sleep(0.05)
         victims = [c for c in psutil.Process(wk.proc.pid).children()
@@ -109,7 +112,7 @@ def test_worker_killed_on_a_worker_host_is_restarted_and_its_loss_counted(tmp_pa
                   r"\(.*\): up to (\d+) packets lost with it", text)
     assert m, text[-3000:]
     sent, seen, lost = (int(g) for g in m.groups())
-    assert lost == sent - seen and seen > 0
+    assert lost == sent - seen and sent > 0      # seen may be 0: killed before its first report
     assert seen > int(died.group(1)), "the restarted worker analysed nothing: it did not resume"
     # what the capture host says it sent, shard by shard, is what the worker host was told
     wt, ct = _totals(text), _totals(cap.text())
