@@ -38,6 +38,7 @@ COMPILED = [
     "worker/engine.py",
     "worker/flows.py",
     "worker/ecs.py",
+    "worker/protos/glue.py",     # TcpAnalyser.parse runs once per packet for every analyser built on it
     "worker/protos/http/*.py",
     "worker/protos/dns/*.py",
     "worker/protos/icmp/*.py",

@@ -57,21 +57,6 @@ class CassandraPlugin(TcpAnalyser):
     def new_connection(self, tcptuple: TcpTuple) -> CassandraConnection:
         return CassandraConnection(self.cfg, self.ignored, self.max_message_size)
 
-    def parse(self, pkt, tcptuple: TcpTuple, direction: int, state):
-        # TcpAnalyser.parse (feed_or_resync), here so that it is compiled with
-        # the plugin: the glue module runs as Python, once per packet
-        conn = state if state is not None else self.new_connection(tcptuple)
-        parser = conn.parsers[direction]
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            parser.reset()
-            self.parse_errors += 1
-            msgs = getattr(e, "messages", None) or []
-        if msgs:
-            self.handle(conn, tcptuple, direction, msgs)
-        return conn
-
     def handle(self, conn: CassandraConnection, tcptuple: TcpTuple, direction: int,
                msgs: list[CassandraMessage]) -> None:
         corr = conn.correlator

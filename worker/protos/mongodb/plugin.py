@@ -53,21 +53,6 @@ class MongodbPlugin(TcpAnalyser):
     def new_connection(self, tcptuple: TcpTuple) -> MongodbConnection:
         return MongodbConnection(self._timeout_ns, self.max_message_size)
 
-    def parse(self, pkt, tcptuple: TcpTuple, direction: int, state):
-        # TcpAnalyser.parse (feed_or_resync), here so that it is compiled with
-        # the plugin: the glue module runs as Python, once per packet
-        conn = state if state is not None else self.new_connection(tcptuple)
-        parser = conn.parsers[direction]
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            parser.reset()
-            self.parse_errors += 1
-            msgs = getattr(e, "messages", None) or []
-        if msgs:
-            self.handle(conn, tcptuple, direction, msgs)
-        return conn
-
     def handle(self, conn: MongodbConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
         corr = conn.correlator
         cfg = self.cfg
