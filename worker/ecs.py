@@ -208,6 +208,7 @@ def configure_direction(internal_networks=None, local_ips=()) -> None:
     _DIRECTION_RULES[1] = frozenset(ipaddress.ip_address(a) for a in local_ips)
     _LOCAL_PACKED[0] = frozenset(a.packed for a in _DIRECTION_RULES[1])
     _FLOW_PARTS.clear()
+    _FLOW_TMPL.clear()
     _IP_SIDES.clear()
 
 
@@ -304,6 +305,52 @@ def _frac9(frac) -> str:
     return "%09d" % frac
 
 
+# Per (flow, protocol): the parts of its events that depend on nothing else, as
+# dicts that each event copies (``dict.copy()`` of a small dict clones its table
+# in one go: a fraction of building it key by key): source/destination with and
+# without "bytes" (a placeholder that the event overwrites, so keys stay in
+# Packetbeat's order), network with and without "bytes", the "event" object of
+# each timing shape. Values are atoms only (no dict is ever handed out: events get
+# copies), so these dicts stay untracked by the garbage collector. Bounded like
+# _FLOW_PARTS.
+_FLOW_TMPL: dict = {}
+
+
+def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
+    pkey = key[:6]
+    parts = _FLOW_PARTS.get(pkey)
+    if parts is None:
+        parts = _flow_parts(pkey)
+    if sport:
+        src = {"ip": src_ip, "port": sport}
+        src_b = {"ip": src_ip, "port": sport, "bytes": 0}
+    else:
+        src = {"ip": src_ip}
+        src_b = {"ip": src_ip, "bytes": 0}
+    if dport:
+        dst = {"ip": dst_ip, "port": dport}
+        dst_b = {"ip": dst_ip, "port": dport, "bytes": 0}
+    else:
+        dst = {"ip": dst_ip}
+        dst_b = {"ip": dst_ip, "bytes": 0}
+    net = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
+    net_b = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3], "bytes": 0}
+    cid = parts[2]
+    if cid:
+        net["community_id"] = cid
+        net_b["community_id"] = cid
+    # "category" and "type" are placeholders too: every event gets its own lists
+    ev_se = {"kind": "event", "category": None, "type": None, "dataset": proto,
+             "start": None, "end": None, "duration": None}
+    ev_s = {"kind": "event", "category": None, "type": None, "dataset": proto, "start": None}
+    ev_e = {"kind": "event", "category": None, "type": None, "dataset": proto, "end": None}
+    ev_0 = {"kind": "event", "category": None, "type": None, "dataset": proto}
+    if len(_FLOW_TMPL) >= _FLOW_PARTS_MAX:
+        _FLOW_TMPL.clear()
+    tm = _FLOW_TMPL[key] = (src, src_b, dst, dst_b, net, net_b, ev_se, ev_s, ev_e, ev_0, src_ip == dst_ip)
+    return tm
+
+
 def transaction_event(
     proto: str,
     tuple_,                   # IpPortTuple or TcpTuple: src = client, dst = server
@@ -325,27 +372,28 @@ def transaction_event(
     else:
         # TcpTuple (src_ip, src_port, dst_ip, dst_port, conn_id)
         src_ip, sport, dst_ip, dport = t[0], t[1], t[2], t[3]
-    key = (transport, src_ip, sport, dst_ip, dport, cid_ports)
-    parts = _FLOW_PARTS.get(key)
-    if parts is None:
-        parts = _flow_parts(key)
-    if sport:
-        source = {"ip": src_ip, "port": sport}
-        client = {"ip": src_ip, "port": sport}
-    else:
-        source = {"ip": src_ip}
-        client = {"ip": src_ip}
-    if dport:
-        dest = {"ip": dst_ip, "port": dport}
-        server = {"ip": dst_ip, "port": dport}
-    else:
-        dest = {"ip": dst_ip}
-        server = {"ip": dst_ip}
-    network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
+    key = (transport, src_ip, sport, dst_ip, dport, cid_ports, proto)
+    tm = _FLOW_TMPL.get(key)
+    if tm is None:
+        tm = _flow_templates(key, proto, src_ip, sport, dst_ip, dport)
     if bytes_in:
-        source["bytes"] = client["bytes"] = bytes_in
+        source = tm[1].copy()
+        source["bytes"] = bytes_in
+    else:
+        source = tm[0].copy()
+    client = source.copy()
     if bytes_out:
-        dest["bytes"] = server["bytes"] = bytes_out
+        dest = tm[3].copy()
+        dest["bytes"] = bytes_out
+    else:
+        dest = tm[2].copy()
+    server = dest.copy()
+    total = bytes_in + bytes_out
+    if total:
+        network = tm[5].copy()
+        network["bytes"] = total
+    else:
+        network = tm[4].copy()
     if start is not None:
         sec, frac = divmod(start, _NS)
         base = _second_text(sec)
@@ -354,47 +402,24 @@ def transaction_event(
             # iso_time(end), inline; mostly in the same second as the start
             esec, efrac = divmod(end, _NS)
             ebase = base if esec == sec else _second_text(esec)
-            event = {
-                "kind": "event",
-                "category": ["network"],
-                "type": ["connection", "protocol"],
-                "dataset": proto,
-                "start": "%s.%sZ" % (base, _frac9(frac)),
-                "end": "%s.%sZ" % (ebase, _frac9(efrac)),
-                "duration": end - start,
-            }
+            event = tm[6].copy()
+            event["start"] = "%s.%sZ" % (base, _frac9(frac))
+            event["end"] = "%s.%sZ" % (ebase, _frac9(efrac))
+            event["duration"] = end - start
         else:
-            event = {
-                "kind": "event",
-                "category": ["network"],
-                "type": ["connection", "protocol"],
-                "dataset": proto,
-                "start": "%s.%sZ" % (base, _frac9(frac)),
-            }
+            event = tm[7].copy()
+            event["start"] = "%s.%sZ" % (base, _frac9(frac))
     elif end is not None:
         sec, frac = divmod(end, _NS)
         base = _second_text(sec)
         stamp = "%s.%sZ" % (base, _frac3(frac))
-        event = {
-            "kind": "event",
-            "category": ["network"],
-            "type": ["connection", "protocol"],
-            "dataset": proto,
-            "end": "%s.%sZ" % (base, _frac9(frac)),
-        }
+        event = tm[8].copy()
+        event["end"] = "%s.%sZ" % (base, _frac9(frac))
     else:
         stamp = iso_time(0, 3)
-        event = {
-            "kind": "event",
-            "category": ["network"],
-            "type": ["connection", "protocol"],
-            "dataset": proto,
-        }
-    if bytes_in + bytes_out:
-        network["bytes"] = bytes_in + bytes_out
-    cid = parts[2]
-    if cid:
-        network["community_id"] = cid
+        event = tm[9].copy()
+    event["category"] = ["network"]
+    event["type"] = ["connection", "protocol"]
     ev = {
         "@timestamp": stamp,
         "type": proto,
@@ -405,7 +430,7 @@ def transaction_event(
         "client": client,
         "server": server,
         "network": network,
-        "related": {"ip": [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]},
+        "related": {"ip": [src_ip] if tm[10] else [src_ip, dst_ip]},
     }
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}

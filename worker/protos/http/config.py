@@ -72,3 +72,13 @@ class HttpConfig(ProtocolCommon):
     @cached_property
     def real_ip_name(self) -> bytes:
         return self.real_ip_header.strip().lower().encode()
+
+    @cached_property
+    def event_flags(self) -> tuple:
+        """The options ``event.to_event`` reads for every transaction, in one
+        tuple (one attribute look-up instead of one per option): decode_body,
+        secret_keys, real_ip_name, send_request, send_response,
+        max_message_size, redact_authorization, sends_headers."""
+        return (self.decode_body, self.secret_keys, self.real_ip_name, self.send_request,
+                self.send_response, self.max_message_size, self.redact_authorization,
+                self.sends_headers)

@@ -3,13 +3,15 @@
 # messages are the parser's extension type: their fields are C fields here.
 import cython
 from worker.protos.http.parser cimport HttpMessage
+from worker.ecs cimport transaction_event
 
 
 @cython.locals(notes=list, http=dict, request=dict, response=dict, rh=dict, ev=dict, related=dict,
-               related_ip=list, related_hosts=list, rips=list, dport=object, port=object)
+               related_ip=list, related_hosts=list, rips=list, dport=object, port=object, fl=tuple,
+               fast=tuple, hi=tuple, path=str, params=str)
 cpdef dict to_event(HttpMessage req, HttpMessage resp, cfg, tcptuple)
 
-@cython.locals(out=dict, raw=bytes, redact_auth=cython.bint)
+@cython.locals(out=dict, raw=bytes, redact_auth=cython.bint, fl=tuple)
 cpdef tuple _headers_and_raw(HttpMessage msg, cfg)
 
 @cython.locals(shown=cython.bint, out=dict)
@@ -27,3 +29,25 @@ cpdef tuple extract_host_header(str header)
 
 @cython.locals(url=dict)
 cpdef dict make_url(str domain, port, str path, str query)
+
+cdef dict _HOSTS
+cdef Py_ssize_t _HOSTS_MAX
+
+cpdef str _s(b)
+
+@cython.locals(key=tuple, hi=tuple, base=dict, t=dict, mismatch=cython.bint, is_ip=cython.bint)
+cdef tuple _host_info(host_value, dport)
+
+@cython.locals(url=dict, path=str, query=str, full=str)
+cdef dict _fast_url(tuple hi, tuple fast)
+
+cdef inline bint _query_char(unsigned char c)
+cdef inline bint _path_char(unsigned char c)
+
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, x=cython.uchar, y=cython.uchar)
+cdef bint _key_greater(bytes uri, Py_ssize_t a0, Py_ssize_t a1, Py_ssize_t b0, Py_ssize_t b1)
+
+@cython.locals(n=Py_ssize_t, i=Py_ssize_t, c=cython.uchar, slash=Py_ssize_t, dot=Py_ssize_t,
+               pend=Py_ssize_t, q0=Py_ssize_t, part=Py_ssize_t, eq=Py_ssize_t, pk0=Py_ssize_t,
+               pk1=Py_ssize_t, path=str, ext=object)
+cdef tuple _fast_target(bytes uri)

@@ -35,6 +35,8 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
     status = "OK"
     notes: list[str] = []           # the request's notes, then the response's
     http: dict = {}
+    fl = cfg.event_flags
+    decode = fl[0]
     if req is not None:
         if req.notes:
             notes.extend(req.notes)
@@ -42,29 +44,36 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
             status = "Error"
             notes.append("Unmatched request")
         body = req.body
-        if body and req.save_body and cfg.decode_body and req.encodings:
-            body, note = decode_body(body, req.encodings, cfg.max_message_size)
+        if body and req.save_body and decode and req.encodings:
+            body, note = decode_body(body, req.encodings, fl[5])
             if note:
                 notes.append(note)
-        path, params = extract_parameters(req.uri, req, body, cfg.secret_keys)
+        secret_keys = fl[1]
+        fast = None
+        if not secret_keys and not (req.content_length > 0 and req.save_body
+                                    and b"urlencoded" in req.content_type):
+            fast = _fast_target(req.uri)
+        if fast is not None:
+            path = fast[0]
+            params = fast[1]
+        else:
+            path, params = extract_parameters(req.uri, req, body, secret_keys)
         rh = req.headers
-        host_value = rh.get(b"host")
-        host, port = extract_host_header(host_value.decode("utf-8", "replace")) if host_value else ("", 0)
+        hi = _host_info(rh.get(b"host"), tcptuple[3])
+        host = hi[0]
+        port = hi[1]
         dst_domain = ""
         related_ip: list[str] = []
         related_hosts: list[str] = []
         if host:
-            if _is_ip(host):
+            if hi[2]:
                 related_ip.append(host)
             else:
                 dst_domain = host
                 related_hosts.append(host)
-        dport = tcptuple[3]
-        if port == 0:
-            port = dport
-        elif port != dport:
+        if hi[3]:
             notes.append("Host header port number mismatch")
-        real_ip = real_ip_of(req, cfg) if cfg.real_ip_name else ""
+        real_ip = real_ip_of(req, cfg) if fl[2] else ""
         if real_ip:
             related_ip.append(real_ip)
 
@@ -82,9 +91,12 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         if req.version:
             http["version"] = req.version.decode("utf-8", "replace")
         http["request"] = request
-        url = make_url(host, port, path, params)
+        if fast is not None and hi[4] is not None:
+            url = _fast_url(hi, fast)
+        else:
+            url = make_url(host, port, path, params)
         ua = rh.get(b"user-agent")
-        raw_request = _s(raw + body if req.send_body else raw) if cfg.send_request else None
+        raw_request = _s(raw + body if req.send_body else raw) if fl[3] else None
         auth = rh.get(b"authorization")
         user = basic_auth_user(auth) if auth else ""
     if resp is not None:
@@ -96,8 +108,8 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         elif resp.status_code >= 400:
             status = "Error"
         body = resp.body
-        if body and resp.save_body and cfg.decode_body and resp.encodings:
-            body, note = decode_body(body, resp.encodings, cfg.max_message_size)
+        if body and resp.save_body and decode and resp.encodings:
+            body, note = decode_body(body, resp.encodings, fl[5])
             if note:
                 notes.append(note)
         response: dict = {"status_code": resp.status_code, "bytes": resp.size}
@@ -109,7 +121,7 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         http["response"] = response
         if "version" not in http and resp.version:
             http["version"] = resp.version.decode("utf-8", "replace")
-        raw_response = _s(raw + body if resp.send_body else raw) if cfg.send_response else None
+        raw_response = _s(raw + body if resp.send_body else raw) if fl[4] else None
 
     ev = transaction_event(
         "http", tcptuple,
@@ -161,10 +173,11 @@ def _headers_and_raw(msg: HttpMessage, cfg: HttpConfig) -> tuple[dict, bytes]:
     if msg.content_type:
         out["content-type"] = _s(msg.content_type)
     raw = msg.raw_headers
-    redact_auth = cfg.redact_authorization and msg.is_request
+    fl = cfg.event_flags
+    redact_auth = fl[6] and msg.is_request
     if redact_auth:
         raw = _AUTH_LINE.sub(_stars, raw)
-    if cfg.sends_headers:
+    if fl[7]:
         cookie = b"cookie" if msg.is_request else b"set-cookie"
         names = cfg.header_names
         for name, value in msg.headers.items():
@@ -471,6 +484,181 @@ def extract_parameters(uri: bytes, msg: HttpMessage, body: bytes, secret_keys) -
             return _s(path), ""
         values.update(_group(form, secret_keys))
     return _s(path), _encode(values)
+
+
+# (Host header value, server port) -> what an event takes from them (_host_info); bounded
+_HOSTS: dict = {}
+_HOSTS_MAX = 4096
+
+
+def _host_info(host_value, dport) -> tuple:
+    """(host, port, host is an address, Host port differs from the server's,
+    URL templates or None, "http://host[:port]") of a request's Host header
+    value (bytes or None) on a connection to ``dport``: the same on every
+    request of a connection, mostly of all connections to a server, so memoised.
+    The URL templates (when there is a host and a port) are ``make_url``'s dict
+    for a plain path, with placeholders, one per (extension?, query?)."""
+    key = (host_value, dport)
+    hi = _HOSTS.get(key)
+    if hi is not None:
+        return hi
+    host, port = extract_host_header(host_value.decode("utf-8", "replace")) if host_value else ("", 0)
+    is_ip = bool(host) and _is_ip(host)
+    mismatch = False
+    if port == 0:
+        port = dport
+    elif port != dport:
+        mismatch = True
+    templates = None
+    prefix = ""
+    if host and port > 0:
+        hostport = host
+        if port != 80:
+            hostport = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+        elif ":" in host:
+            hostport = "[%s]" % host
+        prefix = "http://" + hostport
+        base = {"scheme": "http", "domain": host}
+        if port != 80:
+            base["port"] = port
+        templates = []
+        for ext in (False, True):
+            for query in (False, True):
+                t = dict(base)
+                t["path"] = None
+                if ext:
+                    t["extension"] = None
+                if query:
+                    t["query"] = None
+                t["full"] = None
+                templates.append(t)
+        templates = tuple(templates)
+    if len(_HOSTS) >= _HOSTS_MAX:
+        _HOSTS.clear()
+    hi = _HOSTS[key] = (host, port, is_ip, mismatch, templates, prefix)
+    return hi
+
+
+def _fast_url(hi: tuple, fast: tuple) -> dict:
+    """make_url(host, port, path, query) for a plain target (_fast_target) on
+    a host with templates (_host_info): a template copied and filled in."""
+    path = fast[0]
+    query = fast[1]
+    ext = fast[2]
+    full = hi[5] + path
+    if ext is None:
+        if query:
+            url = hi[4][1].copy()
+            url["path"] = path
+            url["query"] = query
+            url["full"] = full + "?" + query
+        else:
+            url = hi[4][0].copy()
+            url["path"] = path
+            url["full"] = full
+    else:
+        if query:
+            url = hi[4][3].copy()
+            url["path"] = path
+            url["extension"] = ext
+            url["query"] = query
+            url["full"] = full + "?" + query
+        else:
+            url = hi[4][2].copy()
+            url["path"] = path
+            url["extension"] = ext
+            url["full"] = full
+    return url
+
+
+def _query_char(c: int) -> bool:
+    # a byte _PLAIN_QUERY accepts: [A-Za-z0-9_.~=&-]
+    return ((0x61 <= c <= 0x7A) or (0x41 <= c <= 0x5A) or (0x30 <= c <= 0x39) or c == 0x5F
+            or c == 0x2E or c == 0x7E or c == 0x3D or c == 0x26 or c == 0x2D)
+
+
+def _path_char(c: int) -> bool:
+    # a byte _PLAIN_PATH accepts: [A-Za-z0-9_.~$&+,/:;=@-] (ASCII, no '%')
+    return ((0x61 <= c <= 0x7A) or (0x41 <= c <= 0x5A) or (0x30 <= c <= 0x39) or c == 0x5F
+            or c == 0x2E or c == 0x7E or c == 0x24 or c == 0x26 or c == 0x2B or c == 0x2C
+            or c == 0x2F or c == 0x3A or c == 0x3B or c == 0x3D or c == 0x40 or c == 0x2D)
+
+
+def _key_greater(uri: bytes, a0: int, a1: int, b0: int, b1: int) -> bool:
+    """uri[b0:b1] > uri[a0:a1] (bytes order) without slicing."""
+    n = min(a1 - a0, b1 - b0)
+    i = 0
+    while i < n:
+        x = uri[a0 + i]
+        y = uri[b0 + i]
+        if x != y:
+            return y > x
+        i += 1
+    return b1 - b0 > a1 - a0
+
+
+def _fast_target(uri: bytes):
+    """(path, params, URL extension or None) of an origin-form target whose
+    path is plain (only bytes that neither unescaping nor quoting change) and
+    whose query is already in the form extract_parameters writes (plain bytes,
+    every pair with one '=', keys strictly ascending) or absent; None for any
+    other target (the general path). Equal to extract_parameters (no form body,
+    no secret keys) and to make_url's path, extension and query for those."""
+    n = len(uri)
+    if n == 0 or uri[0] != 0x2F:
+        return None
+    i = 1
+    slash = 0
+    dot = -1
+    while i < n:
+        c = uri[i]
+        if c == 0x3F or c == 0x23:     # '?' '#'
+            break
+        if not _path_char(c):
+            return None
+        if c == 0x2F:
+            slash = i
+        elif c == 0x2E:
+            dot = i
+        i += 1
+    pend = i
+    ext = None
+    if dot > slash and dot != pend - 1:
+        ext = uri[dot + 1:pend].decode("ascii")
+    path = uri[:pend].decode("ascii")
+    if i == n or uri[i] == 0x23:
+        return path, "", ext
+    q0 = i + 1
+    i = q0
+    part = q0               # start of the current pair
+    eq = -1                 # its '=', or -1
+    pk0 = -1                # the previous key
+    pk1 = -1
+    while True:
+        c = uri[i] if i < n else 0x23
+        if c == 0x26 or c == 0x23:     # '&', or the end of the query
+            if i == part:
+                if c == 0x23 and i == q0:
+                    return path, "", ext       # "?" with nothing after it
+                return None                    # an empty pair: not the written form
+            if eq < 0:
+                return None
+            if pk0 >= 0 and not _key_greater(uri, pk0, pk1, part, eq):
+                return None
+            pk0 = part
+            pk1 = eq
+            if c == 0x23:
+                break
+            part = i + 1
+            eq = -1
+        elif c == 0x3D:
+            if eq >= 0:
+                return None
+            eq = i
+        elif not _query_char(c):
+            return None
+        i += 1
+    return path, uri[q0:i].decode("ascii"), ext
 
 
 def extract_host_header(header: str) -> tuple[str, int]:

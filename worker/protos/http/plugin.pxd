@@ -3,6 +3,7 @@
 import cython
 from worker.protos.http.parser cimport HttpMessage, HttpParser
 from worker.protos.http.trans cimport Correlator
+from worker.protos.http.event cimport to_event
 
 
 cdef class HttpConnection:
