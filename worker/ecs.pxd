@@ -6,6 +6,7 @@ import cython
 cdef tuple _MS3
 cdef dict _FLOW_PARTS
 cdef dict _FLOW_TMPL
+cdef dict _EVENT_TMPL
 cdef list _LAST_SECOND
 
 @cython.locals(last=list)
@@ -16,7 +17,7 @@ cdef str _frac3(frac)
 @cython.locals(v=cython.longlong)
 cdef str _frac9(frac)
 
-@cython.locals(t=tuple, key=tuple, tm=tuple, source=dict, client=dict, dest=dict, server=dict,
+@cython.locals(t=tuple, key=tuple, tm=tuple, evt=tuple, parts=tuple, source=dict, client=dict, dest=dict, server=dict,
                network=dict, event=dict, ev=dict, base=str, ebase=str, stamp=str)
 cpdef dict transaction_event(proto, tuple_, start, end, bytes_in=*, bytes_out=*, status=*,
                              notes=*, transport=*, cid_ports=*)
@@ -31,6 +32,5 @@ cdef tuple _flow_parts(tuple key)
 @cython.locals(a0=cython.uchar, a1=cython.uchar, a2=cython.uchar, a3=cython.uchar)
 cpdef str ipv4_text(bytes b)
 
-@cython.locals(parts=tuple, src=dict, src_b=dict, dst=dict, dst_b=dict, net=dict, net_b=dict,
-               ev_se=dict, ev_s=dict, ev_e=dict, ev_0=dict, tm=tuple, pkey=tuple)
+@cython.locals(parts=tuple, src_b=dict, dst_b=dict, net_b=dict, evt=tuple, tm=tuple, pkey=tuple)
 cdef tuple _flow_templates(tuple key, proto, src_ip, sport, dst_ip, dport)

@@ -322,33 +322,34 @@ def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
     if parts is None:
         parts = _flow_parts(pkey)
     if sport:
-        src = {"ip": src_ip, "port": sport}
         src_b = {"ip": src_ip, "port": sport, "bytes": 0}
     else:
-        src = {"ip": src_ip}
         src_b = {"ip": src_ip, "bytes": 0}
     if dport:
-        dst = {"ip": dst_ip, "port": dport}
         dst_b = {"ip": dst_ip, "port": dport, "bytes": 0}
     else:
-        dst = {"ip": dst_ip}
         dst_b = {"ip": dst_ip, "bytes": 0}
-    net = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
     net_b = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3], "bytes": 0}
-    cid = parts[2]
-    if cid:
-        net["community_id"] = cid
-        net_b["community_id"] = cid
-    # "category" and "type" are placeholders too: every event gets its own lists
-    ev_se = {"kind": "event", "category": None, "type": None, "dataset": proto,
-             "start": None, "end": None, "duration": None}
-    ev_s = {"kind": "event", "category": None, "type": None, "dataset": proto, "start": None}
-    ev_e = {"kind": "event", "category": None, "type": None, "dataset": proto, "end": None}
-    ev_0 = {"kind": "event", "category": None, "type": None, "dataset": proto}
+    if parts[2]:
+        net_b["community_id"] = parts[2]
+    evt = _EVENT_TMPL.get(proto)
+    if evt is None:
+        # "category" and "type" are placeholders too: every event gets its own lists
+        evt = _EVENT_TMPL[proto] = (
+            {"kind": "event", "category": None, "type": None, "dataset": proto,
+             "start": None, "end": None, "duration": None},
+            {"kind": "event", "category": None, "type": None, "dataset": proto, "start": None},
+            {"kind": "event", "category": None, "type": None, "dataset": proto, "end": None},
+            {"kind": "event", "category": None, "type": None, "dataset": proto},
+        )
     if len(_FLOW_TMPL) >= _FLOW_PARTS_MAX:
         _FLOW_TMPL.clear()
-    tm = _FLOW_TMPL[key] = (src, src_b, dst, dst_b, net, net_b, ev_se, ev_s, ev_e, ev_0, src_ip == dst_ip)
+    tm = _FLOW_TMPL[key] = (src_b, dst_b, net_b, parts, evt, src_ip == dst_ip)
     return tm
+
+
+# protocol -> the "event" object templates of _flow_templates (start and end, start, end, neither)
+_EVENT_TMPL: dict = {}
 
 
 def transaction_event(
@@ -377,23 +378,30 @@ def transaction_event(
     if tm is None:
         tm = _flow_templates(key, proto, src_ip, sport, dst_ip, dport)
     if bytes_in:
-        source = tm[1].copy()
+        source = tm[0]
+        source = source.copy()
         source["bytes"] = bytes_in
     else:
-        source = tm[0].copy()
+        source = {"ip": src_ip, "port": sport} if sport else {"ip": src_ip}
     client = source.copy()
     if bytes_out:
-        dest = tm[3].copy()
+        dest = tm[1]
+        dest = dest.copy()
         dest["bytes"] = bytes_out
     else:
-        dest = tm[2].copy()
+        dest = {"ip": dst_ip, "port": dport} if dport else {"ip": dst_ip}
     server = dest.copy()
     total = bytes_in + bytes_out
     if total:
-        network = tm[5].copy()
+        network = tm[2]
+        network = network.copy()
         network["bytes"] = total
     else:
-        network = tm[4].copy()
+        parts = tm[3]
+        network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
+        if parts[2]:
+            network["community_id"] = parts[2]
+    evt = tm[4]
     if start is not None:
         sec, frac = divmod(start, _NS)
         base = _second_text(sec)
@@ -402,22 +410,26 @@ def transaction_event(
             # iso_time(end), inline; mostly in the same second as the start
             esec, efrac = divmod(end, _NS)
             ebase = base if esec == sec else _second_text(esec)
-            event = tm[6].copy()
+            event = evt[0]
+            event = event.copy()
             event["start"] = "%s.%sZ" % (base, _frac9(frac))
             event["end"] = "%s.%sZ" % (ebase, _frac9(efrac))
             event["duration"] = end - start
         else:
-            event = tm[7].copy()
+            event = evt[1]
+            event = event.copy()
             event["start"] = "%s.%sZ" % (base, _frac9(frac))
     elif end is not None:
         sec, frac = divmod(end, _NS)
         base = _second_text(sec)
         stamp = "%s.%sZ" % (base, _frac3(frac))
-        event = tm[8].copy()
+        event = evt[2]
+        event = event.copy()
         event["end"] = "%s.%sZ" % (base, _frac9(frac))
     else:
         stamp = iso_time(0, 3)
-        event = tm[9].copy()
+        event = evt[3]
+        event = event.copy()
     event["category"] = ["network"]
     event["type"] = ["connection", "protocol"]
     ev = {
@@ -430,7 +442,7 @@ def transaction_event(
         "client": client,
         "server": server,
         "network": network,
-        "related": {"ip": [src_ip] if tm[10] else [src_ip, dst_ip]},
+        "related": {"ip": [src_ip] if tm[5] else [src_ip, dst_ip]},
     }
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}

@@ -8,7 +8,7 @@ from worker.ecs cimport transaction_event
 
 @cython.locals(notes=list, http=dict, request=dict, response=dict, rh=dict, ev=dict, related=dict,
                related_ip=list, related_hosts=list, rips=list, dport=object, port=object, fl=tuple,
-               fast=tuple, hi=tuple, path=str, params=str)
+               fast=tuple, hi=tuple, path=str, params=str, phrase=str)
 cpdef dict to_event(HttpMessage req, HttpMessage resp, cfg, tcptuple)
 
 @cython.locals(out=dict, raw=bytes, redact_auth=cython.bint, fl=tuple)
@@ -34,11 +34,13 @@ cdef dict _HOSTS
 cdef Py_ssize_t _HOSTS_MAX
 
 cpdef str _s(b)
+cdef str _sb(bytes b)
+cdef dict _PHRASES
 
 @cython.locals(key=tuple, hi=tuple, base=dict, t=dict, mismatch=cython.bint, is_ip=cython.bint)
 cdef tuple _host_info(host_value, dport)
 
-@cython.locals(url=dict, path=str, query=str, full=str)
+@cython.locals(url=dict, path=str, query=str, full=str, templates=tuple)
 cdef dict _fast_url(tuple hi, tuple fast)
 
 cdef inline bint _query_char(unsigned char c)

@@ -23,7 +23,18 @@ _HEXDIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 
 def _s(b: bytes) -> str:
+    if type(b) is bytes:
+        return _sb(b)
     return b.decode("utf-8", "replace")
+
+
+def _sb(b: bytes) -> str:
+    # compiled: a direct UTF-8 decode (b is typed bytes), no method look-up
+    return b.decode("utf-8", "replace")
+
+
+# status phrase -> its lower-cased text (few distinct ones); bounded
+_PHRASES: dict = {}
 
 
 def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig, tcptuple) -> dict:
@@ -77,7 +88,7 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         if real_ip:
             related_ip.append(real_ip)
 
-        method = req.method.decode("utf-8", "replace")
+        method = _s(req.method)
         request: dict = {"method": method, "bytes": req.size}
         referrer = rh.get(b"referer")
         if referrer:
@@ -89,7 +100,7 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         headers, raw = _headers_and_raw(req, cfg)
         request["headers"] = headers
         if req.version:
-            http["version"] = req.version.decode("utf-8", "replace")
+            http["version"] = _s(req.version)
         http["request"] = request
         if fast is not None and hi[4] is not None:
             url = _fast_url(hi, fast)
@@ -114,13 +125,19 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
                 notes.append(note)
         response: dict = {"status_code": resp.status_code, "bytes": resp.size}
         if resp.status_phrase:
-            response["status_phrase"] = resp.status_phrase.decode("utf-8", "replace").lower()
+            phrase = _PHRASES.get(resp.status_phrase)
+            if phrase is None:
+                phrase = _s(resp.status_phrase).lower()
+                if len(_PHRASES) >= 1024:
+                    _PHRASES.clear()
+                _PHRASES[resp.status_phrase] = phrase
+            response["status_phrase"] = phrase
         _put_body(response, resp, body)
         headers, raw = _headers_and_raw(resp, cfg)
         response["headers"] = headers
         http["response"] = response
         if "version" not in http and resp.version:
-            http["version"] = resp.version.decode("utf-8", "replace")
+            http["version"] = _s(resp.version)
         raw_response = _s(raw + body if resp.send_body else raw) if fl[4] else None
 
     ev = transaction_event(
@@ -145,12 +162,15 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
                 if ip not in rips:
                     rips.append(ip)
         if related_hosts:
-            related["hosts"] = list(dict.fromkeys(related_hosts))
+            if len(related_hosts) == 1:
+                related["hosts"] = related_hosts         # a list of this event's own
+            else:
+                related["hosts"] = list(dict.fromkeys(related_hosts))
         if user:
             related["user"] = [user]
         ev["url"] = url
         if ua:
-            ev["user_agent"] = {"original": ua.decode("utf-8", "replace")}
+            ev["user_agent"] = {"original": _s(ua)}
         if raw_request is not None:
             ev["request"] = raw_request
         ev["method"] = method
@@ -546,25 +566,30 @@ def _fast_url(hi: tuple, fast: tuple) -> dict:
     query = fast[1]
     ext = fast[2]
     full = hi[5] + path
+    templates = hi[4]
     if ext is None:
         if query:
-            url = hi[4][1].copy()
+            url = templates[1]
+            url = url.copy()
             url["path"] = path
             url["query"] = query
             url["full"] = full + "?" + query
         else:
-            url = hi[4][0].copy()
+            url = templates[0]
+            url = url.copy()
             url["path"] = path
             url["full"] = full
     else:
         if query:
-            url = hi[4][3].copy()
+            url = templates[3]
+            url = url.copy()
             url["path"] = path
             url["extension"] = ext
             url["query"] = query
             url["full"] = full + "?" + query
         else:
-            url = hi[4][2].copy()
+            url = templates[2]
+            url = url.copy()
             url["path"] = path
             url["extension"] = ext
             url["full"] = full
