@@ -80,7 +80,7 @@ from struct import Struct
 from typing import Any
 
 from shared.addr import ip_text
-from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, TCP, Packet, ParseError, TcpTuple
+from worker.plugin import DIR_ORIGINAL, DIR_REVERSE, TCP, IpPortTuple, Packet, ParseError, TcpTuple
 
 FIN = 0x01
 SYN = 0x02
@@ -141,6 +141,9 @@ _COMPILED = type(_probe).__name__ != "function"
 _SYN_TIMEOUT_NS = 10 * _NS      # a remembered SYN without data is forgotten after this (packet time)
 
 
+_tuple_new = tuple.__new__
+
+
 class Conn:
     """One tracked TCP connection (both directions)."""
 
@@ -154,8 +157,11 @@ class Conn:
         self.plugin = plugin
         self.name = name
         self.tcptuple = tcptuple
-        fwd = tcptuple.ip_port()
-        self.tup = (fwd, fwd.reverse())          # IpPortTuple per direction
+        # IpPortTuple per direction (tcptuple.ip_port() and its reverse(), made as
+        # NamedTuple.__new__ makes them, without its interpreted frame)
+        src_ip, src_port, dst_ip, dst_port = tcptuple[0], tcptuple[1], tcptuple[2], tcptuple[3]
+        self.tup = (_tuple_new(IpPortTuple, (TCP, src_ip, src_port, dst_ip, dst_port)),
+                    _tuple_new(IpPortTuple, (TCP, dst_ip, dst_port, src_ip, src_port)))
         self.state: Any = None                   # opaque plugin state
         self.nxt: list = [None, None]            # next expected seq (unbounded int) per direction
         self.fin = [False, False]                # FIN delivered per direction
@@ -352,7 +358,8 @@ class TcpTracker:
             self._evict_oldest(ts)
         self._next_id += 1
         cip, cport, sip, sport_ = _key_parts(key)
-        tcptuple = TcpTuple(self._text(cip), cport, self._text(sip), sport_, self._next_id)
+        # TcpTuple(...) as its NamedTuple.__new__ makes it, without the interpreted frame
+        tcptuple = _tuple_new(TcpTuple, (self._text(cip), cport, self._text(sip), sport_, self._next_id))
         conn = Conn(key, table, plugin, name, tcptuple, ts)
         table[key] = conn
         self._n_conns += 1

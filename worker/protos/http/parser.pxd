@@ -7,6 +7,12 @@ import cython
 cdef int _START, _HEADERS, _BODY_LENGTH, _BODY_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
 cdef dict _LINE_FIELDS, _STATUS_LINES
 cdef Py_ssize_t _LINE_FIELDS_MAX, _LINE_FIELDS_LINE_MAX
+cdef bint _COMPILED
+
+@cython.locals(c=cython.uchar)
+cdef bint _bad_target(bytes uri) except -1
+
+cpdef _parse_version(v)
 
 
 cdef class HttpMessage:

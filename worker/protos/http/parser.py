@@ -216,6 +216,25 @@ def _parse_version(v: bytes) -> bytes:
     raise ParseError("bad HTTP version %r" % v[:16])
 
 
+def _bad_target(uri: bytes) -> bool:
+    """``_BAD_TARGET.search(uri) is not None`` (a control byte, space or DEL
+    in a request target); compiled, a C loop over the bytes instead."""
+    if not _COMPILED:
+        return _BAD_TARGET.search(uri) is not None
+    for c in uri:
+        if c <= 0x20 or c == 0x7F:
+            return True
+    return False
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): functions are then Cython's, not CPython's.
+_COMPILED = type(_probe).__name__ != "function"
+
+
 def _contains_any(ctype: bytes, subs: tuple) -> bool:
     for sub in subs:
         if sub in ctype:
@@ -620,7 +639,7 @@ class HttpParser:
         if method not in _KNOWN_METHODS and (len(method) > MAX_FIRST_WORD or not _is_token(method)):
             raise ParseError("bad method %r" % method[:32])
         uri = line[sp1 + 1:sp2].strip(b" ")
-        if not uri or _BAD_TARGET.search(uri) is not None:
+        if not uri or _bad_target(uri):
             raise ParseError("bad request target %r" % uri[:64])
         msg.method = method
         msg.uri = uri

@@ -19,10 +19,10 @@ class HttpConnection:
     __slots__ = ("parsers", "correlator", "tunnel", "early", "early_req")
 
     def __init__(self, cfg: HttpConfig):
-        self.parsers = (
-            HttpParser(cfg.max_message_size, cfg.request_body_for, cfg.response_body_for),
-            HttpParser(cfg.max_message_size, cfg.request_body_for, cfg.response_body_for),
-        )
+        size = cfg.max_message_size
+        req_for = cfg.request_body_for
+        resp_for = cfg.response_body_for
+        self.parsers = (HttpParser(size, req_for, resp_for), HttpParser(size, req_for, resp_for))
         self.correlator = Correlator()
         self.tunnel = False
         self.early: list[HttpMessage] | None = None
