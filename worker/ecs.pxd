@@ -1,6 +1,17 @@
 # C types for worker/ecs.py when compiled (setup.py, Cython pure Python mode:
 # the .py stays the source and runs uncompiled).
 import cython
+from cpython.tuple cimport PyTuple_Check, PyTuple_GET_ITEM, PyTuple_GET_SIZE
+
+
+cdef inline object _tuple_item_c(object t, Py_ssize_t i):
+    if PyTuple_Check(t) and 0 <= i < PyTuple_GET_SIZE(t):
+        return <object>PyTuple_GET_ITEM(t, i)
+    return t[i]
+
+
+cdef bint _COMPILED
+cpdef object tuple_item(object t, Py_ssize_t i)
 
 
 cdef tuple _MS3
@@ -17,7 +28,7 @@ cdef str _frac3(frac)
 @cython.locals(v=cython.longlong)
 cdef str _frac9(frac)
 
-@cython.locals(t=tuple, key=tuple, tm=tuple, evt=tuple, parts=tuple, source=dict, client=dict, dest=dict, server=dict,
+@cython.locals(key=tuple, tm=tuple, evt=tuple, parts=tuple, source=dict, client=dict, dest=dict, server=dict,
                network=dict, event=dict, ev=dict, base=str, ebase=str, stamp=str)
 cpdef dict transaction_event(proto, tuple_, start, end, bytes_in=*, bytes_out=*, status=*,
                              notes=*, transport=*, cid_ports=*)

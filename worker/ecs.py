@@ -129,7 +129,12 @@ _CID4 = struct.Struct("!xx4s4sBxHH")     # seed 0, IPv4 addresses, protocol, por
 _AF_INET = socket.AF_INET
 _inet_pton = socket.inet_pton
 _inet_ntop = socket.inet_ntop
-_sha1 = hashlib.sha1
+try:
+    # CPython's own SHA-1: for the 37-byte blob of a flow about 2k instructions less than
+    # OpenSSL's (hashlib.sha1), whose per-call set-up dominates; the same digest
+    from _sha1 import sha1 as _sha1
+except ImportError:        # a Python built without it
+    _sha1 = hashlib.sha1
 _b64 = binascii.b2a_base64
 
 
@@ -364,15 +369,19 @@ def transaction_event(
     transport: int = 6,
     cid_ports: tuple | None = None,   # (sport, dport) the Community ID hashes instead (ICMP type, code)
 ) -> dict:
-    # a plain tuple first: items of a NamedTuple subclass are fetched through
-    # its __getitem__ slot, each costing more than this copy
-    t = tuple(tuple_)
-    if isinstance(t[0], int):
+    first = tuple_item(tuple_, 0)
+    if isinstance(first, int):
         # IpPortTuple (transport, src_ip, src_port, dst_ip, dst_port)
-        src_ip, sport, dst_ip, dport = t[1], t[2], t[3], t[4]
+        src_ip = tuple_item(tuple_, 1)
+        sport = tuple_item(tuple_, 2)
+        dst_ip = tuple_item(tuple_, 3)
+        dport = tuple_item(tuple_, 4)
     else:
         # TcpTuple (src_ip, src_port, dst_ip, dst_port, conn_id)
-        src_ip, sport, dst_ip, dport = t[0], t[1], t[2], t[3]
+        src_ip = first
+        sport = tuple_item(tuple_, 1)
+        dst_ip = tuple_item(tuple_, 2)
+        dport = tuple_item(tuple_, 3)
     key = (transport, src_ip, sport, dst_ip, dport, cid_ports, proto)
     tm = _FLOW_TMPL.get(key)
     if tm is None:
@@ -447,6 +456,23 @@ def transaction_event(
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}
     return ev
+
+
+def tuple_item(t, i: int):
+    """``t[i]``. Compiled, a tuple's (or a NamedTuple's) item is read from its
+    array (ecs.pxd): indexing a NamedTuple subclass from compiled code goes
+    through its Python-level ``__getitem__`` slot (~800 instructions)."""
+    if _COMPILED:
+        return _tuple_item_c(t, i)
+    return t[i]
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): functions are then Cython's, not CPython's.
+_COMPILED = type(_probe).__name__ != "function"
 
 
 def _endpoints(t):

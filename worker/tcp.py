@@ -159,7 +159,7 @@ class Conn:
         self.tcptuple = tcptuple
         # IpPortTuple per direction (tcptuple.ip_port() and its reverse(), made as
         # NamedTuple.__new__ makes them, without its interpreted frame)
-        src_ip, src_port, dst_ip, dst_port = tcptuple[0], tcptuple[1], tcptuple[2], tcptuple[3]
+        src_ip, src_port, dst_ip, dst_port, _ = tuple(tcptuple)
         self.tup = (_tuple_new(IpPortTuple, (TCP, src_ip, src_port, dst_ip, dst_port)),
                     _tuple_new(IpPortTuple, (TCP, dst_ip, dst_port, src_ip, src_port)))
         self.state: Any = None                   # opaque plugin state

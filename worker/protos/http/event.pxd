@@ -3,7 +3,7 @@
 # messages are the parser's extension type: their fields are C fields here.
 import cython
 from worker.protos.http.parser cimport HttpMessage
-from worker.ecs cimport transaction_event
+from worker.ecs cimport transaction_event, tuple_item
 
 
 @cython.locals(notes=list, http=dict, request=dict, response=dict, rh=dict, ev=dict, related=dict,

@@ -14,7 +14,7 @@ import re
 import zlib
 from urllib.parse import quote_from_bytes, quote_plus, urlsplit
 
-from worker.ecs import transaction_event
+from worker.ecs import transaction_event, tuple_item
 from worker.protos.http.config import HttpConfig
 from worker.protos.http.parser import HttpMessage
 
@@ -70,7 +70,7 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         else:
             path, params = extract_parameters(req.uri, req, body, secret_keys)
         rh = req.headers
-        hi = _host_info(rh.get(b"host"), tcptuple[3])
+        hi = _host_info(rh.get(b"host"), tuple_item(tcptuple, 3))
         host = hi[0]
         port = hi[1]
         dst_domain = ""

@@ -3,11 +3,26 @@
 # state and the message are extension types: attribute access is a C field
 # access instead of a slot descriptor look-up.
 import cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING
+
+
+cdef inline bytes _bslice_c(bytes b, Py_ssize_t i, Py_ssize_t j):
+    # b[i:j] for 0 <= i <= j <= len(b): one allocation, no slice object
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(b) + i, j - i)
+
+
+cdef inline bytes _baslice_c(bytearray b, Py_ssize_t i, Py_ssize_t j):
+    # bytes(b[i:j]) for 0 <= i <= j <= len(b): one allocation instead of two
+    return PyBytes_FromStringAndSize(PyByteArray_AS_STRING(b) + i, j - i)
 
 cdef int _START, _HEADERS, _BODY_LENGTH, _BODY_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
 cdef dict _LINE_FIELDS, _STATUS_LINES
 cdef Py_ssize_t _LINE_FIELDS_MAX, _LINE_FIELDS_LINE_MAX
 cdef bint _COMPILED
+
+cdef bytes _bslice(bytes b, Py_ssize_t i, Py_ssize_t j)
+cdef bytes _baslice(bytearray b, Py_ssize_t i, Py_ssize_t j)
 
 @cython.locals(c=cython.uchar)
 cdef bint _bad_target(bytes uri) except -1

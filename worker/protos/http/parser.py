@@ -227,6 +227,20 @@ def _bad_target(uri: bytes) -> bool:
     return False
 
 
+def _bslice(b: bytes, i: int, j: int) -> bytes:
+    """``b[i:j]`` (compiled, for 0 <= i <= j <= len(b): one allocation, no slice object)."""
+    if _COMPILED and 0 <= i <= j <= len(b):
+        return _bslice_c(b, i, j)
+    return b[i:j]
+
+
+def _baslice(b: bytearray, i: int, j: int) -> bytes:
+    """``bytes(b[i:j])`` of a bytearray (compiled, for 0 <= i <= j <= len(b): one copy)."""
+    if _COMPILED and 0 <= i <= j <= len(b):
+        return _baslice_c(b, i, j)
+    return bytes(b[i:j])
+
+
 def _probe():
     pass
 
@@ -558,7 +572,7 @@ class HttpParser:
         if e < 0:
             return False
         end = e + 4
-        raw = bytes(buf[start:end])            # start line .. empty line (raw_headers)
+        raw = _baslice(buf, start, end)        # start line .. empty line (raw_headers)
         lines = raw.split(b"\r\n")             # ... then b"", b"" for the empty line
         nlines = len(lines) - 2
         if raw.count(b"\n") != nlines + 1:
@@ -580,12 +594,12 @@ class HttpParser:
                 f = cache.get(line)
                 if f is None:
                     colon = line.find(b":")
-                    name = _field_name(line[:colon]) if colon > 0 and line[0] not in (0x20, 0x09) else None
+                    name = _field_name(_bslice(line, 0, colon)) if colon > 0 and line[0] not in (0x20, 0x09) else None
                     if name is None:
                         self._field_line(line, fields)   # folded line, or the error it raises
                         repeated = True                  # the map is rebuilt from the fields
                         continue
-                    f = (name, line[colon + 1:].strip(b" \t"))
+                    f = (name, _bslice(line, colon + 1, len(line)).strip(b" \t"))
                     if len(line) <= _LINE_FIELDS_LINE_MAX and len(cache) < _LINE_FIELDS_MAX:
                         cache[line] = f
                 fields.append(f)
@@ -635,15 +649,15 @@ class HttpParser:
         sp2 = line.rfind(b" ")
         if sp1 <= 0 or sp2 == sp1:
             raise ParseError("not an HTTP start line: %r" % line[:64])
-        method = line[:sp1]
+        method = _bslice(line, 0, sp1)
         if method not in _KNOWN_METHODS and (len(method) > MAX_FIRST_WORD or not _is_token(method)):
             raise ParseError("bad method %r" % method[:32])
-        uri = line[sp1 + 1:sp2].strip(b" ")
+        uri = _bslice(line, sp1 + 1, sp2).strip(b" ")
         if not uri or _bad_target(uri):
             raise ParseError("bad request target %r" % uri[:64])
         msg.method = method
         msg.uri = uri
-        msg.version = _parse_version(line[sp2 + 1:])
+        msg.version = _parse_version(_bslice(line, sp2 + 1, len(line)))
 
     @staticmethod
     def _field_line(line: bytes, fields: list[tuple[bytes, bytes]]) -> None:
