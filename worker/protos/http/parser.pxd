@@ -81,6 +81,8 @@ cdef class HttpParser:
     @cython.locals(out=list, buf=bytearray)
     cpdef list feed(self, data, ts)
 
+    cpdef bint nothing_to_flush(self)
+
     cdef bint _step(self) except -1
 
     @cython.locals(msg=HttpMessage, st=cython.int)

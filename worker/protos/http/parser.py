@@ -420,6 +420,11 @@ class HttpParser:
         """The connection is forgotten: same as :meth:`on_fin`."""
         return self.on_fin()
 
+    def nothing_to_flush(self) -> bool:
+        """True when :meth:`flush` would return no message: nothing completed
+        waits, and no message is past its header section."""
+        return (self._state == _START or self._state == _HEADERS) and not self._ready
+
     def drain(self) -> list[HttpMessage]:
         """Messages completed outside ``feed`` (by :meth:`on_gap`)."""
         out = self._ready

@@ -22,3 +22,6 @@ cpdef _handle(plugin, HttpConnection conn, tcptuple, int direction, list msgs)
 
 @cython.locals(req=HttpMessage, resp=HttpMessage)
 cpdef _pairs(plugin, HttpConnection conn, tcptuple, list pairs)
+
+@cython.locals(corr=Correlator, p0=HttpParser, p1=HttpParser)
+cdef bint _idle(HttpConnection conn) except -1

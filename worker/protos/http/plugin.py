@@ -53,6 +53,11 @@ class HttpPlugin(TcpAnalyser):
             return state, False
         return TcpAnalyser.gap_in_stream(self, tcptuple, direction, nbytes, state)
 
+    def flush(self, tcptuple: TcpTuple, state, ts: int) -> None:
+        if state is None or _idle(state):
+            return          # nothing to publish (TcpAnalyser.flush would emit nothing)
+        TcpAnalyser.flush(self, tcptuple, state, ts)
+
     def note_loss(self, conn: HttpConnection, direction: int) -> None:
         """Nothing to add: the parser's on_gap already noted the loss on the
         message it cut short."""
@@ -91,6 +96,17 @@ def _parse(plugin, pkt, tcptuple, direction: int, state):
     if msgs:
         _handle(plugin, conn, tcptuple, direction, msgs)
     return conn
+
+
+def _idle(conn) -> bool:
+    """Nothing waits in the connection: no early response, no queued message,
+    no message past its header section in either parser."""
+    corr = conn.correlator
+    if conn.early or corr.requests or corr.responses:
+        return False
+    p0 = conn.parsers[0]
+    p1 = conn.parsers[1]
+    return p0.nothing_to_flush() and p1.nothing_to_flush()
 
 
 def _handle(plugin, conn, tcptuple, direction: int, msgs: list) -> None:
