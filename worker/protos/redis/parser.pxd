@@ -31,7 +31,11 @@ cdef RedisMessage _new_message(ts, bint is_request, Py_ssize_t size)
 @cython.locals(v=Py_ssize_t, c=cython.uchar)
 cdef Py_ssize_t _digits(bytes data, Py_ssize_t a, Py_ssize_t b)
 
+@cython.locals(stop=Py_ssize_t)
 cdef Py_ssize_t _crlf(bytes data, Py_ssize_t pos, Py_ssize_t n)
+
+@cython.locals(kind=bytes)
+cdef _pubsub(RedisMessage msg, list items)
 
 @cython.locals(i=Py_ssize_t, j=Py_ssize_t, v=Py_ssize_t, c=cython.uchar)
 cpdef object _number(bytearray buf, Py_ssize_t a, Py_ssize_t b)
@@ -54,7 +58,7 @@ cdef class RedisParser:
 
     @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, eol=Py_ssize_t, cnt=Py_ssize_t, p=Py_ssize_t,
                    e=Py_ssize_t, ln=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, t=cython.int,
-                   msg=RedisMessage, args=list)
+                   et=cython.int, msg=RedisMessage, args=list, items=list)
     cpdef Py_ssize_t _fast(self, bytes data, ts, list out) except -1
 
     @cython.locals(buf=bytearray, n=Py_ssize_t, pos=Py_ssize_t, stack=list, is_request=cython.bint,

@@ -146,6 +146,18 @@ def _new_message(ts, is_request: bool, size: int) -> RedisMessage:
     return m
 
 
+def _pubsub(msg: RedisMessage, items: list) -> None:
+    """Flag a top-level aggregate reply shaped as a pub/sub message or
+    (un)subscribe confirmation."""
+    if 3 <= len(items) <= 4:
+        kind = items[0].lower()
+        if kind in _PUBSUB_KINDS:
+            msg.kind = kind
+            if kind in PUBSUB_CONFIRMS and len(items) == 3 and items[2].isdigit():
+                msg.count = int(items[2])
+                msg.channel = items[1]
+
+
 def _digits(data: bytes, a: int, b: int) -> int:
     """The decimal number of 1 to 9 ASCII digits in ``data[a:b]``, else -1
     (``s.isdigit() and len(s) <= 9`` without the slice)."""
@@ -162,11 +174,15 @@ def _digits(data: bytes, a: int, b: int) -> int:
 
 
 def _crlf(data: bytes, pos: int, n: int) -> int:
-    """``data.find(b"\r\n", pos)`` for ``n == len(data)`` (a C loop once compiled)."""
+    """``data.find(b"\r\n", pos)`` for ``n == len(data)`` (the first 32
+    bytes in a C loop once compiled: most lines are short)."""
+    stop = pos + 32
     while pos + 1 < n:
         if data[pos] == 0x0D and data[pos + 1] == 0x0A:
             return pos
         pos += 1
+        if pos == stop:
+            return data.find(b"\r\n", pos)
     return -1
 
 
@@ -401,6 +417,45 @@ class RedisParser:
                     msg = _new_message(ts, False, end + 2 - pos)
                     msg.message = data[start:end]
                     pos = end + 2
+            elif t == _ARRAY or t == _PUSH:
+                # a flat aggregate of simple strings, errors, integers and bulk strings
+                cnt = _digits(data, pos + 1, eol)
+                if cnt <= 0:                    # *0, *-1, *?, ...: the general parser
+                    return pos
+                p = eol + 2
+                items = []
+                while cnt:
+                    if p >= n:
+                        return pos
+                    et = data[p]
+                    e = _crlf(data, p, n)
+                    if e < 0:
+                        return pos
+                    if et == _SIMPLE or et == _INT or et == _ERROR:
+                        items.append(data[p + 1:e])
+                        p = e + 2
+                    elif et == _BULK:
+                        if e == p + 3 and data[p + 1] == 0x2D and data[p + 2] == 0x31:     # $-1
+                            items.append(NIL)
+                            p = e + 2
+                        else:
+                            ln = _digits(data, p + 1, e)
+                            if ln < 0:
+                                return pos
+                            start = e + 2
+                            end = start + ln
+                            if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
+                                return pos
+                            items.append(data[start:end])
+                            p = end + 2
+                    else:
+                        return pos
+                    cnt -= 1
+                msg = _new_message(ts, False, p - pos)
+                msg.message = b"[" + b", ".join(items) + b"]"
+                msg.push = t == _PUSH
+                _pubsub(msg, items)
+                pos = p
             else:
                 return pos
             out.append(msg)
@@ -593,13 +648,7 @@ class RedisParser:
         msg = _new_message(self._ts, False, pos - self._start)
         msg.message = _render(t, items)
         msg.push = t == _PUSH
-        if 3 <= len(items) <= 4:
-            kind = items[0].lower()
-            if kind in _PUBSUB_KINDS:
-                msg.kind = kind
-                if kind in PUBSUB_CONFIRMS and len(items) == 3 and items[2].isdigit():
-                    msg.count = int(items[2])
-                    msg.channel = items[1]
+        _pubsub(msg, items)
         out.append(msg)
         return None
 
