@@ -13,6 +13,10 @@ cdef class Transaction:
     cdef public list notes
 
 
+@cython.locals(t=Transaction)
+cdef Transaction _transaction(tuple key, tuple_, DnsMessage request, DnsMessage response, list notes)
+
+
 cdef class Correlator:
     cdef public dict open
     cdef public object timeout_ns
