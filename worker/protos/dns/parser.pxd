@@ -3,6 +3,7 @@
 import cython
 
 cdef bytes _PLAIN_TABLE
+cdef dict _LABELS_TEXT
 
 
 cdef class DnsMessage:
@@ -21,7 +22,8 @@ cdef class DnsMessage:
 
 @cython.locals(start=cython.Py_ssize_t, n=cython.Py_ssize_t, c=cython.int,
                budget=cython.Py_ssize_t, after=cython.Py_ssize_t, limit=cython.Py_ssize_t,
-               pos=cython.Py_ssize_t, stop=cython.Py_ssize_t, raw=bytearray, text=str, suffix=str)
+               pos=cython.Py_ssize_t, stop=cython.Py_ssize_t, raw=bytearray, text=str, suffix=str,
+               wire=bytes)
 cpdef tuple read_name(bytes buf, Py_ssize_t off, Py_ssize_t end, dict cache)
 
 @cython.locals(start=cython.Py_ssize_t, labels=list, budget=cython.Py_ssize_t, after=cython.Py_ssize_t,

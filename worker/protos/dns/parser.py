@@ -73,6 +73,9 @@ _U32 = struct.Struct("!I")
 _QTC = struct.Struct("!HH")
 # 1 at the bytes a name label holds unescaped (read_name's fast path)
 _PLAIN_TABLE = bytes(1 if b in _PLAIN_LABEL else 0 for b in range(256))
+# wire labels (length bytes included, no terminator) of names made of plain
+# labels -> their text with a dot after each label; names repeat (bounded: cleared at 65536)
+_LABELS_TEXT: dict = {}
 _RRSIG_FIXED = struct.Struct("!HBBIIIH")
 _MAPPED = b"\x00" * 10 + b"\xff\xff"
 
@@ -188,23 +191,29 @@ def read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
     if budget >= MAX_NAME_BUDGET:
         return _read_name(buf, start, end, cache)
     if n:
-        # every label byte must print as itself (else the label-by-label path escapes it)
-        pos = start
-        while pos < off:
-            stop = pos + 1 + buf[pos]
-            pos += 1
-            while pos < stop:
-                if not _PLAIN_TABLE[buf[pos]]:
-                    return _read_name(buf, start, end, cache)
+        wire = buf[start:off]
+        text = _LABELS_TEXT.get(wire)
+        if text is None:
+            # every label byte must print as itself (else the label-by-label path escapes it)
+            pos = start
+            while pos < off:
+                stop = pos + 1 + buf[pos]
                 pos += 1
-        # the labels and the byte after them, length bytes and that byte made dots
-        raw = bytearray(buf[start + 1:off + 1])
-        pos = buf[start]
-        for _ in range(n):
-            c = raw[pos]
-            raw[pos] = 46
-            pos += 1 + c
-        text = raw.decode("ascii")
+                while pos < stop:
+                    if not _PLAIN_TABLE[buf[pos]]:
+                        return _read_name(buf, start, end, cache)
+                    pos += 1
+            # the labels and the byte after them, length bytes and that byte made dots
+            raw = bytearray(buf[start + 1:off + 1])
+            pos = buf[start]
+            for _ in range(n):
+                c = raw[pos]
+                raw[pos] = 46
+                pos += 1 + c
+            text = raw.decode("ascii")
+            if len(_LABELS_TEXT) >= 65536:
+                _LABELS_TEXT.clear()
+            _LABELS_TEXT[wire] = text
         if suffix and suffix != ".":
             text += suffix
     else:
