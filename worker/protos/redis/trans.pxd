@@ -4,6 +4,11 @@
 import cython
 from worker.protos.redis.parser cimport RedisMessage
 
+cdef dict _UPPER
+
+@cython.locals(hit=bytes)
+cdef bytes _upper(bytes name)
+
 
 cdef class Correlator:
     cdef public object requests
