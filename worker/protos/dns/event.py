@@ -44,14 +44,11 @@ def to_event(trans: Transaction, cfg: DnsConfig, psl) -> dict:
         resp.size if resp is not None else 0,
         status, trans.notes, tup[0])
     first = req if req is not None else resp
+    ev["method"] = _OPCODE_TEXT[(first.bits >> 11) & 0xF]
     if first.questions:
-        qname, qtype, qclass = first.questions[0]
-        qname = trim_dot(qname)
-        ev["method"] = opcode_text(first.opcode)
-        ev["query"] = "class %s, type %s, %s" % (class_text(qclass), type_text(qtype), qname)
+        qname, query = _query(first.questions[0])
+        ev["query"] = query
         ev["resource"] = qname
-    else:
-        ev["method"] = opcode_text(first.opcode)
     dns = {"type": "answer" if resp is not None else "query"}
     ips = _add_message(dns, resp if resp is not None else req, cfg, psl)
     ev["dns"] = dns
@@ -67,19 +64,44 @@ def to_event(trans: Transaction, cfg: DnsConfig, psl) -> dict:
     return ev
 
 
+_OPCODE_TEXT = [opcode_text(_code) for _code in range(16)]
+_RCODE_TEXT: dict = {}      # rcode (12 bits with EDNS) -> text, at most 4096 entries
+_QUERY_MEMO: dict = {}      # question tuple -> (name without the root dot, ``query`` text); cleared at 65536
+
+
+def _rcode_text(code: int) -> str:
+    text = _RCODE_TEXT.get(code)
+    if text is None:
+        text = _RCODE_TEXT[code] = rcode_text(code)
+    return text
+
+
+def _query(q: tuple) -> tuple:
+    """(name without the root dot, the event's ``query`` text) of a question."""
+    hit = _QUERY_MEMO.get(q)
+    if hit is None:
+        qname, qtype, qclass = q
+        qname = trim_dot(qname)
+        hit = (qname, "class %s, type %s, %s" % (class_text(qclass), type_text(qtype), qname))
+        if len(_QUERY_MEMO) >= 65536:
+            _QUERY_MEMO.clear()
+        _QUERY_MEMO[q] = hit
+    return hit
+
+
 def _add_message(d: dict, msg: p.DnsMessage, cfg: DnsConfig, psl) -> list[str]:
     bits = msg.bits
     d["id"] = msg.id
-    d["op_code"] = opcode_text(msg.opcode)
+    d["op_code"] = _OPCODE_TEXT[(bits >> 11) & 0xF]
     opt = msg.opt
     flags, hf = _flags(bits, opt is not None and opt[4][3])
     d["flags"] = flags.copy()
-    d["response_code"] = rcode_text(msg.rcode)
+    d["response_code"] = _rcode_text(msg.rcode)
     if hf:
         d["header_flags"] = hf[:]
     if msg.questions:
-        name, qtype, qclass = msg.questions[0]
-        d["question"] = question(trim_dot(name), qtype, qclass, psl)
+        q = msg.questions[0]
+        d["question"] = question(_query(q)[0], q[1], q[2], psl)
     if opt is not None:
         d["opt"] = opt_fields(opt[4])
     ips: list[str] = []

@@ -41,7 +41,6 @@ from __future__ import annotations
 import base64
 import socket
 import struct
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 from worker.protos.dns.names import _PLAIN_LABEL, label_text
@@ -72,8 +71,11 @@ _RRH = struct.Struct("!HHIH")
 _U16 = struct.Struct("!H")
 _U32 = struct.Struct("!I")
 _QTC = struct.Struct("!HH")
-# bytes a name label holds unescaped, and the dot (read_name's label separator)
-_PLAIN_DOTTED = _PLAIN_LABEL + b"."
+# 1 at the bytes a name label holds unescaped (read_name's fast path)
+_PLAIN_TABLE = bytes(1 if b in _PLAIN_LABEL else 0 for b in range(256))
+# wire labels (length bytes included, no terminator) of names made of plain
+# labels -> their text with a dot after each label; names repeat (bounded: cleared at 65536)
+_LABELS_TEXT: dict = {}
 _RRSIG_FIXED = struct.Struct("!HBBIIIH")
 _MAPPED = b"\x00" * 10 + b"\xff\xff"
 
@@ -108,19 +110,25 @@ class ParseError(_BaseParseError):
 RR = tuple
 
 
-@dataclass(slots=True)
 class DnsMessage:
-    ts: int                     # ns, the packet holding the message's first byte
-    size: int                   # bytes on the wire (TCP: with the 2-byte length)
-    id: int
-    bits: int                   # the header's flags word (QR, opcode, AA, TC, RD, RA, Z, AD, CD, RCODE)
-    rcode: int                  # RCODE with the EDNS extended bits
-    questions: list             # (name, qtype, qclass)
-    answers: list
-    authorities: list
-    additionals: list
-    opt: RR | None              # the OPT pseudo-record (the last one), if any
-    notes: list[str] = field(default_factory=list)
+    """One decoded message (a plain class with slots rather than a dataclass:
+    compiled, it is an extension type built without a Python ``__init__``)."""
+    __slots__ = ("ts", "size", "id", "bits", "rcode", "questions", "answers", "authorities",
+                 "additionals", "opt", "notes")
+
+    def __init__(self, ts: int, size: int, id: int, bits: int, rcode: int, questions: list, answers: list,
+                 authorities: list, additionals: list, opt: RR | None, notes: list[str] | None = None):
+        self.ts = ts                    # ns, the packet holding the message's first byte
+        self.size = size                # bytes on the wire (TCP: with the 2-byte length)
+        self.id = id
+        self.bits = bits                # the header's flags word (QR, opcode, AA, TC, RD, RA, Z, AD, CD, RCODE)
+        self.rcode = rcode              # RCODE with the EDNS extended bits
+        self.questions = questions      # (name, qtype, qclass)
+        self.answers = answers
+        self.authorities = authorities
+        self.additionals = additionals
+        self.opt = opt                  # the OPT pseudo-record (the last one), if any
+        self.notes = notes if notes is not None else []
 
     @property
     def is_request(self) -> bool:
@@ -129,6 +137,16 @@ class DnsMessage:
     @property
     def opcode(self) -> int:
         return (self.bits >> 11) & 0xF
+
+    def __repr__(self) -> str:
+        return "DnsMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in DnsMessage.__slots__)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in DnsMessage.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
 
 
 # ------------------------------------------------------------------- names
@@ -173,15 +191,31 @@ def read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
     if budget >= MAX_NAME_BUDGET:
         return _read_name(buf, start, end, cache)
     if n:
-        raw = bytearray(buf[start:off])
-        pos = 0
-        for _ in range(n):
-            c = raw[pos]
-            raw[pos] = 46
-            pos += 1 + c
-        if raw.translate(None, _PLAIN_DOTTED) or raw.count(46) != n:
-            return _read_name(buf, start, end, cache)
-        text = raw[1:].decode("ascii") + "." + (suffix if suffix != "." else "")
+        wire = buf[start:off]
+        text = _LABELS_TEXT.get(wire)
+        if text is None:
+            # every label byte must print as itself (else the label-by-label path escapes it)
+            pos = start
+            while pos < off:
+                stop = pos + 1 + buf[pos]
+                pos += 1
+                while pos < stop:
+                    if not _PLAIN_TABLE[buf[pos]]:
+                        return _read_name(buf, start, end, cache)
+                    pos += 1
+            # the labels and the byte after them, length bytes and that byte made dots
+            raw = bytearray(buf[start + 1:off + 1])
+            pos = buf[start]
+            for _ in range(n):
+                c = raw[pos]
+                raw[pos] = 46
+                pos += 1 + c
+            text = raw.decode("ascii")
+            if len(_LABELS_TEXT) >= 65536:
+                _LABELS_TEXT.clear()
+            _LABELS_TEXT[wire] = text
+        if suffix and suffix != ".":
+            text += suffix
     else:
         text = suffix or "."
     cache[start] = (text, budget, limit, after)
@@ -593,7 +627,19 @@ def decode_message(buf: bytes, ts: int, size: int) -> DnsMessage:
     rcode = bits & 0xF
     if opt is not None:
         rcode |= opt[4][1] << 4
-    return DnsMessage(ts, size, mid, bits, rcode, questions, answers, authorities, additionals, opt)
+    msg = DnsMessage.__new__(DnsMessage)
+    msg.ts = ts
+    msg.size = size
+    msg.id = mid
+    msg.bits = bits
+    msg.rcode = rcode
+    msg.questions = questions
+    msg.answers = answers
+    msg.authorities = authorities
+    msg.additionals = additionals
+    msg.opt = opt
+    msg.notes = []
+    return msg
 
 
 class DnsStreamParser:

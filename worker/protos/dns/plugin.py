@@ -13,7 +13,7 @@ from worker.protos.glue import config_of
 from worker.plugin import DIR_REVERSE, Emit, Packet, TcpTuple
 from worker.protos.dns.config import DnsConfig
 from worker.protos.dns.event import to_event
-from worker.protos.dns.parser import INCOMPLETE, DnsMessage, DnsStreamParser, ParseError, decode_message
+from worker.protos.dns.parser import INCOMPLETE, QR, DnsMessage, DnsStreamParser, ParseError, decode_message
 from worker.protos.dns.publicsuffix import PublicSuffixList
 from worker.protos.dns.trans import NO_RESPONSE, Correlator, Transaction
 
@@ -53,13 +53,7 @@ class DnsPlugin:
 
     def _message(self, tuple_, msg: DnsMessage) -> tuple | None:
         """Correlate one message; return the key of the query it opened."""
-        corr = self.correlator
-        if msg.is_request:
-            for done in corr.request(tuple_, msg):
-                self._publish(done)
-            return (*tuple_, msg.id)
-        self._publish(corr.response(tuple_, msg))
-        return None
+        return _message(self, tuple_, msg)
 
     # -------------------------------------------------------------------- UDP
 
@@ -67,13 +61,7 @@ class DnsPlugin:
         """One datagram, one message. Bytes that are not DNS raise
         :class:`ParseError` (the UDP layer counts it); nothing is published
         for them, as Packetbeat."""
-        data = bytes(pkt.payload)
-        try:
-            msg = decode_message(data, pkt.ts, len(data))
-        except ParseError:
-            self.parse_errors += 1
-            raise
-        self._message(pkt.tuple, msg)
+        _parse_udp(self, pkt)
 
     def expire(self, now: int) -> None:
         for trans in self.correlator.expire(now):
@@ -143,7 +131,7 @@ class DnsPlugin:
 
     def _tcp_messages(self, conn: DnsConnection, tuple_, msgs: list[DnsMessage]) -> None:
         for msg in msgs:
-            key = self._message(tuple_, msg)
+            key = _message(self, tuple_, msg)
             if key is not None:
                 conn.prev_request = key
                 pending = conn.pending
@@ -168,3 +156,27 @@ class DnsPlugin:
         conn.pending.pop(key, None)
         trans.notes.append("Response: " + note)
         self._publish(trans)
+
+
+def _parse_udp(plugin: DnsPlugin, pkt: Packet) -> None:
+    data = bytes(pkt.payload)
+    try:
+        msg = decode_message(data, pkt.ts, len(data))
+    except ParseError:
+        plugin.parse_errors += 1
+        raise
+    _message(plugin, pkt.tuple, msg)
+
+
+def _message(plugin: DnsPlugin, tuple_, msg: DnsMessage) -> tuple | None:
+    """Correlate one message; return the key of the query it opened."""
+    corr = plugin.correlator
+    emit = plugin.emit
+    cfg = plugin.cfg
+    psl = plugin.psl
+    if not msg.bits & QR:
+        for done in corr.request(tuple_, msg):
+            emit(to_event(done, cfg, psl))
+        return (*tuple_, msg.id)
+    emit(to_event(corr.response(tuple_, msg), cfg, psl))
+    return None

@@ -49,6 +49,19 @@ class Transaction:
         return self.request.ts if self.request is not None else self.response.ts
 
 
+def _transaction(key: tuple, tuple_, request: DnsMessage | None, response: DnsMessage | None,
+                 notes: list[str]) -> Transaction:
+    """``Transaction(...)`` without the argument parsing of ``__init__``
+    (compiled: a C-level allocation and field stores)."""
+    t = Transaction.__new__(Transaction)
+    t.key = key
+    t.tuple = tuple_
+    t.request = request
+    t.response = response
+    t.notes = notes
+    return t
+
+
 class Correlator:
     __slots__ = ("open", "timeout_ns", "unmatched_requests", "unmatched_responses")
 
@@ -71,7 +84,7 @@ class Correlator:
         notes = []
         if tuple_[0] == UDP and msg.opt is not None and msg.size > MAX_DNS_PACKET:
             notes.append(UDP_TOO_LARGE)
-        self.open[key] = Transaction(key, tuple_, msg, None, notes)
+        self.open[key] = _transaction(key, tuple_, msg, None, notes)
         if len(self.open) > MAX_OPEN:
             oldest = self.open.pop(next(iter(self.open)))
             oldest.notes.append(NO_RESPONSE)
@@ -86,7 +99,7 @@ class Correlator:
         key = (t, dip, dport, sip, sport, msg.id)
         trans = self.open.pop(key, None)
         if trans is None:
-            trans = Transaction(key, (t, dip, dport, sip, sport), None, msg, [ORPHANED_RESPONSE])
+            trans = _transaction(key, (t, dip, dport, sip, sport), None, msg, [ORPHANED_RESPONSE])
             self.unmatched_responses += 1
         else:
             trans.response = msg

@@ -17,11 +17,9 @@ unknown type: ``EchoRequest(0)``, ``DestinationUnreachable(Port)``.
 """
 from __future__ import annotations
 
-import functools
-
 from worker.ecs import transaction_event
 from worker.plugin import ICMP, ICMPV6
-from worker.protos.icmp.trans import IcmpTransaction
+from worker.protos.icmp.trans import IcmpTransaction, _has_error
 
 _V4_TYPES = {
     0: "EchoReply", 3: "DestinationUnreachable", 4: "SourceQuench", 5: "Redirect",
@@ -50,12 +48,21 @@ _V6_CODES = {
     4: {0: "ErroneousHeaderField", 1: "UnrecognizedNextHeader", 2: "UnrecognizedIPv6Option"},
 }
 _NAMES = {4: (_V4_TYPES, _V4_CODES), 6: (_V6_TYPES, _V6_CODES)}
-_TRANSPORT = {4: ICMP, 6: ICMPV6}
 
 
-@functools.lru_cache(maxsize=4096)
+_MESSAGES: dict = {}    # version << 16 | type << 8 | code -> text (at most 2 * 65536 entries)
+
+
 def message_text(version: int, typ: int, code: int) -> str:
     """Packetbeat's human-readable ``icmp.*.message`` for a type and code."""
+    key = (version << 16) | (typ << 8) | code
+    text = _MESSAGES.get(key)
+    if text is None:
+        text = _MESSAGES[key] = _message_text(version, typ, code)
+    return text
+
+
+def _message_text(version: int, typ: int, code: int) -> str:
     types, codes = _NAMES[version]
     name = types.get(typ)
     if name is None:
@@ -65,18 +72,19 @@ def message_text(version: int, typ: int, code: int) -> str:
 
 
 def to_event(trans: IcmpTransaction) -> dict:
-    req, resp = trans.request, trans.response
+    req = trans.request
+    resp = trans.response
     version = trans.version
-    transport = _TRANSPORT[version]
-    src, dst = trans.src_ip, trans.dst_ip
+    transport = ICMP if version == 4 else ICMPV6
+    dst = trans.dst_ip
     first = req if req is not None else resp
     ev = transaction_event(
-        "icmp", (transport, src, 0, dst, 0),
+        "icmp", (transport, trans.src_ip, 0, dst, 0),
         req.ts if req is not None else None,
         resp.ts if resp is not None else None,
         req.size if req is not None else 0,
         resp.size if resp is not None else 0,
-        "Error" if trans.has_error else "OK",
+        "Error" if _has_error(trans) else "OK",
         trans.notes,
         transport,
         (first.type, first.code),

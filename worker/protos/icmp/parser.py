@@ -29,14 +29,10 @@ Packetbeat's tables (``packetbeat/protos/icmp/message.go``), below.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from struct import Struct
-
 from worker.plugin import ICMP, ICMPV6
 from worker.plugin import ParseError as _BaseParseError
 
 HEADER_LEN = 8
-_HDR = Struct("!BBxxHH")      # type, code, (checksum), id, seq
 
 # ICMPv4 (RFC 792 / 950) and ICMPv6 (RFC 4443) type numbers used in the tables.
 V4_ECHO_REPLY, V4_DEST_UNREACHABLE, V4_SOURCE_QUENCH, V4_REDIRECT = 0, 3, 4, 5
@@ -63,26 +59,53 @@ ERROR_TYPES = {
     6: frozenset((V6_DEST_UNREACHABLE, V6_PACKET_TOO_BIG, V6_TIME_EXCEEDED, V6_PARAMETER_PROBLEM)),
 }
 
-_VERSION_OF_TRANSPORT = {ICMP: 4, ICMPV6: 6}
-
-
 class ParseError(_BaseParseError):
     """The only exception the ICMP parser raises."""
 
 
-@dataclass(slots=True)
 class IcmpMessage:
-    ts: int                 # capture time of the datagram, integer ns
-    version: int            # 4 or 6
-    type: int
-    code: int
-    id: int                 # identifier (0 for types that are not request/reply pairs)
-    seq: int                # sequence number (idem)
-    size: int               # bytes after the 8-byte header
-    is_request: bool        # not a reply type
-    needs_counterpart: bool  # a request/reply pair type: wait for the other half
-    is_error: bool          # an error report type
-    notes: list[str] = field(default_factory=list)
+    """One ICMP message (a plain class with slots rather than a dataclass:
+    compiled, it is an extension type, built without a Python ``__init__``)."""
+    __slots__ = ("ts", "version", "type", "code", "id", "seq", "size", "is_request",
+                 "needs_counterpart", "is_error", "notes")
+
+    def __init__(self, ts: int, version: int, type: int, code: int, id: int, seq: int, size: int,
+                 is_request: bool, needs_counterpart: bool, is_error: bool, notes: list | None = None):
+        self.ts = ts                    # capture time of the datagram, integer ns
+        self.version = version          # 4 or 6
+        self.type = type
+        self.code = code
+        self.id = id                    # identifier (0 for types that are not request/reply pairs)
+        self.seq = seq                  # sequence number (idem)
+        self.size = size                # bytes after the 8-byte header
+        self.is_request = is_request    # not a reply type
+        self.needs_counterpart = needs_counterpart  # a request/reply pair type: wait for the other half
+        self.is_error = is_error        # an error report type
+        self.notes = notes if notes is not None else []
+
+    def __repr__(self) -> str:
+        return "IcmpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in IcmpMessage.__slots__)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in IcmpMessage.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
+
+
+def _kinds() -> bytes:
+    """Per (version, type), at ``version * 256 + type``: bit 0 a request/reply
+    pair type, bit 1 a request (not a reply type), bit 2 an error type."""
+    out = bytearray(7 * 256)
+    for v in (4, 6):
+        for t in range(256):
+            out[v * 256 + t] = ((1 if t in PAIR_TYPES[v] else 0) | (0 if t in RESPONSE_TYPES[v] else 2)
+                                | (4 if t in ERROR_TYPES[v] else 0))
+    return bytes(out)
+
+
+_KIND = _kinds()
 
 
 class IcmpParser:
@@ -90,15 +113,30 @@ class IcmpParser:
     __slots__ = ()
 
     def parse(self, data, ts: int, transport: int) -> IcmpMessage:
-        version = _VERSION_OF_TRANSPORT.get(transport)
-        if version is None:
+        if transport == ICMP:
+            version = 4
+        elif transport == ICMPV6:
+            version = 6
+        else:
             raise ParseError("transport %r is neither ICMP (1) nor ICMPv6 (58)" % (transport,))
         n = len(data)
         if n < HEADER_LEN:
             raise ParseError("ICMPv%d message of %d bytes is shorter than its 8-byte header" % (version, n))
-        typ, code, ident, seq = _HDR.unpack_from(data, 0)
-        pair = typ in PAIR_TYPES[version]
-        if not pair:
-            ident = seq = 0
-        return IcmpMessage(ts, version, typ, code, ident, seq, n - HEADER_LEN,
-                           typ not in RESPONSE_TYPES[version], pair, typ in ERROR_TYPES[version])
+        typ = data[0]
+        kind = _KIND[version * 256 + typ]
+        m = IcmpMessage.__new__(IcmpMessage)
+        m.ts = ts
+        m.version = version
+        m.type = typ
+        m.code = data[1]
+        if kind & 1:
+            m.id = (data[4] << 8) | data[5]
+            m.seq = (data[6] << 8) | data[7]
+        else:
+            m.id = m.seq = 0
+        m.size = n - HEADER_LEN
+        m.is_request = (kind & 2) != 0
+        m.needs_counterpart = (kind & 1) != 0
+        m.is_error = (kind & 4) != 0
+        m.notes = []
+        return m

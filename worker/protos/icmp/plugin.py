@@ -30,6 +30,7 @@ class IcmpPlugin:
         self.emit = emit
         self.parser = IcmpParser()
         self.correlator = Correlator(int(round(float(config.transaction_timeout) * _NS)), max_open)
+        self._enabled = bool(config.enabled)     # the config is frozen
 
     def ports(self) -> list[int]:
         return []           # ICMP has no ports
@@ -37,12 +38,8 @@ class IcmpPlugin:
     def parse_icmp(self, pkt: Packet) -> None:
         """One ICMP datagram. Raises the parser's ParseError for a message
         shorter than its header (the engine counts it and carries on)."""
-        if not self.cfg.enabled:
-            return
-        t = pkt.tuple
-        msg = self.parser.parse(pkt.payload, pkt.ts, t.transport)
-        for trans in self.correlator.add(t.src_ip, t.dst_ip, msg):
-            self.emit(to_event(trans))
+        if self._enabled:
+            _parse(self.parser, self.correlator, self.emit, pkt)
 
     def expire(self, now: int) -> None:
         if self.correlator.open:
@@ -52,3 +49,12 @@ class IcmpPlugin:
     def flush_all(self, now: int) -> None:
         for trans in self.correlator.flush():
             self.emit(to_event(trans))
+
+
+def _parse(parser: IcmpParser, correlator: Correlator, emit: Emit, pkt: Packet) -> None:
+    t = pkt.tuple
+    msg = parser.parse(pkt.payload, pkt.ts, t[0])
+    out = correlator.add(t[1], t[3], msg)
+    if out:
+        for trans in out:
+            emit(to_event(trans))

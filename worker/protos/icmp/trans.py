@@ -18,8 +18,6 @@ so expiry only looks at the front.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from worker.protos.icmp.parser import IcmpMessage
 
 DUPLICATE_REQUEST = ("Another request with the same Id and Seq was received so this request "
@@ -28,27 +26,56 @@ ORPHANED_REQUEST = "Request was received without an associated response."
 ORPHANED_RESPONSE = "Response was received without an associated request."
 
 
-@dataclass(slots=True)
 class IcmpTransaction:
-    ts: int                 # time of its first message
-    version: int
-    src_ip: str             # the requester
-    dst_ip: str             # the responder (the event's ``path``)
-    request: IcmpMessage | None = None
-    response: IcmpMessage | None = None
-    notes: list[str] = field(default_factory=list)
-    expires_at: int = 0
+    """A request and its reply (either may be missing). A plain class with
+    slots rather than a dataclass: compiled, an extension type."""
+    __slots__ = ("ts", "version", "src_ip", "dst_ip", "request", "response", "notes", "expires_at")
+
+    def __init__(self, ts: int, version: int, src_ip: str, dst_ip: str,
+                 request: IcmpMessage | None = None, response: IcmpMessage | None = None,
+                 notes: list[str] | None = None, expires_at: int = 0):
+        self.ts = ts                    # time of its first message
+        self.version = version
+        self.src_ip = src_ip            # the requester
+        self.dst_ip = dst_ip            # the responder (the event's ``path``)
+        self.request = request
+        self.response = response
+        self.notes = notes if notes is not None else []
+        self.expires_at = expires_at
+
+    def __repr__(self) -> str:
+        return "IcmpTransaction(%s)" % ", ".join("%s=%r" % (k, getattr(self, k))
+                                                 for k in IcmpTransaction.__slots__)
 
     @property
     def has_error(self) -> bool:
         """Packetbeat's ``HasError``: no request, an error type on either side,
         or a request that wanted a reply and got none."""
-        req, resp = self.request, self.response
-        if req is None:
-            return True
-        if req.is_error or (resp is not None and resp.is_error):
-            return True
-        return resp is None and req.needs_counterpart
+        return _has_error(self)
+
+
+def _has_error(trans: IcmpTransaction) -> bool:
+    req = trans.request
+    resp = trans.response
+    if req is None:
+        return True
+    if req.is_error or (resp is not None and resp.is_error):
+        return True
+    return resp is None and req.needs_counterpart
+
+
+def _transaction(ts, version, src_ip, dst_ip, request, response, notes) -> IcmpTransaction:
+    """A new transaction (no Python ``__init__`` call once compiled)."""
+    t = IcmpTransaction.__new__(IcmpTransaction)
+    t.ts = ts
+    t.version = version
+    t.src_ip = src_ip
+    t.dst_ip = dst_ip
+    t.request = request
+    t.response = response
+    t.notes = notes
+    t.expires_at = 0
+    return t
 
 
 class Correlator:
@@ -75,7 +102,7 @@ class Correlator:
             old.notes.append(DUPLICATE_REQUEST)
             self.counters["duplicate_requests"] += 1
             out.append(old)
-        trans = IcmpTransaction(msg.ts, msg.version, src_ip, dst_ip, msg)
+        trans = _transaction(msg.ts, msg.version, src_ip, dst_ip, msg, None, [])
         if not msg.needs_counterpart:
             out.append(trans)
             return out
@@ -89,7 +116,7 @@ class Correlator:
     def _response(self, src_ip: str, dst_ip: str, msg: IcmpMessage) -> list[IcmpTransaction]:
         trans = self.open.pop((msg.version, dst_ip, src_ip, msg.id, msg.seq), None)
         if trans is None:
-            trans = IcmpTransaction(msg.ts, msg.version, dst_ip, src_ip, notes=[ORPHANED_RESPONSE])
+            trans = _transaction(msg.ts, msg.version, dst_ip, src_ip, None, None, [ORPHANED_RESPONSE])
             self.counters["unmatched_responses"] += 1
         trans.response = msg
         return [trans]

@@ -47,9 +47,39 @@ def _s(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+# Bounded caches of the few texts every event repeats (cleared when full).
+_CONTAINER_OF: dict = {}    # first element as sent -> is a container command (takes a subcommand)
+_METHODS: dict = {}         # method as sent -> (``method``, ``event.action``)
+_CACHE_MAX = 4096
+
+
+def _is_container(first: bytes) -> bool:
+    hit = _CONTAINER_OF.get(first)
+    if hit is None:
+        if len(_CONTAINER_OF) >= _CACHE_MAX:
+            _CONTAINER_OF.clear()
+        hit = _CONTAINER_OF[first] = first.upper() in _CONTAINERS
+    return hit
+
+
+def _method(method: bytes) -> tuple:
+    hit = _METHODS.get(method)
+    if hit is None:
+        method_s = _s(method).upper()
+        if len(_METHODS) >= _CACHE_MAX:
+            _METHODS.clear()
+        hit = _METHODS[method] = (method_s, "redis." + method_s.lower())
+    return hit
+
+
 def to_event(req: RedisMessage | None, resp: RedisMessage | None, cfg: RedisConfig, tcptuple) -> dict:
     """One event for a transaction; either side may be None (unmatched)."""
-    status, notes = outcome(req, resp, resp is not None and resp.is_error)
+    if req is not None and resp is not None:
+        # glue.outcome for a pair, inline
+        notes = req.notes + resp.notes if resp.notes else req.notes[:]
+        status = "Error" if resp.is_error else "OK"
+    else:
+        status, notes = outcome(req, resp, resp is not None and resp.is_error)
     ev = transaction_event(
         "redis", tcptuple,
         req.ts if req is not None else None,
@@ -60,9 +90,22 @@ def to_event(req: RedisMessage | None, resp: RedisMessage | None, cfg: RedisConf
         notes,
     )
     if req is not None:
-        method, resource = split_command(req.args)
-        method_s = _s(method).upper()
-        ev["event"]["action"] = "redis." + method_s.lower()
+        args = req.args
+        n = len(args)
+        resource = b""
+        if n:
+            method = args[0]
+            if n > 1:
+                if _is_container(method):
+                    method = method + b" " + args[1]
+                    if n > 2:
+                        resource = args[2]
+                else:
+                    resource = args[1]
+        else:
+            method = b""
+        method_s, action = _method(method)
+        ev["event"]["action"] = action
         ev["method"] = method_s
         if resource:
             ev["resource"] = _s(resource)

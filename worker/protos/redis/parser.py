@@ -45,8 +45,6 @@ Only :class:`ParseError` is raised.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from worker.plugin import ParseError as _BaseParseError
 
 MAX_DEPTH = 64
@@ -77,9 +75,6 @@ _ATTR = 0x7C        # |
 _CHUNK = 0x3B       # ;
 _END = 0x2E         # .
 
-_LINE_TYPES = frozenset((_SIMPLE, _ERROR, _INT, _DOUBLE, _BIGNUM))
-_BLOB_TYPES = frozenset((_BULK, _BLOBERR, _VERBATIM))
-_AGG_TYPES = frozenset((_ARRAY, _MAP, _SET, _PUSH, _ATTR))
 
 # Reply shapes of the publish/subscribe protocol (first element, lower case).
 PUBSUB_CONFIRMS = frozenset((b"subscribe", b"unsubscribe", b"psubscribe", b"punsubscribe",
@@ -97,24 +92,116 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
 class RedisMessage:
-    ts: int                                  # ns, packet where the message began
-    is_request: bool
-    size: int = 0                            # bytes on the wire
-    notes: list[str] = field(default_factory=list)
-    is_error: bool = False                   # reply is a top-level error
-    message: bytes = b""                     # request: command line; reply: rendered value
-    args: list[bytes] = field(default_factory=list)   # request: its elements, command first
-    inline: bool = False                     # request sent as an inline command
-    push: bool = False                       # reply is a RESP3 push ('>')
-    kind: bytes = b""                        # reply: pub/sub shape (b"message", b"subscribe", ...)
-    count: int = -1                          # reply: the subscription count of a (un)subscribe confirmation
-    channel: bytes = b""                     # reply: the channel or pattern a confirmation names
+    """One message of either direction (a plain class with slots rather than a
+    dataclass: compiled, it is an extension type, and the parser builds it
+    without a Python ``__init__``, see :func:`_new_message`)."""
+    __slots__ = ("ts", "is_request", "size", "notes", "is_error", "message", "args", "inline",
+                 "push", "kind", "count", "channel")
+
+    def __init__(self, ts: int, is_request: bool, size: int = 0, notes: list | None = None,
+                 is_error: bool = False, message: bytes = b"", args: list | None = None,
+                 inline: bool = False, push: bool = False, kind: bytes = b"", count: int = -1,
+                 channel: bytes = b""):
+        self.ts = ts                    # ns, packet where the message began
+        self.is_request = is_request
+        self.size = size                # bytes on the wire
+        self.notes = notes if notes is not None else []
+        self.is_error = is_error        # reply is a top-level error
+        self.message = message          # request: command line; reply: rendered value
+        self.args = args if args is not None else []   # request: its elements, command first
+        self.inline = inline            # request sent as an inline command
+        self.push = push                # reply is a RESP3 push ('>')
+        self.kind = kind                # reply: pub/sub shape (b"message", b"subscribe", ...)
+        self.count = count              # reply: the subscription count of a (un)subscribe confirmation
+        self.channel = channel          # reply: the channel or pattern a confirmation names
+
+    def __repr__(self) -> str:
+        return "RedisMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in RedisMessage.__slots__)
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in RedisMessage.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
+
+
+def _new_message(ts, is_request: bool, size: int) -> RedisMessage:
+    """``RedisMessage(ts, is_request, size)`` without the keyword parsing of
+    ``__init__`` (compiled: a C-level allocation and field stores)."""
+    m = RedisMessage.__new__(RedisMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.size = size
+    m.notes = []
+    m.is_error = False
+    m.message = b""
+    m.args = []
+    m.inline = False
+    m.push = False
+    m.kind = b""
+    m.count = -1
+    m.channel = b""
+    return m
+
+
+def _pubsub(msg: RedisMessage, items: list) -> None:
+    """Flag a top-level aggregate reply shaped as a pub/sub message or
+    (un)subscribe confirmation."""
+    if 3 <= len(items) <= 4:
+        kind = items[0].lower()
+        if kind in _PUBSUB_KINDS:
+            msg.kind = kind
+            if kind in PUBSUB_CONFIRMS and len(items) == 3 and items[2].isdigit():
+                msg.count = int(items[2])
+                msg.channel = items[1]
+
+
+def _digits(data: bytes, a: int, b: int) -> int:
+    """The decimal number of 1 to 9 ASCII digits in ``data[a:b]``, else -1
+    (``s.isdigit() and len(s) <= 9`` without the slice)."""
+    if b <= a or b - a > 9:
+        return -1
+    v = 0
+    while a < b:
+        c = data[a]
+        if c < 0x30 or c > 0x39:
+            return -1
+        v = v * 10 + (c - 0x30)
+        a += 1
+    return v
+
+
+def _crlf(data: bytes, pos: int, n: int) -> int:
+    """``data.find(b"\r\n", pos)`` for ``n == len(data)`` (the first 32
+    bytes in a C loop once compiled: most lines are short)."""
+    stop = pos + 32
+    while pos + 1 < n:
+        if data[pos] == 0x0D and data[pos + 1] == 0x0A:
+            return pos
+        pos += 1
+        if pos == stop:
+            return data.find(b"\r\n", pos)
+    return -1
 
 
 def _number(buf: bytearray, a: int, b: int) -> int:
     """The decimal integer in ``buf[a:b]`` (a length or a count)."""
+    if 0 < b - a <= 9:
+        # short ones (almost all) read in place: [-]digits
+        i = a + 1 if buf[a] == 0x2D else a
+        if i < b:
+            v = 0
+            j = i
+            while j < b:
+                c = buf[j]
+                if c < 0x30 or c > 0x39:
+                    break
+                v = v * 10 + (c - 0x30)
+                j += 1
+            else:
+                return -v if i > a else v
     s = buf[a:b]
     if 0 < len(s) <= MAX_NUMBER_LINE:
         if s.isdigit():
@@ -271,33 +358,33 @@ class RedisParser:
         general parser, which starts over at that message."""
         pos = 0
         n = len(data)
-        find = data.find
         if self.is_request:
             while pos < n and data[pos] == 0x2A:
-                eol = find(b"\r\n", pos)
+                eol = _crlf(data, pos, n)
                 if eol < 0:
                     return pos
-                cnt = data[pos + 1:eol]
-                if not cnt.isdigit() or len(cnt) > 9 or cnt == b"0":
+                cnt = _digits(data, pos + 1, eol)
+                if cnt < 0 or (cnt == 0 and eol == pos + 2):       # not a count, or *0
                     return pos
                 p = eol + 2
                 args = []
-                for _ in range(int(cnt)):
+                while cnt:
                     if p >= n or data[p] != 0x24:
                         return pos
-                    e = find(b"\r\n", p)
+                    e = _crlf(data, p, n)
                     if e < 0:
                         return pos
-                    ln = data[p + 1:e]
-                    if not ln.isdigit() or len(ln) > 9:
+                    ln = _digits(data, p + 1, e)
+                    if ln < 0:
                         return pos
                     start = e + 2
-                    end = start + int(ln)
+                    end = start + ln
                     if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
                         return pos
                     args.append(data[start:end])
                     p = end + 2
-                msg = RedisMessage(ts, True, p - pos)
+                    cnt -= 1
+                msg = _new_message(ts, True, p - pos)
                 msg.args = args
                 msg.message = b" ".join(args)
                 out.append(msg)
@@ -305,31 +392,70 @@ class RedisParser:
             return pos
         while pos < n:
             t = data[pos]
-            eol = find(b"\r\n", pos)
+            eol = _crlf(data, pos, n)
             if eol < 0:
                 return pos
             if t == _SIMPLE or t == _INT or t == _ERROR:
-                msg = RedisMessage(ts, False, eol + 2 - pos)
+                msg = _new_message(ts, False, eol + 2 - pos)
                 msg.message = data[pos + 1:eol]
                 if t == _ERROR:
                     msg.is_error = True
                 pos = eol + 2
             elif t == _BULK:
-                ln = data[pos + 1:eol]
-                if ln == b"-1":
-                    msg = RedisMessage(ts, False, eol + 2 - pos)
+                if eol == pos + 3 and data[pos + 1] == 0x2D and data[pos + 2] == 0x31:     # $-1
+                    msg = _new_message(ts, False, eol + 2 - pos)
                     msg.message = NIL
                     pos = eol + 2
                 else:
-                    if not ln.isdigit() or len(ln) > 9:
+                    ln = _digits(data, pos + 1, eol)
+                    if ln < 0:
                         return pos
                     start = eol + 2
-                    end = start + int(ln)
+                    end = start + ln
                     if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
                         return pos
-                    msg = RedisMessage(ts, False, end + 2 - pos)
+                    msg = _new_message(ts, False, end + 2 - pos)
                     msg.message = data[start:end]
                     pos = end + 2
+            elif t == _ARRAY or t == _PUSH:
+                # a flat aggregate of simple strings, errors, integers and bulk strings
+                cnt = _digits(data, pos + 1, eol)
+                if cnt <= 0:                    # *0, *-1, *?, ...: the general parser
+                    return pos
+                p = eol + 2
+                items = []
+                while cnt:
+                    if p >= n:
+                        return pos
+                    et = data[p]
+                    e = _crlf(data, p, n)
+                    if e < 0:
+                        return pos
+                    if et == _SIMPLE or et == _INT or et == _ERROR:
+                        items.append(data[p + 1:e])
+                        p = e + 2
+                    elif et == _BULK:
+                        if e == p + 3 and data[p + 1] == 0x2D and data[p + 2] == 0x31:     # $-1
+                            items.append(NIL)
+                            p = e + 2
+                        else:
+                            ln = _digits(data, p + 1, e)
+                            if ln < 0:
+                                return pos
+                            start = e + 2
+                            end = start + ln
+                            if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
+                                return pos
+                            items.append(data[start:end])
+                            p = end + 2
+                    else:
+                        return pos
+                    cnt -= 1
+                msg = _new_message(ts, False, p - pos)
+                msg.message = b"[" + b", ".join(items) + b"]"
+                msg.push = t == _PUSH
+                _pubsub(msg, items)
+                pos = p
             else:
                 return pos
             out.append(msg)
@@ -377,9 +503,9 @@ class RedisParser:
                 scan = n - 1 if n > pos else pos
                 break
             nxt = eol + 2
-            if t in _LINE_TYPES:
+            if t == _SIMPLE or t == _ERROR or t == _INT or t == _DOUBLE or t == _BIGNUM:
                 value = bytes(buf[pos + 1:eol])
-            elif t in _BLOB_TYPES:
+            elif t == _BULK or t == _BLOBERR or t == _VERBATIM:
                 if eol - pos == 2 and buf[pos + 1] == 0x3F and t == _BULK:      # $? streamed
                     if len(stack) >= MAX_DEPTH:
                         raise ParseError("nesting deeper than %d" % MAX_DEPTH)
@@ -405,7 +531,7 @@ class RedisParser:
                             raise ParseError("verbatim string without a format")
                         value = value[4:]
                     nxt = end + 2
-            elif t in _AGG_TYPES:
+            elif t == _ARRAY or t == _MAP or t == _SET or t == _PUSH or t == _ATTR:
                 if eol - pos == 2 and buf[pos + 1] == 0x3F and t != _ATTR and t != _PUSH:   # streamed
                     if len(stack) >= MAX_DEPTH:
                         raise ParseError("nesting deeper than %d" % MAX_DEPTH)
@@ -495,7 +621,7 @@ class RedisParser:
             else:
                 # a complete top-level reply
                 top = t
-                msg = RedisMessage(self._ts, False, pos - self._start)
+                msg = _new_message(self._ts, False, pos - self._start)
                 msg.message = value
                 if top == _ERROR or top == _BLOBERR:
                     msg.is_error = True
@@ -519,21 +645,15 @@ class RedisParser:
             else:
                 self.skipped += 1            # an empty streamed array: no command
             return None
-        msg = RedisMessage(self._ts, False, pos - self._start)
+        msg = _new_message(self._ts, False, pos - self._start)
         msg.message = _render(t, items)
         msg.push = t == _PUSH
-        if 3 <= len(items) <= 4:
-            kind = items[0].lower()
-            if kind in _PUBSUB_KINDS:
-                msg.kind = kind
-                if kind in PUBSUB_CONFIRMS and len(items) == 3 and items[2].isdigit():
-                    msg.count = int(items[2])
-                    msg.channel = items[1]
+        _pubsub(msg, items)
         out.append(msg)
         return None
 
     def _request(self, args: list[bytes], pos: int) -> RedisMessage:
-        msg = RedisMessage(self._ts, True, pos - self._start)
+        msg = _new_message(self._ts, True, pos - self._start)
         msg.args = args
         msg.message = b" ".join(args)
         return msg

@@ -43,6 +43,10 @@ class RedisPlugin(TcpAnalyser):
         self.monitor_lines = 0      # MONITOR stream lines set aside
         self.dropped_bytes = 0      # bytes of incomplete messages when a connection ended
 
+    def parse(self, pkt, tcptuple: TcpTuple, direction: int, state):
+        # TcpAnalyser.parse, with the feed and the pairing at C level when compiled
+        return _parse(self, pkt, tcptuple, direction, state)
+
     def new_connection(self, tcptuple: TcpTuple) -> RedisConnection:
         return RedisConnection(self.cfg, self.max_message_size)
 
@@ -65,14 +69,32 @@ class RedisPlugin(TcpAnalyser):
         self._fold(corr)
 
     def handle(self, conn: RedisConnection, tcptuple: TcpTuple, direction: int, msgs: list[RedisMessage]) -> None:
-        corr = conn.correlator
-        cfg = self.cfg
-        emit = self.emit
-        for msg in msgs:
-            for req, resp in corr.add(msg):
-                emit(to_event(req, resp, cfg, tcptuple))
+        _handle(conn.correlator, self.cfg, self.emit, tcptuple, msgs)
 
     def _fold(self, corr: Correlator) -> None:
         self.pushes += corr.pushes
         self.monitor_lines += corr.monitor_lines
         corr.pushes = corr.monitor_lines = 0
+
+
+def _parse(plugin: RedisPlugin, pkt, tcptuple: TcpTuple, direction: int, state):
+    """One in-order segment (``TcpAnalyser.parse`` with ``glue.feed_or_resync``)."""
+    conn = state if state is not None else plugin.new_connection(tcptuple)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        # forget the rest of this direction's buffer; keep what came before the bad bytes
+        parser.reset()
+        msgs = e.messages or []
+        plugin.parse_errors += 1
+    if msgs:
+        _handle(conn.correlator, plugin.cfg, plugin.emit, tcptuple, msgs)
+    return conn
+
+
+def _handle(corr: Correlator, cfg: RedisConfig, emit, tcptuple, msgs: list) -> None:
+    for msg in msgs:
+        pairs = corr.add(msg)
+        for req, resp in pairs:
+            emit(to_event(req, resp, cfg, tcptuple))

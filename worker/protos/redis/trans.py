@@ -43,6 +43,18 @@ NOTE_EVICTED = "Unmatched request (evicted: more requests waiting than queue_max
 NOTE_NO_REPLY = "no response: replies switched off by CLIENT REPLY"
 
 
+_UPPER: dict = {}       # command name as sent -> upper case (bounded: cleared at 4096 entries)
+
+
+def _upper(name: bytes) -> bytes:
+    hit = _UPPER.get(name)
+    if hit is None:
+        if len(_UPPER) >= 4096:
+            _UPPER.clear()
+        hit = _UPPER[name] = name.upper()
+    return hit
+
+
 class Correlator:
     __slots__ = ("requests", "max_bytes", "max_messages", "queued_bytes",
                  "confirms_left", "confirm_kind", "subscribed", "subs", "subs_before", "monitoring",
@@ -83,7 +95,7 @@ class Correlator:
     def _request(self, msg: RedisMessage) -> list[Pair]:
         out: list[Pair] = []
         args = msg.args
-        cmd = args[0].upper()
+        cmd = _upper(args[0])
         if cmd == b"CLIENT" and len(args) == 3 and args[1].upper() == b"REPLY":
             mode = args[2].upper()
             if mode == b"ON":
@@ -150,9 +162,9 @@ class Correlator:
 
     def _after(self, req: RedisMessage, resp: RedisMessage) -> None:
         """Connection modes a transaction changes."""
-        cmd = req.args[0].upper()
+        cmd = _upper(req.args[0])
         self.confirms_left = 0
-        if resp.kind in PUBSUB_CONFIRMS and (cmd in _SUBSCRIBE_CMDS or cmd in _UNSUBSCRIBE_CMDS):
+        if resp.kind and resp.kind in PUBSUB_CONFIRMS and (cmd in _SUBSCRIBE_CMDS or cmd in _UNSUBSCRIBE_CMDS):
             channels = len(req.args) - 1
             if channels > 1:
                 self.confirms_left = channels - 1

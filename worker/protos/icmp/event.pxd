@@ -1,0 +1,14 @@
+# C types for worker/protos/icmp/event.py when compiled (setup.py, Cython
+# pure Python mode, augmenting .pxd): the .py stays the source and runs uncompiled.
+import cython
+from worker.protos.icmp.parser cimport IcmpMessage
+from worker.protos.icmp.trans cimport IcmpTransaction, _has_error
+
+cdef dict _MESSAGES
+
+@cython.locals(key=cython.long, text=str)
+cpdef str message_text(int version, int typ, int code)
+
+@cython.locals(req=IcmpMessage, resp=IcmpMessage, first=IcmpMessage, version=cython.int, transport=cython.int,
+               ev=dict, icmp=dict)
+cpdef dict to_event(IcmpTransaction trans)
