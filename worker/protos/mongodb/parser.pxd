@@ -11,6 +11,12 @@ cdef Py_ssize_t _doc_bounds(data, Py_ssize_t off, Py_ssize_t end) except -1
 @cython.locals(z=Py_ssize_t)
 cdef tuple _cstr(data, Py_ssize_t off, Py_ssize_t end)
 
+cdef bytes _FIXED_SIZE
+
+@cython.locals(p=Py_ssize_t, end=Py_ssize_t, pos=Py_ssize_t, t=cython.int, z=Py_ssize_t,
+               q=Py_ssize_t, f=cython.int, n=cython.longlong, stop=Py_ssize_t)
+cpdef Py_ssize_t _lsid_at(bytes body) except -2
+
 
 cdef class MongodbMessage:
     cdef public object ts
@@ -57,6 +63,7 @@ cdef class MongodbParser:
                    sec_end=Py_ssize_t, p=Py_ssize_t)
     cpdef _op_msg(self, MongodbMessage m, data, Py_ssize_t off, Py_ssize_t end)
 
-    cpdef _msg_command(self, MongodbMessage m, body, seqs)
+    @cython.locals(p=Py_ssize_t, stop=Py_ssize_t)
+    cpdef _msg_command(self, MongodbMessage m, bytes body, seqs)
 
     cpdef _msg_reply(self, MongodbMessage m, body, seqs)
