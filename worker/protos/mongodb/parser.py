@@ -434,6 +434,14 @@ def decompress(compressor: int, data: bytes, size: int, limit: int) -> bytes:
     return out
 
 
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): _lsid_at is then parser.pxd's C version.
+_COMPILED = type(_probe).__name__ != "function"
+
+
 class MongodbParser:
     """Sans-I/O MongoDB parser for one direction of a connection."""
 
@@ -685,7 +693,7 @@ class MongodbParser:
             self._msg_command(m, body, seqs)
 
     def _msg_command(self, m: MongodbMessage, body: bytes, seqs) -> None:
-        p = _lsid_at(body)
+        p = _lsid_at_c(body, _FIXED_SIZE) if _COMPILED else _lsid_at(body)
         if p < 0:
             cmd = decode(body)
         else:
