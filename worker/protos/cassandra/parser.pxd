@@ -20,8 +20,29 @@ cdef inline bytearray _bytearray_c(Py_ssize_t n):
     return PyByteArray_FromStringAndSize(NULL, n)
 
 
+cdef extern from "Python.h":
+    ctypedef struct PyVarObject:
+        Py_ssize_t ob_size
+    ctypedef struct PyByteArrayObject:
+        Py_ssize_t ob_alloc
+        char *ob_bytes
+        char *ob_start
+        Py_ssize_t ob_exports
+
+
 cdef inline int _resize(bytearray b, Py_ssize_t n) except -1:
-    return PyByteArray_Resize(b, n)
+    # len(b) = n (n > len(b); the new bytes not zeroed), keeping spare room:
+    # the envelope buffer grows by whole segments, its room doubled when
+    # short, so that its bytes are not copied again at each segment
+    cdef PyByteArrayObject* o = <PyByteArrayObject*>b
+    if o.ob_exports == 0 and o.ob_bytes != NULL and n + 1 <= o.ob_alloc - (o.ob_start - o.ob_bytes):
+        (<PyVarObject*>b).ob_size = n
+        o.ob_start[n] = 0
+        return 0
+    PyByteArray_Resize(b, 2 * n)
+    (<PyVarObject*>b).ob_size = n
+    o.ob_start[n] = 0
+    return 0
 
 
 cdef bint _COMPILED
@@ -49,6 +70,11 @@ cdef class CassandraMessage:
     cdef public list notes
     cdef public bint ignored
     cdef public object data
+
+
+@cython.locals(m=CassandraMessage)
+cdef CassandraMessage _new_message(object ts, bint is_request, int version, int flags, int stream,
+                                   int opcode, long long length, long long size)
 
 
 cdef class Codec:

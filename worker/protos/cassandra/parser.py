@@ -220,6 +220,26 @@ class CassandraMessage:
         return "CassandraMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
+def _new_message(ts, is_request: bool, version: int, flags: int, stream: int, opcode: int,
+                 length: int, size: int) -> CassandraMessage:
+    """``CassandraMessage(ts, is_request, ..., size, None)`` without the call of
+    its ``__init__`` (compiled: the extension type's fields set directly)."""
+    m = CassandraMessage.__new__(CassandraMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.version = version
+    m.flags = flags
+    m.stream = stream
+    m.opcode = opcode
+    m.length = length
+    m.size = size
+    m.body = None
+    m.notes = []
+    m.ignored = False
+    m.data = None
+    return m
+
+
 class CassandraParser:
     """One direction of a CQL connection. ``is_request``: the client side."""
 
@@ -407,7 +427,7 @@ class CassandraParser:
 
     def _message(self, version, flags, stream, opcode, length, total, buf, start) -> CassandraMessage:
         """The message of a frame whose body is ``buf[start:start + length]``."""
-        msg = CassandraMessage(self.ts, self.is_request, version, flags, stream, opcode, length, total, None)
+        msg = _new_message(self.ts, self.is_request, version, flags, stream, opcode, length, total)
         if opcode in self.ignored:
             msg.ignored = True
             if opcode != OP_STARTUP:        # its COMPRESSION option is still needed

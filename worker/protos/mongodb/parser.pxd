@@ -112,6 +112,16 @@ cdef class MongodbMessage:
     cpdef MongodbMessage continuation(self, ts)
 
 
+@cython.locals(m=MongodbMessage)
+cdef MongodbMessage _new_message(ts, size, request_id, response_to, opcode, compressor)
+
+cpdef dict decode(raw)
+
+cpdef dict _top(raw)
+
+cpdef str reply_error(doc, bint legacy)
+
+
 cdef class MongodbParser:
     cdef public Py_ssize_t max_message_size
     cdef public bytearray _buf

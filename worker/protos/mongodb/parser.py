@@ -225,6 +225,34 @@ class MongodbMessage:
         return "MongodbMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
+def _new_message(ts, size: int, request_id: int, response_to: int, opcode: int,
+                 compressor: int) -> MongodbMessage:
+    """``MongodbMessage(ts, True, size, [], request_id, response_to, opcode,
+    compressor)`` without the call of its ``__init__`` (compiled: the
+    extension type's fields set directly)."""
+    m = MongodbMessage.__new__(MongodbMessage)
+    m.ts = ts
+    m.is_request = True
+    m.size = size
+    m.notes = []
+    m.request_id = request_id
+    m.response_to = response_to
+    m.opcode = opcode
+    m.compressor = compressor
+    m.flags = 0
+    m.method = ""
+    m.resource = ""
+    m.params = None
+    m.event = {}
+    m.documents = []
+    m.error = ""
+    m.expects_response = False
+    m.more_to_come = False
+    m.exhaust = False
+    m.wait_ns = 0
+    return m
+
+
 def _cstr(data: bytes, off: int, end: int) -> tuple[str, int]:
     z = data.find(b"\0", off, end)
     if z < 0:
@@ -554,7 +582,7 @@ class MongodbParser:
             end = len(data)
             off = 0
             self.compressed += 1
-        m = MongodbMessage(ts, True, length, [], rid, rto, opcode, compressor)
+        m = _new_message(ts, length, rid, rto, opcode, compressor)
         if opcode == OP_MSG:
             self._op_msg(m, data, off, end)
         elif opcode == OP_REPLY:
