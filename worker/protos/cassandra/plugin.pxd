@@ -16,3 +16,5 @@ cdef class CassandraConnection:
 
 @cython.locals(msg=CassandraMessage, wanted_req=cython.bint, wanted_resp=cython.bint)
 cpdef _handle(plugin, CassandraConnection conn, tcptuple, list msgs)
+
+cpdef _publish(plugin, CassandraConnection conn, CassandraMessage req, CassandraMessage resp, tcptuple)
