@@ -220,6 +220,26 @@ class CassandraMessage:
         return "CassandraMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
+def _new_message(ts, is_request: bool, version: int, flags: int, stream: int, opcode: int,
+                 length: int, size: int) -> CassandraMessage:
+    """``CassandraMessage(ts, is_request, ..., size, None)`` without the call of
+    its ``__init__`` (compiled: the extension type's fields set directly)."""
+    m = CassandraMessage.__new__(CassandraMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.version = version
+    m.flags = flags
+    m.stream = stream
+    m.opcode = opcode
+    m.length = length
+    m.size = size
+    m.body = None
+    m.notes = []
+    m.ignored = False
+    m.data = None
+    return m
+
+
 class CassandraParser:
     """One direction of a CQL connection. ``is_request``: the client side."""
 
@@ -321,7 +341,7 @@ class CassandraParser:
             self.ts = ts
             src = bytes(data)
         try:
-            pos = self._take_frames(src, out, ts, True)
+            pos = self._take_frames(src, out, ts, True, 0, len(src))
         except _SwitchToSegments:
             pos = 0
         if src is buf:
@@ -337,12 +357,11 @@ class CassandraParser:
             self._segments(out, ts)
         return out
 
-    def _take_frames(self, buf, out: list, ts: int, raw: bool) -> int:
-        """Complete frames at the start of ``buf`` (``raw``: the TCP stream
-        itself, where a too-large body is skipped; else envelopes of segments);
-        returns the number of bytes consumed."""
-        pos = 0
-        n = len(buf)
+    def _take_frames(self, buf, out: list, ts: int, raw: bool, start: int, n: int) -> int:
+        """Complete frames of ``buf[start:n]`` from its start (``raw``: the TCP
+        stream itself, where a too-large body is skipped; else envelopes of
+        segments); returns the position after the last one taken."""
+        pos = start
         max_size = self.max_size
         is_request = self.is_request
         ops = REQUEST_OPS if is_request else RESPONSE_OPS
@@ -378,8 +397,7 @@ class CassandraParser:
                 break
             if n - pos < total:
                 break
-            msg = self._message(version, flags, stream, opcode, length, total,
-                                buf[pos + hlen:pos + total])
+            msg = self._message(version, flags, stream, opcode, length, total, buf, pos + hlen)
             out.append(msg)
             pos += total
             self.ts = ts
@@ -393,7 +411,7 @@ class CassandraParser:
 
     def _check(self, v: int, version: int, flags: int, opcode: int, length: int, buf, pos: int) -> None:
         if not 1 <= version <= 5:
-            if not self.segments and pos == 0 and self._segment_header_ok(buf):
+            if not self.segments and pos == 0 and self._segment_header_ok(buf):  # raw: start 0
                 # a v5 connection caught after its STARTUP: segments
                 self.segments = True
                 raise _SwitchToSegments()
@@ -407,13 +425,17 @@ class CassandraParser:
             raise ParseError("opcode 0x%02x not valid in this direction" % opcode)
         raise ParseError("frame length over 256 MiB")
 
-    def _message(self, version, flags, stream, opcode, length, total, body) -> CassandraMessage:
-        msg = CassandraMessage(self.ts, self.is_request, version, flags, stream, opcode, length, total, None)
+    def _message(self, version, flags, stream, opcode, length, total, buf, start) -> CassandraMessage:
+        """The message of a frame whose body is ``buf[start:start + length]``."""
+        msg = _new_message(self.ts, self.is_request, version, flags, stream, opcode, length, total)
         if opcode in self.ignored:
             msg.ignored = True
             if opcode != OP_STARTUP:        # its COMPRESSION option is still needed
                 return msg
-        body = bytes(body)
+        if _COMPILED:
+            body = _bytes_at(buf, start, length)     # one copy, from bytes or bytearray
+        else:
+            body = bytes(buf[start:start + length])
         if flags & FLAG_COMPRESS and version < 5 and not self.segments:
             body = decompress(self.codec.compression, body, self.max_size)
             if body is None:
@@ -448,7 +470,10 @@ class CassandraParser:
 
     def _take_segments(self, sb, out: list, ts: int) -> int:
         """Complete segments at the start of ``sb``: their envelopes; returns
-        the number of bytes consumed."""
+        the number of bytes consumed. Payloads are read in place (memoryviews
+        that live only for the call they are passed to, so that ``sb`` and
+        ``buf`` can be resized afterwards), LZ4 is decompressed straight into
+        the envelope buffer or a buffer of its own."""
         lz4 = self.codec.compression == "lz4"
         hlen = 8 if lz4 else 6
         wlen = hlen - 3
@@ -468,36 +493,77 @@ class CassandraParser:
             end = pos + hlen + plen + 4
             if n < end:
                 break
-            payload = bytes(sb[pos + hlen:end - 4])
-            if crc32(payload) != _le(sb, end - 4, 4):
+            start = pos + hlen
+            if zlib.crc32(memoryview(sb)[start:end - 4], _CRC32_PREFIX) != _le(sb, end - 4, 4):
                 raise ParseError("segment payload CRC32 mismatch")
-            if lz4 and ulen:
-                try:
-                    payload = bytes(cramjam.lz4.decompress_block(payload, output_len=ulen))
-                except Exception:
-                    raise ParseError("segment payload is not LZ4") from None
-                if len(payload) != ulen:
-                    raise ParseError("segment payload decompressed to a wrong length")
             pos = end
             buf = self.buf
             if self_contained and not buf:
                 # whole envelopes: read from the payload itself
                 self.ts = self.seg_ts
-                if self._take_frames(payload, out, self.seg_ts, False) != len(payload):
+                if lz4 and ulen:
+                    payload = _new_buffer(ulen)
+                    _lz4_into(sb, start, end - 4, payload, 0, ulen)
+                    if self._take_frames(payload, out, self.seg_ts, False, 0, ulen) != ulen:
+                        raise ParseError("self-contained segment ends inside an envelope")
+                elif self._take_frames(sb, out, self.seg_ts, False, start, end - 4) != end - 4:
                     raise ParseError("self-contained segment ends inside an envelope")
             else:
                 if not buf:
                     self.ts = self.seg_ts
-                buf += payload
+                old = len(buf)
+                if lz4 and ulen:
+                    if _COMPILED:
+                        _resize(buf, old + ulen)        # not zeroed: decompressed over
+                    else:
+                        buf += bytes(ulen)
+                    try:
+                        _lz4_into(sb, start, end - 4, buf, old, ulen)
+                    except ParseError:
+                        del buf[old:]
+                        raise
+                else:
+                    buf += memoryview(sb)[start:end - 4]
                 if len(buf) > self.max_size + 9:
                     raise ParseError("envelope over the maximum message size")
-                used = self._take_frames(buf, out, self.seg_ts, False)
+                used = self._take_frames(buf, out, self.seg_ts, False, 0, len(buf))
                 if used:
                     del buf[:used]
                 if self_contained and buf:
                     raise ParseError("self-contained segment ends inside an envelope")
             self.seg_ts = ts
         return pos
+
+
+def _new_buffer(n: int) -> bytearray:
+    """A bytearray of ``n`` bytes to decompress into (compiled: not zeroed)."""
+    if _COMPILED:
+        return _bytearray_c(n)
+    return bytearray(n)
+
+
+def _lz4_into(src, start: int, stop: int, dst: bytearray, at: int, ulen: int) -> None:
+    """The LZ4 block ``src[start:stop]`` decompressed into ``dst[at:at + ulen]``;
+    a shorter result is padded with zero bytes up to ``ulen`` (what
+    ``cramjam.lz4.decompress_block(..., output_len=ulen)`` returns), a longer or
+    corrupt one is a :class:`ParseError`. The memoryviews are temporaries of
+    the call: released when it returns, so both buffers stay resizable."""
+    try:
+        got = cramjam.lz4.decompress_block_into(memoryview(src)[start:stop], memoryview(dst)[at:at + ulen])
+    except Exception:
+        raise ParseError("segment payload is not LZ4") from None
+    if got != ulen:
+        if got > ulen:
+            raise ParseError("segment payload decompressed to a wrong length")
+        dst[at + got:at + ulen] = bytes(ulen - got)
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): the helpers of parser.pxd are then used.
+_COMPILED = type(_probe).__name__ != "function"
 
 
 class _SwitchToSegments(Exception):

@@ -59,56 +59,71 @@ class CassandraPlugin(TcpAnalyser):
 
     def handle(self, conn: CassandraConnection, tcptuple: TcpTuple, direction: int,
                msgs: list[CassandraMessage]) -> None:
-        corr = conn.correlator
-        cfg = self.cfg
-        quirks = cfg.packetbeat_quirks
-        wanted = (cfg.send_request, cfg.send_response)
-        for msg in msgs:
-            if corr.pending and msg.ts >= conn.next_expiry:
-                conn.next_expiry = msg.ts + EXPIRY_EVERY_NS
-                for pair in corr.expire(msg.ts):
-                    self._publish(conn, pair[0], pair[1], tcptuple)
-            if msg.body is not None and not msg.ignored and wanted[not msg.is_request]:
-                try:
-                    msg.data = decode_request(msg) if msg.is_request else decode_response(msg, quirks)
-                except BodyError as e:
-                    self.body_errors += 1
-                    msg.notes.append(NOTE_BODY + str(e))
-            if msg.is_request:
-                if msg.opcode == OP_STARTUP:
-                    algo = startup_options(msg).get("COMPRESSION", "").lower()
-                    if algo in ("lz4", "snappy"):
-                        conn.codec.compression = algo
-                msg.body = None
-                conn.pending_bytes += msg.size
-                for pair in corr.add_request(msg.stream, msg):
-                    self._publish(conn, pair[0], pair[1], tcptuple)
-                pending = corr.pending
-                while conn.pending_bytes > MAX_PENDING_BYTES and len(pending) > 1:
-                    _, old = pending.popitem(last=False)
-                    old.notes.append(NOTE_EVICTED)
-                    corr.evicted += 1
-                    self._publish(conn, old, None, tcptuple)
-            else:
-                msg.body = None
-                if msg.opcode == OP_EVENT:
-                    self._publish(conn, None, msg, tcptuple)
-                    continue
-                req, resp = corr.add_response(msg.stream, msg)
-                self._publish(conn, req, resp, tcptuple)
+        _handle(self, conn, tcptuple, msgs)
 
     def close(self, conn: CassandraConnection, tcptuple: TcpTuple, ts: int) -> None:
         for req, resp in conn.correlator.flush():
             self._publish(conn, req, resp, tcptuple)
 
     def _publish(self, conn: CassandraConnection, req, resp, tcptuple: TcpTuple) -> None:
-        if req is not None:
-            conn.pending_bytes -= req.size
-        if (req is not None and req.ignored) or (resp is not None and resp.ignored):
-            self.ignored_transactions += 1
-            return
-        if req is None and resp.opcode != OP_EVENT:
-            self.unmatched_responses += 1
-        elif resp is None:
-            self.unmatched_requests += 1
-        self.emit(to_event(req, resp, self.cfg, tcptuple))
+        _publish(self, conn, req, resp, tcptuple)
+
+
+def _handle(plugin: CassandraPlugin, conn: CassandraConnection, tcptuple: TcpTuple,
+            msgs: list[CassandraMessage]) -> None:
+    """The plugin's ``handle`` (a module function so that, compiled, the
+    messages and the connection are C types, their fields struct members)."""
+    corr = conn.correlator
+    cfg = plugin.cfg
+    quirks = cfg.packetbeat_quirks
+    wanted_req = cfg.send_request
+    wanted_resp = cfg.send_response
+    for msg in msgs:
+        if corr.pending and msg.ts >= conn.next_expiry:
+            conn.next_expiry = msg.ts + EXPIRY_EVERY_NS
+            for pair in corr.expire(msg.ts):
+                _publish(plugin, conn, pair[0], pair[1], tcptuple)
+        if msg.body is not None and not msg.ignored and (wanted_req if msg.is_request else wanted_resp):
+            try:
+                msg.data = decode_request(msg) if msg.is_request else decode_response(msg, quirks)
+            except BodyError as e:
+                plugin.body_errors += 1
+                msg.notes.append(NOTE_BODY + str(e))
+        if msg.is_request:
+            if msg.opcode == OP_STARTUP:
+                algo = startup_options(msg).get("COMPRESSION", "").lower()
+                if algo in ("lz4", "snappy"):
+                    conn.codec.compression = algo
+            msg.body = None
+            conn.pending_bytes += msg.size
+            for pair in corr.add_request(msg.stream, msg):
+                _publish(plugin, conn, pair[0], pair[1], tcptuple)
+            pending = corr.pending
+            while conn.pending_bytes > MAX_PENDING_BYTES and len(pending) > 1:
+                _, old = pending.popitem(last=False)
+                old.notes.append(NOTE_EVICTED)
+                corr.evicted += 1
+                _publish(plugin, conn, old, None, tcptuple)
+        else:
+            msg.body = None
+            if msg.opcode == OP_EVENT:
+                _publish(plugin, conn, None, msg, tcptuple)
+                continue
+            req, resp = corr.add_response(msg.stream, msg)
+            _publish(plugin, conn, req, resp, tcptuple)
+
+
+def _publish(plugin: CassandraPlugin, conn: CassandraConnection, req: CassandraMessage | None,
+             resp: CassandraMessage | None, tcptuple: TcpTuple) -> None:
+    """The plugin's ``_publish`` (a module function: compiled, the messages'
+    fields are struct members)."""
+    if req is not None:
+        conn.pending_bytes -= req.size
+    if (req is not None and req.ignored) or (resp is not None and resp.ignored):
+        plugin.ignored_transactions += 1
+        return
+    if req is None and resp.opcode != OP_EVENT:
+        plugin.unmatched_responses += 1
+    elif resp is None:
+        plugin.unmatched_requests += 1
+    plugin.emit(to_event(req, resp, plugin.cfg, tcptuple))

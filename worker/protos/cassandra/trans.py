@@ -18,7 +18,7 @@ pair an EVENT with a waiting request; here a pushed event is never paired).
 from __future__ import annotations
 
 import itertools
-from worker.protos.glue import KeyedCorrelator
+from worker.protos.glue import NOTE_EVICTED, KeyedCorrelator
 
 __all__ = ["FifoCorrelator", "KeyedCorrelator", "make_correlator"]
 
@@ -33,7 +33,17 @@ class FifoCorrelator(KeyedCorrelator):
         self._seq = itertools.count()
 
     def add_request(self, key, req) -> list[tuple]:
-        return KeyedCorrelator.add_request(self, next(self._seq), req)
+        # KeyedCorrelator.add_request under the next arrival number (new by
+        # construction, so no request waits under it), in one call
+        pending = self.pending
+        out = []
+        while len(pending) >= self.max_pending:
+            _, old = pending.popitem(last=False)
+            old.notes.append(NOTE_EVICTED)
+            self.evicted += 1
+            out.append((old, None))
+        pending[next(self._seq)] = req
+        return out
 
     def add_response(self, key, resp) -> tuple:
         if not self.pending:

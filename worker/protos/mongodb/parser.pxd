@@ -3,6 +3,75 @@
 # uncompiled. A message is an extension type (no Python __init__ per
 # message); header fields and offsets are C integers.
 import cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memchr, memcmp
+from libc.stdint cimport int32_t, uint32_t
+
+
+cdef inline long long _i32_at(const unsigned char* b, Py_ssize_t q):
+    return <int32_t>(<uint32_t>b[q] | (<uint32_t>b[q + 1] << 8) | (<uint32_t>b[q + 2] << 16)
+                     | (<uint32_t>b[q + 3] << 24))
+
+
+cdef inline Py_ssize_t _lsid_at_c(bytes body, const unsigned char* sizes):
+    # _lsid_at of parser.py at C level (same steps, same answers); sizes: _FIXED_SIZE
+    cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(body)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(body)
+    cdef Py_ssize_t end = n - 1, pos = 4, p = -1, q, stop, i
+    cdef const unsigned char* z
+    cdef int t, f
+    cdef long long v
+    i = 5
+    while i + 6 <= n:
+        z = <const unsigned char*>memchr(b + i, 3, n - i)
+        if z == NULL:
+            return -1
+        i = z - b
+        if i + 6 <= n and memcmp(z, b"\x03lsid\x00", 6) == 0:
+            p = i
+            break
+        i += 1
+    if p < 0:
+        return -1
+    while pos < p:
+        t = b[pos]
+        if pos + 1 >= end:
+            return -1
+        z = <const unsigned char*>memchr(b + pos + 1, 0, end - pos - 1)
+        if z == NULL:
+            return -1
+        q = (z - b) + 1
+        f = sizes[t]
+        if f != 255:
+            q += f
+        else:
+            if q + 4 > end:
+                return -1
+            v = _i32_at(b, q)
+            if v < 0:
+                return -1
+            if t == 2 or t == 13 or t == 14:
+                q += 4 + v
+            elif t == 3 or t == 4 or t == 15:
+                q += v
+            elif t == 5:
+                q += 5 + v
+            elif t == 12:
+                q += 16 + v
+            else:
+                return -1
+        pos = q
+    if pos != p:
+        return -1
+    q = p + 6
+    if q + 4 > end:
+        return -1
+    v = _i32_at(b, q)
+    stop = q + v
+    if v < 5 or stop > end or b[stop - 1] != 0:
+        return -1
+    return p
+
 
 
 @cython.locals(n=cython.longlong, stop=Py_ssize_t)
@@ -10,6 +79,13 @@ cdef Py_ssize_t _doc_bounds(data, Py_ssize_t off, Py_ssize_t end) except -1
 
 @cython.locals(z=Py_ssize_t)
 cdef tuple _cstr(data, Py_ssize_t off, Py_ssize_t end)
+
+cdef bytes _FIXED_SIZE
+cdef bint _COMPILED
+
+@cython.locals(p=Py_ssize_t, end=Py_ssize_t, pos=Py_ssize_t, t=cython.int, z=Py_ssize_t,
+               q=Py_ssize_t, f=cython.int, n=cython.longlong, stop=Py_ssize_t)
+cpdef Py_ssize_t _lsid_at(bytes body) except -2
 
 
 cdef class MongodbMessage:
@@ -36,6 +112,16 @@ cdef class MongodbMessage:
     cpdef MongodbMessage continuation(self, ts)
 
 
+@cython.locals(m=MongodbMessage)
+cdef MongodbMessage _new_message(ts, size, request_id, response_to, opcode, compressor)
+
+cpdef dict decode(raw)
+
+cpdef dict _top(raw)
+
+cpdef str reply_error(doc, bint legacy)
+
+
 cdef class MongodbParser:
     cdef public Py_ssize_t max_message_size
     cdef public bytearray _buf
@@ -57,6 +143,7 @@ cdef class MongodbParser:
                    sec_end=Py_ssize_t, p=Py_ssize_t)
     cpdef _op_msg(self, MongodbMessage m, data, Py_ssize_t off, Py_ssize_t end)
 
-    cpdef _msg_command(self, MongodbMessage m, body, seqs)
+    @cython.locals(p=Py_ssize_t, stop=Py_ssize_t)
+    cpdef _msg_command(self, MongodbMessage m, bytes body, seqs)
 
     cpdef _msg_reply(self, MongodbMessage m, body, seqs)

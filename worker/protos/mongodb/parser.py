@@ -225,6 +225,34 @@ class MongodbMessage:
         return "MongodbMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
+def _new_message(ts, size: int, request_id: int, response_to: int, opcode: int,
+                 compressor: int) -> MongodbMessage:
+    """``MongodbMessage(ts, True, size, [], request_id, response_to, opcode,
+    compressor)`` without the call of its ``__init__`` (compiled: the
+    extension type's fields set directly)."""
+    m = MongodbMessage.__new__(MongodbMessage)
+    m.ts = ts
+    m.is_request = True
+    m.size = size
+    m.notes = []
+    m.request_id = request_id
+    m.response_to = response_to
+    m.opcode = opcode
+    m.compressor = compressor
+    m.flags = 0
+    m.method = ""
+    m.resource = ""
+    m.params = None
+    m.event = {}
+    m.documents = []
+    m.error = ""
+    m.expects_response = False
+    m.more_to_come = False
+    m.exhaust = False
+    m.wait_ns = 0
+    return m
+
+
 def _cstr(data: bytes, off: int, end: int) -> tuple[str, int]:
     z = data.find(b"\0", off, end)
     if z < 0:
@@ -243,10 +271,15 @@ def _doc_bounds(data: bytes, off: int, end: int) -> int:
     return stop
 
 
+# bson.decode is a Python wrapper that checks its options and calls this C
+# function of the package (the same one when the C extension is missing)
+_bson_to_dict = getattr(bson, "_bson_to_dict", None) or bson.decode
+
+
 def decode(raw: bytes) -> dict:
     """A whole BSON document (ParseError on bad BSON)."""
     try:
-        return bson.decode(raw, CODEC)
+        return _bson_to_dict(raw, CODEC)
     except Exception as e:             # the bson package raises InvalidBSON and others
         raise ParseError("invalid BSON: %s" % e) from None
 
@@ -260,10 +293,68 @@ def _top(raw: bytes) -> dict:
     (``RawBSONDocument``), so a big batch of results is not decoded."""
     try:
         if len(raw) <= _SMALL_DOC:
-            return bson.decode(raw, CODEC)
+            return _bson_to_dict(raw, CODEC)
         return dict(RawBSONDocument(raw, RAW_CODEC).items())
     except Exception as e:
         raise ParseError("invalid BSON: %s" % e) from None
+
+
+# bytes after the name of a top-level BSON element of a fixed-size type, by type
+# (-1: sized by its value, or not a type)
+_FIXED_SIZE = bytes(255 if t not in (1, 6, 7, 8, 9, 10, 16, 17, 18, 19, 0x7F, 0xFF) else
+                    {1: 8, 6: 0, 7: 12, 8: 1, 9: 8, 10: 0, 16: 4, 17: 8, 18: 8, 19: 16,
+                     0x7F: 0, 0xFF: 0}[t] for t in range(256))
+_LSID = b"\x03lsid\x00"
+
+
+def _lsid_at(body: bytes) -> int:
+    """Where the top-level ``lsid`` document of an OP_MSG command body starts,
+    when it has one that is not its first element; else -1 (also when the
+    elements before it do not read as BSON: the whole body is then decoded,
+    and refused, as before). The logical session id (a UUID ``Binary``, whose
+    Python object is costly to make) is then not decoded: the session
+    envelope is never written into an event."""
+    p = body.find(_LSID, 5)
+    if p < 0:
+        return -1
+    end = len(body) - 1
+    pos = 4
+    while pos < p:
+        t = body[pos]
+        z = body.find(b"\0", pos + 1, end)
+        if z < 0:
+            return -1
+        q = z + 1
+        f = _FIXED_SIZE[t]
+        if f != 255:
+            q += f
+        else:
+            if q + 4 > end:
+                return -1
+            n = _I32.unpack_from(body, q)[0]
+            if n < 0:
+                return -1
+            if t == 2 or t == 13 or t == 14:
+                q += 4 + n
+            elif t == 3 or t == 4 or t == 15:
+                q += n
+            elif t == 5:
+                q += 5 + n
+            elif t == 12:
+                q += 16 + n
+            else:
+                return -1                     # regex (11) or not a type: not looked into
+        pos = q
+    if pos != p:
+        return -1
+    q = p + 6
+    if q + 4 > end:
+        return -1
+    n = _I32.unpack_from(body, q)[0]
+    stop = q + n
+    if n < 5 or stop > end or body[stop - 1] != 0:
+        return -1
+    return p
 
 
 def _read_doc(data: bytes, off: int, end: int) -> tuple[dict, int]:
@@ -369,6 +460,14 @@ def decompress(compressor: int, data: bytes, size: int, limit: int) -> bytes:
     if len(out) != size:
         raise ParseError("decompressed %d bytes, announced %d" % (len(out), size))
     return out
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): _lsid_at is then parser.pxd's C version.
+_COMPILED = type(_probe).__name__ != "function"
 
 
 class MongodbParser:
@@ -483,7 +582,7 @@ class MongodbParser:
             end = len(data)
             off = 0
             self.compressed += 1
-        m = MongodbMessage(ts, True, length, [], rid, rto, opcode, compressor)
+        m = _new_message(ts, length, rid, rto, opcode, compressor)
         if opcode == OP_MSG:
             self._op_msg(m, data, off, end)
         elif opcode == OP_REPLY:
@@ -622,7 +721,13 @@ class MongodbParser:
             self._msg_command(m, body, seqs)
 
     def _msg_command(self, m: MongodbMessage, body: bytes, seqs) -> None:
-        cmd = decode(body)
+        p = _lsid_at_c(body, _FIXED_SIZE) if _COMPILED else _lsid_at(body)
+        if p < 0:
+            cmd = decode(body)
+        else:
+            stop = p + 6 + _I32.unpack_from(body, p + 6)[0]
+            cmd = decode(_I32.pack(len(body) - (stop - p)) + body[4:p] + body[stop:])
+            cmd["lsid"] = body[p + 6:stop]      # kept raw: the session envelope is never shown
         m.exhaust = bool(m.flags & EXHAUST_ALLOWED)
         m.expects_response = not m.more_to_come
         if not cmd:
