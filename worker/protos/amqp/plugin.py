@@ -53,46 +53,10 @@ class AmqpPlugin(TcpAnalyser):
         return AmqpConnection(self.cfg, self.max_frame_size)
 
     def _publish(self, pairs, tcptuple: TcpTuple) -> None:
-        cfg = self.cfg
-        emit = self.emit
-        for req, resp in pairs:
-            if req is not None:
-                if req.hidden:
-                    continue
-                if resp is None and req.kind == REQUEST:
-                    self.unmatched_requests += 1
-            elif resp is not None:
-                if resp.hidden:
-                    continue
-                if resp.kind == CONTENT:         # a basic.get-ok with no basic.get seen
-                    emit(content_event(resp, cfg, tcptuple))
-                    continue
-                self.unmatched_responses += 1
-            emit(to_event(req, resp, cfg, tcptuple))
+        _publish(self, pairs, tcptuple)
 
     def handle(self, conn: AmqpConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
-        corr = conn.correlator
-        cfg = self.cfg
-        emit = self.emit
-        for m in msgs:
-            kind = m.kind
-            if kind == CONTENT:
-                if m.answers:
-                    self._publish(corr.add_response(m), tcptuple)
-                else:
-                    emit(content_event(m, cfg, tcptuple))
-            elif kind == REQUEST:
-                out = corr.add_request(m)
-                if out:
-                    self._publish(out, tcptuple)
-            elif kind == RESPONSE:
-                self._publish(corr.add_response(m), tcptuple)
-            elif kind == ASYNC and not m.hidden:
-                emit(to_event(m, None, cfg, tcptuple))
-        if corr.pending:
-            expired = corr.expire(msgs[-1].ts)
-            if expired:
-                self._publish(expired, tcptuple)
+        _handle(self, conn, tcptuple, msgs)
 
     def close(self, conn: AmqpConnection, tcptuple: TcpTuple, ts: int) -> None:
         for p in conn.parsers:
@@ -101,3 +65,51 @@ class AmqpPlugin(TcpAnalyser):
             self.skipped_bytes += p.skipped_bytes
             p.unknown_methods = p.stray_frames = p.skipped_bytes = 0
         self._publish(conn.correlator.flush(), tcptuple)
+
+
+# The per-message work as module functions (compiled: C-level calls with the
+# connection, correlator and messages typed, plugin.pxd).
+
+def _publish(plugin: AmqpPlugin, pairs: list, tcptuple: TcpTuple) -> None:
+    cfg = plugin.cfg
+    emit = plugin.emit
+    for req, resp in pairs:
+        if req is not None:
+            if req.hidden:
+                continue
+            if resp is None and req.kind == REQUEST:
+                plugin.unmatched_requests += 1
+        elif resp is not None:
+            if resp.hidden:
+                continue
+            if resp.kind == CONTENT:         # a basic.get-ok with no basic.get seen
+                emit(content_event(resp, cfg, tcptuple))
+                continue
+            plugin.unmatched_responses += 1
+        emit(to_event(req, resp, cfg, tcptuple))
+
+
+def _handle(plugin: AmqpPlugin, conn: AmqpConnection, tcptuple: TcpTuple, msgs: list) -> None:
+    corr = conn.correlator
+    cfg = plugin.cfg
+    emit = plugin.emit
+    for m in msgs:
+        kind = m.kind
+        if kind == CONTENT:
+            if m.answers:
+                _publish(plugin, corr.add_response(m), tcptuple)
+            else:
+                emit(content_event(m, cfg, tcptuple))
+        elif kind == REQUEST:
+            out = corr.add_request(m)
+            if out:
+                _publish(plugin, out, tcptuple)
+        elif kind == RESPONSE:
+            _publish(plugin, corr.add_response(m), tcptuple)
+        elif kind == ASYNC and not m.hidden:
+            emit(to_event(m, None, cfg, tcptuple))
+    if corr.kc.pending:
+        m = msgs[-1]
+        expired = corr.expire(m.ts)
+        if expired:
+            _publish(plugin, expired, tcptuple)

@@ -76,7 +76,7 @@ class Correlator:
         pending = self.kc.pending
         total = 0
         for qk in list(self.queues):
-            q = deque(k for k in self.queues[qk] if k in pending)
+            q = deque([k for k in self.queues[qk] if k in pending])
             if q:
                 self.queues[qk] = q
                 total += len(q)
@@ -107,11 +107,11 @@ class Correlator:
         out: list[Pair] = []
         self.queued -= i + 1
         for _ in range(i):
-            old = self.kc.take(q.popleft())
+            old = pending.pop(q.popleft(), None)
             if old is not None:
                 old.notes.append(NOTE_SUPERSEDED)
                 out.append((old, None))
-        out.append((self.kc.take(q.popleft()), resp))
+        out.append((pending.pop(q.popleft(), None), resp))
         if not q:
             del self.queues[qk]
         return out
