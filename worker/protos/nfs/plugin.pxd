@@ -1,0 +1,12 @@
+# C types for worker/protos/nfs/plugin.py when compiled (setup.py, Cython
+# pure Python mode, augmenting .pxd): the .py stays the source and runs
+# uncompiled. The per-segment message loop is a C-level function on typed
+# messages.
+import cython
+
+from worker.protos.nfs.parser cimport RpcMessage
+from worker.protos.nfs.trans cimport NfsConnection, PendingCall
+
+
+@cython.locals(msg=RpcMessage, pending=PendingCall)
+cdef _handle(plugin, NfsConnection conn, tcptuple, int direction, list msgs)
