@@ -26,6 +26,10 @@ cdef class AmqpMessage:
     cdef public object has_header
 
 
+@cython.locals(m=AmqpMessage)
+cdef AmqpMessage _message(ts, direction, channel, class_id, method_id, method, kind, size)
+
+
 @cython.locals(e=Py_ssize_t)
 cdef tuple _shortstr(bytearray d, Py_ssize_t o)
 

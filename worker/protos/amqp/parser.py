@@ -108,6 +108,30 @@ class AmqpMessage:
         return "AmqpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
+def _message(ts, direction, channel, class_id, method_id, method, kind, size) -> AmqpMessage:
+    """A method frame's message, as ``AmqpMessage(...)`` makes it (compiled:
+    without a Python ``__init__`` call)."""
+    m = AmqpMessage.__new__(AmqpMessage)
+    m.ts = ts
+    m.direction = direction
+    m.channel = channel
+    m.class_id = class_id
+    m.method_id = method_id
+    m.method = method
+    m.kind = kind
+    m.answers = ()
+    m.size = size
+    m.notes = []
+    m.fields = {}
+    m.request = ""
+    m.hidden = False
+    m.body = b""
+    m.body_size = 0
+    m.body_seen = 0
+    m.has_header = False
+    return m
+
+
 # --- argument readers -------------------------------------------------------
 
 # The readers below take the frame's argument bytes as a bytearray (a slice of
@@ -761,10 +785,13 @@ class AmqpParser:
             return []
         buf = self._buf
         if self._pos >= len(buf):
-            buf.clear()
+            # nothing buffered: a new buffer holding the segment (cheaper than
+            # shrinking the old one to nothing and growing it again)
+            self._buf = buf = bytearray(data)
             self._pos = 0
             self._ts = ts
-        buf += data
+        else:
+            buf += data
         out: list[AmqpMessage] = []
         try:
             self._parse(out, ts)
@@ -772,12 +799,10 @@ class AmqpParser:
             e.messages = out
             raise
         pos = self._pos
-        if pos:
-            if pos >= len(buf):
-                buf.clear()
-            else:
-                del buf[:pos]
+        if pos and pos < len(buf):
+            del buf[:pos]
             self._pos = 0
+        # (all consumed: ``_pos`` stays at the end, the next segment gets a new buffer)
         return out
 
     def _parse(self, out: list, ts: int) -> None:
@@ -864,7 +889,7 @@ class AmqpParser:
             # a method while content was expected: the content ends here, incomplete
             pending.notes.append("Message content incomplete (header or body frames missing)")
             out.append(pending)
-        m = AmqpMessage(self._ts, self.direction, channel, class_id, method_id, name, kind, (), size)
+        m = _message(self._ts, self.direction, channel, class_id, method_id, name, kind, size)
         if conninfo and self.hide:
             # never published: only its identity matters (to recognise its answer)
             m.hidden = True
