@@ -4,6 +4,7 @@
 import cython
 
 from worker.protos.nfs.parser cimport RpcMessage
+from worker.protos.nfs.names cimport auth_flavor, nfs_status
 
 
 cdef str _s(b)

@@ -41,8 +41,11 @@ cdef tuple _opaque_end(bytes buf, Py_ssize_t off, Py_ssize_t end)
 @cython.locals(count=cython.longlong, op=cython.longlong, words=cython.longlong, skip=object)
 cdef str _main_opcode(bytes buf, Py_ssize_t off, Py_ssize_t end)
 
+@cython.locals(m=RpcMessage)
+cdef RpcMessage _message(ts, is_call, xid, size)
+
 @cython.locals(end=Py_ssize_t, stamp=cython.longlong, mlen=cython.longlong, off=Py_ssize_t,
-               uid=cython.longlong, gid=cython.longlong, ngids=cython.longlong)
+               uid=cython.longlong, gid=cython.longlong, ngids=cython.longlong, k=Py_ssize_t)
 cdef tuple _unix_cred(bytes body)
 
 @cython.locals(head=bytes, end=Py_ssize_t, xid=cython.longlong, mtype=cython.longlong,

@@ -261,8 +261,35 @@ def _unix_cred(body) -> tuple:
     elif ngids == 1:
         gids = [_w(body, off)]
     else:
-        gids = list(struct.unpack_from("!%dI" % ngids, body, off))
+        gids = [_w(body, off + 4 * k) for k in range(ngids)]
     return stamp, bytes(body[8:8 + mlen]), uid, gid, gids
+
+
+def _message(ts, is_call, xid, size) -> RpcMessage:
+    """``RpcMessage(ts, is_call, xid, size, [], ts)`` (compiled: without a Python ``__init__`` call)."""
+    m = RpcMessage.__new__(RpcMessage)
+    m.ts = ts
+    m.is_call = is_call
+    m.xid = xid
+    m.size = size
+    m.notes = []
+    m.ts_first = ts
+    m.prog = 0
+    m.prog_vers = 0
+    m.proc = 0
+    m.auth_flavor = -1
+    m.cred = None
+    m.malformed = ""
+    m.tag = None
+    m.minor_version = -1
+    m.opcode = ""
+    m.reply_stat = -1
+    m.accept_stat = -1
+    m.reject_stat = -1
+    m.status_word = None
+    m.integ_status = None
+    m.gss_service = 0
+    return m
 
 
 def decode_message(data, ts: int, size: int, cut: bool = False) -> RpcMessage:
@@ -283,7 +310,10 @@ def decode_message(data, ts: int, size: int, cut: bool = False) -> RpcMessage:
         rpcvers, prog, vers, proc = _w(head, 8), _w(head, 12), _w(head, 16), _w(head, 20)
         if rpcvers != 2:
             raise ParseError("RPC version %d" % rpcvers)
-        msg = RpcMessage(ts, True, xid, size, [], ts, prog, vers, proc)
+        msg = _message(ts, True, xid, size)
+        msg.prog = prog
+        msg.prog_vers = vers
+        msg.proc = proc
         if prog == NFS_PROGRAM:
             _decode_nfs_call(msg, head, end, cut)
         return msg
@@ -291,7 +321,7 @@ def decode_message(data, ts: int, size: int, cut: bool = False) -> RpcMessage:
         if end < 12:
             raise ParseError("RPC reply of %d bytes" % end)
         stat = _w(head, 8)
-        msg = RpcMessage(ts, False, xid, size, [], ts)
+        msg = _message(ts, False, xid, size)
         msg.reply_stat = stat
         if stat == 0:
             try:

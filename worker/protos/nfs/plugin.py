@@ -68,7 +68,7 @@ class NfsPlugin(TcpAnalyser):
         return conn
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = super().parse(pkt, tcptuple, direction, state)
+        conn = TcpAnalyser.parse(self, pkt, tcptuple, direction, state)
         corr = conn.correlator
         if corr.pending:
             limit = pkt.ts - corr.timeout_ns
