@@ -4,7 +4,7 @@
 # work (_handle, _publish) is C-level calls on typed messages and correlator.
 import cython
 
-from worker.protos.amqp.parser cimport AmqpMessage
+from worker.protos.amqp.parser cimport AmqpMessage, AmqpParser
 from worker.protos.amqp.trans cimport Correlator
 
 
@@ -12,6 +12,9 @@ cdef class AmqpConnection:
     cdef public tuple parsers
     cdef public Correlator correlator
 
+
+@cython.locals(conn=AmqpConnection, parser=AmqpParser, msgs=list)
+cdef AmqpConnection _parse(plugin, pkt, tcptuple, int direction, state)
 
 @cython.locals(req=AmqpMessage, resp=AmqpMessage)
 cdef _publish(plugin, list pairs, tcptuple)

@@ -52,6 +52,11 @@ class AmqpPlugin(TcpAnalyser):
     def new_connection(self, tcptuple: TcpTuple) -> AmqpConnection:
         return AmqpConnection(self.cfg, self.max_frame_size)
 
+    def parse(self, pkt, tcptuple: TcpTuple, direction: int, state):
+        # TcpAnalyser.parse with the typed parser and handler called at C level
+        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
+        return _parse(self, pkt, tcptuple, direction, state)
+
     def _publish(self, pairs, tcptuple: TcpTuple) -> None:
         _publish(self, pairs, tcptuple)
 
@@ -69,6 +74,20 @@ class AmqpPlugin(TcpAnalyser):
 
 # The per-message work as module functions (compiled: C-level calls with the
 # connection, correlator and messages typed, plugin.pxd).
+
+def _parse(plugin: AmqpPlugin, pkt, tcptuple: TcpTuple, direction: int, state) -> AmqpConnection:
+    conn = state if state is not None else plugin.new_connection(tcptuple)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        parser.reset()
+        plugin.parse_errors += 1
+        msgs = getattr(e, "messages", None) or []
+    if msgs:
+        _handle(plugin, conn, tcptuple, msgs)
+    return conn
+
 
 def _publish(plugin: AmqpPlugin, pairs: list, tcptuple: TcpTuple) -> None:
     cfg = plugin.cfg
