@@ -4,9 +4,12 @@
 # messages.
 import cython
 
-from worker.protos.nfs.parser cimport RpcMessage
+from worker.protos.nfs.parser cimport RecordParser, RpcMessage
 from worker.protos.nfs.trans cimport NfsConnection, PendingCall
 
+
+@cython.locals(conn=NfsConnection, parser=RecordParser, msgs=list)
+cdef NfsConnection _parse(plugin, pkt, tcptuple, int direction, state)
 
 @cython.locals(msg=RpcMessage, pending=PendingCall)
 cdef _handle(plugin, NfsConnection conn, tcptuple, int direction, list msgs)

@@ -68,7 +68,9 @@ class NfsPlugin(TcpAnalyser):
         return conn
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = TcpAnalyser.parse(self, pkt, tcptuple, direction, state)
+        # TcpAnalyser.parse with the typed parser and handler called at C level
+        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
+        conn = _parse(self, pkt, tcptuple, direction, state)
         corr = conn.correlator
         if corr.pending:
             limit = pkt.ts - corr.timeout_ns
@@ -149,6 +151,20 @@ class NfsPlugin(TcpAnalyser):
             self.other_programs += 1
         else:
             self.malformed += 1
+
+
+def _parse(plugin: NfsPlugin, pkt: Packet, tcptuple: TcpTuple, direction: int, state) -> NfsConnection:
+    conn = state if state is not None else plugin.new_connection(tcptuple)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        parser.reset()
+        plugin.parse_errors += 1
+        msgs = getattr(e, "messages", None) or []
+    if msgs:
+        _handle(plugin, conn, tcptuple, direction, msgs)
+    return conn
 
 
 def _handle(plugin: NfsPlugin, conn: NfsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
