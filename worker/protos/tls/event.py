@@ -117,7 +117,7 @@ def _side_certs(side_obj: dict, detailed: dict, prefix: str, ders: list[bytes], 
     if cfg.send_certificates:
         if leaf is not None:
             detailed[prefix + "_certificate"] = leaf
-        chain = [m for m in [certs.describe(d) for d in ders[1:]] if m is not None]
+        chain = [m for m in (certs.describe(d) for d in ders[1:]) if m is not None]
         if chain:
             detailed[prefix + "_certificate_chain"] = chain
     if cfg.include_raw_certificates:
