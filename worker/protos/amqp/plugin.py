@@ -127,8 +127,11 @@ def _handle(plugin: AmqpPlugin, conn: AmqpConnection, tcptuple: TcpTuple, msgs: 
             _publish(plugin, corr.add_response(m), tcptuple)
         elif kind == ASYNC and not m.hidden:
             emit(to_event(m, None, cfg, tcptuple))
-    if corr.kc.pending:
+    pending = corr.kc.pending
+    if pending:
         m = msgs[-1]
-        expired = corr.expire(m.ts)
-        if expired:
-            _publish(plugin, expired, tcptuple)
+        # the oldest waiting request decides whether anything expired (KeyedCorrelator.expire)
+        if next(iter(pending.values())).ts <= m.ts - corr.kc.timeout_ns:
+            expired = corr.expire(m.ts)
+            if expired:
+                _publish(plugin, expired, tcptuple)

@@ -17,7 +17,7 @@ cdef class Correlator:
     cdef public Py_ssize_t max_pending
     cdef public Py_ssize_t queued
 
-    @cython.locals(out=list, key=tuple, qk=tuple)
+    @cython.locals(out=list, key=tuple, qk=tuple, old=AmqpMessage)
     cpdef list add_request(self, AmqpMessage req)
 
     cpdef _compact(self)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 from worker.protos.amqp.parser import AmqpMessage, CLOSES
-from worker.protos.glue import KeyedCorrelator, NOTE_TIMEOUT
+from worker.protos.glue import NOTE_EVICTED, NOTE_TIMEOUT, KeyedCorrelator
 
 NOTE_CLOSE_OK_MISSING = "Close-ok method not received by sender"
 NOTE_SUPERSEDED = "no response: a later request on the channel was answered first"
@@ -58,12 +58,22 @@ class Correlator:
         out: list[Pair] = []
         if (req.class_id, req.method_id) in CLOSES:
             out.extend(self._closed(req))
+        qk = (req.channel, req.direction)
         key = (req.channel, req.direction, self.seq)
         self.seq += 1
-        out.extend(self.kc.add_request(key, req))
-        q = self.queues.get(key[:2])
+        # KeyedCorrelator.add_request, inline (keys are unique: no request
+        # with the same key can be waiting): make room, then wait
+        kc = self.kc
+        pending = kc.pending
+        while len(pending) >= kc.max_pending:
+            _, old = pending.popitem(last=False)
+            old.notes.append(NOTE_EVICTED)
+            kc.evicted += 1
+            out.append((old, None))
+        pending[key] = req
+        q = self.queues.get(qk)
         if q is None:
-            q = self.queues[key[:2]] = deque()
+            q = self.queues[qk] = deque()
         q.append(key)
         self.queued += 1
         if self.queued > 2 * self.max_pending + 16:
