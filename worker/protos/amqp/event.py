@@ -53,6 +53,14 @@ def body_text(m: AmqpMessage) -> str:
     return s
 
 
+def _given_up(notes: list) -> bool:
+    """A note already says why the request got no answer."""
+    for n in notes:
+        if n.startswith(_GIVEN_UP):
+            return True
+    return False
+
+
 def _status(method: str, m: AmqpMessage) -> str:
     return "Error" if method in _ERROR_METHODS or is_close_error(m) else "OK"
 
@@ -95,7 +103,7 @@ def to_event(req: AmqpMessage | None, resp: AmqpMessage | None, cfg: AmqpConfig,
         if resp is None:
             if req.kind == REQUEST:
                 status = "Error"
-                if not any(n.startswith(_GIVEN_UP) for n in req.notes):
+                if not _given_up(req.notes):
                     notes.append(NOTE_NO_RESPONSE)
         elif resp.method == "basic.get-empty":
             method = resp.method

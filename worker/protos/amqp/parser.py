@@ -57,13 +57,6 @@ CONTENT = 3      # basic.publish / deliver / return / get-ok, with header and bo
 MAX_TABLE_DEPTH = 16
 MAX_CONTENT_CHANNELS = 4096    # channels with content being assembled at once
 
-_FRAME_HEAD = struct.Struct(">BHI")
-_U16 = struct.Struct(">H")
-_U32 = struct.Struct(">I")
-_U64 = struct.Struct(">Q")
-_I64 = struct.Struct(">q")
-_CM = struct.Struct(">HH")
-_HDR = struct.Struct(">HHQH")
 
 NOTE_BAD_ARGS = "Failed to parse method arguments"
 NOTE_BAD_TABLE = "Failed to parse additional arguments"
@@ -115,52 +108,81 @@ class AmqpMessage:
         return "AmqpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
 
+def _message(ts, direction, channel, class_id, method_id, method, kind, size) -> AmqpMessage:
+    """A method frame's message, as ``AmqpMessage(...)`` makes it (compiled:
+    without a Python ``__init__`` call)."""
+    m = AmqpMessage.__new__(AmqpMessage)
+    m.ts = ts
+    m.direction = direction
+    m.channel = channel
+    m.class_id = class_id
+    m.method_id = method_id
+    m.method = method
+    m.kind = kind
+    m.answers = ()
+    m.size = size
+    m.notes = []
+    m.fields = {}
+    m.request = ""
+    m.hidden = False
+    m.body = b""
+    m.body_size = 0
+    m.body_seen = 0
+    m.has_header = False
+    return m
+
+
 # --- argument readers -------------------------------------------------------
 
-def _text(b) -> str:
-    return bytes(b).decode("utf-8", "replace")
+# The readers below take the frame's argument bytes as a bytearray (a slice of
+# the direction's buffer); compiled (parser.pxd) they index it as C integers.
 
-
-def _shortstr(d: bytes, o: int) -> tuple[str, int]:
+def _shortstr(d: bytearray, o: int) -> tuple[str, int]:
     if o >= len(d):
         raise _Short()
     e = o + 1 + d[o]
     if e > len(d):
         raise _Short()
-    return _text(d[o + 1:e]), e
+    return d[o + 1:e].decode("utf-8", "replace"), e
 
 
-def _longstr(d: bytes, o: int) -> tuple[str, int]:
-    if o + 4 > len(d):
-        raise _Short()
-    e = o + 4 + _U32.unpack_from(d, o)[0]
+def _longstr(d: bytearray, o: int) -> tuple[str, int]:
+    e = o + 4 + _u32(d, o)
     if e > len(d):
         raise _Short()
-    return _text(d[o + 4:e]), e
+    return d[o + 4:e].decode("utf-8", "replace"), e
 
 
-def _u8(d: bytes, o: int) -> int:
-    if o >= len(d):
+def _u8(d: bytearray, o: int) -> int:
+    if o < 0 or o >= len(d):
         raise _Short()
     return d[o]
 
 
-def _u16(d: bytes, o: int) -> int:
-    if o + 2 > len(d):
+def _u16(d: bytearray, o: int) -> int:
+    if o < 0 or o + 2 > len(d):
         raise _Short()
-    return _U16.unpack_from(d, o)[0]
+    b0 = d[o]
+    b1 = d[o + 1]
+    return (b0 << 8) | b1
 
 
-def _u32(d: bytes, o: int) -> int:
-    if o + 4 > len(d):
+def _u32(d: bytearray, o: int) -> int:
+    if o < 0 or o + 4 > len(d):
         raise _Short()
-    return _U32.unpack_from(d, o)[0]
+    b0 = d[o]
+    b1 = d[o + 1]
+    b2 = d[o + 2]
+    b3 = d[o + 3]
+    return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
-def _u64(d: bytes, o: int) -> int:
-    if o + 8 > len(d):
+def _u64(d: bytearray, o: int) -> int:
+    if o < 0 or o + 8 > len(d):
         raise _Short()
-    return _U64.unpack_from(d, o)[0]
+    hi = _u32(d, o)
+    lo = _u32(d, o + 4)
+    return (hi << 32) | lo
 
 
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
@@ -224,25 +246,25 @@ def _value(d: bytes, o: int, end: int, depth: int):
     if t == 0x53:                    # S long string
         if o + 4 > end:
             raise _Short()
-        e = o + 4 + _U32.unpack_from(d, o)[0]
+        e = o + 4 + _u32(d, o)
         if e > end:
             raise _Short()
-        return _text(d[o + 4:e]), e
+        return d[o + 4:e].decode("utf-8", "replace"), e
     if t == 0x44:                    # D decimal: scale octet, long-uint value
         if o + 5 > end:
             raise _Short()
-        return _decimal(d[o], _U32.unpack_from(d, o + 1)[0]), o + 5
+        return _decimal(d[o], _u32(d, o + 1)), o + 5
     if t == 0x54:                    # T timestamp (seconds)
         if o + 8 > end:
             raise _Short()
-        return amqp_time(_U64.unpack_from(d, o)[0]), o + 8
+        return amqp_time(_u64(d, o)), o + 8
     if t == 0x46:                    # F nested table
         out: dict = {}
         return out, _table_into(out, d, o, end, depth + 1)
     if t == 0x41:                    # A array: {"0": v, "1": v, ...} as Packetbeat
         if depth >= MAX_TABLE_DEPTH or o + 4 > end:
             raise _Short()
-        e = o + 4 + _U32.unpack_from(d, o)[0]
+        e = o + 4 + _u32(d, o)
         if e > end:
             raise _Short()
         arr: dict = {}
@@ -257,10 +279,10 @@ def _value(d: bytes, o: int, end: int, depth: int):
     if t == 0x78:                    # x byte array (RabbitMQ): "[1, 2, 3]"
         if o + 4 > end:
             raise _Short()
-        e = o + 4 + _U32.unpack_from(d, o)[0]
+        e = o + 4 + _u32(d, o)
         if e > end:
             raise _Short()
-        return "[" + ", ".join(str(c) for c in d[o + 4:e]) + "]", e
+        return "[" + ", ".join([str(c) for c in d[o + 4:e]]) + "]", e
     raise _Short()
 
 
@@ -268,7 +290,7 @@ def _table_into(out: dict, d: bytes, o: int, end: int, depth: int = 0) -> int:
     """Read the field table at ``o`` (its 4-byte size) into ``out``; the offset after it."""
     if depth >= MAX_TABLE_DEPTH or o + 4 > end:
         raise _Short()
-    e = o + 4 + _U32.unpack_from(d, o)[0]
+    e = o + 4 + _u32(d, o)
     if e > end:
         raise _Short()
     o += 4
@@ -277,13 +299,13 @@ def _table_into(out: dict, d: bytes, o: int, end: int, depth: int = 0) -> int:
         ko = o + 1 + n
         if ko > e:
             raise _Short()
-        key = _text(d[o + 1:ko])
+        key = d[o + 1:ko].decode("utf-8", "replace")
         out[key], o = _value(d, ko, e, depth)
     return e
 
 
-def _bits(d: bytes, o: int) -> int:
-    if o >= len(d):
+def _bits(d: bytearray, o: int) -> int:
+    if o < 0 or o >= len(d):
         raise _Short()
     return d[o]
 
@@ -657,6 +679,12 @@ METHODS: dict[tuple[int, int], tuple[str, int, object, bool]] = {
     (90, 31): ("tx.rollback-ok", RESPONSE, _nothing, False),
 }
 _ANSWERS = {(40, 51): (40, 40), (60, 72): (60, 70), (60, 71): (60, 70)}
+_BY_CODE = {(c << 16) | mid: spec for (c, mid), spec in METHODS.items()}   # METHODS by class << 16 | method
+
+
+def _answers(class_id: int, method_id: int) -> tuple:
+    """(class, method) of the request a response answers."""
+    return _ANSWERS.get((class_id, method_id), (class_id, method_id - 1))
 CLOSES = frozenset(((10, 50), (20, 40)))
 
 # content header property flags (first octet, second octet), Packetbeat's names
@@ -757,10 +785,13 @@ class AmqpParser:
             return []
         buf = self._buf
         if self._pos >= len(buf):
-            buf.clear()
+            # nothing buffered: a new buffer holding the segment (cheaper than
+            # shrinking the old one to nothing and growing it again)
+            self._buf = buf = bytearray(data)
             self._pos = 0
             self._ts = ts
-        buf += data
+        else:
+            buf += data
         out: list[AmqpMessage] = []
         try:
             self._parse(out, ts)
@@ -768,12 +799,10 @@ class AmqpParser:
             e.messages = out
             raise
         pos = self._pos
-        if pos:
-            if pos >= len(buf):
-                buf.clear()
-            else:
-                del buf[:pos]
+        if pos and pos < len(buf):
+            del buf[:pos]
             self._pos = 0
+        # (all consumed: ``_pos`` stays at the end, the next segment gets a new buffer)
         return out
 
     def _parse(self, out: list, ts: int) -> None:
@@ -800,7 +829,9 @@ class AmqpParser:
                     if buf[pos] == 0x41 and buf[pos:pos + 4] != PROTOCOL_HEADER[:n - pos]:
                         raise ParseError("not an AMQP frame")
                     break
-                ftype, channel, size = _FRAME_HEAD.unpack_from(buf, pos)
+                ftype = buf[pos]
+                channel = (buf[pos + 1] << 8) | buf[pos + 2]
+                size = _u32(buf, pos + 3)
                 if ftype == T_BODY:
                     pos += 7
                     self._body_start(channel, size)
@@ -831,9 +862,9 @@ class AmqpParser:
                 if buf[end] != FRAME_END:
                     raise ParseError("frame without its end octet")
                 if ftype == T_METHOD:
-                    self._method(bytes(buf[pos + 7:end]), channel, size + 8, out)
+                    self._method(buf, pos + 7, end, channel, size + 8, out)
                 elif ftype == T_HEADER:
-                    self._header(bytes(buf[pos + 7:end]), channel, out)
+                    self._header(buf[pos + 7:end], channel, out)
                 else:
                     self.heartbeats += 1
                 pos = end + 1
@@ -842,11 +873,13 @@ class AmqpParser:
             self._pos = pos
 
     # --- frames -----------------------------------------------------------
-    def _method(self, payload: bytes, channel: int, size: int, out: list) -> None:
-        if len(payload) < 4:
+    def _method(self, buf: bytearray, start: int, end: int, channel: int, size: int, out: list) -> None:
+        """The method frame whose payload is ``buf[start:end]``."""
+        if end - start < 4:
             raise ParseError("method frame too short")
-        cm = _CM.unpack_from(payload, 0)
-        spec = METHODS.get(cm)
+        class_id = (buf[start] << 8) | buf[start + 1]
+        method_id = (buf[start + 2] << 8) | buf[start + 3]
+        spec = _BY_CODE.get((class_id << 16) | method_id)
         if spec is None:
             self.unknown_methods += 1
             return
@@ -856,22 +889,22 @@ class AmqpParser:
             # a method while content was expected: the content ends here, incomplete
             pending.notes.append("Message content incomplete (header or body frames missing)")
             out.append(pending)
-        m = AmqpMessage(self._ts, self.direction, channel, cm[0], cm[1], name, kind, size=size)
+        m = _message(self._ts, self.direction, channel, class_id, method_id, name, kind, size)
         if conninfo and self.hide:
             # never published: only its identity matters (to recognise its answer)
             m.hidden = True
             if kind == RESPONSE:
-                m.answers = _ANSWERS.get(cm, (cm[0], cm[1] - 1))
+                m.answers = _answers(class_id, method_id)
             out.append(m)
             return
         try:
-            decode(m, payload[4:], self.parse_arguments)
+            decode(m, buf[start + 4:end], self.parse_arguments)
         except (_Short, IndexError, struct.error):
             m.notes.append(NOTE_BAD_ARGS)
         if kind == RESPONSE:
-            m.answers = _ANSWERS.get(cm, (cm[0], cm[1] - 1))
+            m.answers = _answers(class_id, method_id)
         elif kind == CONTENT:
-            if cm == (60, 71):
+            if class_id == 60 and method_id == 71:
                 m.answers = (60, 70)
             if len(self._content) >= MAX_CONTENT_CHANNELS:
                 raise ParseError("content in progress on too many channels")
@@ -880,20 +913,20 @@ class AmqpParser:
         elif kind == REQUEST and m.fields.get("no-wait") is True:
             m.kind = ASYNC
         if self.hide:
-            if cm in CLOSES and m.fields.get("reply-code", 0) < 300:
+            if (class_id, method_id) in CLOSES and m.fields.get("reply-code", 0) < 300:
                 m.hidden = True
             elif kind == RESPONSE and m.answers in CLOSES:
                 m.hidden = True     # a close-ok: left out unless its close is published
         out.append(m)
 
-    def _header(self, payload: bytes, channel: int, out: list) -> None:
+    def _header(self, payload: bytearray, channel: int, out: list) -> None:
         m = self._content.get(channel)
         if m is None or m.has_header:
             self.stray_frames += 1
             return
         if len(payload) < 14:
             raise ParseError("content header frame too short")
-        _cls, _weight, body_size, _ = _HDR.unpack_from(payload, 0)
+        body_size = _u64(payload, 4)
         m.has_header = True
         m.body_size = body_size
         if self.parse_headers:

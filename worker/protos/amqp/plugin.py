@@ -52,47 +52,16 @@ class AmqpPlugin(TcpAnalyser):
     def new_connection(self, tcptuple: TcpTuple) -> AmqpConnection:
         return AmqpConnection(self.cfg, self.max_frame_size)
 
+    def parse(self, pkt, tcptuple: TcpTuple, direction: int, state):
+        # TcpAnalyser.parse with the typed parser and handler called at C level
+        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
+        return _parse(self, pkt, tcptuple, direction, state)
+
     def _publish(self, pairs, tcptuple: TcpTuple) -> None:
-        cfg = self.cfg
-        emit = self.emit
-        for req, resp in pairs:
-            if req is not None:
-                if req.hidden:
-                    continue
-                if resp is None and req.kind == REQUEST:
-                    self.unmatched_requests += 1
-            elif resp is not None:
-                if resp.hidden:
-                    continue
-                if resp.kind == CONTENT:         # a basic.get-ok with no basic.get seen
-                    emit(content_event(resp, cfg, tcptuple))
-                    continue
-                self.unmatched_responses += 1
-            emit(to_event(req, resp, cfg, tcptuple))
+        _publish(self, pairs, tcptuple)
 
     def handle(self, conn: AmqpConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
-        corr = conn.correlator
-        cfg = self.cfg
-        emit = self.emit
-        for m in msgs:
-            kind = m.kind
-            if kind == CONTENT:
-                if m.answers:
-                    self._publish(corr.add_response(m), tcptuple)
-                else:
-                    emit(content_event(m, cfg, tcptuple))
-            elif kind == REQUEST:
-                out = corr.add_request(m)
-                if out:
-                    self._publish(out, tcptuple)
-            elif kind == RESPONSE:
-                self._publish(corr.add_response(m), tcptuple)
-            elif kind == ASYNC and not m.hidden:
-                emit(to_event(m, None, cfg, tcptuple))
-        if corr.pending:
-            expired = corr.expire(msgs[-1].ts)
-            if expired:
-                self._publish(expired, tcptuple)
+        _handle(self, conn, tcptuple, msgs)
 
     def close(self, conn: AmqpConnection, tcptuple: TcpTuple, ts: int) -> None:
         for p in conn.parsers:
@@ -101,3 +70,68 @@ class AmqpPlugin(TcpAnalyser):
             self.skipped_bytes += p.skipped_bytes
             p.unknown_methods = p.stray_frames = p.skipped_bytes = 0
         self._publish(conn.correlator.flush(), tcptuple)
+
+
+# The per-message work as module functions (compiled: C-level calls with the
+# connection, correlator and messages typed, plugin.pxd).
+
+def _parse(plugin: AmqpPlugin, pkt, tcptuple: TcpTuple, direction: int, state) -> AmqpConnection:
+    conn = state if state is not None else plugin.new_connection(tcptuple)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        parser.reset()
+        plugin.parse_errors += 1
+        msgs = getattr(e, "messages", None) or []
+    if msgs:
+        _handle(plugin, conn, tcptuple, msgs)
+    return conn
+
+
+def _publish(plugin: AmqpPlugin, pairs: list, tcptuple: TcpTuple) -> None:
+    cfg = plugin.cfg
+    emit = plugin.emit
+    for req, resp in pairs:
+        if req is not None:
+            if req.hidden:
+                continue
+            if resp is None and req.kind == REQUEST:
+                plugin.unmatched_requests += 1
+        elif resp is not None:
+            if resp.hidden:
+                continue
+            if resp.kind == CONTENT:         # a basic.get-ok with no basic.get seen
+                emit(content_event(resp, cfg, tcptuple))
+                continue
+            plugin.unmatched_responses += 1
+        emit(to_event(req, resp, cfg, tcptuple))
+
+
+def _handle(plugin: AmqpPlugin, conn: AmqpConnection, tcptuple: TcpTuple, msgs: list) -> None:
+    corr = conn.correlator
+    cfg = plugin.cfg
+    emit = plugin.emit
+    for m in msgs:
+        kind = m.kind
+        if kind == CONTENT:
+            if m.answers:
+                _publish(plugin, corr.add_response(m), tcptuple)
+            else:
+                emit(content_event(m, cfg, tcptuple))
+        elif kind == REQUEST:
+            out = corr.add_request(m)
+            if out:
+                _publish(plugin, out, tcptuple)
+        elif kind == RESPONSE:
+            _publish(plugin, corr.add_response(m), tcptuple)
+        elif kind == ASYNC and not m.hidden:
+            emit(to_event(m, None, cfg, tcptuple))
+    pending = corr.kc.pending
+    if pending:
+        m = msgs[-1]
+        # the oldest waiting request decides whether anything expired (KeyedCorrelator.expire)
+        if next(iter(pending.values())).ts <= m.ts - corr.kc.timeout_ns:
+            expired = corr.expire(m.ts)
+            if expired:
+                _publish(plugin, expired, tcptuple)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 
 from worker.protos.amqp.parser import AmqpMessage, CLOSES
-from worker.protos.glue import KeyedCorrelator, NOTE_TIMEOUT
+from worker.protos.glue import NOTE_EVICTED, NOTE_TIMEOUT, KeyedCorrelator
 
 NOTE_CLOSE_OK_MISSING = "Close-ok method not received by sender"
 NOTE_SUPERSEDED = "no response: a later request on the channel was answered first"
@@ -58,12 +58,22 @@ class Correlator:
         out: list[Pair] = []
         if (req.class_id, req.method_id) in CLOSES:
             out.extend(self._closed(req))
+        qk = (req.channel, req.direction)
         key = (req.channel, req.direction, self.seq)
         self.seq += 1
-        out.extend(self.kc.add_request(key, req))
-        q = self.queues.get(key[:2])
+        # KeyedCorrelator.add_request, inline (keys are unique: no request
+        # with the same key can be waiting): make room, then wait
+        kc = self.kc
+        pending = kc.pending
+        while len(pending) >= kc.max_pending:
+            _, old = pending.popitem(last=False)
+            old.notes.append(NOTE_EVICTED)
+            kc.evicted += 1
+            out.append((old, None))
+        pending[key] = req
+        q = self.queues.get(qk)
         if q is None:
-            q = self.queues[key[:2]] = deque()
+            q = self.queues[qk] = deque()
         q.append(key)
         self.queued += 1
         if self.queued > 2 * self.max_pending + 16:
@@ -76,7 +86,7 @@ class Correlator:
         pending = self.kc.pending
         total = 0
         for qk in list(self.queues):
-            q = deque(k for k in self.queues[qk] if k in pending)
+            q = deque([k for k in self.queues[qk] if k in pending])
             if q:
                 self.queues[qk] = q
                 total += len(q)
@@ -107,11 +117,11 @@ class Correlator:
         out: list[Pair] = []
         self.queued -= i + 1
         for _ in range(i):
-            old = self.kc.take(q.popleft())
+            old = pending.pop(q.popleft(), None)
             if old is not None:
                 old.notes.append(NOTE_SUPERSEDED)
                 out.append((old, None))
-        out.append((self.kc.take(q.popleft()), resp))
+        out.append((pending.pop(q.popleft(), None), resp))
         if not q:
             del self.queues[qk]
         return out

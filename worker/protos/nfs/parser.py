@@ -71,6 +71,18 @@ _U32x4 = struct.Struct("!IIII")
 _u32 = _U32.unpack_from
 
 
+def _w(b: bytes, off: int) -> int:
+    """The big-endian 32-bit word at ``off`` of ``b`` (struct.error past the
+    end, as ``unpack_from``); compiled (parser.pxd), C integers throughout."""
+    if off < 0 or off + 4 > len(b):
+        raise struct.error("unpack_from requires a buffer of at least %d bytes" % (off + 4))
+    b0 = b[off]
+    b1 = b[off + 1]
+    b2 = b[off + 2]
+    b3 = b[off + 3]
+    return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+
+
 class ParseError(_BaseParseError):
     """The bytes are not ONC-RPC. ``messages`` holds the messages completed
     before the bad bytes (they are valid)."""
@@ -179,7 +191,7 @@ def _opaque_end(buf, off: int, end: int) -> tuple[int, int]:
     """(start, next offset) of the variable-length opaque at ``off``."""
     if off + 4 > end:
         raise _Short
-    n = _u32(buf, off)[0]
+    n = _w(buf, off)
     if n > MAX_OPAQUE:
         raise _Short
     start = off + 4
@@ -193,13 +205,13 @@ def _main_opcode(buf, off: int, end: int) -> str:
     """The main operation of the COMPOUND4args operations at ``off``."""
     if off + 4 > end:
         raise _Short
-    count = _u32(buf, off)[0]
+    count = _w(buf, off)
     off += 4
     name = "ILLEGAL"
     for _ in range(min(count, MAX_COMPOUND_OPS)):
         if off + 4 > end:
             raise _Short
-        op = _u32(buf, off)[0]
+        op = _w(buf, off)
         off += 4
         name = V4_OPS.get(op)
         if name is None:
@@ -214,7 +226,7 @@ def _main_opcode(buf, off: int, end: int) -> str:
         elif skip == _SKIP_BITMAP or skip == _SKIP_BITMAP_OPAQUE:
             if off + 4 > end:
                 raise _Short
-            words = _u32(buf, off)[0]
+            words = _w(buf, off)
             if words > MAX_OPAQUE // 4:
                 raise _Short
             off += 4 + 4 * words
@@ -236,65 +248,96 @@ def _unix_cred(body) -> tuple:
     end = len(body)
     if end < 8:
         raise _Short
-    stamp, mlen = _U32x2.unpack_from(body, 0)
+    stamp, mlen = _w(body, 0), _w(body, 4)
     off = 8 + ((mlen + 3) & ~3)
     if off + 12 > end:
         raise _Short
-    uid, gid, ngids = _U32x3.unpack_from(body, off)
+    uid, gid, ngids = _w(body, off), _w(body, off + 4), _w(body, off + 8)
     off += 12
     if off + 4 * ngids > end:
         raise _Short
     if ngids == 0:
         gids = []
     elif ngids == 1:
-        gids = [_u32(body, off)[0]]
+        gids = [_w(body, off)]
     else:
-        gids = list(struct.unpack_from("!%dI" % ngids, body, off))
+        gids = [_w(body, off + 4 * k) for k in range(ngids)]
     return stamp, bytes(body[8:8 + mlen]), uid, gid, gids
 
 
-def decode_message(head, ts: int, size: int, cut: bool = False) -> RpcMessage:
-    """The :class:`RpcMessage` whose first bytes are ``head`` (the whole
-    message unless ``cut``: bytes after ``head`` were not kept). ``size`` is
+def _message(ts, is_call, xid, size) -> RpcMessage:
+    """``RpcMessage(ts, is_call, xid, size, [], ts)`` (compiled: without a Python ``__init__`` call)."""
+    m = RpcMessage.__new__(RpcMessage)
+    m.ts = ts
+    m.is_call = is_call
+    m.xid = xid
+    m.size = size
+    m.notes = []
+    m.ts_first = ts
+    m.prog = 0
+    m.prog_vers = 0
+    m.proc = 0
+    m.auth_flavor = -1
+    m.cred = None
+    m.malformed = ""
+    m.tag = None
+    m.minor_version = -1
+    m.opcode = ""
+    m.reply_stat = -1
+    m.accept_stat = -1
+    m.reject_stat = -1
+    m.status_word = None
+    m.integ_status = None
+    m.gss_service = 0
+    return m
+
+
+def decode_message(data, ts: int, size: int, cut: bool = False) -> RpcMessage:
+    """The :class:`RpcMessage` whose first bytes are ``data`` (the whole
+    message unless ``cut``: bytes after ``data`` were not kept). ``size`` is
     the message's length. Raises :class:`ParseError` for bytes that are not
     an RPC call or reply."""
+    head = bytes(data)          # read as bytes (compiled: C-level indexing); no copy when it is bytes
     end = len(head)
     if end < 8:
         raise ParseError("RPC message of %d bytes" % end)
-    xid, mtype = _U32x2.unpack_from(head, 0)
+    xid, mtype = _w(head, 0), _w(head, 4)
     if mtype == RPC_CALL:
         if end < 24:
             if cut:
                 raise ParseError("RPC call header cut short")
             raise ParseError("RPC call of %d bytes" % end)
-        rpcvers, prog, vers, proc = _U32x4.unpack_from(head, 8)
+        rpcvers, prog, vers, proc = _w(head, 8), _w(head, 12), _w(head, 16), _w(head, 20)
         if rpcvers != 2:
             raise ParseError("RPC version %d" % rpcvers)
-        msg = RpcMessage(ts, True, xid, size, [], ts, prog, vers, proc)
+        msg = _message(ts, True, xid, size)
+        msg.prog = prog
+        msg.prog_vers = vers
+        msg.proc = proc
         if prog == NFS_PROGRAM:
             _decode_nfs_call(msg, head, end, cut)
         return msg
     if mtype == RPC_REPLY:
         if end < 12:
             raise ParseError("RPC reply of %d bytes" % end)
-        stat = _u32(head, 8)[0]
-        msg = RpcMessage(ts, False, xid, size, [], ts)
+        stat = _w(head, 8)
+        msg = _message(ts, False, xid, size)
         msg.reply_stat = stat
         if stat == 0:
             try:
                 off = _opaque_end(head, 16, end)[1]
                 if off + 4 > end:
                     raise _Short
-                msg.accept_stat = _u32(head, off)[0]
+                msg.accept_stat = _w(head, off)
                 if off + 8 <= end:
-                    msg.status_word = _u32(head, off + 4)[0]
+                    msg.status_word = _w(head, off + 4)
                     if off + 16 <= end:
-                        msg.integ_status = _u32(head, off + 12)[0]
+                        msg.integ_status = _w(head, off + 12)
             except _Short:
                 msg.malformed = "accepted reply cut short"
         elif stat == 1:
             if end >= 16:
-                msg.reject_stat = _u32(head, 12)[0]
+                msg.reject_stat = _w(head, 12)
         else:
             raise ParseError("RPC reply status %d" % stat)
         return msg
@@ -308,7 +351,7 @@ def _decode_nfs_call(msg: RpcMessage, head, end: int, cut: bool) -> None:
     try:
         if end < 32:
             raise _Short
-        flavor, clen = _U32x2.unpack_from(head, 24)
+        flavor, clen = _w(head, 24), _w(head, 28)
         msg.auth_flavor = flavor
         if clen > MAX_OPAQUE:
             raise _Short
@@ -319,7 +362,7 @@ def _decode_nfs_call(msg: RpcMessage, head, end: int, cut: bool) -> None:
             msg.cred = _unix_cred(head[32:32 + clen])
         if off + 8 > end:
             raise _Short
-        vlen = _u32(head, off + 4)[0]                      # verifier
+        vlen = _w(head, off + 4)                      # verifier
         if vlen > MAX_OPAQUE or off + 8 + vlen > end:
             raise _Short
         off += 8 + ((vlen + 3) & ~3)
@@ -328,7 +371,7 @@ def _decode_nfs_call(msg: RpcMessage, head, end: int, cut: bool) -> None:
             # seq_num, service, handle. Data calls with integrity carry their
             # arguments after a length and a sequence number; with privacy
             # they are encrypted.
-            gss_proc, _seq, service = _U32x3.unpack_from(head, 36)
+            gss_proc, _seq, service = _w(head, 36), _w(head, 40), _w(head, 44)
             if gss_proc == 0 and service in (2, 3):
                 msg.gss_service = service
                 if service == 2:
@@ -345,12 +388,12 @@ def _decode_nfs_call(msg: RpcMessage, head, end: int, cut: bool) -> None:
             elif msg.proc == 1:
                 if off + 4 > end:
                     raise _Short
-                tlen = _u32(head, off)[0]
+                tlen = _w(head, off)
                 tstart, off = _opaque_end(head, off, end)
                 msg.tag = bytes(head[tstart:tstart + tlen])
                 if off + 4 > end:
                     raise _Short
-                msg.minor_version = _u32(head, off)[0]
+                msg.minor_version = _w(head, off)
                 try:
                     msg.opcode = _main_opcode(head, off + 4, end)
                 except _Short:
@@ -367,12 +410,12 @@ def _last_op_before(head, off: int, end: int) -> str:
     (a gap, or more than CALL_HEAD_MAX bytes of leading operations)."""
     name = "ILLEGAL"
     try:
-        count = _u32(head, off)[0]
+        count = _w(head, off)
         off += 4
         for _ in range(min(count, MAX_COMPOUND_OPS)):
             if off + 4 > end:
                 break
-            op = _u32(head, off)[0]
+            op = _w(head, off)
             name = V4_OPS.get(op, "ILLEGAL")
             if name == "ILLEGAL" or op not in _SECOND_CLASS:
                 break
@@ -388,7 +431,7 @@ def _last_op_before(head, off: int, end: int) -> str:
 
 def _main_opcode_step(head, off: int, end: int) -> int:
     """Offset after the second-class operation at ``off``; -1 when cut."""
-    op = _u32(head, off)[0]
+    op = _w(head, off)
     off += 4
     skip = _SECOND_CLASS[op]
     try:
@@ -397,7 +440,7 @@ def _main_opcode_step(head, off: int, end: int) -> int:
         elif skip == _SKIP_BITMAP or skip == _SKIP_BITMAP_OPAQUE:
             if off + 4 > end:
                 return -1
-            off += 4 + 4 * _u32(head, off)[0]
+            off += 4 + 4 * _w(head, off)
             if skip == _SKIP_BITMAP_OPAQUE:
                 off = _opaque_end(head, off, end)[1]
         elif skip == _SKIP_HYPER:

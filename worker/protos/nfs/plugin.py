@@ -68,7 +68,9 @@ class NfsPlugin(TcpAnalyser):
         return conn
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = super().parse(pkt, tcptuple, direction, state)
+        # TcpAnalyser.parse with the typed parser and handler called at C level
+        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
+        conn = _parse(self, pkt, tcptuple, direction, state)
         corr = conn.correlator
         if corr.pending:
             limit = pkt.ts - corr.timeout_ns
@@ -78,22 +80,7 @@ class NfsPlugin(TcpAnalyser):
         return conn
 
     def handle(self, conn: NfsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
-        corr = conn.correlator
-        emit = self.emit
-        for msg in msgs:
-            if msg.is_call:
-                if not published(msg):
-                    self._count_ignored(msg)
-                for old, _ in corr.add_request((direction, msg.xid),
-                                               PendingCall(msg, _oriented(tcptuple, direction))):
-                    self._alone(old, NOTE_NO_RESPONSE)
-                continue
-            pending = corr.take((1 - direction, msg.xid))
-            if pending is None:
-                self.unmatched_responses += 1
-                emit(to_event(None, msg, _oriented(tcptuple, 1 - direction), TCP))
-            elif published(pending.msg):
-                emit(to_event(pending.msg, msg, pending.tuple, TCP))
+        _handle(self, conn, tcptuple, direction, msgs)
 
     def close(self, conn: NfsConnection, tcptuple: TcpTuple, ts: int) -> None:
         self._tcp_open.pop(tcptuple.conn_id, None)
@@ -164,3 +151,37 @@ class NfsPlugin(TcpAnalyser):
             self.other_programs += 1
         else:
             self.malformed += 1
+
+
+def _parse(plugin: NfsPlugin, pkt: Packet, tcptuple: TcpTuple, direction: int, state) -> NfsConnection:
+    conn = state if state is not None else plugin.new_connection(tcptuple)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        parser.reset()
+        plugin.parse_errors += 1
+        msgs = getattr(e, "messages", None) or []
+    if msgs:
+        _handle(plugin, conn, tcptuple, direction, msgs)
+    return conn
+
+
+def _handle(plugin: NfsPlugin, conn: NfsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
+    """The messages of one TCP segment (compiled: typed, C-level calls, plugin.pxd)."""
+    corr = conn.correlator
+    emit = plugin.emit
+    for msg in msgs:
+        if msg.is_call:
+            if not published(msg):
+                plugin._count_ignored(msg)
+            for old, _ in corr.add_request((direction, msg.xid),
+                                           PendingCall(msg, _oriented(tcptuple, direction))):
+                plugin._alone(old, NOTE_NO_RESPONSE)
+            continue
+        pending = corr.pending.pop((1 - direction, msg.xid), None)     # KeyedCorrelator.take
+        if pending is None:
+            plugin.unmatched_responses += 1
+            emit(to_event(None, msg, _oriented(tcptuple, 1 - direction), TCP))
+        elif published(pending.msg):
+            emit(to_event(pending.msg, msg, pending.tuple, TCP))

@@ -33,6 +33,7 @@ except ImportError:          # pragma: no cover - declared dependency
 
 _CACHE: "OrderedDict[bytes, dict | None]" = OrderedDict()
 _CACHE_MAX = 512
+_KEY_MAX = 4096             # certificates up to this size are their own cache key
 
 if x509 is not None:
     _ATTRS = (  # Go's pkix.Name fields, in toMap's order
@@ -187,7 +188,9 @@ def _parse(der: bytes) -> dict | None:
 
 def describe(der: bytes) -> dict | None:
     """Packetbeat's certificate map of one DER certificate (a fresh copy), or None."""
-    key = hashlib.sha1(der).digest()
+    # the certificate itself is the key (no digest to compute), up to a size
+    # that keeps the cache small; a larger one is known by its SHA-1
+    key = bytes(der) if len(der) <= _KEY_MAX else ("sha1", hashlib.sha1(der).digest())
     if key in _CACHE:
         _CACHE.move_to_end(key)
         m = _CACHE[key]

@@ -40,14 +40,15 @@ from worker.protos.tls.trans import TlsConnection
 # encrypted_client_hello payload browsers send on every connection) or only by
 # length (session tickets): left out of the hello cache's key.
 _VOLATILE = frozenset((hs.EXT_KEY_SHARE, hs.EXT_PRE_SHARED_KEY, 21, 0xFE0D))
+_EXT_SESSION_TICKET = hs.EXT_SESSION_TICKET
 _CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
 _CACHE_MAX = 1024
 
 
 def _shape(h: hs.Hello) -> tuple:
     return (h.is_client, h.version, tuple(h.ciphers), tuple(h.compression), h.cipher, h.selected_compression,
-            h.ext_ok, tuple((c, None if c in _VOLATILE else len(d) if c == hs.EXT_SESSION_TICKET else d)
-                            for c, d in h.extensions))
+            h.ext_ok, tuple([(c, None if c in _VOLATILE else len(d) if c == _EXT_SESSION_TICKET else d)
+                             for c, d in h.extensions]))
 
 
 def _derived(h: hs.Hello) -> tuple:

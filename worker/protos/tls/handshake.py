@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass, field
 
 from worker.protos.tls import algos
 
@@ -45,20 +44,39 @@ class HelloError(Exception):
     """A handshake message body that does not parse."""
 
 
-@dataclass(slots=True)
 class Hello:
-    """A ClientHello or ServerHello as sent (raw values, GREASE included)."""
-    is_client: bool
-    version: tuple                 # legacy_version (major, minor)
-    random: bytes
-    session_id: bytes
-    ciphers: list = field(default_factory=list)        # client: offered, in order
-    compression: list = field(default_factory=list)    # client: offered
-    cipher: int = -1                # server: selected
-    selected_compression: int = 0
-    extensions: list = field(default_factory=list)     # [(code, bytes)] in order
-    ext_ok: bool = True             # the extensions block parsed
-    hrr: bool = False               # a HelloRetryRequest
+    """A ClientHello or ServerHello as sent (raw values, GREASE included).
+
+    A plain class with the dataclass's behaviour (keyword or positional
+    fields, repr, equality): compiled (handshake.pxd) it is an extension type."""
+    __slots__ = ("is_client", "version", "random", "session_id", "ciphers", "compression", "cipher",
+                 "selected_compression", "extensions", "ext_ok", "hrr")
+
+    def __init__(self, is_client, version, random, session_id, ciphers=None, compression=None, cipher=-1,
+                 selected_compression=0, extensions=None, ext_ok=True, hrr=False):
+        self.is_client = is_client
+        self.version = version                      # legacy_version (major, minor)
+        self.random = random
+        self.session_id = session_id
+        self.ciphers = ciphers if ciphers is not None else list()            # client: offered, in order
+        self.compression = compression if compression is not None else list()  # client: offered
+        self.cipher = cipher                        # server: selected
+        self.selected_compression = selected_compression
+        self.extensions = extensions if extensions is not None else list()   # [(code, bytes)] in order
+        self.ext_ok = ext_ok                        # the extensions block parsed
+        self.hrr = hrr                              # a HelloRetryRequest
+
+    def _astuple(self) -> tuple:
+        return (self.is_client, self.version, self.random, self.session_id, self.ciphers, self.compression,
+                self.cipher, self.selected_compression, self.extensions, self.ext_ok, self.hrr)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._astuple() == other._astuple()
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return "Hello(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
 
     def ext(self, code: int):
         for c, data in self.extensions:
@@ -67,7 +85,10 @@ class Hello:
         return None
 
     def has_ext(self, code: int) -> bool:
-        return any(c == code for c, _ in self.extensions)
+        for c, _ in self.extensions:
+            if c == code:
+                return True
+        return False
 
 
 def _need(body, pos: int, n: int) -> None:
@@ -91,7 +112,7 @@ def _common(body: bytes, is_client: bool) -> tuple[Hello, int]:
 def _extensions(hello: Hello, body: bytes, pos: int) -> None:
     if pos + 2 > len(body):
         return                       # no extensions (SSL 3.0, old TLS clients)
-    (total,) = _U16.unpack_from(body, pos)
+    total = (body[pos] << 8) | body[pos + 1]
     pos += 2
     end = pos + total
     if end > len(body):
@@ -101,7 +122,8 @@ def _extensions(hello: Hello, body: bytes, pos: int) -> None:
         if pos + 4 > len(body):
             hello.ext_ok = False
             break
-        code, n = struct.unpack_from("!HH", body, pos)
+        code = (body[pos] << 8) | body[pos + 1]
+        n = (body[pos + 2] << 8) | body[pos + 3]
         pos += 4
         exts.append((code, bytes(body[pos:pos + n])))
         pos += n

@@ -31,9 +31,6 @@ direction's buffer and tries again with the next segment, as Packetbeat).
 """
 from __future__ import annotations
 
-import struct
-from dataclasses import dataclass, field
-
 from worker.plugin import ParseError as _BaseParseError
 
 CHANGE_CIPHER_SPEC = 20
@@ -49,8 +46,6 @@ MAX_HANDSHAKE_SIZE = 1 << 16
 RECORD_HEADER = 5
 HANDSHAKE_HEADER = 4
 
-_REC = struct.Struct("!BBBH")
-_HS = struct.Struct("!BBH")
 
 
 class ParseError(_BaseParseError):
@@ -62,7 +57,6 @@ class ParseError(_BaseParseError):
         self.messages = messages or []
 
 
-@dataclass(slots=True)
 class TlsMessage:
     """One record-level event or one complete handshake message.
 
@@ -70,17 +64,53 @@ class TlsMessage:
     for handshakes ``hs_type`` and ``body`` (bytes) are set; for alerts
     ``level`` and ``code`` (``code`` -1: encrypted alert); ``size`` is the
     record length (or handshake message length); ``version`` the record's
-    version (major, minor); ``ts`` the time of the packet where it began."""
-    ts: int
-    kind: int
-    version: tuple = (0, 0)
-    size: int = 0
-    hs_type: int = -1
-    body: bytes = b""
-    level: int = 0
-    code: int = -1
-    oversize: bool = False
-    notes: list = field(default_factory=list)
+    version (major, minor); ``ts`` the time of the packet where it began.
+
+    A plain class with the dataclass's behaviour (keyword or positional
+    fields, repr, equality): compiled (parser.pxd) it is an extension type,
+    made without a Python ``__init__``."""
+    __slots__ = ("ts", "kind", "version", "size", "hs_type", "body", "level", "code", "oversize", "notes")
+
+    def __init__(self, ts, kind, version=(0, 0), size=0, hs_type=-1, body=b"", level=0, code=-1,
+                 oversize=False, notes=None):
+        self.ts = ts
+        self.kind = kind
+        self.version = version
+        self.size = size
+        self.hs_type = hs_type
+        self.body = body
+        self.level = level
+        self.code = code
+        self.oversize = oversize
+        self.notes = notes if notes is not None else list()
+
+    def _astuple(self) -> tuple:
+        return (self.ts, self.kind, self.version, self.size, self.hs_type, self.body, self.level, self.code,
+                self.oversize, self.notes)
+
+    def __eq__(self, other):
+        if other.__class__ is self.__class__:
+            return self._astuple() == other._astuple()
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return "TlsMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
+
+
+def _message(ts, kind, version, size) -> TlsMessage:
+    """TlsMessage(ts, kind, version, size) (compiled: without a Python ``__init__`` call)."""
+    m = TlsMessage.__new__(TlsMessage)
+    m.ts = ts
+    m.kind = kind
+    m.version = version
+    m.size = size
+    m.hs_type = -1
+    m.body = b""
+    m.level = 0
+    m.code = -1
+    m.oversize = False
+    m.notes = []
+    return m
 
 
 class TlsParser:
@@ -129,7 +159,10 @@ class TlsParser:
         blen = len(buf)
         first = True
         while blen - off >= RECORD_HEADER:
-            rtype, major, minor, length = _REC.unpack_from(buf, off)
+            rtype = buf[off]
+            major = buf[off + 1]
+            minor = buf[off + 2]
+            length = (buf[off + 3] << 8) | buf[off + 4]
             if rtype not in RECORD_TYPES or major != 3 or minor > 4 or length > MAX_RECORD_LENGTH:
                 del buf[:]
                 raise ParseError("not a TLS record header (type %d, version %d.%d, length %d)"
@@ -145,18 +178,18 @@ class TlsParser:
                 if blen - off < RECORD_HEADER + length:
                     break
                 self.records += 1
+                msg = _message(rts, ALERT, (major, minor), length)
                 if length == 2 and not self.encrypted:
-                    out.append(TlsMessage(rts, ALERT, (major, minor), length,
-                                          level=buf[off + 5], code=buf[off + 6]))
-                else:
-                    out.append(TlsMessage(rts, ALERT, (major, minor), length))
+                    msg.level = buf[off + 5]
+                    msg.code = buf[off + 6]
+                out.append(msg)
                 off += RECORD_HEADER + length
             else:
                 # ChangeCipherSpec, application data, heartbeat, encrypted handshake:
                 # reported at the header, content skipped
                 self.records += 1
                 kind = ENCRYPTED_HANDSHAKE if rtype == HANDSHAKE else rtype
-                out.append(TlsMessage(rts, kind, (major, minor), length))
+                out.append(_message(rts, kind, (major, minor), length))
                 avail = blen - off - RECORD_HEADER
                 if avail >= length:
                     off += RECORD_HEADER + length
@@ -188,8 +221,8 @@ class TlsParser:
         hlen = len(hs)
         limit = self.max_handshake_size
         while hlen - off >= HANDSHAKE_HEADER:
-            htype, hi, lo = _HS.unpack_from(hs, off)
-            mlen = (hi << 16) | lo
+            htype = hs[off]
+            mlen = (hs[off + 1] << 16) | (hs[off + 2] << 8) | hs[off + 3]
             if mlen > limit:
                 have = hlen - off - HANDSHAKE_HEADER
                 msg = TlsMessage(self.hs_ts, HANDSHAKE, self.hs_version, mlen, hs_type=htype, oversize=True)
@@ -205,8 +238,10 @@ class TlsParser:
                 break
             if hlen - off < HANDSHAKE_HEADER + mlen:
                 break
-            body = bytes(hs[off + HANDSHAKE_HEADER:off + HANDSHAKE_HEADER + mlen])
-            out.append(TlsMessage(self.hs_ts, HANDSHAKE, self.hs_version, mlen, hs_type=htype, body=body))
+            msg = _message(self.hs_ts, HANDSHAKE, self.hs_version, mlen)
+            msg.hs_type = htype
+            msg.body = bytes(hs[off + HANDSHAKE_HEADER:off + HANDSHAKE_HEADER + mlen])
+            out.append(msg)
             off += HANDSHAKE_HEADER + mlen
             self.hs_ts = ts
         if off:

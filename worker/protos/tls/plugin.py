@@ -48,34 +48,10 @@ class TlsPlugin(TcpAnalyser):
         return TlsConnection(self.max_handshake_size)
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = state if state is not None else TlsConnection(self.max_handshake_size)
-        if conn.sent or conn.sides[direction].done:
-            return conn                 # encrypted from here on
-        parser = conn.parsers[direction]
-        # feed_or_resync, inline (compiled with the plugin; the glue runs as Python)
-        resynced = False
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            parser.reset()
-            msgs = getattr(e, "messages", None) or []
-            resynced = True
-        if resynced:
-            self.parse_errors += 1
-            conn.resyncs += 1
-            if conn.resyncs >= MAX_RESYNCS and not conn.has_info():
-                self.not_tls += 1
-                conn.sent = True        # given up: nothing to publish, nothing more parsed
-                return conn
-        if msgs:
-            self.handle(conn, tcptuple, direction, msgs)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def handle(self, conn: TlsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
-        for msg in msgs:
-            if conn.add(direction, msg):
-                self._publish(conn, tcptuple, [])
-                return
+        _handle(self, conn, tcptuple, direction, msgs)
 
     def close(self, conn: TlsConnection, tcptuple: TcpTuple, ts: int) -> None:
         self._publish(conn, tcptuple, [])
@@ -112,3 +88,38 @@ class TlsPlugin(TcpAnalyser):
         self.handshakes += 1
         self.established += conn.established
         self.emit(to_event(conn, self.cfg, tcptuple, notes))
+
+
+# The per-segment work as module functions (compiled: C-level calls with the
+# connection, its parsers and the messages typed, plugin.pxd).
+
+def _parse(plugin: TlsPlugin, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
+    conn = state if state is not None else TlsConnection(plugin.max_handshake_size)
+    if conn.sent or conn.sides[direction].done:
+        return conn                 # encrypted from here on
+    parser = conn.parsers[direction]
+    # feed_or_resync, inline
+    resynced = False
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        parser.reset()
+        msgs = getattr(e, "messages", None) or []
+        resynced = True
+    if resynced:
+        plugin.parse_errors += 1
+        conn.resyncs += 1
+        if conn.resyncs >= MAX_RESYNCS and not conn.has_info():
+            plugin.not_tls += 1
+            conn.sent = True        # given up: nothing to publish, nothing more parsed
+            return conn
+    if msgs:
+        _handle(plugin, conn, tcptuple, direction, msgs)
+    return conn
+
+
+def _handle(plugin: TlsPlugin, conn: TlsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
+    for msg in msgs:
+        if conn.add(direction, msg):
+            plugin._publish(conn, tcptuple, [])
+            return

@@ -1,0 +1,15 @@
+# C types for worker/protos/nfs/plugin.py when compiled (setup.py, Cython
+# pure Python mode, augmenting .pxd): the .py stays the source and runs
+# uncompiled. The per-segment message loop is a C-level function on typed
+# messages.
+import cython
+
+from worker.protos.nfs.parser cimport RecordParser, RpcMessage
+from worker.protos.nfs.trans cimport NfsConnection, PendingCall
+
+
+@cython.locals(conn=NfsConnection, parser=RecordParser, msgs=list)
+cdef NfsConnection _parse(plugin, pkt, tcptuple, int direction, state)
+
+@cython.locals(msg=RpcMessage, pending=PendingCall)
+cdef _handle(plugin, NfsConnection conn, tcptuple, int direction, list msgs)
