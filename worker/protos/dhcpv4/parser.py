@@ -24,8 +24,6 @@ Values are kept as bytes; ``event.py`` turns them into text.
 """
 from __future__ import annotations
 
-import struct
-
 from worker.plugin import ParseError as _BaseParseError
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
@@ -38,18 +36,23 @@ OPT_END = 255
 BOOTREQUEST = 1
 BOOTREPLY = 2
 
-# op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr
-_FIXED = struct.Struct("!BBBBIHH4s4s4s4s")
-
 
 class ParseError(_BaseParseError):
     """The datagram is not a DHCPv4 message."""
 
 
+_FIELDS = ("ts", "size", "op", "htype", "hlen", "hops", "xid", "secs", "flags", "ciaddr",
+           "yiaddr", "siaddr", "giaddr", "chaddr", "sname", "file", "options", "notes")
+
+
 class DhcpMessage:
-    """One decoded message (a plain class with slots: a C class when compiled, see parser.pxd)."""
-    __slots__ = ("ts", "size", "op", "htype", "hlen", "hops", "xid", "secs", "flags", "ciaddr",
-                 "yiaddr", "siaddr", "giaddr", "chaddr", "sname", "file", "options", "notes")
+    """One decoded message (a plain class with slots: a C class when compiled, see parser.pxd).
+
+    ``options_key`` is not part of the message's value (not compared, not
+    shown): the option area's bytes as received, which ``options`` was
+    decoded from, when :func:`decode_message` made the message (``None``
+    otherwise). ``event.py`` keys its cache of option objects on it."""
+    __slots__ = _FIELDS + ("options_key",)
 
     def __init__(self, ts: int, size: int, op: int, htype: int, hlen: int, hops: int, xid: int,
                  secs: int, flags: int, ciaddr: bytes, yiaddr: bytes, siaddr: bytes, giaddr: bytes,
@@ -72,23 +75,31 @@ class DhcpMessage:
         self.file = file                # up to the first NUL
         self.options = options          # code -> data, pieces of a repeated option concatenated
         self.notes = notes if notes is not None else []
+        self.options_key = None
 
     def __repr__(self) -> str:
-        return "DhcpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in self.__slots__)
+        return "DhcpMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in _FIELDS)
 
     def __eq__(self, other) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
+        return all(getattr(self, k) == getattr(other, k) for k in _FIELDS)
 
     @property
     def is_request(self) -> bool:
         return self.op != BOOTREPLY
 
 
-def decode_message(data, ts: int = 0) -> DhcpMessage:
+_CACHE_MAX = 1024          # option areas remembered (cleared when full)
+_CACHE_AREA_MAX = 1024     # larger option areas are not remembered
+# option area bytes -> its decoded options (values are immutable bytes: each
+# message gets its own copy of the dict)
+_OPTIONS_CACHE: dict = {}
+
+
+def decode_message(payload, ts: int = 0) -> DhcpMessage:
     """Decode one datagram payload (bytes-like). Raises :class:`ParseError`."""
-    data = bytes(data)
+    data = bytes(payload)
     n = len(data)
     if n < MIN_LEN:
         raise ParseError("DHCP message too short: %d bytes" % n)
@@ -96,7 +107,8 @@ def decode_message(data, ts: int = 0) -> DhcpMessage:
         raise ParseError("DHCP message too long: %d bytes" % n)
     if data[HEADER_LEN:MIN_LEN] != MAGIC_COOKIE:
         raise ParseError("bad magic cookie %s" % data[HEADER_LEN:MIN_LEN].hex())
-    op, htype, hlen, hops, xid, secs, flags, ciaddr, yiaddr, siaddr, giaddr = _FIXED.unpack_from(data, 0)
+    # the fixed fields read in place (compiled: C reads of the bytes, no struct tuple)
+    hlen = data[2]
     chaddr = data[28:28 + (hlen if hlen < 16 else 16)]
     # sname and file: up to the first NUL (mostly at once: the fields are empty)
     i = data.find(0, 44, 108)
@@ -108,22 +120,36 @@ def decode_message(data, ts: int = 0) -> DhcpMessage:
     msg = DhcpMessage.__new__(DhcpMessage)
     msg.ts = ts
     msg.size = n
-    msg.op = op
-    msg.htype = htype
+    msg.op = data[0]
+    msg.htype = data[1]
     msg.hlen = hlen
-    msg.hops = hops
-    msg.xid = xid
-    msg.secs = secs
-    msg.flags = flags
-    msg.ciaddr = ciaddr
-    msg.yiaddr = yiaddr
-    msg.siaddr = siaddr
-    msg.giaddr = giaddr
+    msg.hops = data[3]
+    msg.xid = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
+    msg.secs = (data[8] << 8) | data[9]
+    msg.flags = (data[10] << 8) | data[11]
+    msg.ciaddr = data[12:16]
+    msg.yiaddr = data[16:20]
+    msg.siaddr = data[20:24]
+    msg.giaddr = data[24:28]
     msg.chaddr = chaddr
     msg.sname = sname
     msg.file = file_
-    msg.options = parse_options(data, MIN_LEN)
     msg.notes = []
+    # the option area: parsed once per distinct area (a server answers every
+    # client with the same options; a client repeats its own), copied per message
+    if n - MIN_LEN <= _CACHE_AREA_MAX:
+        key = data[MIN_LEN:]
+        opts = _OPTIONS_CACHE.get(key)
+        if opts is None:
+            opts = parse_options(data, MIN_LEN)
+            if len(_OPTIONS_CACHE) >= _CACHE_MAX:
+                _OPTIONS_CACHE.clear()
+            _OPTIONS_CACHE[key] = opts
+        msg.options = dict(opts)
+        msg.options_key = key
+    else:
+        msg.options = parse_options(data, MIN_LEN)
+        msg.options_key = None
     return msg
 
 
