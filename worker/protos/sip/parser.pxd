@@ -3,7 +3,7 @@
 import cython
 
 @cython.locals(headers=dict, content_length=cython.Py_ssize_t, lines=list, unfolded=list,
-               cache=dict, ln=bytes, name=bytes, value=bytes, lst=list)
+               cache=dict, ln=bytes, name=bytes, value=bytes, lst=list, folded=cython.bint)
 cpdef object parse_headers(msg, bytes block)
 
 @cython.locals(buf=bytes, n=cython.Py_ssize_t, out=list, pos=cython.Py_ssize_t,
