@@ -29,7 +29,10 @@ cpdef dict _name_addr(bytes value, _Related rel, bint contact=*)
 @cython.locals(out=list, value=bytes, item=bytes)
 cpdef list _list(list values)
 
-cdef dict _URIS, _NAME_ADDRS, _DIALOG_PARTS
+cdef dict _URIS, _NAME_ADDRS, _DIALOG_PARTS, _CSEQS
+
+@cython.locals(parts=list, hit=tuple)
+cpdef tuple _cseq(bytes value)
 
 cpdef bint _is_sdp(bytes ctype, msg)
 
@@ -46,7 +49,7 @@ cpdef object _copy_value(object value)
 @cython.locals(ev=dict, sip=dict, headers=dict, v=list, b=bytes, parts=list, seen=list,
                event=dict, network=dict, related=dict, rel=_Related, users=list, hosts=list,
                ips=list, phrase=bytes, auth=list, t=str, method=str, cseq_method=str,
-               key=tuple, part=tuple, name=str, user=str, host=str, allow_v=tuple,
+               key=tuple, part=tuple, cs=tuple, name=str, user=str, host=str, allow_v=tuple,
                supported_v=tuple, call_id_v=bytes, ctype=bytes, max_forwards_v=bytes, ua_v=bytes,
                pau_v=bytes, accept_v=bytes, from_v=bytes, to_v=bytes, contact_v=bytes)
 cpdef dict to_event(msg, cfg, tuple_, int transport)

@@ -455,6 +455,32 @@ def _dialog_part(key: tuple) -> tuple:
     return part
 
 
+# CSeq value -> (number, method, sip.cseq object or None): a request and its
+# responses share it. Bounded (cleared when full).
+_CSEQS: dict = {}
+
+
+def _cseq(value: bytes) -> tuple:
+    seq = 0
+    cseq_method = ""
+    obj = None
+    parts = value.split(b" ")
+    if len(parts) == 2:
+        seq = _int(parts[0])
+        cseq_method = parts[1].decode("utf-8", "replace").upper()
+        if seq:
+            if cseq_method:
+                obj = {"code": seq, "method": cseq_method}
+            else:
+                obj = {"code": seq}
+        elif cseq_method:
+            obj = {"method": cseq_method}
+    if len(_CSEQS) >= _CACHE_MAX:
+        _CSEQS.clear()
+    hit = _CSEQS[value] = (seq, cseq_method, obj)
+    return hit
+
+
 def _copy_value(value):
     """A fresh copy of a cached ``sip`` field: a list of texts, or a dict
     whose values are texts, numbers or one more level of dict."""
@@ -557,18 +583,13 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     cseq_method = ""
     seq = 0
     if v:
-        parts = v[-1].split(b" ")
-        if len(parts) == 2:
-            seq = _int(parts[0])
-            b = parts[1]
-            cseq_method = b.decode("utf-8", "replace").upper()
-            if seq:
-                if cseq_method:
-                    sip["cseq"] = {"code": seq, "method": cseq_method}
-                else:
-                    sip["cseq"] = {"code": seq}
-            elif cseq_method:
-                sip["cseq"] = {"method": cseq_method}
+        b = v[-1]
+        cs = _CSEQS.get(b)
+        if cs is None:
+            cs = _cseq(b)
+        seq, cseq_method, obj = cs
+        if obj is not None:
+            sip["cseq"] = dict(obj)
     auth = headers.get(b"authorization")
     if auth is not None and cfg.parse_authorization:
         a = _auth(auth[0], rel, ev)
