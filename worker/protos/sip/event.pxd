@@ -3,6 +3,7 @@
 # Typed dicts, lists and bytes let the compiled module read the header dict,
 # index the value lists and call the UTF-8 decoder directly.
 import cython
+from worker.protos.sip.parser cimport SipMessage
 
 cdef class _Related:
     cdef public list user, hosts, ip
@@ -34,7 +35,7 @@ cdef dict _URIS, _NAME_ADDRS, _DIALOG_PARTS, _CSEQS
 @cython.locals(parts=list, hit=tuple)
 cpdef tuple _cseq(bytes value)
 
-cpdef bint _is_sdp(bytes ctype, msg)
+cpdef bint _is_sdp(bytes ctype, SipMessage msg)
 
 cpdef dict _sdp(bytes body, _Related rel)
 
@@ -52,4 +53,4 @@ cpdef object _copy_value(object value)
                key=tuple, part=tuple, cs=tuple, name=str, user=str, host=str, allow_v=tuple,
                supported_v=tuple, call_id_v=bytes, ctype=bytes, max_forwards_v=bytes, ua_v=bytes,
                pau_v=bytes, accept_v=bytes, from_v=bytes, to_v=bytes, contact_v=bytes)
-cpdef dict to_event(msg, cfg, tuple_, int transport)
+cpdef dict to_event(SipMessage msg, cfg, tuple_, int transport)
