@@ -10,6 +10,10 @@ cdef class _Related:
 
 cpdef object _int(bytes b)
 
+@cython.locals(out=list, start=cython.Py_ssize_t, quoted=cython.bint, angle=cython.Py_ssize_t,
+               i=cython.Py_ssize_t, n=cython.Py_ssize_t, c=cython.int)
+cpdef list _split_outside(bytes value, int sep, bint first=*)
+
 cpdef str _s(bytes b)
 
 @cython.locals(out=dict, p=bytes, k=bytes, eq=bytes, v=bytes)
