@@ -504,22 +504,7 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     rel = _Related()
     users = rel.user
     hosts = rel.hosts
-    sip: dict = {}
     headers = msg.headers
-
-    # start line
-    if is_request:
-        method = msg.method.decode("utf-8", "replace")
-        sip["type"] = "request"
-        sip["method"] = method.upper()
-        _uri_fields(sip, msg.uri, rel)
-    else:
-        sip["type"] = "response"
-        if code:
-            sip["code"] = code
-        if phrase:
-            sip["status"] = phrase.decode("utf-8", "replace")
-    sip["version"] = msg.version.decode("ascii", "replace")
 
     # headers (the last value of a single-valued header, as Packetbeat keeps it).
     # The dialog's headers (From, To, Contact, Call-ID, User-Agent, Allow...)
@@ -553,7 +538,22 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     part = _DIALOG_PARTS.get(key)
     if part is None:
         part = _dialog_part(key)
-    sip.update(part[0])
+    sip = dict(part[0])     # one copy of the dialog's fields, then this message's
+
+    # start line
+    if is_request:
+        method = msg.method.decode("utf-8", "replace")
+        sip["type"] = "request"
+        sip["method"] = method.upper()
+        _uri_fields(sip, msg.uri, rel)
+    else:
+        sip["type"] = "response"
+        if code:
+            sip["code"] = code
+        if phrase:
+            sip["status"] = phrase.decode("utf-8", "replace")
+    sip["version"] = msg.version.decode("ascii", "replace")
+
     for name in part[1]:
         sip[name] = _copy_value(sip[name])
     for user in part[2]:
