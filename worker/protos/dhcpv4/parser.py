@@ -27,6 +27,7 @@ from __future__ import annotations
 from worker.plugin import ParseError as _BaseParseError
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
+_ZERO4 = b"\x00\x00\x00\x00"
 HEADER_LEN = 236                    # op .. file, RFC 2131 figure 1
 MIN_LEN = HEADER_LEN + 4            # + magic cookie
 MAX_MESSAGE_SIZE = 65535            # a UDP datagram cannot be larger
@@ -105,16 +106,22 @@ def decode_message(payload, ts: int = 0) -> DhcpMessage:
         raise ParseError("DHCP message too short: %d bytes" % n)
     if n > MAX_MESSAGE_SIZE:
         raise ParseError("DHCP message too long: %d bytes" % n)
-    if data[HEADER_LEN:MIN_LEN] != MAGIC_COOKIE:
+    if data[236] != 0x63 or data[237] != 0x82 or data[238] != 0x53 or data[239] != 0x63:   # MAGIC_COOKIE
         raise ParseError("bad magic cookie %s" % data[HEADER_LEN:MIN_LEN].hex())
     # the fixed fields read in place (compiled: C reads of the bytes, no struct tuple)
     hlen = data[2]
     chaddr = data[28:28 + (hlen if hlen < 16 else 16)]
     # sname and file: up to the first NUL (mostly at once: the fields are empty)
-    i = data.find(0, 44, 108)
-    sname = data[44:i if i >= 0 else 108]
-    i = data.find(0, 108, 236)
-    file_ = data[108:i if i >= 0 else 236]
+    if data[44] == 0:
+        sname = b""
+    else:
+        i = data.find(0, 44, 108)
+        sname = data[44:i if i >= 0 else 108]
+    if data[108] == 0:
+        file_ = b""
+    else:
+        i = data.find(0, 108, 236)
+        file_ = data[108:i if i >= 0 else 236]
     # fields set directly: compiled, C struct stores without the constructor's
     # 17-argument call (the same message as DhcpMessage(ts, n, op, ...))
     msg = DhcpMessage.__new__(DhcpMessage)
@@ -127,10 +134,11 @@ def decode_message(payload, ts: int = 0) -> DhcpMessage:
     msg.xid = (data[4] << 24) | (data[5] << 16) | (data[6] << 8) | data[7]
     msg.secs = (data[8] << 8) | data[9]
     msg.flags = (data[10] << 8) | data[11]
-    msg.ciaddr = data[12:16]
-    msg.yiaddr = data[16:20]
-    msg.siaddr = data[20:24]
-    msg.giaddr = data[24:28]
+    # an unset address (the usual case) is the shared zero constant, not a new slice
+    msg.ciaddr = data[12:16] if data[12] or data[13] or data[14] or data[15] else _ZERO4
+    msg.yiaddr = data[16:20] if data[16] or data[17] or data[18] or data[19] else _ZERO4
+    msg.siaddr = data[20:24] if data[20] or data[21] or data[22] or data[23] else _ZERO4
+    msg.giaddr = data[24:28] if data[24] or data[25] or data[26] or data[27] else _ZERO4
     msg.chaddr = chaddr
     msg.sname = sname
     msg.file = file_
