@@ -12,6 +12,14 @@ cpdef list _ips(v)
                secs=cython.ulonglong, i=cython.Py_ssize_t)
 cpdef dict options_map(dict opts)
 
+cdef dict _MAPS, _MACS
+cdef Py_ssize_t _CACHE_MAX
+
+cpdef str format_mac(bytes b)
+
+@cython.locals(key=bytes, hit=tuple, opts=dict, out=dict, lists=tuple, k=str, v=list)
+cpdef dict _option_object(DhcpMessage msg)
+
 cpdef _add_ip(dict d, list related, str name, bytes raw)
 
 # option kinds: C constants in the compiled module

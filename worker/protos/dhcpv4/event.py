@@ -12,7 +12,6 @@ also lists the non-zero ``client_ip``, ``assigned_ip`` and ``relay_ip``.
 """
 from __future__ import annotations
 
-import functools
 import struct
 
 from worker.ecs import ipv4_text, transaction_event
@@ -30,10 +29,18 @@ def _text(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
-@functools.lru_cache(maxsize=4096)
+_MACS: dict = {}
+
+
 def format_mac(b: bytes) -> str:
-    """ECS notation (RFC 7042): upper-case octets joined by hyphens."""
-    return b.hex("-").upper() if b else ""
+    """ECS notation (RFC 7042): upper-case octets joined by hyphens (remembered per address)."""
+    t = _MACS.get(b)
+    if t is None:
+        t = b.hex("-").upper() if b else ""
+        if len(_MACS) >= 4096:
+            _MACS.clear()
+        _MACS[b] = t
+    return t
 
 
 def flags_text(flags: int) -> str:
@@ -146,6 +153,35 @@ def options_map(opts: dict[int, bytes]) -> dict | None:
     return out or None
 
 
+_CACHE_MAX = 1024
+# option area bytes (DhcpMessage.options_key) -> (its dhcpv4.option object or
+# None, the names of its list values): made once per distinct area, copied per event
+_MAPS: dict = {}
+
+
+def _option_object(msg: DhcpMessage) -> dict | None:
+    """``options_map(msg.options)``, from the cache when the message has an option key."""
+    key = msg.options_key
+    if key is None:
+        return options_map(msg.options)
+    hit = _MAPS.get(key)
+    if hit is None:
+        opts = options_map(msg.options)
+        lists = () if opts is None else tuple([name for name, value in opts.items() if type(value) is list])
+        if len(_MAPS) >= _CACHE_MAX:
+            _MAPS.clear()
+        hit = _MAPS[key] = (opts, lists)
+    opts, lists = hit
+    if opts is None:
+        return None
+    out = dict(opts)
+    for k in lists:
+        v = opts[k]
+        # lists of texts; the vendor-identifying records are dicts
+        out[k] = [dict(x) for x in v] if type(v[0]) is dict else list(v)
+    return out
+
+
 def _add_ip(d: dict, related: list, name: str, raw: bytes) -> None:
     ip = _ntoa(raw)
     d[name] = ip
@@ -181,7 +217,7 @@ def to_event(msg: DhcpMessage, tuple_) -> dict:
     if msg.file:
         d["boot_file_name"] = _text(msg.file)
     if msg.options:
-        opts = options_map(msg.options)
+        opts = _option_object(msg)
         if opts:
             d["option"] = opts
     ev["dhcpv4"] = d

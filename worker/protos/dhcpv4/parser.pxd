@@ -13,6 +13,11 @@ cdef class DhcpMessage:
     cdef public bytes ciaddr, yiaddr, siaddr, giaddr, chaddr, sname, file
     cdef public dict options
     cdef public list notes
+    cdef public bytes options_key
 
-@cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t, hlen=cython.Py_ssize_t, msg=DhcpMessage)
-cpdef DhcpMessage decode_message(data, ts=*)
+cdef dict _OPTIONS_CACHE
+cdef Py_ssize_t _CACHE_MAX, _CACHE_AREA_MAX
+
+@cython.locals(data=bytes, n=cython.Py_ssize_t, i=cython.Py_ssize_t, hlen=cython.Py_ssize_t,
+               msg=DhcpMessage, key=bytes, opts=dict)
+cpdef DhcpMessage decode_message(payload, ts=*)

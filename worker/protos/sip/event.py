@@ -406,6 +406,93 @@ def _is_sdp(ctype: bytes | None, msg: SipMessage) -> bool:
     return b"content-encoding" not in msg.headers
 
 
+# the dialog's header values (see to_event) -> (their fields of ``sip``, the
+# names of the fields holding a dict or list, related users, related hosts).
+# Bounded (cleared when full).
+_DIALOG_PARTS: dict = {}
+
+
+def _dialog_part(key: tuple) -> tuple:
+    """The part of ``sip`` made from the dialog's header values ``key`` (in to_event's order)."""
+    allow_v, supported_v, call_id_v, ctype, max_forwards_v, ua_v, pau_v, accept_v, from_v, to_v, contact_v = key
+    rel = _Related()
+    sip: dict = {}
+    if allow_v:
+        allow = _list(list(allow_v))
+        if allow:
+            sip["allow"] = allow
+    if call_id_v:
+        sip["call_id"] = call_id_v.decode("utf-8", "replace")
+    if ctype:
+        sip["content_type"] = ctype.lower().decode("utf-8", "replace")
+    if max_forwards_v is not None:
+        n = _int(max_forwards_v)
+        if n:
+            sip["max_forwards"] = n
+    if supported_v:
+        supported = _list(list(supported_v))
+        if supported:
+            sip["supported"] = supported
+    if ua_v:
+        sip["user_agent"] = {"original": ua_v.decode("utf-8", "replace")}
+    if pau_v is not None:
+        priv: dict = {}
+        _uri_fields(priv, parse_name_addr(_first_item(pau_v))[1], rel)
+        if priv:
+            sip["private"] = priv
+    if accept_v:
+        sip["accept"] = accept_v.lower().decode("utf-8", "replace")
+    if from_v:
+        sip["from"] = _name_addr(from_v, rel, False)
+    if to_v:
+        sip["to"] = _name_addr(to_v, rel, False)
+    if contact_v:
+        sip["contact"] = _name_addr(_first_item(contact_v), rel, True)
+    nested = tuple([name for name, value in sip.items() if type(value) is dict or type(value) is list])
+    if len(_DIALOG_PARTS) >= _CACHE_MAX:
+        _DIALOG_PARTS.clear()
+    part = _DIALOG_PARTS[key] = (sip, nested, tuple(rel.user), tuple(rel.hosts))
+    return part
+
+
+# CSeq value -> (number, method, sip.cseq object or None): a request and its
+# responses share it. Bounded (cleared when full).
+_CSEQS: dict = {}
+
+
+def _cseq(value: bytes) -> tuple:
+    seq = 0
+    cseq_method = ""
+    obj = None
+    parts = value.split(b" ")
+    if len(parts) == 2:
+        seq = _int(parts[0])
+        cseq_method = parts[1].decode("utf-8", "replace").upper()
+        if seq:
+            if cseq_method:
+                obj = {"code": seq, "method": cseq_method}
+            else:
+                obj = {"code": seq}
+        elif cseq_method:
+            obj = {"method": cseq_method}
+    if len(_CSEQS) >= _CACHE_MAX:
+        _CSEQS.clear()
+    hit = _CSEQS[value] = (seq, cseq_method, obj)
+    return hit
+
+
+def _copy_value(value):
+    """A fresh copy of a cached ``sip`` field: a list of texts, or a dict
+    whose values are texts, numbers or one more level of dict."""
+    if type(value) is list:
+        return list(value)
+    out = dict(value)
+    for k, v in out.items():
+        if type(v) is dict:
+            out[k] = dict(v)
+    return out
+
+
 def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     """The event of one SIP message. ``tuple_`` is the IpPortTuple of the
     packet direction (source = sender)."""
@@ -417,8 +504,41 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
     rel = _Related()
     users = rel.user
     hosts = rel.hosts
-    sip: dict = {}
     headers = msg.headers
+
+    # headers (the last value of a single-valued header, as Packetbeat keeps it).
+    # The dialog's headers (From, To, Contact, Call-ID, User-Agent, Allow...)
+    # repeat in every message one side sends: their part of ``sip`` is made
+    # once per combination of values and copied per event (_dialog_part).
+    get = headers.get
+    v = get(b"allow")
+    allow_v = tuple(v) if v else None
+    v = get(b"supported")
+    supported_v = tuple(v) if v else None
+    v = get(b"call-id")
+    call_id_v = v[-1] if v else None
+    v = get(b"content-type")
+    ctype = v[-1] if v else None
+    v = get(b"max-forwards")
+    max_forwards_v = v[-1] if v else None
+    v = get(b"user-agent")
+    ua_v = v[-1] if v else None
+    v = get(b"p-associated-uri")
+    pau_v = v[0] if v else None
+    v = get(b"accept")
+    accept_v = v[0] if v else None
+    v = get(b"from")
+    from_v = v[-1] if v else None
+    v = get(b"to")
+    to_v = v[-1] if v else None
+    v = get(b"contact")
+    contact_v = v[0] if v else None
+    key = (allow_v, supported_v, call_id_v, ctype, max_forwards_v, ua_v, pau_v, accept_v,
+           from_v, to_v, contact_v)
+    part = _DIALOG_PARTS.get(key)
+    if part is None:
+        part = _dialog_part(key)
+    sip = dict(part[0])     # one copy of the dialog's fields, then this message's
 
     # start line
     if is_request:
@@ -434,40 +554,19 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
             sip["status"] = phrase.decode("utf-8", "replace")
     sip["version"] = msg.version.decode("ascii", "replace")
 
-    # headers (the last value of a single-valued header, as Packetbeat keeps it)
-    v = headers.get(b"allow")
-    if v:
-        allow = _list(v)
-        if allow:
-            sip["allow"] = allow
-    get = headers.get
-    v = get(b"call-id")
-    if v and v[-1]:
-        sip["call_id"] = v[-1].decode("utf-8", "replace")
+    for name in part[1]:
+        sip[name] = _copy_value(sip[name])
+    for user in part[2]:
+        if user not in users:
+            users.append(user)
+    for host in part[3]:
+        if host not in hosts:
+            hosts.append(host)
     v = headers.get(b"content-length")
     if v:
         n = _int(v[-1])
         if n:
             sip["content_length"] = n
-    v = headers.get(b"content-type")
-    ctype = v[-1] if v else None
-    if ctype:
-        sip["content_type"] = ctype.lower().decode("utf-8", "replace")
-    v = headers.get(b"max-forwards")
-    if v:
-        n = _int(v[-1])
-        if n:
-            sip["max_forwards"] = n
-    v = headers.get(b"supported")
-    if v:
-        supported = _list(v)
-        if supported:
-            sip["supported"] = supported
-    v = headers.get(b"user-agent")
-    if v:
-        b = v[-1]
-        if b:
-            sip["user_agent"] = {"original": b.decode("utf-8", "replace")}
     v = headers.get(b"via")
     if v:
         if len(v) == 1:
@@ -480,48 +579,17 @@ def to_event(msg: SipMessage, cfg: SipConfig, tuple_, transport: int) -> dict:
                 if t not in seen:
                     seen.append(t)
             sip["via"] = {"original": seen}
-    v = headers.get(b"p-associated-uri")
-    if v:
-        priv: dict = {}
-        _uri_fields(priv, parse_name_addr(_first_item(v[0]))[1], rel)
-        if priv:
-            sip["private"] = priv
-    v = headers.get(b"accept")
-    if v:
-        b = v[0]
-        if b:
-            sip["accept"] = b.lower().decode("utf-8", "replace")
     v = headers.get(b"cseq")
     cseq_method = ""
     seq = 0
     if v:
-        parts = v[-1].split(b" ")
-        if len(parts) == 2:
-            seq = _int(parts[0])
-            b = parts[1]
-            cseq_method = b.decode("utf-8", "replace").upper()
-            if seq:
-                if cseq_method:
-                    sip["cseq"] = {"code": seq, "method": cseq_method}
-                else:
-                    sip["cseq"] = {"code": seq}
-            elif cseq_method:
-                sip["cseq"] = {"method": cseq_method}
-    v = headers.get(b"from")
-    if v:
         b = v[-1]
-        if b:
-            sip["from"] = _name_addr(b, rel, False)
-    v = headers.get(b"to")
-    if v:
-        b = v[-1]
-        if b:
-            sip["to"] = _name_addr(b, rel, False)
-    v = headers.get(b"contact")
-    if v:
-        b = v[0]
-        if b:
-            sip["contact"] = _name_addr(_first_item(b), rel, True)
+        cs = _CSEQS.get(b)
+        if cs is None:
+            cs = _cseq(b)
+        seq, cseq_method, obj = cs
+        if obj is not None:
+            sip["cseq"] = dict(obj)
     auth = headers.get(b"authorization")
     if auth is not None and cfg.parse_authorization:
         a = _auth(auth[0], rel, ev)

@@ -2,8 +2,18 @@
 # Python mode, augmenting .pxd). The .py stays the source and runs uncompiled.
 import cython
 
+cdef class SipMessage:
+    cdef public object ts
+    cdef public bint is_request
+    cdef public Py_ssize_t size, code
+    cdef public list notes
+    cdef public bytes method, uri, phrase, version, body, raw
+    cdef public dict headers
+
+cdef dict _STARTS
+
 @cython.locals(headers=dict, content_length=cython.Py_ssize_t, lines=list, unfolded=list,
-               cache=dict, ln=bytes, name=bytes, value=bytes, lst=list)
+               cache=dict, ln=bytes, name=bytes, value=bytes, lst=list, folded=cython.bint)
 cpdef object parse_headers(msg, bytes block)
 
 @cython.locals(buf=bytes, n=cython.Py_ssize_t, out=list, pos=cython.Py_ssize_t,
@@ -31,5 +41,5 @@ cdef class SipStreamParser:
     @cython.locals(buf=bytearray, pos=cython.Py_ssize_t)
     cpdef _complete(self, Py_ssize_t end)
 
-@cython.locals(hit=tuple)
-cpdef parse_start_line(bytes line, msg_ts)
+@cython.locals(hit=tuple, msg=SipMessage)
+cpdef SipMessage parse_start_line(bytes line, msg_ts)

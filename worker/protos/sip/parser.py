@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -81,20 +80,39 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
+_FIELDS = ("ts", "is_request", "size", "notes", "method", "uri", "code", "phrase", "version",
+           "headers", "body", "raw")
+
+
 class SipMessage:
-    ts: int                                   # ns, packet where the message began
-    is_request: bool
-    size: int = 0                             # bytes on the wire
-    notes: list[str] = field(default_factory=list)
-    method: bytes = b""                       # request
-    uri: bytes = b""                          # request: Request-URI
-    code: int = 0                             # response: status code
-    phrase: bytes = b""                       # response: reason phrase
-    version: bytes = b""                      # "2.0"
-    headers: dict = field(default_factory=dict)   # lower-case full name -> [values], in order
-    body: bytes = b""
-    raw: bytes = b""                          # the whole message as captured
+    """One message: a plain class with slots (a C class when compiled, see
+    parser.pxd: made and read without Python attribute look-ups)."""
+    __slots__ = _FIELDS
+
+    def __init__(self, ts: int, is_request: bool, size: int = 0, notes: list | None = None,
+                 method: bytes = b"", uri: bytes = b"", code: int = 0, phrase: bytes = b"",
+                 version: bytes = b"", headers: dict | None = None, body: bytes = b"",
+                 raw: bytes = b""):
+        self.ts = ts                    # ns, packet where the message began
+        self.is_request = is_request
+        self.size = size                # bytes on the wire
+        self.notes = notes if notes is not None else []
+        self.method = method            # request
+        self.uri = uri                  # request: Request-URI
+        self.code = code                # response: status code
+        self.phrase = phrase            # response: reason phrase
+        self.version = version          # "2.0"
+        self.headers = headers if headers is not None else {}   # lower-case full name -> [values], in order
+        self.body = body
+        self.raw = raw                  # the whole message as captured
+
+    def __repr__(self) -> str:
+        return "SipMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in _FIELDS)
+
+    def __eq__(self, other) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, k) == getattr(other, k) for k in _FIELDS)
 
     def header(self, name: bytes) -> bytes | None:
         """The last value of header ``name`` (as Packetbeat keeps it), or None."""
@@ -138,7 +156,22 @@ def parse_start_line(line: bytes, msg_ts: int) -> SipMessage:
     hit = _STARTS.get(line)
     if hit is None:
         hit = _start_parts(line)
-    return SipMessage(msg_ts, hit[0], 0, [], hit[1], hit[2], hit[4], hit[5], hit[3])
+    # fields set directly: compiled, C struct stores without the constructor's
+    # call (the same message as SipMessage(msg_ts, hit[0], 0, [], hit[1], ...))
+    msg = SipMessage.__new__(SipMessage)
+    msg.ts = msg_ts
+    msg.is_request = hit[0]
+    msg.size = 0
+    msg.notes = []
+    msg.method = hit[1]
+    msg.uri = hit[2]
+    msg.code = hit[4]
+    msg.phrase = hit[5]
+    msg.version = hit[3]
+    msg.headers = {}
+    msg.body = b""
+    msg.raw = b""
+    return msg
 
 
 # header line -> (lower-case full name, value), or None for a malformed line.
@@ -172,8 +205,15 @@ def parse_headers(msg: SipMessage, block: bytes) -> int:
     headers = msg.headers
     content_length = -1
     lines = block.split(b"\r\n")
-    # unfold continuation lines (RFC 3261 7.3.1)
-    if b"\r\n " in block or b"\r\n\t" in block or block[:1] in (b" ", b"\t"):
+    # unfold continuation lines (RFC 3261 7.3.1): a line that starts with a
+    # space or a tab (looked for in the lines: two substring searches of the
+    # block cost more than reading the first byte of each line)
+    folded = False
+    for ln in lines:
+        if ln and (ln[0] == 32 or ln[0] == 9):
+            folded = True
+            break
+    if folded:
         unfolded: list[bytes] = []
         for ln in lines:
             if ln[:1] in (b" ", b"\t") and unfolded:

@@ -42,11 +42,27 @@ def transaction_key(msg: SipMessage) -> tuple | None:
     cseq = headers.get(b"cseq")
     if call_id is None or cseq is None:
         return None
-    call_id = call_id[-1]
-    parts = cseq[-1].split()
-    if len(parts) != 2:
+    value = cseq[-1]
+    parts = _CSEQ_PARTS.get(value)
+    if parts is None:
+        parts = _cseq_parts(value)
+    if not parts:
         return None
-    return call_id, parts[0], parts[1].upper()
+    return call_id[-1], parts[0], parts[1]
+
+
+# CSeq value -> (number, upper-case method), or () when it is not two words:
+# a request and its responses share it. Bounded (cleared when full).
+_CSEQ_PARTS: dict = {}
+
+
+def _cseq_parts(value: bytes) -> tuple:
+    parts = value.split()
+    hit = (parts[0], parts[1].upper()) if len(parts) == 2 else ()
+    if len(_CSEQ_PARTS) >= 4096:
+        _CSEQ_PARTS.clear()
+    _CSEQ_PARTS[value] = hit
+    return hit
 
 
 class Transactions:
