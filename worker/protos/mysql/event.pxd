@@ -1,0 +1,13 @@
+# C types for worker/protos/mysql/event.py when compiled (setup.py, Cython
+# pure Python mode: the .py stays the source and runs uncompiled).
+import cython
+from worker.protos.mysql.parser cimport MysqlMessage
+
+
+cpdef str _s(bytes b)
+
+@cython.locals(raw=str, query=str, cut=Py_ssize_t, i=Py_ssize_t, ch=str, db=str)
+cpdef tuple method_and_query(MysqlMessage req)
+
+@cython.locals(notes=list, mysql=dict, ev=dict, status=str)
+cpdef dict to_event(MysqlMessage req, MysqlMessage resp, cfg, tcptuple)
