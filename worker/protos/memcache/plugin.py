@@ -60,19 +60,7 @@ class MemcachePlugin:
 
     # ------------------------------------------------------------------ TCP
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = state if state is not None else MemcacheConnection(self.cfg)
-        try:
-            msgs = conn.parsers[direction].feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            # As Packetbeat: publish what is pending, then drop both streams
-            # (the TCP layer counts the error and forgets the state).
-            self.parse_errors += 1
-            self._handle(conn, tcptuple, e.messages)
-            self.flush(tcptuple, conn, pkt.ts)
-            raise
-        if msgs:
-            self._handle(conn, tcptuple, msgs)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
         # As Packetbeat: what is still open is published when the TCP layer
@@ -98,11 +86,7 @@ class MemcachePlugin:
             emit(to_event(req, resp, tcptuple))
 
     def _handle(self, conn: MemcacheConnection, tcptuple: TcpTuple, msgs: list[MemcacheMessage]) -> None:
-        add = conn.correlator.add
-        emit = self.emit
-        for msg in msgs:
-            for req, resp in add(msg):
-                emit(to_event(req, resp, tcptuple))
+        _handle(self, conn, tcptuple, msgs)
 
     # ------------------------------------------------------------------ UDP
     def parse_udp(self, pkt: Packet) -> None:
@@ -250,3 +234,32 @@ class MemcachePlugin:
             tup = IpPortTuple(UDP, tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port) \
                 if tup.src_port in self.cfg.ports and tup.dst_port not in self.cfg.ports else tup
         self.emit(to_event(req, resp, tup, UDP))
+
+
+# ---------------------------------------------------------------- per packet (TCP)
+# Module functions rather than methods: compiled (plugin.pxd), their locals are
+# C-typed and the connection, parser, correlator and messages are extension types.
+
+def _parse(plugin, pkt, tcptuple, direction: int, state):
+    conn = state if state is not None else MemcacheConnection(plugin.cfg)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        # As Packetbeat: publish what is pending, then drop both streams
+        # (the TCP layer counts the error and forgets the state).
+        plugin.parse_errors += 1
+        _handle(plugin, conn, tcptuple, e.messages)
+        plugin.flush(tcptuple, conn, pkt.ts)
+        raise
+    if msgs:
+        _handle(plugin, conn, tcptuple, msgs)
+    return conn
+
+
+def _handle(plugin, conn: MemcacheConnection, tcptuple: TcpTuple, msgs: list) -> None:
+    corr = conn.correlator
+    emit = plugin.emit
+    for msg in msgs:
+        for req, resp in corr.add(msg):
+            emit(to_event(req, resp, tcptuple))
