@@ -77,9 +77,21 @@ cdef class PgsqlParser:
 
     cdef _end_describe(self, PgsqlMessage resp)
 
+    @cython.locals(notes=list)
+    cdef list _take_notes(self)
+
     @cython.locals(count=Py_ssize_t, off=Py_ssize_t, z=Py_ssize_t, names=list, formats=list)
     cdef _row_description(self, PgsqlMessage resp, bytes buf, Py_ssize_t start, Py_ssize_t end)
 
     @cython.locals(count=Py_ssize_t, off=Py_ssize_t, formats=list, nformats=Py_ssize_t, row=list,
                    room=Py_ssize_t, i=Py_ssize_t, clen=cython.longlong, value=bytes)
     cdef list _row(self, PgsqlMessage resp, bytes buf, Py_ssize_t start, Py_ssize_t end)
+
+
+@cython.locals(z=Py_ssize_t)
+cpdef tuple _cstring(bytes buf, Py_ssize_t start, Py_ssize_t end)
+
+cpdef _remember(dict table, key, value)
+
+@cython.locals(off=Py_ssize_t, code=cython.int, z=Py_ssize_t)
+cpdef _error_fields(PgsqlMessage resp, bytes buf, Py_ssize_t start, Py_ssize_t end)

@@ -282,7 +282,7 @@ def _cstring(buf, start: int, end: int) -> tuple[bytes, int]:
     z = buf.find(b"\0", start, end)
     if z < 0:
         raise ParseError("string not terminated")
-    return bytes(buf[start:z]), z + 1
+    return buf[start:z], z + 1
 
 
 # --------------------------------------------------------------------------- parser
@@ -482,7 +482,7 @@ class PgsqlParser:
             end = off + 1 + length
             if length >= MAX_MESSAGE_SIZE:
                 # too big to buffer: keep a prefix, skip the rest (whatever the segmentation)
-                self._big = [t, length, mts, bytes(buf[off + 5:min(end, off + 5 + KEEP_PREFIX)]),
+                self._big = [t, length, mts, buf[off + 5:min(end, off + 5 + KEEP_PREFIX)],
                              max(0, end - n), False]
                 if end > n:
                     return n
@@ -541,7 +541,7 @@ class PgsqlParser:
                 if not partial:
                     raise ParseError("query not terminated")
                 z = end
-            stmts = split_statements(bytes(buf[start:z])) or [b""]
+            stmts = split_statements(buf[start:z]) or [b""]
             notes = self._take_notes()
             target = None
             for q in stmts:
@@ -574,9 +574,9 @@ class PgsqlParser:
                 if not partial:
                     raise ParseError("statement not terminated")
                 z = end
-            query = bytes(buf[p:z])
+            query = buf[p:z]
             self._group_query = query
-            self._remember(self._statements, name, query)
+            _remember(self._statements, name, query)
             self._bump = None
             return
         if t == 66:                                     # B: Bind
@@ -586,7 +586,7 @@ class PgsqlParser:
             if not partial:
                 portal, p = _cstring(buf, start, end)
                 stmt, _ = _cstring(buf, p, end)
-                self._remember(self._portals, portal, (stmt, self._statements.get(stmt)))
+                _remember(self._portals, portal, (stmt, self._statements.get(stmt)))
             self._bump = None
             return
         if t == 69:                                     # E: Execute
@@ -647,13 +647,6 @@ class PgsqlParser:
         notes, self._pending_notes = self._pending_notes, []
         return notes
 
-    @staticmethod
-    def _remember(table: dict, key: bytes, value) -> None:
-        table.pop(key, None)
-        table[key] = value
-        if len(table) > MAX_NAMES:
-            del table[next(iter(table))]
-
     # ------------------------------------------------------------------ backend
 
     def _backend(self, t: int, buf, start: int, end: int, ts: int, partial: bool,
@@ -696,7 +689,7 @@ class PgsqlParser:
         if t == 67 or t == 73 or t == 69 or t == 115:                                      # _ENDS
             if t == 69:                                 # E: ErrorResponse
                 resp.is_error = True
-                self._error_fields(resp, buf, start, end)
+                _error_fields(resp, buf, start, end)
             self._resp = None
             self._out.append(resp)
         # 1 2 3 t n G H W c d: part of the answer, nothing to read
@@ -715,16 +708,15 @@ class PgsqlParser:
         off = start + 2
         names: list[bytes] = []
         formats: list[int] = []
-        find = buf.find
         for _ in range(count):
-            z = find(b"\0", off, end)
+            z = buf.find(b"\0", off, end)
             if z < 0:
                 raise ParseError("RowDescription: column name not terminated")
-            names.append(bytes(buf[off:z]))
+            names.append(buf[off:z])
             off = z + 19
             if off > end:
                 raise ParseError("RowDescription shorter than its column count")
-            formats.append(_U16.unpack_from(buf, off - 2)[0])
+            formats.append((buf[off - 2] << 8) | buf[off - 1])
         if off != end:
             raise ParseError("RowDescription longer than its column count")
         resp.fields = names
@@ -752,7 +744,7 @@ class PgsqlParser:
                 if off + clen > end:
                     raise ParseError("DataRow column longer than the message")
                 if i >= nformats or formats[i] == 0:
-                    value = bytes(buf[off:off + min(clen, room)]) if room > 0 else b""
+                    value = buf[off:off + min(clen, room)] if room > 0 else b""
                 off += clen
             elif clen < -1:
                 raise ParseError("DataRow: bad column length %d" % clen)
@@ -763,21 +755,27 @@ class PgsqlParser:
             raise ParseError("DataRow longer than its column count")
         return row
 
-    @staticmethod
-    def _error_fields(resp: PgsqlMessage, buf, start: int, end: int) -> None:
-        off = start
-        find = buf.find
-        while off < end:
-            code = buf[off]
-            if code == 0:
-                break
-            z = find(b"\0", off + 1, end)
-            if z < 0:
-                break                                   # cut (partial message): keep what was read
-            if code == 77:                              # M
-                resp.error_message = bytes(buf[off + 1:z])
-            elif code == 67:                            # C
-                resp.error_code = bytes(buf[off + 1:z])
-            elif code == 83:                            # S
-                resp.error_severity = bytes(buf[off + 1:z])
-            off = z + 1
+
+def _remember(table: dict, key: bytes, value) -> None:
+    table.pop(key, None)
+    table[key] = value
+    if len(table) > MAX_NAMES:
+        del table[next(iter(table))]
+
+
+def _error_fields(resp: PgsqlMessage, buf, start: int, end: int) -> None:
+    off = start
+    while off < end:
+        code = buf[off]
+        if code == 0:
+            break
+        z = buf.find(b"\0", off + 1, end)
+        if z < 0:
+            break                                   # cut (partial message): keep what was read
+        if code == 77:                              # M
+            resp.error_message = buf[off + 1:z]
+        elif code == 67:                            # C
+            resp.error_code = buf[off + 1:z]
+        elif code == 83:                            # S
+            resp.error_severity = buf[off + 1:z]
+        off = z + 1
