@@ -2,6 +2,7 @@
 # pure Python mode: the .py stays the source and runs uncompiled). The per-packet
 # TCP path is module functions with typed locals; the connection is an extension type.
 import cython
+from worker.plugin cimport Packet
 from worker.protos.memcache.parser cimport MemcacheMessage, MemcacheParser
 from worker.protos.memcache.trans cimport TcpCorrelator
 
@@ -13,7 +14,7 @@ cdef class MemcacheConnection:
 
 
 @cython.locals(conn=MemcacheConnection, parser=MemcacheParser, msgs=list)
-cpdef _parse(plugin, pkt, tcptuple, int direction, state)
+cpdef _parse(plugin, Packet pkt, tcptuple, int direction, state)
 
 @cython.locals(corr=TcpCorrelator, msg=MemcacheMessage, req=MemcacheMessage, resp=MemcacheMessage)
 cpdef _handle(plugin, MemcacheConnection conn, tcptuple, list msgs)

@@ -3,6 +3,7 @@
 # path is module functions with typed locals; connection and statement are
 # extension types.
 import cython
+from worker.plugin cimport Packet
 from worker.protos.mysql.parser cimport MysqlMessage, MysqlParser
 from worker.protos.mysql.trans cimport Correlator
 
@@ -32,7 +33,7 @@ cdef class MysqlConnection:
 
 
 @cython.locals(conn=MysqlConnection, corr=Correlator, parser=MysqlParser, msgs=list)
-cpdef _parse(plugin, pkt, tcptuple, int direction, state)
+cpdef _parse(plugin, Packet pkt, tcptuple, int direction, state)
 
 @cython.locals(client=MysqlParser, server=MysqlParser, msg=MysqlMessage, kind=cython.int)
 cpdef _handle(plugin, MysqlConnection conn, tcptuple, int direction, list msgs)

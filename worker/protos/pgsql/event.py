@@ -19,6 +19,12 @@ from worker.protos.pgsql.parser import PgsqlMessage
 NOTE_NO_RESPONSE = "no response"
 NOTE_UNMATCHED = "Unmatched response"
 
+# statement bytes -> (text, method): the same statements come again and again;
+# bounded (cleared when full), only short ones kept
+_TEXTS: dict = {}
+_TEXTS_MAX = 4096
+_TEXT_MAX = 1024
+
 
 def _s(b: bytes) -> str:
     return b.decode("utf-8", "replace")
@@ -42,9 +48,17 @@ def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConf
         resp.size if resp is not None else 0,
         status, notes)
     if req is not None:
-        query = _s(req.query)
+        q = req.query
+        known = _TEXTS.get(q)
+        if known is None:
+            query = _s(q)
+            known = (query, query_method(query))
+            if len(q) <= _TEXT_MAX:
+                if len(_TEXTS) >= _TEXTS_MAX:
+                    _TEXTS.clear()
+                _TEXTS[q] = known
+        query, method = known
         ev["query"] = query
-        method = query_method(query)
         if method:
             ev["method"] = method
         if cfg.send_request:

@@ -2,6 +2,7 @@
 # pure Python mode: the .py stays the source and runs uncompiled). The per-packet
 # path is module functions with typed locals; the connection is an extension type.
 import cython
+from worker.plugin cimport Packet
 from worker.protos.pgsql.parser cimport PgsqlMessage, PgsqlParser
 from worker.protos.pgsql.trans cimport Correlator
 
@@ -14,7 +15,7 @@ cdef class PgsqlConnection:
 
 
 @cython.locals(conn=PgsqlConnection, parser=PgsqlParser, msgs=list)
-cpdef _parse(plugin, pkt, tcptuple, int direction, state)
+cpdef _parse(plugin, Packet pkt, tcptuple, int direction, state)
 
 @cython.locals(corr=Correlator, msg=PgsqlMessage, kind=cython.int, pairs=list)
 cpdef _handle(plugin, PgsqlConnection conn, tcptuple, list msgs)
