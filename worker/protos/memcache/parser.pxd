@@ -81,7 +81,7 @@ cdef class MemcacheParser:
                    key_len=cython.Py_ssize_t, extra_len=cython.Py_ssize_t,
                    total=cython.Py_ssize_t, head=cython.Py_ssize_t, p=cython.Py_ssize_t,
                    value_len=cython.Py_ssize_t, opcode=cython.int, magic=cython.int,
-                   vb_status=cython.int, kv=bytes, hs=cython.Py_ssize_t)
+                   vb_status=cython.int, kv=bytes, hs=cython.Py_ssize_t, opaque=cython.Py_ssize_t)
     cpdef object _binary(self)
 
     @cython.locals(msg=MemcacheMessage, last=MemcacheMessage, buf=bytearray, pos=cython.Py_ssize_t, take=cython.Py_ssize_t)
@@ -95,3 +95,5 @@ cdef class MemcacheParser:
 cpdef object _text_args(MemcacheMessage msg, tuple names, bytes raw)
 
 cpdef bint _merge_stat(MemcacheMessage last, MemcacheMessage msg) except -1
+
+cpdef bint _any8(bytearray buf, Py_ssize_t p) except -1

@@ -52,7 +52,6 @@ from worker.plugin import ParseError as _BaseParseError
 MAGIC_REQUEST = 0x80
 MAGIC_RESPONSE = 0x81
 HEADER_SIZE = 24
-_HEADER = struct.Struct("!BBHBBHIIQ")
 _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 _M64 = (1 << 64) - 1
@@ -599,8 +598,15 @@ class MemcacheParser:
         avail = len(buf) - pos
         if avail < hs:
             return None
-        magic, opcode, key_len, extra_len, _dtype, vb_status, total, opaque, cas = \
-            _HEADER.unpack_from(buf, pos)
+        # the 24-byte header, big-endian (read byte by byte: C reads when compiled)
+        magic = buf[pos]
+        opcode = buf[pos + 1]
+        key_len = (buf[pos + 2] << 8) | buf[pos + 3]
+        extra_len = buf[pos + 4]
+        vb_status = (buf[pos + 6] << 8) | buf[pos + 7]
+        total = (buf[pos + 8] << 24) | (buf[pos + 9] << 16) | (buf[pos + 10] << 8) | buf[pos + 11]
+        opaque = (buf[pos + 12] << 24) | (buf[pos + 13] << 16) | (buf[pos + 14] << 8) | buf[pos + 15]
+        cas = int.from_bytes(buf[pos + 16:pos + 24], "big") if _any8(buf, pos + 16) else 0
         head = hs + extra_len + key_len
         if head > self.max_buffer:
             raise ParseError("binary header of %d bytes" % head)
@@ -720,6 +726,12 @@ class MemcacheParser:
         self._kept = None
         self._state = _COMMAND
         return msg
+
+
+def _any8(buf, p: int) -> bool:
+    """Any of the 8 bytes at ``p`` non-zero (the CAS field: mostly zero)."""
+    return (buf[p] | buf[p + 1] | buf[p + 2] | buf[p + 3] | buf[p + 4] | buf[p + 5] | buf[p + 6]
+            | buf[p + 7]) != 0
 
 
 _MERGED = object()   # _text: the line was folded into the previous message
