@@ -16,6 +16,9 @@ cpdef list _stats(MemcacheMessage msg)
 
 cpdef dict message_fields(MemcacheMessage msg)
 
+@cython.locals(names=tuple)
+cpdef tuple _arg_names(tuple args)
+
 @cython.locals(kind=str, out=dict, name=str, args=tuple)
 cpdef dict _text_fields(MemcacheMessage msg)
 

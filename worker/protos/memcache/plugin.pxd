@@ -4,7 +4,7 @@
 import cython
 from worker.plugin cimport Packet
 from worker.protos.memcache.parser cimport MemcacheMessage, MemcacheParser
-from worker.protos.memcache.trans cimport TcpCorrelator
+from worker.protos.memcache.trans cimport TcpCorrelator, UdpMessage, UdpTransaction, UdpTransactions
 
 
 @cython.final
@@ -18,3 +18,7 @@ cpdef _parse(plugin, Packet pkt, tcptuple, int direction, state)
 
 @cython.locals(corr=TcpCorrelator, msg=MemcacheMessage, req=MemcacheMessage, resp=MemcacheMessage)
 cpdef _handle(plugin, MemcacheConnection conn, tcptuple, list msgs)
+
+@cython.locals(payload=object, udp=UdpTransactions, t=UdpTransaction, um=UdpMessage, msg=MemcacheMessage,
+               resp=MemcacheMessage, more=MemcacheMessage, side=cython.int, msgs=list)
+cpdef _parse_udp(plugin, Packet pkt)

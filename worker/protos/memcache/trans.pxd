@@ -32,3 +32,38 @@ cdef class TcpCorrelator:
 
     @cython.locals(out=list, r=MemcacheMessage)
     cpdef list flush(self)
+
+
+@cython.final
+cdef class UdpMessage:
+    cdef public object total
+    cdef public object parts
+    cdef public Py_ssize_t count
+    cdef public object ts
+    cdef public bint complete
+
+    cpdef object add(self, seq, data)
+
+
+@cython.final
+cdef class UdpTransaction:
+    cdef public object key
+    cdef public MemcacheMessage request
+    cdef public MemcacheMessage response
+    cdef public object resp_side
+    cdef public list messages
+    cdef public object tuple
+    cdef public object deadline
+    cdef public TcpCorrelator corr
+    cdef public object req_side
+
+
+@cython.final
+cdef class UdpTransactions:
+    cdef public object open
+    cdef public object timeout_ns
+
+    @cython.locals(evicted=list, t=UdpTransaction)
+    cpdef tuple get(self, key, tup, ts)
+
+    cpdef remove(self, UdpTransaction t)
