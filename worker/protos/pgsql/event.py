@@ -39,7 +39,13 @@ def query_method(query: str) -> str:
 
 def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConfig, tcptuple) -> dict:
     """One event for a transaction; either side may be None (unmatched)."""
-    status, notes = outcome(req, resp, resp is not None and resp.is_error, NOTE_NO_RESPONSE, NOTE_UNMATCHED)
+    if req is not None and resp is not None:
+        # both sides (nearly every event): what ``outcome`` gives, without the call
+        status = "Error" if resp.is_error else "OK"
+        notes = req.notes + resp.notes
+    else:
+        status, notes = outcome(req, resp, resp is not None and resp.is_error, NOTE_NO_RESPONSE,
+                                NOTE_UNMATCHED)
     ev = transaction_event(
         "pgsql", tcptuple,
         req.ts if req is not None else None,

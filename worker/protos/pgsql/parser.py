@@ -549,7 +549,7 @@ class PgsqlParser:
                 m.notes = list(notes)
                 m.query = q
                 out.append(m)
-                if target is None and q[:4].lower() == b"copy":
+                if target is None and q[:1] in (b"c", b"C") and q[:4].lower() == b"copy":
                     target = m
             self._copy_target = target or out[-1]
             self._bump = None
