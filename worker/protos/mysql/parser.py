@@ -44,7 +44,6 @@ import enum
 import struct
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -184,9 +183,18 @@ class MysqlMessage:
     """One message. A plain class with slots (an extension type when compiled,
     parser.pxd) that behaves as the ``@dataclass(slots=True, eq=False)`` it
     replaces: keyword or positional fields, repr, identity equality."""
-    __slots__ = ("ts", "is_request", "kind", "size", "notes", "command", "query", "statement_id", "payload", "params", "truncated", "answers", "is_ok", "is_error", "error_code", "sql_state", "error_message", "affected_rows", "insert_id", "num_fields", "num_rows", "num_params", "tables", "fields", "rows", "long_size", "server_version", "capabilities", "user", "database", "auth_plugin")
+    __slots__ = ("ts", "is_request", "kind", "size", "notes", "command", "query", "statement_id",
+                 "payload", "params", "truncated", "answers", "is_ok", "is_error", "error_code",
+                 "sql_state", "error_message", "affected_rows", "insert_id", "num_fields", "num_rows",
+                 "num_params", "tables", "fields", "rows", "long_size", "server_version", "capabilities",
+                 "user", "database", "auth_plugin")
 
-    def __init__(self, ts, is_request, kind=_K_RESPONSE, size=0, notes=None, command=0, query=b"", statement_id=0, payload=b"", params=None, truncated=False, answers=0, is_ok=False, is_error=False, error_code=0, sql_state=b"", error_message=b"", affected_rows=0, insert_id=0, num_fields=0, num_rows=0, num_params=0, tables=None, fields=None, rows=None, long_size=0, server_version=b"", capabilities=0, user=b"", database=b"", auth_plugin=b""):
+    def __init__(self, ts, is_request, kind=_K_RESPONSE, size=0, notes=None, command=0, query=b"",
+                 statement_id=0, payload=b"", params=None, truncated=False, answers=0, is_ok=False,
+                 is_error=False, error_code=0, sql_state=b"", error_message=b"", affected_rows=0,
+                 insert_id=0, num_fields=0, num_rows=0, num_params=0, tables=None, fields=None,
+                 rows=None, long_size=0, server_version=b"", capabilities=0, user=b"",
+                 database=b"", auth_plugin=b""):
         self.ts = ts    # ns, packet where the message began
         self.is_request = is_request
         self.kind = kind
@@ -223,7 +231,11 @@ class MysqlMessage:
         return "MysqlMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in MESSAGE_FIELDS)
 
 
-MESSAGE_FIELDS = ("ts", "is_request", "kind", "size", "notes", "command", "query", "statement_id", "payload", "params", "truncated", "answers", "is_ok", "is_error", "error_code", "sql_state", "error_message", "affected_rows", "insert_id", "num_fields", "num_rows", "num_params", "tables", "fields", "rows", "long_size", "server_version", "capabilities", "user", "database", "auth_plugin")
+MESSAGE_FIELDS = ("ts", "is_request", "kind", "size", "notes", "command", "query", "statement_id",
+                  "payload", "params", "truncated", "answers", "is_ok", "is_error", "error_code",
+                  "sql_state", "error_message", "affected_rows", "insert_id", "num_fields", "num_rows",
+                  "num_params", "tables", "fields", "rows", "long_size", "server_version",
+                  "capabilities", "user", "database", "auth_plugin")
 
 
 def _message(ts, is_request: bool, kind: int, size: int) -> MysqlMessage:

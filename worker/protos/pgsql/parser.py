@@ -86,9 +86,6 @@ _GSSENC_CODE = 80877104
 _CANCEL_CODE = 80877102
 
 _HDR = struct.Struct("!BI")
-_U32 = struct.Struct("!I")
-_I32 = struct.Struct("!i")
-_U16 = struct.Struct("!H")
 _II = struct.Struct("!II")
 
 NOTE_LOSS_REQUEST = "Packet loss while capturing the request"
