@@ -120,14 +120,13 @@ def execute(stmt_id: int, types: list[tuple[int, int]], values: bytes, nulls: in
 
 # --------------------------------------------------------------------------- harness
 
-import dataclasses  # noqa: E402
 import random  # noqa: E402
 
 import pytest  # noqa: E402
 
 from worker.plugin import ParseError as BaseParseError  # noqa: E402
-from worker.protos.mysql.parser import (CLIENT_COMPRESS, Kind, MysqlParser, ParseError, Resp,  # noqa: E402
-                                        State, decode_execute_params)
+from worker.protos.mysql.parser import (CLIENT_COMPRESS, MESSAGE_FIELDS, Kind, MysqlParser,  # noqa: E402
+                                        ParseError, Resp, State, decode_execute_params)
 
 TS = 1_700_000_000_000_000_000
 
@@ -143,7 +142,7 @@ def _splits(data: bytes):
 
 
 def _summary(msgs):
-    return [dataclasses.asdict(m) for m in msgs]
+    return [{k: getattr(m, k) for k in MESSAGE_FIELDS} for m in msgs]
 
 
 def feed_all(data: bytes, is_client: bool, expects=(), setup=None, **kw):

@@ -1,23 +1,31 @@
 # C types for worker/protos/memcache/event.py when compiled (setup.py, Cython
 # pure Python mode: the .py stays the source and runs uncompiled). Typed
-# bytes let the compiled module call the UTF-8 decoder directly.
+# bytes let the compiled module call the UTF-8 decoder directly; the
+# messages are extension types (parser.pxd).
 import cython
+from worker.protos.memcache.parser cimport MemcacheMessage
 
 
 cpdef str _s(bytes b)
 
 @cython.locals(keys=list, out=list, k=bytes)
-cpdef list _keys(msg)
+cpdef list _keys(MemcacheMessage msg)
 
 @cython.locals(stats=list, out=list, n=bytes, v=bytes)
-cpdef list _stats(msg)
+cpdef list _stats(MemcacheMessage msg)
 
-cpdef dict message_fields(msg)
+cpdef dict message_fields(MemcacheMessage msg)
+
+@cython.locals(names=tuple)
+cpdef tuple _arg_names(tuple args)
 
 @cython.locals(kind=str, out=dict, name=str, args=tuple)
-cpdef dict _text_fields(msg)
+cpdef dict _text_fields(MemcacheMessage msg)
 
 @cython.locals(out=dict, name=str, args=tuple)
-cpdef dict _binary_fields(msg)
+cpdef dict _binary_fields(MemcacheMessage msg)
 
-cpdef str status_of(req, resp)
+cpdef str status_of(MemcacheMessage req, MemcacheMessage resp)
+
+@cython.locals(notes=list, ev=dict, mc=dict, first=MemcacheMessage, typ=str, action=str)
+cpdef dict to_event(MemcacheMessage req, MemcacheMessage resp, tuple_, int transport=*)

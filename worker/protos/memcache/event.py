@@ -10,6 +10,7 @@ response starts and ends at the response (duration 0), as Packetbeat's.
 from __future__ import annotations
 
 import base64
+import sys
 
 from worker.ecs import transaction_event
 from worker.protos.memcache.parser import OPCODE_NAMES, STATUS_NAMES, MemcacheMessage
@@ -55,6 +56,16 @@ def status_of(req: MemcacheMessage | None, resp: MemcacheMessage | None) -> str:
 
 # event.action per command type ("Load" -> "memcache.load")
 _ACTIONS: dict = {}
+# a command's text argument names without the "?" of optional ones, interned
+# (the comparisons below are then mostly identity checks); one entry per table row
+_ARG_NAMES: dict = {}
+
+
+def _arg_names(args: tuple) -> tuple:
+    names = _ARG_NAMES.get(args)
+    if names is None:
+        names = _ARG_NAMES[args] = tuple([sys.intern(a[:-1] if a[-1] == "?" else a) for a in args])
+    return names
 
 
 def to_event(req: MemcacheMessage | None, resp: MemcacheMessage | None, tuple_, transport: int = 6) -> dict:
@@ -134,10 +145,10 @@ def _text_fields(msg: MemcacheMessage) -> dict:
         out["count_values"] = msg.count_values
         if msg.count_values and msg.values:
             out["values"] = [_b64(v) for v in msg.values]
-    args = cmd.args if msg.nargs < 0 else cmd.args[:msg.nargs]
+    args = _arg_names(cmd.args)
+    if msg.nargs >= 0:
+        args = args[:msg.nargs]
     for name in args:
-        if name[-1] == "?":
-            name = name[:-1]
         if name == "key" or name == "keys":
             out["keys"] = _keys(msg)
         elif name == "noreply":

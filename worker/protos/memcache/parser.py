@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from worker.plugin import ParseError as _BaseParseError
@@ -53,7 +52,6 @@ from worker.plugin import ParseError as _BaseParseError
 MAGIC_REQUEST = 0x80
 MAGIC_RESPONSE = 0x81
 HEADER_SIZE = 24
-_HEADER = struct.Struct("!BBHBBHIIQ")
 _U32 = struct.Struct("!I")
 _U64 = struct.Struct("!Q")
 _M64 = (1 << 64) - 1
@@ -208,44 +206,113 @@ UNKNOWN_BINARY = Cmd("UNKNOWN", "UNKNOWN", (), "data")
 _EXTRA_SIZE = {"flags": 4, "exptime": 4, "verbosity": 4, "delta": 8, "initial": 8, "statsvalue": 0}
 
 
-@dataclass(slots=True, eq=True)
 class MemcacheMessage:
-    ts: int
-    is_request: bool
-    is_binary: bool
-    cmd: Cmd
-    size: int = 0
-    notes: list = field(default_factory=list)
-    # text
-    command_line: bytes = b""
-    raw_args: bytes = b""
-    noreply: bool = False
-    # binary
-    opcode: int = 0
-    status: int = 0
-    vbucket: int = 0
-    opaque: int = 0
-    is_quiet: bool = False
-    # values
-    keys: list | None = None
-    flags: int = 0
-    exptime: int = 0
-    value: int = 0
-    value2: int = 0
-    ivalue: int = 0
-    ivalue2: int = 0
-    version: bytes | None = None
-    error_msg: bytes | None = None
-    data: bytes | None = None            # the (last) value kept, text requests
-    values: list | None = None           # values kept (maxvalues)
-    bytes: int = 0                       # value byte count
-    bytes_lost: int = 0
-    count_values: int = 0
-    stats: list | None = None            # [(name, value)]
-    cas_unique: int = 0
-    is_cas: bool = False
-    is_complete: bool = True             # False: VALUE/STAT waiting for more
-    nargs: int = -1                      # text request rejected: arguments parsed (-1: all)
+    """One message. A plain class with slots (an extension type when compiled,
+    parser.pxd) that behaves as the ``@dataclass(slots=True, eq=True)`` it
+    replaces: keyword or positional fields, repr, equality."""
+    __slots__ = ("ts", "is_request", "is_binary", "cmd", "size", "notes", "command_line", "raw_args",
+                 "noreply", "opcode", "status", "vbucket", "opaque", "is_quiet", "keys", "flags", "exptime",
+                 "value", "value2", "ivalue", "ivalue2", "version", "error_msg", "data", "values", "bytes",
+                 "bytes_lost", "count_values", "stats", "cas_unique", "is_cas", "is_complete", "nargs")
+
+    def __init__(self, ts, is_request, is_binary, cmd, size=0, notes=None, command_line=b"", raw_args=b"",
+                 noreply=False, opcode=0, status=0, vbucket=0, opaque=0, is_quiet=False, keys=None, flags=0,
+                 exptime=0, value=0, value2=0, ivalue=0, ivalue2=0, version=None, error_msg=None, data=None,
+                 values=None, bytes=0, bytes_lost=0, count_values=0, stats=None, cas_unique=0, is_cas=False,
+                 is_complete=True, nargs=-1):
+        self.ts = ts
+        self.is_request = is_request
+        self.is_binary = is_binary
+        self.cmd = cmd
+        self.size = size
+        self.notes = notes if notes is not None else []
+        self.command_line = command_line
+        self.raw_args = raw_args
+        self.noreply = noreply
+        self.opcode = opcode
+        self.status = status
+        self.vbucket = vbucket
+        self.opaque = opaque
+        self.is_quiet = is_quiet
+        self.keys = keys
+        self.flags = flags
+        self.exptime = exptime
+        self.value = value
+        self.value2 = value2
+        self.ivalue = ivalue
+        self.ivalue2 = ivalue2
+        self.version = version
+        self.error_msg = error_msg
+        self.data = data  # the (last) value kept, text requests
+        self.values = values  # values kept (maxvalues)
+        self.bytes = bytes  # value byte count
+        self.bytes_lost = bytes_lost
+        self.count_values = count_values
+        self.stats = stats  # [(name, value)]
+        self.cas_unique = cas_unique
+        self.is_cas = is_cas
+        self.is_complete = is_complete  # False: VALUE/STAT waiting for more
+        self.nargs = nargs  # text request rejected: arguments parsed (-1: all)
+
+    def _values(self) -> tuple:
+        return tuple([getattr(self, k) for k in MESSAGE_FIELDS])
+
+    def __repr__(self) -> str:
+        return "MemcacheMessage(%s)" % ", ".join("%s=%r" % kv for kv in zip(MESSAGE_FIELDS, self._values()))
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
+
+
+MESSAGE_FIELDS = ("ts", "is_request", "is_binary", "cmd", "size", "notes", "command_line", "raw_args",
+                  "noreply", "opcode", "status", "vbucket", "opaque", "is_quiet", "keys", "flags",
+                  "exptime", "value", "value2", "ivalue", "ivalue2", "version", "error_msg", "data",
+                  "values", "bytes", "bytes_lost", "count_values", "stats", "cas_unique", "is_cas",
+                  "is_complete", "nargs")
+
+
+def _message(ts, is_request: bool, is_binary: bool, cmd, size: int) -> MemcacheMessage:
+    """A message with every other field at its default (without the keyword
+    handling of ``MemcacheMessage(...)``: this runs once per message)."""
+    m = MemcacheMessage.__new__(MemcacheMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.is_binary = is_binary
+    m.cmd = cmd
+    m.size = size
+    m.notes = []
+    m.command_line = b""
+    m.raw_args = b""
+    m.noreply = False
+    m.opcode = 0
+    m.status = 0
+    m.vbucket = 0
+    m.opaque = 0
+    m.is_quiet = False
+    m.keys = None
+    m.flags = 0
+    m.exptime = 0
+    m.value = 0
+    m.value2 = 0
+    m.ivalue = 0
+    m.ivalue2 = 0
+    m.version = None
+    m.error_msg = None
+    m.data = None
+    m.values = None
+    m.bytes = 0
+    m.bytes_lost = 0
+    m.count_values = 0
+    m.stats = None
+    m.cas_unique = 0
+    m.is_cas = False
+    m.is_complete = True
+    m.nargs = -1
+    return m
 
 
 class State(enum.IntEnum):
@@ -404,7 +471,7 @@ class MemcacheParser:
                     last.stats.append((parts[1], parts[2] if len(parts) > 2 else b""))
                     last.size += size + self._stat_run(last.stats)
                     return _MERGED
-                msg = MemcacheMessage(self._msg_ts, False, False, _STAT, size)
+                msg = _message(self._msg_ts, False, False, _STAT, size)
                 msg.command_line = line
                 msg.raw_args = line[5:]
                 msg.stats = [(parts[1], parts[2] if len(parts) > 2 else b"")]
@@ -436,7 +503,7 @@ class MemcacheParser:
             if not self.parse_unknown:
                 raise ParseError("unknown memcache command %r" % command[:32])
             cmd = UNKNOWN_TEXT
-        msg = MemcacheMessage(self._msg_ts, is_request, False, cmd, size)
+        msg = _message(self._msg_ts, is_request, False, cmd, size)
         msg.command_line = line
         msg.raw_args = args
         kind = cmd.kind
@@ -531,8 +598,15 @@ class MemcacheParser:
         avail = len(buf) - pos
         if avail < hs:
             return None
-        magic, opcode, key_len, extra_len, _dtype, vb_status, total, opaque, cas = \
-            _HEADER.unpack_from(buf, pos)
+        # the 24-byte header, big-endian (read byte by byte: C reads when compiled)
+        magic = buf[pos]
+        opcode = buf[pos + 1]
+        key_len = (buf[pos + 2] << 8) | buf[pos + 3]
+        extra_len = buf[pos + 4]
+        vb_status = (buf[pos + 6] << 8) | buf[pos + 7]
+        total = (buf[pos + 8] << 24) | (buf[pos + 9] << 16) | (buf[pos + 10] << 8) | buf[pos + 11]
+        opaque = (buf[pos + 12] << 24) | (buf[pos + 13] << 16) | (buf[pos + 14] << 8) | buf[pos + 15]
+        cas = int.from_bytes(buf[pos + 16:pos + 24], "big") if _any8(buf, pos + 16) else 0
         head = hs + extra_len + key_len
         if head > self.max_buffer:
             raise ParseError("binary header of %d bytes" % head)
@@ -554,7 +628,7 @@ class MemcacheParser:
                 return _MERGED
         cmd = BINARY_COMMANDS.get(opcode, UNKNOWN_BINARY)
         is_request = magic == MAGIC_REQUEST
-        msg = MemcacheMessage(self._msg_ts, is_request, True, cmd)
+        msg = _message(self._msg_ts, is_request, True, cmd, 0)
         msg.opcode = opcode
         msg.is_quiet = opcode in QUIET_OPCODES
         if is_request:
@@ -652,6 +726,12 @@ class MemcacheParser:
         self._kept = None
         self._state = _COMMAND
         return msg
+
+
+def _any8(buf, p: int) -> bool:
+    """Any of the 8 bytes at ``p`` non-zero (the CAS field: mostly zero)."""
+    return (buf[p] | buf[p + 1] | buf[p + 2] | buf[p + 3] | buf[p + 4] | buf[p + 5] | buf[p + 6]
+            | buf[p + 7]) != 0
 
 
 _MERGED = object()   # _text: the line was folded into the previous message

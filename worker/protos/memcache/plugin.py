@@ -60,19 +60,7 @@ class MemcachePlugin:
 
     # ------------------------------------------------------------------ TCP
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = state if state is not None else MemcacheConnection(self.cfg)
-        try:
-            msgs = conn.parsers[direction].feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            # As Packetbeat: publish what is pending, then drop both streams
-            # (the TCP layer counts the error and forgets the state).
-            self.parse_errors += 1
-            self._handle(conn, tcptuple, e.messages)
-            self.flush(tcptuple, conn, pkt.ts)
-            raise
-        if msgs:
-            self._handle(conn, tcptuple, msgs)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
         # As Packetbeat: what is still open is published when the TCP layer
@@ -98,107 +86,11 @@ class MemcachePlugin:
             emit(to_event(req, resp, tcptuple))
 
     def _handle(self, conn: MemcacheConnection, tcptuple: TcpTuple, msgs: list[MemcacheMessage]) -> None:
-        add = conn.correlator.add
-        emit = self.emit
-        for msg in msgs:
-            for req, resp in add(msg):
-                emit(to_event(req, resp, tcptuple))
+        _handle(self, conn, tcptuple, msgs)
 
     # ------------------------------------------------------------------ UDP
     def parse_udp(self, pkt: Packet) -> None:
-        payload = pkt.payload
-        if len(payload) < 8:
-            self.parse_errors += 1
-            raise ParseError("UDP datagram of %d bytes: no memcache frame header" % len(payload))
-        request_id, seq, total, _reserved = _UDP_HEADER.unpack_from(payload, 0)
-        tup = pkt.tuple
-        udp = self._udp
-        key = (tup.src_ip, tup.src_port, tup.dst_ip, tup.dst_port, request_id)
-        side = 0
-        if key not in udp.open:
-            rkey = (tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port, request_id)
-            if rkey in udp.open:
-                key, side = rkey, 1
-        t, evicted = udp.get(key, tup, pkt.ts)
-        for old in evicted:
-            self._publish_udp(old, True)
-        um = t.messages[side]
-        if um is None or um.complete:
-            if um is not None and not (t.response is not None and not t.response.is_complete
-                                       and t.resp_side == side) \
-                    and not (t.corr is not None and side != t.req_side):
-                # this side already sent its message: a new exchange reuses the id
-                udp.remove(t)
-                self._publish_udp(t, True)
-                t, _ = udp.get(key, tup, pkt.ts)
-            # memcached numbers the datagrams of each response message (each
-            # VALUE of a multi-get, END) separately: a new message may continue
-            # an incomplete response
-            um = t.messages[side] = UdpMessage(total, pkt.ts)
-        elif um.total != total:
-            udp.remove(t)
-            for m in (t.request, t.response):
-                if m is not None:
-                    m.notes.append(NOTE_UDP_COUNT)
-            self._publish_udp(t, True)
-            self.parse_errors += 1
-            raise ParseError("datagram count changed within a UDP message")
-        data = um.add(seq, bytes(payload[8:]))
-        if data is None:
-            return
-        if not data:
-            # memcached answers quiet/noreply commands over UDP with an empty
-            # message: nothing to parse, the exchange stays open
-            t.messages[side] = None
-            return
-        cfg = self.cfg
-        try:
-            msgs = parse_datagram(data, um.ts, cfg.value_keep, cfg.maxvalues, cfg.parseunknown, True)
-        except ParseError:
-            udp.remove(t)
-            for m in (t.request, t.response):
-                if m is not None:
-                    m.notes.append(NOTE_UDP_PARSE)
-            self._publish_udp(t, True)
-            self.parse_errors += 1
-            raise
-        msg = msgs[0]
-        if t.corr is not None or (msg.is_request and len(msgs) > 1):
-            self._udp_multi(t, side, um, msgs, tup, key, pkt.ts)
-            return
-        if msg.is_request:
-            if t.request is not None:
-                # a second request on one id: publish the first alone
-                udp.remove(t)
-                self._publish_udp(t, True)
-                t, _ = udp.get(key, tup, pkt.ts)
-                t.messages[side] = um
-            t.request = msg
-            t.tuple = tup
-            if not expects_response(msg):
-                udp.remove(t)
-                self._publish_udp(t, False)
-                return
-        else:
-            msg.is_complete = check_complete(msg)
-            resp = t.response
-            if resp is not None and not resp.is_complete and try_merge(resp, msg, cfg.maxvalues):
-                msg = resp
-            elif resp is not None:
-                # a second answer on one id: publish what was there
-                udp.remove(t)
-                self._publish_udp(t, True)
-                t, _ = udp.get(key, tup, pkt.ts)
-                t.messages[side] = um
-            t.response = msg
-            t.resp_side = side
-            for more in msgs[1:]:
-                # several messages in one payload (VALUE ... END, STATs)
-                if not try_merge(msg, more, cfg.maxvalues):
-                    break
-        if t.request is not None and t.response is not None and t.response.is_complete:
-            udp.remove(t)
-            self._publish_udp(t, False)
+        _parse_udp(self, pkt)
 
     def _udp_multi(self, t: UdpTransaction, side: int, um: UdpMessage, msgs: list, tup, key: tuple,
                    ts: int) -> None:
@@ -250,3 +142,130 @@ class MemcachePlugin:
             tup = IpPortTuple(UDP, tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port) \
                 if tup.src_port in self.cfg.ports and tup.dst_port not in self.cfg.ports else tup
         self.emit(to_event(req, resp, tup, UDP))
+
+
+# ---------------------------------------------------------------- per packet (TCP)
+# Module functions rather than methods: compiled (plugin.pxd), their locals are
+# C-typed and the connection, parser, correlator and messages are extension types.
+
+def _parse(plugin, pkt, tcptuple, direction: int, state):
+    conn = state if state is not None else MemcacheConnection(plugin.cfg)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        # As Packetbeat: publish what is pending, then drop both streams
+        # (the TCP layer counts the error and forgets the state).
+        plugin.parse_errors += 1
+        _handle(plugin, conn, tcptuple, e.messages)
+        plugin.flush(tcptuple, conn, pkt.ts)
+        raise
+    if msgs:
+        _handle(plugin, conn, tcptuple, msgs)
+    return conn
+
+
+def _handle(plugin, conn: MemcacheConnection, tcptuple: TcpTuple, msgs: list) -> None:
+    corr = conn.correlator
+    emit = plugin.emit
+    for msg in msgs:
+        for req, resp in corr.add(msg):
+            emit(to_event(req, resp, tcptuple))
+
+
+# ---------------------------------------------------------------- per datagram (UDP)
+
+def _parse_udp(plugin, pkt: Packet) -> None:
+    payload = pkt.payload
+    if len(payload) < 8:
+        plugin.parse_errors += 1
+        raise ParseError("UDP datagram of %d bytes: no memcache frame header" % len(payload))
+    request_id, seq, total, _reserved = _UDP_HEADER.unpack_from(payload, 0)
+    tup = pkt.tuple
+    udp = plugin._udp
+    key = (tup.src_ip, tup.src_port, tup.dst_ip, tup.dst_port, request_id)
+    side = 0
+    if key not in udp.open:
+        rkey = (tup.dst_ip, tup.dst_port, tup.src_ip, tup.src_port, request_id)
+        if rkey in udp.open:
+            key, side = rkey, 1
+    t, evicted = udp.get(key, tup, pkt.ts)
+    for old in evicted:
+        plugin._publish_udp(old, True)
+    um = t.messages[side]
+    if um is None or um.complete:
+        if um is not None and not (t.response is not None and not t.response.is_complete
+                                   and t.resp_side == side) \
+                and not (t.corr is not None and side != t.req_side):
+            # this side already sent its message: a new exchange reuses the id
+            udp.remove(t)
+            plugin._publish_udp(t, True)
+            t, _ = udp.get(key, tup, pkt.ts)
+        # memcached numbers the datagrams of each response message (each
+        # VALUE of a multi-get, END) separately: a new message may continue
+        # an incomplete response
+        um = t.messages[side] = UdpMessage(total, pkt.ts)
+    elif um.total != total:
+        udp.remove(t)
+        for m in (t.request, t.response):
+            if m is not None:
+                m.notes.append(NOTE_UDP_COUNT)
+        plugin._publish_udp(t, True)
+        plugin.parse_errors += 1
+        raise ParseError("datagram count changed within a UDP message")
+    data = um.add(seq, bytes(payload[8:]))
+    if data is None:
+        return
+    if not data:
+        # memcached answers quiet/noreply commands over UDP with an empty
+        # message: nothing to parse, the exchange stays open
+        t.messages[side] = None
+        return
+    cfg = plugin.cfg
+    try:
+        msgs = parse_datagram(data, um.ts, cfg.value_keep, cfg.maxvalues, cfg.parseunknown, True)
+    except ParseError:
+        udp.remove(t)
+        for m in (t.request, t.response):
+            if m is not None:
+                m.notes.append(NOTE_UDP_PARSE)
+        plugin._publish_udp(t, True)
+        plugin.parse_errors += 1
+        raise
+    msg = msgs[0]
+    if t.corr is not None or (msg.is_request and len(msgs) > 1):
+        plugin._udp_multi(t, side, um, msgs, tup, key, pkt.ts)
+        return
+    if msg.is_request:
+        if t.request is not None:
+            # a second request on one id: publish the first alone
+            udp.remove(t)
+            plugin._publish_udp(t, True)
+            t, _ = udp.get(key, tup, pkt.ts)
+            t.messages[side] = um
+        t.request = msg
+        t.tuple = tup
+        if not expects_response(msg):
+            udp.remove(t)
+            plugin._publish_udp(t, False)
+            return
+    else:
+        msg.is_complete = check_complete(msg)
+        resp = t.response
+        if resp is not None and not resp.is_complete and try_merge(resp, msg, cfg.maxvalues):
+            msg = resp
+        elif resp is not None:
+            # a second answer on one id: publish what was there
+            udp.remove(t)
+            plugin._publish_udp(t, True)
+            t, _ = udp.get(key, tup, pkt.ts)
+            t.messages[side] = um
+        t.response = msg
+        t.resp_side = side
+        for more in msgs[1:]:
+            # several messages in one payload (VALUE ... END, STATs)
+            if not try_merge(msg, more, cfg.maxvalues):
+                break
+    if t.request is not None and t.response is not None and t.response.is_complete:
+        udp.remove(t)
+        plugin._publish_udp(t, False)

@@ -24,15 +24,34 @@ def _s(b: bytes) -> str:
     return b.decode("utf-8", "replace")
 
 
+# query bytes -> (method, query, raw): the same statements come again and
+# again; bounded (cleared when full), only short ones kept
+_TEXTS: dict = {}
+_TEXTS_MAX = 4096
+_TEXT_MAX = 1024
+
+
 def method_and_query(req: MysqlMessage) -> tuple[str, str, str]:
     """(method, query, raw request text) of a command, as Packetbeat derives
     them: the query trimmed of blanks, its first word upper-cased."""
     if req.command == COM_INIT_DB:
         db = _s(req.query)
         return "USE", "USE " + db, db
-    raw = _s(req.query)
     if req.command == COM_STMT_EXECUTE and not req.query:
         return "EXECUTE", "Request Execute Statement", ""
+    q = req.query
+    known = _TEXTS.get(q)
+    if known is None:
+        known = _method_and_query(q)
+        if len(q) <= _TEXT_MAX:
+            if len(_TEXTS) >= _TEXTS_MAX:
+                _TEXTS.clear()
+            _TEXTS[q] = known
+    return known
+
+
+def _method_and_query(q: bytes) -> tuple[str, str, str]:
+    raw = _s(q)
     query = raw.strip(_TRIM)
     cut = len(query)
     for ch in _TRIM:

@@ -44,7 +44,6 @@ import enum
 import struct
 import zlib
 from collections import deque
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -146,42 +145,118 @@ class State(enum.IntEnum):
     STOPPED = 11      # TLS, binlog stream: nothing more to understand
 
 
-@dataclass(slots=True, eq=False)
+# the enums' values as plain ints (C ints when compiled): the hot paths compare these
+_K_AUTH_ERR = int(Kind.AUTH_ERR)
+_K_AUTH_OK = int(Kind.AUTH_OK)
+_K_COMMAND = int(Kind.COMMAND)
+_K_GREETING = int(Kind.GREETING)
+_K_INFILE_REQUEST = int(Kind.INFILE_REQUEST)
+_K_LOGIN = int(Kind.LOGIN)
+_K_RESPONSE = int(Kind.RESPONSE)
+_K_SSL_REQUEST = int(Kind.SSL_REQUEST)
+_R_ANY = int(Resp.ANY)
+_R_AUTH = int(Resp.AUTH)
+_R_EXECUTE = int(Resp.EXECUTE)
+_R_FETCH = int(Resp.FETCH)
+_R_FIELD_LIST = int(Resp.FIELD_LIST)
+_R_GUESS = int(Resp.GUESS)
+_R_NONE = int(Resp.NONE)
+_R_PREPARE = int(Resp.PREPARE)
+_R_QUERY = int(Resp.QUERY)
+_R_SIMPLE = int(Resp.SIMPLE)
+_R_STREAM = int(Resp.STREAM)
+_S_AUTH = int(State.AUTH)
+_S_COLUMNS = int(State.COLUMNS)
+_S_FIELD_LIST = int(State.FIELD_LIST)
+_S_FIRST = int(State.FIRST)
+_S_IDLE = int(State.IDLE)
+_S_INFILE = int(State.INFILE)
+_S_PREP_COLS = int(State.PREP_COLS)
+_S_PREP_COLS_EOF = int(State.PREP_COLS_EOF)
+_S_PREP_PARAMS = int(State.PREP_PARAMS)
+_S_PREP_PARAMS_EOF = int(State.PREP_PARAMS_EOF)
+_S_ROWS = int(State.ROWS)
+_S_STOPPED = int(State.STOPPED)
+
+
 class MysqlMessage:
-    ts: int                       # ns, packet where the message began
-    is_request: bool
-    kind: int = Kind.RESPONSE
-    size: int = 0                 # bytes on the wire (headers included)
-    notes: list = field(default_factory=list)
-    # requests
-    command: int = 0
-    query: bytes = b""            # COM_QUERY / COM_STMT_PREPARE text, COM_INIT_DB schema
-    statement_id: int = 0
-    payload: bytes = b""          # COM_STMT_EXECUTE payload (parameters)
-    params: list | None = None    # decoded execute parameters (set by the plugin)
-    truncated: bool = False       # request text longer than the parser keeps
-    # responses
-    answers: int = 0              # Resp kind answered (Resp.GUESS: guessed)
-    is_ok: bool = False
-    is_error: bool = False
-    error_code: int = 0
-    sql_state: bytes = b""
-    error_message: bytes = b""
-    affected_rows: int = 0
-    insert_id: int = 0
-    num_fields: int = 0
-    num_rows: int = 0
-    num_params: int = 0
-    tables: list = field(default_factory=list)   # "schema.table" texts, first-seen order
-    fields: list = field(default_factory=list)   # column names (bytes) of the first result set
-    rows: list = field(default_factory=list)     # up to max_rows rows, each a list of bytes
-    long_size: int = 0            # Packetbeat's bytes_out of a result longer than 100 KiB
-    # handshake
-    server_version: bytes = b""
-    capabilities: int = 0
-    user: bytes = b""
-    database: bytes = b""
-    auth_plugin: bytes = b""
+    """One message. A plain class with slots (an extension type when compiled,
+    parser.pxd) that behaves as the ``@dataclass(slots=True, eq=False)`` it
+    replaces: keyword or positional fields, repr, identity equality."""
+    __slots__ = ("ts", "is_request", "kind", "size", "notes", "command", "query", "statement_id",
+                 "payload", "params", "truncated", "answers", "is_ok", "is_error", "error_code",
+                 "sql_state", "error_message", "affected_rows", "insert_id", "num_fields", "num_rows",
+                 "num_params", "tables", "fields", "rows", "long_size", "server_version", "capabilities",
+                 "user", "database", "auth_plugin")
+
+    def __init__(self, ts, is_request, kind=_K_RESPONSE, size=0, notes=None, command=0, query=b"",
+                 statement_id=0, payload=b"", params=None, truncated=False, answers=0, is_ok=False,
+                 is_error=False, error_code=0, sql_state=b"", error_message=b"", affected_rows=0,
+                 insert_id=0, num_fields=0, num_rows=0, num_params=0, tables=None, fields=None,
+                 rows=None, long_size=0, server_version=b"", capabilities=0, user=b"",
+                 database=b"", auth_plugin=b""):
+        self.ts = ts    # ns, packet where the message began
+        self.is_request = is_request
+        self.kind = kind
+        self.size = size    # bytes on the wire (headers included)
+        self.notes = notes if notes is not None else []
+        self.command = command    # requests
+        self.query = query    # COM_QUERY / COM_STMT_PREPARE text, COM_INIT_DB schema
+        self.statement_id = statement_id
+        self.payload = payload    # COM_STMT_EXECUTE payload (parameters)
+        self.params = params    # decoded execute parameters (set by the plugin)
+        self.truncated = truncated    # request text longer than the parser keeps
+        self.answers = answers    # responses: Resp kind answered (_R_GUESS: guessed)
+        self.is_ok = is_ok
+        self.is_error = is_error
+        self.error_code = error_code
+        self.sql_state = sql_state
+        self.error_message = error_message
+        self.affected_rows = affected_rows
+        self.insert_id = insert_id
+        self.num_fields = num_fields
+        self.num_rows = num_rows
+        self.num_params = num_params
+        self.tables = tables if tables is not None else []    # "schema.table" texts, first-seen order
+        self.fields = fields if fields is not None else []    # column names (bytes) of the first result set
+        self.rows = rows if rows is not None else []    # up to max_rows rows, each a list of bytes
+        self.long_size = long_size    # Packetbeat's bytes_out of a result longer than 100 KiB
+        self.server_version = server_version    # handshake
+        self.capabilities = capabilities
+        self.user = user
+        self.database = database
+        self.auth_plugin = auth_plugin
+
+    def __repr__(self) -> str:
+        return "MysqlMessage(%s)" % ", ".join("%s=%r" % (k, getattr(self, k)) for k in MESSAGE_FIELDS)
+
+
+MESSAGE_FIELDS = ("ts", "is_request", "kind", "size", "notes", "command", "query", "statement_id",
+                  "payload", "params", "truncated", "answers", "is_ok", "is_error", "error_code",
+                  "sql_state", "error_message", "affected_rows", "insert_id", "num_fields", "num_rows",
+                  "num_params", "tables", "fields", "rows", "long_size", "server_version",
+                  "capabilities", "user", "database", "auth_plugin")
+
+
+def _message(ts, is_request: bool, kind: int, size: int) -> MysqlMessage:
+    """A message with every other field at its default (without the keyword
+    handling of ``MysqlMessage(...)``: this runs once per message)."""
+    m = MysqlMessage.__new__(MysqlMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.kind = kind
+    m.size = size
+    m.notes = []
+    m.command = m.statement_id = m.answers = m.error_code = m.affected_rows = m.insert_id = 0
+    m.num_fields = m.num_rows = m.num_params = m.long_size = m.capabilities = 0
+    m.query = m.payload = m.sql_state = m.error_message = b""
+    m.server_version = m.user = m.database = m.auth_plugin = b""
+    m.params = None
+    m.truncated = m.is_ok = m.is_error = False
+    m.tables = []
+    m.fields = []
+    m.rows = []
+    return m
 
 
 _U16 = struct.Struct("<H")
@@ -444,12 +519,12 @@ class MysqlParser:
         self._zobj = None
         self._zleft = 0
         self._switch = False
-        self.state = State.IDLE
+        self.state = _S_IDLE
         self.stopped = False
         self._login_seen = False
         self._infile = False
         self._msg: MysqlMessage | None = None
-        self._cur = Resp.GUESS
+        self._cur = _R_GUESS
         self._left = 0
         self._eof_pending = False
         self._types: list = []
@@ -459,7 +534,7 @@ class MysqlParser:
 
     def expect(self, resp: int) -> None:
         """The client sent a command answered by a ``resp`` (``Resp``)."""
-        if resp != Resp.NONE:
+        if resp != _R_NONE:
             if len(self.expected) >= MAX_EXPECTED:
                 self.expected.popleft()
             self.expected.append(resp)
@@ -484,16 +559,21 @@ class MysqlParser:
     @property
     def deprecate_eof(self) -> bool | None:
         """CLIENT_DEPRECATE_EOF in effect (None: the login was not seen)."""
+        d = self._deof()
+        return None if d < 0 else d == 1
+
+    def _deof(self) -> int:
+        """``deprecate_eof`` as an int: 1 True, 0 False, -1 None."""
         if self.client_flags is None:
-            return None
+            return -1
         if self.server_flags is not None and not self.server_flags & CLIENT_DEPRECATE_EOF:
-            return False
-        return bool(self.client_flags & CLIENT_DEPRECATE_EOF)
+            return 0
+        return 1 if self.client_flags & CLIENT_DEPRECATE_EOF else 0
 
     def stop(self) -> None:
         """The rest of this direction is not analysable (TLS, binlog stream)."""
         self.stopped = True
-        self.state = State.STOPPED
+        self.state = _S_STOPPED
         self._buf = bytearray()
         self._cbuf = bytearray()
         self._msg = None
@@ -529,13 +609,13 @@ class MysqlParser:
         length-prefixed stream cannot be resynchronised."""
         out: list[MysqlMessage] = []
         msg = self._msg
-        if msg is not None and not self.is_client and self.state in (State.COLUMNS, State.ROWS):
+        if msg is not None and not self.is_client and self.state in (_S_COLUMNS, _S_ROWS):
             msg.notes.append("Packet loss while capturing the response")
             msg.size = 0
             msg.long_size = 0
             out.append(msg)
         self._msg = None
-        self.state = State.IDLE
+        self.state = _S_IDLE
         return out
 
     def flush(self) -> list[MysqlMessage]:
@@ -605,7 +685,7 @@ class MysqlParser:
         n = len(buf)
         off = 0
         keep = self.keep
-        handle = self._client_packet if self.is_client else self._server_packet
+        client = self.is_client
         while not self.stopped and not self._switch:
             if self._in_lp:
                 if self._rem:
@@ -632,11 +712,14 @@ class MysqlParser:
                     self._rem = length
                     continue
                 self._in_lp = False
-                part = bytes(self._part)
+                part = self._part
                 self._part = bytearray()
-                handle(part, self._lp_seq, self._lp_size, self._lp_ts, self._lp_trunc)
+                if client:
+                    self._client_packet(part, self._lp_seq, self._lp_size, self._lp_ts, self._lp_trunc)
+                else:
+                    self._server_packet(part, self._lp_seq, self._lp_size, self._lp_ts, self._lp_trunc)
                 continue
-            if self.state == State.ROWS and not self._render:
+            if self.state == _S_ROWS and not self._render:
                 off = self._skip_rows(buf, off, n)
             if n - off < 4:
                 break
@@ -645,8 +728,12 @@ class MysqlParser:
             if length < MAX_PAYLOAD and length <= keep:
                 if end > n:
                     break
-                handle(buf[off + 4:end], buf[off + 3], 4 + length,
-                       ts if off >= chunk_start else self._carry_ts, False)
+                if client:
+                    self._client_packet(buf[off + 4:end], buf[off + 3], 4 + length,
+                                        ts if off >= chunk_start else self._carry_ts, False)
+                else:
+                    self._server_packet(buf[off + 4:end], buf[off + 3], 4 + length,
+                                        ts if off >= chunk_start else self._carry_ts, False)
                 off = end
                 continue
             # longer than kept, or continued in the next packet: stream it
@@ -706,7 +793,8 @@ class MysqlParser:
             return
         if seq == 0 and p:
             cmd = p[0]
-            msg = MysqlMessage(ts, True, Kind.COMMAND, size, command=cmd)
+            msg = _message(ts, True, _K_COMMAND, size)
+            msg.command = cmd
             if cmd == COM_QUERY or cmd == COM_STMT_PREPARE or cmd == COM_INIT_DB:
                 msg.query = bytes(p[1:])
                 msg.truncated = trunc
@@ -726,10 +814,13 @@ class MysqlParser:
                 return                      # pre-4.1 login: nothing we need from it
             self.client_flags = caps
             if len(p) == 32 and caps & CLIENT_SSL:
-                self._out.append(MysqlMessage(ts, True, Kind.SSL_REQUEST, size, capabilities=caps))
+                msg = _message(ts, True, _K_SSL_REQUEST, size)
+                msg.capabilities = caps
+                self._out.append(msg)
                 self.stop()
                 return
-            msg = MysqlMessage(ts, True, Kind.LOGIN, size, capabilities=caps)
+            msg = _message(ts, True, _K_LOGIN, size)
+            msg.capabilities = caps
             msg.user, off = _cstring(p, 32)
             try:
                 if caps & CLIENT_PLUGIN_AUTH_LENENC_DATA:
@@ -750,7 +841,8 @@ class MysqlParser:
     # ------------------------------------------------------------ server side
 
     def _new(self, ts: int, kind: int) -> MysqlMessage:
-        msg = MysqlMessage(ts, False, Kind.RESPONSE, answers=kind)
+        msg = _message(ts, False, _K_RESPONSE, 0)
+        msg.answers = kind
         self._msg = msg
         self._cur = kind
         self._types = []
@@ -760,17 +852,17 @@ class MysqlParser:
     def _done(self) -> None:
         msg = self._msg
         self._msg = None
-        self.state = State.IDLE
+        self.state = _S_IDLE
         if msg.long_size:
             msg.size = msg.long_size
         self._out.append(msg)
 
     def _server_packet(self, p, seq: int, size: int, ts: int, trunc: bool) -> None:
         st = self.state
-        if st == State.ROWS:
+        if st == _S_ROWS:
             self._rows_packet(p, size)
             return
-        if st == State.IDLE:
+        if st == _S_IDLE:
             if not p:
                 return
             first = p[0]
@@ -779,62 +871,62 @@ class MysqlParser:
                     self._greeting(p, size, ts)
                     return
                 if first == 0xFF:       # connection refused before any login
-                    msg = MysqlMessage(ts, False, Kind.AUTH_ERR, size)
+                    msg = _message(ts, False, _K_AUTH_ERR, size)
                     self._err(msg, p)
                     self._out.append(msg)
                     return
-            kind = self.expected.popleft() if self.expected else Resp.GUESS
-            if kind == Resp.STREAM:
+            kind = self.expected.popleft() if self.expected else _R_GUESS
+            if kind == _R_STREAM:
                 self.stop()
                 return
             self._new(ts, kind)
-            self.state = State.FIRST
+            self.state = _S_FIRST
             self._first(p, size, ts)
             return
         msg = self._msg
-        if st == State.AUTH:
+        if st == _S_AUTH:
             self._auth_packet(p, size, ts)
             return
         if msg is None:                 # after reset in a mid-message state
-            self.state = State.IDLE
+            self.state = _S_IDLE
             return
-        if st == State.FIRST or st == State.INFILE:
+        if st == _S_FIRST or st == _S_INFILE:
             self._first(p, size, ts)
             return
         msg.size += size
-        if st == State.COLUMNS:
+        if st == _S_COLUMNS:
             self._column(p, msg)
             self._left -= 1
             if not self._left:
-                self.state = State.ROWS
-                self._eof_pending = self.deprecate_eof is not True
-        elif st == State.PREP_PARAMS:
+                self.state = _S_ROWS
+                self._eof_pending = self._deof() != 1
+        elif st == _S_PREP_PARAMS:
             self._left -= 1
             if not self._left:
                 self._after_prep_params()
-        elif st == State.PREP_PARAMS_EOF:
+        elif st == _S_PREP_PARAMS_EOF:
             if p and p[0] == 0xFE and len(p) < 9:
                 self._after_prep_params_eof()
             else:
                 msg.size -= size
                 self._after_prep_params_eof()
                 self._server_packet(p, seq, size, ts, trunc)      # it belongs to what follows
-        elif st == State.PREP_COLS:
+        elif st == _S_PREP_COLS:
             self._column(p, msg)
             self._left -= 1
             if not self._left:
-                if self.deprecate_eof is True:
+                if self._deof() == 1:
                     self._done()
                 else:
-                    self.state = State.PREP_COLS_EOF
-        elif st == State.PREP_COLS_EOF:
+                    self.state = _S_PREP_COLS_EOF
+        elif st == _S_PREP_COLS_EOF:
             if p and p[0] == 0xFE and len(p) < 9:
                 self._done()
             else:
                 msg.size -= size
                 self._done()
                 self._server_packet(p, seq, size, ts, trunc)
-        elif st == State.FIELD_LIST:
+        elif st == _S_FIELD_LIST:
             if p and p[0] == 0xFE and len(p) < 9:
                 self._done()
             elif p and p[0] == 0xFF:
@@ -845,7 +937,7 @@ class MysqlParser:
                 msg.num_fields += 1
 
     def _greeting(self, p, size: int, ts: int) -> None:
-        msg = MysqlMessage(ts, False, Kind.GREETING, size)
+        msg = _message(ts, False, _K_GREETING, size)
         msg.server_version, off = _cstring(p, 1)
         caps = 0
         try:
@@ -864,22 +956,22 @@ class MysqlParser:
         msg.capabilities = caps
         self.server_flags = caps
         self._out.append(msg)
-        self.state = State.AUTH
+        self.state = _S_AUTH
         self._msg = None
 
     def _auth_packet(self, p, size: int, ts: int) -> None:
         first = p[0] if p else -1
         if first == 0x00:
-            self._out.append(MysqlMessage(ts, False, Kind.AUTH_OK, size))
-            self.state = State.IDLE
+            self._out.append(_message(ts, False, _K_AUTH_OK, size))
+            self.state = _S_IDLE
             if (self.client_flags or 0) & (self.server_flags if self.server_flags is not None
                                             else CLIENT_COMPRESS) & CLIENT_COMPRESS:
                 self._switch = True
         elif first == 0xFF:
-            msg = MysqlMessage(ts, False, Kind.AUTH_ERR, size)
+            msg = _message(ts, False, _K_AUTH_ERR, size)
             self._err(msg, p)
             self._out.append(msg)
-            self.state = State.IDLE
+            self.state = _S_IDLE
         # 0xfe auth switch, 0x01 more auth data: the exchange goes on
 
     def _err(self, msg: MysqlMessage, p) -> None:
@@ -916,12 +1008,12 @@ class MysqlParser:
             self._err(msg, p)
             self._done()
             return
-        if kind == Resp.AUTH:
+        if kind == _R_AUTH:
             if first == 0x00:
                 msg.is_ok = True
                 self._done()
             return                                      # auth switch / more data: go on
-        if kind == Resp.ANY or kind == Resp.SIMPLE:
+        if kind == _R_ANY or kind == _R_SIMPLE:
             if first == 0x00 or first == 0xFE:
                 try:
                     self._ok(msg, p)
@@ -929,7 +1021,7 @@ class MysqlParser:
                     pass
             self._done()
             return
-        if kind == Resp.PREPARE:
+        if kind == _R_PREPARE:
             if first != 0x00 or len(p) < 9:
                 raise ParseError("unexpected answer to COM_STMT_PREPARE")
             msg.is_ok = True
@@ -938,39 +1030,39 @@ class MysqlParser:
             msg.num_params = nparams
             self._prep_cols = ncols
             if nparams:
-                self.state = State.PREP_PARAMS
+                self.state = _S_PREP_PARAMS
                 self._left = nparams
             else:
                 self._after_prep_params_eof()
             return
-        if kind == Resp.FIELD_LIST:
-            self.state = State.FIELD_LIST
+        if kind == _R_FIELD_LIST:
+            self.state = _S_FIELD_LIST
             msg.size -= size
             self._server_packet(p, 1, size, ts, False)
             return
-        if kind == Resp.FETCH:
-            self.state = State.ROWS
+        if kind == _R_FETCH:
+            self.state = _S_ROWS
             self._eof_pending = False
             self._render = False
             msg.size -= size
             self._rows_packet(p, size)
             return
         # QUERY, EXECUTE, GUESS
-        if first == 0x00 or (first == 0xFE and (kind == Resp.GUESS or self.state == State.INFILE)):
+        if first == 0x00 or (first == 0xFE and (kind == _R_GUESS or self.state == _S_INFILE)):
             status = self._ok(msg, p)
-            if status & SERVER_MORE_RESULTS_EXISTS and kind != Resp.GUESS:
-                self.state = State.FIRST
+            if status & SERVER_MORE_RESULTS_EXISTS and kind != _R_GUESS:
+                self.state = _S_FIRST
                 return
             self._done()
             return
-        if first == 0xFB and kind == Resp.QUERY and self.state != State.INFILE:
-            self.state = State.INFILE
-            self._out.append(MysqlMessage(ts, False, Kind.INFILE_REQUEST, 0,
+        if first == 0xFB and kind == _R_QUERY and self.state != _S_INFILE:
+            self.state = _S_INFILE
+            self._out.append(MysqlMessage(ts, False, _K_INFILE_REQUEST, 0,
                                           query=bytes(p[1:])))
             return
-        if kind == Resp.GUESS and len(p) != 1 and not (first == 0xFC and len(p) == 3):
+        if kind == _R_GUESS and len(p) != 1 and not (first == 0xFC and len(p) == 3):
             self._msg = None                          # Packetbeat: something else, ignored
-            self.state = State.IDLE
+            self.state = _S_IDLE
             return
         ncols, _ = read_lenenc(p, 0)
         if not ncols or ncols > MAX_COLUMNS:
@@ -981,17 +1073,17 @@ class MysqlParser:
             self._render = False                      # the response text shows the first result
         self._types = []
         self._left = ncols
-        self.state = State.COLUMNS
+        self.state = _S_COLUMNS
 
     def _after_prep_params(self) -> None:
-        if self.deprecate_eof is True:
+        if self._deof() == 1:
             self._after_prep_params_eof()
         else:
-            self.state = State.PREP_PARAMS_EOF
+            self.state = _S_PREP_PARAMS_EOF
 
     def _after_prep_params_eof(self) -> None:
         if self._prep_cols:
-            self.state = State.PREP_COLS
+            self.state = _S_PREP_COLS
             self._left = self._prep_cols
         else:
             self._done()
@@ -1009,13 +1101,13 @@ class MysqlParser:
             name = (schema.decode("utf-8", "replace") + "." if schema else "") + table.decode("utf-8", "replace")
             if name not in msg.tables:
                 msg.tables.append(name)
-        if self._render or self._cur == Resp.EXECUTE:
+        if self._render or self._cur == _R_EXECUTE:
             _, off = read_lenenc_str(p, off)
             cname, off = read_lenenc_str(p, off)
             _, off = read_lenenc_str(p, off)
-            if self._render and self.state != State.PREP_COLS:
+            if self._render and self.state != _S_PREP_COLS:
                 msg.fields.append(cname or b"")
-            if self._cur == Resp.EXECUTE:
+            if self._cur == _R_EXECUTE:
                 off += 1 + 2 + 4          # fixed-length marker, charset, column length
                 if off + 3 <= len(p):
                     self._types.append((p[off], bool(p[off + 1] & 0x20)))
@@ -1028,17 +1120,17 @@ class MysqlParser:
         first = p[0] if p else -1
         if first == 0xFE and size - 4 < MAX_PAYLOAD:
             # EOF after the column definitions, or the end of the rows (EOF or OK)
-            if self._eof_pending and (self.deprecate_eof is False or (self.deprecate_eof is None and len(p) == 5)):
+            if self._eof_pending and (self._deof() == 0 or (self._deof() < 0 and len(p) == 5)):
                 self._eof_pending = False
                 status = _U16.unpack_from(p, 3)[0] if len(p) >= 5 else 0
-                if status & SERVER_STATUS_CURSOR_EXISTS and self._cur == Resp.EXECUTE:
+                if status & SERVER_STATUS_CURSOR_EXISTS and self._cur == _R_EXECUTE:
                     self._done()
                 return
             self._eof_pending = False
             status = self._ok(msg, p)
-            if status & SERVER_MORE_RESULTS_EXISTS and self._cur != Resp.GUESS:
+            if status & SERVER_MORE_RESULTS_EXISTS and self._cur != _R_GUESS:
                 self._render = False
-                self.state = State.FIRST
+                self.state = _S_FIRST
                 return
             self._done()
             return
@@ -1051,7 +1143,7 @@ class MysqlParser:
         if not msg.long_size and msg.size > LONG_RESPONSE:
             msg.long_size = msg.size
         if self._render and len(msg.rows) < self.max_rows:
-            if self._cur == Resp.EXECUTE and first == 0x00:
+            if self._cur == _R_EXECUTE and first == 0x00:
                 msg.rows.append(decode_binary_row(p, self._types, self.max_row_length))
             else:
                 msg.rows.append(decode_text_row(p, self.max_row_length))

@@ -19,6 +19,17 @@ from worker.protos.mysql.trans import Correlator
 # plus COM_INIT_DB. Others (PING, STATISTICS, ...) are parsed, paired, not published.
 PUBLISHED = frozenset((COM_QUERY, COM_STMT_PREPARE, COM_STMT_EXECUTE, COM_INIT_DB))
 _NS = 1_000_000_000
+# message kinds and response kinds as plain ints (C ints when compiled)
+_COMMAND = int(Kind.COMMAND)
+_RESPONSE = int(Kind.RESPONSE)
+_INFILE_REQUEST = int(Kind.INFILE_REQUEST)
+_GREETING = int(Kind.GREETING)
+_LOGIN = int(Kind.LOGIN)
+_SSL_REQUEST = int(Kind.SSL_REQUEST)
+_AUTH_OK = int(Kind.AUTH_OK)
+_AUTH_ERR = int(Kind.AUTH_ERR)
+_SIMPLE = int(Resp.SIMPLE)
+_NONE = int(Resp.NONE)
 
 
 class Statement:
@@ -79,25 +90,7 @@ class MysqlPlugin:
         return max(float(self.cfg.transaction_timeout), float(self.cfg.statement_timeout))
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        conn = state if state is not None else MysqlConnection(self.cfg)
-        corr = conn.correlator
-        if corr.requests:
-            for pair in corr.expire(pkt.ts - self._timeout_ns):
-                self._publish(conn, tcptuple, pair)
-        parser = conn.parsers[direction]
-        try:
-            msgs = parser.feed(pkt.payload, pkt.ts)
-        except ParseError as e:
-            # as Packetbeat: forget this direction's bytes, retry with the next segment
-            msgs = e.messages
-            self.parse_errors += 1
-            if parser.compressed:
-                parser.stop()
-            else:
-                parser.reset()
-        if msgs:
-            self._handle(conn, tcptuple, direction, msgs)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def received_fin(self, tcptuple: TcpTuple, direction: int, state):
         return state
@@ -123,80 +116,115 @@ class MysqlPlugin:
         for pair in state.correlator.flush():
             self._publish(state, tcptuple, pair)
 
-    # ------------------------------------------------------------ glue
-
     def _handle(self, conn: MysqlConnection, tcptuple: TcpTuple, direction: int,
                 msgs: list[MysqlMessage]) -> None:
-        client, server = conn.parsers
-        for msg in msgs:
-            kind = msg.kind
-            if kind == Kind.COMMAND:
-                self._command(conn, tcptuple, msg)
-            elif kind == Kind.RESPONSE:
-                self._publish(conn, tcptuple, conn.correlator.add_response(msg))
-            elif kind == Kind.INFILE_REQUEST:
-                client.begin_infile()
-            elif kind == Kind.GREETING:
-                conn.server_version = msg.server_version
-                conn.statements.clear()
-            elif kind == Kind.LOGIN:
-                server.client_flags = msg.capabilities
-                conn.user = msg.user
-                conn.database = msg.database
-            elif kind == Kind.SSL_REQUEST:
-                conn.tls = True
-                self.tls_streams += 1
-                server.stop()
-            elif kind == Kind.AUTH_OK:
-                if server.compressed:
-                    conn.compressed = True
-                    self.compressed_streams += 1
-                    client.enable_compression()
-            elif kind == Kind.AUTH_ERR:
-                self.login_errors += 1
-
-    def _command(self, conn: MysqlConnection, tcptuple: TcpTuple, msg: MysqlMessage) -> None:
-        cmd = msg.command
-        if cmd == COM_STMT_EXECUTE:
-            self._resolve_statement(conn, msg)
-        elif cmd == COM_STMT_CLOSE:
-            conn.statements.pop(msg.statement_id, None)
-        elif msg.truncated:
-            msg.notes.append("Query truncated to %d bytes" % len(msg.query))
-        resp = RESPONSE_OF.get(cmd, Resp.SIMPLE)
-        if resp == Resp.NONE:
-            return
-        conn.parsers[1].expect(resp)
-        for pair in conn.correlator.add_request(msg):
-            self._publish(conn, tcptuple, pair)
-
-    def _resolve_statement(self, conn: MysqlConnection, msg: MysqlMessage) -> None:
-        stmt = conn.statements.get(msg.statement_id)
-        if stmt is not None and msg.ts - stmt.last_ts > self._stmt_timeout_ns:
-            del conn.statements[msg.statement_id]
-            stmt = None
-        if stmt is None:
-            msg.notes.append("The actual query being used is unknown")
-            return
-        stmt.last_ts = msg.ts
-        conn.statements.move_to_end(msg.statement_id)
-        msg.query = stmt.query
-        try:
-            msg.params, stmt.types = decode_execute_params(msg.payload, stmt.nparams, stmt.types,
-                                                           self.cfg.max_row_length)
-        except ParseError as e:
-            msg.notes.append("Parameters not decoded: %s" % e)
+        _handle(self, conn, tcptuple, direction, msgs)
 
     def _publish(self, conn: MysqlConnection, tcptuple: TcpTuple, pair) -> None:
-        req, resp = pair
-        if req is not None:
-            if req.command == COM_STMT_PREPARE and resp is not None and resp.statement_id \
-                    and not resp.is_error:
-                stmts = conn.statements
-                stmts[resp.statement_id] = Statement(req.query, resp.num_params, resp.ts)
-                stmts.move_to_end(resp.statement_id)
-                if len(stmts) > MAX_STATEMENTS:
-                    stmts.popitem(last=False)
-            if req.command not in PUBLISHED:
-                return
-        self.emit(to_event(req, resp, self.cfg, tcptuple))
+        _publish(self, conn, tcptuple, pair)
+
+
+# ---------------------------------------------------------------- per packet
+# Module functions rather than methods: compiled (plugin.pxd), their locals are
+# C-typed and the connection, parser and messages are extension types.
+
+def _parse(plugin, pkt, tcptuple, direction: int, state):
+    conn = state if state is not None else MysqlConnection(plugin.cfg)
+    corr = conn.correlator
+    if corr.requests:
+        for pair in corr.expire(pkt.ts - plugin._timeout_ns):
+            _publish(plugin, conn, tcptuple, pair)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        # as Packetbeat: forget this direction's bytes, retry with the next segment
+        msgs = e.messages
+        plugin.parse_errors += 1
+        if parser.compressed:
+            parser.stop()
+        else:
+            parser.reset()
+    if msgs:
+        _handle(plugin, conn, tcptuple, direction, msgs)
+    return conn
+
+
+def _handle(plugin, conn: MysqlConnection, tcptuple: TcpTuple, direction: int,
+            msgs: list[MysqlMessage]) -> None:
+    client, server = conn.parsers
+    for msg in msgs:
+        kind = msg.kind
+        if kind == _COMMAND:
+            _command(plugin, conn, tcptuple, msg)
+        elif kind == _RESPONSE:
+            _publish(plugin, conn, tcptuple, conn.correlator.add_response(msg))
+        elif kind == _INFILE_REQUEST:
+            client.begin_infile()
+        elif kind == _GREETING:
+            conn.server_version = msg.server_version
+            conn.statements.clear()
+        elif kind == _LOGIN:
+            server.client_flags = msg.capabilities
+            conn.user = msg.user
+            conn.database = msg.database
+        elif kind == _SSL_REQUEST:
+            conn.tls = True
+            plugin.tls_streams += 1
+            server.stop()
+        elif kind == _AUTH_OK:
+            if server.compressed:
+                conn.compressed = True
+                plugin.compressed_streams += 1
+                client.enable_compression()
+        elif kind == _AUTH_ERR:
+            plugin.login_errors += 1
+
+
+def _command(plugin, conn: MysqlConnection, tcptuple: TcpTuple, msg: MysqlMessage) -> None:
+    cmd = msg.command
+    if cmd == COM_STMT_EXECUTE:
+        _resolve_statement(plugin, conn, msg)
+    elif cmd == COM_STMT_CLOSE:
+        conn.statements.pop(msg.statement_id, None)
+    elif msg.truncated:
+        msg.notes.append("Query truncated to %d bytes" % len(msg.query))
+    resp = RESPONSE_OF.get(cmd, _SIMPLE)
+    if resp == _NONE:
+        return
+    conn.parsers[1].expect(resp)
+    for pair in conn.correlator.add_request(msg):
+        _publish(plugin, conn, tcptuple, pair)
+
+
+def _resolve_statement(plugin, conn: MysqlConnection, msg: MysqlMessage) -> None:
+    stmt = conn.statements.get(msg.statement_id)
+    if stmt is not None and msg.ts - stmt.last_ts > plugin._stmt_timeout_ns:
+        del conn.statements[msg.statement_id]
+        stmt = None
+    if stmt is None:
+        msg.notes.append("The actual query being used is unknown")
+        return
+    stmt.last_ts = msg.ts
+    conn.statements.move_to_end(msg.statement_id)
+    msg.query = stmt.query
+    try:
+        msg.params, stmt.types = decode_execute_params(msg.payload, stmt.nparams, stmt.types,
+                                                       plugin.cfg.max_row_length)
+    except ParseError as e:
+        msg.notes.append("Parameters not decoded: %s" % e)
+
+
+def _publish(plugin, conn: MysqlConnection, tcptuple: TcpTuple, pair) -> None:
+    req, resp = pair
+    if req is not None:
+        if req.command == COM_STMT_PREPARE and resp is not None and resp.statement_id \
+                and not resp.is_error:
+            stmts = conn.statements
+            stmts[resp.statement_id] = Statement(req.query, resp.num_params, resp.ts)
+            stmts.move_to_end(resp.statement_id)
+            if len(stmts) > MAX_STATEMENTS:
+                stmts.popitem(last=False)
+        if req.command not in PUBLISHED:
+            return
+    plugin.emit(to_event(req, resp, plugin.cfg, tcptuple))

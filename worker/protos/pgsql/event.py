@@ -19,6 +19,12 @@ from worker.protos.pgsql.parser import PgsqlMessage
 NOTE_NO_RESPONSE = "no response"
 NOTE_UNMATCHED = "Unmatched response"
 
+# statement bytes -> (text, method): the same statements come again and again;
+# bounded (cleared when full), only short ones kept
+_TEXTS: dict = {}
+_TEXTS_MAX = 4096
+_TEXT_MAX = 1024
+
 
 def _s(b: bytes) -> str:
     return b.decode("utf-8", "replace")
@@ -33,7 +39,13 @@ def query_method(query: str) -> str:
 
 def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConfig, tcptuple) -> dict:
     """One event for a transaction; either side may be None (unmatched)."""
-    status, notes = outcome(req, resp, resp is not None and resp.is_error, NOTE_NO_RESPONSE, NOTE_UNMATCHED)
+    if req is not None and resp is not None:
+        # both sides (nearly every event): what ``outcome`` gives, without the call
+        status = "Error" if resp.is_error else "OK"
+        notes = req.notes + resp.notes
+    else:
+        status, notes = outcome(req, resp, resp is not None and resp.is_error, NOTE_NO_RESPONSE,
+                                NOTE_UNMATCHED)
     ev = transaction_event(
         "pgsql", tcptuple,
         req.ts if req is not None else None,
@@ -42,9 +54,17 @@ def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConf
         resp.size if resp is not None else 0,
         status, notes)
     if req is not None:
-        query = _s(req.query)
+        q = req.query
+        known = _TEXTS.get(q)
+        if known is None:
+            query = _s(q)
+            known = (query, query_method(query))
+            if len(q) <= _TEXT_MAX:
+                if len(_TEXTS) >= _TEXTS_MAX:
+                    _TEXTS.clear()
+                _TEXTS[q] = known
+        query, method = known
         ev["query"] = query
-        method = query_method(query)
         if method:
             ev["method"] = method
         if cfg.send_request:

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import re
 import struct
-from dataclasses import dataclass, field
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -87,9 +86,6 @@ _GSSENC_CODE = 80877104
 _CANCEL_CODE = 80877102
 
 _HDR = struct.Struct("!BI")
-_U32 = struct.Struct("!I")
-_I32 = struct.Struct("!i")
-_U16 = struct.Struct("!H")
 _II = struct.Struct("!II")
 
 NOTE_LOSS_REQUEST = "Packet loss while capturing the request"
@@ -101,6 +97,9 @@ _BACKEND_TYPES = frozenset(b"123ACDEGHIKNRSTVWZcdnstv")
 _ASYNC = frozenset(b"ANSKRVv")
 # backend messages that end the answer to one statement
 _ENDS = frozenset(b"CIEs")
+# the valid types as 256-entry tables (a C array look-up when compiled)
+_FRONTEND_OK = bytes(1 if i in _FRONTEND_TYPES else 0 for i in range(256))
+_BACKEND_OK = bytes(1 if i in _BACKEND_TYPES else 0 for i in range(256))
 
 
 class ParseError(_BaseParseError):
@@ -112,28 +111,76 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-@dataclass(slots=True)
 class PgsqlMessage:
-    ts: int                                   # ns, packet where the message began
-    is_request: bool
-    kind: int = REQUEST
-    size: int = 0                             # bytes on the wire
-    notes: list[str] = field(default_factory=list)
-    # request
-    query: bytes = b""
-    hidden: bool = False                      # published only when answered by an error
-    # response
-    fields: list[bytes] = field(default_factory=list)      # RowDescription column names
-    formats: list[int] = field(default_factory=list)       # their format codes (0 text)
-    num_fields: int = 0
-    num_rows: int = 0
-    rows: list[list[bytes]] = field(default_factory=list)  # first max_rows rows, cut
-    is_error: bool = False
-    error_code: bytes = b""
-    error_message: bytes = b""
-    error_severity: bytes = b""
-    partial: "PgsqlMessage | None" = None     # READY: the unfinished response
-    ssl: bytes = b""                          # SSL_ANSWER: b"N", b"S" or b"G"
+    """One message. A plain class with slots (an extension type when compiled,
+    parser.pxd) that behaves as the ``@dataclass(slots=True)`` it replaces:
+    keyword or positional fields, repr, equality."""
+    __slots__ = ("ts", "is_request", "kind", "size", "notes", "query", "hidden", "fields", "formats",
+                 "num_fields", "num_rows", "rows", "is_error", "error_code", "error_message",
+                 "error_severity", "partial", "ssl")
+
+    def __init__(self, ts, is_request, kind=REQUEST, size=0, notes=None, query=b"", hidden=False,
+                 fields=None, formats=None, num_fields=0, num_rows=0, rows=None, is_error=False,
+                 error_code=b"", error_message=b"", error_severity=b"", partial=None, ssl=b""):
+        self.ts = ts                          # ns, packet where the message began
+        self.is_request = is_request
+        self.kind = kind
+        self.size = size                      # bytes on the wire
+        self.notes = notes if notes is not None else []
+        # request
+        self.query = query
+        self.hidden = hidden                  # published only when answered by an error
+        # response
+        self.fields = fields if fields is not None else []      # RowDescription column names
+        self.formats = formats if formats is not None else []   # their format codes (0 text)
+        self.num_fields = num_fields
+        self.num_rows = num_rows
+        self.rows = rows if rows is not None else []            # first max_rows rows, cut
+        self.is_error = is_error
+        self.error_code = error_code
+        self.error_message = error_message
+        self.error_severity = error_severity
+        self.partial = partial                # READY: the unfinished response
+        self.ssl = ssl                        # SSL_ANSWER: b"N", b"S" or b"G"
+
+    def _values(self) -> tuple:
+        return (self.ts, self.is_request, self.kind, self.size, self.notes, self.query, self.hidden,
+                self.fields, self.formats, self.num_fields, self.num_rows, self.rows, self.is_error,
+                self.error_code, self.error_message, self.error_severity, self.partial, self.ssl)
+
+    def __repr__(self) -> str:
+        return "PgsqlMessage(%s)" % ", ".join("%s=%r" % kv for kv in zip(MESSAGE_FIELDS, self._values()))
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]  # as an unfrozen dataclass
+
+
+MESSAGE_FIELDS = ("ts", "is_request", "kind", "size", "notes", "query", "hidden", "fields", "formats",
+                  "num_fields", "num_rows", "rows", "is_error", "error_code", "error_message",
+                  "error_severity", "partial", "ssl")
+
+
+def _message(ts, is_request: bool, kind: int, size: int) -> PgsqlMessage:
+    """A message with every other field at its default (without the keyword
+    handling of ``PgsqlMessage(...)``: this runs once per message)."""
+    m = PgsqlMessage.__new__(PgsqlMessage)
+    m.ts = ts
+    m.is_request = is_request
+    m.kind = kind
+    m.size = size
+    m.notes = []
+    m.query = m.error_code = m.error_message = m.error_severity = m.ssl = b""
+    m.hidden = m.is_error = False
+    m.fields = []
+    m.formats = []
+    m.rows = []
+    m.num_fields = m.num_rows = 0
+    m.partial = None
+    return m
 
 
 _SYNC_MARK = PgsqlMessage(0, True, SYNC)          # markers carry nothing: shared
@@ -232,7 +279,7 @@ def _cstring(buf, start: int, end: int) -> tuple[bytes, int]:
     z = buf.find(b"\0", start, end)
     if z < 0:
         raise ParseError("string not terminated")
-    return bytes(buf[start:z]), z + 1
+    return buf[start:z], z + 1
 
 
 # --------------------------------------------------------------------------- parser
@@ -310,11 +357,14 @@ class PgsqlParser:
         if buf:
             carry = len(buf)
             buf += data
+            if not self._ready(buf):
+                return out              # the first message is still incomplete: nothing copied
+            whole = bytes(buf)
         else:
             carry = 0
-            buf = bytes(data)
+            whole = bytes(data)
         try:
-            off = self._parse(buf, carry, ts)
+            off = self._parse(whole, carry, ts)
         except ParseError as e:
             e.messages = out
             raise
@@ -325,10 +375,28 @@ class PgsqlParser:
                 del buf[:off]
                 if buf:
                     self._buf_ts = ts
-        elif off < len(buf) and not self._encrypted:
-            self._buf = bytearray(buf[off:])
+        elif off < len(whole) and not self._encrypted:
+            self._buf = bytearray(whole[off:])
             self._buf_ts = ts
         return out
+
+    def _ready(self, buf) -> bool:
+        """Whether :meth:`_parse` would do anything with ``buf`` (bytes carried
+        from earlier segments plus the new one): False while the first message
+        is incomplete, so that a long message arriving in many segments is not
+        copied once per segment."""
+        n = len(buf)
+        if self._expect_ssl:
+            return True
+        if n < 5:
+            return False
+        t = buf[0]
+        if t == 0:
+            return n >= 8 or not self.client
+        if not (_FRONTEND_OK if self.client else _BACKEND_OK)[t]:
+            return True                 # _parse raises
+        length = (buf[1] << 24) | (buf[2] << 16) | (buf[3] << 8) | buf[4]
+        return length < 4 or length >= MAX_MESSAGE_SIZE or n > length
 
     def on_gap(self, nbytes: int) -> bool:
         """``nbytes`` were lost. True when parsing can go on: the gap falls
@@ -384,12 +452,11 @@ class PgsqlParser:
                     return n
                 off = 1
         client = self.client
-        valid = _FRONTEND_TYPES if client else _BACKEND_TYPES
-        handle = self._frontend if client else self._backend
-        unpack = _HDR.unpack_from
+        valid = _FRONTEND_OK if client else _BACKEND_OK
         buf_ts = self._buf_ts
         while n - off >= 5:
-            t, length = unpack(buf, off)
+            t = buf[off]
+            length = (buf[off + 1] << 24) | (buf[off + 2] << 16) | (buf[off + 3] << 8) | buf[off + 4]
             # the first message may have begun in an earlier packet
             mts = buf_ts if off < carry else ts
             if t == 0:
@@ -405,14 +472,14 @@ class PgsqlParser:
                 self._untyped(code, mts, length)
                 off += length
                 continue
-            if t not in valid:
+            if not valid[t]:
                 raise ParseError("invalid message type %r" % chr(t))
             if length < 4 or length > MAX_LENGTH:
                 raise ParseError("invalid message length %d" % length)
             end = off + 1 + length
             if length >= MAX_MESSAGE_SIZE:
                 # too big to buffer: keep a prefix, skip the rest (whatever the segmentation)
-                self._big = [t, length, mts, bytes(buf[off + 5:min(end, off + 5 + KEEP_PREFIX)]),
+                self._big = [t, length, mts, buf[off + 5:min(end, off + 5 + KEEP_PREFIX)],
                              max(0, end - n), False]
                 if end > n:
                     return n
@@ -421,7 +488,10 @@ class PgsqlParser:
                 continue
             if end > n:
                 break
-            handle(t, buf, off + 5, end, mts, False)
+            if client:
+                self._frontend(t, buf, off + 5, end, mts, False, 0, False)
+            else:
+                self._backend(t, buf, off + 5, end, mts, False, 0, False)
             off = end
         return off
 
@@ -439,9 +509,11 @@ class PgsqlParser:
     def _finish_big(self) -> None:
         t, length, mts, prefix, _left, lost = self._big
         self._big = None
-        handler = self._frontend if self.client else self._backend
         # a partial body: handlers read what is there and take the size from ``length``
-        handler(t, prefix, 0, len(prefix), mts, True, length + 1, lost)
+        if self.client:
+            self._frontend(t, prefix, 0, len(prefix), mts, True, length + 1, lost)
+        else:
+            self._backend(t, prefix, 0, len(prefix), mts, True, length + 1, lost)
 
     # ------------------------------------------------------------------ frontend
 
@@ -466,13 +538,15 @@ class PgsqlParser:
                 if not partial:
                     raise ParseError("query not terminated")
                 z = end
-            stmts = split_statements(bytes(buf[start:z])) or [b""]
+            stmts = split_statements(buf[start:z]) or [b""]
             notes = self._take_notes()
             target = None
             for q in stmts:
-                m = PgsqlMessage(ts, True, REQUEST, size, list(notes), query=q)
+                m = _message(ts, True, REQUEST, size)
+                m.notes = list(notes)
+                m.query = q
                 out.append(m)
-                if target is None and q[:4].lower() == b"copy":
+                if target is None and q[:1] in (b"c", b"C") and q[:4].lower() == b"copy":
                     target = m
             self._copy_target = target or out[-1]
             self._bump = None
@@ -497,9 +571,9 @@ class PgsqlParser:
                 if not partial:
                     raise ParseError("statement not terminated")
                 z = end
-            query = bytes(buf[p:z])
+            query = buf[p:z]
             self._group_query = query
-            self._remember(self._statements, name, query)
+            _remember(self._statements, name, query)
             self._bump = None
             return
         if t == 66:                                     # B: Bind
@@ -509,7 +583,7 @@ class PgsqlParser:
             if not partial:
                 portal, p = _cstring(buf, start, end)
                 stmt, _ = _cstring(buf, p, end)
-                self._remember(self._portals, portal, (stmt, self._statements.get(stmt)))
+                _remember(self._portals, portal, (stmt, self._statements.get(stmt)))
             self._bump = None
             return
         if t == 69:                                     # E: Execute
@@ -522,8 +596,10 @@ class PgsqlParser:
             if query is None:
                 query = b"EXECUTE " + (stmt or b"<unnamed>")
             notes = self._take_notes()
-            m = PgsqlMessage(mts, True, REQUEST, gsize + size, notes, query=query.strip(),
-                             hidden=query.startswith(b"SET "))
+            m = _message(mts, True, REQUEST, gsize + size)
+            m.notes = notes
+            m.query = query.strip()
+            m.hidden = query.startswith(b"SET ")
             out.append(m)
             self._group_size = 0
             self._group_query = b""
@@ -534,8 +610,10 @@ class PgsqlParser:
             if self._group_size:
                 # Parse/Describe/Close with no Execute: a statement being prepared
                 notes = self._take_notes()
-                m = PgsqlMessage(self._group_ts, True, REQUEST, self._group_size + size, notes,
-                                 query=self._group_query.strip(), hidden=True)
+                m = _message(self._group_ts, True, REQUEST, self._group_size + size)
+                m.notes = notes
+                m.query = self._group_query.strip()
+                m.hidden = True
                 out.append(m)
                 self._group_size = 0
                 self._group_query = b""
@@ -566,27 +644,25 @@ class PgsqlParser:
         notes, self._pending_notes = self._pending_notes, []
         return notes
 
-    @staticmethod
-    def _remember(table: dict, key: bytes, value) -> None:
-        table.pop(key, None)
-        table[key] = value
-        if len(table) > MAX_NAMES:
-            del table[next(iter(table))]
-
     # ------------------------------------------------------------------ backend
 
     def _backend(self, t: int, buf, start: int, end: int, ts: int, partial: bool,
                  size: int = 0, lost: bool = False) -> None:
-        if t in _ASYNC:
+        if t == 65 or t == 78 or t == 83 or t == 75 or t == 82 or t == 86 or t == 118:    # _ASYNC
             return
         if t == 90:                                     # Z: ReadyForQuery
             resp, self._resp = self._resp, None
             self._described = False
-            self._out.append(_READY_MARK if resp is None else PgsqlMessage(ts, False, READY, partial=resp))
+            if resp is None:
+                self._out.append(_READY_MARK)
+            else:
+                m = _message(ts, False, READY, 0)
+                m.partial = resp
+                self._out.append(m)
             return
         resp = self._resp
         if resp is None:
-            resp = self._resp = PgsqlMessage(ts, False, RESPONSE)
+            resp = self._resp = _message(ts, False, RESPONSE, 0)
         resp.size += size or (end - start + 5)
         if lost:
             resp.notes.append(NOTE_LOSS_RESPONSE)
@@ -607,10 +683,10 @@ class PgsqlParser:
         if t == 110 and self._described:                # n: NoData
             self._end_describe(resp)
             return
-        if t in _ENDS:
+        if t == 67 or t == 73 or t == 69 or t == 115:                                      # _ENDS
             if t == 69:                                 # E: ErrorResponse
                 resp.is_error = True
-                self._error_fields(resp, buf, start, end)
+                _error_fields(resp, buf, start, end)
             self._resp = None
             self._out.append(resp)
         # 1 2 3 t n G H W c d: part of the answer, nothing to read
@@ -625,20 +701,19 @@ class PgsqlParser:
         self._out.append(resp)
 
     def _row_description(self, resp: PgsqlMessage, buf, start: int, end: int) -> None:
-        count = _U16.unpack_from(buf, start)[0]
+        count = (buf[start] << 8) | buf[start + 1]
         off = start + 2
         names: list[bytes] = []
         formats: list[int] = []
-        find = buf.find
         for _ in range(count):
-            z = find(b"\0", off, end)
+            z = buf.find(b"\0", off, end)
             if z < 0:
                 raise ParseError("RowDescription: column name not terminated")
-            names.append(bytes(buf[off:z]))
+            names.append(buf[off:z])
             off = z + 19
             if off > end:
                 raise ParseError("RowDescription shorter than its column count")
-            formats.append(_U16.unpack_from(buf, off - 2)[0])
+            formats.append((buf[off - 2] << 8) | buf[off - 1])
         if off != end:
             raise ParseError("RowDescription longer than its column count")
         resp.fields = names
@@ -646,7 +721,7 @@ class PgsqlParser:
         resp.num_fields = count
 
     def _row(self, resp: PgsqlMessage, buf, start: int, end: int) -> list[bytes]:
-        count = _U16.unpack_from(buf, start)[0]
+        count = (buf[start] << 8) | buf[start + 1]
         if not resp.fields and not resp.num_fields:
             resp.num_fields = count
         off = start + 2
@@ -654,18 +729,19 @@ class PgsqlParser:
         nformats = len(formats)
         row: list[bytes] = []
         room = self.max_row_length
-        unpack = _I32.unpack_from
         for i in range(count):
             if off + 4 > end:
                 raise ParseError("DataRow shorter than its column count")
-            clen = unpack(buf, off)[0]
+            clen = (buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]
+            if clen >= 0x80000000:
+                clen -= 0x100000000     # int32
             off += 4
             value = b""
             if clen > 0:
                 if off + clen > end:
                     raise ParseError("DataRow column longer than the message")
                 if i >= nformats or formats[i] == 0:
-                    value = bytes(buf[off:off + min(clen, room)]) if room > 0 else b""
+                    value = buf[off:off + min(clen, room)] if room > 0 else b""
                 off += clen
             elif clen < -1:
                 raise ParseError("DataRow: bad column length %d" % clen)
@@ -676,21 +752,27 @@ class PgsqlParser:
             raise ParseError("DataRow longer than its column count")
         return row
 
-    @staticmethod
-    def _error_fields(resp: PgsqlMessage, buf, start: int, end: int) -> None:
-        off = start
-        find = buf.find
-        while off < end:
-            code = buf[off]
-            if code == 0:
-                break
-            z = find(b"\0", off + 1, end)
-            if z < 0:
-                break                                   # cut (partial message): keep what was read
-            if code == 77:                              # M
-                resp.error_message = bytes(buf[off + 1:z])
-            elif code == 67:                            # C
-                resp.error_code = bytes(buf[off + 1:z])
-            elif code == 83:                            # S
-                resp.error_severity = bytes(buf[off + 1:z])
-            off = z + 1
+
+def _remember(table: dict, key: bytes, value) -> None:
+    table.pop(key, None)
+    table[key] = value
+    if len(table) > MAX_NAMES:
+        del table[next(iter(table))]
+
+
+def _error_fields(resp: PgsqlMessage, buf, start: int, end: int) -> None:
+    off = start
+    while off < end:
+        code = buf[off]
+        if code == 0:
+            break
+        z = buf.find(b"\0", off + 1, end)
+        if z < 0:
+            break                                   # cut (partial message): keep what was read
+        if code == 77:                              # M
+            resp.error_message = buf[off + 1:z]
+        elif code == 67:                            # C
+            resp.error_code = buf[off + 1:z]
+        elif code == 83:                            # S
+            resp.error_severity = buf[off + 1:z]
+        off = z + 1

@@ -35,9 +35,7 @@ class PgsqlPlugin(TcpAnalyser):
         return PgsqlConnection(self.cfg)
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        if state is not None and state.encrypted:
-            return state
-        return TcpAnalyser.parse(self, pkt, tcptuple, direction, state)
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def gap_in_stream(self, tcptuple: TcpTuple, direction: int, nbytes: int, state):
         if state is not None and state.encrypted:
@@ -60,34 +58,68 @@ class PgsqlPlugin(TcpAnalyser):
         self._publish(corr.flush(), tcptuple)
 
     def handle(self, conn: PgsqlConnection, tcptuple: TcpTuple, direction: int, msgs: list[PgsqlMessage]) -> None:
-        corr = conn.correlator
-        for msg in msgs:
-            kind = msg.kind
-            if kind == RESPONSE:
-                pairs = corr.add_response(msg)
-            elif kind == REQUEST:
-                pairs = corr.add_request(msg)
-            elif kind == READY:
-                pairs = corr.ready(msg.partial)
-            elif kind == SYNC:
-                pairs = corr.add_sync()
-            elif kind == SSL_REQUEST:
-                conn.parsers[1].expect_ssl_answer()
-                continue
-            elif kind == SSL_ANSWER:
-                if msg.ssl != b"N":
-                    conn.encrypted = True
-                    conn.parsers[0].stop()
-                    conn.parsers[1].stop()
-                continue
-            else:
-                continue
-            if pairs:
-                self._publish(pairs, tcptuple)
+        _handle(self, conn, tcptuple, msgs)
 
     def _publish(self, pairs, tcptuple: TcpTuple) -> None:
-        cfg = self.cfg
-        for req, resp in pairs:
-            if req is not None and req.hidden and (resp is None or not resp.is_error):
-                continue
-            self.emit(to_event(req, resp, cfg, tcptuple))
+        _publish(self, pairs, tcptuple)
+
+
+# ---------------------------------------------------------------- per packet
+# Module functions rather than methods: compiled (plugin.pxd), their locals are
+# C-typed and the connection, parser and messages are extension types.
+
+def _parse(plugin, pkt, tcptuple, direction: int, state):
+    """TcpAnalyser.parse (feed_or_resync) for this plugin's own types."""
+    if state is not None:
+        conn = state
+        if conn.encrypted:
+            return conn
+    else:
+        conn = PgsqlConnection(plugin.cfg)
+    parser = conn.parsers[direction]
+    try:
+        msgs = parser.feed(pkt.payload, pkt.ts)
+    except ParseError as e:
+        # forget this direction's buffer: parsing restarts with the next segment
+        parser.reset()
+        msgs = e.messages
+        plugin.parse_errors += 1
+    if msgs:
+        _handle(plugin, conn, tcptuple, msgs)
+    return conn
+
+
+def _handle(plugin, conn: PgsqlConnection, tcptuple: TcpTuple, msgs: list[PgsqlMessage]) -> None:
+    corr = conn.correlator
+    for msg in msgs:
+        kind = msg.kind
+        if kind == RESPONSE:
+            pairs = corr.add_response(msg)
+        elif kind == REQUEST:
+            pairs = corr.add_request(msg)
+        elif kind == READY:
+            pairs = corr.ready(msg.partial)
+        elif kind == SYNC:
+            pairs = corr.add_sync()
+        elif kind == SSL_REQUEST:
+            conn.parsers[1].expect_ssl_answer()
+            continue
+        elif kind == SSL_ANSWER:
+            if msg.ssl != b"N":
+                conn.encrypted = True
+                conn.parsers[0].stop()
+                conn.parsers[1].stop()
+            continue
+        else:
+            continue
+        if pairs:
+            _publish(plugin, pairs, tcptuple)
+
+
+def _publish(plugin, pairs: list, tcptuple: TcpTuple) -> None:
+    cfg = plugin.cfg
+    emit = plugin.emit
+    for req, resp in pairs:
+        if req is not None and req.hidden and (resp is None or not resp.is_error):
+            continue
+        emit(to_event(req, resp, cfg, tcptuple))
