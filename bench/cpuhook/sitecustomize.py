@@ -37,3 +37,31 @@ if _LOG:
             os.close(fd)
 
     atexit.register(_write)
+
+# ``PB_BENCH_PROFILE=ROLE:FILE`` (e.g. ``worker-0:/tmp/w0.prof``): that process runs
+# under cProfile from start-up and dumps its pstats to FILE at exit (only Python-level
+# calls are seen; compiled functions count in their Python caller's time).
+_PROF = os.environ.get("PB_BENCH_PROFILE")
+if _PROF and ":" in _PROF:
+    import sys as _sys
+
+    def _early_role() -> str:
+        argv = _sys.argv        # during start-up ``-m coordinator.child`` shows as ['-m', ROLE, ...]
+        role = argv[1] if len(argv) > 1 else ""
+        if role in ("capture", "worker") and "--index" in argv:
+            role += "-" + argv[argv.index("--index") + 1]
+        return role
+
+    _want, _out = _PROF.split(":", 1)
+    if _early_role() == _want:
+        import atexit as _atexit
+        import cProfile as _cProfile
+        import time as _time
+        _prof = _cProfile.Profile(_time.process_time)   # CPU time: waits on sockets do not count
+        _prof.enable()
+
+        def _dump() -> None:
+            _prof.disable()
+            _prof.dump_stats(_out)
+
+        _atexit.register(_dump)
