@@ -27,11 +27,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
-
-import yaml
 
 from shared.confutil import ConfigError, Duration, build, parse_mode
 from shared.metrics import HttpConfig, MetricsConfig
@@ -284,7 +281,7 @@ _NOT_HERE = {
 class Schemas:
     """The configuration sections whose schema lives with the code that uses them.
 
-    ``outputs``: output name -> its config dataclass (``output.<name>``);
+    ``outputs``: output name -> its config dataclass (``output.<name>``), a mapping;
     ``setup``: ``setup.<key>`` -> checker(value, path) raising ConfigError;
     ``queue``: ``queue.<key>`` -> checker(value, path);
     ``agent_id``: (beat name, host name, data path) -> the agent id (OSError / ValueError)."""
@@ -326,7 +323,9 @@ def load_settings_json(text: str) -> Settings:
 # Tree helpers
 # --------------------------------------------------------------------------
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^}]*))?\}")
+# yaml (~10 ms of start-up) and the ${...} pattern only where a configuration is read: the
+# children load the coordinator's resolved settings from JSON (load_settings_json) and need neither
+_ENV_PATTERN = r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^}]*))?\}"
 
 
 def _expand_env(value, path: str, secrets=None):
@@ -344,8 +343,11 @@ def _expand_env(value, path: str, secrets=None):
             raise ConfigError(path, "%s is neither in the keystore nor in the environment" % name)
         if "${" not in value:
             return value
-        whole = _ENV.fullmatch(value)
-        out = _ENV.sub(sub, value)
+        import re
+        import yaml
+        env = re.compile(_ENV_PATTERN)      # re's own cache keeps it
+        whole = env.fullmatch(value)
+        out = env.sub(sub, value)
         return yaml.safe_load(out) if whole and out else out
     if isinstance(value, dict):
         return {k: _expand_env(v, "%s.%s" % (path, k) if path else str(k), secrets) for k, v in value.items()}
@@ -423,6 +425,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(text, "-E expects key=value")
+    import yaml
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -435,6 +438,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 # --------------------------------------------------------------------------
 
 def read_yaml(path: str) -> dict:
+    import yaml
     try:
         with open(path, "r", encoding="utf-8") as fh:
             data = yaml.safe_load(fh)

@@ -12,9 +12,9 @@ by :func:`load_registry` and passed to whoever needs it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from worker.protos.pending import PENDING
@@ -112,6 +112,15 @@ class Registry:
             self._resolve(name)
         return sorted(self._specs)
 
+    def implemented_names(self) -> list[str]:
+        """The names of the protocols with an analyser, sorted, without importing the
+        built-ins not asked for yet: one counts when its module is in this build (what
+        :func:`_load_builtin` needs; a module that fails when imported is reported by
+        the process that asks for its protocol). The coordinator's start-up log line."""
+        out = [n for n, spec in self._specs.items() if spec.implemented]
+        out += [n for n, target in self._lazy.items() if importlib.util.find_spec(target.partition(":")[0])]
+        return sorted(out)
+
 
 def load_registry(with_entry_points: bool = True) -> Registry:
     reg = Registry()
@@ -120,6 +129,7 @@ def load_registry(with_entry_points: bool = True) -> Registry:
     # built-ins are imported on first use (Registry.get / names): a broken one is still reported by name
     reg._lazy.update(BUILTIN)
     if with_entry_points:
+        from importlib.metadata import entry_points      # ~10 ms of imports: only when they are read
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             try:
                 reg.register(ep.name, ep.load())
