@@ -122,6 +122,22 @@ class Registry:
         return sorted(out)
 
 
+_ENTRY_POINTS: list | None = None      # this process's scan of the entry-point group
+
+
+def plugin_entry_points() -> list:
+    """The ``packetbeat.protocols`` entry points of the installed distributions, read
+    once per process (importlib.metadata and the scan of every distribution cost
+    ~15 ms; the coordinator reads the registry twice). The coordinator starts its
+    children with ``--no-entry-points`` when it found none (coordinator/supervisor.py),
+    so that a worker does not scan for nothing."""
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        from importlib.metadata import entry_points
+        _ENTRY_POINTS = list(entry_points(group=ENTRY_POINT_GROUP))
+    return _ENTRY_POINTS
+
+
 def load_registry(with_entry_points: bool = True) -> Registry:
     reg = Registry()
     for name, (cfg_cls, transports) in PENDING.items():
@@ -129,8 +145,7 @@ def load_registry(with_entry_points: bool = True) -> Registry:
     # built-ins are imported on first use (Registry.get / names): a broken one is still reported by name
     reg._lazy.update(BUILTIN)
     if with_entry_points:
-        from importlib.metadata import entry_points      # ~10 ms of imports: only when they are read
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in plugin_entry_points():
             try:
                 reg.register(ep.name, ep.load())
                 reg.origins[ep.name] = "entry point %s" % ep.value
