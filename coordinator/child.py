@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shared.config import load_settings_json
+from shared.settings import load_settings_json
 from shared.log import setup_logging
 
 

@@ -32,6 +32,9 @@ from typing import Any
 
 from shared.confutil import ConfigError, Duration, build, parse_mode
 from shared.metrics import HttpConfig, MetricsConfig
+# Settings and load_settings_json live in shared/settings.py: a child process loads its
+# settings without building this module's section schemas (~10 ms of dataclass building)
+from shared.settings import Settings, load_settings_json
 
 __all__ = ["ConfigError", "Schemas", "Settings", "load_config", "load_settings_json"]
 
@@ -289,34 +292,6 @@ class Schemas:
     setup: dict
     queue: dict
     agent_id: Any = None
-
-
-@dataclass
-class Settings:
-    """The resolved configuration, plain data only."""
-    name: str
-    tags: list[str]
-    fields: dict
-    fields_under_root: bool
-    interfaces: list[dict]
-    flows: dict | None
-    protocols: list[dict]               # enabled entries, each {"type": name, ...options as given}
-    procs: dict
-    output: dict                        # {"file": {...}} or {"console": {...}}
-    logging: dict
-    cluster: dict
-    path: dict
-    raw: dict = field(repr=False)       # the merged tree, resolved
-    processors: list = field(default_factory=list)    # the global processors (worker/processors)
-    agent: dict = field(default_factory=dict)         # {id, ephemeral_id} when processors run in the workers
-    shutdown_timeout: float = 0.0       # packetbeat.shutdown_timeout: seconds a stop may drain (0: until done)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-
-def load_settings_json(text: str) -> Settings:
-    return Settings(**json.loads(text))
 
 
 # --------------------------------------------------------------------------
