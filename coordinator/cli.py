@@ -23,11 +23,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import stat
 import sys
-
-import yaml
 
 from shared.confutil import ConfigError
 from shared.log import setup_logging
@@ -152,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     if cmd[:1] == ["keygen"]:
         return _keygen(cmd[1:])
     if cmd == ["version"]:
+        import platform
         print("packetbeat version %s (%s), python %s" % (VERSION, platform.machine(), platform.python_version()))
         return 0
     if not _known(cmd):
@@ -190,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Config OK")
         return 0
     if cmd == ["export", "config"]:
+        import yaml
         sys.stdout.write(yaml.safe_dump(export_tree(config_path, overrides, settings), sort_keys=False))
         return 0
     if cmd in (["setup"], ["test", "output"], ["export", "template"], ["export", "ilm-policy"],
