@@ -31,6 +31,7 @@ COMPILED = [
     "shared/decode.py",
     "shared/shard.py",
     "shared/ipfrag.py",
+    "shared/jsonenc.py",         # every event's JSON (workers, publisher): the float walk of encode_event
     "coordinator/capture/filesplit.py",
     "worker/plugin.py",
     "worker/tcp.py",

@@ -137,8 +137,25 @@ def run_once(a, path, transactions: int, packets: int) -> dict:
                         with open(os.path.join(dp, fn), "rb") as fh:
                             events += sum(1 for _ in fh)
         roles = read_cpu(cpu_log)
+        switches = read_switches(cpu_log)
     total = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"wall": dt, "events": events, "roles": roles, "total": total}
+    return {"wall": dt, "events": events, "roles": roles, "total": total, "switches": switches}
+
+
+def read_switches(log_path: str) -> dict:
+    """{stage: [voluntary, involuntary] context switches} from the CPU log (bench/cpuhook)."""
+    out: dict = {}
+    try:
+        with open(log_path) as fh:
+            for line in fh:
+                f = line.split()
+                if len(f) >= 6:
+                    sw = out.setdefault(stage(f[0]), [0, 0])
+                    sw[0] += int(f[4])
+                    sw[1] += int(f[5])
+    except FileNotFoundError:
+        pass
+    return out
 
 
 def report(a, r: dict, packets: int, transactions: int) -> str:
@@ -154,6 +171,9 @@ def report(a, r: dict, packets: int, transactions: int) -> str:
         vs = "vs Packetbeat: wall %.2fx, CPU %.2fx" % (r["wall"] / PACKETBEAT["wall"], cpu / PACKETBEAT["cpu"])
     else:
         vs = "CPU per packet %.2fx Packetbeat's on the mixed capture (%.1f us)" % (cpu * us / pb_us, pb_us)
+    sw = r.get("switches") or {}
+    parts += "; context switches voluntary/involuntary: " + ", ".join(
+        "%s %d/%d" % (s, sw[s][0], sw[s][1]) for s in ("capture", "worker", "publisher", "coordinator") if s in sw)
     return ("end to end (%s capture, %d workers, %d capture%s, %s output%s): %d packets in %.2f s = %.0f packets/s; "
             "events %d of %d transactions, lost %d; CPU all processes %.2f s (rusage %.2f s) = %.2f us/packet, "
             "%.1f us/transaction [%s]; %s; %s  [%s]"

@@ -121,7 +121,7 @@ def read_cpu(log_path: str) -> dict:
     try:
         with open(log_path) as fh:
             for line in fh:
-                role, _pid, user, system = line.split()
+                role, _pid, user, system = line.split()[:4]     # then context switches (cpuhook)
                 out[role] = out.get(role, 0.0) + float(user) + float(system)
     except FileNotFoundError:
         pass

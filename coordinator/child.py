@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from shared.config import load_settings_json
+from shared.settings import load_settings_json
 from shared.log import setup_logging
 
 
@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--selectors", default="")
     ap.add_argument("--live", action="store_true")
     ap.add_argument("--dump", default="")
+    ap.add_argument("--no-entry-points", action="store_true",
+                    help="the coordinator found no packetbeat.protocols entry point: do not look again")
     a = ap.parse_args(argv)
     with open(a.settings, encoding="utf-8") as fh:
         settings = load_settings_json(fh.read())
@@ -34,14 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     if a.role == "capture" and a.live:
         from coordinator.capture.live import run_live_capture
         from worker.protos.registry import load_registry
-        return run_live_capture(settings, a.index, a.run_dir, load_registry(), a.dump)
+        return run_live_capture(settings, a.index, a.run_dir, load_registry(not a.no_entry_points), a.dump)
     if a.role == "capture":
         from coordinator.capture.process import run_capture
         return run_capture(settings, a.index, a.run_dir, a.file, a.loops)
     if a.role == "worker":
         from worker.process import run_worker
         from worker.protos.registry import load_registry
-        registry = load_registry()
+        registry = load_registry(not a.no_entry_points)
         _drop_privileges(a, settings)
         return run_worker(settings, a.index, a.run_dir, registry, live=a.live)
     from coordinator.publisher.process import run_publisher

@@ -7,6 +7,9 @@ whose schema lives with the coordinator's code (each output's, ``setup.*``,
 """
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
+
 from shared import config as _config
 from shared.confutil import ConfigError, build
 from shared.config import Schemas, Settings
@@ -40,11 +43,34 @@ def _agent_id(beat_name: str, hostname: str, data_path: str) -> str:
     return stable_agent_id(beat_name, hostname, data_path)
 
 
-def _outputs() -> dict:
-    from coordinator.publisher.elasticsearch import ElasticsearchConfig
-    from coordinator.publisher.outputs import ConsoleConfig, FileConfig
-    from coordinator.publisher.redis_out import RedisConfig
-    return {"console": ConsoleConfig, "file": FileConfig, "redis": RedisConfig, "elasticsearch": ElasticsearchConfig}
+class _Outputs(Mapping):
+    """Output name -> its config class, each module imported when its name is first
+    looked up: a configuration names one output, and the Elasticsearch output's
+    module (hashlib, its index templates) costs the coordinator's start-up ~15 ms."""
+
+    def __init__(self, targets: dict[str, str]):
+        self._targets = targets
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        cls = self._classes.get(name)
+        if cls is None:
+            module, _, attr = self._targets[name].partition(":")
+            cls = self._classes[name] = getattr(importlib.import_module(module), attr)
+        return cls
+
+    def __iter__(self):
+        return iter(self._targets)
+
+    def __len__(self) -> int:
+        return len(self._targets)
+
+
+def _outputs() -> Mapping:
+    return _Outputs({"console": "coordinator.publisher.outputs:ConsoleConfig",
+                     "file": "coordinator.publisher.outputs:FileConfig",
+                     "redis": "coordinator.publisher.redis_out:RedisConfig",
+                     "elasticsearch": "coordinator.publisher.elasticsearch:ElasticsearchConfig"})
 
 
 SCHEMAS = Schemas(

@@ -147,6 +147,10 @@ class Supervisor:
             argv += ["--file", self.file, "--loops", str(self.loops)]
         if role == "publisher" and not self.publish:
             argv.append("--no-publish")
+        if role == "worker" or (role == "capture" and self.live):      # the roles that load the registry
+            from worker.protos.registry import plugin_entry_points
+            if not plugin_entry_points():       # read once by the coordinator (its configuration's check)
+                argv.append("--no-entry-points")
         return argv
 
     def run(self) -> int:

@@ -27,14 +27,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from shared.confutil import ConfigError, Duration, build, parse_mode
 from shared.metrics import HttpConfig, MetricsConfig
+# Settings and load_settings_json live in shared/settings.py: a child process loads its
+# settings without building this module's section schemas (~10 ms of dataclass building)
+from shared.settings import Settings, load_settings_json
 
 __all__ = ["ConfigError", "Schemas", "Settings", "load_config", "load_settings_json"]
 
@@ -284,7 +284,7 @@ _NOT_HERE = {
 class Schemas:
     """The configuration sections whose schema lives with the code that uses them.
 
-    ``outputs``: output name -> its config dataclass (``output.<name>``);
+    ``outputs``: output name -> its config dataclass (``output.<name>``), a mapping;
     ``setup``: ``setup.<key>`` -> checker(value, path) raising ConfigError;
     ``queue``: ``queue.<key>`` -> checker(value, path);
     ``agent_id``: (beat name, host name, data path) -> the agent id (OSError / ValueError)."""
@@ -294,39 +294,13 @@ class Schemas:
     agent_id: Any = None
 
 
-@dataclass
-class Settings:
-    """The resolved configuration, plain data only."""
-    name: str
-    tags: list[str]
-    fields: dict
-    fields_under_root: bool
-    interfaces: list[dict]
-    flows: dict | None
-    protocols: list[dict]               # enabled entries, each {"type": name, ...options as given}
-    procs: dict
-    output: dict                        # {"file": {...}} or {"console": {...}}
-    logging: dict
-    cluster: dict
-    path: dict
-    raw: dict = field(repr=False)       # the merged tree, resolved
-    processors: list = field(default_factory=list)    # the global processors (worker/processors)
-    agent: dict = field(default_factory=dict)         # {id, ephemeral_id} when processors run in the workers
-    shutdown_timeout: float = 0.0       # packetbeat.shutdown_timeout: seconds a stop may drain (0: until done)
-
-    def to_json(self) -> str:
-        return json.dumps(dataclasses.asdict(self))
-
-
-def load_settings_json(text: str) -> Settings:
-    return Settings(**json.loads(text))
-
-
 # --------------------------------------------------------------------------
 # Tree helpers
 # --------------------------------------------------------------------------
 
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^}]*))?\}")
+# yaml (~10 ms of start-up) and the ${...} pattern only where a configuration is read: the
+# children load the coordinator's resolved settings from JSON (load_settings_json) and need neither
+_ENV_PATTERN = r"\$\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^}]*))?\}"
 
 
 def _expand_env(value, path: str, secrets=None):
@@ -344,8 +318,11 @@ def _expand_env(value, path: str, secrets=None):
             raise ConfigError(path, "%s is neither in the keystore nor in the environment" % name)
         if "${" not in value:
             return value
-        whole = _ENV.fullmatch(value)
-        out = _ENV.sub(sub, value)
+        import re
+        import yaml
+        env = re.compile(_ENV_PATTERN)      # re's own cache keeps it
+        whole = env.fullmatch(value)
+        out = env.sub(sub, value)
         return yaml.safe_load(out) if whole and out else out
     if isinstance(value, dict):
         return {k: _expand_env(v, "%s.%s" % (path, k) if path else str(k), secrets) for k, v in value.items()}
@@ -423,6 +400,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(text, "-E expects key=value")
+    import yaml
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -435,6 +413,7 @@ def parse_override(text: str) -> tuple[str, Any]:
 # --------------------------------------------------------------------------
 
 def read_yaml(path: str) -> dict:
+    import yaml
     try:
         with open(path, "r", encoding="utf-8") as fh:
             data = yaml.safe_load(fh)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import logging.handlers
 import os
 import sys
 import time
@@ -58,17 +57,29 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-class _ModeFileHandler(logging.handlers.RotatingFileHandler):
-    """A size-rotated file created with ``mode`` (logging.files.permissions)."""
+_FILE_HANDLER: type | None = None
 
-    def __init__(self, filename: str, mode_bits: int, **kw):
-        self.mode_bits = mode_bits
-        super().__init__(filename, **kw)
 
-    def _open(self):
-        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.mode_bits)
-        os.fchmod(fd, self.mode_bits)
-        return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+def _mode_file_handler() -> type:
+    """The class of a size-rotated file created with ``mode`` (logging.files.permissions),
+    made on first use: logging.handlers (and socket, pickle, queue) costs ~4 ms of start-up
+    in every process, and a process logging to stderr (-e) or nowhere never needs it."""
+    global _FILE_HANDLER
+    if _FILE_HANDLER is None:
+        import logging.handlers
+
+        class _ModeFileHandler(logging.handlers.RotatingFileHandler):
+            def __init__(self, filename: str, mode_bits: int, **kw):
+                self.mode_bits = mode_bits
+                super().__init__(filename, **kw)
+
+            def _open(self):
+                fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.mode_bits)
+                os.fchmod(fd, self.mode_bits)
+                return os.fdopen(fd, "a", encoding=self.encoding or "utf-8", errors=self.errors)
+
+        _FILE_HANDLER = _ModeFileHandler
+    return _FILE_HANDLER
 
 
 def log_file(cfg: dict) -> str:
@@ -102,7 +113,7 @@ def setup_logging(cfg: dict, role: str, to_stderr: bool = False, selectors: list
         files = cfg.get("files") or {}
         path = log_file(cfg)
         os.makedirs(os.path.dirname(path), 0o750, exist_ok=True)
-        h = _ModeFileHandler(path, int(files.get("permissions", 0o600)),
+        h = _mode_file_handler()(path, int(files.get("permissions", 0o600)),
                              maxBytes=int(files.get("rotateeverybytes", 10 * 1024 * 1024)),
                              backupCount=int(files.get("keepfiles", 7)), encoding="utf-8")
         if role == "coordinator" and files.get("rotateonstartup", True) and os.path.getsize(path) > 0:

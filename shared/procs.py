@@ -39,7 +39,8 @@ import struct
 import time
 from typing import Callable
 
-import psutil
+# psutil (~9 ms of start-up) is imported by the functions that read the host's tables: a
+# worker imports this module (worker/engine.py) and uses it only with packetbeat.procs enabled
 
 _NS = 1_000_000_000
 _WILDCARD = frozenset(("0.0.0.0", "::", ""))
@@ -117,6 +118,11 @@ def pid_of_inode(inode: int, pids, root: str = "/proc") -> int | None:
     return None
 
 
+def _net_connections() -> list:
+    import psutil
+    return psutil.net_connections(kind="inet")
+
+
 class SocketTable:
     """Local endpoint -> pid, from the host's socket table; refreshed on a period and on a miss.
 
@@ -132,7 +138,7 @@ class SocketTable:
         self.refresh_period = refresh_period
         self.min_interval = min_interval
         self.clock = clock
-        self.list_sockets = list_sockets or (lambda: psutil.net_connections(kind="inet"))
+        self.list_sockets = list_sockets or _net_connections
         self._conn: dict[tuple, int] = {}     # (t, lip, lport, rip, rport) -> pid
         self._local: dict[tuple, int] = {}    # (t, lip, lport) -> pid
         self._wild: dict[tuple, int] = {}     # (t, lport) -> pid (bound to a wildcard address)
@@ -145,6 +151,7 @@ class SocketTable:
                                                                 and os.path.exists("/proc/net/tcp"))
 
     def refresh(self) -> None:
+        import psutil
         conn: dict[tuple, int] = {}
         local: dict[tuple, int] = {}
         wild: dict[tuple, int] = {}
@@ -209,6 +216,7 @@ class SocketTable:
             return None
         if inode is None:
             return None
+        import psutil
         # likely owners first: processes started since the last refresh, then the known socket
         # owners, then everyone else, newest first (a process that started just before the
         # refresh and connected after it is in none of the first two groups)
@@ -253,6 +261,7 @@ class ProcessCache:
 
 def read_process(pid: int) -> dict | None:
     """The ECS process object of ``pid``, or None when it is gone or not visible."""
+    import psutil
     try:
         p = psutil.Process(pid)
         with p.oneshot():
@@ -284,6 +293,7 @@ def read_process(pid: int) -> dict | None:
 
 def local_addresses() -> set[str]:
     """Every address of this host's interfaces (text form)."""
+    import psutil
     out = set()
     for addrs in psutil.net_if_addrs().values():
         for a in addrs:

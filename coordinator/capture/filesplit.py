@@ -60,9 +60,67 @@ def _fast_shard(raw: bytes, shards: int) -> int:
     t = raw[23]
     if t != 6 and t != 17:
         return -1
+    if _COMPILED:
+        return crc32(_pair_key_c(raw), t) % shards       # filesplit.pxd: the same key, one allocation
     a = raw[26:30] + raw[34:36]           # (address, port) of each end, as shared/shard.py orders them
     b = raw[30:34] + raw[36:38]
     return (crc32(a + b, t) if a < b else crc32(b + a, t)) % shards
+
+
+SKIP = -2          # fast_class: a TCP segment without payload nor SYN/FIN/RST, to skip
+
+
+def fast_class(raw: bytes, shards: int, skip_empty: bool) -> int:
+    """The capture's ``Sharder`` without ``decode`` for the common frame: an
+    untagged Ethernet / IPv4 (no options, not a fragment) TCP or UDP frame of
+    at least 54 bytes that ``decode``'s own fast path takes as valid. Returns its
+    shard (as ``Sharder``: ``crc32`` of the ordered (address, port) pair seeded
+    with the protocol, modulo ``shards``), or ``SKIP`` for a TCP segment with no
+    payload and no SYN/FIN/RST when ``skip_empty``; -1 for any other frame
+    (``decode`` decides: other link or network layers, fragments, options,
+    truncated or malformed headers). The checks are ``decode``'s
+    (shared/decode.py ``_eth_ip4_fast``), so a frame gets the same shard and the
+    same skip decision either way (tests/unit/test_filesplit.py). Only the
+    compiled build uses it (``FAST_CLASS``): in CPython each ``raw[i]`` costs
+    more than ``decode``'s one ``Struct`` read."""
+    n = len(raw)
+    if n < 54 or raw[12] != 0x08 or raw[13] != 0 or raw[14] != 0x45 or raw[20] & 0x3F or raw[21]:
+        return -1
+    total = raw[16] << 8 | raw[17]
+    if total < 28:
+        return -1
+    t = raw[23]
+    if t == 6:
+        end = 14 + total
+        if end > n:
+            end = n
+        doff = 34 + ((raw[46] >> 4) << 2)
+        if doff < 54 or doff > end:
+            return -1                  # decode refuses it: counted as undecodable there
+        if skip_empty and doff == end and not raw[47] & 0x07:
+            return -2                  # SKIP
+    elif t == 17:
+        ulen = raw[38] << 8 | raw[39]
+        if ulen and ulen < 8:
+            return -1
+    else:
+        return -1
+    if shards == 1:
+        return 0
+    if _COMPILED:
+        return crc32(_pair_key_c(raw), t) % shards       # filesplit.pxd: the same key, one allocation
+    a = raw[26:30] + raw[34:36]           # (address, port) of each end, as shared/shard.py orders them
+    b = raw[30:34] + raw[36:38]
+    return (crc32(a + b, t) if a < b else crc32(b + a, t)) % shards
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py): Sharder then classifies with fast_class.
+_COMPILED = type(_probe).__name__ != "function"
+FAST_CLASS = _COMPILED
 
 
 class ShareFilter:

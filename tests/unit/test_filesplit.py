@@ -129,3 +129,48 @@ def test_an_early_end_of_stream_is_acknowledged_with_the_workers_own():
     box.offer("capture-1", 3, 0)
     box.end("capture-1", 3)
     assert box.segment_pk() == {"capture-0": -1, "capture-1": 2}
+
+
+def _mutations(records, seed: int = 11, count: int = 3000):
+    """Ethernet/IPv4 frames with their header bytes (IHL, total length, fragment field,
+    protocol, TCP data offset and flags, UDP length) and their length changed at random."""
+    rnd = random.Random(seed)
+    base = [r for r in records if r[1] == LINKTYPE_ETHERNET and len(r[2]) >= 54 and r[2][12:15] == b"\x08\x00\x45"]
+    out = []
+    for k in range(count):
+        ts, lt, raw = base[rnd.randrange(len(base))]
+        b = bytearray(raw)
+        for _ in range(rnd.randrange(1, 4)):
+            pos = rnd.choice((14, 16, 17, 20, 21, 23, 23, 38, 39, 46, 46, 47, 47))
+            b[pos] = rnd.choice((0, 1, 6, 17, 0x20, 0x40, 0x45, 0x50, 0x80, 0xF0, 0xFF, rnd.getrandbits(8)))
+        if rnd.random() < 0.3:
+            b = b[:rnd.randrange(40, len(b) + 1)]
+        out.append((ts + k, lt, bytes(b)))
+    return out
+
+
+@pytest.mark.parametrize("shards,keep_empty", [(1, False), (2, False), (3, False), (2, True)])
+def test_sharder_fast_class_equals_decode(shards, keep_empty, monkeypatch):
+    """The compiled ``fast_class`` (frames classified from fixed offsets) gives every frame
+    the shard and the skip decision of the decode path: the same batches, the same counters."""
+    import coordinator.capture.process as capture_process
+    from coordinator.capture.filesplit import SKIP, fast_class
+    records = _records()
+    records = records + _mutations(records)
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(capture_process, "FAST_CLASS", fast)
+        out = collections.defaultdict(list)
+        counters = collections.Counter()
+        sh = Sharder(shards, lambda i, recs: out[i].extend(recs), batch_packets=7, counters=counters,
+                     keep_empty_tcp=keep_empty)
+        sh.feed(iter(records))
+        sh.flush()
+        results.append((dict(out), counters))
+    assert results[0] == results[1]
+    assert results[0][1]["capture.undecodable"] > 0
+    assert keep_empty or results[0][1]["capture.skipped_empty_tcp"] > 0
+    # the fast path itself took most frames (pure Python: the same function, not used by Sharder)
+    taken = sum(fast_class(r[2], shards, not keep_empty) >= 0 or fast_class(r[2], shards, not keep_empty) == SKIP
+                for r in records if type(r[2]) is bytes)
+    assert taken > len(records) // 4

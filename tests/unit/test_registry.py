@@ -35,3 +35,21 @@ def test_implemented_protocols_are_no_longer_pending():
     for name in BUILTIN:
         if reg.get(name).implemented:
             assert reg.get(name).config_class is not PENDING.get(name, (None,))[0]
+
+
+def test_analysers_are_imported_when_asked_for():
+    """A worker imports only the analysers its configuration names (start-up CPU of every
+    worker process): load_registry imports none, get() one, names() all of them."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "from worker.protos.registry import BUILTIN, load_registry\n"
+            "def loaded(): return sorted(n for n, t in BUILTIN.items() if t.partition(':')[0] in sys.modules)\n"
+            "reg = load_registry(with_entry_points=False)\n"
+            "assert loaded() == [], loaded()\n"
+            "assert reg.get('http').implemented and loaded() == ['http'], loaded()\n"
+            "assert reg.get('nosuch') is None\n"
+            "names = reg.names()\n"
+            "assert loaded() == sorted(BUILTIN) and set(BUILTIN) <= set(names), loaded()\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -12,9 +12,9 @@ by :func:`load_registry` and passed to whoever needs it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any, Callable
 
 from worker.protos.pending import PENDING
@@ -36,8 +36,9 @@ class ProtocolSpec:
 
 
 # name -> "module:Class" of the built-in analysers. A plugin class carries its
-# ``config_class`` and ``transports``. Modules are imported when a registry is
-# built, so a broken plugin is reported by name.
+# ``config_class`` and ``transports``. A module is imported when the registry is
+# first asked for its protocol (``Registry.get``, ``names``), so a broken plugin is
+# reported by name, and a process imports only the analysers it uses.
 BUILTIN: dict[str, str] = {
     "http": "worker.protos.http:HttpPlugin",
     "dns": "worker.protos.dns:DnsPlugin",
@@ -75,6 +76,17 @@ class Registry:
     def __init__(self) -> None:
         self._specs: dict[str, ProtocolSpec] = {}
         self.origins: dict[str, str] = {}       # name -> "built-in" or "entry point module:attr"
+        # built-ins not imported yet (name -> "module:Class"): a process imports only the analysers
+        # it is asked for (a worker: the configured ones; ~0.1 CPU-s of start-up per process saved)
+        self._lazy: dict[str, str] = {}
+
+    def _resolve(self, name: str) -> None:
+        target = self._lazy.pop(name, None)
+        if target is not None:
+            spec = _load_builtin(name, target)
+            if spec is not None:
+                self._specs[name] = spec
+                self.origins.setdefault(name, "built-in")
 
     def register(self, name: str, factory, config_class: type | None = None,
                  transports: tuple[str, ...] | None = None) -> None:
@@ -86,26 +98,54 @@ class Registry:
                 raise TypeError("protocol %r: factory has no config_class" % name)
             spec = ProtocolSpec(name, config_class, factory,
                                 tuple(transports or getattr(factory, "transports", ("tcp",))))
+        self._lazy.pop(name, None)
         self._specs[name] = spec
         self.origins.setdefault(name, "built-in")
 
     def get(self, name: str) -> ProtocolSpec | None:
+        if name in self._lazy:
+            self._resolve(name)
         return self._specs.get(name)
 
     def names(self) -> list[str]:
+        for name in list(self._lazy):
+            self._resolve(name)
         return sorted(self._specs)
+
+    def implemented_names(self) -> list[str]:
+        """The names of the protocols with an analyser, sorted, without importing the
+        built-ins not asked for yet: one counts when its module is in this build (what
+        :func:`_load_builtin` needs; a module that fails when imported is reported by
+        the process that asks for its protocol). The coordinator's start-up log line."""
+        out = [n for n, spec in self._specs.items() if spec.implemented]
+        out += [n for n, target in self._lazy.items() if importlib.util.find_spec(target.partition(":")[0])]
+        return sorted(out)
+
+
+_ENTRY_POINTS: list | None = None      # this process's scan of the entry-point group
+
+
+def plugin_entry_points() -> list:
+    """The ``packetbeat.protocols`` entry points of the installed distributions, read
+    once per process (importlib.metadata and the scan of every distribution cost
+    ~15 ms; the coordinator reads the registry twice). The coordinator starts its
+    children with ``--no-entry-points`` when it found none (coordinator/supervisor.py),
+    so that a worker does not scan for nothing."""
+    global _ENTRY_POINTS
+    if _ENTRY_POINTS is None:
+        from importlib.metadata import entry_points
+        _ENTRY_POINTS = list(entry_points(group=ENTRY_POINT_GROUP))
+    return _ENTRY_POINTS
 
 
 def load_registry(with_entry_points: bool = True) -> Registry:
     reg = Registry()
     for name, (cfg_cls, transports) in PENDING.items():
         reg.register(name, ProtocolSpec(name, cfg_cls, None, transports))
-    for name, target in BUILTIN.items():
-        spec = _load_builtin(name, target)
-        if spec is not None:
-            reg.register(name, spec)
+    # built-ins are imported on first use (Registry.get / names): a broken one is still reported by name
+    reg._lazy.update(BUILTIN)
     if with_entry_points:
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+        for ep in plugin_entry_points():
             try:
                 reg.register(ep.name, ep.load())
                 reg.origins[ep.name] = "entry point %s" % ep.value
