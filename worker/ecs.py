@@ -12,6 +12,7 @@ is built as one dict literal per object, in the key order Packetbeat writes.
 from __future__ import annotations
 
 import binascii
+import bisect
 import functools
 import hashlib
 import ipaddress
@@ -136,11 +137,13 @@ try:
 except ImportError:        # a Python built without it
     _sha1 = hashlib.sha1
 _b64 = binascii.b2a_base64
+_bisect_right = bisect.bisect_right
 
 
 def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int):
     """_flow_parts of a flow between two dotted-quad IPv4 addresses when no
-    internal_networks are configured (transport not ICMP), from the address
+    internal_networks are configured or they are IPv4 ranges (_V4_BOUNDS; transport
+    not ICMP), from the address
     bytes in one pass: the Community ID's blob packed at once, the direction
     from the first bytes (as _sides4) without the per-address caches. None
     when an address is not such text (the general path judges it)."""
@@ -162,8 +165,16 @@ def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: in
         if (a0 == 127 or (a0 == 169 and s[1] == 254) or (a0 == 224 and s[1] == 0 and s[2] == 0)
                 or (local and s in local)):
             direction = "egress"
-        else:
+        elif _V4_BOUNDS[0] is None:
             direction = "unknown"
+        else:                          # perimeter: internal_networks as IPv4 ranges (_sides4)
+            bounds = _V4_BOUNDS[0]
+            si = _bisect_right(bounds, int.from_bytes(s, "big")) & 1
+            di = _bisect_right(bounds, int.from_bytes(d, "big")) & 1
+            if si:
+                direction = "internal" if di else "outbound"
+            else:
+                direction = "inbound" if di else "external"
     sp = sport & 0xFFFF
     dp = dport & 0xFFFF
     if s > d or (s == d and sport > dport):
@@ -176,7 +187,8 @@ def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: in
 
 def _flow_parts(key: tuple) -> tuple:
     transport, src_ip, sport, dst_ip, dport, cid_ports = key
-    if cid_ports is None and _DIRECTION_RULES[0] is None and transport != 1 and transport != 58:
+    if (cid_ports is None and (_DIRECTION_RULES[0] is None or _V4_BOUNDS[0] is not None)
+            and transport != 1 and transport != 58):
         parts = _flow_parts4(transport, src_ip, sport, dst_ip, dport)
         if parts is not None:
             if len(_FLOW_PARTS) >= _FLOW_PARTS_MAX:
@@ -204,12 +216,95 @@ def _flow_parts(key: tuple) -> tuple:
 _DIRECTION_RULES: list = [None, frozenset()]
 
 
+# The IPv4 addresses of each named network Packetbeat knows (worker/processors/conditions.py
+# NAMED_NETWORKS), as inclusive integer ranges; "public" and the global unicast ones are
+# complements (of the ranges in their own tests). tests/unit/test_network_direction.py checks
+# them against the ipaddress-based tests on random and boundary addresses.
+def _r4(cidr: str) -> tuple:
+    net = ipaddress.IPv4Network(cidr)
+    return (int(net.network_address), int(net.broadcast_address))
+
+
+_NOT_PUBLIC4 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "0.0.0.0/32",
+                "169.254.0.0/16", "224.0.0.0/24", "255.255.255.255/32")
+_NOT_UNICAST4 = ("0.0.0.0/32", "127.0.0.0/8", "224.0.0.0/4", "169.254.0.0/16", "255.255.255.255/32")
+_NAMED4 = {
+    "loopback": (False, ("127.0.0.0/8",)),
+    "private": (False, ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")),
+    "public": (True, _NOT_PUBLIC4),
+    "multicast": (False, ("224.0.0.0/4",)),
+    "link_local_unicast": (False, ("169.254.0.0/16",)),
+    "link_local_multicast": (False, ("224.0.0.0/24",)),
+    "interface_local_multicast": (False, ()),
+    "unspecified": (False, ("0.0.0.0/32",)),
+    "global_unicast": (True, _NOT_UNICAST4),
+    "unicast": (True, _NOT_UNICAST4),
+}
+
+
+def _merge4(ranges) -> list:
+    out: list = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1][1] = hi
+        else:
+            out.append([lo, hi])
+    return out
+
+
+def _v4_bounds(specs):
+    """internal_networks as sorted boundaries [lo0, hi0 + 1, lo1, hi1 + 1, ...] of the IPv4
+    integers inside them (an address n is inside when bisect_right(bounds, n) is odd), or None
+    when a spec is not a named network of _NAMED4 nor a CIDR (the ipaddress path judges).
+    IPv6 CIDRs hold no IPv4 address (conditions._in compares versions)."""
+    ranges = []
+    for s in specs:
+        if not isinstance(s, str):
+            return None
+        named = _NAMED4.get(s)
+        if named is not None:
+            complement, cidrs = named
+            rs = _merge4(_r4(c) for c in cidrs)
+            if complement:
+                comp = []
+                nxt = 0
+                for lo, hi in rs:
+                    if lo > nxt:
+                        comp.append((nxt, lo - 1))
+                    nxt = hi + 1
+                if nxt <= 0xFFFFFFFF:
+                    comp.append((nxt, 0xFFFFFFFF))
+                ranges.extend(comp)
+            else:
+                ranges.extend(tuple(r) for r in rs)
+            continue
+        try:
+            net = ipaddress.ip_network(s, strict=False)
+        except ValueError:
+            return None
+        if net.version == 4:
+            ranges.append((int(net.network_address), int(net.broadcast_address)))
+    bounds = []
+    for lo, hi in _merge4(ranges):
+        bounds.append(lo)
+        bounds.append(hi + 1)
+    return tuple(bounds)
+
+
+# [_v4_bounds of the configured internal_networks, or None: no IPv4 fast path]
+_V4_BOUNDS: list = [None]
+
+
 def configure_direction(internal_networks=None, local_ips=()) -> None:
     from worker.processors.conditions import network_matcher
     matcher = None
+    bounds = None
     if internal_networks:
         matcher = network_matcher(list(internal_networks), "packetbeat.interfaces.internal_networks")
+        bounds = _v4_bounds(list(internal_networks))
     _DIRECTION_RULES[0] = matcher
+    _V4_BOUNDS[0] = bounds
     _DIRECTION_RULES[1] = frozenset(ipaddress.ip_address(a) for a in local_ips)
     _LOCAL_PACKED[0] = frozenset(a.packed for a in _DIRECTION_RULES[1])
     _FLOW_PARTS.clear()
@@ -239,8 +334,9 @@ _LOCAL_PACKED: list = [frozenset()]
 
 def _sides4(ip_text: str):
     """_sides of a dotted-quad IPv4 address when no internal_networks are
-    configured, from its four bytes (the ipaddress objects cost ~20x more), or
-    None when the text is not such an address (the general path judges it)."""
+    configured or they are IPv4 ranges (_V4_BOUNDS), from its four bytes (the
+    ipaddress objects cost ~20x more), or None when the text is not such an
+    address (the general path judges it)."""
     try:
         b = socket.inet_pton(socket.AF_INET, ip_text)
     except (OSError, ValueError, TypeError):
@@ -251,14 +347,18 @@ def _sides4(ip_text: str):
     # loopback 127/8, link-local 169.254/16, link-local multicast 224.0.0/24
     host = (a0 == 127 or (a0 == 169 and b[1] == 254) or (a0 == 224 and b[1] == 0 and b[2] == 0)
             or b in _LOCAL_PACKED[0])
-    return (host, False)
+    bounds = _V4_BOUNDS[0]
+    if bounds is None:
+        return (host, False)
+    return (host, (_bisect_right(bounds, (a0 << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) & 1) == 1)
 
 
 def _sides(ip_text: str):
     sides = _IP_SIDES.get(ip_text, 0)
     if sides != 0:
         return sides
-    if _DIRECTION_RULES[0] is None and "." in ip_text and ":" not in ip_text:
+    if ((_DIRECTION_RULES[0] is None or _V4_BOUNDS[0] is not None)
+            and "." in ip_text and ":" not in ip_text):
         sides = _sides4(ip_text)
         if sides is not None:
             if len(_IP_SIDES) >= 65536:

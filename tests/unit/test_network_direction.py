@@ -47,3 +47,104 @@ def test_events_carry_it_and_a_bad_network_is_a_config_error():
     assert ev["network"]["direction"] == "outbound"
     with pytest.raises(ConfigError, match="internal_networks"):
         configure_direction(["not-a-network"])
+
+
+# -- the IPv4 fast path (ecs._V4_BOUNDS) against the ipaddress-based tests ------------------
+
+import ipaddress  # noqa: E402
+import random  # noqa: E402
+
+import worker.ecs as ecs  # noqa: E402
+from worker.processors.conditions import NAMED_NETWORKS, network_matcher  # noqa: E402
+
+_SETTINGS = [None, ["private"], ["private", "loopback"], ["10.0.0.0/8", "8.8.8.0/24"],
+             ["unicast", "fd00::/8"], ["private", "2001:db8::/32"], ["192.168.1.7", "0.0.0.0/1"],
+             ["172.16.0.0/12", "public"], ["::/0"]] + [[n] for n in sorted(NAMED_NETWORKS)]
+
+
+def _addresses(seed: int) -> list:
+    rnd = random.Random(seed)
+    out = [str(ipaddress.IPv4Address(rnd.getrandbits(32))) for _ in range(300)]
+    # both ends of every range the named networks use, and their neighbours
+    for cidr in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8", "0.0.0.0/32",
+                 "169.254.0.0/16", "224.0.0.0/24", "224.0.0.0/4", "255.255.255.255/32",
+                 "8.8.8.0/24", "0.0.0.0/1", "192.168.1.7/32"):
+        net = ipaddress.IPv4Network(cidr)
+        for n in (int(net.network_address) - 1, int(net.network_address),
+                  int(net.broadcast_address), int(net.broadcast_address) + 1):
+            if 0 <= n <= 0xFFFFFFFF:
+                out.append(str(ipaddress.IPv4Address(n)))
+    for prefix in ("fd00::", "fe80::", "ff02::", "ff01::", "ff05::", "2001:db8::", "2a00::", "::"):
+        base = int(ipaddress.IPv6Address(prefix))
+        out += [str(ipaddress.IPv6Address(base | rnd.getrandbits(64))) for _ in range(10)]
+    out += ["::1", "::ffff:10.1.2.3", "::ffff:8.8.8.8", "::ffff:127.0.0.1", "010.0.0.1", "1.2.3",
+            "10.0.0.256", "not-an-address", "fe80::1%eth0"]
+    return out
+
+
+def _reference(internal_networks, local_ips, src: str, dst: str) -> str:
+    """network.direction from ipaddress objects and conditions.network_matcher only."""
+    matcher = network_matcher(list(internal_networks), "x") if internal_networks else None
+    local = {ipaddress.ip_address(a) for a in local_ips}
+
+    def sides(text):
+        try:
+            ip = ipaddress.ip_address(text)
+        except ValueError:
+            return None
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        host = (ip.is_loopback or ip.is_link_local or ip in local
+                or (ip.is_multicast and ip in ipaddress.ip_network(
+                    "224.0.0.0/24" if ip.version == 4 else "ff02::/16")))
+        return host, bool(matcher(ip)) if matcher else False
+
+    s, d = sides(src), sides(dst)
+    if s is None or d is None:
+        return "unknown"
+    if d[0]:
+        return "ingress"
+    if s[0]:
+        return "egress"
+    if matcher is None:
+        return "unknown"
+    if s[1]:
+        return "internal" if d[1] else "outbound"
+    return "inbound" if d[1] else "external"
+
+
+def _directions(internal_networks, local_ips, pairs) -> list:
+    """(network_direction, an event's network.direction and community_id) of each pair."""
+    configure_direction(internal_networks, local_ips)
+    out = []
+    for i, (src, dst) in enumerate(pairs):
+        nd = network_direction(src, dst)
+        try:
+            ev = transaction_event("http", TcpTuple(src, 40000 + i % 7, dst, 80, 1), 1, 2)
+        except ValueError:         # an address that is none (community_id's error)
+            net = None
+        else:
+            net = (ev["network"].get("direction"), ev["network"].get("community_id"))
+        out.append((nd, net))
+    return out
+
+
+@pytest.mark.parametrize("internal_networks", _SETTINGS, ids=str)
+def test_ipv4_fast_path_equals_the_ipaddress_path(internal_networks, monkeypatch):
+    addrs = _addresses(len(str(internal_networks)))
+    rnd = random.Random(7)
+    pairs = [(rnd.choice(addrs), rnd.choice(addrs)) for _ in range(1500)]
+    pairs += [(a, a) for a in addrs]
+    local_ips = ["10.0.0.2", "8.8.4.4", "fd00::2"]
+    for local in ((), local_ips):
+        fast = _directions(internal_networks, local, pairs)
+        if internal_networks and all(isinstance(s, str) for s in internal_networks):
+            assert ecs._V4_BOUNDS[0] is not None          # the fast path is what was measured
+        with monkeypatch.context() as m:
+            m.setattr(ecs, "_v4_bounds", lambda specs: None)
+            slow = _directions(internal_networks, local, pairs)
+            if internal_networks:
+                assert ecs._V4_BOUNDS[0] is None
+        assert fast == slow
+        for (src, dst), (nd, _) in zip(pairs, fast):
+            assert nd == _reference(internal_networks, local, src, dst), (src, dst)
