@@ -36,13 +36,15 @@ def to_event(trans: Transaction, cfg: DnsConfig, psl) -> dict:
     resp = trans.response
     status = "OK" if req is not None and resp is not None and resp.rcode == 0 else "Error"
     tup = trans.tuple
+    # unpacked, not indexed: a NamedTuple's item slot calls a Python-level __getitem__
+    transport, _sip, _sport, _dip, _dport = tup
     ev = transaction_event(
         "dns", tup,
         req.ts if req is not None else None,
         resp.ts if resp is not None else None,
         req.size if req is not None else 0,
         resp.size if resp is not None else 0,
-        status, trans.notes, tup[0])
+        status, trans.notes, transport)
     first = req if req is not None else resp
     ev["method"] = _OPCODE_TEXT[(first.bits >> 11) & 0xF]
     if first.questions:

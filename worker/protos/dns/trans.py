@@ -75,14 +75,15 @@ class Correlator:
         """Open a transaction for query ``msg`` seen on ``tuple_`` (client ->
         server); return the transactions this closes (a duplicate, or the
         oldest when the table is full)."""
-        key = (*tuple_, msg.id)
+        t, sip, sport, dip, dport = tuple_     # unpacked: cheaper than (*tuple_, id) compiled
+        key = (t, sip, sport, dip, dport, msg.id)
         out: list[Transaction] = []
         prev = self.open.pop(key, None)
         if prev is not None:
             prev.notes.append(DUPLICATE_QUERY)
             out.append(prev)
         notes = []
-        if tuple_[0] == UDP and msg.opt is not None and msg.size > MAX_DNS_PACKET:
+        if t == UDP and msg.opt is not None and msg.size > MAX_DNS_PACKET:
             notes.append(UDP_TOO_LARGE)
         self.open[key] = _transaction(key, tuple_, msg, None, notes)
         if len(self.open) > MAX_OPEN:

@@ -52,9 +52,11 @@ class IcmpPlugin:
 
 
 def _parse(parser: IcmpParser, correlator: Correlator, emit: Emit, pkt: Packet) -> None:
-    t = pkt.tuple
-    msg = parser.parse(pkt.payload, pkt.ts, t[0])
-    out = correlator.add(t[1], t[3], msg)
+    # unpacked rather than indexed: the tuple is a NamedTuple, whose item slot
+    # (compiled code indexes through it) goes through a Python-level __getitem__
+    transport, src_ip, _sport, dst_ip, _dport = pkt.tuple
+    msg = parser.parse(pkt.payload, pkt.ts, transport)
+    out = correlator.add(src_ip, dst_ip, msg)
     if out:
         for trans in out:
             emit(to_event(trans))
