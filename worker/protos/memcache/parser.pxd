@@ -1,6 +1,16 @@
 # C types for worker/protos/memcache/parser.py when compiled (setup.py, Cython
 # pure Python mode: the .py stays the source and runs uncompiled).
 import cython
+from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.bytearray cimport PyByteArray_AS_STRING
+
+
+cdef inline bytes _baslice_c(bytearray b, Py_ssize_t i, Py_ssize_t j):
+    # bytes(b[i:j]) for 0 <= i <= j <= len(b): one allocation instead of two
+    return PyBytes_FromStringAndSize(PyByteArray_AS_STRING(b) + i, j - i)
+
+cdef bint _COMPILED
+cdef bytes _baslice(bytearray b, Py_ssize_t i, Py_ssize_t j)
 
 cdef int _COMMAND, _TEXT_DATA, _TEXT_CRLF, _BIN_DATA
 cdef Py_ssize_t _STAT_WINDOW

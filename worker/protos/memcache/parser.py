@@ -332,6 +332,22 @@ _BIN_DATA = 3
 _STAT_WINDOW = 4096
 
 
+def _baslice(b: bytearray, i: int, j: int) -> bytes:
+    """``bytes(b[i:j])`` of a bytearray (compiled, for 0 <= i <= j <= len(b):
+    one copy instead of two, no slice object)."""
+    if _COMPILED and 0 <= i <= j <= len(b):
+        return _baslice_c(b, i, j)
+    return bytes(b[i:j])
+
+
+def _probe():
+    pass
+
+
+# compiled (parser.pxd), a function is a cyfunction/builtin, not a "function"
+_COMPILED = type(_probe).__name__ != "function"
+
+
 class MemcacheParser:
     """One direction of a memcache stream. ``feed`` returns complete messages."""
 
@@ -457,7 +473,7 @@ class MemcacheParser:
                 raise ParseError("command line longer than %d bytes" % self.max_buffer)
             self._scan = max(pos, len(buf) - 1)
             return None
-        line = bytes(buf[pos:end])
+        line = _baslice(buf, pos, end)
         self._pos = end + 2
         self._scan = self._pos
         size = end + 2 - pos
@@ -564,7 +580,7 @@ class MemcacheParser:
         if end < 0:
             return 0
         p = pos
-        for line in bytes(buf[pos:end]).split(b"\r\n"):
+        for line in _baslice(buf, pos, end).split(b"\r\n"):
             parts = line.split(b" ")
             n = len(parts)
             # the same lines as the fast path of _text: "STAT " and a name
@@ -621,7 +637,7 @@ class MemcacheParser:
             if last.is_binary and last.opcode == OPCODE_STAT and not last.is_request \
                     and last.opaque == opaque and last.keys and last.stats is not None:
                 p = pos + hs + extra_len
-                kv = bytes(buf[p:pos + hs + total])      # one copy, key and value sliced from it
+                kv = _baslice(buf, p, pos + hs + total)      # one copy, key and value sliced from it
                 last.stats.append((kv[:key_len], kv[key_len:]))
                 last.size += hs + total
                 self._pos = pos + hs + total
@@ -660,10 +676,10 @@ class MemcacheParser:
         if extra_len:
             args = cmd.args if is_request and cmd.args else cmd.resp_args
             if args:
-                _binary_extras(msg, args, bytes(buf[p:p + extra_len]))
+                _binary_extras(msg, args, _baslice(buf, p, p + extra_len))
             p += extra_len
         if key_len:
-            msg.keys = [bytes(buf[p:p + key_len])]
+            msg.keys = [_baslice(buf, p, p + key_len)]
             p += key_len
         self._pos = p
         msg.size = p - pos
@@ -671,7 +687,7 @@ class MemcacheParser:
             return msg
         msg.bytes = value_len
         if whole:
-            value = bytes(buf[p:p + value_len])
+            value = _baslice(buf, p, p + value_len)
             self._pos = p + value_len
             msg.size += value_len
             kind = cmd.kind
