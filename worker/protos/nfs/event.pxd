@@ -7,7 +7,7 @@ from worker.protos.nfs.parser cimport RpcMessage
 from worker.protos.nfs.names cimport auth_flavor, nfs_status
 
 
-cdef str _s(b)
+cdef str _s(bytes b)
 
 @cython.locals(allnotes=list, ev=dict, rpc=dict, nfs=dict, a=cython.long, r=cython.long)
 cpdef dict to_event(RpcMessage call, RpcMessage reply, tuple_, transport, list notes=*)

@@ -23,3 +23,11 @@ cdef class Hello:
 
 @cython.locals(total=Py_ssize_t, end=Py_ssize_t, exts=list, code=cython.long, n=Py_ssize_t, blen=Py_ssize_t)
 cdef _extensions(Hello hello, bytes body, Py_ssize_t pos)
+
+@cython.locals(b=bytes, ciphers=list, i=Py_ssize_t, end=Py_ssize_t, n=Py_ssize_t, pos=Py_ssize_t)
+cpdef Hello parse_client_hello(body)
+
+cdef _need(body, Py_ssize_t pos, Py_ssize_t n)
+
+@cython.locals(major=cython.long, minor=cython.long, sid_len=Py_ssize_t)
+cdef tuple _common(body, bint is_client)

@@ -125,7 +125,7 @@ def _extensions(hello: Hello, body: bytes, pos: int) -> None:
         code = (body[pos] << 8) | body[pos + 1]
         n = (body[pos + 2] << 8) | body[pos + 3]
         pos += 4
-        exts.append((code, bytes(body[pos:pos + n])))
+        exts.append((code, body[pos:pos + n]))       # body is bytes: the slice is bytes
         pos += n
     hello.extensions = exts
 
@@ -136,7 +136,14 @@ def parse_client_hello(body: bytes) -> Hello:
     (n,) = _U16.unpack_from(body, pos)
     pos += 2
     _need(body, pos, n)
-    hello.ciphers = [c for (c,) in struct.iter_unpack("!H", body[pos:pos + (n & ~1)])]
+    b = bytes(body)
+    ciphers = []
+    i = pos
+    end = pos + (n & ~1)
+    while i < end:
+        ciphers.append((b[i] << 8) | b[i + 1])
+        i += 2
+    hello.ciphers = ciphers
     pos += n
     _need(body, pos, 1)
     n = body[pos]
