@@ -66,6 +66,7 @@ import re
 import struct
 
 from worker.plugin import ParseError as _BaseParseError
+from worker.protos.sqltext import remember
 
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024     # as Packetbeat's tcp.TCPMaxDataInStream
 MAX_LENGTH = 0x3FFFFFFF                 # PostgreSQL's own limit (MaxAllocSize)
@@ -573,7 +574,7 @@ class PgsqlParser:
                 z = end
             query = buf[p:z]
             self._group_query = query
-            _remember(self._statements, name, query)
+            remember(self._statements, name, query, MAX_NAMES)
             self._bump = None
             return
         if t == 66:                                     # B: Bind
@@ -583,7 +584,7 @@ class PgsqlParser:
             if not partial:
                 portal, p = _cstring(buf, start, end)
                 stmt, _ = _cstring(buf, p, end)
-                _remember(self._portals, portal, (stmt, self._statements.get(stmt)))
+                remember(self._portals, portal, (stmt, self._statements.get(stmt)), MAX_NAMES)
             self._bump = None
             return
         if t == 69:                                     # E: Execute
@@ -751,13 +752,6 @@ class PgsqlParser:
         if off != end:
             raise ParseError("DataRow longer than its column count")
         return row
-
-
-def _remember(table: dict, key: bytes, value) -> None:
-    table.pop(key, None)
-    table[key] = value
-    if len(table) > MAX_NAMES:
-        del table[next(iter(table))]
 
 
 def _error_fields(resp: PgsqlMessage, buf, start: int, end: int) -> None:
