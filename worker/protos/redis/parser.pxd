@@ -35,7 +35,7 @@ cdef Py_ssize_t _digits(bytes data, Py_ssize_t a, Py_ssize_t b)
 cdef Py_ssize_t _crlf(bytes data, Py_ssize_t pos, Py_ssize_t n)
 
 @cython.locals(ln=Py_ssize_t, end=Py_ssize_t)
-cdef Py_ssize_t _bulk_end(bytes data, Py_ssize_t p, Py_ssize_t e, Py_ssize_t n)
+cdef inline Py_ssize_t _bulk_end(bytes data, Py_ssize_t p, Py_ssize_t e, Py_ssize_t n)
 
 @cython.locals(kind=bytes)
 cdef _pubsub(RedisMessage msg, list items)
