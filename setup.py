@@ -40,6 +40,7 @@ COMPILED = [
     "worker/flows.py",
     "worker/ecs.py",
     "worker/protos/glue.py",     # TcpAnalyser.parse runs once per packet for every analyser built on it
+    "worker/protos/sqltext.py",  # MySQL's and PostgreSQL's statement-text cache, called per event
     "worker/protos/http/*.py",
     "worker/protos/dns/*.py",
     "worker/protos/icmp/*.py",

@@ -49,14 +49,22 @@ def _argv(cfg, *args):
     return [sys.executable, "-m", "coordinator", "-c", str(cfg), *args]
 
 
+def _ctrl_c_as_in_a_shell() -> None:
+    """In the child, before exec: SIGINT at its default action, as an interactive shell leaves it for
+    the job in the terminal's foreground. The test runner's own disposition is inherited otherwise, and
+    a background job of a non-interactive shell (``pytest ... &`` in a CI script) has SIGINT ignored:
+    Python then keeps it ignored and the Ctrl-C sent below never reached ``packetbeat top``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Pty:
-    """``argv`` with stdin/stdout/stderr on a pseudo-terminal (``cols`` wide)."""
+    """``argv`` with stdin/stdout/stderr on a pseudo-terminal (``cols`` wide), Ctrl-C as in a shell."""
 
     def __init__(self, argv, env, cols=150):
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=str(ROOT),
-                                     close_fds=True, start_new_session=True)
+                                     close_fds=True, start_new_session=True, preexec_fn=_ctrl_c_as_in_a_shell)
         os.close(slave)
         self.out = b""
 

@@ -9,6 +9,7 @@ from tests.unit.protos.test_mysql_parser import (CLIENT_CAPS, coldef, compress, 
                                                  result_set, ssl_request, text_row)
 from worker.plugin import IpPortTuple, Packet, TcpTuple
 from worker.protos.mysql import MysqlPlugin
+from worker.protos.mysql import plugin as mysql_plugin
 from worker.protos.mysql.parser import CLIENT_COMPRESS
 
 TT = TcpTuple("10.0.0.1", 40000, "10.0.0.2", 3306, 1)
@@ -98,6 +99,29 @@ def test_statement_timeout():
     v.c(execute(1, [(3, 0)], struct.pack("<i", 1)), dt=3_000 * MS)
     v.s(pkt(1, ok()))
     assert v.events[1]["query"] == "Request Execute Statement"
+
+
+def test_prepared_statements_are_bounded(monkeypatch):
+    monkeypatch.setattr(mysql_plugin, "MAX_STATEMENTS", 2)
+    v = Conv()
+
+    def prepare(sid: int):
+        v.c(query(b"SELECT %d, ?" % sid, 0x16))
+        v.s(pkt(1, prepare_ok(sid, 1, 1)) + pkt(2, coldef(b"", b"", b"?")) + pkt(3, eof())
+            + pkt(4, coldef(b"", b"", b"?")) + pkt(5, eof()))
+
+    def run(sid: int) -> str:
+        v.c(execute(sid, [(3, 0)], struct.pack("<i", 1)))
+        v.s(pkt(1, ok()))
+        return v.events[-1]["query"]
+
+    prepare(1)
+    prepare(2)
+    assert run(1) == "SELECT 1, ?"                 # used: now the most recent
+    prepare(3)                                     # over the bound: the least recently used (2) goes
+    assert list(v.state.statements) == [1, 3]
+    assert run(2) == "Request Execute Statement"
+    assert (run(1), run(3)) == ("SELECT 1, ?", "SELECT 3, ?")
 
 
 def test_unmatched_and_expired():

@@ -145,4 +145,8 @@ def test_split_inline():
     assert split_inline(b'set "a\\tb" \'x y\'') == ([b"set", b"a\tb", b"x y"], True)
     assert split_inline(b'set "unbalanced') == ([b"set", b'"unbalanced'], False)
     assert split_inline(b'set "a"b') == ([b"set", b'"a"b'], False)
+    assert split_inline(b"set 'a'b") == ([b"set", b"'a'b"], False)          # either quote must end its argument
+    # escapes: in double quotes \xHH and C escapes (an unknown one is the character); in single quotes only \'
+    assert split_inline(b'set "a\\"b" "\\x4" "\\q"') == ([b"set", b'a"b', b"x4", b"q"], True)
+    assert split_inline(b"set 'it\\'s' 'a\\nb'") == ([b"set", b"it's", b"a\\nb"], True)
     assert split_inline(b"   ") == ([], True)

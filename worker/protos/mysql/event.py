@@ -15,20 +15,13 @@ from __future__ import annotations
 from worker.ecs import transaction_event
 from worker.protos.mysql.config import MysqlConfig
 from worker.protos.mysql.parser import COM_INIT_DB, COM_STMT_EXECUTE, MysqlMessage
+from worker.protos.sqltext import TextCache, dump_csv
 
 _TRIM = " \r\n\t"
-_SPACE_START = frozenset(" \t\n\v\f\r\x85\xa0")
 
 
 def _s(b: bytes) -> str:
     return b.decode("utf-8", "replace")
-
-
-# query bytes -> (method, query, raw): the same statements come again and
-# again; bounded (cleared when full), only short ones kept
-_TEXTS: dict = {}
-_TEXTS_MAX = 4096
-_TEXT_MAX = 1024
 
 
 def method_and_query(req: MysqlMessage) -> tuple[str, str, str]:
@@ -39,15 +32,7 @@ def method_and_query(req: MysqlMessage) -> tuple[str, str, str]:
         return "USE", "USE " + db, db
     if req.command == COM_STMT_EXECUTE and not req.query:
         return "EXECUTE", "Request Execute Statement", ""
-    q = req.query
-    known = _TEXTS.get(q)
-    if known is None:
-        known = _method_and_query(q)
-        if len(q) <= _TEXT_MAX:
-            if len(_TEXTS) >= _TEXTS_MAX:
-                _TEXTS.clear()
-            _TEXTS[q] = known
-    return known
+    return _TEXTS.get(req.query)
 
 
 def _method_and_query(q: bytes) -> tuple[str, str, str]:
@@ -61,24 +46,8 @@ def _method_and_query(q: bytes) -> tuple[str, str, str]:
     return query[:cut].upper(), query, raw
 
 
-def _csv_field(s: str) -> str:
-    if not s:
-        return s
-    if s == "\\." or "," in s or '"' in s or "\r" in s or "\n" in s or s[0] in _SPACE_START \
-            or (s[0] > "\x7f" and s[0].isspace()):
-        return '"' + s.replace('"', '""') + '"'
-    return s
-
-
-def csv_text(fields: list[bytes], rows: list[list[bytes]]) -> str:
-    """Packetbeat's ``DumpInCSVFormat``: a header line of column names, then
-    the rows; newlines in values written as ``\\n``/``\\r``."""
-    lines = []
-    if fields:
-        lines.append(",".join(_csv_field(_s(f).replace("\n", "\\n")) for f in fields))
-    for row in rows:
-        lines.append(",".join(_csv_field(_s(v).replace("\n", "\\n").replace("\r", "\\r")) for v in row))
-    return "".join(line + "\n" for line in lines)
+# query bytes -> (method, query, raw), made once per statement (bounded: sqltext.py)
+_TEXTS = TextCache(_method_and_query)
 
 
 def to_event(req: MysqlMessage | None, resp: MysqlMessage | None, cfg: MysqlConfig, tcptuple) -> dict:
@@ -126,6 +95,6 @@ def to_event(req: MysqlMessage | None, resp: MysqlMessage | None, cfg: MysqlConf
         if resp.tables:
             ev["path"] = ", ".join(resp.tables)
         if cfg.send_response:
-            ev["response"] = csv_text(resp.fields, resp.rows) if resp.fields else ""
+            ev["response"] = dump_csv(resp.fields, resp.rows) if resp.fields else ""
     ev["mysql"] = mysql
     return ev

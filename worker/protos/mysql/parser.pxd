@@ -55,6 +55,8 @@ cpdef tuple read_lenenc(p, Py_ssize_t off)
 @cython.locals(end=Py_ssize_t)
 cpdef tuple read_lenenc_str(p, Py_ssize_t off)
 
+cdef inline Py_ssize_t _keep(list row, bytes text, Py_ssize_t taken, Py_ssize_t max_len) except -1
+
 @cython.locals(row=list, taken=Py_ssize_t, off=Py_ssize_t, n=Py_ssize_t, b=cython.int, end=Py_ssize_t,
                text=bytes, start=Py_ssize_t)
 cpdef list decode_text_row(bytearray p, Py_ssize_t max_len)

@@ -418,6 +418,17 @@ def decode_execute_params(payload: bytes, nparams: int, saved_types: list | None
     return out, types
 
 
+def _keep(row: list, text: bytes, taken: int, max_len: int) -> int:
+    """Append ``text`` to ``row``, cut to what is left of the row's
+    ``max_len`` bytes (nothing once they are all taken); the bytes taken."""
+    if taken < max_len:
+        if taken + len(text) > max_len:
+            text = text[:max_len - taken]
+        row.append(text)
+        taken += len(text)
+    return taken
+
+
 def decode_text_row(p, max_len: int) -> list[bytes]:
     """A text-protocol row, Packetbeat's way: NULL as ``NULL``, and once
     ``max_len`` bytes of the row are taken, the rest of the row is left out."""
@@ -441,11 +452,7 @@ def decode_text_row(p, max_len: int) -> list[bytes]:
                 break
             off = start + (length or 0)
             text = bytes(p[start:off])   # of a huge row only a prefix is kept: what there is
-        if taken < max_len:
-            if taken + len(text) > max_len:
-                text = text[:max_len - taken]
-            row.append(text)
-            taken += len(text)
+        taken = _keep(row, text, taken, max_len)
     return row
 
 
@@ -464,11 +471,7 @@ def decode_binary_row(p, types: list, max_len: int) -> list[bytes]:
                 text, off = _binary_value(p, off, typ, unsigned)
             except ParseError:
                 break
-        if taken < max_len:
-            if taken + len(text) > max_len:
-                text = text[:max_len - taken]
-            row.append(text)
-            taken += len(text)
+        taken = _keep(row, text, taken, max_len)
     return row
 
 

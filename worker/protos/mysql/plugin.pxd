@@ -6,6 +6,7 @@ import cython
 from worker.plugin cimport Packet
 from worker.protos.mysql.parser cimport MysqlMessage, MysqlParser
 from worker.protos.mysql.trans cimport Correlator
+from worker.protos.sqltext cimport remember
 
 cdef int _COMMAND, _RESPONSE, _INFILE_REQUEST, _GREETING, _LOGIN, _SSL_REQUEST, _AUTH_OK, _AUTH_ERR
 cdef int _SIMPLE, _NONE
@@ -24,7 +25,7 @@ cdef class Statement:
 cdef class MysqlConnection:
     cdef public tuple parsers
     cdef public Correlator correlator
-    cdef public object statements
+    cdef public dict statements
     cdef public object server_version
     cdef public object user
     cdef public object database

@@ -3,8 +3,6 @@ prepared-statement table and the event builder (Packetbeat's ``mysql.go``
 Parse / GapInStream / ReceivedFin / handleMysql)."""
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from worker.protos.glue import config_of
 from worker.plugin import Emit, Packet, TcpTuple
 from worker.protos.mysql.config import (MAX_REQUEST_BYTES, MAX_RESPONSE_PACKET_BYTES,
@@ -14,6 +12,7 @@ from worker.protos.mysql.parser import (COM_INIT_DB, COM_QUERY, COM_STMT_CLOSE, 
                                         COM_STMT_PREPARE, RESPONSE_OF, Kind, MysqlMessage,
                                         MysqlParser, ParseError, Resp, decode_execute_params)
 from worker.protos.mysql.trans import Correlator
+from worker.protos.sqltext import remember
 
 # Commands published as transactions: Packetbeat's (query, prepare, execute)
 # plus COM_INIT_DB. Others (PING, STATISTICS, ...) are parsed, paired, not published.
@@ -54,7 +53,7 @@ class MysqlConnection:
                         cfg.send_response),
         )
         self.correlator = Correlator()
-        self.statements: OrderedDict[int, Statement] = OrderedDict()
+        self.statements: dict[int, Statement] = {}    # least recently used first (sqltext.remember)
         self.server_version = b""
         self.user = b""
         self.database = b""
@@ -206,7 +205,7 @@ def _resolve_statement(plugin, conn: MysqlConnection, msg: MysqlMessage) -> None
         msg.notes.append("The actual query being used is unknown")
         return
     stmt.last_ts = msg.ts
-    conn.statements.move_to_end(msg.statement_id)
+    remember(conn.statements, msg.statement_id, stmt, MAX_STATEMENTS)
     msg.query = stmt.query
     try:
         msg.params, stmt.types = decode_execute_params(msg.payload, stmt.nparams, stmt.types,
@@ -220,11 +219,8 @@ def _publish(plugin, conn: MysqlConnection, tcptuple: TcpTuple, pair) -> None:
     if req is not None:
         if req.command == COM_STMT_PREPARE and resp is not None and resp.statement_id \
                 and not resp.is_error:
-            stmts = conn.statements
-            stmts[resp.statement_id] = Statement(req.query, resp.num_params, resp.ts)
-            stmts.move_to_end(resp.statement_id)
-            if len(stmts) > MAX_STATEMENTS:
-                stmts.popitem(last=False)
+            remember(conn.statements, resp.statement_id, Statement(req.query, resp.num_params, resp.ts),
+                     MAX_STATEMENTS)
         if req.command not in PUBLISHED:
             return
     plugin.emit(to_event(req, resp, plugin.cfg, tcptuple))

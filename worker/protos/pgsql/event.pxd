@@ -2,6 +2,7 @@
 # pure Python mode: the .py stays the source and runs uncompiled).
 import cython
 from worker.protos.pgsql.parser cimport PgsqlMessage
+from worker.protos.sqltext cimport TextCache
 
 
 cpdef str _s(bytes b)
@@ -9,8 +10,10 @@ cpdef str _s(bytes b)
 @cython.locals(parts=list)
 cpdef str query_method(str query)
 
-@cython.locals(ev=dict, pg=dict, query=str, method=str, notes=list, status=str, q=bytes, known=tuple)
+@cython.locals(query=str)
+cpdef tuple _text_and_method(bytes q)
+
+@cython.locals(ev=dict, pg=dict, query=str, method=str, notes=list, status=str)
 cpdef dict to_event(PgsqlMessage req, PgsqlMessage resp, cfg, tcptuple)
 
-cdef dict _TEXTS
-cdef Py_ssize_t _TEXTS_MAX, _TEXT_MAX
+cdef TextCache _TEXTS

@@ -15,15 +15,10 @@ from worker.protos.glue import outcome
 from worker.ecs import transaction_event
 from worker.protos.pgsql.config import PgsqlConfig
 from worker.protos.pgsql.parser import PgsqlMessage
+from worker.protos.sqltext import TextCache, dump_csv
 
 NOTE_NO_RESPONSE = "no response"
 NOTE_UNMATCHED = "Unmatched response"
-
-# statement bytes -> (text, method): the same statements come again and again;
-# bounded (cleared when full), only short ones kept
-_TEXTS: dict = {}
-_TEXTS_MAX = 4096
-_TEXT_MAX = 1024
 
 
 def _s(b: bytes) -> str:
@@ -35,6 +30,15 @@ def query_method(query: str) -> str:
     splitting on any white space rather than only on a blank)."""
     parts = query.split(None, 1)
     return parts[0].upper() if parts else ""
+
+
+def _text_and_method(q: bytes) -> tuple[str, str]:
+    query = _s(q)
+    return query, query_method(query)
+
+
+# statement bytes -> (text, method), made once per statement (bounded: sqltext.py)
+_TEXTS = TextCache(_text_and_method)
 
 
 def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConfig, tcptuple) -> dict:
@@ -54,16 +58,7 @@ def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConf
         resp.size if resp is not None else 0,
         status, notes)
     if req is not None:
-        q = req.query
-        known = _TEXTS.get(q)
-        if known is None:
-            query = _s(q)
-            known = (query, query_method(query))
-            if len(q) <= _TEXT_MAX:
-                if len(_TEXTS) >= _TEXTS_MAX:
-                    _TEXTS.clear()
-                _TEXTS[q] = known
-        query, method = known
+        query, method = _TEXTS.get(req.query)
         ev["query"] = query
         if method:
             ev["method"] = method
@@ -80,23 +75,3 @@ def to_event(req: PgsqlMessage | None, resp: PgsqlMessage | None, cfg: PgsqlConf
             ev["response"] = dump_csv(resp.fields, resp.rows)
     return ev
 
-
-def dump_csv(fields: list[bytes], rows: list[list[bytes]]) -> str:
-    """Column names, then the kept rows, as Go's ``encoding/csv`` writes them
-    (Packetbeat's ``DumpInCSVFormat``): new lines in names become ``\\n``,
-    CR and LF in values ``\\r`` / ``\\n``; a field is quoted when it holds a
-    comma, a quote or a line break, or starts with white space."""
-    lines: list[str] = []
-    if fields:
-        lines.append(",".join(_csv_field(_s(f).replace("\n", "\\n")) for f in fields))
-    for row in rows:
-        lines.append(",".join(_csv_field(_s(v).replace("\n", "\\n").replace("\r", "\\r")) for v in row))
-    return "".join(line + "\n" for line in lines)
-
-
-def _csv_field(s: str) -> str:
-    if not s:
-        return s
-    if s == "\\." or s[0].isspace() or '"' in s or "," in s or "\r" in s or "\n" in s:
-        return '"' + s.replace('"', '""') + '"'
-    return s

@@ -4,6 +4,7 @@
 # instead of a slot descriptor look-up; positions and lengths are C ints and
 # message headers are read from the bytes directly.
 import cython
+from worker.protos.sqltext cimport remember
 
 cdef bytes _FRONTEND_OK, _BACKEND_OK
 
@@ -90,8 +91,6 @@ cdef class PgsqlParser:
 
 @cython.locals(z=Py_ssize_t)
 cpdef tuple _cstring(bytes buf, Py_ssize_t start, Py_ssize_t end)
-
-cpdef _remember(dict table, key, value)
 
 @cython.locals(off=Py_ssize_t, code=cython.int, z=Py_ssize_t)
 cpdef _error_fields(PgsqlMessage resp, bytes buf, Py_ssize_t start, Py_ssize_t end)

@@ -66,6 +66,7 @@ import re
 import struct
 
 from worker.plugin import ParseError as _BaseParseError
+from worker.protos.sqltext import remember
 
 MAX_MESSAGE_SIZE = 10 * 1024 * 1024     # as Packetbeat's tcp.TCPMaxDataInStream
 MAX_LENGTH = 0x3FFFFFFF                 # PostgreSQL's own limit (MaxAllocSize)
@@ -561,29 +562,29 @@ class PgsqlParser:
             if t != 100:
                 self._copy_target = None
             return
-        if t == 80:                                     # P: Parse
+        if t == 80 or t == 66 or t == 68 or t == 67:    # P: Parse, B: Bind, D: Describe, C: Close
+            # gathered into the request of the Execute (or Sync) that follows
             if not self._group_size:
                 self._group_ts = ts
             self._group_size += size
-            name, p = _cstring(buf, start, end)
-            z = buf.find(b"\0", p, end)
-            if z < 0:
+            if t == 80:
+                name, p = _cstring(buf, start, end)
+                z = buf.find(b"\0", p, end)
+                if z < 0:
+                    if not partial:
+                        raise ParseError("statement not terminated")
+                    z = end
+                query = buf[p:z]
+                self._group_query = query
+                remember(self._statements, name, query, MAX_NAMES)
+            elif t == 66:
                 if not partial:
-                    raise ParseError("statement not terminated")
-                z = end
-            query = buf[p:z]
-            self._group_query = query
-            _remember(self._statements, name, query)
-            self._bump = None
-            return
-        if t == 66:                                     # B: Bind
-            if not self._group_size:
-                self._group_ts = ts
-            self._group_size += size
-            if not partial:
-                portal, p = _cstring(buf, start, end)
-                stmt, _ = _cstring(buf, p, end)
-                _remember(self._portals, portal, (stmt, self._statements.get(stmt)))
+                    portal, p = _cstring(buf, start, end)
+                    stmt, _ = _cstring(buf, p, end)
+                    remember(self._portals, portal, (stmt, self._statements.get(stmt)), MAX_NAMES)
+            elif t == 67 and not partial and end - start >= 2:
+                name, _ = _cstring(buf, start + 1, end)
+                (self._statements if buf[start] == 83 else self._portals).pop(name, None)
             self._bump = None
             return
         if t == 69:                                     # E: Execute
@@ -624,15 +625,6 @@ class PgsqlParser:
                     self._bump = None
             if t == 83:
                 out.append(_SYNC_MARK)
-            return
-        if t == 68 or t == 67:                          # D: Describe, C: Close
-            if not self._group_size:
-                self._group_ts = ts
-            self._group_size += size
-            if t == 67 and not partial and end - start >= 2:
-                name, _ = _cstring(buf, start + 1, end)
-                (self._statements if buf[start] == 83 else self._portals).pop(name, None)
-            self._bump = None
             return
         if t == 70:                                     # F: FunctionCall, answered by ReadyForQuery
             out.append(_SYNC_MARK)
@@ -751,13 +743,6 @@ class PgsqlParser:
         if off != end:
             raise ParseError("DataRow longer than its column count")
         return row
-
-
-def _remember(table: dict, key: bytes, value) -> None:
-    table.pop(key, None)
-    table[key] = value
-    if len(table) > MAX_NAMES:
-        del table[next(iter(table))]
 
 
 def _error_fields(resp: PgsqlMessage, buf, start: int, end: int) -> None:

@@ -7,7 +7,7 @@ import cython
 
 cdef int _SIMPLE, _ERROR, _INT, _BULK, _ARRAY, _NULL, _BOOL, _DOUBLE, _BIGNUM, _BLOBERR
 cdef int _VERBATIM, _MAP, _SET, _PUSH, _ATTR, _CHUNK, _END
-cdef Py_ssize_t MAX_DEPTH, INLINE_MAX, MAX_NUMBER_LINE
+cdef Py_ssize_t MAX_DEPTH, INLINE_MAX, MAX_NUMBER_LINE, _NIL_BULK
 
 
 cdef class RedisMessage:
@@ -34,6 +34,9 @@ cdef Py_ssize_t _digits(bytes data, Py_ssize_t a, Py_ssize_t b)
 @cython.locals(stop=Py_ssize_t)
 cdef Py_ssize_t _crlf(bytes data, Py_ssize_t pos, Py_ssize_t n)
 
+@cython.locals(ln=Py_ssize_t, end=Py_ssize_t)
+cdef inline Py_ssize_t _bulk_end(bytes data, Py_ssize_t p, Py_ssize_t e, Py_ssize_t n)
+
 @cython.locals(kind=bytes)
 cdef _pubsub(RedisMessage msg, list items)
 
@@ -57,7 +60,7 @@ cdef class RedisParser:
     cpdef list feed(self, data, ts)
 
     @cython.locals(pos=Py_ssize_t, n=Py_ssize_t, eol=Py_ssize_t, cnt=Py_ssize_t, p=Py_ssize_t,
-                   e=Py_ssize_t, ln=Py_ssize_t, start=Py_ssize_t, end=Py_ssize_t, t=cython.int,
+                   e=Py_ssize_t, end=Py_ssize_t, t=cython.int,
                    et=cython.int, msg=RedisMessage, args=list, items=list)
     cpdef Py_ssize_t _fast(self, bytes data, ts, list out) except -1
 

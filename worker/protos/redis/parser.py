@@ -186,6 +186,25 @@ def _crlf(data: bytes, pos: int, n: int) -> int:
     return -1
 
 
+_NIL_BULK = -2      # _bulk_end: the header was ``$-1``
+
+
+def _bulk_end(data: bytes, p: int, e: int, n: int) -> int:
+    """The bulk string whose header line ``$<length>`` is ``data[p:e]`` (its
+    CRLF at ``e``; its bytes start at ``e + 2``): the offset of the CRLF that
+    ends its bytes; ``_NIL_BULK`` for ``$-1``; -1 when the length is not 1 to 9
+    digits or its bytes and CRLF have not all arrived (for the general parser)."""
+    ln = _digits(data, p + 1, e)
+    if ln < 0:
+        if e == p + 3 and data[p + 1] == 0x2D and data[p + 2] == 0x31:
+            return _NIL_BULK
+        return -1
+    end = e + 2 + ln
+    if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
+        return -1
+    return end
+
+
 def _number(buf: bytearray, a: int, b: int) -> int:
     """The decimal integer in ``buf[a:b]`` (a length or a count)."""
     if 0 < b - a <= 9:
@@ -240,48 +259,37 @@ def split_inline(line: bytes) -> tuple[list[bytes], bool]:
         if i >= n:
             return args, True
         cur = bytearray()
-        inq = insq = False
+        quote = 0                   # the open quote: 0x22 ", 0x27 ', or none
         while True:
             if i >= n:
-                if inq or insq:
+                if quote:
                     return line.split(), False
                 break
             c = line[i]
-            if inq:
-                if c == 0x5C and i + 3 < n and line[i + 1] == 0x78 \
+            if quote:
+                if c == quote:
+                    # a closing quote must end the argument
+                    if i + 1 < n and line[i + 1] not in _SPACE:
+                        return line.split(), False
+                    i += 1
+                    break
+                if c == 0x5C and quote == 0x22 and i + 3 < n and line[i + 1] == 0x78 \
                         and line[i + 2] in _HEXDIGITS and line[i + 3] in _HEXDIGITS:
                     cur.append(int(line[i + 2:i + 4], 16))
                     i += 3
-                elif c == 0x5C and i + 1 < n:
+                elif c == 0x5C and quote == 0x22 and i + 1 < n:
                     i += 1
                     cur.append(_ESCAPES.get(line[i], line[i]))
-                elif c == 0x22:
-                    if i + 1 < n and line[i + 1] not in _SPACE:
-                        return line.split(), False
-                    inq = False
-                    i += 1
-                    break
-                else:
-                    cur.append(c)
-            elif insq:
-                if c == 0x5C and i + 1 < n and line[i + 1] == 0x27:
+                elif c == 0x5C and i + 1 < n and line[i + 1] == 0x27:      # \' in single quotes
                     i += 1
                     cur.append(0x27)
-                elif c == 0x27:
-                    if i + 1 < n and line[i + 1] not in _SPACE:
-                        return line.split(), False
-                    insq = False
-                    i += 1
-                    break
                 else:
                     cur.append(c)
             elif c in _SPACE:
                 i += 1
                 break
-            elif c == 0x22:
-                inq = True
-            elif c == 0x27:
-                insq = True
+            elif c == 0x22 or c == 0x27:
+                quote = c
             else:
                 cur.append(c)
             i += 1
@@ -374,14 +382,10 @@ class RedisParser:
                     e = _crlf(data, p, n)
                     if e < 0:
                         return pos
-                    ln = _digits(data, p + 1, e)
-                    if ln < 0:
+                    end = _bulk_end(data, p, e, n)
+                    if end < 0:                 # $-1 too: the general parser
                         return pos
-                    start = e + 2
-                    end = start + ln
-                    if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
-                        return pos
-                    args.append(data[start:end])
+                    args.append(data[e + 2:end])
                     p = end + 2
                     cnt -= 1
                 msg = _new_message(ts, True, p - pos)
@@ -402,21 +406,17 @@ class RedisParser:
                     msg.is_error = True
                 pos = eol + 2
             elif t == _BULK:
-                if eol == pos + 3 and data[pos + 1] == 0x2D and data[pos + 2] == 0x31:     # $-1
+                end = _bulk_end(data, pos, eol, n)
+                if end >= 0:
+                    msg = _new_message(ts, False, end + 2 - pos)
+                    msg.message = data[eol + 2:end]
+                    pos = end + 2
+                elif end == _NIL_BULK:
                     msg = _new_message(ts, False, eol + 2 - pos)
                     msg.message = NIL
                     pos = eol + 2
                 else:
-                    ln = _digits(data, pos + 1, eol)
-                    if ln < 0:
-                        return pos
-                    start = eol + 2
-                    end = start + ln
-                    if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
-                        return pos
-                    msg = _new_message(ts, False, end + 2 - pos)
-                    msg.message = data[start:end]
-                    pos = end + 2
+                    return pos
             elif t == _ARRAY or t == _PUSH:
                 # a flat aggregate of simple strings, errors, integers and bulk strings
                 cnt = _digits(data, pos + 1, eol)
@@ -435,19 +435,15 @@ class RedisParser:
                         items.append(data[p + 1:e])
                         p = e + 2
                     elif et == _BULK:
-                        if e == p + 3 and data[p + 1] == 0x2D and data[p + 2] == 0x31:     # $-1
+                        end = _bulk_end(data, p, e, n)
+                        if end >= 0:
+                            items.append(data[e + 2:end])
+                            p = end + 2
+                        elif end == _NIL_BULK:
                             items.append(NIL)
                             p = e + 2
                         else:
-                            ln = _digits(data, p + 1, e)
-                            if ln < 0:
-                                return pos
-                            start = e + 2
-                            end = start + ln
-                            if end + 2 > n or data[end] != 0x0D or data[end + 1] != 0x0A:
-                                return pos
-                            items.append(data[start:end])
-                            p = end + 2
+                            return pos
                     else:
                         return pos
                     cnt -= 1
