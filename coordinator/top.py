@@ -29,6 +29,10 @@ class TopError(Exception):
     """The endpoint cannot be read (message says why)."""
 
 
+class TopTimeout(TopError):
+    """The endpoint did not answer in time (a busy instance, not a gone one)."""
+
+
 def fetch(url: str, timeout: float = 3.0) -> dict:
     try:
         with urllib.request.urlopen(url.rstrip("/") + "/processes", timeout=timeout) as resp:
@@ -38,6 +42,8 @@ def fetch(url: str, timeout: float = 3.0) -> dict:
                        % (url, exc.code, exc.reason)) from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            raise TopTimeout("%s did not answer within %g s" % (url, timeout)) from None
         raise TopError("no metrics endpoint at %s (%s); is a run going with http.enabled: true?"
                        % (url, reason)) from None
     except ValueError as exc:
@@ -182,6 +188,10 @@ def main(argv: list[str]) -> int:
         Console(width=max(console.width, 120)).print(table(snap, first, url))
         return 0
     from rich.live import Live
+    # Ctrl-C is the way out of the live table: a `top` started with SIGINT ignored (a
+    # background job of a script inherits that) would otherwise never stop
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     prev = first
     try:
         with Live(table(first, None, url), console=console, auto_refresh=False, screen=False) as live:
@@ -189,6 +199,8 @@ def main(argv: list[str]) -> int:
                 time.sleep(args.interval)
                 try:
                     snap = Snapshot(fetch(url), time.monotonic())
+                except TopTimeout:
+                    continue                # busy, not gone: the table stays, the next reading retries
                 except TopError:
                     live.stop()
                     console.print("the instance at %s is gone (the run ended)" % url)

@@ -49,22 +49,21 @@ def _argv(cfg, *args):
     return [sys.executable, "-m", "coordinator", "-c", str(cfg), *args]
 
 
-def _ctrl_c_as_in_a_shell() -> None:
-    """In the child, before exec: SIGINT at its default action, as an interactive shell leaves it for
-    the job in the terminal's foreground. The test runner's own disposition is inherited otherwise, and
-    a background job of a non-interactive shell (``pytest ... &`` in a CI script) has SIGINT ignored:
-    Python then keeps it ignored and the Ctrl-C sent below never reached ``packetbeat top``."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+def _sigint_ignored() -> None:
+    """In the child, before exec: SIGINT ignored, as a background job of a non-interactive shell
+    (``pytest ... &`` in a CI script) has it. ``packetbeat top`` must still stop on the Ctrl-C sent
+    below: Ctrl-C is its only way out (it once inherited the ignored SIGINT and ran on)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Pty:
-    """``argv`` with stdin/stdout/stderr on a pseudo-terminal (``cols`` wide), Ctrl-C as in a shell."""
+    """``argv`` with stdin/stdout/stderr on a pseudo-terminal (``cols`` wide), started with SIGINT ignored."""
 
     def __init__(self, argv, env, cols=150):
         self.master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, cols, 0, 0))
         self.proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=str(ROOT),
-                                     close_fds=True, start_new_session=True, preexec_fn=_ctrl_c_as_in_a_shell)
+                                     close_fds=True, start_new_session=True, preexec_fn=_sigint_ignored)
         os.close(slave)
         self.out = b""
 
