@@ -5,7 +5,8 @@
 import cython
 
 from worker.protos.nfs.parser cimport RecordParser, RpcMessage
-from worker.protos.nfs.trans cimport NfsConnection, PendingCall
+from worker.protos.nfs.trans cimport NfsConnection, PendingCall, published
+from worker.protos.nfs.event cimport to_event
 
 
 @cython.locals(conn=NfsConnection, parser=RecordParser, msgs=list)
