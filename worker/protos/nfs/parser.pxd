@@ -2,6 +2,7 @@
 # pure Python mode, augmenting .pxd): the .py stays the source and runs
 # uncompiled. A message is an extension type: made without a Python __init__.
 import cython
+from worker.protos.glue cimport SegmentParser
 
 cdef class RpcMessage:
     cdef public object ts
@@ -65,7 +66,7 @@ cdef str _last_op_before(bytes head, Py_ssize_t off, Py_ssize_t end)
 cdef Py_ssize_t _main_opcode_step(bytes head, Py_ssize_t off, Py_ssize_t end) except? -2
 
 
-cdef class RecordParser:
+cdef class RecordParser(SegmentParser):
     cdef public Py_ssize_t max_message_size
     cdef public int _state
     cdef public bytes _hdr

@@ -51,6 +51,7 @@ from __future__ import annotations
 import struct
 
 from worker.plugin import ParseError as _BaseParseError
+from worker.protos.glue import SegmentParser
 
 NFS_PROGRAM = 100003
 RPC_CALL = 0
@@ -461,7 +462,7 @@ _REPLY_PATTERN = b"\0\0\0\1\0\0\0\0"       # REPLY, MSG_ACCEPTED
 _DENIED_PATTERN = b"\0\0\0\1\0\0\0\1"      # REPLY, MSG_DENIED
 
 
-class RecordParser:
+class RecordParser(SegmentParser):
     """Sans-I/O reader of one direction of an ONC-RPC TCP connection."""
 
     __slots__ = ("max_message_size", "_state", "_hdr", "_remaining", "_last", "_head",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 
 from worker.plugin import TCP, UDP, Emit, IpPortTuple, Packet, TcpTuple
-from worker.protos.glue import NOTE_NO_RESPONSE, NOTE_TIMEOUT, KeyedCorrelator, TcpAnalyser
+from worker.protos.glue import NOTE_NO_RESPONSE, NOTE_TIMEOUT, KeyedCorrelator, TcpAnalyser, feed_segment
 from worker.protos.nfs.config import NfsConfig
 from worker.protos.nfs.event import to_event
 from worker.protos.nfs.parser import MAX_MESSAGE_SIZE, NFS_PROGRAM, ParseError, RpcMessage, decode_message
@@ -69,7 +69,7 @@ class NfsPlugin(TcpAnalyser):
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
         # TcpAnalyser.parse with the typed parser and handler called at C level
-        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
+        # (compiled, plugin.pxd), then the timeout of waiting calls
         conn = _parse(self, pkt, tcptuple, direction, state)
         corr = conn.correlator
         if corr.pending:
@@ -154,14 +154,9 @@ class NfsPlugin(TcpAnalyser):
 
 
 def _parse(plugin: NfsPlugin, pkt: Packet, tcptuple: TcpTuple, direction: int, state) -> NfsConnection:
+    """TcpAnalyser.parse with the typed handler (glue.feed_segment feeds the parser)."""
     conn = state if state is not None else plugin.new_connection(tcptuple)
-    parser = conn.parsers[direction]
-    try:
-        msgs = parser.feed(pkt.payload, pkt.ts)
-    except ParseError as e:
-        parser.reset()
-        plugin.parse_errors += 1
-        msgs = getattr(e, "messages", None) or []
+    msgs = feed_segment(plugin, conn.parsers[direction], pkt)
     if msgs:
         _handle(plugin, conn, tcptuple, direction, msgs)
     return conn
