@@ -4,14 +4,14 @@
 # messages.
 import cython
 
-from worker.protos.glue cimport feed_segment
+from worker.protos.glue cimport KeyedCorrelator, feed_segment
 
 from worker.protos.nfs.parser cimport RpcMessage
 from worker.protos.nfs.trans cimport NfsConnection, PendingCall, published
 from worker.protos.nfs.event cimport to_event
 
 
-@cython.locals(conn=NfsConnection, msgs=list)
+@cython.locals(conn=NfsConnection, msgs=list, corr=KeyedCorrelator)
 cdef NfsConnection _parse(plugin, pkt, tcptuple, int direction, state)
 
 @cython.locals(msg=RpcMessage, pending=PendingCall)

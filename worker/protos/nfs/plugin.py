@@ -68,16 +68,7 @@ class NfsPlugin(TcpAnalyser):
         return conn
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        # TcpAnalyser.parse with the typed parser and handler called at C level
-        # (compiled, plugin.pxd), then the timeout of waiting calls
-        conn = _parse(self, pkt, tcptuple, direction, state)
-        corr = conn.correlator
-        if corr.pending:
-            limit = pkt.ts - corr.timeout_ns
-            if next(iter(corr.pending.values())).ts <= limit:
-                for pending, _ in corr.expire(pkt.ts):
-                    self._alone(pending, NOTE_TIMEOUT)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def handle(self, conn: NfsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
         _handle(self, conn, tcptuple, direction, msgs)
@@ -154,11 +145,18 @@ class NfsPlugin(TcpAnalyser):
 
 
 def _parse(plugin: NfsPlugin, pkt: Packet, tcptuple: TcpTuple, direction: int, state) -> NfsConnection:
-    """TcpAnalyser.parse with the typed handler (glue.feed_segment feeds the parser)."""
+    """TcpAnalyser.parse with the typed handler (glue.feed_segment feeds the
+    parser), then the timeout of waiting calls (compiled: C-level, plugin.pxd)."""
     conn = state if state is not None else plugin.new_connection(tcptuple)
     msgs = feed_segment(plugin, conn.parsers[direction], pkt)
     if msgs:
         _handle(plugin, conn, tcptuple, direction, msgs)
+    corr = conn.correlator
+    if corr.pending:
+        # the oldest waiting call decides whether anything expired
+        if next(iter(corr.pending.values())).ts <= pkt.ts - corr.timeout_ns:
+            for pending, _ in corr.expire(pkt.ts):
+                plugin._alone(pending, NOTE_TIMEOUT)
     return conn
 
 
