@@ -9,6 +9,7 @@ from worker.ecs cimport transaction_event
 
 
 cdef dict _PROTOCOL
+cdef tuple ACCEPT_STATUS, REJECT_STATUS
 
 
 cdef str _s(bytes b)

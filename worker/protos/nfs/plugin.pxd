@@ -11,6 +11,8 @@ from worker.protos.nfs.trans cimport NfsConnection, PendingCall, published
 from worker.protos.nfs.event cimport to_event
 
 
+cdef object _oriented(tcptuple, int call_dir)
+
 @cython.locals(conn=NfsConnection, msgs=list, corr=KeyedCorrelator)
 cdef NfsConnection _parse(plugin, pkt, tcptuple, int direction, state)
 
