@@ -127,9 +127,10 @@ _FLAGS = tuple(bytes((i,)) for i in range(8))
 def _extensions(hello: Hello, body: bytes, start: int, pos: int) -> None:
     """The extension block at ``pos``: sets ``hello.extensions``, ``ext_ok``
     and ``shape``, the hello's bytes from ``start`` (past the random and the
-    session id) with the volatile extensions' data and length cut out, behind
-    the version and a byte of flags: what a hello renders to apart from its
-    random and session id depends on these bytes only (the event's cache key)."""
+    session id) without the extension block's length and with the volatile
+    extensions' data and length cut out, behind the version and a byte of
+    flags: what a hello renders to apart from its random and session id
+    depends on these bytes only (the event's cache key)."""
     pieces = [b"", body[0:2]]
     run = start
     if pos + 2 > len(body):
@@ -137,7 +138,9 @@ def _extensions(hello: Hello, body: bytes, start: int, pos: int) -> None:
         hello.extensions = []
     else:
         total = (body[pos] << 8) | body[pos + 1]
+        pieces.append(body[run:pos])        # the block's length varies with the volatile ones: left out
         pos += 2
+        run = pos
         end = pos + total
         if end > len(body):
             end = len(body)
