@@ -36,6 +36,8 @@ cdef int _HEADER, _BODY
 @cython.locals(b0=cython.longlong, b1=cython.longlong, b2=cython.longlong, b3=cython.longlong)
 cdef long long _w(bytes b, Py_ssize_t off) except -1
 
+cdef long long _word(data, mv, Py_ssize_t i) except -1
+
 @cython.locals(n=cython.longlong, start=Py_ssize_t, nxt=Py_ssize_t)
 cdef tuple _opaque_end(bytes buf, Py_ssize_t off, Py_ssize_t end)
 

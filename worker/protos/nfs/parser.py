@@ -84,6 +84,14 @@ def _w(b: bytes, off: int) -> int:
     return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
+def _word(data, mv, i: int) -> int:
+    """The 32-bit word at ``i`` of a segment (``mv`` its memoryview): read at
+    C level when the segment is bytes."""
+    if type(data) is bytes:
+        return _w(data, i)
+    return _u32(mv, i)[0]
+
+
 class ParseError(_BaseParseError):
     """The bytes are not ONC-RPC. ``messages`` holds the messages completed
     before the bad bytes (they are valid)."""
@@ -517,7 +525,7 @@ class RecordParser(SegmentParser):
             # are decoded in place (no copy); the rest goes the general way.
             limit = self.max_message_size
             while n - i >= 20:
-                word = _u32(mv, i)[0]
+                word = _word(data, mv, i)
                 length = word & SIZE_MASK
                 end = i + 4 + length
                 if not word & LAST_FRAGMENT or end > n or length < 16 or length > limit:
@@ -526,7 +534,9 @@ class RecordParser(SegmentParser):
                 if head_end > end:
                     head_end = end
                 try:
-                    msg = decode_message(mv[i + 4:head_end], ts, length, head_end < end)
+                    # a bytes slice is the one copy decode_message reads (a memoryview slice is copied there)
+                    msg = decode_message(data[i + 4:head_end] if type(data) is bytes else mv[i + 4:head_end],
+                                         ts, length, head_end < end)
                 except ParseError as e:
                     e.messages = out
                     raise
@@ -539,7 +549,7 @@ class RecordParser(SegmentParser):
                 if self._state == _HEADER:
                     need = 4 - len(self._hdr)
                     if not self._hdr and n - i >= 4:
-                        word = _u32(mv, i)[0]
+                        word = _word(data, mv, i)
                         i += 4
                     elif n - i < need:
                         self._hdr += bytes(mv[i:n])
