@@ -36,7 +36,7 @@ cdef int _HEADER, _BODY
 @cython.locals(b0=cython.longlong, b1=cython.longlong, b2=cython.longlong, b3=cython.longlong)
 cdef long long _w(bytes b, Py_ssize_t off) except -1
 
-cdef long long _word(data, mv, Py_ssize_t i) except -1
+cdef bytes _as_bytes(data)
 
 @cython.locals(n=cython.longlong, start=Py_ssize_t, nxt=Py_ssize_t)
 cdef tuple _opaque_end(bytes buf, Py_ssize_t off, Py_ssize_t end)
@@ -89,7 +89,7 @@ cdef class RecordParser(SegmentParser):
     @cython.locals(out=list, start=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t,
                    word=cython.longlong, length=Py_ssize_t, end=Py_ssize_t, head_end=Py_ssize_t,
                    need=Py_ssize_t, take=Py_ssize_t, head=bytearray, room=Py_ssize_t, had=Py_ssize_t,
-                   msg=RpcMessage)
+                   msg=RpcMessage, b=bytes)
     cpdef list feed(self, data, ts)
 
     @cython.locals(mtype=cython.longlong, word=cython.longlong)

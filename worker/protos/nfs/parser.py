@@ -84,12 +84,16 @@ def _w(b: bytes, off: int) -> int:
     return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
 
 
-def _word(data, mv, i: int) -> int:
-    """The 32-bit word at ``i`` of a segment (``mv`` its memoryview): read at
-    C level when the segment is bytes."""
+def _as_bytes(data) -> bytes:
+    """A segment as bytes: itself, or the bytes a whole contiguous memoryview
+    shows (the TCP layer's payload), without a copy; else a copy."""
     if type(data) is bytes:
-        return _w(data, i)
-    return _u32(mv, i)[0]
+        return data
+    if type(data) is memoryview:
+        obj = data.obj
+        if type(obj) is bytes and data.c_contiguous and data.nbytes == len(obj):
+            return obj
+    return bytes(data)
 
 
 class ParseError(_BaseParseError):
@@ -522,10 +526,12 @@ class RecordParser(SegmentParser):
         mv = memoryview(data)
         if self._state == _HEADER and not self._size and not self._hdr:
             # Fast path: whole one-fragment records at the start of the segment
-            # are decoded in place (no copy); the rest goes the general way.
+            # are decoded from the segment's bytes (compiled: read at C level);
+            # the rest goes the general way.
+            b = _as_bytes(data)
             limit = self.max_message_size
             while n - i >= 20:
-                word = _word(data, mv, i)
+                word = _w(b, i)
                 length = word & SIZE_MASK
                 end = i + 4 + length
                 if not word & LAST_FRAGMENT or end > n or length < 16 or length > limit:
@@ -534,9 +540,7 @@ class RecordParser(SegmentParser):
                 if head_end > end:
                     head_end = end
                 try:
-                    # a bytes slice is the one copy decode_message reads (a memoryview slice is copied there)
-                    msg = decode_message(data[i + 4:head_end] if type(data) is bytes else mv[i + 4:head_end],
-                                         ts, length, head_end < end)
+                    msg = decode_message(b[i + 4:head_end], ts, length, head_end < end)
                 except ParseError as e:
                     e.messages = out
                     raise
@@ -549,7 +553,7 @@ class RecordParser(SegmentParser):
                 if self._state == _HEADER:
                     need = 4 - len(self._hdr)
                     if not self._hdr and n - i >= 4:
-                        word = _word(data, mv, i)
+                        word = _u32(mv, i)[0]
                         i += 4
                     elif n - i < need:
                         self._hdr += bytes(mv[i:n])
