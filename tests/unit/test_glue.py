@@ -5,8 +5,8 @@ import pytest
 
 from shared.confutil import ConfigError
 from worker.plugin import Packet, ParseError, TcpTuple, IpPortTuple
-from worker.protos.glue import (LOSS_NOTES, NOTE_EVICTED, KeyedCorrelator, TcpAnalyser, check_ports,
-                                config_of, outcome)
+from worker.protos.glue import (LOSS_NOTES, NOTE_EVICTED, KeyedCorrelator, SegmentParser, TcpAnalyser,
+                                check_ports, config_of, feed_segment, outcome)
 from worker.protos.redis.config import RedisConfig
 
 
@@ -161,3 +161,54 @@ def test_an_evicted_connection_publishes_its_waiting_requests_with_a_note():
     send(40001, b"b q\n", 2)
     assert counters["tcp.evicted"] == 1
     assert out == [("Error", [NOTE_CONN_EVICTED, "Unmatched request"])]
+
+
+class _Lines(SegmentParser):
+    """A SegmentParser of newline-ended lines; a line starting with '!' is refused."""
+    __slots__ = ("buf", "resets")
+
+    def __init__(self):
+        self.buf = b""
+        self.resets = 0
+
+    def feed(self, data, ts):
+        self.buf += data
+        out = []
+        while b"\n" in self.buf:
+            line, self.buf = self.buf.split(b"\n", 1)
+            if line.startswith(b"!"):
+                e = ParseError("refused")
+                e.messages = out
+                raise e
+            out.append((ts, line))
+        return out
+
+    def reset(self):
+        self.buf = b""
+        self.resets += 1
+
+
+class _Counting:
+    parse_error = ParseError
+    parse_errors = 0
+
+
+def test_feed_segment_feeds_a_segment_parser_and_resyncs_on_its_error():
+    parser, an = _Lines(), _Counting()
+    tup = IpPortTuple(6, "10.0.0.1", 1, "10.0.0.2", 2)
+    assert feed_segment(an, parser, Packet(5, tup, b"a\nb")) == [(5, b"a")]
+    assert feed_segment(an, parser, Packet(6, tup, b"\n")) == [(6, b"b")]
+    assert an.parse_errors == 0 and parser.resets == 0
+    # the messages completed before the refused bytes are kept, the rest of the buffer goes
+    assert feed_segment(an, parser, Packet(7, tup, b"c\n!x\nd\n")) == [(7, b"c")]
+    assert an.parse_errors == 1 and parser.resets == 1 and parser.buf == b""
+    assert feed_segment(an, parser, Packet(8, tup, b"e\n")) == [(8, b"e")]
+    # another exception than the analyser's parse_error is not swallowed
+    with pytest.raises(ZeroDivisionError):
+        class _Bad(_Lines):
+            __slots__ = ()
+
+            def feed(self, data, ts):
+                raise ZeroDivisionError
+        feed_segment(an, _Bad(), Packet(9, tup, b"x"))
+    assert an.parse_errors == 1

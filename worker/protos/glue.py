@@ -2,7 +2,8 @@
 
 - :func:`config_of`: a protocol's frozen config from a dict (or as given).
 - :func:`check_ports`: the port-range check every ``validate`` has.
-- :func:`feed_or_resync`: feed one segment, resynchronise on the parser's error.
+- :func:`feed_or_resync`: feed one segment, resynchronise on the parser's error;
+  :func:`feed_segment` the same for a :class:`SegmentParser` (typed, compiled).
 - :class:`TcpAnalyser`: the TCP callbacks (``parse``, ``received_fin``,
   ``gap_in_stream``, ``flush``) around four hooks a protocol provides; the
   counters ``parse_errors`` / ``gap_drops`` the worker reports.
@@ -46,19 +47,50 @@ def check_ports(ports: Iterable[int], path: str) -> None:
             raise ConfigError(key, "port %d out of range" % p)
 
 
-def feed_or_resync(parser, pkt, error_type) -> tuple[list, bool]:
-    """Feed one in-order segment to a direction's parser.
+class SegmentParser:
+    """Base of a direction's stream parser that :func:`feed_segment` feeds:
+    ``feed(data, ts)`` returns the messages the bytes completed and raises the
+    analyser's ``parse_error`` on bytes it refuses (with the messages completed
+    before them as ``messages``); ``reset()`` forgets the buffer. Compiled
+    (glue.pxd) it is an extension type and ``feed`` a C-level method, so a
+    parser deriving from it is fed without a Python call."""
+    __slots__ = ()
 
-    On the parser's own error, keep the messages it completed before the bad
-    bytes and forget the rest of this direction's buffer, so parsing restarts
-    with the next segment (Packetbeat's behaviour for HTTP, PostgreSQL, Redis).
-    Returns ``(messages, resynced)``.
-    """
+    def feed(self, data, ts) -> list:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        raise NotImplementedError
+
+
+def _resync(parser, e: Exception) -> list:
+    """After the parser's error ``e``: forget the rest of this direction's
+    buffer, so parsing restarts with the next segment (Packetbeat's behaviour
+    for HTTP, PostgreSQL, Redis), and keep the messages it completed before
+    the bad bytes."""
+    parser.reset()
+    return getattr(e, "messages", None) or []
+
+
+def feed_or_resync(parser, pkt, error_type) -> tuple[list, bool]:
+    """Feed one in-order segment to a direction's parser (any object with
+    ``feed`` and ``reset``); on ``error_type``, resynchronise (:func:`_resync`).
+    Returns ``(messages, resynced)``."""
     try:
         return parser.feed(pkt.payload, pkt.ts), False
     except error_type as e:
-        parser.reset()
-        return getattr(e, "messages", None) or [], True
+        return _resync(parser, e), True
+
+
+def feed_segment(analyser, parser: SegmentParser, pkt) -> list:
+    """:func:`feed_or_resync` for a :class:`SegmentParser` (compiled: a C-level
+    call of its ``feed``): the messages of one in-order segment; on the
+    analyser's ``parse_error``, ``analyser.parse_errors`` is counted."""
+    try:
+        return parser.feed(pkt.payload, pkt.ts)
+    except analyser.parse_error as e:
+        analyser.parse_errors += 1
+        return _resync(parser, e)
 
 
 def outcome(req, resp, resp_is_error: bool = False,

@@ -481,3 +481,29 @@ def test_tls13_client_encrypted_alert_is_a_failure():
     p, st, evs = run([(0, B.record(22, ch), 1), (1, B.record(22, sh) + B.CCS + B.record(23, b"e" * 700), 2),
                       (0, B.CCS + B.record(23, b"f" * 49), 3)])
     assert evs[0]["tls"]["established"] is True and evs[0]["event"]["duration"] == 2
+
+
+def test_hello_shape_leaves_out_random_session_id_and_volatile_extensions():
+    """Hello.shape is the event's hello-cache key: the same for hellos that
+    render alike (random, session id, key share, PSK, padding, ECH, ticket
+    bytes of one length), different as soon as something rendered differs."""
+    def ch(ciphers=(0x1301, 0xC02F), name="a.example", share=b"\x01" * 32, pad=3, ticket=b"t" * 8,
+           random=bytes(range(32)), session_id=b"", ech=b"e" * 5, psk=b"p" * 7):
+        exts = (B.sni(name) + B.ext(hs.EXT_KEY_SHARE, share) + B.ext(hs.EXT_PADDING, b"\0" * pad)
+                + B.ext(hs.EXT_SESSION_TICKET, ticket) + B.ext(hs.EXT_ECH, ech) + B.u16s(10, [29, 23])
+                + B.ext(hs.EXT_PRE_SHARED_KEY, psk))
+        return hs.parse_client_hello(B.client_hello(list(ciphers), exts, random=random, session_id=session_id)[4:])
+
+    base = ch()
+    assert base.shape is not None
+    for same in (ch(share=b"\x02" * 40), ch(pad=90), ch(ticket=b"u" * 8), ch(random=bytes(32)),
+                 ch(session_id=b"s" * 32), ch(ech=b"f" * 50), ch(psk=b"q" * 3)):
+        assert same.shape == base.shape
+    for other in (ch(ciphers=(0x1301,)), ch(name="b.example"), ch(ticket=b"t" * 9)):
+        assert other.shape != base.shape
+    # a server hello never shares a client hello's key; nor does a truncated extension block
+    sh = hs.parse_server_hello(B.server_hello(0x1301, B.ext(hs.EXT_SUPPORTED_VERSIONS, b"\x03\x04"))[4:])
+    assert sh.shape != base.shape
+    body = B.client_hello([0x1301], B.sni("a.example"))[4:]
+    cut = hs.parse_client_hello(body[:-2])
+    assert cut.shape != hs.parse_client_hello(body).shape

@@ -5,6 +5,7 @@
 # are C-level calls, buffer positions and wire integers C integers, the
 # frame's arguments a bytearray indexed without Python integer objects.
 import cython
+from worker.protos.glue cimport SegmentParser
 
 cdef class AmqpMessage:
     cdef public object ts
@@ -107,7 +108,7 @@ cpdef tuple _answers(class_id, method_id)
 cdef decode_properties(dict f, bytearray d, Py_ssize_t o)
 
 
-cdef class AmqpParser:
+cdef class AmqpParser(SegmentParser):
     cdef public object direction
     cdef public Py_ssize_t max_body_length
     cdef public bint parse_headers

@@ -41,6 +41,7 @@ from __future__ import annotations
 import struct
 
 from worker.plugin import ParseError as _BaseParseError
+from worker.protos.glue import SegmentParser
 
 FRAME_END = 0xCE
 T_METHOD, T_HEADER, T_BODY, T_HEARTBEAT = 1, 2, 3, 8
@@ -740,7 +741,7 @@ def decode_properties(f: dict, d: bytes, o: int) -> None:
         f["app-id"], o = _shortstr(d, o)
 
 
-class AmqpParser:
+class AmqpParser(SegmentParser):
     """Sans-I/O AMQP 0-9-1 frame parser for one direction (0: client -> server)."""
 
     __slots__ = ("direction", "max_body_length", "parse_headers", "parse_arguments", "hide",

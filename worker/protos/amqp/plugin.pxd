@@ -4,7 +4,9 @@
 # work (_handle, _publish) is C-level calls on typed messages and correlator.
 import cython
 
-from worker.protos.amqp.parser cimport AmqpMessage, AmqpParser
+from worker.protos.glue cimport feed_segment
+
+from worker.protos.amqp.parser cimport AmqpMessage
 from worker.protos.amqp.trans cimport Correlator
 
 
@@ -13,7 +15,7 @@ cdef class AmqpConnection:
     cdef public Correlator correlator
 
 
-@cython.locals(conn=AmqpConnection, parser=AmqpParser, msgs=list)
+@cython.locals(conn=AmqpConnection, msgs=list)
 cdef AmqpConnection _parse(plugin, pkt, tcptuple, int direction, state)
 
 @cython.locals(req=AmqpMessage, resp=AmqpMessage)

@@ -17,7 +17,7 @@ from worker.protos.amqp.config import MAX_FRAME_SIZE, AmqpConfig
 from worker.protos.amqp.event import content_event, to_event
 from worker.protos.amqp.parser import ASYNC, CONTENT, REQUEST, RESPONSE, AmqpParser, ParseError
 from worker.protos.amqp.trans import Correlator
-from worker.protos.glue import TcpAnalyser
+from worker.protos.glue import TcpAnalyser, feed_segment
 
 
 class AmqpConnection:
@@ -54,7 +54,7 @@ class AmqpPlugin(TcpAnalyser):
 
     def parse(self, pkt, tcptuple: TcpTuple, direction: int, state):
         # TcpAnalyser.parse with the typed parser and handler called at C level
-        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
+        # (compiled, plugin.pxd)
         return _parse(self, pkt, tcptuple, direction, state)
 
     def _publish(self, pairs, tcptuple: TcpTuple) -> None:
@@ -76,14 +76,9 @@ class AmqpPlugin(TcpAnalyser):
 # connection, correlator and messages typed, plugin.pxd).
 
 def _parse(plugin: AmqpPlugin, pkt, tcptuple: TcpTuple, direction: int, state) -> AmqpConnection:
+    """TcpAnalyser.parse with the typed handler (glue.feed_segment feeds the parser)."""
     conn = state if state is not None else plugin.new_connection(tcptuple)
-    parser = conn.parsers[direction]
-    try:
-        msgs = parser.feed(pkt.payload, pkt.ts)
-    except ParseError as e:
-        parser.reset()
-        plugin.parse_errors += 1
-        msgs = getattr(e, "messages", None) or []
+    msgs = feed_segment(plugin, conn.parsers[direction], pkt)
     if msgs:
         _handle(plugin, conn, tcptuple, msgs)
     return conn

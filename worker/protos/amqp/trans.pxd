@@ -5,19 +5,20 @@
 import cython
 
 from worker.protos.amqp.parser cimport AmqpMessage
+from worker.protos.glue cimport KeyedCorrelator
 
 
 cpdef bint is_close_error(AmqpMessage m) except -1
 
 
 cdef class Correlator:
-    cdef public object kc
+    cdef public KeyedCorrelator kc
     cdef public dict queues
     cdef public Py_ssize_t seq
     cdef public Py_ssize_t max_pending
     cdef public Py_ssize_t queued
 
-    @cython.locals(out=list, key=tuple, qk=tuple, old=AmqpMessage)
+    @cython.locals(out=list, key=tuple, qk=tuple, old=AmqpMessage, kc=KeyedCorrelator)
     cpdef list add_request(self, AmqpMessage req)
 
     cpdef _compact(self)

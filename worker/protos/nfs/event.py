@@ -71,7 +71,8 @@ def to_event(call: RpcMessage | None, reply: RpcMessage | None, tuple_, transpor
         reply.size if reply is not None else 0,
         status, allnotes, transport,
     )
-    rpc: dict = {"xid": "%08x" % (call.xid if call is not None else reply.xid)}
+    xid: int = call.xid if call is not None else reply.xid
+    rpc: dict = {"xid": f"{xid:08x}"}        # compiled: formatted at C level (xid a C integer)
     nfs: dict | None = None
     if call is not None:
         vers = call.prog_vers

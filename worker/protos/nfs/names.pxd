@@ -5,3 +5,6 @@
 cpdef str nfs_status(code)
 
 cpdef str auth_flavor(flavor)
+
+cdef dict AUTH_FLAVORS
+cdef dict NFS_STATUS

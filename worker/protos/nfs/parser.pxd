@@ -2,6 +2,7 @@
 # pure Python mode, augmenting .pxd): the .py stays the source and runs
 # uncompiled. A message is an extension type: made without a Python __init__.
 import cython
+from worker.protos.glue cimport SegmentParser
 
 cdef class RpcMessage:
     cdef public object ts
@@ -35,6 +36,8 @@ cdef int _HEADER, _BODY
 @cython.locals(b0=cython.longlong, b1=cython.longlong, b2=cython.longlong, b3=cython.longlong)
 cdef long long _w(bytes b, Py_ssize_t off) except -1
 
+cdef bytes _as_bytes(data)
+
 @cython.locals(n=cython.longlong, start=Py_ssize_t, nxt=Py_ssize_t)
 cdef tuple _opaque_end(bytes buf, Py_ssize_t off, Py_ssize_t end)
 
@@ -65,7 +68,7 @@ cdef str _last_op_before(bytes head, Py_ssize_t off, Py_ssize_t end)
 cdef Py_ssize_t _main_opcode_step(bytes head, Py_ssize_t off, Py_ssize_t end) except? -2
 
 
-cdef class RecordParser:
+cdef class RecordParser(SegmentParser):
     cdef public Py_ssize_t max_message_size
     cdef public int _state
     cdef public bytes _hdr
@@ -86,7 +89,7 @@ cdef class RecordParser:
     @cython.locals(out=list, start=Py_ssize_t, n=Py_ssize_t, i=Py_ssize_t, limit=Py_ssize_t,
                    word=cython.longlong, length=Py_ssize_t, end=Py_ssize_t, head_end=Py_ssize_t,
                    need=Py_ssize_t, take=Py_ssize_t, head=bytearray, room=Py_ssize_t, had=Py_ssize_t,
-                   msg=RpcMessage)
+                   msg=RpcMessage, b=bytes)
     cpdef list feed(self, data, ts)
 
     @cython.locals(mtype=cython.longlong, word=cython.longlong)

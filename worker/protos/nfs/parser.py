@@ -51,6 +51,7 @@ from __future__ import annotations
 import struct
 
 from worker.plugin import ParseError as _BaseParseError
+from worker.protos.glue import SegmentParser
 
 NFS_PROGRAM = 100003
 RPC_CALL = 0
@@ -81,6 +82,18 @@ def _w(b: bytes, off: int) -> int:
     b2 = b[off + 2]
     b3 = b[off + 3]
     return (b0 << 24) | (b1 << 16) | (b2 << 8) | b3
+
+
+def _as_bytes(data) -> bytes:
+    """A segment as bytes: itself, or the bytes a whole contiguous memoryview
+    shows (the TCP layer's payload), without a copy; else a copy."""
+    if type(data) is bytes:
+        return data
+    if type(data) is memoryview:
+        obj = data.obj
+        if type(obj) is bytes and data.c_contiguous and data.nbytes == len(obj):
+            return obj
+    return bytes(data)
 
 
 class ParseError(_BaseParseError):
@@ -461,7 +474,7 @@ _REPLY_PATTERN = b"\0\0\0\1\0\0\0\0"       # REPLY, MSG_ACCEPTED
 _DENIED_PATTERN = b"\0\0\0\1\0\0\0\1"      # REPLY, MSG_DENIED
 
 
-class RecordParser:
+class RecordParser(SegmentParser):
     """Sans-I/O reader of one direction of an ONC-RPC TCP connection."""
 
     __slots__ = ("max_message_size", "_state", "_hdr", "_remaining", "_last", "_head",
@@ -513,10 +526,12 @@ class RecordParser:
         mv = memoryview(data)
         if self._state == _HEADER and not self._size and not self._hdr:
             # Fast path: whole one-fragment records at the start of the segment
-            # are decoded in place (no copy); the rest goes the general way.
+            # are decoded from the segment's bytes (compiled: read at C level);
+            # the rest goes the general way.
+            b = _as_bytes(data)
             limit = self.max_message_size
             while n - i >= 20:
-                word = _u32(mv, i)[0]
+                word = _w(b, i)
                 length = word & SIZE_MASK
                 end = i + 4 + length
                 if not word & LAST_FRAGMENT or end > n or length < 16 or length > limit:
@@ -525,7 +540,7 @@ class RecordParser:
                 if head_end > end:
                     head_end = end
                 try:
-                    msg = decode_message(mv[i + 4:head_end], ts, length, head_end < end)
+                    msg = decode_message(b[i + 4:head_end], ts, length, head_end < end)
                 except ParseError as e:
                     e.messages = out
                     raise

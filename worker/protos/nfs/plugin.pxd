@@ -4,11 +4,16 @@
 # messages.
 import cython
 
-from worker.protos.nfs.parser cimport RecordParser, RpcMessage
-from worker.protos.nfs.trans cimport NfsConnection, PendingCall
+from worker.protos.glue cimport KeyedCorrelator, feed_segment
+
+from worker.protos.nfs.parser cimport RpcMessage
+from worker.protos.nfs.trans cimport NfsConnection, PendingCall, published
+from worker.protos.nfs.event cimport to_event
 
 
-@cython.locals(conn=NfsConnection, parser=RecordParser, msgs=list)
+cdef object _oriented(tcptuple, int call_dir)
+
+@cython.locals(conn=NfsConnection, msgs=list, corr=KeyedCorrelator)
 cdef NfsConnection _parse(plugin, pkt, tcptuple, int direction, state)
 
 @cython.locals(msg=RpcMessage, pending=PendingCall)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import weakref
 
 from worker.plugin import TCP, UDP, Emit, IpPortTuple, Packet, TcpTuple
-from worker.protos.glue import NOTE_NO_RESPONSE, NOTE_TIMEOUT, KeyedCorrelator, TcpAnalyser
+from worker.protos.glue import NOTE_NO_RESPONSE, NOTE_TIMEOUT, KeyedCorrelator, TcpAnalyser, feed_segment
 from worker.protos.nfs.config import NfsConfig
 from worker.protos.nfs.event import to_event
 from worker.protos.nfs.parser import MAX_MESSAGE_SIZE, NFS_PROGRAM, ParseError, RpcMessage, decode_message
@@ -68,16 +68,7 @@ class NfsPlugin(TcpAnalyser):
         return conn
 
     def parse(self, pkt: Packet, tcptuple: TcpTuple, direction: int, state):
-        # TcpAnalyser.parse with the typed parser and handler called at C level
-        # (compiled, plugin.pxd): same behaviour as the glue's feed_or_resync
-        conn = _parse(self, pkt, tcptuple, direction, state)
-        corr = conn.correlator
-        if corr.pending:
-            limit = pkt.ts - corr.timeout_ns
-            if next(iter(corr.pending.values())).ts <= limit:
-                for pending, _ in corr.expire(pkt.ts):
-                    self._alone(pending, NOTE_TIMEOUT)
-        return conn
+        return _parse(self, pkt, tcptuple, direction, state)
 
     def handle(self, conn: NfsConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
         _handle(self, conn, tcptuple, direction, msgs)
@@ -154,16 +145,18 @@ class NfsPlugin(TcpAnalyser):
 
 
 def _parse(plugin: NfsPlugin, pkt: Packet, tcptuple: TcpTuple, direction: int, state) -> NfsConnection:
+    """TcpAnalyser.parse with the typed handler (glue.feed_segment feeds the
+    parser), then the timeout of waiting calls (compiled: C-level, plugin.pxd)."""
     conn = state if state is not None else plugin.new_connection(tcptuple)
-    parser = conn.parsers[direction]
-    try:
-        msgs = parser.feed(pkt.payload, pkt.ts)
-    except ParseError as e:
-        parser.reset()
-        plugin.parse_errors += 1
-        msgs = getattr(e, "messages", None) or []
+    msgs = feed_segment(plugin, conn.parsers[direction], pkt)
     if msgs:
         _handle(plugin, conn, tcptuple, direction, msgs)
+    corr = conn.correlator
+    if corr.pending:
+        # the oldest waiting call decides whether anything expired
+        if next(iter(corr.pending.values())).ts <= pkt.ts - corr.timeout_ns:
+            for pending, _ in corr.expire(pkt.ts):
+                plugin._alone(pending, NOTE_TIMEOUT)
     return conn
 
 

@@ -31,7 +31,7 @@ try:
 except ImportError:          # pragma: no cover - declared dependency
     x509 = None
 
-_CACHE: "OrderedDict[bytes, dict | None]" = OrderedDict()
+_CACHE: "OrderedDict[bytes | tuple, list]" = OrderedDict()   # LRU, _CACHE_MAX certificates
 _CACHE_MAX = 512
 _KEY_MAX = 4096             # certificates up to this size are their own cache key
 
@@ -186,19 +186,25 @@ def _parse(der: bytes) -> dict | None:
         return None
 
 
-def describe(der: bytes) -> dict | None:
-    """Packetbeat's certificate map of one DER certificate (a fresh copy), or None."""
+def _entry(der: bytes) -> list:
+    """The cache entry of one certificate: [map or None, hash names, hashes]."""
     # the certificate itself is the key (no digest to compute), up to a size
     # that keeps the cache small; a larger one is known by its SHA-1
     key = bytes(der) if len(der) <= _KEY_MAX else ("sha1", hashlib.sha1(der).digest())
-    if key in _CACHE:
-        _CACHE.move_to_end(key)
-        m = _CACHE[key]
-    else:
-        m = _parse(der)
-        _CACHE[key] = m
+    e = _CACHE.get(key)
+    if e is None:
+        e = [_parse(der), None, None]
+        _CACHE[key] = e
         if len(_CACHE) > _CACHE_MAX:
             _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    return e
+
+
+def describe(der: bytes) -> dict | None:
+    """Packetbeat's certificate map of one DER certificate (a fresh copy), or None."""
+    m = _entry(der)[0]
     if m is None:
         return None
     out = dict(m)
@@ -214,13 +220,23 @@ _HASHES = {"md5": hashlib.md5, "sha1": hashlib.sha1, "sha-1": hashlib.sha1,
 HASH_NAMES = {"md5": "md5", "sha1": "sha1", "sha-1": "sha1", "sha256": "sha256", "sha-256": "sha256"}
 
 
-def fingerprints(der: bytes, names) -> dict:
-    """``{md5|sha1|sha256: upper-case hex}`` of the DER bytes (``tls.*.hash``)."""
+def _hashes(der: bytes, names) -> dict:
     out = {}
     for n in names:
         key = HASH_NAMES[n.lower()]
         out[key] = _HASHES[key](der).hexdigest().upper()
     return out
+
+
+def fingerprints(der: bytes, names) -> dict:
+    """``{md5|sha1|sha256: upper-case hex}`` of the DER bytes (``tls.*.hash``),
+    a fresh dict; computed once per certificate of the cache and list of names."""
+    e = _entry(der)
+    names = tuple(names)
+    if e[1] != names:
+        e[2] = _hashes(der, names)
+        e[1] = names
+    return dict(e[2])
 
 
 def pem(der: bytes) -> str:

@@ -25,8 +25,6 @@ the session_ticket extension, else ``id``.
 """
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from worker.ecs import transaction_event
 from worker.plugin import TcpTuple
 from worker.protos.tls import algos, certs, fingerprints
@@ -35,39 +33,49 @@ from worker.protos.tls.config import TlsConfig
 from worker.protos.tls.trans import TlsConnection
 
 
-# Extensions whose bytes change on every connection of one client or server
-# but whose rendering does not (key shares, PSK identities, padding, the
-# encrypted_client_hello payload browsers send on every connection) or only by
-# length (session tickets): left out of the hello cache's key.
-_VOLATILE = frozenset((hs.EXT_KEY_SHARE, hs.EXT_PRE_SHARED_KEY, 21, 0xFE0D))
-_EXT_SESSION_TICKET = hs.EXT_SESSION_TICKET
-_CACHE: "OrderedDict[tuple, tuple]" = OrderedDict()
+# What a hello renders to apart from its random and session id, computed once
+# per client (or server) build: key Hello.shape (its bytes with the volatile
+# extensions cut out), bounded: at _CACHE_MAX entries the oldest half goes.
+_CACHE: dict = {}
 _CACHE_MAX = 1024
 
 
 def _shape(h: hs.Hello) -> tuple:
+    """The cache key of a hello made without the parser (no ``shape``)."""
     return (h.is_client, h.version, tuple(h.ciphers), tuple(h.compression), h.cipher, h.selected_compression,
-            h.ext_ok, tuple([(c, None if c in _VOLATILE else len(d) if c == _EXT_SESSION_TICKET else d)
-                             for c, d in h.extensions]))
+            h.ext_ok, h.hrr, tuple([(c, None if hs.volatile(c) else len(d) if c == hs.EXT_SESSION_TICKET else d)
+                                    for c, d in h.extensions]))
 
 
 def _derived(h: hs.Hello) -> tuple:
-    """What a hello renders to apart from its random and session id: the same
-    for every connection of one client (or server) build, so computed once
-    (bounded LRU): (fingerprints, supported ciphers, extension map)."""
-    key = _shape(h)
+    """(fingerprint, fingerprint, supported ciphers or None, extension map,
+    SNI name (client) / chosen ALPN protocol (server) or None, hello version
+    text, compression key, compression value) of a hello."""
+    key = h.shape
+    if key is None:
+        key = _shape(h)
     got = _CACHE.get(key)
     if got is not None:
-        _CACHE.move_to_end(key)
         return got
-    if h.is_client:
-        got = (fingerprints.ja3(h), fingerprints.ja4(h),
-               [algos.cipher_name(c) for c in h.ciphers if not algos.is_grease(c)], hs.extension_map(h))
+    if h.compression:
+        comp_key = "supported_compression_methods"
+        comp = [algos.compression_name(c) for c in h.compression]
     else:
-        got = (fingerprints.ja3s(h), fingerprints.ja4s(h), None, hs.extension_map(h))
+        comp_key = "selected_compression_method"
+        comp = algos.compression_name(h.selected_compression)
+    if h.is_client:
+        names = hs.sni_names(h.ext(hs.EXT_SNI))
+        got = (fingerprints.ja3(h), fingerprints.ja4(h),
+               [algos.cipher_name(c) for c in h.ciphers if not algos.is_grease(c)], hs.extension_map(h),
+               names[0] if names else None, "%d.%d" % h.version, comp_key, comp)
+    else:
+        alpn = hs.alpn_list(h.ext(hs.EXT_ALPN))
+        got = (fingerprints.ja3s(h), fingerprints.ja4s(h), None, hs.extension_map(h),
+               alpn[0].decode("utf-8", "replace") if alpn else None, "%d.%d" % h.version, comp_key, comp)
+    if len(_CACHE) >= _CACHE_MAX:
+        for old in list(_CACHE)[:_CACHE_MAX // 2]:
+            del _CACHE[old]
     _CACHE[key] = got
-    if len(_CACHE) > _CACHE_MAX:
-        _CACHE.popitem(last=False)
     return got
 
 
@@ -77,16 +85,15 @@ def _copy(exts: dict) -> dict:
     return {k: list(v) if type(v) is list else dict(v) if type(v) is dict else v for k, v in exts.items()}
 
 
-def _hello_map(h: hs.Hello, exts) -> dict:
-    m: dict = {"version": "%d.%d" % h.version}
+def _hello_map(h: hs.Hello, d: tuple) -> dict:
+    m: dict = {"version": d[5]}
     if h.session_id:
         m["session_id"] = h.session_id.hex()
     if h.random:
         m["random"] = h.random.hex()
-    if h.compression:
-        m["supported_compression_methods"] = [algos.compression_name(c) for c in h.compression]
-    else:
-        m["selected_compression_method"] = algos.compression_name(h.selected_compression)
+    comp = d[7]
+    m[d[6]] = list(comp) if type(comp) is list else comp
+    exts = d[3]
     if exts is not None:
         m["extensions"] = _copy(exts)
     return m
@@ -117,7 +124,11 @@ def _side_certs(side_obj: dict, detailed: dict, prefix: str, ders: list[bytes], 
     if cfg.send_certificates:
         if leaf is not None:
             detailed[prefix + "_certificate"] = leaf
-        chain = [m for m in (certs.describe(d) for d in ders[1:]) if m is not None]
+        chain = []
+        for der in ders[1:]:
+            m = certs.describe(der)
+            if m is not None:
+                chain.append(m)
         if chain:
             detailed[prefix + "_certificate_chain"] = chain
     if cfg.include_raw_certificates:
@@ -144,25 +155,24 @@ def to_event(conn: TlsConnection, cfg: TlsConfig, tcptuple: TcpTuple, notes: lis
     detailed: dict = {}
 
     if ch is not None:
-        ja3, ja4, ciphers, exts = _derived(ch)
-        detailed["client_hello"] = _hello_map(ch, exts)
-        tclient["ja3"] = ja3
-        tclient["ja4"] = ja4
-        tclient["supported_ciphers"] = list(ciphers)
-        names = hs.sni_names(ch.ext(hs.EXT_SNI))
-        if names:
-            tclient["server_name"] = names[0]
-            ev["destination"]["domain"] = names[0]
-            ev["server"]["domain"] = names[0]
+        d = _derived(ch)
+        detailed["client_hello"] = _hello_map(ch, d)
+        tclient["ja3"] = d[0]
+        tclient["ja4"] = d[1]
+        tclient["supported_ciphers"] = list(d[2])
+        name = d[4]
+        if name is not None:
+            tclient["server_name"] = name
+            ev["destination"]["domain"] = name
+            ev["server"]["domain"] = name
     if sh is not None:
-        ja3s, ja4s, _, exts = _derived(sh)
-        detailed["server_hello"] = _hello_map(sh, exts)
+        d = _derived(sh)
+        detailed["server_hello"] = _hello_map(sh, d)
         tls["cipher"] = algos.cipher_name(sh.cipher)
-        tserver["ja3s"] = ja3s
-        tserver["ja4s"] = ja4s
-        alpn = hs.alpn_list(sh.ext(hs.EXT_ALPN))
-        if alpn:
-            tls["next_protocol"] = alpn[0].decode("utf-8", "replace")
+        tserver["ja3s"] = d[0]
+        tserver["ja4s"] = d[1]
+        if d[4] is not None:
+            tls["next_protocol"] = d[4]
     if server.hrr is not None:
         detailed["hello_retry_request"] = True
 

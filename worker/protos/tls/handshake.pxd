@@ -17,14 +17,20 @@ cdef class Hello:
     cdef public object extensions
     cdef public object ext_ok
     cdef public object hrr
+    cdef public bytes shape
 
     cpdef object ext(self, code)
 
 
-@cython.locals(total=Py_ssize_t, end=Py_ssize_t, exts=list, code=cython.long, n=Py_ssize_t, blen=Py_ssize_t)
-cdef _extensions(Hello hello, bytes body, Py_ssize_t pos)
+cpdef bint volatile(long code)
 
-@cython.locals(b=bytes, ciphers=list, i=Py_ssize_t, end=Py_ssize_t, n=Py_ssize_t, pos=Py_ssize_t)
+cdef tuple _FLAGS
+
+@cython.locals(total=Py_ssize_t, end=Py_ssize_t, exts=list, code=cython.long, n=Py_ssize_t, blen=Py_ssize_t,
+               pieces=list, run=Py_ssize_t)
+cdef _extensions(Hello hello, bytes body, Py_ssize_t start, Py_ssize_t pos)
+
+@cython.locals(b=bytes, ciphers=list, i=Py_ssize_t, end=Py_ssize_t, n=Py_ssize_t, pos=Py_ssize_t, start=Py_ssize_t)
 cpdef Hello parse_client_hello(body)
 
 cdef _need(body, Py_ssize_t pos, Py_ssize_t n)

@@ -38,6 +38,8 @@ EXT_SESSION_TICKET = 35
 EXT_PRE_SHARED_KEY = 41
 EXT_SUPPORTED_VERSIONS = 43
 EXT_KEY_SHARE = 51
+EXT_PADDING = 21
+EXT_ECH = 0xFE0D
 
 
 class HelloError(Exception):
@@ -50,7 +52,7 @@ class Hello:
     A plain class with the dataclass's behaviour (keyword or positional
     fields, repr, equality): compiled (handshake.pxd) it is an extension type."""
     __slots__ = ("is_client", "version", "random", "session_id", "ciphers", "compression", "cipher",
-                 "selected_compression", "extensions", "ext_ok", "hrr")
+                 "selected_compression", "extensions", "ext_ok", "hrr", "shape")
 
     def __init__(self, is_client, version, random, session_id, ciphers=None, compression=None, cipher=-1,
                  selected_compression=0, extensions=None, ext_ok=True, hrr=False):
@@ -65,6 +67,7 @@ class Hello:
         self.extensions = extensions if extensions is not None else list()   # [(code, bytes)] in order
         self.ext_ok = ext_ok                        # the extensions block parsed
         self.hrr = hrr                              # a HelloRetryRequest
+        self.shape = None                           # set by the parser (_extensions); not part of equality
 
     def _astuple(self) -> tuple:
         return (self.is_client, self.version, self.random, self.session_id, self.ciphers, self.compression,
@@ -109,29 +112,63 @@ def _common(body: bytes, is_client: bool) -> tuple[Hello, int]:
     return hello, 35 + sid_len
 
 
-def _extensions(hello: Hello, body: bytes, pos: int) -> None:
+def volatile(code: int) -> bool:
+    """Extensions whose bytes change on every connection of one client or
+    server build but whose rendering does not (key shares, PSK identities,
+    padding, the encrypted_client_hello payload browsers send on every
+    connection): left out of :attr:`Hello.shape`; the session ticket counts by
+    its length only."""
+    return code == EXT_KEY_SHARE or code == EXT_PRE_SHARED_KEY or code == EXT_PADDING or code == EXT_ECH
+
+
+_FLAGS = tuple(bytes((i,)) for i in range(8))
+
+
+def _extensions(hello: Hello, body: bytes, start: int, pos: int) -> None:
+    """The extension block at ``pos``: sets ``hello.extensions``, ``ext_ok``
+    and ``shape``, the hello's bytes from ``start`` (past the random and the
+    session id) without the extension block's length and with the volatile
+    extensions' data and length cut out, behind the version and a byte of
+    flags: what a hello renders to apart from its random and session id
+    depends on these bytes only (the event's cache key)."""
+    pieces = [b"", body[0:2]]
+    run = start
     if pos + 2 > len(body):
-        return                       # no extensions (SSL 3.0, old TLS clients)
-    total = (body[pos] << 8) | body[pos + 1]
-    pos += 2
-    end = pos + total
-    if end > len(body):
-        end = len(body)
-    exts = []
-    while pos < end:
-        if pos + 4 > len(body):
-            hello.ext_ok = False
-            break
-        code = (body[pos] << 8) | body[pos + 1]
-        n = (body[pos + 2] << 8) | body[pos + 3]
-        pos += 4
-        exts.append((code, body[pos:pos + n]))       # body is bytes: the slice is bytes
-        pos += n
-    hello.extensions = exts
+        pos = len(body)              # no extensions (SSL 3.0, old TLS clients)
+        hello.extensions = []
+    else:
+        total = (body[pos] << 8) | body[pos + 1]
+        pieces.append(body[run:pos])        # the block's length varies with the volatile ones: left out
+        pos += 2
+        run = pos
+        end = pos + total
+        if end > len(body):
+            end = len(body)
+        exts = []
+        while pos < end:
+            if pos + 4 > len(body):
+                hello.ext_ok = False
+                break
+            code = (body[pos] << 8) | body[pos + 1]
+            n = (body[pos + 2] << 8) | body[pos + 3]
+            pos += 4
+            if volatile(code):
+                pieces.append(body[run:pos - 2])        # through the code
+                run = pos + n
+            elif code == EXT_SESSION_TICKET:
+                pieces.append(body[run:pos])            # through the length
+                run = pos + n
+            exts.append((code, body[pos:pos + n]))       # body is bytes: the slice is bytes
+            pos += n
+        hello.extensions = exts
+    pieces.append(body[run:pos])
+    pieces[0] = _FLAGS[(1 if hello.is_client else 0) | (2 if hello.ext_ok else 0) | (4 if hello.hrr else 0)]
+    hello.shape = b"".join(pieces)
 
 
 def parse_client_hello(body: bytes) -> Hello:
     hello, pos = _common(body, True)
+    start = pos
     _need(body, pos, 2)
     (n,) = _U16.unpack_from(body, pos)
     pos += 2
@@ -151,7 +188,7 @@ def parse_client_hello(body: bytes) -> Hello:
     _need(body, pos, n)
     hello.compression = list(body[pos:pos + n])
     pos += n
-    _extensions(hello, body, pos)
+    _extensions(hello, body, start, pos)
     return hello
 
 
@@ -160,8 +197,8 @@ def parse_server_hello(body: bytes) -> Hello:
     _need(body, pos, 3)
     (hello.cipher,) = _U16.unpack_from(body, pos)
     hello.selected_compression = body[pos + 2]
-    _extensions(hello, body, pos + 3)
     hello.hrr = hello.random == HRR_RANDOM
+    _extensions(hello, body, pos, pos + 3)
     return hello
 
 
