@@ -357,6 +357,143 @@ def _lsid_at(body: bytes) -> int:
     return p
 
 
+# _elem_end / _reply_scan: nesting looked into before giving up (the decoder is then asked)
+_MAX_DEPTH = 32
+_F64 = struct.Struct("<d")
+_ERROR_NAMES = frozenset((b"$err", b"writeErrors", b"writeConcernError"))
+
+
+def _elem_end(b: bytes, pos: int, end: int, depth: int) -> int:
+    """Where the BSON element at ``pos`` (its type byte) of a document whose
+    terminating NUL is at ``end`` ends; -1 when not sure that bson's decoder
+    would accept it. Only common types are read (double, string, document,
+    array, binary but the old subtype 2, ObjectId, bool, datetime, null,
+    int32, timestamp, int64), each with every check the decoder makes on it,
+    nested documents and arrays whole; anything else is -1."""
+    t = b[pos]
+    z = b.find(b"\0", pos + 1, end)
+    if z < 0:
+        return -1
+    q = z + 1
+    if t == 1 or t == 9 or t == 17 or t == 18:
+        n = 8
+    elif t == 16:
+        n = 4
+    elif t == 7:
+        n = 12
+    elif t == 10:
+        n = 0
+    elif t == 8:
+        if q >= end or b[q] > 1:
+            return -1
+        n = 1
+    elif t == 2:
+        if q + 4 > end:
+            return -1
+        n = _I32.unpack_from(b, q)[0]
+        if n < 1 or q + 4 + n > end or b[q + 3 + n] != 0:
+            return -1
+        n += 4
+    elif t == 3 or t == 4:
+        if depth >= _MAX_DEPTH or q + 5 > end:
+            return -1
+        n = _I32.unpack_from(b, q)[0]
+        stop = q + n - 1
+        if n < 5 or q + n > end or b[stop] != 0:
+            return -1
+        p = q + 4
+        while p < stop:
+            p = _elem_end(b, p, stop, depth + 1)
+            if p < 0:
+                return -1
+    elif t == 5:
+        if q + 5 > end:
+            return -1
+        n = _I32.unpack_from(b, q)[0]
+        if n < 0 or b[q + 4] == 2:
+            return -1
+        n += 5
+    else:
+        return -1
+    q += n
+    return q if q <= end else -1
+
+
+def _reply_scan(body: bytes):
+    """``(cursor id or None, batch length or -1)`` of an OP_MSG reply body
+    read in place, without decoding it, when it is the common answer:
+    ``ok`` equal to 1, none of ``$err`` / ``writeErrors`` /
+    ``writeConcernError``, every element read by :func:`_elem_end` (so the
+    decoder would accept the body; its error is then ""). None: not sure,
+    the body is decoded as before. Duplicate names: the last one counts, as
+    in the decoded dict. Compiled, parser.pxd's ``_reply_scan_c`` takes the
+    same steps."""
+    end = len(body) - 1
+    if end < 4 or end >= _SMALL_DOC or _I32.unpack_from(body, 0)[0] != end + 1 or body[end] != 0:
+        return None
+    ok = False
+    cur = -1
+    pos = 4
+    while pos < end:
+        nxt = _elem_end(body, pos, end, 0)
+        if nxt < 0:
+            return None
+        t = body[pos]
+        z = body.find(b"\0", pos + 1, end)
+        name = body[pos + 1:z]
+        q = z + 1
+        if name == b"ok":
+            ok = ((t == 1 and _F64.unpack_from(body, q)[0] == 1.0) or (t == 16 and _I32.unpack_from(body, q)[0] == 1)
+                  or (t == 18 and _I64.unpack_from(body, q)[0] == 1) or (t == 8 and body[q] == 1))
+        elif name == b"cursor":
+            cur = q if t == 3 else -2
+        elif name in _ERROR_NAMES:
+            return None
+        pos = nxt
+    if not ok or cur == -2:
+        return None
+    cid = None
+    nret = -1
+    if cur >= 0:
+        stop = cur + _I32.unpack_from(body, cur)[0] - 1
+        first = after = -1
+        p = cur + 4
+        while p < stop:
+            nxt = _elem_end(body, p, stop, 1)
+            t = body[p]
+            z = body.find(b"\0", p + 1, stop)
+            name = body[p + 1:z]
+            if name == b"id":
+                if t == 16:
+                    cid = _I32.unpack_from(body, z + 1)[0]
+                elif t == 18:
+                    cid = _I64.unpack_from(body, z + 1)[0]
+                elif t == 10:
+                    cid = None
+                else:
+                    return None
+            elif name == b"firstBatch":
+                first = p
+            elif name == b"nextBatch":
+                after = p
+            elif name[:1] == b"$":
+                return None                    # a DBRef would not be a cursor document
+            p = nxt
+        if first >= 0 and body[first] == 10:
+            first = -1                         # null: cursor.get("firstBatch") is None
+        if first < 0 and after >= 0 and body[after] != 10:
+            first = after
+        if first >= 0 and body[first] == 4:
+            q = body.find(b"\0", first + 1, stop) + 1
+            stop = q + _I32.unpack_from(body, q)[0] - 1
+            p = q + 4
+            nret = 0
+            while p < stop:
+                p = _elem_end(body, p, stop, 2)
+                nret += 1
+    return cid, nret
+
+
 def _read_doc(data: bytes, off: int, end: int) -> tuple[dict, int]:
     stop = _doc_bounds(data, off, end)
     return decode(data[off:stop]), stop
@@ -774,21 +911,31 @@ class MongodbParser:
 
     def _msg_reply(self, m: MongodbMessage, body: bytes, seqs) -> None:
         m.is_request = False
-        top = _top(body)
-        m.error = reply_error(top, False)
-        cur = top.get("cursor")
-        if cur is not None and hasattr(cur, "get"):
-            try:
-                cid = _num(cur.get("id"))
-                if cid is not None:
-                    m.event["cursorId"] = cid
-                batch = cur.get("firstBatch")
-                if batch is None:
-                    batch = cur.get("nextBatch")
-                if isinstance(batch, list):
-                    m.event["numberReturned"] = len(batch)
-            except Exception as e:
-                raise ParseError("invalid BSON: %s" % e) from None
+        # the common answer is read in place (no decoding: see _reply_scan)
+        scan = (_reply_scan_c(body) if _COMPILED else _reply_scan(body)) if type(body) is bytes else None
+        if scan is not None:
+            m.error = ""
+            cid, nret = scan
+            if cid is not None:
+                m.event["cursorId"] = cid
+            if nret >= 0:
+                m.event["numberReturned"] = nret
+        else:
+            top = _top(body)
+            m.error = reply_error(top, False)
+            cur = top.get("cursor")
+            if cur is not None and hasattr(cur, "get"):
+                try:
+                    cid = _num(cur.get("id"))
+                    if cid is not None:
+                        m.event["cursorId"] = cid
+                    batch = cur.get("firstBatch")
+                    if batch is None:
+                        batch = cur.get("nextBatch")
+                    if isinstance(batch, list):
+                        m.event["numberReturned"] = len(batch)
+                except Exception as e:
+                    raise ParseError("invalid BSON: %s" % e) from None
         m.documents.append(body)
         for _ident, docs in seqs:
             m.documents.extend(docs)
