@@ -3,7 +3,7 @@
 # bytes let the compiled module call the UTF-8 decoder directly; the
 # messages are extension types (parser.pxd).
 import cython
-from worker.protos.memcache.parser cimport MemcacheMessage
+from worker.protos.memcache.parser cimport Cmd, MemcacheMessage
 
 
 cpdef str _s(bytes b)
@@ -19,10 +19,10 @@ cpdef dict message_fields(MemcacheMessage msg)
 @cython.locals(names=tuple)
 cpdef tuple _arg_names(tuple args)
 
-@cython.locals(kind=str, out=dict, name=str, args=tuple)
+@cython.locals(kind=str, out=dict, name=str, args=tuple, cmd=Cmd)
 cpdef dict _text_fields(MemcacheMessage msg)
 
-@cython.locals(out=dict, name=str, args=tuple)
+@cython.locals(out=dict, name=str, args=tuple, cmd=Cmd)
 cpdef dict _binary_fields(MemcacheMessage msg)
 
 cpdef str status_of(MemcacheMessage req, MemcacheMessage resp)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import NamedTuple
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -70,17 +69,39 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-class Cmd(NamedTuple):
+class Cmd:
     """One command definition. ``name`` is what the event calls it, ``typ``
     its class (Load, Store, ...). ``args``: text arguments, or binary request
     extras; ``resp_args``: binary response extras. ``kind`` selects the body
-    handling; ``sub`` holds the sub-commands of ``slabs``/``lru_crawler``."""
-    name: str
-    typ: str
-    args: tuple = ()
-    kind: str = "msg"
-    resp_args: tuple = ()
-    sub: dict | None = None
+    handling; ``sub`` holds the sub-commands of ``slabs``/``lru_crawler``.
+    A plain class with slots (an extension type when compiled, parser.pxd:
+    its fields are then read as struct members, once per message in the
+    parser, the correlator and the event) that behaves as the NamedTuple it
+    replaces: keyword or positional fields, repr, equality."""
+    __slots__ = ("name", "typ", "args", "kind", "resp_args", "sub")
+
+    def __init__(self, name: str, typ: str, args: tuple = (), kind: str = "msg", resp_args: tuple = (),
+                 sub: dict | None = None):
+        self.name = name
+        self.typ = typ
+        self.args = args
+        self.kind = kind
+        self.resp_args = resp_args
+        self.sub = sub
+
+    def _fields(self) -> tuple:
+        return (self.name, self.typ, self.args, self.kind, self.resp_args, self.sub)
+
+    def __repr__(self) -> str:
+        return "Cmd(name=%r, typ=%r, args=%r, kind=%r, resp_args=%r, sub=%r)" % self._fields()
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.typ, self.args, self.kind, self.resp_args))
 
 
 # ------------------------------------------------------------------ text tables
@@ -576,6 +597,11 @@ class MemcacheParser:
         ``_text``."""
         buf = self._buf
         pos = self._pos
+        if _COMPILED:
+            # parser.pxd's _stat_run_c: the same steps at C level, without a list per line
+            p = _stat_run_c(buf, pos, _STAT_WINDOW, stats)
+            self._pos = self._scan = p
+            return p - pos
         end = buf.rfind(b"\r\n", pos, pos + _STAT_WINDOW)
         if end < 0:
             return 0
