@@ -1,8 +1,8 @@
-"""An OP_MSG reply read in place (``parser._reply_scan``, compiled: its C twin
-in parser.pxd) says what decoding it says: on common answers, on every other
-answer (it then gives up and the body is decoded), and on damaged bodies
-(random bytes changed: either it gives up, or bson accepts the body too and
-the error and cursor fields are the same)."""
+"""An OP_MSG reply or command read in place (``parser._reply_scan`` /
+``_cmd_scan``, compiled: their C twins in parser.pxd) says what decoding it
+says: on common messages, on every other one (it then gives up and the body
+is decoded), and on damaged bodies (random bytes changed: either it gives up,
+or bson accepts the body too and every field is the same)."""
 from __future__ import annotations
 
 import datetime
@@ -155,3 +155,72 @@ def test_reply_scan_says_what_decoding_says():
 ])
 def test_common_replies_are_not_decoded(body):
     assert P._reply_scan(body) is not None
+
+
+# ---------------------------------------------------------------- commands
+
+def _pure_parser(scan: bool):
+    """parser.py loaded from its source under another name (pure Python even
+    when the package is compiled); ``scan=False``: every command decoded at
+    once, as before _cmd_scan."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("_mongodb_parser_pure_%d" % scan, P.__file__.rsplit("/", 1)[0]
+                                                  + "/parser.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert not mod._COMPILED
+    if not scan:
+        mod._cmd_scan = lambda body: None
+    return mod
+
+
+def _command(mod, body: bytes):
+    data = struct.pack("<I", 0) + b"\0" + body + b"\1" + struct.pack("<i", 4 + 10 + 5) + b"documents\0" + bson.encode({})
+    wire = struct.pack("<iiii", 16 + len(data), 9, 0, 2013) + data
+    try:
+        (m,) = mod.MongodbParser().feed(wire, 1)
+        return (m.method, m.resource, m.event, m.wait_ns, m.exhaust, m.expects_response, m.params)
+    except Exception as e:  # noqa: BLE001 - the ParseError of that module
+        return type(e).__name__
+
+
+def _commands(rnd: random.Random) -> list[bytes]:
+    lsid = {"id": Binary(b"s" * 16, 4)}
+    docs = [
+        {"find": "items", "filter": {"a": {"$gt": 1}}, "batchSize": 10, "lsid": lsid, "$db": "shop"},
+        {"find": "items", "skip": 2.0, "limit": Int64(5), "maxTimeMS": 100, "$db": "shop"},
+        {"find": "items", "skip": True, "limit": "5", "$db": 5},
+        {"getMore": Int64(77), "collection": "items", "batchSize": 10, "lsid": lsid, "$db": "shop"},
+        {"getMore": 7.0, "collection": 3, "$db": "shop", "maxAwaitTimeMS": Int64(1000)},
+        {"insert": "items", "ordered": True, "lsid": lsid, "$db": "shop"},
+        {"update": "items", "updates": [{"q": {}, "u": {"$set": {"a": 1}}}], "$db": "shop"},
+        {"hello": 1, "helloOk": True, "client": {"driver": {"name": "x"}}, "$db": "admin"},
+        {"ping": 1.0}, {"$db": "a"}, {"endSessions": [lsid], "$db": "admin"},
+        {"find": "c", "filter": {"when": datetime.datetime(2024, 1, 2), "oid": ObjectId(b"0123456789ab")}},
+        {"find": "c", "filter": {"re": Regex("a")}}, {"find": "c", "d": Decimal128("1")},
+        {"aggregate": "c", "pipeline": [{"$match": {}}], "cursor": {}, "maxTimeMS": 0, "$db": "d"},
+        {"find": "c", "maxTimeMS": Int64(10 ** 12), "$db": "d"},
+    ]
+    out = [bson.encode(d) for d in docs]
+    out += [
+        _doc(),
+        _doc(_elem(2, b"find", struct.pack("<i", 2) + b"a\0"), _elem(2, b"$db", struct.pack("<i", 2) + b"x\0"),
+             _elem(2, b"find", struct.pack("<i", 2) + b"b\0"), _elem(2, b"$db", struct.pack("<i", 2) + b"y\0")),
+        _doc(_elem(2, b"fi\xffnd", struct.pack("<i", 3) + b"\xfe\xff\0"), _elem(16, b"$db", struct.pack("<i", 1))),
+        _doc(_elem(2, b"$db", struct.pack("<i", 2) + b"d\0"), _elem(16, b"skip", struct.pack("<i", 4))),
+    ]
+    return out
+
+
+def test_command_scan_says_what_decoding_says():
+    rnd = random.Random(9)
+    eager, lazy = _pure_parser(False), _pure_parser(True)
+    bodies = _commands(rnd)
+    bodies += [_damaged(rnd, rnd.choice(bodies[:-4])) for _ in range(5000)]
+    scanned = 0
+    for body in bodies:
+        want = _command(eager, body)
+        scanned += lazy._cmd_scan(body) is not None
+        assert _command(lazy, body) == want, body
+        assert _command(P, body) == want, body      # compiled: parser.pxd's _cmd_scan_c
+    assert scanned > 1000

@@ -3,7 +3,8 @@
 # uncompiled. A message is an extension type (no Python __init__ per
 # message); header fields and offsets are C integers.
 import cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE, PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.string cimport memchr, memcmp, memcpy
 from libc.stdint cimport int32_t, uint32_t
 
@@ -215,6 +216,59 @@ cdef inline object _reply_scan_c(bytes body):
     return (cid, nret)
 
 
+cdef inline object _scalar_c(const unsigned char* b, int t, Py_ssize_t q, object other):
+    # _scalar of parser.py at C level
+    cdef double d
+    if t == 2:
+        return PyUnicode_DecodeUTF8(<char*>b + q + 4, _i32_at(b, q) - 1, "replace")
+    if t == 16:
+        return _i32_at(b, q)
+    if t == 18:
+        return _i64_at(b, q)
+    if t == 1:
+        memcpy(&d, b + q, 8)
+        return d
+    if t == 8:
+        return b[q] == 1
+    if t == 10:
+        return None
+    return other
+
+
+cdef inline object _cmd_scan_c(bytes body, object keys, object other):
+    # _cmd_scan of parser.py at C level (same steps, same answers); keys: _CMD_KEYS, other: _OTHER
+    cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(body)
+    cdef Py_ssize_t end = PyBytes_GET_SIZE(body) - 1
+    cdef Py_ssize_t pos, nxt, q, z, fz = -1
+    cdef int t
+    cdef object val = None
+    cdef dict fields = {}
+    cdef bytes key
+    if end < 5 or _i32_at(b, 0) != end + 1 or b[end] != 0:
+        return None
+    pos = 4
+    while pos < end:
+        nxt = _elem_end_c(b, pos, end, 0)
+        if nxt < 0:
+            return None
+        t = b[pos]
+        z = (<const unsigned char*>memchr(b + pos + 1, 0, end - pos - 1)) - b
+        q = z + 1
+        if fz < 0:
+            fz = z
+            val = _scalar_c(b, t, q, other)
+        elif z - pos == fz - 4 and memcmp(b + pos + 1, b + 5, z - pos) == 0:
+            val = _scalar_c(b, t, q, other)
+        if 3 <= z - pos - 1 <= 14:               # the lengths of the names in keys
+            key = PyBytes_FromStringAndSize(<char*>b + pos + 1, z - pos - 1)
+            if key in keys:
+                fields[key.decode("ascii")] = _scalar_c(b, t, q, other)
+        pos = nxt
+    if fz < 0:
+        return None
+    return (PyUnicode_DecodeUTF8(<char*>b + 5, fz - 5, "replace"), val, fields)
+
+
 @cython.locals(n=cython.longlong, stop=Py_ssize_t)
 cdef Py_ssize_t _doc_bounds(data, Py_ssize_t off, Py_ssize_t end) except -1
 
@@ -243,7 +297,9 @@ cdef class MongodbMessage:
     cdef public object flags
     cdef public object method
     cdef public object resource
-    cdef public object params
+    cdef public object _params
+    cdef public object _body
+    cdef public object _seqs
     cdef public dict event
     cdef public list documents
     cdef public object error
