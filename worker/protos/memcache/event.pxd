@@ -8,6 +8,9 @@ from worker.protos.memcache.parser cimport Cmd, MemcacheMessage
 
 cpdef str _s(bytes b)
 
+cdef int ARG_KEYS, ARG_NOREPLY, ARG_FLAGS, ARG_EXPTIME, ARG_BYTES, ARG_CAS, ARG_RAW, ARG_STAT, ARG_ERRMSG
+cdef int ARG_SOURCE_CLASS, ARG_DEST_CLASS, ARG_AUTOMOVE
+
 @cython.locals(keys=list, out=list, k=bytes)
 cpdef list _keys(MemcacheMessage msg)
 
@@ -16,10 +19,7 @@ cpdef list _stats(MemcacheMessage msg)
 
 cpdef dict message_fields(MemcacheMessage msg)
 
-@cython.locals(names=tuple)
-cpdef tuple _arg_names(tuple args)
-
-@cython.locals(kind=str, out=dict, name=str, args=tuple, cmd=Cmd)
+@cython.locals(kind=str, out=dict, names=tuple, codes=tuple, cmd=Cmd, n=Py_ssize_t, i=Py_ssize_t, code=cython.int)
 cpdef dict _text_fields(MemcacheMessage msg)
 
 @cython.locals(out=dict, name=str, args=tuple, cmd=Cmd)

@@ -73,6 +73,8 @@ cdef class Cmd:
     cdef public str kind
     cdef public tuple resp_args
     cdef public object sub
+    cdef public tuple names
+    cdef public tuple codes
 
 
 @cython.final

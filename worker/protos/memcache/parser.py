@@ -69,6 +69,25 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
+# What event.py writes for a text argument (Cmd.codes); 0: ``msg.value`` under
+# the argument's name (delta, sleep_us, value, verbosity)
+ARG_KEYS = 1
+ARG_NOREPLY = 2
+ARG_FLAGS = 3
+ARG_EXPTIME = 4
+ARG_BYTES = 5
+ARG_CAS = 6
+ARG_RAW = 7
+ARG_STAT = 8
+ARG_ERRMSG = 9
+ARG_SOURCE_CLASS = 10
+ARG_DEST_CLASS = 11
+ARG_AUTOMOVE = 12
+ARG_CODES = {"key": ARG_KEYS, "keys": ARG_KEYS, "noreply": ARG_NOREPLY, "flags": ARG_FLAGS, "exptime": ARG_EXPTIME,
+             "bytes": ARG_BYTES, "cas": ARG_CAS, "raw": ARG_RAW, "stat": ARG_STAT, "errmsg": ARG_ERRMSG,
+             "source_class": ARG_SOURCE_CLASS, "dest_class": ARG_DEST_CLASS, "automove": ARG_AUTOMOVE}
+
+
 class Cmd:
     """One command definition. ``name`` is what the event calls it, ``typ``
     its class (Load, Store, ...). ``args``: text arguments, or binary request
@@ -78,7 +97,7 @@ class Cmd:
     its fields are then read as struct members, once per message in the
     parser, the correlator and the event) that behaves as the NamedTuple it
     replaces: keyword or positional fields, repr, equality."""
-    __slots__ = ("name", "typ", "args", "kind", "resp_args", "sub")
+    __slots__ = ("name", "typ", "args", "kind", "resp_args", "sub", "names", "codes")
 
     def __init__(self, name: str, typ: str, args: tuple = (), kind: str = "msg", resp_args: tuple = (),
                  sub: dict | None = None):
@@ -88,6 +107,10 @@ class Cmd:
         self.kind = kind
         self.resp_args = resp_args
         self.sub = sub
+        # derived, for event.py: the text argument names without the "?" of
+        # optional ones, and what the event writes for each (ARG_CODES)
+        self.names = tuple([a[:-1] if a[-1:] == "?" else a for a in args])
+        self.codes = tuple([ARG_CODES.get(a, 0) for a in self.names])
 
     def _fields(self) -> tuple:
         return (self.name, self.typ, self.args, self.kind, self.resp_args, self.sub)
