@@ -75,6 +75,11 @@ cdef inline Py_ssize_t _lsid_at_c(bytes body, const unsigned char* sizes):
 
 
 
+cdef inline long long _i32_c(bytes data, Py_ssize_t q):
+    # _I32.unpack_from(data, q)[0] for 0 <= q <= len(data) - 4 (checked by the caller)
+    return _i32_at(<const unsigned char*>PyBytes_AS_STRING(data), q)
+
+
 cdef inline long long _i64_at(const unsigned char* b, Py_ssize_t q):
     return <long long>(<unsigned long long>(<uint32_t>_i32_at(b, q))
                        | (<unsigned long long>(<uint32_t>_i32_at(b, q + 4)) << 32))
@@ -235,15 +240,34 @@ cdef inline object _scalar_c(const unsigned char* b, int t, Py_ssize_t q, object
     return other
 
 
-cdef inline object _cmd_scan_c(bytes body, object keys, object other):
-    # _cmd_scan of parser.py at C level (same steps, same answers); keys: _CMD_KEYS, other: _OTHER
+cdef inline str _cmd_key_c(const unsigned char* s, Py_ssize_t n):
+    # the name of _CMD_KEYS (parser.py) that s[:n] is, or None
+    if n == 3 and memcmp(s, b"$db", 3) == 0:
+        return "$db"
+    if n == 10 and memcmp(s, b"collection", 10) == 0:
+        return "collection"
+    if n == 9 and memcmp(s, b"batchSize", 9) == 0:
+        return "batchSize"
+    if n == 14 and memcmp(s, b"maxAwaitTimeMS", 14) == 0:
+        return "maxAwaitTimeMS"
+    if n == 9 and memcmp(s, b"maxTimeMS", 9) == 0:
+        return "maxTimeMS"
+    if n == 4 and memcmp(s, b"skip", 4) == 0:
+        return "skip"
+    if n == 5 and memcmp(s, b"limit", 5) == 0:
+        return "limit"
+    return None
+
+
+cdef inline object _cmd_scan_c(bytes body, object other):
+    # _cmd_scan of parser.py at C level (same steps, same answers); other: _OTHER
     cdef const unsigned char* b = <const unsigned char*>PyBytes_AS_STRING(body)
     cdef Py_ssize_t end = PyBytes_GET_SIZE(body) - 1
     cdef Py_ssize_t pos, nxt, q, z, fz = -1
     cdef int t
     cdef object val = None
     cdef dict fields = {}
-    cdef bytes key
+    cdef str name
     if end < 5 or _i32_at(b, 0) != end + 1 or b[end] != 0:
         return None
     pos = 4
@@ -259,10 +283,9 @@ cdef inline object _cmd_scan_c(bytes body, object keys, object other):
             val = _scalar_c(b, t, q, other)
         elif z - pos == fz - 4 and memcmp(b + pos + 1, b + 5, z - pos) == 0:
             val = _scalar_c(b, t, q, other)
-        if 3 <= z - pos - 1 <= 14:               # the lengths of the names in keys
-            key = PyBytes_FromStringAndSize(<char*>b + pos + 1, z - pos - 1)
-            if key in keys:
-                fields[key.decode("ascii")] = _scalar_c(b, t, q, other)
+        name = _cmd_key_c(b + pos + 1, z - pos - 1)
+        if name is not None:
+            fields[name] = _scalar_c(b, t, q, other)
         pos = nxt
     if fz < 0:
         return None

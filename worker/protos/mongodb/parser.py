@@ -284,7 +284,7 @@ def _doc_bounds(data: bytes, off: int, end: int) -> int:
     """End offset of the BSON document at ``off``."""
     if off + 5 > end:
         raise ParseError("document out of bounds")
-    n = _I32.unpack_from(data, off)[0]
+    n = _i32_c(data, off) if _COMPILED and type(data) is bytes and end <= len(data) else _I32.unpack_from(data, off)[0]
     stop = off + n
     if n < 5 or stop > end or data[stop - 1] != 0:
         raise ParseError("document out of bounds")
@@ -757,9 +757,10 @@ class MongodbParser:
             self._ts = ts
             data = bytes(data)
             n = len(data)
-            if n >= 16 and _I32.unpack_from(data, 0)[0] == n <= self.max_message_size:
+            if n >= 16 and (_i32_c(data, 0) if _COMPILED else _I32.unpack_from(data, 0)[0]) == n \
+                    <= self.max_message_size:
                 # the common case: the segment is one whole message
-                opcode = _I32.unpack_from(data, 12)[0]
+                opcode = _i32_c(data, 12) if _COMPILED else _I32.unpack_from(data, 12)[0]
                 if opcode in OPCODE_NAMES and opcode != OP_RESERVED and opcode not in _SKIPPED_OPCODES:
                     return [self.parse_message(data, ts)]
         buf += data
@@ -819,7 +820,10 @@ class MongodbParser:
 
     def parse_message(self, data: bytes, ts) -> MongodbMessage:
         """One whole message (header included)."""
-        length, rid, rto, opcode = HEADER.unpack_from(data, 0)
+        if _COMPILED and type(data) is bytes and len(data) >= 16:
+            length, rid, rto, opcode = _i32_c(data, 0), _i32_c(data, 4), _i32_c(data, 8), _i32_c(data, 12)
+        else:
+            length, rid, rto, opcode = HEADER.unpack_from(data, 0)
         compressor = -1
         flags = 0
         end = len(data)
@@ -976,7 +980,7 @@ class MongodbParser:
         m.exhaust = bool(m.flags & EXHAUST_ALLOWED)
         m.expects_response = not m.more_to_come
         # a body read in place (see _cmd_scan) is decoded only if its parameters are asked for
-        scan = (_cmd_scan_c(body, _CMD_KEYS, _OTHER) if _COMPILED else _cmd_scan(body)) if type(body) is bytes else None
+        scan = (_cmd_scan_c(body, _OTHER) if _COMPILED else _cmd_scan(body)) if type(body) is bytes else None
         if scan is not None:
             name, val, cmd = scan
             m._body = body
