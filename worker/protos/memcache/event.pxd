@@ -9,7 +9,7 @@ from worker.protos.memcache.parser cimport Cmd, MemcacheMessage
 cpdef str _s(bytes b)
 
 cdef int ARG_KEYS, ARG_NOREPLY, ARG_FLAGS, ARG_EXPTIME, ARG_BYTES, ARG_CAS, ARG_RAW, ARG_STAT, ARG_ERRMSG
-cdef int ARG_SOURCE_CLASS, ARG_DEST_CLASS, ARG_AUTOMOVE
+cdef int ARG_SOURCE_CLASS, ARG_DEST_CLASS, ARG_AUTOMOVE, ARG_KEY_LIST
 
 @cython.locals(keys=list, out=list, k=bytes)
 cpdef list _keys(MemcacheMessage msg)

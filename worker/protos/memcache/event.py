@@ -13,7 +13,7 @@ import base64
 
 from worker.ecs import transaction_event
 from worker.protos.memcache.parser import (ARG_AUTOMOVE, ARG_BYTES, ARG_CAS, ARG_DEST_CLASS, ARG_ERRMSG,
-                                           ARG_EXPTIME, ARG_FLAGS, ARG_KEYS, ARG_NOREPLY, ARG_RAW,
+                                           ARG_EXPTIME, ARG_FLAGS, ARG_KEY_LIST, ARG_KEYS, ARG_NOREPLY, ARG_RAW,
                                            ARG_SOURCE_CLASS, ARG_STAT, OPCODE_NAMES, STATUS_NAMES, MemcacheMessage)
 
 OK = "OK"
@@ -141,7 +141,7 @@ def _text_fields(msg: MemcacheMessage) -> dict:
     n = len(names) if msg.nargs < 0 else min(msg.nargs, len(names))
     for i in range(n):
         code = codes[i]
-        if code == ARG_KEYS:
+        if code == ARG_KEYS or code == ARG_KEY_LIST:
             out["keys"] = _keys(msg)
         elif code == ARG_NOREPLY:
             out["noreply"] = msg.noreply

@@ -23,6 +23,13 @@ cdef inline const char* _crlf(const char* b, Py_ssize_t i, Py_ssize_t j):
     return NULL
 
 
+cdef inline Py_ssize_t _find_crlf_c(bytearray buf, Py_ssize_t i):
+    # buf.find(b"\r\n", i) for i >= 0
+    cdef const char* b = PyByteArray_AS_STRING(buf)
+    cdef const char* z = _crlf(b, i, len(buf))
+    return (z - b) if z != NULL else -1
+
+
 cdef inline Py_ssize_t _stat_run_c(bytearray buf, Py_ssize_t pos, Py_ssize_t window, list stats) except -1:
     # MemcacheParser._stat_run of parser.py at C level (the same lines, names and values):
     # returns the end of the run (pos: none)
@@ -62,6 +69,8 @@ cdef bint _COMPILED
 cdef bytes _baslice(bytearray b, Py_ssize_t i, Py_ssize_t j)
 
 cdef int _COMMAND, _TEXT_DATA, _TEXT_CRLF, _BIN_DATA
+cdef int _A_KEYS, _A_NOREPLY, _A_FLAGS, _A_EXPTIME, _A_BYTES, _A_CAS, _A_RAW, _A_STAT, _A_ERRMSG
+cdef int _A_SOURCE_CLASS, _A_DEST_CLASS, _A_AUTOMOVE, _A_KEY_LIST
 cdef Py_ssize_t _STAT_WINDOW
 
 
@@ -75,6 +84,7 @@ cdef class Cmd:
     cdef public object sub
     cdef public tuple names
     cdef public tuple codes
+    cdef public tuple optional
 
 
 @cython.final
@@ -163,8 +173,9 @@ cdef class MemcacheParser:
     cpdef object _finish_data(self)
 
 
-@cython.locals(toks=list, i=cython.Py_ssize_t, n=cython.Py_ssize_t, name=str, optional=cython.bint, tok=bytes)
-cpdef object _text_args(MemcacheMessage msg, tuple names, bytes raw)
+@cython.locals(toks=list, i=cython.Py_ssize_t, n=cython.Py_ssize_t, j=cython.Py_ssize_t, code=cython.int,
+               names=tuple, codes=tuple, optional=tuple, tok=bytes)
+cpdef object _text_args(MemcacheMessage msg, Cmd cmd, Py_ssize_t count, bytes raw)
 
 cpdef bint _merge_stat(MemcacheMessage last, MemcacheMessage msg) except -1
 
