@@ -179,4 +179,7 @@ cpdef object _text_args(MemcacheMessage msg, Cmd cmd, Py_ssize_t count, bytes ra
 
 cpdef bint _merge_stat(MemcacheMessage last, MemcacheMessage msg) except -1
 
+@cython.locals(off=Py_ssize_t, n=Py_ssize_t, size=Py_ssize_t, k=Py_ssize_t, v=cython.ulonglong, name=str)
+cpdef object _binary_extras(MemcacheMessage msg, tuple names, bytes extras)
+
 cpdef bint _any8(bytearray buf, Py_ssize_t p) except -1

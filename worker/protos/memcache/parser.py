@@ -918,17 +918,17 @@ def _text_args(msg: MemcacheMessage, cmd: Cmd, count: int, raw: bytes) -> None:
 def _binary_extras(msg: MemcacheMessage, names: tuple, extras: bytes) -> None:
     """Binary extras; a short extras block is a note, as Packetbeat does."""
     off = 0
+    n = len(extras)
     for name in names:
         size = _EXTRA_SIZE[name]
         if not size:
             continue
-        if off + size > len(extras):
+        if off + size > n:
             msg.notes.append("no more bytes for extra %s" % name)
             return
-        if size == 4:
-            v = _U32.unpack_from(extras, off)[0]
-        else:
-            v = _U64.unpack_from(extras, off)[0]
+        v = 0
+        for k in range(off, off + size):     # big-endian, 4 or 8 bytes (a C loop when compiled)
+            v = (v << 8) | extras[k]
         off += size
         if name == "flags":
             msg.flags = v
