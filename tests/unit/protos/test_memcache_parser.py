@@ -305,3 +305,26 @@ def test_merge_stats_long_runs_match_the_plain_parser():
     merged = MemcacheParser(merge_stats=True).feed(binary, 1)
     assert [len(m.stats or ()) for m in merged] == [200, 1, 1, 0, 1, 0, 1, 0]
     assert [m.opaque for m in merged[:2]] == [7, 8]
+
+
+def test_merge_stats_random_lines_match_the_plain_parser():
+    """Random STAT-like lines (spaces anywhere, stray CR, empty fields, other
+    words, a last line without its CRLF): the run folded at once (C level when
+    compiled) holds the stats and bytes of one message per line."""
+    import random
+    rnd = random.Random(3)
+    words = [b"STAT", b"STAT ", b"STATS", b"STA", b"stat", b"END", b"a", b"b b", b" ", b"\r", b"", b"x" * 30]
+    for _ in range(300):
+        lines = []
+        for _ in range(rnd.randrange(1, 40)):
+            head = rnd.choice([b"STAT ", b"STAT ", b"STAT ", rnd.choice(words)])
+            lines.append(head + b" ".join(rnd.choice(words) for _ in range(rnd.randrange(4))))
+        data = b"\r\n".join(lines) + rnd.choice([b"\r\n", b"\r\nEND\r\n", b"", b"\r"])
+        try:
+            plain = MemcacheParser(parse_unknown=True).feed(data, 1)
+        except ParseError:
+            continue
+        p = MemcacheParser(parse_unknown=True, merge_stats=True)
+        merged = p.feed(data, 1)
+        assert [s for m in merged for s in (m.stats or ())] == [s for m in plain for s in (m.stats or ())]
+        assert sum(m.size for m in merged) == sum(m.size for m in plain)

@@ -3,10 +3,13 @@
 # bytes let the compiled module call the UTF-8 decoder directly; the
 # messages are extension types (parser.pxd).
 import cython
-from worker.protos.memcache.parser cimport MemcacheMessage
+from worker.protos.memcache.parser cimport Cmd, MemcacheMessage
 
 
 cpdef str _s(bytes b)
+
+cdef int ARG_KEYS, ARG_NOREPLY, ARG_FLAGS, ARG_EXPTIME, ARG_BYTES, ARG_CAS, ARG_RAW, ARG_STAT, ARG_ERRMSG
+cdef int ARG_SOURCE_CLASS, ARG_DEST_CLASS, ARG_AUTOMOVE, ARG_KEY_LIST
 
 @cython.locals(keys=list, out=list, k=bytes)
 cpdef list _keys(MemcacheMessage msg)
@@ -16,13 +19,10 @@ cpdef list _stats(MemcacheMessage msg)
 
 cpdef dict message_fields(MemcacheMessage msg)
 
-@cython.locals(names=tuple)
-cpdef tuple _arg_names(tuple args)
-
-@cython.locals(kind=str, out=dict, name=str, args=tuple)
+@cython.locals(kind=str, out=dict, names=tuple, codes=tuple, cmd=Cmd, n=Py_ssize_t, i=Py_ssize_t, code=cython.int)
 cpdef dict _text_fields(MemcacheMessage msg)
 
-@cython.locals(out=dict, name=str, args=tuple)
+@cython.locals(out=dict, name=str, args=tuple, cmd=Cmd)
 cpdef dict _binary_fields(MemcacheMessage msg)
 
 cpdef str status_of(MemcacheMessage req, MemcacheMessage resp)

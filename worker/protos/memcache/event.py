@@ -10,10 +10,11 @@ response starts and ends at the response (duration 0), as Packetbeat's.
 from __future__ import annotations
 
 import base64
-import sys
 
 from worker.ecs import transaction_event
-from worker.protos.memcache.parser import OPCODE_NAMES, STATUS_NAMES, MemcacheMessage
+from worker.protos.memcache.parser import (ARG_AUTOMOVE, ARG_BYTES, ARG_CAS, ARG_DEST_CLASS, ARG_ERRMSG,
+                                           ARG_EXPTIME, ARG_FLAGS, ARG_KEY_LIST, ARG_KEYS, ARG_NOREPLY, ARG_RAW,
+                                           ARG_SOURCE_CLASS, ARG_STAT, OPCODE_NAMES, STATUS_NAMES, MemcacheMessage)
 
 OK = "OK"
 ERROR = "Error"
@@ -56,16 +57,6 @@ def status_of(req: MemcacheMessage | None, resp: MemcacheMessage | None) -> str:
 
 # event.action per command type ("Load" -> "memcache.load")
 _ACTIONS: dict = {}
-# a command's text argument names without the "?" of optional ones, interned
-# (the comparisons below are then mostly identity checks); one entry per table row
-_ARG_NAMES: dict = {}
-
-
-def _arg_names(args: tuple) -> tuple:
-    names = _ARG_NAMES.get(args)
-    if names is None:
-        names = _ARG_NAMES[args] = tuple([sys.intern(a[:-1] if a[-1] == "?" else a) for a in args])
-    return names
 
 
 def to_event(req: MemcacheMessage | None, resp: MemcacheMessage | None, tuple_, transport: int = 6) -> dict:
@@ -145,36 +136,37 @@ def _text_fields(msg: MemcacheMessage) -> dict:
         out["count_values"] = msg.count_values
         if msg.count_values and msg.values:
             out["values"] = [_b64(v) for v in msg.values]
-    args = _arg_names(cmd.args)
-    if msg.nargs >= 0:
-        args = args[:msg.nargs]
-    for name in args:
-        if name == "key" or name == "keys":
+    names = cmd.names
+    codes = cmd.codes
+    n = len(names) if msg.nargs < 0 else min(msg.nargs, len(names))
+    for i in range(n):
+        code = codes[i]
+        if code == ARG_KEYS or code == ARG_KEY_LIST:
             out["keys"] = _keys(msg)
-        elif name == "noreply":
+        elif code == ARG_NOREPLY:
             out["noreply"] = msg.noreply
-        elif name == "flags":
+        elif code == ARG_FLAGS:
             out["flags"] = msg.flags
-        elif name == "exptime":
+        elif code == ARG_EXPTIME:
             out["exptime"] = msg.exptime
-        elif name == "bytes":
+        elif code == ARG_BYTES:
             out["bytes"] = msg.bytes
-        elif name == "cas":
+        elif code == ARG_CAS:
             out["cas_unique"] = msg.cas_unique
-        elif name == "raw":
+        elif code == ARG_RAW:
             out["raw_args"] = _s(msg.raw_args)
-        elif name == "stat":
+        elif code == ARG_STAT:
             out["stats"] = _stats(msg)
-        elif name == "errmsg":
+        elif code == ARG_ERRMSG:
             out["error_msg"] = _s(msg.error_msg or b"")
-        elif name == "source_class":
+        elif code == ARG_SOURCE_CLASS:
             out["source_class"] = msg.ivalue
-        elif name == "dest_class":
+        elif code == ARG_DEST_CLASS:
             out["dest_class"] = msg.ivalue2
-        elif name == "automove":
+        elif code == ARG_AUTOMOVE:
             out["automove"] = {0: "standby", 1: "slow", 2: "aggressive"}.get(msg.value, str(msg.value))
         else:   # delta, sleep_us, value, verbosity
-            out[name] = msg.value
+            out[names[i]] = msg.value
     return out
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import enum
 import struct
-from typing import NamedTuple
 
 from worker.plugin import ParseError as _BaseParseError
 
@@ -70,17 +69,65 @@ class ParseError(_BaseParseError):
         self.messages = messages if messages is not None else []
 
 
-class Cmd(NamedTuple):
+# What event.py writes for a text argument (Cmd.codes); 0: ``msg.value`` under
+# the argument's name (delta, sleep_us, value, verbosity). The _A_ names are
+# the same values as C ints when compiled (parser.pxd), for _text_args.
+ARG_KEYS = _A_KEYS = 1
+ARG_NOREPLY = _A_NOREPLY = 2
+ARG_FLAGS = _A_FLAGS = 3
+ARG_EXPTIME = _A_EXPTIME = 4
+ARG_BYTES = _A_BYTES = 5
+ARG_CAS = _A_CAS = 6
+ARG_RAW = _A_RAW = 7
+ARG_STAT = _A_STAT = 8
+ARG_ERRMSG = _A_ERRMSG = 9
+ARG_SOURCE_CLASS = _A_SOURCE_CLASS = 10
+ARG_DEST_CLASS = _A_DEST_CLASS = 11
+ARG_AUTOMOVE = _A_AUTOMOVE = 12
+ARG_KEY_LIST = _A_KEY_LIST = 13     # "keys": the rest of the line (the event writes it as ARG_KEYS)
+ARG_CODES = {"key": ARG_KEYS, "keys": ARG_KEY_LIST, "noreply": ARG_NOREPLY, "flags": ARG_FLAGS, "exptime": ARG_EXPTIME,
+             "bytes": ARG_BYTES, "cas": ARG_CAS, "raw": ARG_RAW, "stat": ARG_STAT, "errmsg": ARG_ERRMSG,
+             "source_class": ARG_SOURCE_CLASS, "dest_class": ARG_DEST_CLASS, "automove": ARG_AUTOMOVE}
+
+
+class Cmd:
     """One command definition. ``name`` is what the event calls it, ``typ``
     its class (Load, Store, ...). ``args``: text arguments, or binary request
     extras; ``resp_args``: binary response extras. ``kind`` selects the body
-    handling; ``sub`` holds the sub-commands of ``slabs``/``lru_crawler``."""
-    name: str
-    typ: str
-    args: tuple = ()
-    kind: str = "msg"
-    resp_args: tuple = ()
-    sub: dict | None = None
+    handling; ``sub`` holds the sub-commands of ``slabs``/``lru_crawler``.
+    A plain class with slots (an extension type when compiled, parser.pxd:
+    its fields are then read as struct members, once per message in the
+    parser, the correlator and the event) that behaves as the NamedTuple it
+    replaces: keyword or positional fields, repr, equality."""
+    __slots__ = ("name", "typ", "args", "kind", "resp_args", "sub", "names", "codes", "optional")
+
+    def __init__(self, name: str, typ: str, args: tuple = (), kind: str = "msg", resp_args: tuple = (),
+                 sub: dict | None = None):
+        self.name = name
+        self.typ = typ
+        self.args = args
+        self.kind = kind
+        self.resp_args = resp_args
+        self.sub = sub
+        # derived, for event.py: the text argument names without the "?" of
+        # optional ones, and what the event writes for each (ARG_CODES)
+        self.names = tuple([a[:-1] if a[-1:] == "?" else a for a in args])
+        self.codes = tuple([ARG_CODES.get(a, 0) for a in self.names])
+        self.optional = tuple([a[-1:] == "?" for a in args])
+
+    def _fields(self) -> tuple:
+        return (self.name, self.typ, self.args, self.kind, self.resp_args, self.sub)
+
+    def __repr__(self) -> str:
+        return "Cmd(name=%r, typ=%r, args=%r, kind=%r, resp_args=%r, sub=%r)" % self._fields()
+
+    def __eq__(self, other):
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.typ, self.args, self.kind, self.resp_args))
 
 
 # ------------------------------------------------------------------ text tables
@@ -467,7 +514,8 @@ class MemcacheParser:
     def _text(self) -> MemcacheMessage | None:
         buf = self._buf
         pos = self._pos
-        end = buf.find(b"\r\n", max(self._scan, pos))
+        # parser.pxd's _find_crlf_c when compiled: the same search at C level
+        end = _find_crlf_c(buf, max(self._scan, pos)) if _COMPILED else buf.find(b"\r\n", max(self._scan, pos))
         if end < 0:
             if len(buf) - pos > self.max_buffer:
                 raise ParseError("command line longer than %d bytes" % self.max_buffer)
@@ -550,7 +598,7 @@ class MemcacheParser:
             return msg
         if is_request:
             try:
-                _text_args(msg, cmd.args, msg.raw_args)
+                _text_args(msg, cmd, len(cmd.names), msg.raw_args)
             except ParseError:
                 # arguments memcached rejects (ERROR / CLIENT_ERROR ...): it
                 # reads no data block, so neither do we; the request is
@@ -559,7 +607,7 @@ class MemcacheParser:
                 msg.nargs = _args_parsed(cmd, msg.raw_args)
                 return msg
         else:
-            _text_args(msg, cmd.args, msg.raw_args)
+            _text_args(msg, cmd, len(cmd.names), msg.raw_args)
         if kind == "data" or kind == "resp_data":
             self._msg = msg
             self._need = msg.bytes
@@ -576,6 +624,11 @@ class MemcacheParser:
         ``_text``."""
         buf = self._buf
         pos = self._pos
+        if _COMPILED:
+            # parser.pxd's _stat_run_c: the same steps at C level, without a list per line
+            p = _stat_run_c(buf, pos, _STAT_WINDOW, stats)
+            self._pos = self._scan = p
+            return p - pos
         end = buf.rfind(b"\r\n", pos, pos + _STAT_WINDOW)
         if end < 0:
             return 0
@@ -792,88 +845,90 @@ def _int(tok: bytes, what: str) -> int:
 def _args_parsed(cmd: Cmd, raw: bytes) -> int:
     """How many of ``cmd``'s arguments parse from ``raw`` before the first
     that does not (error path only: nothing is kept)."""
-    names = cmd.args
-    for k in range(len(names)):
+    count = len(cmd.names)
+    for k in range(count):
         try:
-            _text_args(MemcacheMessage(0, True, False, cmd), names[:k + 1], raw)
+            _text_args(MemcacheMessage(0, True, False, cmd), cmd, k + 1, raw)
         except ParseError:
             return k
-    return len(names)
+    return count
 
 
-def _text_args(msg: MemcacheMessage, names: tuple, raw: bytes) -> None:
-    """Parse the text arguments ``names`` from ``raw`` into ``msg``."""
-    if not names:
+def _text_args(msg: MemcacheMessage, cmd: Cmd, count: int, raw: bytes) -> None:
+    """Parse the first ``count`` text arguments of ``cmd`` from ``raw`` into
+    ``msg`` (by their codes, Cmd.codes)."""
+    if not count:
         return
+    names = cmd.names
+    codes = cmd.codes
+    optional = cmd.optional
     toks = [t for t in raw.split(b" ") if t] if raw else []
     i = 0
     n = len(toks)
-    for name in names:
-        optional = name[-1] == "?"
-        if optional:
-            name = name[:-1]
-        if name == "keys":
+    for j in range(count):
+        code = codes[j]
+        if code == _A_KEY_LIST:
             if i >= n:
                 raise ParseError("message has no keys")
             msg.keys = toks[i:]
             i = n
             continue
-        if name == "errmsg":
+        if code == _A_ERRMSG:
             msg.error_msg = raw
             continue
-        if name == "raw":
+        if code == _A_RAW:
             continue
         if i >= n:
-            if optional:
+            if optional[j]:
                 continue
-            if name == "stat":
+            if code == _A_STAT:
                 raise ParseError("STAT line without a name")
-            raise ParseError("no more command arguments (expected %s)" % name)
+            raise ParseError("no more command arguments (expected %s)" % names[j])
         tok = toks[i]
         i += 1
-        if name == "key":
+        if code == _A_KEYS:
             msg.keys = [tok]
-        elif name == "noreply":
+        elif code == _A_NOREPLY:
             # memcached looks for "noreply" in the last token only (``delete
             # k 0 noreply``); another word is no parse error (memcached
             # ignores it or answers ERROR)
             if toks[n - 1].startswith(b"noreply"):
                 msg.noreply = True
-        elif name == "flags":
-            msg.flags = _uint(tok, name) & _M32
-        elif name == "exptime":
-            msg.exptime = _uint(tok, name) & _M32
-        elif name == "bytes":
-            msg.bytes = _uint(tok, name) & _M32
-        elif name == "cas":
-            msg.cas_unique = _uint(tok, name)
+        elif code == _A_FLAGS:
+            msg.flags = _uint(tok, "flags") & _M32
+        elif code == _A_EXPTIME:
+            msg.exptime = _uint(tok, "exptime") & _M32
+        elif code == _A_BYTES:
+            msg.bytes = _uint(tok, "bytes") & _M32
+        elif code == _A_CAS:
+            msg.cas_unique = _uint(tok, "cas")
             msg.is_cas = True
-        elif name == "source_class":
-            msg.ivalue = _int(tok, name)
-        elif name == "dest_class":
-            msg.ivalue2 = _int(tok, name)
-        elif name == "stat":
+        elif code == _A_SOURCE_CLASS:
+            msg.ivalue = _int(tok, "source_class")
+        elif code == _A_DEST_CLASS:
+            msg.ivalue2 = _int(tok, "dest_class")
+        elif code == _A_STAT:
             value = toks[i] if i < n else b""
             i += 1
             msg.stats = [(tok, value)]
         else:   # delta, sleep_us, value, verbosity, automove
-            msg.value = _uint(tok, name)
+            msg.value = _uint(tok, names[j])
 
 
 def _binary_extras(msg: MemcacheMessage, names: tuple, extras: bytes) -> None:
     """Binary extras; a short extras block is a note, as Packetbeat does."""
     off = 0
+    n = len(extras)
     for name in names:
         size = _EXTRA_SIZE[name]
         if not size:
             continue
-        if off + size > len(extras):
+        if off + size > n:
             msg.notes.append("no more bytes for extra %s" % name)
             return
-        if size == 4:
-            v = _U32.unpack_from(extras, off)[0]
-        else:
-            v = _U64.unpack_from(extras, off)[0]
+        v = 0
+        for k in range(off, off + size):     # big-endian, 4 or 8 bytes (a C loop when compiled)
+            v = (v << 8) | extras[k]
         off += size
         if name == "flags":
             msg.flags = v

@@ -177,7 +177,7 @@ class MongodbMessage:
     compiled, it is an extension type whose construction costs no Python
     ``__init__``)."""
     __slots__ = ("ts", "is_request", "size", "notes", "request_id", "response_to", "opcode",
-                 "compressor", "flags", "method", "resource", "params", "event", "documents",
+                 "compressor", "flags", "method", "resource", "_params", "_body", "_seqs", "event", "documents",
                  "error", "expects_response", "more_to_come", "exhaust", "wait_ns")
 
     def __init__(self, ts: int, is_request: bool, size: int = 0, notes: list | None = None,
@@ -193,7 +193,9 @@ class MongodbMessage:
         self.flags = 0
         self.method = ""
         self.resource = ""
-        self.params = None                        # request: command or query without the command key
+        self._params = None                       # request: command or query without the command key
+        self._body = None                         # OP_MSG command read in place: its body and
+        self._seqs = None                         # sequences, decoded when params is asked for
         self.event = {}                           # the ``mongodb.*`` fields
         self.documents = []                       # raw BSON (bytes) or decoded documents
         self.error = ""
@@ -203,6 +205,20 @@ class MongodbMessage:
         self.wait_ns = 0                          # request: the server may take this long on purpose
                                                   # (maxAwaitTimeMS / maxTimeMS), on top of the timeout
 
+    @property
+    def params(self):
+        """A request's parameters (the command or query without the command
+        key); an OP_MSG command read in place is decoded here, once."""
+        if self._body is not None:
+            self._params = command_params(self._body, self._seqs)
+            self._body = self._seqs = None
+        return self._params
+
+    @params.setter
+    def params(self, value) -> None:
+        self._params = value
+        self._body = self._seqs = None
+
     def continuation(self, ts: int) -> "MongodbMessage":
         """The same request kept for the next exhaust reply: its start ``ts``,
         no bytes, no notes (other fields shared, as ``dataclasses.replace``)."""
@@ -211,7 +227,9 @@ class MongodbMessage:
         m.flags = self.flags
         m.method = self.method
         m.resource = self.resource
-        m.params = self.params
+        m._params = self._params
+        m._body = self._body
+        m._seqs = self._seqs
         m.event = self.event
         m.documents = self.documents
         m.error = self.error
@@ -242,7 +260,9 @@ def _new_message(ts, size: int, request_id: int, response_to: int, opcode: int,
     m.flags = 0
     m.method = ""
     m.resource = ""
-    m.params = None
+    m._params = None
+    m._body = None
+    m._seqs = None
     m.event = {}
     m.documents = []
     m.error = ""
@@ -264,7 +284,7 @@ def _doc_bounds(data: bytes, off: int, end: int) -> int:
     """End offset of the BSON document at ``off``."""
     if off + 5 > end:
         raise ParseError("document out of bounds")
-    n = _I32.unpack_from(data, off)[0]
+    n = _i32_c(data, off) if _COMPILED and type(data) is bytes and end <= len(data) else _I32.unpack_from(data, off)[0]
     stop = off + n
     if n < 5 or stop > end or data[stop - 1] != 0:
         raise ParseError("document out of bounds")
@@ -355,6 +375,238 @@ def _lsid_at(body: bytes) -> int:
     if n < 5 or stop > end or body[stop - 1] != 0:
         return -1
     return p
+
+
+# _elem_end / _reply_scan: nesting looked into before giving up (the decoder is then asked)
+_MAX_DEPTH = 32
+_F64 = struct.Struct("<d")
+_ERROR_NAMES = frozenset((b"$err", b"writeErrors", b"writeConcernError"))
+
+
+def _elem_end(b: bytes, pos: int, end: int, depth: int) -> int:
+    """Where the BSON element at ``pos`` (its type byte) of a document whose
+    terminating NUL is at ``end`` ends; -1 when not sure that bson's decoder
+    would accept it. Only common types are read (double, string, document,
+    array, binary but the old subtype 2, ObjectId, bool, datetime, null,
+    int32, timestamp, int64), each with every check the decoder makes on it,
+    nested documents and arrays whole; anything else is -1."""
+    t = b[pos]
+    z = b.find(b"\0", pos + 1, end)
+    if z < 0:
+        return -1
+    q = z + 1
+    if t == 1 or t == 9 or t == 17 or t == 18:
+        n = 8
+    elif t == 16:
+        n = 4
+    elif t == 7:
+        n = 12
+    elif t == 10:
+        n = 0
+    elif t == 8:
+        if q >= end or b[q] > 1:
+            return -1
+        n = 1
+    elif t == 2:
+        if q + 4 > end:
+            return -1
+        n = _I32.unpack_from(b, q)[0]
+        if n < 1 or q + 4 + n > end or b[q + 3 + n] != 0:
+            return -1
+        n += 4
+    elif t == 3 or t == 4:
+        if depth >= _MAX_DEPTH or q + 5 > end:
+            return -1
+        n = _I32.unpack_from(b, q)[0]
+        stop = q + n - 1
+        if n < 5 or q + n > end or b[stop] != 0:
+            return -1
+        p = q + 4
+        while p < stop:
+            p = _elem_end(b, p, stop, depth + 1)
+            if p < 0:
+                return -1
+    elif t == 5:
+        if q + 5 > end:
+            return -1
+        n = _I32.unpack_from(b, q)[0]
+        if n < 0 or b[q + 4] == 2:
+            return -1
+        n += 5
+    else:
+        return -1
+    q += n
+    return q if q <= end else -1
+
+
+def _reply_scan(body: bytes):
+    """``(cursor id or None, batch length or -1)`` of an OP_MSG reply body
+    read in place, without decoding it, when it is the common answer:
+    ``ok`` equal to 1, none of ``$err`` / ``writeErrors`` /
+    ``writeConcernError``, every element read by :func:`_elem_end` (so the
+    decoder would accept the body; its error is then ""). None: not sure,
+    the body is decoded as before. Duplicate names: the last one counts, as
+    in the decoded dict. Compiled, parser.pxd's ``_reply_scan_c`` takes the
+    same steps."""
+    end = len(body) - 1
+    if end < 4 or end >= _SMALL_DOC or _I32.unpack_from(body, 0)[0] != end + 1 or body[end] != 0:
+        return None
+    ok = False
+    cur = -1
+    pos = 4
+    while pos < end:
+        nxt = _elem_end(body, pos, end, 0)
+        if nxt < 0:
+            return None
+        t = body[pos]
+        z = body.find(b"\0", pos + 1, end)
+        name = body[pos + 1:z]
+        q = z + 1
+        if name == b"ok":
+            ok = ((t == 1 and _F64.unpack_from(body, q)[0] == 1.0) or (t == 16 and _I32.unpack_from(body, q)[0] == 1)
+                  or (t == 18 and _I64.unpack_from(body, q)[0] == 1) or (t == 8 and body[q] == 1))
+        elif name == b"cursor":
+            cur = q if t == 3 else -2
+        elif name in _ERROR_NAMES:
+            return None
+        pos = nxt
+    if not ok or cur == -2:
+        return None
+    cid = None
+    nret = -1
+    if cur >= 0:
+        stop = cur + _I32.unpack_from(body, cur)[0] - 1
+        first = after = -1
+        p = cur + 4
+        while p < stop:
+            nxt = _elem_end(body, p, stop, 1)
+            t = body[p]
+            z = body.find(b"\0", p + 1, stop)
+            name = body[p + 1:z]
+            if name == b"id":
+                if t == 16:
+                    cid = _I32.unpack_from(body, z + 1)[0]
+                elif t == 18:
+                    cid = _I64.unpack_from(body, z + 1)[0]
+                elif t == 10:
+                    cid = None
+                else:
+                    return None
+            elif name == b"firstBatch":
+                first = p
+            elif name == b"nextBatch":
+                after = p
+            elif name[:1] == b"$":
+                return None                    # a DBRef would not be a cursor document
+            p = nxt
+        if first >= 0 and body[first] == 10:
+            first = -1                         # null: cursor.get("firstBatch") is None
+        if first < 0 and after >= 0 and body[after] != 10:
+            first = after
+        if first >= 0 and body[first] == 4:
+            q = body.find(b"\0", first + 1, stop) + 1
+            stop = q + _I32.unpack_from(body, q)[0] - 1
+            p = q + 4
+            nret = 0
+            while p < stop:
+                p = _elem_end(body, p, stop, 2)
+                nret += 1
+    return cid, nret
+
+
+def _decode_command(body: bytes) -> dict:
+    """An OP_MSG command body decoded, its top-level ``lsid`` (the session id)
+    cut out before decoding and kept as its raw bytes: see _lsid_at."""
+    p = _lsid_at_c(body, _FIXED_SIZE) if _COMPILED else _lsid_at(body)
+    if p < 0:
+        return decode(body)
+    stop = p + 6 + _I32.unpack_from(body, p + 6)[0]
+    cmd = decode(_I32.pack(len(body) - (stop - p)) + body[4:p] + body[stop:])
+    cmd["lsid"] = body[p + 6:stop]      # kept raw: the session envelope is never shown
+    return cmd
+
+
+def _params_of(cmd: dict, name: str, seqs) -> dict:
+    """A command's parameters: the decoded body without the command's own
+    key, the kind-1 sequences (raw: decoded when an event needs their text)
+    under their identifiers."""
+    del cmd[name]
+    for ident, docs in seqs:
+        cmd[ident] = docs
+    return cmd
+
+
+def command_params(body: bytes, seqs) -> dict:
+    """The parameters of a command whose body was read in place (_cmd_scan:
+    the decoder accepts it, and it is not empty)."""
+    cmd = _decode_command(body)
+    return _params_of(cmd, next(iter(cmd)), seqs)
+
+
+# the top-level fields of a command that _msg_command reads besides the first
+_CMD_KEYS = frozenset((b"$db", b"collection", b"batchSize", b"maxAwaitTimeMS", b"maxTimeMS", b"skip", b"limit"))
+
+
+class _Other:
+    """A value _cmd_scan does not read (a document, an array, a binary ...):
+    neither a string nor a number for _msg_command, as the decoded one."""
+    __slots__ = ()
+
+
+_OTHER = _Other()
+
+
+def _scalar(b: bytes, t: int, q: int):
+    """The value of type ``t`` at ``q`` (an element _elem_end accepted) as
+    the decoder gives it where _msg_command looks at it: strings, numbers,
+    booleans and null; anything else :data:`_OTHER`."""
+    if t == 2:
+        return b[q + 4:q + 3 + _I32.unpack_from(b, q)[0]].decode("utf-8", "replace")
+    if t == 16:
+        return _I32.unpack_from(b, q)[0]
+    if t == 18:
+        return _I64.unpack_from(b, q)[0]
+    if t == 1:
+        return _F64.unpack_from(b, q)[0]
+    if t == 8:
+        return b[q] == 1
+    if t == 10:
+        return None
+    return _OTHER
+
+
+def _cmd_scan(body: bytes):
+    """``(command name, its value, {field: value})`` of an OP_MSG command
+    body read in place, the fields being those of :data:`_CMD_KEYS` it holds,
+    when every element reads by :func:`_elem_end` (so the decoder accepts the
+    body) and it is not empty; None: not sure, the body is decoded at once.
+    Duplicate names: the last value counts, as in the decoded dict. Compiled,
+    parser.pxd's ``_cmd_scan_c`` takes the same steps."""
+    end = len(body) - 1
+    if end < 5 or _I32.unpack_from(body, 0)[0] != end + 1 or body[end] != 0:
+        return None
+    first = None
+    val = None
+    fields: dict = {}
+    pos = 4
+    while pos < end:
+        nxt = _elem_end(body, pos, end, 0)
+        if nxt < 0:
+            return None
+        t = body[pos]
+        z = body.find(b"\0", pos + 1, end)
+        key = body[pos + 1:z]
+        if first is None:
+            first = key
+            val = _scalar(body, t, z + 1)
+        elif key == first:
+            val = _scalar(body, t, z + 1)
+        if key in _CMD_KEYS:
+            fields[key.decode("ascii")] = _scalar(body, t, z + 1)
+        pos = nxt
+    if first is None:
+        return None
+    return first.decode("utf-8", "replace"), val, fields
 
 
 def _read_doc(data: bytes, off: int, end: int) -> tuple[dict, int]:
@@ -505,9 +757,10 @@ class MongodbParser:
             self._ts = ts
             data = bytes(data)
             n = len(data)
-            if n >= 16 and _I32.unpack_from(data, 0)[0] == n <= self.max_message_size:
+            if n >= 16 and (_i32_c(data, 0) if _COMPILED else _I32.unpack_from(data, 0)[0]) == n \
+                    <= self.max_message_size:
                 # the common case: the segment is one whole message
-                opcode = _I32.unpack_from(data, 12)[0]
+                opcode = _i32_c(data, 12) if _COMPILED else _I32.unpack_from(data, 12)[0]
                 if opcode in OPCODE_NAMES and opcode != OP_RESERVED and opcode not in _SKIPPED_OPCODES:
                     return [self.parse_message(data, ts)]
         buf += data
@@ -567,7 +820,10 @@ class MongodbParser:
 
     def parse_message(self, data: bytes, ts) -> MongodbMessage:
         """One whole message (header included)."""
-        length, rid, rto, opcode = HEADER.unpack_from(data, 0)
+        if _COMPILED and type(data) is bytes and len(data) >= 16:
+            length, rid, rto, opcode = _i32_c(data, 0), _i32_c(data, 4), _i32_c(data, 8), _i32_c(data, 12)
+        else:
+            length, rid, rto, opcode = HEADER.unpack_from(data, 0)
         compressor = -1
         flags = 0
         end = len(data)
@@ -721,21 +977,21 @@ class MongodbParser:
             self._msg_command(m, body, seqs)
 
     def _msg_command(self, m: MongodbMessage, body: bytes, seqs) -> None:
-        p = _lsid_at_c(body, _FIXED_SIZE) if _COMPILED else _lsid_at(body)
-        if p < 0:
-            cmd = decode(body)
-        else:
-            stop = p + 6 + _I32.unpack_from(body, p + 6)[0]
-            cmd = decode(_I32.pack(len(body) - (stop - p)) + body[4:p] + body[stop:])
-            cmd["lsid"] = body[p + 6:stop]      # kept raw: the session envelope is never shown
         m.exhaust = bool(m.flags & EXHAUST_ALLOWED)
         m.expects_response = not m.more_to_come
-        if not cmd:
-            m.method = ""
-            m.params = {}
-            return
-        it = iter(cmd.items())
-        name, val = next(it)
+        # a body read in place (see _cmd_scan) is decoded only if its parameters are asked for
+        scan = (_cmd_scan_c(body, _OTHER) if _COMPILED else _cmd_scan(body)) if type(body) is bytes else None
+        if scan is not None:
+            name, val, cmd = scan
+            m._body = body
+            m._seqs = seqs
+        else:
+            cmd = _decode_command(body)
+            if not cmd:
+                m.method = ""
+                m.params = {}
+                return
+            name, val = next(iter(cmd.items()))
         m.method = name
         db = cmd.get("$db")
         db = db if isinstance(db, str) else ""
@@ -767,28 +1023,36 @@ class MongodbParser:
             m.resource = db + "." + (coll or "$cmd")
         else:
             m.resource = coll
-        del cmd[name]
-        for ident, docs in seqs:
-            cmd[ident] = docs            # raw: decoded when an event needs their text
-        m.params = cmd
+        if scan is None:
+            m.params = _params_of(cmd, name, seqs)
 
     def _msg_reply(self, m: MongodbMessage, body: bytes, seqs) -> None:
         m.is_request = False
-        top = _top(body)
-        m.error = reply_error(top, False)
-        cur = top.get("cursor")
-        if cur is not None and hasattr(cur, "get"):
-            try:
-                cid = _num(cur.get("id"))
-                if cid is not None:
-                    m.event["cursorId"] = cid
-                batch = cur.get("firstBatch")
-                if batch is None:
-                    batch = cur.get("nextBatch")
-                if isinstance(batch, list):
-                    m.event["numberReturned"] = len(batch)
-            except Exception as e:
-                raise ParseError("invalid BSON: %s" % e) from None
+        # the common answer is read in place (no decoding: see _reply_scan)
+        scan = (_reply_scan_c(body) if _COMPILED else _reply_scan(body)) if type(body) is bytes else None
+        if scan is not None:
+            m.error = ""
+            cid, nret = scan
+            if cid is not None:
+                m.event["cursorId"] = cid
+            if nret >= 0:
+                m.event["numberReturned"] = nret
+        else:
+            top = _top(body)
+            m.error = reply_error(top, False)
+            cur = top.get("cursor")
+            if cur is not None and hasattr(cur, "get"):
+                try:
+                    cid = _num(cur.get("id"))
+                    if cid is not None:
+                        m.event["cursorId"] = cid
+                    batch = cur.get("firstBatch")
+                    if batch is None:
+                        batch = cur.get("nextBatch")
+                    if isinstance(batch, list):
+                        m.event["numberReturned"] = len(batch)
+                except Exception as e:
+                    raise ParseError("invalid BSON: %s" % e) from None
         m.documents.append(body)
         for _ident, docs in seqs:
             m.documents.extend(docs)

@@ -54,18 +54,7 @@ class MongodbPlugin(TcpAnalyser):
         return MongodbConnection(self._timeout_ns, self.max_message_size)
 
     def handle(self, conn: MongodbConnection, tcptuple: TcpTuple, direction: int, msgs: list) -> None:
-        corr = conn.correlator
-        cfg = self.cfg
-        emit = self.emit
-        for msg in msgs:
-            for req, resp in corr.add(msg):
-                emit(to_event(req, resp, cfg, tcptuple))
-        now = msgs[-1].ts
-        if now >= conn.next_expiry:
-            # at most once per second of packet time: a transaction expires up to 1 s late
-            conn.next_expiry = now + _EXPIRY_STEP
-            for req, resp in corr.expire(now):
-                emit(to_event(req, resp, cfg, tcptuple))
+        _handle(self, conn, tcptuple, msgs)
 
     def close(self, conn: MongodbConnection, tcptuple: TcpTuple, ts: int) -> None:
         corr = conn.correlator
@@ -80,3 +69,21 @@ class MongodbPlugin(TcpAnalyser):
             self.skipped_opcodes += p.skipped_opcodes
             self.compressed += p.compressed
             p.too_large = p.skipped_opcodes = p.compressed = 0
+
+
+# Per message: a module function rather than a method, so that compiled
+# (plugin.pxd) its locals are C-typed and the correlator is called at C level.
+
+def _handle(plugin, conn: MongodbConnection, tcptuple: TcpTuple, msgs: list) -> None:
+    corr = conn.correlator
+    cfg = plugin.cfg
+    emit = plugin.emit
+    for msg in msgs:
+        for req, resp in corr.add(msg):
+            emit(to_event(req, resp, cfg, tcptuple))
+    now = msgs[-1].ts
+    if now >= conn.next_expiry:
+        # at most once per second of packet time: a transaction expires up to 1 s late
+        conn.next_expiry = now + _EXPIRY_STEP
+        for req, resp in corr.expire(now):
+            emit(to_event(req, resp, cfg, tcptuple))

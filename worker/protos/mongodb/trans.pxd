@@ -18,3 +18,5 @@ cdef class Correlator:
     cpdef list add(self, MongodbMessage msg)
 
     cpdef _continue(self, MongodbMessage req, MongodbMessage resp, list out)
+
+    cpdef list expire(self, now)
