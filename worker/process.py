@@ -145,7 +145,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     if inbox is not None and generation and not live:
         # the capture reads its acknowledgements from the publisher; this says who serves the shard now
         for i in range(cluster["captures"]):      # each capture of the file resends what it has for this shard
-            _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation),
+            _tell_capture(run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation),
                           endpoints.capture_name(cluster, i))
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
@@ -180,7 +180,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                 since_pk += 1
                 if sender in hello_to:      # the first batch a restarted live worker takes from it
                     hello_to.discard(sender)
-                    _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, header["seq"], [], shard=index,
+                    _tell_capture(run_dir, cluster, encode_batch("ack", stream, header["seq"], [], shard=index,
                                                                       hello=generation), sender)
             if kind == "pkts":
                 engine.handle(body)
@@ -215,7 +215,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             # by the coordinator instead, and never acknowledged)
             for i in range(cluster["captures"]):
                 capture = endpoints.capture_name(cluster, i)
-                _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(capture, -1), [],
+                _tell_capture(run_dir, cluster, encode_batch("ack", stream, inbox.last.get(capture, -1), [],
                                                                   shard=index, bye=1), capture)
     finally:
         reporter.stop()                   # the counters not reported yet
@@ -228,12 +228,27 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     return 0
 
 
-def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -> None:
-    """One message to a capture's acknowledgement endpoint (file mode: the first capture unless named)."""
-    sock = ctx.socket(zmq.PUSH)
-    sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
-    sock.send_multipart(frames)
-    sock.close(linger=5000)
+TELL_LINGER_MS = 5000
+
+
+def _tell_capture(run_dir: str, cluster, frames: list, capture: str = "") -> None:
+    """One message to a capture's acknowledgement endpoint (file mode: the first capture
+    unless named), delivered when this returns (or given up after TELL_LINGER_MS).
+
+    The socket has a ZeroMQ context of its own, ended here: a socket's linger is
+    waited for by ``zmq_ctx_term``, not by its close. On the worker's context the
+    ``bye`` (sent just before the worker closes its shard socket) was still being
+    connected when a capture that had every acknowledgement saw that close and
+    exited; the worker's ``ctx.term()`` then waited the whole linger for a peer that
+    was gone (one run in a few: the run's wall clock 5 s longer, CPU unchanged)."""
+    own = zmq.Context(io_threads=1)
+    try:
+        sock = own.socket(zmq.PUSH)
+        sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
+        sock.send_multipart(frames)
+        sock.close(linger=TELL_LINGER_MS)
+    finally:
+        own.term()
 
 
 def _internal_networks(settings) -> list:

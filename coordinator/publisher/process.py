@@ -156,8 +156,11 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
                     sender.lost(len(lines))              # the stop gave up on the output
             elif header["kind"] == "eos":
                 eos_needed -= 1
-            pull.send_multipart(ack_frames(frames[0], header["seq"]))
+            # the capture's ack first: written before the worker can learn its end-of-stream is
+            # held, say its bye and close, and the capture then exit (a later one would be
+            # undeliverable, and would hold this process's exit for the sockets' linger)
             cacks.ack(header)
+            pull.send_multipart(ack_frames(frames[0], header["seq"]))
         if sender is not None:
             queue.close()
             # file mode: wait for the output however long it is down (the sender says so);
@@ -333,9 +336,9 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
         frames, header, body = got
         if header["kind"] in ("events", "eos"):
             acked = pub.accept(header, body)
-            sock.send_multipart(ack_frames(frames[0], acked))
-            if acked >= header["seq"]:        # in the spool (now or before)
+            if acked >= header["seq"]:        # in the spool (now or before); before the worker's (see run_publisher)
                 cacks.ack(header)
+            sock.send_multipart(ack_frames(frames[0], acked))
 
     try:
         try:
