@@ -132,24 +132,29 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             last_seq[sender_id] = seq
             if header["kind"] == "events":
                 counters["publisher.events"] += len(body)
-                flags = enrich.clean_positions(header, len(body)) if header.get("enc") == "json" else None
-                evs: list = []
-                lines: list = []
-                for i, rec in enumerate(body):
-                    try:
-                        if type(rec) is bytes:            # the worker's JSON text (shared.wire.encode_events)
-                            line = enrich.enrich_line(rec, flags[i] if flags is not None else None)
-                        elif isinstance(rec, dict):
-                            line = encode_event(enrich(rec))
-                        else:
-                            raise ValueError("not an event (%s)" % type(rec).__name__)
-                        ev = None if lines_only else _loads(line)
-                    except ValueError as e:
-                        counters["publisher.failed"] += 1
-                        log.error("event from %s:%d dropped: %s", sender_id, seq, e)
-                        continue
-                    evs.append(ev)
-                    lines.append(line)
+                # the common batch: every event spliced in one pass (enrich.py splice_all)
+                lines = enrich.splice_all(header, body) if lines_only and header.get("enc") == "json" else None
+                if lines is not None:
+                    evs = [None] * len(lines)
+                else:
+                    flags = enrich.clean_positions(header, len(body)) if header.get("enc") == "json" else None
+                    evs = []
+                    lines = []
+                    for i, rec in enumerate(body):
+                        try:
+                            if type(rec) is bytes:            # the worker's JSON text (shared.wire.encode_events)
+                                line = enrich.enrich_line(rec, flags[i] if flags is not None else None)
+                            elif isinstance(rec, dict):
+                                line = encode_event(enrich(rec))
+                            else:
+                                raise ValueError("not an event (%s)" % type(rec).__name__)
+                            ev = None if lines_only else _loads(line)
+                        except ValueError as e:
+                            counters["publisher.failed"] += 1
+                            log.error("event from %s:%d dropped: %s", sender_id, seq, e)
+                            continue
+                        evs.append(ev)
+                        lines.append(line)
                 if sender is None:
                     counters["publisher.discarded"] += len(lines)
                 elif lines and not queue.put(evs, lines, give_up):
