@@ -9,7 +9,6 @@ counters to the coordinator and exits.
 from __future__ import annotations
 
 import collections
-import gc
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ import zmq
 
 from shared import endpoints, transport
 from shared.delivery import AckedSender
+from shared.gctune import GC_THRESHOLD, tune_gc  # noqa: F401 (the bench scripts take them from here)
 from shared.metrics import StatsReporter, report_period
 from shared.replay import DUPLICATE, TAKE, Inbox, next_generation, stream_name
 from shared.wire import WireError, decode_batch, encode_batch, encode_events
@@ -30,22 +30,6 @@ log = logging.getLogger("packetbeat.worker")
 
 _TICK_MS = 200
 _FORCED_QUIET_MS = 1000
-
-# Generation-0 threshold of the cyclic GC in a worker (CPython's default is 700).
-# A worker allocates 15-25 containers per event; with the default a young
-# collection runs every few dozen events and older ones walk every open
-# connection's state. Measured: ICMP 9.4 -> 8.1 us of CPU per packet.
-GC_THRESHOLD = (20000, 20, 20)
-
-
-def tune_gc() -> None:
-    """The worker's GC settings (also used by bench/bench_worker.py): objects
-    that live for the whole run (modules, configuration, the engine) are moved
-    out of the collected generations, and young collections run less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
-
 
 def run_worker(settings, index: int, run_dir: str, registry, live: bool = False) -> int:
     """``live``: time-outs follow the clock (when no batch arrives for

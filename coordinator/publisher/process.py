@@ -29,6 +29,7 @@ from coordinator.publisher.outputs import encode_event, make_output
 from coordinator.publisher.sender import MemSender
 from shared import endpoints
 from shared.delivery import CaptureAcks, ack_frames
+from shared.gctune import tune_gc
 from shared.metrics import StatsReporter, report_period
 from shared.version import VERSION
 from shared.wire import WireError, decode_batch
@@ -64,6 +65,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
         if target != output.cfg.index:
             log.info("writing to the rollover alias %s (setup.ilm.rollover_alias)", target)
             output.index = IndexFormat(target)
+    tune_gc()                          # lists per batch, dicts per event with some outputs: shared/gctune.py
     ctx = zmq.Context()
     pull = ctx.socket(zmq.ROUTER)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
