@@ -6,8 +6,9 @@ its role (``coordinator``, ``capture-0``, ``worker-1``, ``publisher``, or its
 script), the user and system CPU seconds of all its threads, and its voluntary
 and involuntary context switches (``getrusage(RUSAGE_SELF)``), then the wall-clock
 times (``time.time()``) at which it started (this module's import) and exited, so
-that a run's stalls show which process ended late (bench_e2e ``--timeline``). Sampling with psutil instead misses what a child
-spends after the last sample (its drain), which is most of a short run's tail.
+that a run's stalls show which process ended late (bench_e2e ``--timeline``).
+Sampling with psutil instead misses what a child spends after the last sample
+(its drain), which is most of a short run's tail.
 """
 import os
 
