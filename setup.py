@@ -33,6 +33,8 @@ COMPILED = [
     "shared/ipfrag.py",
     "shared/jsonenc.py",         # every event's JSON (workers, publisher): the float walk of encode_event
     "coordinator/capture/filesplit.py",
+    "coordinator/capture/pcapfile.py",   # the file's records (the capture's read loop, a generator)
+    "coordinator/capture/process.py",    # Sharder.feed: every packet of a file or live capture
     "worker/plugin.py",
     "worker/tcp.py",
     "worker/udp.py",

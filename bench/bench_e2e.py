@@ -97,6 +97,7 @@ def run_once(a, path, transactions: int, packets: int) -> dict:
         procs = []
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
+        wall0 = time.time()
         for k, cfg in enumerate(configs(a, tmp, url)):
             cp = os.path.join(tmp, "pb%d.yml" % k)
             with open(cp, "w") as fh:
@@ -138,8 +139,10 @@ def run_once(a, path, transactions: int, packets: int) -> dict:
                             events += sum(1 for _ in fh)
         roles = read_cpu(cpu_log)
         switches = read_switches(cpu_log)
+        timeline = read_timeline(cpu_log, wall0)
     total = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"wall": dt, "events": events, "roles": roles, "total": total, "switches": switches}
+    return {"wall": dt, "events": events, "roles": roles, "total": total, "switches": switches,
+            "timeline": timeline, "stderr": errs}
 
 
 def read_switches(log_path: str) -> dict:
@@ -156,6 +159,26 @@ def read_switches(log_path: str) -> dict:
     except FileNotFoundError:
         pass
     return out
+
+
+def read_timeline(log_path: str, wall0: float) -> list:
+    """[(role, started, exited, cpu)] from the CPU log, times in seconds from the run's start
+    (bench/cpuhook), by exit time."""
+    out = []
+    try:
+        with open(log_path) as fh:
+            for line in fh:
+                f = line.split()
+                if len(f) >= 8:
+                    out.append((f[0], float(f[6]) - wall0, float(f[7]) - wall0, float(f[2]) + float(f[3])))
+    except FileNotFoundError:
+        pass
+    return sorted(out, key=lambda x: x[2])
+
+
+def timeline_line(r: dict) -> str:
+    return "  timeline (s from the start: started-exited, CPU): " + ", ".join(
+        "%s %.2f-%.2f %.2f" % x for x in r.get("timeline") or ())
 
 
 def report(a, r: dict, packets: int, transactions: int) -> str:
@@ -196,6 +219,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=600.0)
     ap.add_argument("--batch-packets", type=int, default=0, help="cluster.batch_packets (0: the default)")
+    ap.add_argument("--timeline", action="store_true",
+                    help="print when each process started and exited (and its CPU), from the run's start")
+    ap.add_argument("--stall-log", type=float, default=0.0,
+                    help="print the processes' stderr of a run whose wall time exceeds this many seconds")
     a = ap.parse_args()
     if a.hosts < 1 or a.workers % a.hosts:
         ap.error("--workers must be a multiple of --hosts")
@@ -205,6 +232,11 @@ def main() -> None:
     for _ in range(a.repeat):
         r = run_once(a, path, transactions, packets)
         print(report(a, r, packets, transactions), flush=True)
+        if a.timeline:
+            print(timeline_line(r), flush=True)
+        if a.stall_log and r["wall"] > a.stall_log:
+            for err in r["stderr"]:
+                print(err[-6000:], flush=True)
         failed |= r["events"] != transactions
     if failed:
         sys.exit(1)

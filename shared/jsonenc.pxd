@@ -1,4 +1,49 @@
 # C declarations for shared/jsonenc.py when compiled (setup.py; pure Python mode).
-cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from libc.string cimport memchr, memcmp
 
-cpdef bint _has_float(object value) except -1
+
+cdef inline bint _at(const unsigned char* p, Py_ssize_t n, Py_ssize_t i, const char* s, Py_ssize_t m) noexcept:
+    # p[i:i + m] == s
+    return i >= 0 and i + m <= n and memcmp(p + i, s, m) == 0
+
+
+cdef inline bint _maybe_different_c(bytes line) noexcept:
+    # jsonenc.py _maybe_different, the same answer: "null" (found from its "u"), "0.0000" (from
+    # its "."), and "e-" after a digit (from the "-": "e-" at offset 0 ends the Python loop)
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(line)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(line)
+    cdef const unsigned char* q
+    cdef Py_ssize_t i
+    q = p
+    while True:
+        q = <const unsigned char*>memchr(q, b"u"[0], n - (q - p))
+        if q == NULL:
+            break
+        if _at(p, n, q - p - 1, b"null", 4):
+            return True
+        q += 1
+    q = p
+    while True:
+        q = <const unsigned char*>memchr(q, b"."[0], n - (q - p))
+        if q == NULL:
+            break
+        if _at(p, n, q - p - 1, b"0.0000", 6):
+            return True
+        q += 1
+    if n >= 2 and p[0] == b"e"[0] and p[1] == b"-"[0]:
+        return False
+    q = p
+    while True:
+        q = <const unsigned char*>memchr(q, b"-"[0], n - (q - p))
+        if q == NULL:
+            return False
+        i = q - p
+        if i >= 2 and p[i - 1] == b"e"[0] and 0x30 <= p[i - 2] <= 0x39:
+            return True
+        q += 1
+
+
+cpdef bint _maybe_different(bytes line) except -1
+
+cdef bint _COMPILED

@@ -14,7 +14,6 @@ from typing import Callable
 
 from shared.confutil import build
 from shared.addr import ip_text
-from shared.config import FlowsConfig
 from shared.decode import decode
 from shared.procs import ProcAttributor
 from worker.ecs import configure_direction
@@ -223,6 +222,9 @@ class Engine:
         self._icmp_logged = False
         self.flows = None         # FlowTable when packetbeat.flows is enabled (settings.flows)
         if flows is not None:
+            # imported here: shared.config builds its 12 section dataclasses at import (~10 ms of
+            # a worker's start-up), and a worker without flows needs none of them
+            from shared.config import FlowsConfig
             fc = build(FlowsConfig, flows, "packetbeat.flows")
             self.flows = FlowTable(float(fc.timeout), float(fc.period), self._emitter(_decorator(fc), fc, "flows"),
                                    max_flows=max_flows)

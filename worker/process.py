@@ -9,7 +9,6 @@ counters to the coordinator and exits.
 from __future__ import annotations
 
 import collections
-import gc
 import logging
 import os
 import signal
@@ -20,6 +19,7 @@ import zmq
 
 from shared import endpoints, transport
 from shared.delivery import AckedSender
+from shared.gctune import GC_THRESHOLD, tune_gc  # noqa: F401 (the bench scripts take them from here)
 from shared.metrics import StatsReporter, report_period
 from shared.replay import DUPLICATE, TAKE, Inbox, next_generation, stream_name
 from shared.wire import WireError, decode_batch, encode_batch, encode_events
@@ -30,22 +30,6 @@ log = logging.getLogger("packetbeat.worker")
 
 _TICK_MS = 200
 _FORCED_QUIET_MS = 1000
-
-# Generation-0 threshold of the cyclic GC in a worker (CPython's default is 700).
-# A worker allocates 15-25 containers per event; with the default a young
-# collection runs every few dozen events and older ones walk every open
-# connection's state. Measured: ICMP 9.4 -> 8.1 us of CPU per packet.
-GC_THRESHOLD = (20000, 20, 20)
-
-
-def tune_gc() -> None:
-    """The worker's GC settings (also used by bench/bench_worker.py): objects
-    that live for the whole run (modules, configuration, the engine) are moved
-    out of the collected generations, and young collections run less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
-
 
 def run_worker(settings, index: int, run_dir: str, registry, live: bool = False) -> int:
     """``live``: time-outs follow the clock (when no batch arrives for
@@ -145,7 +129,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     if inbox is not None and generation and not live:
         # the capture reads its acknowledgements from the publisher; this says who serves the shard now
         for i in range(cluster["captures"]):      # each capture of the file resends what it has for this shard
-            _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation),
+            _tell_capture(run_dir, cluster, encode_batch("ack", stream, -1, [], shard=index, hello=generation),
                           endpoints.capture_name(cluster, i))
     try:
         # after an end-of-stream sent by the coordinator for a capture (not in the capture's own
@@ -180,7 +164,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
                 since_pk += 1
                 if sender in hello_to:      # the first batch a restarted live worker takes from it
                     hello_to.discard(sender)
-                    _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, header["seq"], [], shard=index,
+                    _tell_capture(run_dir, cluster, encode_batch("ack", stream, header["seq"], [], shard=index,
                                                                       hello=generation), sender)
             if kind == "pkts":
                 engine.handle(body)
@@ -215,7 +199,7 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
             # by the coordinator instead, and never acknowledged)
             for i in range(cluster["captures"]):
                 capture = endpoints.capture_name(cluster, i)
-                _tell_capture(ctx, run_dir, cluster, encode_batch("ack", stream, inbox.last.get(capture, -1), [],
+                _tell_capture(run_dir, cluster, encode_batch("ack", stream, inbox.last.get(capture, -1), [],
                                                                   shard=index, bye=1), capture)
     finally:
         reporter.stop()                   # the counters not reported yet
@@ -228,12 +212,27 @@ def run_worker(settings, index: int, run_dir: str, registry, live: bool = False)
     return 0
 
 
-def _tell_capture(ctx, run_dir: str, cluster, frames: list, capture: str = "") -> None:
-    """One message to a capture's acknowledgement endpoint (file mode: the first capture unless named)."""
-    sock = ctx.socket(zmq.PUSH)
-    sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
-    sock.send_multipart(frames)
-    sock.close(linger=5000)
+TELL_LINGER_MS = 5000
+
+
+def _tell_capture(run_dir: str, cluster, frames: list, capture: str = "") -> None:
+    """One message to a capture's acknowledgement endpoint (file mode: the first capture
+    unless named), delivered when this returns (or given up after TELL_LINGER_MS).
+
+    The socket has a ZeroMQ context of its own, ended here: a socket's linger is
+    waited for by ``zmq_ctx_term``, not by its close. On the worker's context the
+    ``bye`` (sent just before the worker closes its shard socket) was still being
+    connected when a capture that had every acknowledgement saw that close and
+    exited; the worker's ``ctx.term()`` then waited the whole linger for a peer that
+    was gone (one run in a few: the run's wall clock 5 s longer, CPU unchanged)."""
+    own = zmq.Context(io_threads=1)
+    try:
+        sock = own.socket(zmq.PUSH)
+        sock.connect(endpoints.capture_acks(run_dir, capture or endpoints.capture_name(cluster, 0)))
+        sock.send_multipart(frames)
+        sock.close(linger=TELL_LINGER_MS)
+    finally:
+        own.term()
 
 
 def _internal_networks(settings) -> list:

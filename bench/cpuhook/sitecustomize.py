@@ -4,8 +4,11 @@ started with this directory on PYTHONPATH (bench/common.py ``cpu_env``).
 When ``PB_BENCH_CPU_LOG`` names a file, each process appends one line at exit:
 its role (``coordinator``, ``capture-0``, ``worker-1``, ``publisher``, or its
 script), the user and system CPU seconds of all its threads, and its voluntary
-and involuntary context switches (``getrusage(RUSAGE_SELF)``). Sampling with psutil instead misses what a child
-spends after the last sample (its drain), which is most of a short run's tail.
+and involuntary context switches (``getrusage(RUSAGE_SELF)``), then the wall-clock
+times (``time.time()``) at which it started (this module's import) and exited, so
+that a run's stalls show which process ended late (bench_e2e ``--timeline``).
+Sampling with psutil instead misses what a child spends after the last sample
+(its drain), which is most of a short run's tail.
 """
 import os
 
@@ -15,6 +18,9 @@ if _LOG:
     import atexit
     import resource
     import sys
+    import time
+
+    _STARTED = time.time()
 
     def _role() -> str:
         argv = sys.argv
@@ -30,7 +36,8 @@ if _LOG:
     def _write() -> None:
         ru = resource.getrusage(resource.RUSAGE_SELF)
         # then its context switches: voluntary (it waited: an empty socket, a full queue) and not
-        line = "%s %d %.4f %.4f %d %d\n" % (_role(), os.getpid(), ru.ru_utime, ru.ru_stime, ru.ru_nvcsw, ru.ru_nivcsw)
+        line = "%s %d %.4f %.4f %d %d %.4f %.4f\n" % (_role(), os.getpid(), ru.ru_utime, ru.ru_stime, ru.ru_nvcsw,
+                                                     ru.ru_nivcsw, _STARTED, time.time())
         fd = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode())

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import stat
+from operator import length_hint
 from struct import Struct
 from typing import Iterator
 
@@ -145,6 +146,7 @@ class CaptureReader:
         linktype &= 0xFFFF              # upper bits carry FCS information
         limit = min(max(snaplen, MIN_RECORD_LIMIT), MAX_RECORD_LIMIT)
         rec = Struct(order + "IIII").unpack_from
+        big = order == ">"
         counters = self.counters
         records = 0
         nbytes = 0
@@ -152,6 +154,22 @@ class CaptureReader:
         n = len(buf)
         try:
             while True:
+                # the records that lie whole in the buffer, read in one call (compiled: a C loop);
+                # the one after them (not whole, or bogus) takes the checks below
+                got: list = []
+                start = pos
+                pos = _pcap_records(buf, pos, hlen, big, frac_ns, limit, linktype, got)
+                if got:
+                    records += len(got)
+                    nbytes += pos - start - hlen * len(got)
+                    rest = iter(got)
+                    try:
+                        yield from rest
+                    finally:             # stopped early: only the records taken count
+                        left = length_hint(rest)
+                        if left:
+                            records -= left
+                            nbytes -= sum(len(r[2]) for r in got[len(got) - left:])
                 if pos + hlen > n:
                     counters["records"] = records
                     counters["bytes"] = nbytes
@@ -355,6 +373,38 @@ class CaptureReader:
                 offset_ns = Struct(order + "q").unpack_from(buf, val)[0] * _NS_PER_S
             opt = val + ((olen + 3) & ~3)
         return (linktype, snaplen, mul, div, offset_ns)
+
+
+_PCAP_REC = {False: Struct("<IIII").unpack_from, True: Struct(">IIII").unpack_from}
+
+
+def _pcap_records(buf: bytes, pos: int, hlen: int, big: bool, frac_ns: int, limit: int, linktype: int,
+                  out: list) -> int:
+    """Append to ``out`` the ``(ts_ns, linktype, raw)`` of the classic pcap records that
+    lie whole in ``buf`` from offset ``pos`` on (``hlen``-byte record headers, big-endian
+    when ``big``), stopping before the first one that does not or whose length is over
+    ``limit``; returns the offset after the last one appended. Compiled, a C loop
+    (pcapfile.pxd ``_pcap_records_c``: no Struct call, no int objects but the timestamp)."""
+    if _COMPILED:
+        return _pcap_records_c(buf, pos, hlen, big, frac_ns, limit, linktype, out)
+    rec = _PCAP_REC[big]
+    n = len(buf)
+    while pos + hlen <= n:
+        sec, frac, incl, _orig = rec(buf, pos)
+        end = pos + hlen + incl
+        if incl > limit or end > n:
+            break
+        out.append((sec * _NS_PER_S + frac * frac_ns, linktype, buf[pos + hlen:end]))
+        pos = end
+    return pos
+
+
+def _probe():
+    pass
+
+
+# True when this module runs compiled (setup.py)
+_COMPILED = type(_probe).__name__ != "function"
 
 
 def open_capture(path: str) -> CaptureReader:

@@ -43,6 +43,7 @@ from coordinator.capture.pcapfile import CaptureFileError, open_capture
 from shared import endpoints, transport
 from shared.addr import ip_text
 from shared.decode import FRAGMENT, decode
+from shared.gctune import tune_gc
 from shared.ipfrag import Reassembler
 from shared.metrics import StatsReporter, report_period
 from shared.replay import ReplayWindow, cut_connections
@@ -243,6 +244,7 @@ def run_capture(settings, index: int, run_dir: str, path: str, loops: int = 1) -
     cluster = settings.cluster
     n = cluster["workers"]
     name = endpoints.capture_name(cluster, index)
+    tune_gc()                          # a tuple per packet: shared/gctune.py
     counters: collections.Counter = collections.Counter()
     ctx = zmq.Context()
     socks = []

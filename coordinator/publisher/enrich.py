@@ -124,6 +124,7 @@ class Enricher:
         from coordinator.publisher.outputs import encode_event
         self._encode = encode_event
         self._tail = encode_event(tail)[1:-1]
+        self._comma_tail = b"," + self._tail + b"}"      # spliced in place of an event's closing brace
         self._probes = tuple(b'"%s":' % json.dumps(k, ensure_ascii=False)[1:-1].encode() for k in tail)
         self._splice = not clash            # fields_under_root naming agent/host/...: always decode
         from shared.wire import publisher_keys
@@ -149,6 +150,24 @@ class Enricher:
                 flags[i] = False
         return flags
 
+    def splice_all(self, header: dict, body: list) -> list | None:
+        """The enriched lines of a whole ``enc: json`` batch whose header says none of its
+        events has one of our keys: ``enrich_line(line, True)`` of each, in one pass. None
+        when the batch needs more (enriched by the worker, an event with our keys, other
+        keys, an empty object, not a line): then ``enrich_line`` per event."""
+        if not self._splice or header.get("enriched") or header.get("own") or \
+                header.get("own_keys") != self.own_keys:
+            return None
+        tail = self._comma_tail
+        try:
+            out = [line[:-1] + tail for line in body if type(line) is bytes and len(line) > 2 and line[-1] == 0x7D]
+        except TypeError:
+            return None
+        if len(out) != len(body):
+            return None
+        self.spliced += len(out)
+        return out
+
     def enrich_line(self, line: bytes, clean: bool | None = None) -> bytes:
         """The enriched event's canonical JSON from the event's canonical JSON.
         ``clean``: True when the sender knows the event has none of the keys
@@ -169,7 +188,7 @@ class Enricher:
                 self.spliced += 1
                 if len(line) == 2:
                     return b"{" + self._tail + b"}"
-                return line[:-1] + b"," + self._tail + b"}"
+                return line[:-1] + self._comma_tail
         self.decoded += 1
         ev = json.loads(line)
         if not isinstance(ev, dict):

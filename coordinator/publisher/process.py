@@ -29,6 +29,7 @@ from coordinator.publisher.outputs import encode_event, make_output
 from coordinator.publisher.sender import MemSender
 from shared import endpoints
 from shared.delivery import CaptureAcks, ack_frames
+from shared.gctune import tune_gc
 from shared.metrics import StatsReporter, report_period
 from shared.version import VERSION
 from shared.wire import WireError, decode_batch
@@ -64,6 +65,7 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
         if target != output.cfg.index:
             log.info("writing to the rollover alias %s (setup.ilm.rollover_alias)", target)
             output.index = IndexFormat(target)
+    tune_gc()                          # lists per batch, dicts per event with some outputs: shared/gctune.py
     ctx = zmq.Context()
     pull = ctx.socket(zmq.ROUTER)
     pull.setsockopt(zmq.RCVHWM, cluster["hwm"])
@@ -132,32 +134,40 @@ def run_publisher(settings, run_dir: str, publish: bool = True) -> int:
             last_seq[sender_id] = seq
             if header["kind"] == "events":
                 counters["publisher.events"] += len(body)
-                flags = enrich.clean_positions(header, len(body)) if header.get("enc") == "json" else None
-                evs: list = []
-                lines: list = []
-                for i, rec in enumerate(body):
-                    try:
-                        if type(rec) is bytes:            # the worker's JSON text (shared.wire.encode_events)
-                            line = enrich.enrich_line(rec, flags[i] if flags is not None else None)
-                        elif isinstance(rec, dict):
-                            line = encode_event(enrich(rec))
-                        else:
-                            raise ValueError("not an event (%s)" % type(rec).__name__)
-                        ev = None if lines_only else _loads(line)
-                    except ValueError as e:
-                        counters["publisher.failed"] += 1
-                        log.error("event from %s:%d dropped: %s", sender_id, seq, e)
-                        continue
-                    evs.append(ev)
-                    lines.append(line)
+                # the common batch: every event spliced in one pass (enrich.py splice_all)
+                lines = enrich.splice_all(header, body) if lines_only and header.get("enc") == "json" else None
+                if lines is not None:
+                    evs = [None] * len(lines)
+                else:
+                    flags = enrich.clean_positions(header, len(body)) if header.get("enc") == "json" else None
+                    evs = []
+                    lines = []
+                    for i, rec in enumerate(body):
+                        try:
+                            if type(rec) is bytes:            # the worker's JSON text (shared.wire.encode_events)
+                                line = enrich.enrich_line(rec, flags[i] if flags is not None else None)
+                            elif isinstance(rec, dict):
+                                line = encode_event(enrich(rec))
+                            else:
+                                raise ValueError("not an event (%s)" % type(rec).__name__)
+                            ev = None if lines_only else _loads(line)
+                        except ValueError as e:
+                            counters["publisher.failed"] += 1
+                            log.error("event from %s:%d dropped: %s", sender_id, seq, e)
+                            continue
+                        evs.append(ev)
+                        lines.append(line)
                 if sender is None:
                     counters["publisher.discarded"] += len(lines)
                 elif lines and not queue.put(evs, lines, give_up):
                     sender.lost(len(lines))              # the stop gave up on the output
             elif header["kind"] == "eos":
                 eos_needed -= 1
-            pull.send_multipart(ack_frames(frames[0], header["seq"]))
+            # the capture's ack first: written before the worker can learn its end-of-stream is
+            # held, say its bye and close, and the capture then exit (a later one would be
+            # undeliverable, and would hold this process's exit for the sockets' linger)
             cacks.ack(header)
+            pull.send_multipart(ack_frames(frames[0], header["seq"]))
         if sender is not None:
             queue.close()
             # file mode: wait for the output however long it is down (the sender says so);
@@ -333,9 +343,9 @@ def _run_spooled(settings, qc, output, enrich, counters, sock, coord, ctx, repor
         frames, header, body = got
         if header["kind"] in ("events", "eos"):
             acked = pub.accept(header, body)
-            sock.send_multipart(ack_frames(frames[0], acked))
-            if acked >= header["seq"]:        # in the spool (now or before)
+            if acked >= header["seq"]:        # in the spool (now or before); before the worker's (see run_publisher)
                 cacks.ack(header)
+            sock.send_multipart(ack_frames(frames[0], acked))
 
     try:
         try:

@@ -1,5 +1,5 @@
 """shared/jsonenc.py: ``encode_event`` writes the stdlib encoder's text whichever way it
-decides that orjson's text can be kept (the compiled float walk, or the scans of the text)."""
+decides that orjson's text can be kept (the scans of the text: compiled, a C loop)."""
 from __future__ import annotations
 
 import collections
@@ -50,9 +50,7 @@ def _reference(ev):
         return None
 
 
-@pytest.mark.parametrize("walk", [True, False])
-def test_encode_event_is_the_stdlib_text(walk, monkeypatch):
-    monkeypatch.setattr(jsonenc, "_WALK", walk)
+def test_encode_event_is_the_stdlib_text():
     kept = 0
     for ev in _events():
         want = _reference(ev)
@@ -65,27 +63,31 @@ def test_encode_event_is_the_stdlib_text(walk, monkeypatch):
     assert kept > 300
 
 
-def test_float_walk_compiled_and_pure_agree():
+def _pure_module():
     spec = importlib.util.spec_from_file_location("_jsonenc_pure", str(ROOT / "shared" / "jsonenc.py"))
     pure = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pure)
-    assert type(pure._has_float).__name__ == "function"
-    values = _events() + [1.0, 1, "1.0", None, [], {}, (), {1.5}, [[[[2.0]]]], {"a": {"b": {"c": 3}}},
-                          collections.Counter(a=1), collections.OrderedDict(a=0.5), True]
-    for v in values:
-        want = any(isinstance(x, float) for x in _leaves(v))
-        assert pure._has_float(v) is want and bool(jsonenc._has_float(v)) is want, v
+    assert type(pure._maybe_different).__name__ == "function" and not pure._COMPILED
+    return pure
 
 
-def _leaves(v):
-    if isinstance(v, dict):
-        for x in v.values():
-            yield from _leaves(x)
-    elif isinstance(v, (list, tuple, set, frozenset)):
-        for x in v:
-            yield from _leaves(x)
-    else:
-        yield v
+def test_text_scan_compiled_and_pure_agree():
+    """The compiled scan (jsonenc.pxd) answers as the pure one on the events' texts and on
+    random texts made of the patterns' pieces (null, 0.0000, e- after a digit or not, at
+    the start, at the end, overlapping)."""
+    pure = _pure_module()
+    rnd = random.Random(5)
+    pieces = [b"null", b"nul", b"ull", b"0.0000", b"0.000", b".0000", b"0", b".", b"e-", b"e", b"-", b"5", b"x",
+              b"u", b"{", b"}", b'"', b"1e-05", b"e-e-", b"9e", b"\xc3\xa9"]
+    lines = [jsonenc.encode_event(ev) for ev in _events() if _reference(ev) is not None]
+    lines += [b"".join(rnd.choice(pieces) for _ in range(rnd.randrange(0, 12))) for _ in range(20000)]
+    lines += [b"", b"e", b"e-", b"e-5e-", b"5e-", b"e-x5e-", b"null", b"0.0000", b"u", b"-"]
+    hits = 0
+    for line in lines:
+        want = pure._maybe_different(line)
+        assert jsonenc._maybe_different(line) == want, line
+        hits += want
+    assert 1000 < hits < len(lines) - 1000
 
 
 def test_walk_does_not_change_nan():

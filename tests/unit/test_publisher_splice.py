@@ -140,3 +140,27 @@ def test_wire_events_are_json_text_and_unencodable_ones_are_counted():
     assert header["enc"] == "json" and header["n"] == 2 and header["seq"] == 7
     assert body == [b'{"a":1}', '{"b":"é"}'.encode()]
     assert counters["worker.unencodable_events"] == 1
+
+
+@pytest.mark.parametrize("n", range(len(CONFIGS)))
+def test_splice_all_equals_enrich_line_per_event(n):
+    """A whole batch spliced in one pass (publisher/process.py's common batch) gives what
+    enrich_line gives per event; a batch it cannot take whole is left to enrich_line."""
+    enrich = list(enrichers())[n]
+    settings = _Settings(CONFIGS[n])
+    clean = [ev for ev in worker_events() if not any(k in ev for k in enrich.own_keys)]
+    header, body = decode_batch(encode_events("w0", 0, clean, settings=settings))
+    got = enrich.splice_all(header, body)
+    if n == 4:                       # fields_under_root naming agent: never spliced
+        assert got is None
+        return
+    want = [enrich.enrich_line(line, True) for line in body]
+    assert got == want and [encode_event(enrich(copy.deepcopy(ev))) for ev in clean] == want
+    for odd in ODD:                  # one event with our keys, an empty object, ...: per event
+        h, b = decode_batch(encode_events("w0", 0, clean[:3] + [odd], settings=settings))
+        if h.get("own") or odd == {}:
+            assert enrich.splice_all(h, b) is None
+    h, b = decode_batch(encode_events("w0", 0, clean[:3], settings=settings, enriched=True))
+    assert enrich.splice_all(h, b) is None
+    assert enrich.splice_all(dict(header, own_keys=["other"]), body) is None
+    assert enrich.splice_all(header, body[:2] + [{"a": 1}]) is None

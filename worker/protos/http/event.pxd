@@ -17,6 +17,8 @@ cpdef tuple _headers_and_raw(HttpMessage msg, cfg)
 @cython.locals(shown=cython.bint, out=dict)
 cpdef _put_body(dict side, HttpMessage msg, body)
 
+cdef _side_body(HttpMessage msg, bint alone, str unmatched, bint decode, max_size, list notes)
+
 @cython.locals(is_form=cython.bint)
 cpdef tuple extract_parameters(bytes uri, HttpMessage msg, body, secret_keys)
 
@@ -29,6 +31,8 @@ cpdef tuple extract_host_header(str header)
 
 @cython.locals(url=dict)
 cpdef dict make_url(str domain, port, str path, str query)
+
+cdef str _host_port(str host, port)
 
 cdef dict _HOSTS
 cdef Py_ssize_t _HOSTS_MAX

@@ -49,16 +49,9 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
     fl = cfg.event_flags
     decode = fl[0]
     if req is not None:
-        if req.notes:
-            notes.extend(req.notes)
+        body = _side_body(req, resp is None, "Unmatched request", decode, fl[5], notes)
         if resp is None:
             status = "Error"
-            notes.append("Unmatched request")
-        body = req.body
-        if body and req.save_body and decode and req.encodings:
-            body, note = decode_body(body, req.encodings, fl[5])
-            if note:
-                notes.append(note)
         secret_keys = fl[1]
         fast = None
         if not secret_keys and not (req.content_length > 0 and req.save_body
@@ -111,18 +104,9 @@ def to_event(req: HttpMessage | None, resp: HttpMessage | None, cfg: HttpConfig,
         auth = rh.get(b"authorization")
         user = basic_auth_user(auth) if auth else ""
     if resp is not None:
-        if resp.notes:
-            notes.extend(resp.notes)
-        if req is None:
+        body = _side_body(resp, req is None, "Unmatched response", decode, fl[5], notes)
+        if req is None or resp.status_code >= 400:
             status = "Error"
-            notes.append("Unmatched response")
-        elif resp.status_code >= 400:
-            status = "Error"
-        body = resp.body
-        if body and resp.save_body and decode and resp.encodings:
-            body, note = decode_body(body, resp.encodings, fl[5])
-            if note:
-                notes.append(note)
         response: dict = {"status_code": resp.status_code, "bytes": resp.size}
         if resp.status_phrase:
             phrase = _PHRASES.get(resp.status_phrase)
@@ -275,10 +259,20 @@ def _put_body(side: dict, msg: HttpMessage, body: bytes) -> None:
         side["mime_type"] = sniff_mime(body)
 
 
-def _decoded_body(msg: HttpMessage, cfg: HttpConfig) -> tuple[bytes, str]:
-    if not (msg.save_body and msg.body and cfg.decode_body and msg.encodings):
-        return msg.body, ""
-    return decode_body(msg.body, msg.encodings, cfg.max_message_size)
+def _side_body(msg: HttpMessage, alone: bool, unmatched: str, decode: bool, max_size: int, notes: list):
+    """One side of a transaction: its notes (then ``unmatched`` when it is ``alone``)
+    added to ``notes``, and its body as the event shows it: its codings undone when
+    ``decode`` (http.decode_body) and the body is saved; a failure's note follows."""
+    if msg.notes:
+        notes.extend(msg.notes)
+    if alone:
+        notes.append(unmatched)
+    body = msg.body
+    if body and msg.save_body and decode and msg.encodings:
+        body, note = decode_body(body, msg.encodings, max_size)
+        if note:
+            notes.append(note)
+    return body
 
 
 def decode_body(body: bytes, encodings: list[bytes], max_size: int) -> tuple[bytes, str]:
@@ -532,12 +526,7 @@ def _host_info(host_value, dport) -> tuple:
     templates = None
     prefix = ""
     if host and port > 0:
-        hostport = host
-        if port != 80:
-            hostport = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
-        elif ":" in host:
-            hostport = "[%s]" % host
-        prefix = "http://" + hostport
+        prefix = "http://" + _host_port(host, port)
         base = {"scheme": "http", "domain": host}
         if port != 80:
             base["port"] = port
@@ -561,38 +550,22 @@ def _host_info(host_value, dport) -> tuple:
 
 def _fast_url(hi: tuple, fast: tuple) -> dict:
     """make_url(host, port, path, query) for a plain target (_fast_target) on
-    a host with templates (_host_info): a template copied and filled in."""
+    a host with templates (_host_info): a template copied and filled in (the
+    template of the target's shape holds the keys in make_url's order)."""
     path = fast[0]
     query = fast[1]
     ext = fast[2]
     full = hi[5] + path
     templates = hi[4]
-    if ext is None:
-        if query:
-            url = templates[1]
-            url = url.copy()
-            url["path"] = path
-            url["query"] = query
-            url["full"] = full + "?" + query
-        else:
-            url = templates[0]
-            url = url.copy()
-            url["path"] = path
-            url["full"] = full
-    else:
-        if query:
-            url = templates[3]
-            url = url.copy()
-            url["path"] = path
-            url["extension"] = ext
-            url["query"] = query
-            url["full"] = full + "?" + query
-        else:
-            url = templates[2]
-            url = url.copy()
-            url["path"] = path
-            url["extension"] = ext
-            url["full"] = full
+    url = templates[(0 if ext is None else 2) + (1 if query else 0)]
+    url = url.copy()
+    url["path"] = path
+    if ext is not None:
+        url["extension"] = ext
+    if query:
+        url["query"] = query
+        full = full + "?" + query
+    url["full"] = full
     return url
 
 
@@ -722,6 +695,16 @@ def _is_ip_text(s: str) -> bool:
 _PLAIN_PATH = re.compile(r"[A-Za-z0-9_.~$&+,/:;=@-]*\Z")
 
 
+def _host_port(host: str, port: int) -> str:
+    """The authority of an http URL: the host (an IPv6 address in brackets), then
+    ``:port`` unless the port is 80."""
+    if port != 80:
+        return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+    if ":" in host:
+        return "[%s]" % host
+    return host
+
+
 def make_url(domain: str, port: int, path: str, query: str) -> dict:
     url: dict = {"scheme": "http"}
     if domain:
@@ -736,11 +719,7 @@ def make_url(domain: str, port: int, path: str, query: str) -> dict:
     if query:
         url["query"] = query
     if domain and port > 0:
-        host = domain
-        if port != 80:
-            host = "[%s]:%d" % (domain, port) if ":" in domain else "%s:%d" % (domain, port)
-        elif ":" in domain:
-            host = "[%s]" % domain
+        host = _host_port(domain, port)
         if not path:
             p = ""
         elif _PLAIN_PATH.match(path):
