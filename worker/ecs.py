@@ -83,9 +83,17 @@ def community_id(transport: int, src_ip: str, sport: int, dst_ip: str, dport: in
         sport, dport = _icmp_ports(transport, sport, dport)
     if (s, sport) > (d, dport):
         s, d, sport, dport = d, s, dport, sport
-    blob = struct.pack("!H", seed) + s + d + _CID_TAIL.pack(transport, sport & 0xFFFF, dport & 0xFFFF)
+    return _cid(struct.pack("!H", seed) + s + d + _CID_TAIL.pack(transport, sport & 0xFFFF, dport & 0xFFFF))
+
+
+def _cid(blob: bytes) -> str:
+    """Community ID text of a flow's packed blob (seed, addresses, protocol, ports):
+    "1:" + base64 of its SHA-1. Compiled, a blob of one SHA-1 block (at most 55 bytes:
+    every flow's) is hashed and encoded in C (ecs.pxd ``_cid_c``)."""
+    if _COMPILED and len(blob) <= 55:
+        return _cid_c(blob)
     # binascii directly: base64.b64encode is a Python-level wrapper of it
-    return "1:" + binascii.b2a_base64(hashlib.sha1(blob).digest(), newline=False).decode()
+    return "1:" + _b64(_sha1(blob).digest(), newline=False).decode()
 
 
 # ICMP type -> its counterpart, so both directions hash alike (spec table).
@@ -127,6 +135,8 @@ def ipv4_text(b: bytes) -> str:
 
 _inet_ntoa = socket.inet_ntoa
 _CID4 = struct.Struct("!xx4s4sBxHH")     # seed 0, IPv4 addresses, protocol, ports
+_CID6 = struct.Struct("!xx16s16sBxHH")   # seed 0, IPv6 addresses, protocol, ports
+_AF_INET6 = socket.AF_INET6
 _AF_INET = socket.AF_INET
 _inet_pton = socket.inet_pton
 _inet_ntop = socket.inet_ntop
@@ -140,30 +150,73 @@ _b64 = binascii.b2a_base64
 _bisect_right = bisect.bisect_right
 
 
-def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int):
-    """_flow_parts of a flow between two dotted-quad IPv4 addresses when no
-    internal_networks are configured or they are IPv4 ranges (_V4_BOUNDS; transport
-    not ICMP), from the address
-    bytes in one pass: the Community ID's blob packed at once, the direction
-    from the first bytes (as _sides4) without the per-address caches. None
-    when an address is not such text (the general path judges it)."""
-    try:
-        s = _inet_pton(_AF_INET, src_ip)
-        d = _inet_pton(_AF_INET, dst_ip)
-    except (OSError, ValueError, TypeError):
-        return None
-    if ipv4_text(s) != src_ip or ipv4_text(d) != dst_ip:
-        return None                    # not the canonical text: let ipaddress judge it
+def _host4(b: bytes) -> bool:
+    """Host side of 4 IPv4 address bytes (loopback 127/8, link-local 169.254/16, link-local
+    multicast 224.0.0/24, or one of this host's addresses), as _host_side."""
+    a0 = b[0]
+    if a0 == 127 or (a0 == 169 and b[1] == 254) or (a0 == 224 and b[1] == 0 and b[2] == 0):
+        return True
     local = _LOCAL_PACKED[0]
-    # destination on this host's side: ingress; else the source: egress (_sides4)
-    a0 = d[0]
-    if (a0 == 127 or (a0 == 169 and d[1] == 254) or (a0 == 224 and d[1] == 0 and d[2] == 0)
-            or (local and d in local)):
-        direction = "ingress"
+    return bool(local) and b in local
+
+
+def _host6(b: bytes) -> bool:
+    """Host side of 16 IPv6 address bytes, as _host_side of its ipaddress object: a
+    v4-mapped address is its IPv4 one; else loopback ::1, link-local fe80::/10, link-local
+    multicast ff02::/16, or one of this host's addresses."""
+    if b[:12] == _V4_MAPPED:
+        return _host4(b[12:])
+    a0 = b[0]
+    if (a0 == 0xFE and (b[1] & 0xC0) == 0x80) or (a0 == 0xFF and b[1] == 0x02) or b == _LOOPBACK6:
+        return True
+    local = _LOCAL_PACKED[0]
+    return bool(local) and b in local
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+_LOOPBACK6 = bytes(15) + b"\x01"
+
+
+def _flow_parts_fast(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int, cid_ports):
+    """_flow_parts of a flow between two addresses of one family in their canonical text
+    (dotted quads; inet_ntop's IPv6 text), from the address bytes in one pass: the Community
+    ID's blob packed at once (ICMP types mapped as community_id does), the direction from
+    the bytes (as _sides4 / _host_side) without the per-address caches. IPv4 when no
+    internal_networks are configured or they are IPv4 ranges (_V4_BOUNDS); IPv6 only without
+    internal_networks. None when the general path must judge (other text, mixed families,
+    internal_networks that need ipaddress objects)."""
+    if ":" in src_ip:
+        if _DIRECTION_RULES[0] is not None or ":" not in dst_ip:
+            return None
+        try:
+            s = _inet_pton(_AF_INET6, src_ip)
+            d = _inet_pton(_AF_INET6, dst_ip)
+        except (OSError, ValueError, TypeError):
+            return None
+        if _inet_ntop(_AF_INET6, s) != src_ip or _inet_ntop(_AF_INET6, d) != dst_ip:
+            return None                # not the canonical text: let ipaddress judge it
+        if _host6(d):
+            direction = "ingress"
+        elif _host6(s):
+            direction = "egress"
+        else:
+            direction = "unknown"      # no internal_networks: no perimeter rule
+        net_type = "ipv6"
+        cid_fmt = _CID6
     else:
-        a0 = s[0]
-        if (a0 == 127 or (a0 == 169 and s[1] == 254) or (a0 == 224 and s[1] == 0 and s[2] == 0)
-                or (local and s in local)):
+        if _DIRECTION_RULES[0] is not None and _V4_BOUNDS[0] is None:
+            return None
+        try:
+            s = _inet_pton(_AF_INET, src_ip)
+            d = _inet_pton(_AF_INET, dst_ip)
+        except (OSError, ValueError, TypeError):
+            return None
+        if ipv4_text(s) != src_ip or ipv4_text(d) != dst_ip:
+            return None                # not the canonical text: let ipaddress judge it
+        # destination on this host's side: ingress; else the source: egress (_sides4)
+        if _host4(d):
+            direction = "ingress"
+        elif _host4(s):
             direction = "egress"
         elif _V4_BOUNDS[0] is None:
             direction = "unknown"
@@ -175,21 +228,26 @@ def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: in
                 direction = "internal" if di else "outbound"
             else:
                 direction = "inbound" if di else "external"
+        net_type = "ipv4"
+        cid_fmt = _CID4
+    if cid_ports is not None:
+        sport, dport = cid_ports
+    if transport == 1 or transport == 58:
+        sport, dport = _icmp_ports(transport, sport, dport)
     sp = sport & 0xFFFF
     dp = dport & 0xFFFF
     if s > d or (s == d and sport > dport):
-        blob = _CID4.pack(d, s, transport, dp, sp)
+        blob = cid_fmt.pack(d, s, transport, dp, sp)
     else:
-        blob = _CID4.pack(s, d, transport, sp, dp)
-    cid = "1:" + _b64(_sha1(blob).digest(), newline=False).decode()
-    return ("ipv4", _TRANSPORT_NAMES.get(transport) or str(transport), cid, direction)
+        blob = cid_fmt.pack(s, d, transport, sp, dp)
+    cid = _cid(blob)
+    return (net_type, _TRANSPORT_NAMES.get(transport) or str(transport), cid, direction)
 
 
 def _flow_parts(key: tuple) -> tuple:
     transport, src_ip, sport, dst_ip, dport, cid_ports = key
-    if (cid_ports is None and (_DIRECTION_RULES[0] is None or _V4_BOUNDS[0] is not None)
-            and transport != 1 and transport != 58):
-        parts = _flow_parts4(transport, src_ip, sport, dst_ip, dport)
+    if type(src_ip) is str and type(dst_ip) is str:
+        parts = _flow_parts_fast(transport, src_ip, sport, dst_ip, dport, cid_ports)
         if parts is not None:
             if len(_FLOW_PARTS) >= _FLOW_PARTS_MAX:
                 _FLOW_PARTS.clear()

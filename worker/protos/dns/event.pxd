@@ -3,6 +3,7 @@
 import cython
 from worker.protos.dns.parser cimport DnsMessage
 from worker.protos.dns.trans cimport Transaction
+from worker.ecs cimport transaction_event
 
 cdef dict _FLAGS_MEMO, _QUESTION_MEMO, _RECORD_MEMO, _RCODE_TEXT, _QUERY_MEMO
 cdef list _OPCODE_TEXT

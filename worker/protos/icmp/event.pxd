@@ -3,6 +3,7 @@
 import cython
 from worker.protos.icmp.parser cimport IcmpMessage
 from worker.protos.icmp.trans cimport IcmpTransaction, _has_error
+from worker.ecs cimport transaction_event
 
 cdef dict _MESSAGES
 
