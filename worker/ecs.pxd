@@ -28,7 +28,7 @@ cdef str _frac3(frac)
 @cython.locals(v=cython.longlong)
 cdef str _frac9(frac)
 
-@cython.locals(key=tuple, tm=tuple, evt=tuple, parts=tuple, source=dict, client=dict, dest=dict, server=dict,
+@cython.locals(key=tuple, pkey=tuple, tm=tuple, evt=tuple, parts=tuple, source=dict, client=dict, dest=dict, server=dict,
                network=dict, event=dict, ev=dict, base=str, ebase=str, stamp=str)
 cpdef dict transaction_event(proto, tuple_, start, end, bytes_in=*, bytes_out=*, status=*,
                              notes=*, transport=*, cid_ports=*)
@@ -53,8 +53,11 @@ cdef tuple _flow_parts(tuple key)
 @cython.locals(a0=cython.uchar, a1=cython.uchar, a2=cython.uchar, a3=cython.uchar)
 cpdef str ipv4_text(bytes b)
 
-@cython.locals(parts=tuple, src_b=dict, dst_b=dict, net_b=dict, evt=tuple, tm=tuple, pkey=tuple)
-cdef tuple _flow_templates(tuple key, proto, src_ip, sport, dst_ip, dport)
+@cython.locals(src_b=dict, dst_b=dict, net_b=dict, tm=tuple)
+cdef tuple _flow_templates(tuple key, proto, tuple parts, src_ip, sport, dst_ip, dport)
+
+@cython.locals(evt=tuple)
+cdef tuple _event_templates(proto)
 
 
 # Community ID text of a flow's blob: "1:" + base64(SHA-1(blob)), in C for a blob of one

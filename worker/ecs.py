@@ -479,11 +479,7 @@ def _frac9(frac) -> str:
 _FLOW_TMPL: dict = {}
 
 
-def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
-    pkey = key[:6]
-    parts = _FLOW_PARTS.get(pkey)
-    if parts is None:
-        parts = _flow_parts(pkey)
+def _flow_templates(key: tuple, proto, parts: tuple, src_ip, sport, dst_ip, dport) -> tuple:
     if sport:
         src_b = {"ip": src_ip, "port": sport, "bytes": 0}
     else:
@@ -495,6 +491,13 @@ def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
     net_b = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3], "bytes": 0}
     if parts[2]:
         net_b["community_id"] = parts[2]
+    if len(_FLOW_TMPL) >= _FLOW_PARTS_MAX:
+        _FLOW_TMPL.clear()
+    tm = _FLOW_TMPL[key] = (src_b, dst_b, net_b, parts, _event_templates(proto))
+    return tm
+
+
+def _event_templates(proto) -> tuple:
     evt = _EVENT_TMPL.get(proto)
     if evt is None:
         # "category" and "type" are placeholders too: every event gets its own lists
@@ -505,10 +508,7 @@ def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
             {"kind": "event", "category": None, "type": None, "dataset": proto, "end": None},
             {"kind": "event", "category": None, "type": None, "dataset": proto},
         )
-    if len(_FLOW_TMPL) >= _FLOW_PARTS_MAX:
-        _FLOW_TMPL.clear()
-    tm = _FLOW_TMPL[key] = (src_b, dst_b, net_b, parts, evt, src_ip == dst_ip)
-    return tm
+    return evt
 
 
 # protocol -> the "event" object templates of _flow_templates (start and end, start, end, neither)
@@ -542,33 +542,48 @@ def transaction_event(
         dport = tuple_item(tuple_, 3)
     key = (transport, src_ip, sport, dst_ip, dport, cid_ports, proto)
     tm = _FLOW_TMPL.get(key)
-    if tm is None:
-        tm = _flow_templates(key, proto, src_ip, sport, dst_ip, dport)
-    if bytes_in:
+    if tm is not None:
+        parts = tm[3]
+        evt = tm[4]
+    else:
+        pkey = key[:6]
+        parts = _FLOW_PARTS.get(pkey)
+        if parts is None:
+            # the flow's first event (most DNS and ICMP flows have no other): its dicts are
+            # built directly; templates are made when a second event comes
+            parts = _flow_parts(pkey)
+        else:
+            tm = _flow_templates(key, proto, parts, src_ip, sport, dst_ip, dport)
+        evt = _event_templates(proto)
+    if bytes_in and tm is not None:
         source = tm[0]
         source = source.copy()
         source["bytes"] = bytes_in
     else:
         source = {"ip": src_ip, "port": sport} if sport else {"ip": src_ip}
+        if bytes_in:
+            source["bytes"] = bytes_in
     client = source.copy()
-    if bytes_out:
+    if bytes_out and tm is not None:
         dest = tm[1]
         dest = dest.copy()
         dest["bytes"] = bytes_out
     else:
         dest = {"ip": dst_ip, "port": dport} if dport else {"ip": dst_ip}
+        if bytes_out:
+            dest["bytes"] = bytes_out
     server = dest.copy()
     total = bytes_in + bytes_out
-    if total:
+    if total and tm is not None:
         network = tm[2]
         network = network.copy()
         network["bytes"] = total
     else:
-        parts = tm[3]
         network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
+        if total:
+            network["bytes"] = total
         if parts[2]:
             network["community_id"] = parts[2]
-    evt = tm[4]
     if start is not None:
         sec, frac = divmod(start, _NS)
         base = _second_text(sec)
@@ -609,7 +624,7 @@ def transaction_event(
         "client": client,
         "server": server,
         "network": network,
-        "related": {"ip": [src_ip] if tm[5] else [src_ip, dst_ip]},
+        "related": {"ip": [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]},
     }
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}
