@@ -37,14 +37,26 @@ cdef bytes _V4_MAPPED, _LOOPBACK6
 
 cpdef str _cid(bytes blob)
 
-@cython.locals(a0=cython.int)
-cdef bint _host4(bytes b) except -1
+@cython.locals(n=Py_ssize_t, value=cython.longlong, part=cython.int, digits=cython.int, dots=cython.int,
+               ch=cython.Py_UCS4)
+cdef long long _ipv4_int(str text) except -2
+
+@cython.locals(a0=cython.longlong, a1=cython.longlong)
+cdef bint _host4(long long n) except -1
 
 @cython.locals(a0=cython.int)
 cdef bint _host6(bytes b) except -1
 
-@cython.locals(s=bytes, d=bytes, sp=cython.long, dp=cython.long, blob=bytes, direction=str, cid=str,
-               net_type=str)
+cdef object _U32, _CID4I, _CID6
+
+@cython.locals(s=cython.longlong, d=cython.longlong, direction=str, cid=str, si=cython.long, di=cython.long)
+cdef tuple _flow_parts4(transport, str src_ip, sport, str dst_ip, dport)
+
+cdef str _cid4(int transport, long long s, long long d, long sport, long dport)
+
+@cython.locals(s=bytes, d=bytes, blob=bytes, direction=str)
+cdef tuple _flow_parts6(transport, str src_ip, sport, dst_ip, dport)
+
 cdef tuple _flow_parts_fast(transport, src_ip, sport, dst_ip, dport, cid_ports)
 
 @cython.locals(parts=tuple)
@@ -74,7 +86,32 @@ cdef inline uint32_t _rol32(uint32_t x, int n) noexcept nogil:
 
 
 cdef inline str _cid_c(bytes blob):
-    cdef Py_ssize_t n = len(blob)
+    return _cid_buf(<const unsigned char*>blob, len(blob))
+
+
+cdef inline str _cid4_c(int transport, long long s, long long d, long sport, long dport):
+    """The Community ID of an IPv4 flow in hashing order: its 16-byte blob (seed 0) in C."""
+    cdef unsigned char blob[16]
+    blob[0] = 0
+    blob[1] = 0
+    blob[2] = <unsigned char>(s >> 24)
+    blob[3] = <unsigned char>(s >> 16)
+    blob[4] = <unsigned char>(s >> 8)
+    blob[5] = <unsigned char>s
+    blob[6] = <unsigned char>(d >> 24)
+    blob[7] = <unsigned char>(d >> 16)
+    blob[8] = <unsigned char>(d >> 8)
+    blob[9] = <unsigned char>d
+    blob[10] = <unsigned char>transport
+    blob[11] = 0
+    blob[12] = <unsigned char>(sport >> 8)
+    blob[13] = <unsigned char>sport
+    blob[14] = <unsigned char>(dport >> 8)
+    blob[15] = <unsigned char>dport
+    return _cid_buf(blob, 16)
+
+
+cdef inline str _cid_buf(const unsigned char* data, Py_ssize_t n):
     cdef const char* alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
     cdef unsigned char block[64]
     cdef unsigned char digest[21]
@@ -85,7 +122,7 @@ cdef inline str _cid_c(bytes blob):
     cdef int i
     cdef unsigned long long bits = <unsigned long long>n * 8
     memset(block, 0, 64)
-    memcpy(block, <const char*>blob, n)
+    memcpy(block, data, n)
     block[n] = 0x80
     for i in range(8):
         block[63 - i] = <unsigned char>(bits >> (8 * i))

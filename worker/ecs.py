@@ -134,7 +134,6 @@ def ipv4_text(b: bytes) -> str:
 
 
 _inet_ntoa = socket.inet_ntoa
-_CID4 = struct.Struct("!xx4s4sBxHH")     # seed 0, IPv4 addresses, protocol, ports
 _CID6 = struct.Struct("!xx16s16sBxHH")   # seed 0, IPv6 addresses, protocol, ports
 _AF_INET6 = socket.AF_INET6
 _AF_INET = socket.AF_INET
@@ -150,14 +149,49 @@ _b64 = binascii.b2a_base64
 _bisect_right = bisect.bisect_right
 
 
-def _host4(b: bytes) -> bool:
-    """Host side of 4 IPv4 address bytes (loopback 127/8, link-local 169.254/16, link-local
-    multicast 224.0.0/24, or one of this host's addresses), as _host_side."""
-    a0 = b[0]
-    if a0 == 127 or (a0 == 169 and b[1] == 254) or (a0 == 224 and b[1] == 0 and b[2] == 0):
+def _ipv4_int(text: str) -> int:
+    """The address of canonical dotted-quad text (four decimal parts of at most 255, no
+    leading zeros: what ``ipv4_text`` writes and ``inet_pton`` takes back) as an integer,
+    or -1 for any other text. Compiled, a C loop over the characters."""
+    n = len(text)
+    if n < 7 or n > 15:
+        return -1
+    value = 0
+    part = 0
+    digits = 0
+    dots = 0
+    for ch in text:
+        if ch == ".":
+            if digits == 0:
+                return -1
+            value = (value << 8) | part
+            part = 0
+            digits = 0
+            dots += 1
+        elif "0" <= ch <= "9":
+            if digits == 1 and part == 0:
+                return -1              # a leading zero
+            part = part * 10 + (ord(ch) - 48)
+            if part > 255:
+                return -1
+            digits += 1
+        else:
+            return -1
+    if dots != 3 or digits == 0:
+        return -1
+    return (value << 8) | part
+
+
+def _host4(n: int) -> bool:
+    """Host side of an IPv4 address given as an integer (loopback 127/8, link-local
+    169.254/16, link-local multicast 224.0.0/24, or one of this host's addresses), as
+    _host_side."""
+    a0 = n >> 24
+    a1 = (n >> 16) & 0xFF
+    if a0 == 127 or (a0 == 169 and a1 == 254) or (a0 == 224 and a1 == 0 and ((n >> 8) & 0xFF) == 0):
         return True
     local = _LOCAL_PACKED[0]
-    return bool(local) and b in local
+    return bool(local) and _U32.pack(n) in local
 
 
 def _host6(b: bytes) -> bool:
@@ -165,7 +199,7 @@ def _host6(b: bytes) -> bool:
     v4-mapped address is its IPv4 one; else loopback ::1, link-local fe80::/10, link-local
     multicast ff02::/16, or one of this host's addresses."""
     if b[:12] == _V4_MAPPED:
-        return _host4(b[12:])
+        return _host4(int.from_bytes(b[12:], "big"))
     a0 = b[0]
     if (a0 == 0xFE and (b[1] & 0xC0) == 0x80) or (a0 == 0xFF and b[1] == 0x02) or b == _LOOPBACK6:
         return True
@@ -175,73 +209,90 @@ def _host6(b: bytes) -> bool:
 
 _V4_MAPPED = bytes(10) + b"\xff\xff"
 _LOOPBACK6 = bytes(15) + b"\x01"
+_U32 = struct.Struct("!I")
 
 
 def _flow_parts_fast(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int, cid_ports):
     """_flow_parts of a flow between two addresses of one family in their canonical text
-    (dotted quads; inet_ntop's IPv6 text), from the address bytes in one pass: the Community
-    ID's blob packed at once (ICMP types mapped as community_id does), the direction from
-    the bytes (as _sides4 / _host_side) without the per-address caches. IPv4 when no
+    (dotted quads; inet_ntop's IPv6 text), in one pass over the addresses: the Community
+    ID's blob hashed at once (ICMP types mapped as community_id does), the direction from
+    the address bits (as _sides4 / _host_side) without the per-address caches. IPv4 when no
     internal_networks are configured or they are IPv4 ranges (_V4_BOUNDS); IPv6 only without
     internal_networks. None when the general path must judge (other text, mixed families,
     internal_networks that need ipaddress objects)."""
-    if ":" in src_ip:
-        if _DIRECTION_RULES[0] is not None or ":" not in dst_ip:
-            return None
-        try:
-            s = _inet_pton(_AF_INET6, src_ip)
-            d = _inet_pton(_AF_INET6, dst_ip)
-        except (OSError, ValueError, TypeError):
-            return None
-        if _inet_ntop(_AF_INET6, s) != src_ip or _inet_ntop(_AF_INET6, d) != dst_ip:
-            return None                # not the canonical text: let ipaddress judge it
-        if _host6(d):
-            direction = "ingress"
-        elif _host6(s):
-            direction = "egress"
-        else:
-            direction = "unknown"      # no internal_networks: no perimeter rule
-        net_type = "ipv6"
-        cid_fmt = _CID6
-    else:
-        if _DIRECTION_RULES[0] is not None and _V4_BOUNDS[0] is None:
-            return None
-        try:
-            s = _inet_pton(_AF_INET, src_ip)
-            d = _inet_pton(_AF_INET, dst_ip)
-        except (OSError, ValueError, TypeError):
-            return None
-        if ipv4_text(s) != src_ip or ipv4_text(d) != dst_ip:
-            return None                # not the canonical text: let ipaddress judge it
-        # destination on this host's side: ingress; else the source: egress (_sides4)
-        if _host4(d):
-            direction = "ingress"
-        elif _host4(s):
-            direction = "egress"
-        elif _V4_BOUNDS[0] is None:
-            direction = "unknown"
-        else:                          # perimeter: internal_networks as IPv4 ranges (_sides4)
-            bounds = _V4_BOUNDS[0]
-            si = _bisect_right(bounds, int.from_bytes(s, "big")) & 1
-            di = _bisect_right(bounds, int.from_bytes(d, "big")) & 1
-            if si:
-                direction = "internal" if di else "outbound"
-            else:
-                direction = "inbound" if di else "external"
-        net_type = "ipv4"
-        cid_fmt = _CID4
     if cid_ports is not None:
         sport, dport = cid_ports
     if transport == 1 or transport == 58:
         sport, dport = _icmp_ports(transport, sport, dport)
-    sp = sport & 0xFFFF
-    dp = dport & 0xFFFF
+    if ":" in src_ip:
+        return _flow_parts6(transport, src_ip, sport, dst_ip, dport)
+    return _flow_parts4(transport, src_ip, sport, dst_ip, dport)
+
+
+def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int):
+    """_flow_parts_fast of dotted-quad text; sport and dport are what the Community ID hashes."""
+    if _DIRECTION_RULES[0] is not None and _V4_BOUNDS[0] is None:
+        return None
+    s = _ipv4_int(src_ip)
+    if s < 0:
+        return None
+    d = _ipv4_int(dst_ip)
+    if d < 0:
+        return None
+    # destination on this host's side: ingress; else the source: egress (_sides4)
+    if _host4(d):
+        direction = "ingress"
+    elif _host4(s):
+        direction = "egress"
+    elif _V4_BOUNDS[0] is None:
+        direction = "unknown"
+    else:                              # perimeter: internal_networks as IPv4 ranges (_sides4)
+        bounds = _V4_BOUNDS[0]
+        si = _bisect_right(bounds, s) & 1
+        di = _bisect_right(bounds, d) & 1
+        if si:
+            direction = "internal" if di else "outbound"
+        else:
+            direction = "inbound" if di else "external"
     if s > d or (s == d and sport > dport):
-        blob = cid_fmt.pack(d, s, transport, dp, sp)
+        cid = _cid4(transport, d, s, dport, sport)
     else:
-        blob = cid_fmt.pack(s, d, transport, sp, dp)
-    cid = _cid(blob)
-    return (net_type, _TRANSPORT_NAMES.get(transport) or str(transport), cid, direction)
+        cid = _cid4(transport, s, d, sport, dport)
+    return ("ipv4", _TRANSPORT_NAMES.get(transport) or str(transport), cid, direction)
+
+
+def _cid4(transport: int, s: int, d: int, sport: int, dport: int) -> str:
+    """Community ID of an IPv4 flow in hashing order (addresses as integers)."""
+    if _COMPILED:
+        return _cid4_c(transport, s, d, sport & 0xFFFF, dport & 0xFFFF)     # ecs.pxd
+    return _cid(_CID4I.pack(s, d, transport, sport & 0xFFFF, dport & 0xFFFF))
+
+
+_CID4I = struct.Struct("!xxIIBxHH")      # seed 0, IPv4 addresses as integers, protocol, ports
+
+
+def _flow_parts6(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int):
+    """_flow_parts_fast of inet_ntop's IPv6 text; sport and dport are what the Community ID hashes."""
+    if _DIRECTION_RULES[0] is not None or ":" not in dst_ip:
+        return None
+    try:
+        s = _inet_pton(_AF_INET6, src_ip)
+        d = _inet_pton(_AF_INET6, dst_ip)
+    except (OSError, ValueError, TypeError):
+        return None
+    if _inet_ntop(_AF_INET6, s) != src_ip or _inet_ntop(_AF_INET6, d) != dst_ip:
+        return None                    # not the canonical text: let ipaddress judge it
+    if _host6(d):
+        direction = "ingress"
+    elif _host6(s):
+        direction = "egress"
+    else:
+        direction = "unknown"          # no internal_networks: no perimeter rule
+    if s > d or (s == d and sport > dport):
+        blob = _CID6.pack(d, s, transport, dport & 0xFFFF, sport & 0xFFFF)
+    else:
+        blob = _CID6.pack(s, d, transport, sport & 0xFFFF, dport & 0xFFFF)
+    return ("ipv6", _TRANSPORT_NAMES.get(transport) or str(transport), _cid(blob), direction)
 
 
 def _flow_parts(key: tuple) -> tuple:
