@@ -183,3 +183,13 @@ cdef inline str _cid_buf(const unsigned char* data, Py_ssize_t n):
         out[4 + 4 * i] = alphabet[(t >> 6) & 63]
         out[5 + 4 * i] = alphabet[t & 63] if i < 6 else b'='
     return PyUnicode_DecodeASCII(out, 30, NULL)
+
+
+cdef inline str _digits9_c(long long v):
+    """The nine decimal digits of 0 <= v < 10**9, zero-padded ("%09d")."""
+    cdef char buf[9]
+    cdef int i
+    for i in range(8, -1, -1):
+        buf[i] = <char>(48 + v % 10)
+        v //= 10
+    return PyUnicode_DecodeASCII(buf, 9, NULL)

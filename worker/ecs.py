@@ -511,10 +511,12 @@ def _frac3(frac) -> str:
 
 
 def _frac9(frac) -> str:
-    """``"%09d" % frac`` for 0 <= frac < 10**9; compiled, an int is formatted
-    as a C integer (ecs.pxd), without the format machinery."""
+    """``"%09d" % frac`` for 0 <= frac < 10**9; compiled, an int's nine digits are
+    written by a C loop (ecs.pxd ``_digits9_c``), without the format machinery (sprintf)."""
     if type(frac) is int:
         v = frac
+        if _COMPILED:
+            return _digits9_c(v)      # ecs.pxd; v is a divmod remainder: 0 <= v < 10**9
         return f"{v:09d}"
     return "%09d" % frac
 
