@@ -118,7 +118,7 @@ cdef inline str _cid_buf(const unsigned char* data, Py_ssize_t n):
     cdef char out[30]
     cdef uint32_t w[80]
     cdef uint32_t h[5]
-    cdef uint32_t a, b, c, d, e, f, k, t
+    cdef uint32_t a, b, c, d, e, t
     cdef int i
     cdef unsigned long long bits = <unsigned long long>n * 8
     memset(block, 0, 64)
@@ -141,20 +141,30 @@ cdef inline str _cid_buf(const unsigned char* data, Py_ssize_t n):
     c = h[2]
     d = h[3]
     e = h[4]
-    for i in range(80):
-        if i < 20:
-            f = (b & c) | ((~b) & d)
-            k = 0x5A827999
-        elif i < 40:
-            f = b ^ c ^ d
-            k = 0x6ED9EBA1
-        elif i < 60:
-            f = (b & c) | (b & d) | (c & d)
-            k = 0x8F1BBCDC
-        else:
-            f = b ^ c ^ d
-            k = 0xCA62C1D6
-        t = _rol32(a, 5) + f + e + k + w[i]
+    # the four kinds of round in their own loops: no test per round
+    for i in range(20):
+        t = _rol32(a, 5) + ((b & c) | ((~b) & d)) + e + <uint32_t>0x5A827999U + w[i]
+        e = d
+        d = c
+        c = _rol32(b, 30)
+        b = a
+        a = t
+    for i in range(20, 40):
+        t = _rol32(a, 5) + (b ^ c ^ d) + e + <uint32_t>0x6ED9EBA1U + w[i]
+        e = d
+        d = c
+        c = _rol32(b, 30)
+        b = a
+        a = t
+    for i in range(40, 60):
+        t = _rol32(a, 5) + ((b & c) | (b & d) | (c & d)) + e + <uint32_t>0x8F1BBCDCU + w[i]
+        e = d
+        d = c
+        c = _rol32(b, 30)
+        b = a
+        a = t
+    for i in range(60, 80):
+        t = _rol32(a, 5) + (b ^ c ^ d) + e + <uint32_t>0xCA62C1D6U + w[i]
         e = d
         d = c
         c = _rol32(b, 30)
