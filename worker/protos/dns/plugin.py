@@ -159,7 +159,10 @@ class DnsPlugin:
 
 
 def _parse_udp(plugin: DnsPlugin, pkt: Packet) -> None:
-    data = bytes(pkt.payload)
+    payload = pkt.payload
+    # the UDP layer's payload is a view of a whole bytes object: that object, not a copy
+    obj = payload.obj if type(payload) is memoryview else None
+    data = obj if type(obj) is bytes and len(obj) == len(payload) else bytes(payload)
     try:
         msg = decode_message(data, pkt.ts, len(data))
     except ParseError:

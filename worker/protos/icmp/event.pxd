@@ -14,5 +14,5 @@ cpdef str message_text(int version, int typ, int code)
 cdef dict _message_object(int version, int typ, int code)
 
 @cython.locals(req=IcmpMessage, resp=IcmpMessage, first=IcmpMessage, version=cython.int, transport=cython.int,
-               ev=dict, icmp=dict)
+               ev=dict, icmp=dict, event_type=list)
 cpdef dict to_event(IcmpTransaction trans)

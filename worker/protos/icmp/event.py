@@ -106,7 +106,10 @@ def to_event(trans: IcmpTransaction) -> dict:
         icmp["request"] = _message_object(version, req.type, req.code)
     if resp is not None:
         icmp["response"] = _message_object(version, resp.type, resp.code)
-    ev["event"]["type"] = ["connection"]
+    # ICMP events are of type "connection" only: the event's own new
+    # ["connection", "protocol"] list loses its last item (no second list)
+    event_type: list = ev["event"]["type"]
+    event_type.pop()
     ev["path"] = dst
     ev["icmp"] = icmp
     return ev
