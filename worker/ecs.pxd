@@ -85,6 +85,17 @@ cdef inline uint32_t _rol32(uint32_t x, int n) noexcept nogil:
     return (x << n) | (x >> (32 - n))
 
 
+cdef inline void _sha1_round(uint32_t* v, uint32_t f, uint32_t kw) noexcept nogil:
+    """One SHA-1 round on the working variables v = (a, b, c, d, e): f the round's
+    function of b, c, d; kw its constant plus the schedule word."""
+    cdef uint32_t t = _rol32(v[0], 5) + f + v[4] + kw
+    v[4] = v[3]
+    v[3] = v[2]
+    v[2] = _rol32(v[1], 30)
+    v[1] = v[0]
+    v[0] = t
+
+
 cdef inline str _cid_c(bytes blob):
     return _cid_buf(<const unsigned char*>blob, len(blob))
 
@@ -118,7 +129,8 @@ cdef inline str _cid_buf(const unsigned char* data, Py_ssize_t n):
     cdef char out[30]
     cdef uint32_t w[80]
     cdef uint32_t h[5]
-    cdef uint32_t a, b, c, d, e, t
+    cdef uint32_t v[5]
+    cdef uint32_t t
     cdef int i
     cdef unsigned long long bits = <unsigned long long>n * 8
     memset(block, 0, 64)
@@ -136,45 +148,22 @@ cdef inline str _cid_buf(const unsigned char* data, Py_ssize_t n):
     h[2] = 0x98BADCFE
     h[3] = 0x10325476
     h[4] = 0xC3D2E1F0
-    a = h[0]
-    b = h[1]
-    c = h[2]
-    d = h[3]
-    e = h[4]
     # the four kinds of round in their own loops: no test per round
+    v[0] = h[0]
+    v[1] = h[1]
+    v[2] = h[2]
+    v[3] = h[3]
+    v[4] = h[4]
     for i in range(20):
-        t = _rol32(a, 5) + ((b & c) | ((~b) & d)) + e + <uint32_t>0x5A827999U + w[i]
-        e = d
-        d = c
-        c = _rol32(b, 30)
-        b = a
-        a = t
+        _sha1_round(v, (v[1] & v[2]) | ((~v[1]) & v[3]), <uint32_t>0x5A827999U + w[i])
     for i in range(20, 40):
-        t = _rol32(a, 5) + (b ^ c ^ d) + e + <uint32_t>0x6ED9EBA1U + w[i]
-        e = d
-        d = c
-        c = _rol32(b, 30)
-        b = a
-        a = t
+        _sha1_round(v, v[1] ^ v[2] ^ v[3], <uint32_t>0x6ED9EBA1U + w[i])
     for i in range(40, 60):
-        t = _rol32(a, 5) + ((b & c) | (b & d) | (c & d)) + e + <uint32_t>0x8F1BBCDCU + w[i]
-        e = d
-        d = c
-        c = _rol32(b, 30)
-        b = a
-        a = t
+        _sha1_round(v, (v[1] & v[2]) | (v[1] & v[3]) | (v[2] & v[3]), <uint32_t>0x8F1BBCDCU + w[i])
     for i in range(60, 80):
-        t = _rol32(a, 5) + (b ^ c ^ d) + e + <uint32_t>0xCA62C1D6U + w[i]
-        e = d
-        d = c
-        c = _rol32(b, 30)
-        b = a
-        a = t
-    h[0] += a
-    h[1] += b
-    h[2] += c
-    h[3] += d
-    h[4] += e
+        _sha1_round(v, v[1] ^ v[2] ^ v[3], <uint32_t>0xCA62C1D6U + w[i])
+    for i in range(5):
+        h[i] += v[i]
     for i in range(5):
         digest[4 * i] = <unsigned char>(h[i] >> 24)
         digest[4 * i + 1] = <unsigned char>(h[i] >> 16)

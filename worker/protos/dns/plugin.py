@@ -180,6 +180,7 @@ def _message(plugin: DnsPlugin, tuple_, msg: DnsMessage) -> tuple | None:
     if not msg.bits & QR:
         for done in corr.request(tuple_, msg):
             emit(to_event(done, cfg, psl))
-        return (*tuple_, msg.id)
+        t, sip, sport, dip, dport = tuple_     # unpacked: cheaper than (*tuple_, id) compiled
+        return (t, sip, sport, dip, dport, msg.id)
     emit(to_event(corr.response(tuple_, msg), cfg, psl))
     return None
