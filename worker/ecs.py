@@ -83,9 +83,17 @@ def community_id(transport: int, src_ip: str, sport: int, dst_ip: str, dport: in
         sport, dport = _icmp_ports(transport, sport, dport)
     if (s, sport) > (d, dport):
         s, d, sport, dport = d, s, dport, sport
-    blob = struct.pack("!H", seed) + s + d + _CID_TAIL.pack(transport, sport & 0xFFFF, dport & 0xFFFF)
+    return _cid(struct.pack("!H", seed) + s + d + _CID_TAIL.pack(transport, sport & 0xFFFF, dport & 0xFFFF))
+
+
+def _cid(blob: bytes) -> str:
+    """Community ID text of a flow's packed blob (seed, addresses, protocol, ports):
+    "1:" + base64 of its SHA-1. Compiled, a blob of one SHA-1 block (at most 55 bytes:
+    every flow's) is hashed and encoded in C (ecs.pxd ``_cid_c``)."""
+    if _COMPILED and len(blob) <= 55:
+        return _cid_c(blob)
     # binascii directly: base64.b64encode is a Python-level wrapper of it
-    return "1:" + binascii.b2a_base64(hashlib.sha1(blob).digest(), newline=False).decode()
+    return "1:" + _b64(_sha1(blob).digest(), newline=False).decode()
 
 
 # ICMP type -> its counterpart, so both directions hash alike (spec table).
@@ -126,7 +134,8 @@ def ipv4_text(b: bytes) -> str:
 
 
 _inet_ntoa = socket.inet_ntoa
-_CID4 = struct.Struct("!xx4s4sBxHH")     # seed 0, IPv4 addresses, protocol, ports
+_CID6 = struct.Struct("!xx16s16sBxHH")   # seed 0, IPv6 addresses, protocol, ports
+_AF_INET6 = socket.AF_INET6
 _AF_INET = socket.AF_INET
 _inet_pton = socket.inet_pton
 _inet_ntop = socket.inet_ntop
@@ -140,56 +149,156 @@ _b64 = binascii.b2a_base64
 _bisect_right = bisect.bisect_right
 
 
+def _ipv4_int(text: str) -> int:
+    """The address of canonical dotted-quad text (four decimal parts of at most 255, no
+    leading zeros: what ``ipv4_text`` writes and ``inet_pton`` takes back) as an integer,
+    or -1 for any other text. Compiled, a C loop over the characters."""
+    n = len(text)
+    if n < 7 or n > 15:
+        return -1
+    value = 0
+    part = 0
+    digits = 0
+    dots = 0
+    for ch in text:
+        if ch == ".":
+            if digits == 0:
+                return -1
+            value = (value << 8) | part
+            part = 0
+            digits = 0
+            dots += 1
+        elif "0" <= ch <= "9":
+            if digits == 1 and part == 0:
+                return -1              # a leading zero
+            part = part * 10 + (ord(ch) - 48)
+            if part > 255:
+                return -1
+            digits += 1
+        else:
+            return -1
+    if dots != 3 or digits == 0:
+        return -1
+    return (value << 8) | part
+
+
+def _host4(n: int) -> bool:
+    """Host side of an IPv4 address given as an integer (loopback 127/8, link-local
+    169.254/16, link-local multicast 224.0.0/24, or one of this host's addresses), as
+    _host_side."""
+    a0 = n >> 24
+    a1 = (n >> 16) & 0xFF
+    if a0 == 127 or (a0 == 169 and a1 == 254) or (a0 == 224 and a1 == 0 and ((n >> 8) & 0xFF) == 0):
+        return True
+    local = _LOCAL_PACKED[0]
+    return bool(local) and _U32.pack(n) in local
+
+
+def _host6(b: bytes) -> bool:
+    """Host side of 16 IPv6 address bytes, as _host_side of its ipaddress object: a
+    v4-mapped address is its IPv4 one; else loopback ::1, link-local fe80::/10, link-local
+    multicast ff02::/16, or one of this host's addresses."""
+    if b[:12] == _V4_MAPPED:
+        return _host4(int.from_bytes(b[12:], "big"))
+    a0 = b[0]
+    if (a0 == 0xFE and (b[1] & 0xC0) == 0x80) or (a0 == 0xFF and b[1] == 0x02) or b == _LOOPBACK6:
+        return True
+    local = _LOCAL_PACKED[0]
+    return bool(local) and b in local
+
+
+_V4_MAPPED = bytes(10) + b"\xff\xff"
+_LOOPBACK6 = bytes(15) + b"\x01"
+_U32 = struct.Struct("!I")
+
+
+def _flow_parts_fast(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int, cid_ports):
+    """_flow_parts of a flow between two addresses of one family in their canonical text
+    (dotted quads; inet_ntop's IPv6 text), in one pass over the addresses: the Community
+    ID's blob hashed at once (ICMP types mapped as community_id does), the direction from
+    the address bits (as _sides4 / _host_side) without the per-address caches. IPv4 when no
+    internal_networks are configured or they are IPv4 ranges (_V4_BOUNDS); IPv6 only without
+    internal_networks. None when the general path must judge (other text, mixed families,
+    internal_networks that need ipaddress objects)."""
+    if cid_ports is not None:
+        sport, dport = cid_ports
+    if transport == 1 or transport == 58:
+        sport, dport = _icmp_ports(transport, sport, dport)
+    if ":" in src_ip:
+        return _flow_parts6(transport, src_ip, sport, dst_ip, dport)
+    return _flow_parts4(transport, src_ip, sport, dst_ip, dport)
+
+
 def _flow_parts4(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int):
-    """_flow_parts of a flow between two dotted-quad IPv4 addresses when no
-    internal_networks are configured or they are IPv4 ranges (_V4_BOUNDS; transport
-    not ICMP), from the address
-    bytes in one pass: the Community ID's blob packed at once, the direction
-    from the first bytes (as _sides4) without the per-address caches. None
-    when an address is not such text (the general path judges it)."""
+    """_flow_parts_fast of dotted-quad text; sport and dport are what the Community ID hashes."""
+    if _DIRECTION_RULES[0] is not None and _V4_BOUNDS[0] is None:
+        return None
+    s = _ipv4_int(src_ip)
+    if s < 0:
+        return None
+    d = _ipv4_int(dst_ip)
+    if d < 0:
+        return None
+    # destination on this host's side: ingress; else the source: egress (_sides4)
+    if _host4(d):
+        direction = "ingress"
+    elif _host4(s):
+        direction = "egress"
+    elif _V4_BOUNDS[0] is None:
+        direction = "unknown"
+    else:                              # perimeter: internal_networks as IPv4 ranges (_sides4)
+        bounds = _V4_BOUNDS[0]
+        si = _bisect_right(bounds, s) & 1
+        di = _bisect_right(bounds, d) & 1
+        if si:
+            direction = "internal" if di else "outbound"
+        else:
+            direction = "inbound" if di else "external"
+    if s > d or (s == d and sport > dport):
+        cid = _cid4(transport, d, s, dport, sport)
+    else:
+        cid = _cid4(transport, s, d, sport, dport)
+    return ("ipv4", _TRANSPORT_NAMES.get(transport) or str(transport), cid, direction)
+
+
+def _cid4(transport: int, s: int, d: int, sport: int, dport: int) -> str:
+    """Community ID of an IPv4 flow in hashing order (addresses as integers)."""
+    if _COMPILED:
+        return _cid4_c(transport, s, d, sport & 0xFFFF, dport & 0xFFFF)     # ecs.pxd
+    return _cid(_CID4I.pack(s, d, transport, sport & 0xFFFF, dport & 0xFFFF))
+
+
+_CID4I = struct.Struct("!xxIIBxHH")      # seed 0, IPv4 addresses as integers, protocol, ports
+
+
+def _flow_parts6(transport: int, src_ip: str, sport: int, dst_ip: str, dport: int):
+    """_flow_parts_fast of inet_ntop's IPv6 text; sport and dport are what the Community ID hashes."""
+    if _DIRECTION_RULES[0] is not None or ":" not in dst_ip:
+        return None
     try:
-        s = _inet_pton(_AF_INET, src_ip)
-        d = _inet_pton(_AF_INET, dst_ip)
+        s = _inet_pton(_AF_INET6, src_ip)
+        d = _inet_pton(_AF_INET6, dst_ip)
     except (OSError, ValueError, TypeError):
         return None
-    if ipv4_text(s) != src_ip or ipv4_text(d) != dst_ip:
+    if _inet_ntop(_AF_INET6, s) != src_ip or _inet_ntop(_AF_INET6, d) != dst_ip:
         return None                    # not the canonical text: let ipaddress judge it
-    local = _LOCAL_PACKED[0]
-    # destination on this host's side: ingress; else the source: egress (_sides4)
-    a0 = d[0]
-    if (a0 == 127 or (a0 == 169 and d[1] == 254) or (a0 == 224 and d[1] == 0 and d[2] == 0)
-            or (local and d in local)):
+    if _host6(d):
         direction = "ingress"
+    elif _host6(s):
+        direction = "egress"
     else:
-        a0 = s[0]
-        if (a0 == 127 or (a0 == 169 and s[1] == 254) or (a0 == 224 and s[1] == 0 and s[2] == 0)
-                or (local and s in local)):
-            direction = "egress"
-        elif _V4_BOUNDS[0] is None:
-            direction = "unknown"
-        else:                          # perimeter: internal_networks as IPv4 ranges (_sides4)
-            bounds = _V4_BOUNDS[0]
-            si = _bisect_right(bounds, int.from_bytes(s, "big")) & 1
-            di = _bisect_right(bounds, int.from_bytes(d, "big")) & 1
-            if si:
-                direction = "internal" if di else "outbound"
-            else:
-                direction = "inbound" if di else "external"
-    sp = sport & 0xFFFF
-    dp = dport & 0xFFFF
+        direction = "unknown"          # no internal_networks: no perimeter rule
     if s > d or (s == d and sport > dport):
-        blob = _CID4.pack(d, s, transport, dp, sp)
+        blob = _CID6.pack(d, s, transport, dport & 0xFFFF, sport & 0xFFFF)
     else:
-        blob = _CID4.pack(s, d, transport, sp, dp)
-    cid = "1:" + _b64(_sha1(blob).digest(), newline=False).decode()
-    return ("ipv4", _TRANSPORT_NAMES.get(transport) or str(transport), cid, direction)
+        blob = _CID6.pack(s, d, transport, sport & 0xFFFF, dport & 0xFFFF)
+    return ("ipv6", _TRANSPORT_NAMES.get(transport) or str(transport), _cid(blob), direction)
 
 
 def _flow_parts(key: tuple) -> tuple:
     transport, src_ip, sport, dst_ip, dport, cid_ports = key
-    if (cid_ports is None and (_DIRECTION_RULES[0] is None or _V4_BOUNDS[0] is not None)
-            and transport != 1 and transport != 58):
-        parts = _flow_parts4(transport, src_ip, sport, dst_ip, dport)
+    if type(src_ip) is str and type(dst_ip) is str:
+        parts = _flow_parts_fast(transport, src_ip, sport, dst_ip, dport, cid_ports)
         if parts is not None:
             if len(_FLOW_PARTS) >= _FLOW_PARTS_MAX:
                 _FLOW_PARTS.clear()
@@ -402,10 +511,12 @@ def _frac3(frac) -> str:
 
 
 def _frac9(frac) -> str:
-    """``"%09d" % frac`` for 0 <= frac < 10**9; compiled, an int is formatted
-    as a C integer (ecs.pxd), without the format machinery."""
+    """``"%09d" % frac`` for 0 <= frac < 10**9; compiled, an int's nine digits are
+    written by a C loop (ecs.pxd ``_digits9_c``), without the format machinery (sprintf)."""
     if type(frac) is int:
         v = frac
+        if _COMPILED:
+            return _digits9_c(v)      # ecs.pxd; v is a divmod remainder: 0 <= v < 10**9
         return f"{v:09d}"
     return "%09d" % frac
 
@@ -421,11 +532,7 @@ def _frac9(frac) -> str:
 _FLOW_TMPL: dict = {}
 
 
-def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
-    pkey = key[:6]
-    parts = _FLOW_PARTS.get(pkey)
-    if parts is None:
-        parts = _flow_parts(pkey)
+def _flow_templates(key: tuple, proto, parts: tuple, src_ip, sport, dst_ip, dport) -> tuple:
     if sport:
         src_b = {"ip": src_ip, "port": sport, "bytes": 0}
     else:
@@ -437,6 +544,13 @@ def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
     net_b = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3], "bytes": 0}
     if parts[2]:
         net_b["community_id"] = parts[2]
+    if len(_FLOW_TMPL) >= _FLOW_PARTS_MAX:
+        _FLOW_TMPL.clear()
+    tm = _FLOW_TMPL[key] = (src_b, dst_b, net_b, parts, _event_templates(proto))
+    return tm
+
+
+def _event_templates(proto) -> tuple:
     evt = _EVENT_TMPL.get(proto)
     if evt is None:
         # "category" and "type" are placeholders too: every event gets its own lists
@@ -447,10 +561,7 @@ def _flow_templates(key: tuple, proto, src_ip, sport, dst_ip, dport) -> tuple:
             {"kind": "event", "category": None, "type": None, "dataset": proto, "end": None},
             {"kind": "event", "category": None, "type": None, "dataset": proto},
         )
-    if len(_FLOW_TMPL) >= _FLOW_PARTS_MAX:
-        _FLOW_TMPL.clear()
-    tm = _FLOW_TMPL[key] = (src_b, dst_b, net_b, parts, evt, src_ip == dst_ip)
-    return tm
+    return evt
 
 
 # protocol -> the "event" object templates of _flow_templates (start and end, start, end, neither)
@@ -484,33 +595,48 @@ def transaction_event(
         dport = tuple_item(tuple_, 3)
     key = (transport, src_ip, sport, dst_ip, dport, cid_ports, proto)
     tm = _FLOW_TMPL.get(key)
-    if tm is None:
-        tm = _flow_templates(key, proto, src_ip, sport, dst_ip, dport)
-    if bytes_in:
+    if tm is not None:
+        parts = tm[3]
+        evt = tm[4]
+    else:
+        pkey = key[:6]
+        parts = _FLOW_PARTS.get(pkey)
+        if parts is None:
+            # the flow's first event (most DNS and ICMP flows have no other): its dicts are
+            # built directly; templates are made when a second event comes
+            parts = _flow_parts(pkey)
+        else:
+            tm = _flow_templates(key, proto, parts, src_ip, sport, dst_ip, dport)
+        evt = _event_templates(proto)
+    if bytes_in and tm is not None:
         source = tm[0]
         source = source.copy()
         source["bytes"] = bytes_in
     else:
         source = {"ip": src_ip, "port": sport} if sport else {"ip": src_ip}
+        if bytes_in:
+            source["bytes"] = bytes_in
     client = source.copy()
-    if bytes_out:
+    if bytes_out and tm is not None:
         dest = tm[1]
         dest = dest.copy()
         dest["bytes"] = bytes_out
     else:
         dest = {"ip": dst_ip, "port": dport} if dport else {"ip": dst_ip}
+        if bytes_out:
+            dest["bytes"] = bytes_out
     server = dest.copy()
     total = bytes_in + bytes_out
-    if total:
+    if total and tm is not None:
         network = tm[2]
         network = network.copy()
         network["bytes"] = total
     else:
-        parts = tm[3]
         network = {"type": parts[0], "transport": parts[1], "protocol": proto, "direction": parts[3]}
+        if total:
+            network["bytes"] = total
         if parts[2]:
             network["community_id"] = parts[2]
-    evt = tm[4]
     if start is not None:
         sec, frac = divmod(start, _NS)
         base = _second_text(sec)
@@ -551,7 +677,7 @@ def transaction_event(
         "client": client,
         "server": server,
         "network": network,
-        "related": {"ip": [src_ip] if tm[5] else [src_ip, dst_ip]},
+        "related": {"ip": [src_ip] if src_ip == dst_ip else [src_ip, dst_ip]},
     }
     if notes:
         ev["error"] = {"message": notes[0] if len(notes) == 1 else list(notes)}

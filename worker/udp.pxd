@@ -13,5 +13,5 @@ cdef class UdpDispatcher:
     cdef public dict _addr
     cdef Py_ssize_t _n_packets
 
-    @cython.locals(sport=int, dport=int, addr=dict, src=object, dst=object)
+    @cython.locals(sport=int, dport=int, addr=dict, src=object, dst=object, pkt=Packet)
     cpdef process(self, object ts, tuple dec, object raw)

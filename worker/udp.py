@@ -24,6 +24,7 @@ from shared.addr import ip_text
 from worker.plugin import UDP, IpPortTuple, Packet, ParseError
 
 _ADDR_CACHE_MAX = 65536
+_tuple_new = tuple.__new__
 
 
 class UdpDispatcher:
@@ -63,7 +64,12 @@ class UdpDispatcher:
         addr = self._addr
         src = addr.get(dec[1]) or self._text(dec[1])
         dst = addr.get(dec[2]) or self._text(dec[2])
-        pkt = Packet(ts, IpPortTuple(UDP, src, sport, dst, dport), memoryview(raw)[dec[8]:dec[9]])
+        # built without Python-level constructors: the NamedTuple's __new__ is a Python
+        # function, Packet's __init__ parses arguments (as worker/tcp.py does)
+        pkt = Packet.__new__(Packet)
+        pkt.ts = ts
+        pkt.tuple = _tuple_new(IpPortTuple, (UDP, src, sport, dst, dport))
+        pkt.payload = memoryview(raw[dec[8]:dec[9]])
         try:
             plugin.parse_udp(pkt)
         except Exception as exc:  # noqa: BLE001 - the plugin boundary

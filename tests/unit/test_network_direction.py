@@ -148,3 +148,69 @@ def test_ipv4_fast_path_equals_the_ipaddress_path(internal_networks, monkeypatch
         assert fast == slow
         for (src, dst), (nd, _) in zip(pairs, fast):
             assert nd == _reference(internal_networks, local, src, dst), (src, dst)
+
+
+# -- the new-flow fast path (ecs._flow_parts_fast) for ICMP, IPv6 and every transport ---------
+
+import base64  # noqa: E402
+import hashlib  # noqa: E402
+import struct  # noqa: E402
+
+from worker.plugin import IpPortTuple  # noqa: E402
+
+_ICMP_PAIRS = {1: {8: 0, 0: 8, 13: 14, 14: 13, 15: 16, 16: 15, 10: 9, 9: 10, 17: 18, 18: 17},
+               58: {128: 129, 129: 128, 133: 134, 134: 133, 135: 136, 136: 135, 130: 131, 131: 130,
+                    144: 145, 145: 144}}
+
+
+def _reference_cid(transport, src, sport, dst, dport) -> str:
+    """Community ID v1 (corelight spec) from ipaddress and hashlib only."""
+    s = ipaddress.ip_address(src).packed
+    d = ipaddress.ip_address(dst).packed
+    if transport in _ICMP_PAIRS:
+        table = _ICMP_PAIRS[transport]
+        sport, dport = (sport, table[sport]) if sport in table else (sport, dport)
+    if (s, sport) > (d, dport):
+        s, d, sport, dport = d, s, dport, sport
+    blob = struct.pack("!H", 0) + s + d + struct.pack("!BxHH", transport, sport & 0xFFFF, dport & 0xFFFF)
+    return "1:" + base64.b64encode(hashlib.sha1(blob).digest()).decode()
+
+
+def test_cid_text_equals_hashlib_for_every_blob_length():
+    rnd = random.Random(3)
+    for n in list(range(0, 80)) * 20:
+        blob = bytes(rnd.getrandbits(8) for _ in range(n))
+        assert ecs._cid(blob) == "1:" + base64.b64encode(hashlib.sha1(blob).digest()).decode(), blob
+
+
+@pytest.mark.parametrize("internal_networks", [None, ["private"], ["::/0"]], ids=str)
+def test_new_flow_parts_of_icmp_ipv6_and_udp_equal_the_references(internal_networks):
+    rnd = random.Random(11)
+    addrs = [a for a in _addresses(5) if "%" not in a and a not in ("010.0.0.1", "1.2.3", "10.0.0.256",
+                                                                   "not-an-address")]
+    addrs += ["::ffff:169.254.0.1", "::ffff:224.0.0.9", "fe80::", "febf::1", "fec0::1", "ff02::1", "ff12::1"]
+    v4 = [a for a in addrs if ":" not in a]
+    v6 = [a for a in addrs if ":" in a]
+    for local in ((), ["10.0.0.2", "fd00::2", "fe80::1"]):
+        configure_direction(internal_networks, local)
+        for i in range(1500):
+            fam = v4 if i % 2 else v6
+            src, dst = rnd.choice(fam), rnd.choice(fam)
+            if i % 50 == 0:
+                dst = src
+            transport = rnd.choice((1, 58, 17, 6, 132))
+            if transport in (1, 58):
+                typ = rnd.choice(list(_ICMP_PAIRS[transport]) + [3, 5, 11, 1, 2, 200])
+                code = rnd.choice((0, 1, 3, 255))
+                ev = transaction_event("icmp", IpPortTuple(transport, src, 0, dst, 0), 1, 2, 3, 4,
+                                       transport=transport, cid_ports=(typ, code))
+                want = _reference_cid(transport, src, typ, dst, code)
+            else:
+                sport, dport = rnd.choice((0, 53, 40000, 65535)), rnd.choice((0, 53, 443))
+                ev = transaction_event("dns", IpPortTuple(transport, src, sport, dst, dport), 1, None,
+                                       transport=transport)
+                want = _reference_cid(transport, src, sport, dst, dport)
+            net = ev["network"]
+            assert net["community_id"] == want, (transport, src, dst)
+            assert net["direction"] == _reference(internal_networks, local, src, dst), (src, dst)
+            assert net["type"] == ("ipv6" if ":" in src else "ipv4")

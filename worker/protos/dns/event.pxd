@@ -3,8 +3,9 @@
 import cython
 from worker.protos.dns.parser cimport DnsMessage
 from worker.protos.dns.trans cimport Transaction
+from worker.ecs cimport transaction_event
 
-cdef dict _FLAGS_MEMO, _QUESTION_MEMO, _RECORD_MEMO, _RCODE_TEXT, _QUERY_MEMO
+cdef dict _FLAGS_MEMO, _QUESTION_MEMO, _RECORD_MEMO, _RCODE_TEXT, _QUERY_MEMO, _OPT_MEMO
 cdef list _OPCODE_TEXT
 
 @cython.locals(text=str)
@@ -28,5 +29,10 @@ cpdef tuple _flags(int bits, do)
 @cython.locals(key=tuple, hit=dict, q=dict)
 cpdef dict question(name, qtype, qclass, psl)
 
-@cython.locals(out=list, memo=dict, rtype=cython.int, memoable=cython.bint, hit=dict, fields=dict, name=str)
+cdef object _memo_key(tuple rr)
+
+@cython.locals(out=list, memo=dict, rtype=cython.int, hit=dict, fields=dict, name=str, rr=tuple)
 cpdef list records(list rrs, ips)
+
+@cython.locals(key=tuple, hit=dict)
+cpdef dict opt_fields(tuple opt)

@@ -189,26 +189,42 @@ def _question(name: str, qtype: int, qclass: int, psl) -> dict:
     return q
 
 
-_RECORD_MEMO: dict = {}     # record tuple -> its object; cleared at 65536 entries
-# types whose record tuples hold only str, int and bytes (hashable; no lists)
-_MEMO_TYPES = frozenset((T_A, T_AAAA, T_CNAME, T_NS, T_PTR, T_MX, T_SOA, T_SRV, T_DNSKEY, T_DS, T_RRSIG))
+_RECORD_MEMO: dict = {}     # record key (_memo_key) -> its object; cleared at 65536 entries
+
+
+def _memo_key(rr: tuple):
+    """A hashable key of a record for _RECORD_MEMO: the record itself, or a copy whose
+    data has its list made a tuple (TXT strings; the type list of NSEC and NSEC3; OPT's
+    options)."""
+    data = rr[4]
+    if type(data) is list:
+        key = (rr[0], rr[1], rr[2], rr[3], tuple(data))
+    elif type(data) is tuple and data and type(data[-1]) is list:
+        key = (rr[0], rr[1], rr[2], rr[3], data[:-1] + (tuple(data[-1]),))
+    else:
+        key = rr
+    return key
 
 
 def records(rrs: list, ips: list | None) -> list[dict]:
     """The objects of the records (new dicts, values str or int); addresses
-    of A/AAAA records are appended to ``ips`` when given."""
+    of A/AAAA records are appended to ``ips`` when given. Memoised per record
+    (the same answers come back for every client that asks)."""
     out = []
     memo = _RECORD_MEMO
     for rr in rrs:
         rtype = rr[1]
-        memoable = rtype in _MEMO_TYPES
-        if memoable:
-            hit = memo.get(rr)
-            if hit is not None:
-                if ips is not None and (rtype == T_A or rtype == T_AAAA):
-                    ips.append(rr[4])
-                out.append(hit.copy())
-                continue
+        key = _memo_key(rr)
+        try:
+            hit = memo.get(key)
+        except TypeError:           # data that cannot be hashed: not memoised
+            key = None
+            hit = None
+        if hit is not None:
+            if ips is not None and (rtype == T_A or rtype == T_AAAA):
+                ips.append(rr[4])
+            out.append(hit.copy())
+            continue
         if rtype == T_A or rtype == T_AAAA:
             data = rr[4]
             if data is None:
@@ -227,10 +243,10 @@ def records(rrs: list, ips: list | None) -> list[dict]:
         fields["type"] = TYPES.get(rtype) or str(rtype)
         fields["class"] = CLASSES.get(rr[2]) or str(rr[2])
         fields["ttl"] = str(rr[3])
-        if memoable:
+        if key is not None:
             if len(memo) >= 65536:
                 memo.clear()
-            memo[rr] = fields.copy()
+            memo[key] = fields.copy()
         out.append(fields)
     return out
 
@@ -292,8 +308,24 @@ _OPT_SUBNET, _OPT_EXPIRE, _OPT_COOKIE = 8, 9, 10
 _OPT_SILENT = frozenset((11, 12, 15))     # keepalive, padding, extended error: not shown
 
 
+_OPT_MEMO: dict = {}        # (udp_size, ext, version, do, options as a tuple) -> object; cleared at 4096
+
+
 def opt_fields(opt: tuple) -> dict:
+    """The ``dns.opt`` object of an OPT record's (udp_size, ext, version, do, options)
+    (a new dict; memoised: resolvers send the same OPT again and again)."""
     udp_size, ext, version, do, options = opt
+    key = (udp_size, ext, version, do, tuple(options))
+    hit = _OPT_MEMO.get(key)
+    if hit is None:
+        hit = _opt_fields(udp_size, ext, version, do, options)
+        if len(_OPT_MEMO) >= 4096:
+            _OPT_MEMO.clear()
+        _OPT_MEMO[key] = hit
+    return hit.copy()
+
+
+def _opt_fields(udp_size, ext, version, do, options) -> dict:
     out = {"do": do, "version": str(version), "udp_size": udp_size, "ext_rcode": rcode_text(ext << 4)}
     for code, data in options:
         if code in _OPT_SILENT:

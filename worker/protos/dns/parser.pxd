@@ -39,6 +39,11 @@ cpdef tuple _read_name(bytes buf, Py_ssize_t off, Py_ssize_t end, dict cache)
                ttl=cython.ulonglong, rcode=cython.int, msg=DnsMessage)
 cpdef DnsMessage decode_message(bytes buf, ts, size)
 
+cdef dict _IPV6_TEXT
+
+@cython.locals(text=str)
+cpdef str _ipv6_text(bytes b)
+
 @cython.locals(n=cython.Py_ssize_t, i=cython.Py_ssize_t)
 cpdef object _rdata(bytes buf, int rtype, Py_ssize_t off, Py_ssize_t end, dict cache)
 

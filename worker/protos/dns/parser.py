@@ -306,7 +306,22 @@ def _name_wire(buf: bytes, off: int, end: int) -> tuple[bytes, int]:
 
 # ------------------------------------------------------------------- RDATA
 
+_IPV6_TEXT: dict = {}       # 16 address bytes -> text (_ipv6_text); cleared at 65536 entries
+
+
 def _ipv6_text(b: bytes) -> str:
+    """The text of an AAAA address as Packetbeat prints it (memoised: popular
+    answers come back again and again)."""
+    text = _IPV6_TEXT.get(b)
+    if text is None:
+        text = _ipv6_text_of(b)
+        if len(_IPV6_TEXT) >= 65536:
+            _IPV6_TEXT.clear()
+        _IPV6_TEXT[b] = text
+    return text
+
+
+def _ipv6_text_of(b: bytes) -> str:
     if b[:12] == _MAPPED:               # Go prints IPv4-mapped addresses dotted
         return socket.inet_ntop(socket.AF_INET, b[12:])
     if b[:12] == b"\x00" * 12 and b[12:14] != b"\x00\x00":

@@ -8,7 +8,7 @@ from worker.protos.dns.trans cimport Correlator, Transaction
 from worker.protos.dns.event cimport to_event
 
 
-@cython.locals(data=bytes, msg=DnsMessage)
+@cython.locals(data=bytes, msg=DnsMessage, obj=object, payload=object)
 cpdef _parse_udp(plugin, pkt)
 
 @cython.locals(corr=Correlator, done=Transaction)

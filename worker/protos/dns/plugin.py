@@ -159,7 +159,10 @@ class DnsPlugin:
 
 
 def _parse_udp(plugin: DnsPlugin, pkt: Packet) -> None:
-    data = bytes(pkt.payload)
+    payload = pkt.payload
+    # the UDP layer's payload is a view of a whole bytes object: that object, not a copy
+    obj = payload.obj if type(payload) is memoryview else None
+    data = obj if type(obj) is bytes and len(obj) == len(payload) else bytes(payload)
     try:
         msg = decode_message(data, pkt.ts, len(data))
     except ParseError:
@@ -177,6 +180,7 @@ def _message(plugin: DnsPlugin, tuple_, msg: DnsMessage) -> tuple | None:
     if not msg.bits & QR:
         for done in corr.request(tuple_, msg):
             emit(to_event(done, cfg, psl))
-        return (*tuple_, msg.id)
+        t, sip, sport, dip, dport = tuple_     # unpacked: cheaper than (*tuple_, id) compiled
+        return (t, sip, sport, dip, dport, msg.id)
     emit(to_event(corr.response(tuple_, msg), cfg, psl))
     return None

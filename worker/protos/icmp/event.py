@@ -62,6 +62,18 @@ def message_text(version: int, typ: int, code: int) -> str:
     return text
 
 
+_OBJECTS: dict = {}     # the same key -> {message, type, code} (at most 2 * 65536 entries)
+
+
+def _message_object(version: int, typ: int, code: int) -> dict:
+    """A new ``icmp.request`` / ``icmp.response`` object (a copy of a memoised one)."""
+    key = (version << 16) | (typ << 8) | code
+    obj = _OBJECTS.get(key)
+    if obj is None:
+        obj = _OBJECTS[key] = {"message": message_text(version, typ, code), "type": typ, "code": code}
+    return obj.copy()
+
+
 def _message_text(version: int, typ: int, code: int) -> str:
     types, codes = _NAMES[version]
     name = types.get(typ)
@@ -91,12 +103,13 @@ def to_event(trans: IcmpTransaction) -> dict:
     )
     icmp: dict = {"version": version}
     if req is not None:
-        icmp["request"] = {"message": message_text(version, req.type, req.code),
-                           "type": req.type, "code": req.code}
+        icmp["request"] = _message_object(version, req.type, req.code)
     if resp is not None:
-        icmp["response"] = {"message": message_text(version, resp.type, resp.code),
-                            "type": resp.type, "code": resp.code}
-    ev["event"]["type"] = ["connection"]
+        icmp["response"] = _message_object(version, resp.type, resp.code)
+    # ICMP events are of type "connection" only: the event's own new
+    # ["connection", "protocol"] list loses its last item (no second list)
+    event_type: list = ev["event"]["type"]
+    event_type.pop()
     ev["path"] = dst
     ev["icmp"] = icmp
     return ev
