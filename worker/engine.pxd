@@ -6,5 +6,8 @@ from shared.decode cimport decode
 
 cdef bint _FAST
 
-@cython.locals(dec=tuple, t=int, linktype=int, fast=bint)
+@cython.locals(dec=tuple, t=int, linktype=int, fast=bint, n_icmp=Py_ssize_t)
 cdef object _dispatch(object engine, object records, TcpTracker tcp, UdpDispatcher udp, object counters)
+
+@cython.locals(tuples=dict, ips=tuple)
+cdef _icmp(object engine, object ts, tuple dec, object raw)

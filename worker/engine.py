@@ -140,6 +140,7 @@ def _dispatch(engine, records, tcp, udp, counters):
     ts = engine.last_ts
     flow = engine.flows.add if engine.flows is not None else None
     icmp = engine.icmp
+    n_icmp = 0
     # compiled: the common TCP frame goes to the tracker without a decode() tuple
     # (flows need that tuple); pure Python: decode()'s Struct reads are cheaper
     fast = flow is None and _FAST
@@ -158,10 +159,45 @@ def _dispatch(engine, records, tcp, udp, counters):
         elif t == 17:
             udp.process(ts, dec, raw)
         elif (t == 1 or t == 58) and icmp is not None:
-            engine._icmp(ts, dec, raw)
+            n_icmp += 1
+            _icmp(engine, ts, dec, raw)
         else:
             counters["worker.other_transport"] += 1
+    if n_icmp:
+        counters["icmp.packets"] += n_icmp
     return ts
+
+
+def _icmp(engine, ts: int, dec: tuple, raw) -> None:
+    """One ICMP datagram to the analyser, behind the dispatch boundary (TCP/UDP
+    have their own): a ParseError is counted, anything else counted and logged once.
+    The analyser's ``parse_datagram`` takes the addresses and the ICMP bytes without
+    a Packet; an analyser without it gets ``parse_icmp(Packet)``."""
+    tuples = engine._icmp_tuples
+    key = (dec[1], dec[2])
+    ips = tuples.get(key)
+    if ips is None:
+        if len(tuples) > 65536:         # bound: 65,536 address pairs
+            tuples.clear()
+        ips = tuples[key] = (ip_text(dec[1]), ip_text(dec[2]))
+    payload = raw[dec[8]:dec[9]]
+    try:
+        datagram = engine._icmp_datagram
+        if datagram is not None:
+            datagram(ts, dec[0], ips[0], ips[1], payload)
+        else:
+            engine.icmp.parse_icmp(Packet(ts, IpPortTuple(dec[0], ips[0], 0, ips[1], 0), memoryview(payload)))
+    except ParseError:
+        engine.counters["icmp.parse_errors"] += 1
+    except Exception:
+        _icmp_failed(engine, "parse_icmp")
+
+
+def _icmp_failed(engine, what: str) -> None:
+    engine.counters["icmp.plugin_errors"] += 1
+    if not engine._icmp_logged:
+        engine._icmp_logged = True
+        log.exception("icmp analyser failed in %s; the packet is dropped", what)
 
 
 def _probe():
@@ -196,6 +232,7 @@ class Engine:
         tcp_ports: dict[int, object] = {}
         udp_ports: dict[int, object] = {}
         self.icmp = None          # the ICMP analyser (transport "icmp"), at most one
+        self._icmp_datagram = None    # its parse_datagram, when it has one
         self.plugins: dict[str, object] = {}
         idle = 10.0
         for i, entry in enumerate(protocols):
@@ -207,6 +244,7 @@ class Engine:
             self.plugins[spec.name] = plugin
             if "icmp" in spec.transports:
                 self.icmp = plugin
+                self._icmp_datagram = getattr(plugin, "parse_datagram", None)
             for port in (plugin.ports() if ("tcp" in spec.transports or "udp" in spec.transports) else ()):
                 if "tcp" in spec.transports:
                     tcp_ports[port] = plugin
@@ -218,7 +256,7 @@ class Engine:
                               max_buffered_bytes=max_buffered_bytes)
         self.udp = UdpDispatcher(udp_ports, self.counters)
         self.last_ts = 0
-        self._icmp_tuples: dict = {}
+        self._icmp_tuples: dict = {}     # address bytes pair -> texts (at most 65,536)
         self._icmp_logged = False
         self.flows = None         # FlowTable when packetbeat.flows is enabled (settings.flows)
         if flows is not None:
@@ -276,16 +314,6 @@ class Engine:
             if self.flows is not None:
                 self.flows.tick(ts)
 
-    def _icmp(self, ts: int, dec: tuple, raw: bytes) -> None:
-        key = (dec[1], dec[2])
-        tup = self._icmp_tuples.get(key)
-        if tup is None:
-            if len(self._icmp_tuples) > 65536:
-                self._icmp_tuples.clear()
-            tup = self._icmp_tuples[key] = IpPortTuple(dec[0], ip_text(dec[1]), 0, ip_text(dec[2]), 0)
-        self.counters["icmp.packets"] += 1
-        self._guard("parse_icmp", self.icmp.parse_icmp, Packet(ts, tup, memoryview(raw)[dec[8]:dec[9]]))
-
     def _guard(self, what: str, fn, arg) -> None:
         """The dispatch boundary for the ICMP analyser (TCP/UDP have their own)."""
         try:
@@ -293,10 +321,7 @@ class Engine:
         except ParseError:
             self.counters["icmp.parse_errors"] += 1
         except Exception:
-            self.counters["icmp.plugin_errors"] += 1
-            if not self._icmp_logged:
-                self._icmp_logged = True
-                log.exception("icmp analyser failed in %s; the packet is dropped", what)
+            _icmp_failed(self, what)
 
     def finish(self) -> None:
         """End of stream: flush every open connection and transaction."""

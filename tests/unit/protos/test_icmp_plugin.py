@@ -347,3 +347,59 @@ def test_packetbeat_captures(name, version, duration, ts):
     assert ev["icmp"]["response"]["message"] == "EchoReply(0)"
     assert ev["path"] == ("10.0.0.2" if version == 4 else "::2")
     assert ev["network"]["transport"] == ("icmp" if version == 4 else "ipv6-icmp")
+
+
+# ------------------------------------------------- engine: analysers without parse_datagram
+
+class PacketOnly:
+    """An ICMP analyser with only the protocol's ``parse_icmp(Packet)``: the engine's fallback."""
+    config_class = IcmpConfig
+    transports = ("icmp",)
+
+    def __init__(self, cfg, emit):
+        self.inner = IcmpPlugin(cfg, emit)
+        self.packets: list = []
+
+    def ports(self):
+        return []
+
+    def parse_icmp(self, pkt):
+        self.packets.append(pkt)
+        self.inner.parse_icmp(pkt)
+
+    def expire(self, now):
+        self.inner.expire(now)
+
+    def flush_all(self, now):
+        self.inner.flush_all(now)
+
+
+class Failing(PacketOnly):
+    def parse_icmp(self, pkt):
+        raise RuntimeError("analyser bug")
+
+
+def test_engine_packet_fallback_gives_the_same_events():
+    reg = Registry()
+    reg.register("icmp", PacketOnly)
+    slow = Engine([{"type": "icmp"}], reg)
+    fast = engine()
+    for eng in (slow, fast):
+        eng.handle(frames_vlan())
+        eng.finish()
+    assert slow.take_events() == fast.take_events() != []
+    pkts = slow.icmp.packets
+    assert [p.tuple for p in pkts] == [IpPortTuple(1, A, 0, B, 0), IpPortTuple(1, B, 0, A, 0),
+                                       IpPortTuple(58, A6, 0, B6, 0), IpPortTuple(58, B6, 0, A6, 0)]
+    assert type(pkts[0].payload) is memoryview and bytes(pkts[0].payload[:1]) == b"\x08"
+    assert slow.counters["icmp.packets"] == fast.counters["icmp.packets"] == 4
+
+
+def test_engine_counts_and_logs_an_analyser_failure_once(caplog):
+    reg = Registry()
+    reg.register("icmp", Failing)
+    eng = Engine([{"type": "icmp"}], reg)
+    with caplog.at_level("ERROR", logger="packetbeat.worker"):
+        eng.handle(frames_vlan())
+    assert eng.counters["icmp.plugin_errors"] == 4 and eng.counters["icmp.packets"] == 4
+    assert len([r for r in caplog.records if "icmp analyser failed" in r.getMessage()]) == 1

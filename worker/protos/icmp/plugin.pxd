@@ -9,5 +9,7 @@ from worker.protos.icmp.trans cimport Correlator
 from worker.protos.icmp.event cimport to_event
 
 
-@cython.locals(msg=IcmpMessage, out=list)
 cpdef _parse(IcmpParser parser, Correlator correlator, emit, Packet pkt)
+
+@cython.locals(msg=IcmpMessage, out=list)
+cdef _datagram(IcmpParser parser, Correlator correlator, emit, ts, transport, src_ip, dst_ip, payload)

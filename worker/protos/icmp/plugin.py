@@ -41,6 +41,12 @@ class IcmpPlugin:
         if self._enabled:
             _parse(self.parser, self.correlator, self.emit, pkt)
 
+    def parse_datagram(self, ts: int, transport: int, src_ip: str, dst_ip: str, payload) -> None:
+        """``parse_icmp`` without a Packet (the engine's path): ``payload`` is the
+        ICMP header and body (bytes or memoryview)."""
+        if self._enabled:
+            _datagram(self.parser, self.correlator, self.emit, ts, transport, src_ip, dst_ip, payload)
+
     def expire(self, now: int) -> None:
         if self.correlator.open:
             for trans in self.correlator.expire(now):
@@ -55,7 +61,12 @@ def _parse(parser: IcmpParser, correlator: Correlator, emit: Emit, pkt: Packet) 
     # unpacked rather than indexed: the tuple is a NamedTuple, whose item slot
     # (compiled code indexes through it) goes through a Python-level __getitem__
     transport, src_ip, _sport, dst_ip, _dport = pkt.tuple
-    msg = parser.parse(pkt.payload, pkt.ts, transport)
+    _datagram(parser, correlator, emit, pkt.ts, transport, src_ip, dst_ip, pkt.payload)
+
+
+def _datagram(parser: IcmpParser, correlator: Correlator, emit: Emit, ts: int, transport: int,
+              src_ip: str, dst_ip: str, payload) -> None:
+    msg = parser.parse(payload, ts, transport)
     out = correlator.add(src_ip, dst_ip, msg)
     if out:
         for trans in out:
