@@ -22,9 +22,16 @@ cdef class DnsMessage:
 
 @cython.locals(start=cython.Py_ssize_t, n=cython.Py_ssize_t, c=cython.int,
                budget=cython.Py_ssize_t, after=cython.Py_ssize_t, limit=cython.Py_ssize_t,
-               pos=cython.Py_ssize_t, stop=cython.Py_ssize_t, raw=bytearray, text=str, suffix=str,
-               wire=bytes)
+               pos=cython.Py_ssize_t, text=str, suffix=str, hit=tuple)
 cpdef tuple read_name(bytes buf, Py_ssize_t off, Py_ssize_t end, dict cache)
+
+@cython.locals(pos=cython.Py_ssize_t, stop=cython.Py_ssize_t, c=cython.int, raw=bytearray, text=str,
+               wire=bytes)
+cdef str _labels_text(bytes buf, Py_ssize_t start, Py_ssize_t off, Py_ssize_t n)
+
+@cython.locals(start=cython.Py_ssize_t, n=cython.Py_ssize_t, c=cython.int, budget=cython.Py_ssize_t,
+               text=str, hit=tuple)
+cdef tuple _root_name(bytes buf, Py_ssize_t off, Py_ssize_t end, dict cache)
 
 @cython.locals(start=cython.Py_ssize_t, labels=list, budget=cython.Py_ssize_t, after=cython.Py_ssize_t,
                pointers=cython.Py_ssize_t, suffix=str, c=cython.int, kind=cython.int, stop=cython.Py_ssize_t,

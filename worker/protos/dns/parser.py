@@ -179,7 +179,11 @@ def read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
         suffix = ""
         limit = after
     elif c >= 0xC0 and off + 1 < end:
-        hit = cache.get(((c & 0x3F) << 8) | buf[off + 1])
+        pos = ((c & 0x3F) << 8) | buf[off + 1]
+        hit = cache.get(pos)
+        if hit is None:
+            # a pointer into the middle of an earlier name: that suffix, if plain
+            hit = _root_name(buf, pos, end, cache)
         if hit is None or hit[2] > end:
             return _read_name(buf, start, end, cache)
         budget += hit[1]
@@ -191,35 +195,77 @@ def read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
     if budget >= MAX_NAME_BUDGET:
         return _read_name(buf, start, end, cache)
     if n:
-        wire = buf[start:off]
-        text = _LABELS_TEXT.get(wire)
+        text = _labels_text(buf, start, off, n)
         if text is None:
-            # every label byte must print as itself (else the label-by-label path escapes it)
-            pos = start
-            while pos < off:
-                stop = pos + 1 + buf[pos]
-                pos += 1
-                while pos < stop:
-                    if not _PLAIN_TABLE[buf[pos]]:
-                        return _read_name(buf, start, end, cache)
-                    pos += 1
-            # the labels and the byte after them, length bytes and that byte made dots
-            raw = bytearray(buf[start + 1:off + 1])
-            pos = buf[start]
-            for _ in range(n):
-                c = raw[pos]
-                raw[pos] = 46
-                pos += 1 + c
-            text = raw.decode("ascii")
-            if len(_LABELS_TEXT) >= 65536:
-                _LABELS_TEXT.clear()
-            _LABELS_TEXT[wire] = text
+            return _read_name(buf, start, end, cache)
         if suffix and suffix != ".":
             text += suffix
     else:
         text = suffix or "."
     cache[start] = (text, budget, limit, after)
     return text, after
+
+
+def _labels_text(buf: bytes, start: int, off: int, n: int):
+    """The text of the ``n`` plain labels from ``start`` to ``off`` (a dot
+    after each), or None when a label byte must be escaped."""
+    wire = buf[start:off]
+    text = _LABELS_TEXT.get(wire)
+    if text is not None:
+        return text
+    # every label byte must print as itself (else the label-by-label path escapes it)
+    pos = start
+    while pos < off:
+        stop = pos + 1 + buf[pos]
+        pos += 1
+        while pos < stop:
+            if not _PLAIN_TABLE[buf[pos]]:
+                return None
+            pos += 1
+    # the labels and the byte after them, length bytes and that byte made dots
+    raw = bytearray(buf[start + 1:off + 1])
+    pos = buf[start]
+    for _ in range(n):
+        c = raw[pos]
+        raw[pos] = 46
+        pos += 1 + c
+    text = raw.decode("ascii")
+    if len(_LABELS_TEXT) >= 65536:
+        _LABELS_TEXT.clear()
+    _LABELS_TEXT[wire] = text
+    return text
+
+
+def _root_name(buf: bytes, off: int, end: int, cache: dict):
+    """The cache entry of the name at ``off`` when it is plain labels ending
+    in the root byte before ``end`` (no pointer, nothing to escape, shorter
+    than 255 octets), stored in ``cache``; else None (nothing stored). Such
+    an entry is exactly what the label-by-label path computes from ``off``
+    (no pointer followed), so a later hit on it changes no result or error."""
+    start = off
+    n = 0
+    while off < end:
+        c = buf[off]
+        if c == 0:
+            break
+        if c >= 0x40:
+            return None
+        off += 1 + c
+        n += 1
+    else:
+        return None
+    budget = off - start
+    if budget >= MAX_NAME_BUDGET:
+        return None
+    if n:
+        text = _labels_text(buf, start, off, n)
+        if text is None:
+            return None
+    else:
+        text = "."
+    hit = (text, budget, off + 1, off + 1)
+    cache[start] = hit
+    return hit
 
 
 def _read_name(buf: bytes, off: int, end: int, cache: dict) -> tuple[str, int]:
