@@ -30,6 +30,13 @@ cdef inline Py_ssize_t _find_crlf_c(bytearray buf, Py_ssize_t i):
     return (z - b) if z != NULL else -1
 
 
+cdef inline Py_ssize_t _find_byte_c(bytearray buf, Py_ssize_t i, Py_ssize_t j, int c):
+    # bytes(buf[i:j]).find(bytes([c])) for 0 <= i <= j <= len(buf): the offset from i, or -1
+    cdef const char* b = PyByteArray_AS_STRING(buf)
+    cdef const char* z = <const char*>memchr(b + i, c, j - i)
+    return (z - (b + i)) if z != NULL else -1
+
+
 cdef inline Py_ssize_t _stat_run_c(bytearray buf, Py_ssize_t pos, Py_ssize_t window, list stats) except -1:
     # MemcacheParser._stat_run of parser.py at C level (the same lines, names and values):
     # returns the end of the run (pos: none)
@@ -148,7 +155,8 @@ cdef class MemcacheParser:
     cpdef list feed(self, data, ts)
 
     @cython.locals(msg=MemcacheMessage, last=MemcacheMessage, buf=bytearray, pos=cython.Py_ssize_t, end=cython.Py_ssize_t,
-                   size=cython.Py_ssize_t, line=bytes, n=cython.Py_ssize_t, cmd=Cmd, sub_cmd=Cmd, kind=str)
+                   size=cython.Py_ssize_t, line=bytes, n=cython.Py_ssize_t, cmd=Cmd, sub_cmd=Cmd, kind=str,
+                   sp=cython.Py_ssize_t, table=dict)
     cpdef object _text(self)
 
     @cython.locals(buf=bytearray, pos=cython.Py_ssize_t, end=cython.Py_ssize_t, p=cython.Py_ssize_t,

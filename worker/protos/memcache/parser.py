@@ -525,7 +525,7 @@ class MemcacheParser:
         self._pos = end + 2
         self._scan = self._pos
         size = end + 2 - pos
-        if line[:5] == b"STAT ":
+        if line.startswith(b"STAT "):
             # fast path: stats replies are long runs of these
             parts = line.split(b" ")
             if len(parts) >= 2 and parts[1]:
@@ -543,11 +543,13 @@ class MemcacheParser:
                     # feed would fold the next STAT lines into this message
                     msg.size += self._stat_run(msg.stats)
                 return msg
-        sp = line.find(b" ")
+        # parser.pxd's _find_byte_c when compiled: memchr over the line
+        sp = _find_byte_c(buf, pos, end, 32) if _COMPILED else line.find(b" ")
         if sp < 0:
             command, args = line, b""
         else:
-            command, args = line[:sp], line[sp + 1:]
+            # the line's own bytes, cut from the buffer (one copy each when compiled)
+            command, args = _baslice(buf, pos, pos + sp), _baslice(buf, pos + sp + 1, end)
         if not command:
             # leading spaces: Packetbeat skips them before the command word
             stripped = line.lstrip(b" ")
@@ -557,10 +559,10 @@ class MemcacheParser:
             command, args = (stripped, b"") if sp < 0 else (stripped[:sp], stripped[sp + 1:])
         c0 = command[0]
         is_request = 0x61 <= c0 <= 0x7A
-        if is_request:
-            cmd = TEXT_REQUESTS.get(command)
-        else:
-            cmd = TEXT_RESPONSES.get(command)
+        # a typed dict (parser.pxd): a C-level look-up when compiled
+        table = TEXT_REQUESTS if is_request else TEXT_RESPONSES
+        cmd = table.get(command)
+        if not is_request:
             if cmd is None and 0x30 <= c0 <= 0x39:
                 cmd = COUNTER_RESPONSE
         if cmd is None:
