@@ -692,8 +692,8 @@ class MemcacheParser:
             if last.is_binary and last.opcode == OPCODE_STAT and not last.is_request \
                     and last.opaque == opaque and last.keys and last.stats is not None:
                 p = pos + hs + extra_len
-                kv = _baslice(buf, p, pos + hs + total)      # one copy, key and value sliced from it
-                last.stats.append((kv[:key_len], kv[key_len:]))
+                # key and value cut from the buffer (one copy each, no slice object when compiled)
+                last.stats.append((_baslice(buf, p, p + key_len), _baslice(buf, p + key_len, pos + hs + total)))
                 last.size += hs + total
                 self._pos = pos + hs + total
                 return _MERGED
@@ -831,6 +831,12 @@ def _merge_stat(last: MemcacheMessage, msg: MemcacheMessage) -> bool:
 # ------------------------------------------------------------------ arguments
 
 def _uint(tok: bytes, what: str) -> int:
+    if _COMPILED:
+        # parser.pxd's _digits_c: 1 to 19 ASCII digits read at C level (below 2**64:
+        # the mask changes nothing); anything else goes the Python way
+        v = _digits_c(tok)
+        if v is not None:
+            return v
     if not tok.isdigit():
         raise ParseError("expected a number for %s, got %r" % (what, tok[:32]))
     return int(tok) & _M64
