@@ -328,3 +328,21 @@ def test_merge_stats_random_lines_match_the_plain_parser():
         merged = p.feed(data, 1)
         assert [s for m in merged for s in (m.stats or ())] == [s for m in plain for s in (m.stats or ())]
         assert sum(m.size for m in merged) == sum(m.size for m in plain)
+
+
+def test_number_arguments_read_as_int_of_their_digits():
+    # _uint reads 1-19 ASCII digits at C level when compiled: the same value,
+    # or the same error, as int() after isdigit() for every kind of token
+    from worker.protos.memcache import parser as P
+    rng = random.Random(14)
+    toks = [b"0", b"00", b"007", b"9" * 19, b"1" + b"0" * 19, b"9" * 20, b"18446744073709551616",
+            b"9" * 25, b"-1", b"+1", b"1_0", b" 1", b"1 ", b"1\x00", b"\xd9\xa0", b"0x10", b"1e3", b":", b"/"]
+    for _ in range(3000):
+        n = rng.randint(1, 24)
+        toks.append(bytes(rng.choice(b"0123456789" * 3 + b"/:a-_+ \x00\xff") for _ in range(n)))
+    for tok in toks:
+        if tok.isdigit():
+            assert P._uint(tok, "bytes") == int(tok) & 0xFFFFFFFFFFFFFFFF, tok
+        else:
+            with pytest.raises(ParseError):
+                P._uint(tok, "bytes")

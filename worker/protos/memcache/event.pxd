@@ -6,6 +6,18 @@ import cython
 from worker.protos.memcache.parser cimport Cmd, MemcacheMessage
 
 
+cdef extern from "Python.h":
+    dict _PyDict_NewPresized(Py_ssize_t minused)
+
+
+cdef inline dict _presized_c(Py_ssize_t n):
+    # an empty dict that takes n keys without a resize (CPython's dict(); event.py's
+    # {} when uncompiled: the same content and key order)
+    return _PyDict_NewPresized(n)
+
+cdef bint _COMPILED
+
+
 cpdef str _s(bytes b)
 
 cdef int ARG_KEYS, ARG_NOREPLY, ARG_FLAGS, ARG_EXPTIME, ARG_BYTES, ARG_CAS, ARG_RAW, ARG_STAT, ARG_ERRMSG

@@ -55,6 +55,14 @@ def status_of(req: MemcacheMessage | None, resp: MemcacheMessage | None) -> str:
     return ERROR
 
 
+def _probe():
+    pass
+
+
+# True when this module runs compiled: event.pxd's _presized_c is then used
+_COMPILED = type(_probe).__name__ != "function"
+
+
 # event.action per command type ("Load" -> "memcache.load")
 _ACTIONS: dict = {}
 
@@ -127,7 +135,13 @@ def _text_fields(msg: MemcacheMessage) -> dict:
         return {"line": _s(msg.command_line), "command": "UNKNOWN", "type": "UNKNOWN"}
     if kind == "counter":
         return {"command": cmd.name, "type": "Counter", "value": msg.value}
-    out: dict = {"command": cmd.name, "type": cmd.typ}
+    names = cmd.names
+    n = len(names) if msg.nargs < 0 else min(msg.nargs, len(names))
+    # compiled: a dict sized for every field it can get (event.pxd), filled
+    # without a resize; the same keys in the same order either way
+    out: dict = _presized_c(n + 4) if _COMPILED else {}
+    out["command"] = cmd.name
+    out["type"] = cmd.typ
     if kind == "data":
         out["count_values"] = msg.count_values
         if msg.count_values and msg.data is not None:
@@ -136,9 +150,7 @@ def _text_fields(msg: MemcacheMessage) -> dict:
         out["count_values"] = msg.count_values
         if msg.count_values and msg.values:
             out["values"] = [_b64(v) for v in msg.values]
-    names = cmd.names
     codes = cmd.codes
-    n = len(names) if msg.nargs < 0 else min(msg.nargs, len(names))
     for i in range(n):
         code = codes[i]
         if code == ARG_KEYS or code == ARG_KEY_LIST:
@@ -172,13 +184,15 @@ def _text_fields(msg: MemcacheMessage) -> dict:
 
 def _binary_fields(msg: MemcacheMessage) -> dict:
     cmd = msg.cmd
-    out: dict = {
-        "command": cmd.name,
-        "type": cmd.typ,
-        "opcode": OPCODE_NAMES.get(msg.opcode, ""),
-        "opcode_value": msg.opcode,
-        "opaque": msg.opaque,
-    }
+    args = cmd.args if msg.is_request else cmd.resp_args
+    # compiled: a dict sized for every field it can get (event.pxd): the 5
+    # below, at most 9 conditional ones and the extras; filled without a resize
+    out: dict = _presized_c(14 + len(args)) if _COMPILED else {}
+    out["command"] = cmd.name
+    out["type"] = cmd.typ
+    out["opcode"] = OPCODE_NAMES.get(msg.opcode, "")
+    out["opcode_value"] = msg.opcode
+    out["opaque"] = msg.opaque
     if msg.keys:
         out["keys"] = _keys(msg)
     if msg.is_cas:
@@ -193,13 +207,11 @@ def _binary_fields(msg: MemcacheMessage) -> dict:
     if msg.is_request:
         out["quiet"] = msg.is_quiet
         out["vbucket"] = msg.vbucket
-        args = cmd.args
     else:
         out["status"] = STATUS_NAMES.get(msg.status, "")
         out["status_code"] = msg.status
         if cmd.typ == "Counter":
             out["value"] = msg.value
-        args = cmd.resp_args
     for name in args:
         if name == "flags":
             out["flags"] = msg.flags

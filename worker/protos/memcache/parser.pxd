@@ -30,6 +30,27 @@ cdef inline Py_ssize_t _find_crlf_c(bytearray buf, Py_ssize_t i):
     return (z - b) if z != NULL else -1
 
 
+cdef inline Py_ssize_t _find_byte_c(bytearray buf, Py_ssize_t i, Py_ssize_t j, int c):
+    # bytes(buf[i:j]).find(bytes([c])) for 0 <= i <= j <= len(buf): the offset from i, or -1
+    cdef const char* b = PyByteArray_AS_STRING(buf)
+    cdef const char* z = <const char*>memchr(b + i, c, j - i)
+    return (z - (b + i)) if z != NULL else -1
+
+
+cdef inline object _digits_c(bytes tok):
+    # int(tok) when tok is 1 to 19 ASCII digits (so below 2**64), else None
+    cdef Py_ssize_t n = len(tok), k
+    cdef const char* b = tok
+    cdef unsigned long long v = 0
+    if n < 1 or n > 19:
+        return None
+    for k in range(n):
+        if b[k] < 48 or b[k] > 57:
+            return None
+        v = v * 10 + <unsigned long long>(b[k] - 48)
+    return v
+
+
 cdef inline Py_ssize_t _stat_run_c(bytearray buf, Py_ssize_t pos, Py_ssize_t window, list stats) except -1:
     # MemcacheParser._stat_run of parser.py at C level (the same lines, names and values):
     # returns the end of the run (pos: none)
@@ -148,7 +169,8 @@ cdef class MemcacheParser:
     cpdef list feed(self, data, ts)
 
     @cython.locals(msg=MemcacheMessage, last=MemcacheMessage, buf=bytearray, pos=cython.Py_ssize_t, end=cython.Py_ssize_t,
-                   size=cython.Py_ssize_t, line=bytes, n=cython.Py_ssize_t, cmd=Cmd, sub_cmd=Cmd, kind=str)
+                   size=cython.Py_ssize_t, line=bytes, n=cython.Py_ssize_t, cmd=Cmd, sub_cmd=Cmd, kind=str,
+                   sp=cython.Py_ssize_t, table=dict)
     cpdef object _text(self)
 
     @cython.locals(buf=bytearray, pos=cython.Py_ssize_t, end=cython.Py_ssize_t, p=cython.Py_ssize_t,
@@ -162,7 +184,7 @@ cdef class MemcacheParser:
                    key_len=cython.Py_ssize_t, extra_len=cython.Py_ssize_t,
                    total=cython.Py_ssize_t, head=cython.Py_ssize_t, p=cython.Py_ssize_t,
                    value_len=cython.Py_ssize_t, opcode=cython.int, magic=cython.int,
-                   vb_status=cython.int, kv=bytes, hs=cython.Py_ssize_t, opaque=cython.Py_ssize_t,
+                   vb_status=cython.int, hs=cython.Py_ssize_t, opaque=cython.Py_ssize_t,
                    cmd=Cmd, kind=str)
     cpdef object _binary(self)
 
@@ -176,6 +198,8 @@ cdef class MemcacheParser:
 @cython.locals(toks=list, i=cython.Py_ssize_t, n=cython.Py_ssize_t, j=cython.Py_ssize_t, code=cython.int,
                names=tuple, codes=tuple, optional=tuple, tok=bytes)
 cpdef object _text_args(MemcacheMessage msg, Cmd cmd, Py_ssize_t count, bytes raw)
+
+cpdef object _uint(bytes tok, str what)
 
 cpdef bint _merge_stat(MemcacheMessage last, MemcacheMessage msg) except -1
 

@@ -525,7 +525,7 @@ class MemcacheParser:
         self._pos = end + 2
         self._scan = self._pos
         size = end + 2 - pos
-        if line[:5] == b"STAT ":
+        if line.startswith(b"STAT "):
             # fast path: stats replies are long runs of these
             parts = line.split(b" ")
             if len(parts) >= 2 and parts[1]:
@@ -543,11 +543,13 @@ class MemcacheParser:
                     # feed would fold the next STAT lines into this message
                     msg.size += self._stat_run(msg.stats)
                 return msg
-        sp = line.find(b" ")
+        # parser.pxd's _find_byte_c when compiled: memchr over the line
+        sp = _find_byte_c(buf, pos, end, 32) if _COMPILED else line.find(b" ")
         if sp < 0:
             command, args = line, b""
         else:
-            command, args = line[:sp], line[sp + 1:]
+            # the line's own bytes, cut from the buffer (one copy each when compiled)
+            command, args = _baslice(buf, pos, pos + sp), _baslice(buf, pos + sp + 1, end)
         if not command:
             # leading spaces: Packetbeat skips them before the command word
             stripped = line.lstrip(b" ")
@@ -557,10 +559,10 @@ class MemcacheParser:
             command, args = (stripped, b"") if sp < 0 else (stripped[:sp], stripped[sp + 1:])
         c0 = command[0]
         is_request = 0x61 <= c0 <= 0x7A
-        if is_request:
-            cmd = TEXT_REQUESTS.get(command)
-        else:
-            cmd = TEXT_RESPONSES.get(command)
+        # a typed dict (parser.pxd): a C-level look-up when compiled
+        table = TEXT_REQUESTS if is_request else TEXT_RESPONSES
+        cmd = table.get(command)
+        if not is_request:
             if cmd is None and 0x30 <= c0 <= 0x39:
                 cmd = COUNTER_RESPONSE
         if cmd is None:
@@ -690,8 +692,8 @@ class MemcacheParser:
             if last.is_binary and last.opcode == OPCODE_STAT and not last.is_request \
                     and last.opaque == opaque and last.keys and last.stats is not None:
                 p = pos + hs + extra_len
-                kv = _baslice(buf, p, pos + hs + total)      # one copy, key and value sliced from it
-                last.stats.append((kv[:key_len], kv[key_len:]))
+                # key and value cut from the buffer (one copy each, no slice object when compiled)
+                last.stats.append((_baslice(buf, p, p + key_len), _baslice(buf, p + key_len, pos + hs + total)))
                 last.size += hs + total
                 self._pos = pos + hs + total
                 return _MERGED
@@ -829,6 +831,12 @@ def _merge_stat(last: MemcacheMessage, msg: MemcacheMessage) -> bool:
 # ------------------------------------------------------------------ arguments
 
 def _uint(tok: bytes, what: str) -> int:
+    if _COMPILED:
+        # parser.pxd's _digits_c: 1 to 19 ASCII digits read at C level (below 2**64:
+        # the mask changes nothing); anything else goes the Python way
+        v = _digits_c(tok)
+        if v is not None:
+            return v
     if not tok.isdigit():
         raise ParseError("expected a number for %s, got %r" % (what, tok[:32]))
     return int(tok) & _M64
