@@ -3,7 +3,7 @@
 # state and the message are extension types: attribute access is a C field
 # access instead of a slot descriptor look-up.
 import cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.bytearray cimport PyByteArray_AS_STRING
 
 
@@ -16,6 +16,34 @@ cdef inline bytes _baslice_c(bytearray b, Py_ssize_t i, Py_ssize_t j):
     # bytes(b[i:j]) for 0 <= i <= j <= len(b): one allocation instead of two
     return PyBytes_FromStringAndSize(PyByteArray_AS_STRING(b) + i, j - i)
 
+cdef inline Py_ssize_t _space_c(bytes b, bint last):
+    # b.find(b" ") (b.rfind(b" ") when last): a C loop, no method call
+    cdef const char *p = PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t i
+    if last:
+        i = n - 1
+        while i >= 0 and p[i] != 32:
+            i -= 1
+        return i
+    i = 0
+    while i < n and p[i] != 32:
+        i += 1
+    return i if i < n else -1
+
+
+cdef inline bint _all_hex_c(bytes b):
+    # every byte of b is a hex digit (True for b"")
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = p[i]
+        if not ((48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)):
+            return False
+    return True
+
 cdef int _START, _HEADERS, _BODY_LENGTH, _BODY_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
 cdef dict _LINE_FIELDS, _STATUS_LINES
 cdef Py_ssize_t _LINE_FIELDS_MAX, _LINE_FIELDS_LINE_MAX
@@ -26,6 +54,9 @@ cdef bytes _baslice(bytearray b, Py_ssize_t i, Py_ssize_t j)
 
 @cython.locals(c=cython.uchar)
 cdef bint _bad_target(bytes uri) except -1
+
+cdef Py_ssize_t _space(bytes b, bint last) except -2
+cdef bint _all_hex(bytes b) except -1
 
 cpdef _parse_version(v)
 
@@ -133,6 +164,7 @@ cdef class HttpParser:
     @cython.locals(msg=HttpMessage)
     cdef bint _body_close(self) except -1
 
+    @cython.locals(line=bytes, digits=bytes)
     cdef bint _chunk_size(self) except -1
 
     @cython.locals(msg=HttpMessage)

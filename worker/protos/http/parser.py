@@ -241,6 +241,20 @@ def _baslice(b: bytearray, i: int, j: int) -> bytes:
     return bytes(b[i:j])
 
 
+def _space(b: bytes, last: bool) -> int:
+    """``b.find(b" ")``, or ``b.rfind(b" ")`` when ``last`` (compiled: a C loop)."""
+    if _COMPILED:
+        return _space_c(b, last)
+    return b.rfind(b" ") if last else b.find(b" ")
+
+
+def _all_hex(b: bytes) -> bool:
+    """Every byte of ``b`` is a hex digit (compiled: a C loop)."""
+    if _COMPILED:
+        return _all_hex_c(b)
+    return all(c in _HEX for c in b)
+
+
 def _probe():
     pass
 
@@ -650,8 +664,8 @@ class HttpParser:
             if len(line) <= _LINE_FIELDS_LINE_MAX and len(_STATUS_LINES) < _LINE_FIELDS_MAX:
                 _STATUS_LINES[line] = (msg.version, msg.status_code, msg.status_phrase)
             return
-        sp1 = line.find(b" ")
-        sp2 = line.rfind(b" ")
+        sp1 = _space(line, False)
+        sp2 = _space(line, True)
         if sp1 <= 0 or sp2 == sp1:
             raise ParseError("not an HTTP start line: %r" % line[:64])
         method = _bslice(line, 0, sp1)
@@ -838,7 +852,7 @@ class HttpParser:
         end, nxt = got
         line = bytes(self._buf[self._pos:end])
         digits = line.split(b";", 1)[0].strip(b" \t")
-        if not digits or len(digits) > 15 or any(c not in _HEX for c in digits):
+        if not digits or len(digits) > 15 or not _all_hex(digits):
             raise ParseError("bad chunk size line %r" % line[:64])
         size = int(digits, 16)
         self._msg.size += nxt - self._pos
