@@ -4,7 +4,8 @@
 # access instead of a slot descriptor look-up.
 import cython
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.string cimport memchr
 
 
 cdef inline bytes _bslice_c(bytes b, Py_ssize_t i, Py_ssize_t j):
@@ -32,6 +33,35 @@ cdef inline Py_ssize_t _space_c(bytes b, bint last):
     return i if i < n else -1
 
 
+cdef inline Py_ssize_t _count_lf_c(bytes b):
+    # b.count(b"\n")
+    cdef const char *s = PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t k = 0
+    cdef const char *p = <const char *>memchr(s, 10, n)
+    while p != NULL:
+        k += 1
+        p = <const char *>memchr(p + 1, 10, n - (p + 1 - s))
+    return k
+
+
+cdef inline Py_ssize_t _find_end_c(bytearray b, Py_ssize_t start):
+    # b.find(b"\r\n\r\n", start) for 0 <= start: memchr for each LF
+    cdef const char *s = PyByteArray_AS_STRING(b)
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(b)
+    cdef Py_ssize_t j
+    cdef const char *p
+    if start >= n:
+        return -1
+    p = <const char *>memchr(s + start, 10, n - start)
+    while p != NULL:
+        j = p - s
+        if j - 3 >= start and s[j - 1] == 13 and s[j - 2] == 10 and s[j - 3] == 13:
+            return j - 3
+        p = <const char *>memchr(p + 1, 10, n - j - 1)
+    return -1
+
+
 cdef inline bint _all_hex_c(bytes b):
     # every byte of b is a hex digit (True for b"")
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
@@ -57,6 +87,8 @@ cdef bint _bad_target(bytes uri) except -1
 
 cdef Py_ssize_t _space(bytes b, bint last) except -2
 cdef bint _all_hex(bytes b) except -1
+cdef Py_ssize_t _count_lf(bytes b) except -1
+cdef Py_ssize_t _find_end(bytearray b, Py_ssize_t start) except -2
 
 cpdef _parse_version(v)
 

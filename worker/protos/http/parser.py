@@ -165,7 +165,6 @@ _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 _KNOWN_METHODS = frozenset((b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH",
                             b"CONNECT", b"TRACE"))          # tokens: no need to check them
 _VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
-_NO_BODY_STATUS = (204, 304)
 
 
 def _is_token(b: bytes) -> bool:
@@ -253,6 +252,20 @@ def _all_hex(b: bytes) -> bool:
     if _COMPILED:
         return _all_hex_c(b)
     return all(c in _HEX for c in b)
+
+
+def _count_lf(b: bytes) -> int:
+    """``b.count(b"\\n")`` (compiled: memchr in a C loop)."""
+    if _COMPILED:
+        return _count_lf_c(b)
+    return b.count(b"\n")
+
+
+def _find_end(b: bytearray, start: int) -> int:
+    """``b.find(b"\\r\\n\\r\\n", start)`` for ``start >= 0`` (compiled: memchr in a C loop)."""
+    if _COMPILED:
+        return _find_end_c(b, start)
+    return b.find(b"\r\n\r\n", start)
 
 
 def _probe():
@@ -587,14 +600,14 @@ class HttpParser:
         ``i`` is the offset of the LF ending the start line."""
         buf = self._buf
         start = self._msg_start
-        e = buf.find(b"\r\n\r\n", i - 1)
+        e = _find_end(buf, i - 1)
         if e < 0:
             return False
         end = e + 4
         raw = _baslice(buf, start, end)        # start line .. empty line (raw_headers)
         lines = raw.split(b"\r\n")             # ... then b"", b"" for the empty line
         nlines = len(lines) - 2
-        if raw.count(b"\n") != nlines + 1:
+        if _count_lf(raw) != nlines + 1:
             return False                       # a bare LF somewhere: general path
         self._start_line(lines[0])
         self._start_done = True
@@ -791,7 +804,7 @@ class HttpParser:
             code = msg.status_code
             interim = 100 <= code < 200 and code != 101
             method = self._methods.pop(0) if not interim and self._methods else b""
-            if (100 <= code < 200 or code in _NO_BODY_STATUS or method == b"HEAD"
+            if (100 <= code < 200 or code == 204 or code == 304 or method == b"HEAD"
                     or (method == b"CONNECT" and 200 <= code < 300)):
                 self._finish()
                 return
@@ -799,7 +812,7 @@ class HttpParser:
         ctype = msg.content_type
         if body_for and _contains_any(ctype, body_for):
             msg.send_body = msg.save_body = True
-        elif msg.is_request and b"urlencoded" in ctype:
+        elif msg.is_request and ctype and b"urlencoded" in ctype:
             msg.save_body = True
         if msg.save_body:
             self._save_limit = max(0, self.max_message_size - len(msg.raw_headers))
