@@ -246,3 +246,38 @@ def test_field_lines_seen_before_give_the_same_fields():
     for _ in range(2):
         [resp] = feed_all(status)
         assert (resp.status_code, resp.status_phrase, resp.version) == (404, b"Not Found", b"1.1")
+
+
+def test_chunk_size_digits_each_byte():
+    # the hex check (a C loop when compiled) against the rule, for every byte value
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    for c in range(256):
+        if c in b"; \t\r\n":
+            continue
+        p = HttpParser()
+        data = head + b"1" + bytes([c]) + b"\r\n"
+        if chr(c) in "0123456789abcdefABCDEF":
+            assert p.feed(data, TS) == [] and p.state == State.CHUNK_DATA, c
+        else:
+            with pytest.raises(ParseError):
+                p.feed(data, TS)
+
+
+@pytest.mark.parametrize("line, method, uri, version", [
+    (b"GET /a HTTP/1.1", b"GET", b"/a", b"1.1"),
+    (b"GET  /a b  HTTP/1.0", b"GET", b"/a b", b"1.0"),       # inner spaces: first and last split
+    (b"POST /x?y=1 HTTP/1.1", b"POST", b"/x?y=1", b"1.1"),
+])
+def test_request_line_split_at_first_and_last_space(line, method, uri, version):
+    if b" b " in line:
+        with pytest.raises(ParseError):                     # a space inside the target is refused
+            HttpParser().feed(line + b"\r\n\r\n", TS)
+        return
+    m, = feed_all(line + b"\r\n\r\n")
+    assert (m.method, m.uri, m.version) == (method, uri, version)
+
+
+@pytest.mark.parametrize("line", [b"GET", b"GET /a", b" GET /a HTTP/1.1", b"GET /a HTTP/1.1 "])
+def test_request_line_without_three_parts(line):
+    with pytest.raises(ParseError):
+        HttpParser().feed(line + b"\r\n\r\n", TS)

@@ -3,8 +3,9 @@
 # state and the message are extension types: attribute access is a C field
 # access instead of a slot descriptor look-up.
 import cython
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
-from cpython.bytearray cimport PyByteArray_AS_STRING
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytearray cimport PyByteArray_AS_STRING, PyByteArray_GET_SIZE
+from libc.string cimport memchr
 
 
 cdef inline bytes _bslice_c(bytes b, Py_ssize_t i, Py_ssize_t j):
@@ -16,6 +17,63 @@ cdef inline bytes _baslice_c(bytearray b, Py_ssize_t i, Py_ssize_t j):
     # bytes(b[i:j]) for 0 <= i <= j <= len(b): one allocation instead of two
     return PyBytes_FromStringAndSize(PyByteArray_AS_STRING(b) + i, j - i)
 
+cdef inline Py_ssize_t _space_c(bytes b, bint last):
+    # b.find(b" ") (b.rfind(b" ") when last): a C loop, no method call
+    cdef const char *p = PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t i
+    if last:
+        i = n - 1
+        while i >= 0 and p[i] != 32:
+            i -= 1
+        return i
+    i = 0
+    while i < n and p[i] != 32:
+        i += 1
+    return i if i < n else -1
+
+
+cdef inline Py_ssize_t _count_lf_c(bytes b):
+    # b.count(b"\n")
+    cdef const char *s = PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t k = 0
+    cdef const char *p = <const char *>memchr(s, 10, n)
+    while p != NULL:
+        k += 1
+        p = <const char *>memchr(p + 1, 10, n - (p + 1 - s))
+    return k
+
+
+cdef inline Py_ssize_t _find_end_c(bytearray b, Py_ssize_t start):
+    # b.find(b"\r\n\r\n", start) for 0 <= start: memchr for each LF
+    cdef const char *s = PyByteArray_AS_STRING(b)
+    cdef Py_ssize_t n = PyByteArray_GET_SIZE(b)
+    cdef Py_ssize_t j
+    cdef const char *p
+    if start >= n:
+        return -1
+    p = <const char *>memchr(s + start, 10, n - start)
+    while p != NULL:
+        j = p - s
+        if j - 3 >= start and s[j - 1] == 13 and s[j - 2] == 10 and s[j - 3] == 13:
+            return j - 3
+        p = <const char *>memchr(p + 1, 10, n - j - 1)
+    return -1
+
+
+cdef inline bint _all_hex_c(bytes b):
+    # every byte of b is a hex digit (True for b"")
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(b)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(b)
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        c = p[i]
+        if not ((48 <= c <= 57) or (65 <= c <= 70) or (97 <= c <= 102)):
+            return False
+    return True
+
 cdef int _START, _HEADERS, _BODY_LENGTH, _BODY_CLOSE, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILERS
 cdef dict _LINE_FIELDS, _STATUS_LINES
 cdef Py_ssize_t _LINE_FIELDS_MAX, _LINE_FIELDS_LINE_MAX
@@ -26,6 +84,11 @@ cdef bytes _baslice(bytearray b, Py_ssize_t i, Py_ssize_t j)
 
 @cython.locals(c=cython.uchar)
 cdef bint _bad_target(bytes uri) except -1
+
+cdef Py_ssize_t _space(bytes b, bint last) except -2
+cdef bint _all_hex(bytes b) except -1
+cdef Py_ssize_t _count_lf(bytes b) except -1
+cdef Py_ssize_t _find_end(bytearray b, Py_ssize_t start) except -2
 
 cpdef _parse_version(v)
 
@@ -133,6 +196,7 @@ cdef class HttpParser:
     @cython.locals(msg=HttpMessage)
     cdef bint _body_close(self) except -1
 
+    @cython.locals(line=bytes, digits=bytes)
     cdef bint _chunk_size(self) except -1
 
     @cython.locals(msg=HttpMessage)

@@ -165,7 +165,6 @@ _BAD_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 _KNOWN_METHODS = frozenset((b"GET", b"POST", b"PUT", b"DELETE", b"HEAD", b"OPTIONS", b"PATCH",
                             b"CONNECT", b"TRACE"))          # tokens: no need to check them
 _VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
-_NO_BODY_STATUS = (204, 304)
 
 
 def _is_token(b: bytes) -> bool:
@@ -239,6 +238,34 @@ def _baslice(b: bytearray, i: int, j: int) -> bytes:
     if _COMPILED and 0 <= i <= j <= len(b):
         return _baslice_c(b, i, j)
     return bytes(b[i:j])
+
+
+def _space(b: bytes, last: bool) -> int:
+    """``b.find(b" ")``, or ``b.rfind(b" ")`` when ``last`` (compiled: a C loop)."""
+    if _COMPILED:
+        return _space_c(b, last)
+    return b.rfind(b" ") if last else b.find(b" ")
+
+
+def _all_hex(b: bytes) -> bool:
+    """Every byte of ``b`` is a hex digit (compiled: a C loop)."""
+    if _COMPILED:
+        return _all_hex_c(b)
+    return all(c in _HEX for c in b)
+
+
+def _count_lf(b: bytes) -> int:
+    """``b.count(b"\\n")`` (compiled: memchr in a C loop)."""
+    if _COMPILED:
+        return _count_lf_c(b)
+    return b.count(b"\n")
+
+
+def _find_end(b: bytearray, start: int) -> int:
+    """``b.find(b"\\r\\n\\r\\n", start)`` for ``start >= 0`` (compiled: memchr in a C loop)."""
+    if _COMPILED:
+        return _find_end_c(b, start)
+    return b.find(b"\r\n\r\n", start)
 
 
 def _probe():
@@ -573,14 +600,14 @@ class HttpParser:
         ``i`` is the offset of the LF ending the start line."""
         buf = self._buf
         start = self._msg_start
-        e = buf.find(b"\r\n\r\n", i - 1)
+        e = _find_end(buf, i - 1)
         if e < 0:
             return False
         end = e + 4
         raw = _baslice(buf, start, end)        # start line .. empty line (raw_headers)
         lines = raw.split(b"\r\n")             # ... then b"", b"" for the empty line
         nlines = len(lines) - 2
-        if raw.count(b"\n") != nlines + 1:
+        if _count_lf(raw) != nlines + 1:
             return False                       # a bare LF somewhere: general path
         self._start_line(lines[0])
         self._start_done = True
@@ -650,8 +677,8 @@ class HttpParser:
             if len(line) <= _LINE_FIELDS_LINE_MAX and len(_STATUS_LINES) < _LINE_FIELDS_MAX:
                 _STATUS_LINES[line] = (msg.version, msg.status_code, msg.status_phrase)
             return
-        sp1 = line.find(b" ")
-        sp2 = line.rfind(b" ")
+        sp1 = _space(line, False)
+        sp2 = _space(line, True)
         if sp1 <= 0 or sp2 == sp1:
             raise ParseError("not an HTTP start line: %r" % line[:64])
         method = _bslice(line, 0, sp1)
@@ -777,7 +804,7 @@ class HttpParser:
             code = msg.status_code
             interim = 100 <= code < 200 and code != 101
             method = self._methods.pop(0) if not interim and self._methods else b""
-            if (100 <= code < 200 or code in _NO_BODY_STATUS or method == b"HEAD"
+            if (100 <= code < 200 or code == 204 or code == 304 or method == b"HEAD"
                     or (method == b"CONNECT" and 200 <= code < 300)):
                 self._finish()
                 return
@@ -785,7 +812,7 @@ class HttpParser:
         ctype = msg.content_type
         if body_for and _contains_any(ctype, body_for):
             msg.send_body = msg.save_body = True
-        elif msg.is_request and b"urlencoded" in ctype:
+        elif msg.is_request and ctype and b"urlencoded" in ctype:
             msg.save_body = True
         if msg.save_body:
             self._save_limit = max(0, self.max_message_size - len(msg.raw_headers))
@@ -838,7 +865,7 @@ class HttpParser:
         end, nxt = got
         line = bytes(self._buf[self._pos:end])
         digits = line.split(b";", 1)[0].strip(b" \t")
-        if not digits or len(digits) > 15 or any(c not in _HEX for c in digits):
+        if not digits or len(digits) > 15 or not _all_hex(digits):
             raise ParseError("bad chunk size line %r" % line[:64])
         size = int(digits, 16)
         self._msg.size += nxt - self._pos
