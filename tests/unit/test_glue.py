@@ -212,3 +212,13 @@ def test_feed_segment_feeds_a_segment_parser_and_resyncs_on_its_error():
                 raise ZeroDivisionError
         feed_segment(an, _Bad(), Packet(9, tup, b"x"))
     assert an.parse_errors == 1
+
+
+def test_segment_parser_without_its_interface_says_which_class():
+    class Incomplete(SegmentParser):
+        pass
+
+    with pytest.raises(NotImplementedError, match="Incomplete does not define feed"):
+        Incomplete().feed(b"x", 0)
+    with pytest.raises(NotImplementedError, match="Incomplete does not define reset"):
+        Incomplete().reset()

@@ -56,11 +56,13 @@ class SegmentParser:
     parser deriving from it is fed without a Python call."""
     __slots__ = ()
 
+    # the interface a subclass must define (AMQP's and NFS's parsers do); not defining it is a
+    # programming error, reported with the class's name
     def feed(self, data, ts) -> list:
-        raise NotImplementedError
+        raise NotImplementedError("%s does not define feed()" % type(self).__name__)
 
     def reset(self) -> None:
-        raise NotImplementedError
+        raise NotImplementedError("%s does not define reset()" % type(self).__name__)
 
 
 def _resync(parser, e: Exception) -> list:
